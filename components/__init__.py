@@ -1,0 +1,1 @@
+"""daytonaflow.components"""

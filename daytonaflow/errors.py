@@ -1,0 +1,43 @@
+"""The exception hierarchy every part of daytonaflow raises from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DaytonaflowError(Exception):
+    """Base class of every error daytonaflow raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One broken rule in a node's configuration.
+
+    ``field`` is the dotted path of the offending value (``bootstrap.path``, ``env.0.name``),
+    empty when the rule concerns the configuration as a whole; ``message`` says the rule,
+    phrased to follow the path: ``is required when bootstrap.from is "file"``.
+    """
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.message}" if self.field else self.message
+
+
+class ConfigError(DaytonaflowError):
+    """A configuration broke one or more rules; every issue is listed, not only the first."""
+
+    def __init__(self, issues: list[ConfigIssue], *, node: str | None = None) -> None:
+        self.issues = list(issues)
+        self.node = node
+        where = f'node "{node}": ' if node else ""
+        super().__init__(where + "; ".join(str(issue) for issue in self.issues))
+
+
+class ComponentError(DaytonaflowError):
+    """A component could not do its work; the node fails with this message."""
+
+
+class SecretNotFoundError(DaytonaflowError):
+    """A configuration referenced a secret (or a key of it) that the provider does not hold."""

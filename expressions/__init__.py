@@ -1,1 +1,37 @@
-"""daytonaflow.expressions"""
+"""daytonaflow.expressions: resolve ``{{ expr }}`` and ``<< expr >>`` templates against a run's chain.
+
+A pure library: template and context in, JSON value out. See docs/expressions.md for the language.
+"""
+
+from daytonaflow.expressions.context import ChainEntry, ExpressionContext
+from daytonaflow.expressions.errors import (
+    AmbiguousReferenceError,
+    ExpressionError,
+    ExpressionLimitError,
+    ExpressionSyntaxError,
+    ExpressionTypeError,
+    MissingFieldError,
+    ReferenceNotFoundError,
+)
+from daytonaflow.expressions.limits import DEFAULT_LIMITS, Limits
+from daytonaflow.expressions.resolver import CompiledTemplate, compile_template, referenced_keys, resolve
+from daytonaflow.expressions.template import contains_template
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "AmbiguousReferenceError",
+    "ChainEntry",
+    "CompiledTemplate",
+    "ExpressionContext",
+    "ExpressionError",
+    "ExpressionLimitError",
+    "ExpressionSyntaxError",
+    "ExpressionTypeError",
+    "Limits",
+    "MissingFieldError",
+    "ReferenceNotFoundError",
+    "compile_template",
+    "contains_template",
+    "referenced_keys",
+    "resolve",
+]

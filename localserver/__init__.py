@@ -1,1 +1,23 @@
-"""daytonaflow.localserver"""
+"""daytonaflow.localserver: an embedded Daytona-compatible server with bubblewrap sandboxes."""
+
+from daytonaflow.localserver.errors import (
+    AgentCallError,
+    ApiError,
+    GitCloneError,
+    IsolationUnavailableError,
+    LocalServerError,
+)
+from daytonaflow.localserver.isolation import IsolationReport, SandboxLimits
+from daytonaflow.localserver.server import LocalServer, default_state_dir
+
+__all__ = [
+    "AgentCallError",
+    "ApiError",
+    "GitCloneError",
+    "IsolationReport",
+    "IsolationUnavailableError",
+    "LocalServer",
+    "LocalServerError",
+    "SandboxLimits",
+    "default_state_dir",
+]

@@ -1,0 +1,151 @@
+"""Latency of the Daytona components against the embedded local server (127.0.0.1 only).
+
+Prints ``name value unit`` lines. Each component figure comes with a baseline measured in the
+same run: the single raw API call that does the same work synchronously, so the ratio shows
+what the non-blocking, resumable design (sessions, scheduled checks) costs.
+
+    python bench/components.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from daytonaflow.components import CreateSandbox, DaytonaIntegration, ExecuteCode, ExecuteCommand
+from daytonaflow.localserver import LocalServer
+
+from daytonaflow.component import Component
+from daytonaflow.events import Event, Payload
+from daytonaflow.secrets import EnvSecretsProvider
+
+
+class _Metadata:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def set(self, metadata: Mapping[str, Any]) -> None:
+        self.data = dict(metadata)
+
+
+class _Resources:
+    def acquire(self, kind: str, resource_id: str) -> None:
+        return None
+
+    def release(self, kind: str, resource_id: str) -> None:
+        return None
+
+
+class _Context:
+    """The smallest host: runs scheduled checks after their delay, in process."""
+
+    def __init__(self, config: dict[str, Any], integration: DaytonaIntegration, execution: str) -> None:
+        self.run_id = "bench"
+        self.node_id = self.node_name = "node"
+        self.execution_id = execution
+        self.config = config
+        self.integration = integration
+        self.secrets = EnvSecretsProvider({})
+        self.metadata = _Metadata()
+        self.resources = _Resources()
+        self.logger = logging.getLogger("bench")
+        self.event: Event | None = None
+        self.pending: float | None = None
+
+    def emit(self, channel: str, payload: Payload) -> None:
+        self.event = Event.of(payload)
+
+    def schedule_check(self, delay_seconds: float) -> None:
+        self.pending = delay_seconds
+
+
+async def _run(component: Component, ctx: _Context) -> Event:
+    await component.execute(ctx)
+    while ctx.pending is not None:
+        delay, ctx.pending = ctx.pending, None
+        await asyncio.sleep(delay)
+        await component.check(ctx)
+    assert ctx.event is not None
+    return ctx.event
+
+
+async def _median_ms(rounds: int, action: Callable[[int], Awaitable[object]]) -> float:
+    samples = []
+    for index in range(rounds):
+        started = time.perf_counter()
+        await action(index)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def _bench(rounds: int) -> None:
+    with LocalServer(state_dir=Path(tempfile.mkdtemp(prefix="daytonaflow-bench-"))) as server:
+        integration = DaytonaIntegration(server.api_url, server.api_key)
+        client = integration.client
+        try:
+            sandbox = await _run(CreateSandbox(), _Context({}, integration, "create-0"))
+            sandbox_id = sandbox.data["id"]
+
+            async def component_command(index: int) -> object:
+                config = {"sandbox": sandbox_id, "command": "echo ready"}
+                return await _run(ExecuteCommand(), _Context(config, integration, f"command-{index}"))
+
+            async def raw_command(index: int) -> object:
+                return await client.execute(sandbox_id, "echo ready")
+
+            async def component_code(index: int) -> object:
+                config = {"sandbox": sandbox_id, "code": "print('ready')", "language": "python"}
+                return await _run(ExecuteCode(), _Context(config, integration, f"code-{index}"))
+
+            async def raw_code(index: int) -> object:
+                return await client.code_run(sandbox_id, "print('ready')", "python")
+
+            async def component_create(index: int) -> object:
+                event = await _run(CreateSandbox(), _Context({}, integration, f"create-{index + 1}"))
+                await client.delete_sandbox(event.data["id"])
+                return event
+
+            async def raw_create(index: int) -> object:
+                created = await client.create_sandbox({})
+                while (await client.get_sandbox(created.id)).state != "started":
+                    await asyncio.sleep(0.025)
+                await client.delete_sandbox(created.id)
+                return created
+
+            figures = [
+                ("execute_command_component_ms", await _median_ms(rounds, component_command)),
+                ("execute_command_raw_baseline_ms", await _median_ms(rounds, raw_command)),
+                ("execute_code_component_ms", await _median_ms(rounds, component_code)),
+                ("execute_code_raw_baseline_ms", await _median_ms(rounds, raw_code)),
+                ("create_sandbox_component_ms", await _median_ms(max(3, rounds // 4), component_create)),
+                ("create_sandbox_raw_baseline_ms", await _median_ms(max(3, rounds // 4), raw_create)),
+            ]
+            for name, value in figures:
+                print(f"{name} {value:.1f} ms")
+            values = dict(figures)
+            for what in ("execute_command", "execute_code", "create_sandbox"):
+                ratio = values[f"{what}_component_ms"] / values[f"{what}_raw_baseline_ms"]
+                print(f"{what}_overhead_ratio {ratio:.2f} x")
+            await client.delete_sandbox(sandbox_id)
+        finally:
+            await integration.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20)
+    asyncio.run(_bench(parser.parse_args().rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""The Daytona API client (the hook): the only module of daytonaflow that speaks HTTP to Daytona.
+
+Sandboxes live on the REST API (``{api_url}/sandbox``); commands, files and git run on the
+toolbox, whose base URL comes from ``GET {api_url}/config`` (``proxyToolboxUrl``), resolved once
+and cached: ``{proxyToolboxUrl}/{sandboxId}/process/execute``. Every request carries
+``Authorization: Bearer <api key>``.
+
+Failures raise the named errors of :mod:`daytonaflow.components.errors` with Daytona's own
+message. 429, 5xx and connection failures are repeated with capped, jittered backoff, but only
+where repeating cannot do the work twice: reads, deletes, overwrites, and sandbox creation,
+which first looks its idempotency label up so a lost answer never yields a second sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from daytonaflow.components.errors import (
+    DaytonaApiError,
+    DaytonaConflictError,
+    DaytonaConnectionError,
+    DaytonaError,
+    api_error_class,
+)
+from daytonaflow.components.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from daytonaflow.components.wire import (
+    CommandLogs,
+    ExecuteResult,
+    PreviewLink,
+    SandboxInfo,
+    SandboxPage,
+    Session,
+    SessionCommand,
+    SessionExecuteResult,
+)
+
+DEFAULT_API_URL = "https://app.daytona.io/api"
+IDEMPOTENCY_LABEL = "daytonaflow.io/idempotency-key"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+_USER_AGENT = "daytonaflow/0.1"
+
+
+@dataclass
+class _Retryable(Exception):
+    """Internal: a failure that may be repeated; ``error`` is what to raise when attempts run out."""
+
+    error: DaytonaError
+    retry_after: float | None = None
+
+
+class DaytonaClient:
+    """Async client for Daytona's REST API and toolbox API."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": _USER_AGENT},
+            timeout=timeout,
+            transport=transport,
+        )
+        self._toolbox_base: str | None = None
+        self._toolbox_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- transport ------------------------------------------------------------------------
+
+    async def _send_once(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        path = url.removeprefix(self.api_url)
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            # The request never reached Daytona: repeating it is always safe.
+            raise _Retryable(
+                DaytonaConnectionError(f"cannot reach Daytona for {method} {path}: {error}")
+            ) from None
+        except httpx.TransportError as error:
+            failure = DaytonaConnectionError(f"Daytona connection failed during {method} {path}: {error}")
+            if idempotent:
+                raise _Retryable(failure) from None
+            raise failure from None
+        if response.is_success:
+            return response
+        api_failure = _api_error(response, method, path)
+        # A 429 is refused before any work is done; a 5xx may have done part of it.
+        if response.status_code == 429 or (idempotent and response.status_code in RETRYABLE_STATUSES):
+            raise _Retryable(api_failure, parse_retry_after(response.headers.get("Retry-After")))
+        raise api_failure
+
+    async def _send(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._send_once(method, url, idempotent=idempotent, **kwargs)
+            except _Retryable as retryable:
+                if attempt >= self.retry.attempts:
+                    raise retryable.error from None
+                await self.retry.sleep(self.retry.delay(attempt, retryable.retry_after))
+
+    async def _json(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        response = await self._send(method, url, idempotent=idempotent, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise DaytonaError(
+                f"Daytona answered {method} {url.removeprefix(self.api_url)} with a body that is not JSON"
+            ) from None
+
+    # --- configuration and toolbox base -----------------------------------------------------
+
+    async def get_config(self) -> dict[str, Any]:
+        document = await self._json("GET", f"{self.api_url}/config", idempotent=True)
+        if not isinstance(document, dict):
+            raise DaytonaError("Daytona's /config answer is not a JSON object")
+        return document
+
+    async def toolbox_base(self) -> str:
+        """``proxyToolboxUrl`` from ``/config``, fetched on first use and then cached."""
+        if self._toolbox_base is None:
+            async with self._toolbox_lock:
+                if self._toolbox_base is None:
+                    url = (await self.get_config()).get("proxyToolboxUrl")
+                    if not isinstance(url, str) or not url:
+                        raise DaytonaError("Daytona's /config answer has no proxyToolboxUrl")
+                    self._toolbox_base = url.rstrip("/")
+        return self._toolbox_base
+
+    async def _toolbox(self, sandbox_id: str, path: str) -> str:
+        return f"{await self.toolbox_base()}/{sandbox_id}{path}"
+
+    # --- sandboxes ---------------------------------------------------------------------------
+
+    async def create_sandbox(
+        self, body: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> SandboxInfo:
+        """Create a sandbox; with ``idempotency_key``, never a second one for the same key.
+
+        The key is stored as the ``daytonaflow.io/idempotency-key`` label and looked up before
+        every attempt, so repeating after a lost answer (or after an engine restart) returns the
+        sandbox the first attempt made.
+        """
+        request = dict(body)
+        if idempotency_key is None:
+            return SandboxInfo.model_validate(
+                await self._json("POST", f"{self.api_url}/sandbox", idempotent=False, json=request)
+            )
+        request["labels"] = {**dict(request.get("labels") or {}), IDEMPOTENCY_LABEL: idempotency_key}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                existing = await self.list_sandboxes(labels={IDEMPOTENCY_LABEL: idempotency_key})
+                # Checked here too: a server that ignored the filter must not hand back a stranger.
+                mine = [
+                    sandbox
+                    for sandbox in existing
+                    if sandbox.labels.get(IDEMPOTENCY_LABEL) == idempotency_key
+                ]
+                if mine:
+                    return mine[0]
+                response = await self._send_once(
+                    "POST", f"{self.api_url}/sandbox", idempotent=True, json=request
+                )
+                return SandboxInfo.model_validate(response.json())
+            except _Retryable as retryable:
+                if attempt >= self.retry.attempts:
+                    raise retryable.error from None
+                await self.retry.sleep(self.retry.delay(attempt, retryable.retry_after))
+
+    async def get_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        return SandboxInfo.model_validate(
+            await self._json("GET", f"{self.api_url}/sandbox/{sandbox_id}", idempotent=True)
+        )
+
+    async def list_sandboxes(self, *, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
+        """Every sandbox matching ``labels`` (all pages)."""
+        params: dict[str, str] = {}
+        if labels:
+            params["labels"] = json.dumps(dict(labels), separators=(",", ":"), sort_keys=True)
+        found: list[SandboxInfo] = []
+        while True:
+            document = await self._json("GET", f"{self.api_url}/sandbox", idempotent=True, params=params)
+            # Older Daytona servers answer a bare list; current ones a page with a cursor.
+            if isinstance(document, list):
+                return found + [SandboxInfo.model_validate(item) for item in document]
+            page = SandboxPage.model_validate(document)
+            found.extend(page.items)
+            if not page.next_cursor:
+                return found
+            params["cursor"] = page.next_cursor
+
+    async def delete_sandbox(self, sandbox_id: str, *, force: bool = False) -> SandboxInfo | None:
+        """Delete a sandbox; returns it as Daytona last saw it (None when the answer has no body)."""
+        params = {"force": "true"} if force else None
+        url = f"{self.api_url}/sandbox/{sandbox_id}"
+        response = await self._send("DELETE", url, idempotent=True, params=params)
+        try:
+            document = response.json()
+        except ValueError:
+            return None
+        if isinstance(document, dict) and "id" in document:
+            return SandboxInfo.model_validate(document)
+        return None
+
+    async def get_preview_url(self, sandbox_id: str, port: int) -> PreviewLink:
+        url = f"{self.api_url}/sandbox/{sandbox_id}/ports/{port}/preview-url"
+        return PreviewLink.model_validate(await self._json("GET", url, idempotent=True))
+
+    async def get_signed_preview_url(
+        self, sandbox_id: str, port: int, expires_in_seconds: int
+    ) -> PreviewLink:
+        url = f"{self.api_url}/sandbox/{sandbox_id}/ports/{port}/signed-preview-url"
+        return PreviewLink.model_validate(
+            await self._json("GET", url, idempotent=True, params={"expiresInSeconds": expires_in_seconds})
+        )
+
+    # --- toolbox: processes ------------------------------------------------------------------
+
+    async def execute(
+        self,
+        sandbox_id: str,
+        command: str,
+        *,
+        cwd: str | None = None,
+        timeout_seconds: int | None = None,
+        idempotent: bool = False,
+    ) -> ExecuteResult:
+        """Run a short command synchronously (``/process/execute``)."""
+        body: dict[str, Any] = {"command": command}
+        if cwd is not None:
+            body["cwd"] = cwd
+        if timeout_seconds is not None:
+            body["timeout"] = timeout_seconds
+        url = await self._toolbox(sandbox_id, "/process/execute")
+        # The answer comes when the command ends: wait for its own timeout plus the usual margin.
+        http_timeout = _http_timeout(
+            None if timeout_seconds is None else timeout_seconds + DEFAULT_TIMEOUT_SECONDS
+        )
+        return ExecuteResult.model_validate(
+            await self._json("POST", url, idempotent=idempotent, json=body, timeout=http_timeout)
+        )
+
+    async def code_run(
+        self, sandbox_id: str, code: str, language: str, *, timeout_seconds: int | None = None
+    ) -> ExecuteResult:
+        """Run code synchronously (``/process/code-run``)."""
+        body: dict[str, Any] = {"code": code, "language": language}
+        if timeout_seconds is not None:
+            body["timeout"] = timeout_seconds
+        url = await self._toolbox(sandbox_id, "/process/code-run")
+        return ExecuteResult.model_validate(await self._json("POST", url, idempotent=False, json=body))
+
+    async def create_session(self, sandbox_id: str, session_id: str) -> bool:
+        """Create a shell session; False when it already existed (a repeated attempt, a restart)."""
+        url = await self._toolbox(sandbox_id, "/process/session")
+        try:
+            await self._send("POST", url, idempotent=True, json={"sessionId": session_id})
+        except DaytonaConflictError:
+            return False
+        return True
+
+    async def get_session(self, sandbox_id: str, session_id: str) -> Session:
+        url = await self._toolbox(sandbox_id, f"/process/session/{session_id}")
+        return Session.model_validate(await self._json("GET", url, idempotent=True))
+
+    async def delete_session(self, sandbox_id: str, session_id: str) -> None:
+        """Delete a session, which ends every process still running in it."""
+        url = await self._toolbox(sandbox_id, f"/process/session/{session_id}")
+        await self._send("DELETE", url, idempotent=True)
+
+    async def session_execute(self, sandbox_id: str, session_id: str, command: str) -> SessionExecuteResult:
+        """Start ``command`` in the session without waiting for it (never repeated: it would run twice)."""
+        url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/exec")
+        body = {"command": command, "runAsync": True, "async": True}
+        return SessionExecuteResult.model_validate(await self._json("POST", url, idempotent=False, json=body))
+
+    async def get_session_command(self, sandbox_id: str, session_id: str, command_id: str) -> SessionCommand:
+        url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/command/{command_id}")
+        return SessionCommand.model_validate(await self._json("GET", url, idempotent=True))
+
+    async def get_session_command_logs(
+        self, sandbox_id: str, session_id: str, command_id: str
+    ) -> CommandLogs:
+        """The command's output so far; JSON (stdout/stderr split) or plain text, as the server prefers."""
+        url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/command/{command_id}/logs")
+        response = await self._send("GET", url, idempotent=True, headers={"Accept": "application/json"})
+        if "json" in response.headers.get("content-type", ""):
+            try:
+                return CommandLogs.model_validate(response.json())
+            except ValueError:
+                pass
+        return CommandLogs(output=response.text, stdout=response.text)
+
+    # --- toolbox: files and git ----------------------------------------------------------------
+
+    async def create_folder(self, sandbox_id: str, path: str, mode: str = "0755") -> None:
+        url = await self._toolbox(sandbox_id, "/files/folder")
+        await self._send("POST", url, idempotent=True, params={"path": path, "mode": mode})
+
+    async def upload_file(self, sandbox_id: str, path: str, content: bytes) -> None:
+        """Write ``content`` to ``path`` (an overwrite, so repeating it is safe)."""
+        url = await self._toolbox(sandbox_id, "/files/upload")
+        await self._send(
+            "POST",
+            url,
+            idempotent=True,
+            params={"path": path},
+            files={"file": (path.rsplit("/", 1)[-1], content, "application/octet-stream")},
+        )
+
+    async def set_permissions(self, sandbox_id: str, path: str, mode: str) -> None:
+        url = await self._toolbox(sandbox_id, "/files/permissions")
+        await self._send("POST", url, idempotent=True, params={"path": path, "mode": mode})
+
+    async def delete_file(self, sandbox_id: str, path: str, *, recursive: bool = False) -> None:
+        url = await self._toolbox(sandbox_id, "/files")
+        params = {"path": path, "recursive": "true" if recursive else "false"}
+        await self._send("DELETE", url, idempotent=True, params=params)
+
+    async def git_clone(
+        self,
+        sandbox_id: str,
+        url: str,
+        path: str,
+        *,
+        branch: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"url": url, "path": path}
+        if branch:
+            body["branch"] = branch
+        if username is not None and password is not None:
+            body["username"] = username
+            body["password"] = password
+        endpoint = await self._toolbox(sandbox_id, "/git/clone")
+        await self._send(
+            "POST", endpoint, idempotent=False, json=body, timeout=_http_timeout(timeout_seconds)
+        )
+
+
+def _http_timeout(seconds: float | None) -> Any:
+    """A per-request timeout; None keeps the client's default (httpx reads None as "no timeout")."""
+    return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
+
+
+def _api_error(response: httpx.Response, method: str, path: str) -> DaytonaApiError:
+    """The named error for a non-2xx answer, carrying Daytona's ``message`` (and ``error``)."""
+    message = ""
+    error = ""
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        raw = document.get("message")
+        # NestJS validation errors carry a list of messages.
+        message = "; ".join(str(item) for item in raw) if isinstance(raw, list) else str(raw or "")
+        error = str(document.get("error") or "")
+        if not message:
+            message, error = error, ""
+    if not message:
+        message = response.text.strip()[:500] or response.reason_phrase or "no message"
+    return api_error_class(response.status_code)(
+        response.status_code, message, method=method, path=path, error=error
+    )

@@ -1,0 +1,83 @@
+"""daytona.deleteSandbox: delete a sandbox; one that is already gone is reported, not raised."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from daytonaflow.components.base import ComponentConfig, DaytonaComponent
+from daytonaflow.components.common_fields import SANDBOX
+from daytonaflow.components.errors import DaytonaNotFoundError
+from daytonaflow.components.fields import Field
+from daytonaflow.components.payloads import DeletePayload
+from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE
+
+from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
+
+DOCS = """
+Deletes an existing Daytona sandbox.
+
+## Use cases
+
+- **Resource cleanup**: delete sandboxes once code execution is complete
+- **Cost management**: remove unused sandboxes to free resources
+- **Workflow cleanup**: clean up sandboxes at the end of automation workflows
+
+## Configuration
+
+- **Sandbox**: the ID or name of the sandbox to delete (from createSandbox output)
+- **Force**: delete even if the sandbox is running or busy
+
+## Output
+
+Emits `daytona.delete.response` on the default channel:
+
+- `deleted`: whether this call deleted the sandbox
+- `id`: the ID of the sandbox
+- `alreadyDeleted`: present and `true` when the sandbox did not exist anymore (then `deleted`
+  is `false`; the node still succeeds)
+
+## Notes
+
+- Always delete sandboxes that are no longer needed: auto-stop stops them after the configured
+  interval, but only deletion frees their resources at once.
+- Deleting a sandbox releases it from the run's resources, so the engine does not reclaim it again.
+"""
+
+
+class DeleteSandboxConfig(ComponentConfig):
+    sandbox: str
+    force: bool
+
+
+class DeleteSandbox(DaytonaComponent[DeleteSandboxConfig]):
+    name: ClassVar[str] = "daytona.deleteSandbox"
+    label: ClassVar[str] = "Delete Sandbox"
+    description: ClassVar[str] = "Delete a Daytona sandbox; one already gone is reported, not an error."
+    icon: ClassVar[str] = "trash"
+    channels = (DEFAULT_CHANNEL,)
+    payload_type = DeletePayload
+    config_model = DeleteSandboxConfig
+    docs = DOCS
+    fields = (
+        SANDBOX,
+        Field("force", "boolean", "Force", "Delete even if the sandbox is running or busy.", default=False),
+    )
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        config = self.parse_config(ctx)
+        client = self.client(ctx)
+        sandbox_id = config.sandbox
+        try:
+            answer = await client.delete_sandbox(config.sandbox, force=config.force)
+        except DaytonaNotFoundError:
+            deleted = False
+        else:
+            deleted = True
+            # The configuration may name the sandbox; resources and the payload use its ID.
+            if answer is not None:
+                sandbox_id = answer.id
+        ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
+        ctx.emit(
+            DEFAULT_CHANNEL.name,
+            DeletePayload(deleted=deleted, id=sandbox_id, already_deleted=None if deleted else True),
+        )

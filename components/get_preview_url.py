@@ -1,0 +1,122 @@
+"""daytona.getPreviewUrl: a browser URL for a port served inside a sandbox."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from daytonaflow.components.base import ComponentConfig, DaytonaComponent
+from daytonaflow.components.common_fields import SANDBOX
+from daytonaflow.components.fields import Field, When
+from daytonaflow.components.payloads import PreviewUrlPayload
+from pydantic import Field as ModelField
+
+from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
+
+DEFAULT_PORT = 3000
+DEFAULT_EXPIRY_SECONDS = 60
+MAX_EXPIRY_SECONDS = 86400
+
+DOCS = """
+Generates a Daytona preview URL for a port of a sandbox.
+
+## Use cases
+
+- **Open sandbox web apps**: reach a web app running in a sandbox from a browser
+- **Share previews**: generate signed URLs that open without custom headers
+- **Automation**: produce preview links for downstream steps and notifications
+
+## Configuration
+
+- **Sandbox**: the sandbox to generate the preview URL for
+- **Port**: the sandbox port to preview (default 3000)
+- **Signed URL**: whether to generate a signed URL (default true)
+- **Expires In Seconds**: lifetime of a signed URL (default 60, at most 86400)
+
+## URL forms
+
+- Standard (`signed: false`): `https://{port}-{sandboxId}.{daytonaProxyDomain}`; requests need the
+  header `x-daytona-preview-token` with the returned token (unless the sandbox is public)
+- Signed (`signed: true`): `https://{port}-{token}.{daytonaProxyDomain}`; the authentication is
+  embedded in the URL, no custom header needed
+
+## Output
+
+Emits `daytona.preview.response` on the default channel:
+
+- `sandbox`: the sandbox ID used in the request
+- `port`: the target port
+- `signed`: whether the URL is signed
+- `url`: the preview URL
+- `token`: the preview token (embedded for signed URLs, the header value for standard URLs)
+- `expiresInSeconds`: the expiry of a signed URL
+
+## Notes
+
+- The port must serve HTTP inside the sandbox; start a server with executeCommand's background
+  option and its Wait For Port setting first.
+- Signed URLs open directly in browsers; standard URLs need the header for private sandboxes.
+"""
+
+
+class GetPreviewUrlConfig(ComponentConfig):
+    sandbox: str
+    port: int
+    signed: bool
+    expires_in_seconds: int = ModelField(alias="expiresInSeconds")
+
+
+class GetPreviewUrl(DaytonaComponent[GetPreviewUrlConfig]):
+    name: ClassVar[str] = "daytona.getPreviewUrl"
+    label: ClassVar[str] = "Get Preview URL"
+    description: ClassVar[str] = "Generate a preview URL (signed or standard) for a sandbox port."
+    icon: ClassVar[str] = "globe"
+    channels = (DEFAULT_CHANNEL,)
+    payload_type = PreviewUrlPayload
+    config_model = GetPreviewUrlConfig
+    docs = DOCS
+    fields = (
+        SANDBOX,
+        Field(
+            "port",
+            "number",
+            "Port",
+            "Sandbox port to preview.",
+            default=DEFAULT_PORT,
+            minimum=1,
+            maximum=65535,
+        ),
+        Field(
+            "signed",
+            "boolean",
+            "Signed URL",
+            "Embed the authentication in the URL, so it opens without custom headers.",
+            default=True,
+        ),
+        Field(
+            "expiresInSeconds",
+            "number",
+            "Expires In Seconds",
+            "Lifetime of the signed URL.",
+            default=DEFAULT_EXPIRY_SECONDS,
+            minimum=1,
+            maximum=MAX_EXPIRY_SECONDS,
+            visible_when=(When("signed", (True,)),),
+        ),
+    )
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        config = self.parse_config(ctx)
+        client = self.client(ctx)
+        if config.signed:
+            link = await client.get_signed_preview_url(config.sandbox, config.port, config.expires_in_seconds)
+        else:
+            link = await client.get_preview_url(config.sandbox, config.port)
+        payload = PreviewUrlPayload(
+            sandbox=config.sandbox,
+            port=config.port,
+            signed=config.signed,
+            url=link.url,
+            token=link.token,
+            expires_in_seconds=config.expires_in_seconds if config.signed else None,
+        )
+        ctx.emit(DEFAULT_CHANNEL.name, payload)

@@ -1,0 +1,70 @@
+"""The Daytona connection a host engine hands to every Daytona component (opaque to the engine)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from daytonaflow.components.client import DEFAULT_API_URL, DaytonaClient
+from daytonaflow.components.errors import DaytonaNotConfiguredError
+from daytonaflow.components.retry import RetryPolicy
+
+API_KEY_ENV = "DAYTONA_API_KEY"
+API_URL_ENV = "DAYTONA_API_URL"
+TARGET_ENV = "DAYTONA_TARGET"
+
+
+class DaytonaIntegration:
+    """API URL, API key and default target, plus the client built from them on first use."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        target: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
+        self.target = target or None
+        self._retry = retry
+        self._client: DaytonaClient | None = None
+
+    def __repr__(self) -> str:
+        # Never show the key.
+        return f"DaytonaIntegration(api_url={self.api_url!r}, target={self.target!r})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> DaytonaIntegration | None:
+        """From ``DAYTONA_API_KEY`` / ``DAYTONA_API_URL`` / ``DAYTONA_TARGET``; None without a key."""
+        api_key = env.get(API_KEY_ENV)
+        if not api_key:
+            return None
+        return cls(env.get(API_URL_ENV) or DEFAULT_API_URL, api_key, env.get(TARGET_ENV) or None)
+
+    @property
+    def client(self) -> DaytonaClient:
+        if self._client is None:
+            self._client = DaytonaClient(self.api_url, self.api_key, retry=self._retry)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def integration_of(value: Any) -> DaytonaIntegration:
+    """``ctx.integration`` as a :class:`DaytonaIntegration`, or a clear error when it is missing."""
+    if isinstance(value, DaytonaIntegration):
+        return value
+    if value is None:
+        raise DaytonaNotConfiguredError(
+            f"no Daytona integration configured: set {API_KEY_ENV} "
+            f"(and {API_URL_ENV} for a server other than Daytona Cloud)"
+        )
+    raise DaytonaNotConfiguredError(
+        f"the engine passed a {type(value).__name__} as integration, not a DaytonaIntegration"
+    )

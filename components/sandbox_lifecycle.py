@@ -1,0 +1,119 @@
+"""Creating a sandbox, waiting for ``started`` without blocking, and discarding a half-made one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from daytonaflow.components import timing
+from daytonaflow.components.client import DaytonaClient
+from daytonaflow.components.config_parts import SandboxCreationConfig
+from daytonaflow.components.errors import DaytonaError, DaytonaNotFoundError
+from daytonaflow.components.integration import integration_of
+from daytonaflow.components.sandbox_env import resolve_secrets
+from daytonaflow.components.wire import FAILED_STATES, GONE_STATES, STARTED, SandboxInfo
+
+from daytonaflow.component import ExecutionContext
+from daytonaflow.errors import ComponentError
+
+#: The resource kind sandboxes are tracked under; the engine reclaims leftovers at run end.
+SANDBOX_RESOURCE = "daytona.sandbox"
+
+
+@dataclass
+class StartState:
+    """Waiting for a sandbox to start, as persisted in metadata."""
+
+    sandbox_id: str
+    deadline: float
+    delay: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sandboxId": self.sandbox_id, "deadline": self.deadline, "delay": self.delay}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StartState:
+        return cls(str(data["sandboxId"]), float(data["deadline"]), data.get("delay"))
+
+    def next_check_delay(self) -> float:
+        self.delay = timing.next_poll_delay(self.delay)
+        return timing.until_deadline(self.delay, self.deadline)
+
+
+async def create(
+    ctx: ExecutionContext, client: DaytonaClient, config: SandboxCreationConfig, default_target: str | None
+) -> tuple[StartState, SandboxInfo]:
+    """Create the sandbox (at most once per node execution) and track it as a run resource."""
+    # Resolving first means a missing secret fails the node before anything exists to clean up.
+    resolve_secrets(config.secret_specs(), ctx.secrets)
+    sandbox = await client.create_sandbox(
+        config.create_request(default_target), idempotency_key=f"{ctx.run_id}/{ctx.execution_id}"
+    )
+    ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
+    ctx.logger.info("created sandbox %s (state %s)", sandbox.id, sandbox.state)
+    return StartState(sandbox.id, timing.now() + config.timeout), sandbox
+
+
+async def wait_started(
+    ctx: ExecutionContext, client: DaytonaClient, sandbox: SandboxInfo | None = None
+) -> bool:
+    """Whether the sandbox in ``metadata["start"]`` is started; reschedules a check while it is not.
+
+    ``sandbox`` is its latest known state (fetched when None). A sandbox that will never start
+    is deleted and the node fails.
+    """
+    metadata = ctx.metadata.get()
+    state = StartState.from_json(metadata["start"])
+    if sandbox is None:
+        sandbox = await client.get_sandbox(state.sandbox_id)
+    reason = failure_reason(sandbox, state)
+    if reason is not None:
+        await discard(ctx, client, state.sandbox_id)
+        raise ComponentError(reason)
+    if sandbox.state == STARTED:
+        return True
+    delay = state.next_check_delay()
+    ctx.metadata.set({**metadata, "start": state.to_json()})
+    ctx.schedule_check(delay)
+    return False
+
+
+def failure_reason(sandbox: SandboxInfo, state: StartState) -> str | None:
+    """Why the sandbox will never start, or None while it still may."""
+    if sandbox.state in FAILED_STATES:
+        reason = f": {sandbox.error_reason}" if sandbox.error_reason else ""
+        return f"sandbox {sandbox.id} entered state {sandbox.state}{reason}"
+    if sandbox.state in GONE_STATES:
+        return f"sandbox {sandbox.id} was deleted while starting"
+    if sandbox.state != STARTED and timing.now() >= state.deadline:
+        return f"sandbox {sandbox.id} did not reach started before the timeout (last state {sandbox.state})"
+    return None
+
+
+async def delete_if_present(client: DaytonaClient, sandbox_id: str) -> bool:
+    """Delete the sandbox; False when it was already gone."""
+    try:
+        await client.delete_sandbox(sandbox_id, force=True)
+    except DaytonaNotFoundError:
+        return False
+    return True
+
+
+async def discard(ctx: ExecutionContext, client: DaytonaClient, sandbox_id: str) -> None:
+    """Delete a sandbox that failed half-way; a failure to delete is logged, not raised over the cause.
+
+    When the delete fails the resource stays tracked, so the engine reclaims it at run end.
+    """
+    try:
+        await delete_if_present(client, sandbox_id)
+    except DaytonaError as error:
+        ctx.logger.warning("could not delete sandbox %s: %s", sandbox_id, error)
+        return
+    ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
+
+
+async def reclaim(kind: str, resource_id: str, integration: Any) -> None:
+    """Delete a sandbox a run left behind (for both sandbox-creating components)."""
+    if kind != SANDBOX_RESOURCE:
+        raise ComponentError(f"cannot reclaim a resource of kind {kind!r}")
+    await delete_if_present(integration_of(integration).client, resource_id)

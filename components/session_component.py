@@ -1,0 +1,122 @@
+"""The shared lifecycle of components that run one command in a session and report how it ended.
+
+``execute`` starts the command asynchronously and schedules a check; each check asks for the
+command's status, reschedules with a growing delay while it runs, and emits on ``success``
+(exit 0) or ``failed`` (non-zero or timed out) with the bounded output. The command's session
+is deleted once it ended (and on cancel, which ends the command).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, TypeVar
+
+from daytonaflow.components import sessions, timing
+from daytonaflow.components.base import ComponentConfig, DaytonaComponent
+from daytonaflow.components.client import DaytonaClient
+from daytonaflow.components.errors import DaytonaError
+from daytonaflow.components.output import redact
+from daytonaflow.components.sandbox_env import injected_secret_values
+from daytonaflow.components.sessions import StepResult, StepState
+
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
+from daytonaflow.events import Payload
+
+ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
+
+
+class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
+    channels = (SUCCESS_CHANNEL, FAILED_CHANNEL)
+    #: Names the session, e.g. ``daytonaflow-code-<digest>``.
+    session_purpose: ClassVar[str]
+
+    @abc.abstractmethod
+    def sandbox_of(self, config: ConfigT) -> str: ...
+
+    @abc.abstractmethod
+    def timeout_seconds(self, config: ConfigT) -> float | None: ...
+
+    @abc.abstractmethod
+    async def prepare(self, client: DaytonaClient, config: ConfigT, step: StepState) -> str:
+        """Do what must precede the command (upload files) and return the command line."""
+
+    @abc.abstractmethod
+    def payload(self, config: ConfigT, result: StepResult) -> Payload: ...
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def new_step(self, ctx: ExecutionContext, config: ConfigT) -> StepState:
+        started = timing.now()
+        timeout = self.timeout_seconds(config)
+        return StepState(
+            sandbox=self.sandbox_of(config),
+            session=sessions.session_name(ctx.run_id, ctx.execution_id, self.session_purpose),
+            index=0,
+            started_at=started,
+            deadline=None if timeout is None else started + timeout,
+        )
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        config = self.parse_config(ctx)
+        if ctx.metadata.get().get("step"):
+            await self.check(ctx)  # resumed after an engine restart
+            return
+        step = self.new_step(ctx, config)
+        # Persisted before the command starts: a restart then finds the session instead of starting anew.
+        ctx.metadata.set({"step": step.to_json()})
+        await self._start(ctx, config, step)
+        # Look once at once: short commands are often done already, and then nothing waits.
+        await self.check(ctx)
+
+    async def _start(self, ctx: ExecutionContext, config: ConfigT, step: StepState) -> None:
+        client = self.client(ctx)
+        command = await self.prepare(client, config, step)
+        await sessions.start(client, step, command)
+        ctx.metadata.set({"step": step.to_json()})
+        ctx.logger.info(
+            "started command %s in session %s of sandbox %s", step.command_id, step.session, step.sandbox
+        )
+
+    def _reschedule(self, ctx: ExecutionContext, step: StepState) -> None:
+        delay = step.next_check_delay()
+        ctx.metadata.set({**ctx.metadata.get(), "step": step.to_json()})
+        ctx.schedule_check(delay)
+
+    async def check(self, ctx: ExecutionContext) -> None:
+        config = self.parse_config(ctx)
+        step = StepState.from_json(ctx.metadata.get()["step"])
+        if step.command_id is None:
+            await self._start(ctx, config, step)
+        result = await sessions.poll(self.client(ctx), step)
+        if result is None:
+            self._reschedule(ctx, step)
+            return
+        await self.finish(ctx, config, step, result)
+
+    async def cleanup(self, client: DaytonaClient, config: ConfigT, step: StepState) -> None:
+        """Remove what :meth:`prepare` left in the sandbox (default: nothing)."""
+        return None
+
+    async def finish(
+        self, ctx: ExecutionContext, config: ConfigT, step: StepState, result: StepResult
+    ) -> None:
+        client = self.client(ctx)
+        await sessions.kill(client, step)
+        try:
+            await self.cleanup(client, config, step)
+        except DaytonaError as error:
+            ctx.logger.warning("could not clean up after command %s: %s", step.command_id, error)
+        channel = SUCCESS_CHANNEL if result.exit_code == 0 and not result.timed_out else FAILED_CHANNEL
+        ctx.emit(channel.name, self.payload(config, await self.masked(ctx, step, result)))
+
+    async def masked(self, ctx: ExecutionContext, step: StepState, result: StepResult) -> StepResult:
+        """``result`` with the values of the secrets injected into the sandbox masked in its output."""
+        values = await injected_secret_values(self.client(ctx), step.sandbox, ctx.secrets)
+        if not values:
+            return result
+        return StepResult(result.exit_code, redact(result.output, values), result.timed_out)
+
+    async def cancel(self, ctx: ExecutionContext) -> None:
+        data = ctx.metadata.get().get("step")
+        if data:
+            await sessions.kill(self.client(ctx), StepState.from_json(data))

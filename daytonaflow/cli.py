@@ -1,0 +1,535 @@
+"""The ``daytonaflow`` command: run, validate and inspect canvases; the composition root.
+
+This module wires the parts together (runner, components, local server, secrets) and imports
+each lazily inside the subcommand that needs it, so ``--help`` works even if one is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from daytonaflow import __version__
+from daytonaflow.errors import DaytonaflowError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from daytonaflow.runner import Canvas, Engine, RunRecord, RunStore
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+_EPILOG = """\
+examples:
+  daytonaflow run examples/hello.yaml
+  daytonaflow run examples/repository.yaml --input '{"repository": "https://github.com/octocat/Hello-World.git"}'
+  daytonaflow run examples/hello.yaml --json | jq -c 'select(.kind == "node.emitted")'
+  daytonaflow validate examples/preview.yaml
+  daytonaflow components daytona.executeCommand
+  daytonaflow runs show 3f2a9c
+
+backend: with DAYTONA_API_KEY set (and optionally DAYTONA_API_URL, DAYTONA_TARGET) canvases run on
+Daytona; without it an embedded Daytona-compatible server starts on a free loopback port.
+run database: --db PATH, else $DAYTONAFLOW_DB, else ~/.local/share/daytonaflow/runs.db.
+exit codes: 0 success, 1 run failed or canvas invalid, 2 usage error, 130 cancelled.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # `expr` and `serve` hand everything after them to their own parsers.
+    if args_list and args_list[0] in ("expr", "serve"):
+        return _delegate(args_list[0], args_list[1:])
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result: int = args.handler(args)
+        return result
+    except DaytonaflowError as error:
+        _stderr().print(f"[bold red]error:[/] {_escape(str(error))}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _stderr().print("[magenta]interrupted[/]")
+        return EXIT_CANCELLED
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daytonaflow",
+        description="Run SuperPlane-style canvases of Daytona sandbox components, locally or on Daytona.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"daytonaflow {__version__}")
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--db",
+        type=Path,
+        help="run database (default: $DAYTONAFLOW_DB or ~/.local/share/daytonaflow/runs.db)",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = _command(
+        commands,
+        "run",
+        "run a canvas and show its progress",
+        "daytonaflow run examples/hello.yaml\n"
+        '  daytonaflow run canvas.yaml --input \'{"repository": "https://example.com/app.git"}\'\n'
+        "  daytonaflow run canvas.yaml --json > events.jsonl\n"
+        "  daytonaflow run canvas.yaml --keep-sandboxes   # leave sandboxes for inspection",
+        parents=[db],
+    )
+    run.add_argument("canvas", type=Path, help="canvas file (.yaml, .yml or .json)")
+    run.add_argument("--input", metavar="JSON", help="run input: a JSON object, seen as root().data")
+    run.add_argument("--input-file", metavar="FILE", type=Path, help="read the run input from a JSON file")
+    run.add_argument(
+        "--json", action="store_true", help="stream events as JSON lines instead of the live view"
+    )
+    run.add_argument(
+        "--keep-sandboxes", action="store_true", help="do not delete the sandboxes the run leaves behind"
+    )
+    run.add_argument("--secrets", metavar="FILE", type=Path, help="JSON secrets file {name: {key: value}}")
+    run.set_defaults(handler=_cmd_run)
+
+    validate = _command(
+        commands,
+        "validate",
+        "check a canvas without running it (every problem at once)",
+        "daytonaflow validate examples/hello.yaml",
+    )
+    validate.add_argument("canvas", type=Path)
+    validate.add_argument("--json", action="store_true", help="print the problems as JSON")
+    validate.set_defaults(handler=_cmd_validate)
+
+    components = _command(
+        commands,
+        "components",
+        "list the installed components, or show one's documentation and manifest",
+        "daytonaflow components\n  daytonaflow components daytona.createSandbox\n"
+        "  daytonaflow components daytona.createSandbox --json   # the manifest",
+    )
+    components.add_argument("name", nargs="?", help="component name, e.g. daytona.executeCode")
+    components.add_argument("--json", action="store_true", help="print the manifest(s) as JSON")
+    components.add_argument("--markdown", action="store_true", help="print the raw markdown documentation")
+    components.set_defaults(handler=_cmd_components)
+
+    runs = _command(
+        commands,
+        "runs",
+        "run history: list, show (nodes, events, resources), resume",
+        "daytonaflow runs\n  daytonaflow runs show 3f2a9c\n  daytonaflow runs show 3f2a9c --json\n"
+        "  daytonaflow runs resume   # finish runs whose process died",
+        parents=[db],
+    )
+    runs.add_argument("action", nargs="?", choices=("list", "show", "resume"), default="list")
+    runs.add_argument("run_id", nargs="?", help="run id (or a unique prefix) for show/resume")
+    runs.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    runs.set_defaults(handler=_cmd_runs)
+
+    sandboxes = _command(
+        commands,
+        "sandboxes",
+        "list or delete the sandboxes the backend holds",
+        "daytonaflow sandboxes\n  daytonaflow sandboxes delete sandbox-abc123",
+    )
+    sandboxes.add_argument("action", nargs="?", choices=("list", "delete"), default="list")
+    sandboxes.add_argument("sandbox_id", nargs="?", help="sandbox to delete")
+    sandboxes.add_argument("--json", action="store_true", help="print JSON")
+    sandboxes.set_defaults(handler=_cmd_sandboxes)
+
+    _command(
+        commands,
+        "expr",
+        "evaluate and check expressions (see docs/expressions.md)",
+        "daytonaflow expr --help",
+    )
+    _command(
+        commands,
+        "serve",
+        "run the embedded Daytona-compatible server in the foreground",
+        "daytonaflow serve --help",
+    )
+    return parser
+
+
+def _command(
+    commands: Any, name: str, summary: str, examples: str, parents: Sequence[argparse.ArgumentParser] = ()
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"examples:\n  {examples}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents),
+    )
+    return parser
+
+
+def _delegate(name: str, rest: list[str]) -> int:
+    try:
+        if name == "expr":
+            from daytonaflow.expressions.cli import main as expr_main
+
+            return expr_main(rest)
+        from daytonaflow.localserver.cli import main as serve_main
+
+        return serve_main(rest)
+    except ImportError as error:
+        _stderr().print(f"[bold red]error:[/] `daytonaflow {name}` is not available: {_escape(str(error))}")
+        return EXIT_FAILED
+
+
+# --- run ---------------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from daytonaflow.runner import RunInputError, load_canvas
+
+    canvas = load_canvas(args.canvas)
+    run_input = _read_input(args)
+    if run_input is not None and not isinstance(run_input, dict):
+        raise RunInputError('--input must be a JSON object, e.g. \'{"repository": "..."}\'')
+    return asyncio.run(_run(args, canvas, run_input))
+
+
+async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, Any] | None) -> int:
+    from daytonaflow.runner import Engine, JsonLines, RunView, parse_canvas, summary
+
+    console = _stdout()
+    with _open_store(args.db) as store:
+        engine = Engine(store, secrets=_secrets(args.secrets))
+        engine.validate(canvas, source=str(args.canvas))
+        orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
+        needs_backend = _needs_backend(canvas) or any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
+        async with _backend(needs_backend, console if not args.json else _stderr()) as integration:
+            engine.integration = integration
+            resumed = await engine.resume()
+            if resumed and not args.json:
+                console.print(f"[dim]resuming {len(resumed)} unfinished run(s) of a previous process[/]")
+            observer: Any = JsonLines() if args.json else RunView(console)
+            engine.subscribe(observer)
+            with contextlib.ExitStack() as stack:
+                if isinstance(observer, RunView):
+                    stack.enter_context(observer)
+                run_id = await engine.start(canvas, run_input, keep_resources=args.keep_sandboxes)
+                record = await _wait_interruptibly(engine, run_id, console)
+            for other in resumed:
+                await engine.wait(other)
+            if not args.json:
+                console.print(summary(record, store))
+    return _exit_code(record)
+
+
+async def _wait_interruptibly(engine: Engine, run_id: str, console: Console) -> RunRecord:
+    """Wait for the run; the first Ctrl-C (or SIGTERM) cancels it cleanly, a second one quits at once."""
+    loop = asyncio.get_running_loop()
+    interrupted = 0
+    cancelling: asyncio.Task[Any] | None = None
+
+    def on_signal() -> None:
+        nonlocal interrupted, cancelling
+        interrupted += 1
+        if interrupted == 1:
+            console.print(
+                "[magenta]cancelling: stopping commands and deleting sandboxes (Ctrl-C again to quit)[/]"
+            )
+            cancelling = asyncio.create_task(engine.cancel(run_id))
+        else:
+            # Leave the run unfinished on disk: the next `daytonaflow run` or `runs resume` picks it up.
+            os._exit(EXIT_CANCELLED)
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal)
+            installed.append(signum)
+    try:
+        return await engine.wait(run_id)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        if cancelling is not None:
+            await cancelling
+
+
+def _exit_code(record: RunRecord) -> int:
+    if record.status == "succeeded":
+        return EXIT_OK
+    if record.status == "cancelled":
+        return EXIT_CANCELLED
+    return EXIT_FAILED
+
+
+def _read_input(args: argparse.Namespace) -> Any:
+    from daytonaflow.runner import RunInputError
+
+    if args.input is not None and args.input_file is not None:
+        raise RunInputError("give --input or --input-file, not both")
+    text = args.input
+    source = "--input"
+    if args.input_file is not None:
+        source = str(args.input_file)
+        try:
+            text = args.input_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise RunInputError(f"{source}: {error.strerror}") from None
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunInputError(f"{source} is not valid JSON: {error}") from None
+
+
+def _needs_backend(canvas: Canvas) -> bool:
+    """Whether any node uses a plugin component (the runner's built-ins need no sandbox backend)."""
+    from daytonaflow.runner import BUILTIN_COMPONENTS, NodeType
+
+    return any(
+        node.type is NodeType.ACTION and node.component not in BUILTIN_COMPONENTS
+        for node in canvas.spec.nodes
+    )
+
+
+def _needs_resume(owner: str | None) -> bool:
+    from daytonaflow.runner.ownership import owner_alive
+
+    return not owner_alive(owner)
+
+
+# --- validate, components ------------------------------------------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from daytonaflow.runner import CanvasError, ComponentRegistry, check_canvas, load_canvas
+
+    console = _stdout()
+    try:
+        canvas = load_canvas(args.canvas)
+        check_canvas(canvas, ComponentRegistry.discover(), source=str(args.canvas))
+    except CanvasError as error:
+        if args.json:
+            issues = [{"node": i.node, "field": i.field, "message": i.message} for i in error.issues]
+            print(json.dumps({"valid": False, "issues": issues}, indent=2))
+        else:
+            _stderr().print(f"[bold red]invalid:[/] {_escape(str(error))}")
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"valid": True, "issues": []}))
+    else:
+        nodes, edges = len(canvas.spec.nodes), len(canvas.spec.edges)
+        console.print(f"[green]valid:[/] {args.canvas} ({canvas.name}: {nodes} nodes, {edges} edges)")
+    return EXIT_OK
+
+
+def _cmd_components(args: argparse.Namespace) -> int:
+    from rich.markdown import Markdown
+    from rich.table import Table
+
+    from daytonaflow.runner import ComponentRegistry
+
+    registry = ComponentRegistry.discover()
+    console = _stdout()
+    for name, problem in registry.broken.items():
+        _stderr().print(f"[yellow]warning:[/] component {name} failed to load: {_escape(problem)}")
+    if args.name is None:
+        if args.json:
+            print(json.dumps([registry[name].manifest() for name in sorted(registry)], indent=2))
+            return EXIT_OK
+        table = Table()
+        for column in ("name", "label", "channels", "description"):
+            table.add_column(column)
+        for name in sorted(registry):
+            component = registry[name]
+            table.add_row(name, component.label, ", ".join(component.channel_names()), component.description)
+        console.print(table)
+        return EXIT_OK
+    if args.name not in registry:
+        known = ", ".join(sorted(registry)) or "none"
+        _stderr().print(f"[bold red]error:[/] no component {_escape(args.name)} (installed: {known})")
+        return EXIT_FAILED
+    component = registry[args.name]
+    if args.json:
+        print(json.dumps(component.manifest(), indent=2))
+    elif args.markdown:
+        print(component.documentation())
+    else:
+        console.print(Markdown(component.documentation()))
+    return EXIT_OK
+
+
+# --- runs -------------------------------------------------------------------------------------------------
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from daytonaflow.runner import run_details, run_document, runs_table
+
+    console = _stdout()
+    if args.action == "resume":
+        return asyncio.run(_resume(args))
+    with _open_store(args.db) as store:
+        if args.action == "show":
+            if not args.run_id:
+                _stderr().print("[bold red]error:[/] runs show needs a run id")
+                return EXIT_USAGE
+            record = store.find_run(args.run_id)
+            if args.json:
+                print(json.dumps(run_document(record, store), indent=2))
+            else:
+                console.print(run_details(record, store))
+            return EXIT_OK
+        records = store.list_runs(args.limit)
+        if args.json:
+            print(json.dumps([run_document(record, store)["run"] for record in records], indent=2))
+        elif records:
+            console.print(runs_table(records))
+        else:
+            console.print(f"no runs yet in {store.path}")
+    return EXIT_OK
+
+
+async def _resume(args: argparse.Namespace) -> int:
+    from daytonaflow.runner import Engine, JsonLines, RunView, parse_canvas
+
+    console = _stdout()
+    with _open_store(args.db) as store:
+        wanted = [store.find_run(args.run_id).id] if args.run_id else None
+        orphans = [r for r in store.unfinished_runs() if _needs_resume(r.owner)]
+        if wanted is not None:
+            orphans = [r for r in orphans if r.id in wanted]
+        if not orphans:
+            console.print("nothing to resume")
+            return EXIT_OK
+        engine = Engine(store)
+        needs_backend = any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
+        async with _backend(needs_backend, console) as integration:
+            engine.integration = integration
+            engine.subscribe(JsonLines() if args.json else RunView(console, every_run=True))
+            resumed = await engine.resume(wanted)
+            records = [await engine.wait(run_id) for run_id in resumed]
+    if not args.json:
+        for record in records:
+            console.print(f"run {record.id} ({record.canvas_name}): {record.status}")
+    return max((_exit_code(record) for record in records), default=EXIT_OK)
+
+
+# --- sandboxes ---------------------------------------------------------------------------------------------
+
+
+def _cmd_sandboxes(args: argparse.Namespace) -> int:
+    return asyncio.run(_sandboxes(args))
+
+
+async def _sandboxes(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    console = _stdout()
+    async with _backend(True, _stderr()) as integration:
+        client = integration.client
+        if args.action == "delete":
+            if not args.sandbox_id:
+                _stderr().print("[bold red]error:[/] sandboxes delete needs a sandbox id")
+                return EXIT_USAGE
+            await client.delete_sandbox(args.sandbox_id, force=True)
+            console.print(f"deleted {args.sandbox_id}")
+            return EXIT_OK
+        sandboxes = await client.list_sandboxes()
+        if args.json:
+            print(json.dumps([s.model_dump(mode="json", by_alias=True) for s in sandboxes], indent=2))
+            return EXIT_OK
+        table = Table()
+        for column in ("id", "name", "state", "labels"):
+            table.add_column(column)
+        for sandbox in sandboxes:
+            labels = ", ".join(f"{key}={value}" for key, value in sorted(sandbox.labels.items()))
+            table.add_row(sandbox.id, sandbox.name, sandbox.state or "", labels)
+        console.print(table if sandboxes else "no sandboxes")
+    return EXIT_OK
+
+
+# --- composition ------------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _backend(needed: bool, console: Console) -> AsyncIterator[Any]:
+    """Daytona when ``DAYTONA_API_KEY`` is set, else the embedded local server on a free loopback port."""
+    if not needed:
+        yield None
+        return
+    from daytonaflow.components import DaytonaIntegration
+
+    integration = DaytonaIntegration.from_env()
+    server = None
+    if integration is None:
+        from daytonaflow.localserver import LocalServer
+
+        server = LocalServer()
+        await asyncio.to_thread(server.start)
+        integration = DaytonaIntegration(server.api_url, server.api_key)
+    try:
+        yield integration
+    finally:
+        await integration.aclose()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+def _secrets(path: Path | None) -> Any:
+    """Environment first, then ``--secrets FILE`` (else the default secrets file)."""
+    from daytonaflow.secrets import (
+        ChainedSecretsProvider,
+        EnvSecretsProvider,
+        FileSecretsProvider,
+        default_secrets_provider,
+    )
+
+    if path is None:
+        return default_secrets_provider()
+    return ChainedSecretsProvider(EnvSecretsProvider(os.environ), FileSecretsProvider(path))
+
+
+def _open_store(path: Path | None) -> RunStore:
+    from daytonaflow.runner import RunStore, default_db_path
+
+    return RunStore(path if path is not None else default_db_path())
+
+
+def _stdout() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,805 @@
+"""The toolbox daemon that runs inside each sandbox.
+
+It is started by bubblewrap as ``/usr/bin/python3 -S -I /opt/daytonaflow/agent.py FD CONFIG`` where
+FD is a listening Unix socket created by the server (so the socket path is never visible inside the
+sandbox) and CONFIG a JSON object. Only the standard library is used and only what serving a ping
+needs is imported eagerly: startup time is the sandbox's create latency.
+
+Wire protocol, one request per connection: the client sends one JSON line ``{"op": ..., ...}``; the
+agent answers one JSON line ``{"ok": true, ...}`` or ``{"ok": false, "status": N, "message": ...}``.
+Some operations carry raw bytes after the header lines:
+
+- ``upload``: after the request line, frames of an 8-byte big-endian length plus data, length 0 ends.
+- ``download``: after the answer line (which holds ``size``), exactly ``size`` bytes.
+- ``logs`` with ``follow``: after the answer line, the command's combined output until it ends.
+- ``connect``: after the answer line, bytes are spliced to ``127.0.0.1:port`` inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+# Not ``typing.TYPE_CHECKING``: importing typing alone costs a quarter of the agent's start time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # Imported for real by ``main`` once the readiness ping is answered (see _answer_first_ping).
+    import json
+    import socket
+    import threading
+    from typing import Any, TypeAlias
+
+    Json: TypeAlias = dict[str, Any]
+
+_HOME = "/home/daytona"
+_WRITABLE_ROOTS = (_HOME, "/tmp")
+_STATE_DIR = "/run/daytonaflow"
+_HEAD_CAP = 1 << 20
+_TAIL_CAP = 1 << 20
+_MAX_REQUEST_LINE = 64 << 20
+_DRAIN_GRACE_SECONDS = 0.05
+
+
+class _Fail(Exception):
+    """A request the agent refuses; becomes an ``ok: false`` answer with an HTTP-like status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Output:
+    """A command's output kept within bounded memory: the first and the last megabyte.
+
+    Offsets are absolute byte positions in the whole stream, so a follower can resume where it was
+    even when the middle of a flood has been dropped.
+    """
+
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.closed = False
+        self.cond = threading.Condition()
+
+    def write(self, data: bytes) -> None:
+        with self.cond:
+            self.total += len(data)
+            room = _HEAD_CAP - len(self.head)
+            if room > 0:
+                self.head += data[:room]
+                data = data[room:]
+            if data:
+                self.tail += data
+                excess = len(self.tail) - _TAIL_CAP
+                if excess > 0:
+                    del self.tail[:excess]
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def text(self) -> str:
+        with self.cond:
+            omitted = self.total - len(self.head) - len(self.tail)
+            data = bytes(self.head)
+            if omitted > 0:
+                data += f"\n[daytonaflow: {omitted} bytes of output omitted]\n".encode()
+            data += bytes(self.tail)
+        return data.decode("utf-8", "replace")
+
+    def read_from(self, offset: int) -> tuple[bytes, int]:
+        """Bytes available at ``offset`` and the offset after them (caller holds ``cond``)."""
+        if offset < len(self.head):
+            return bytes(self.head[offset:]), len(self.head)
+        tail_start = self.total - len(self.tail)
+        if offset < tail_start:
+            skipped = tail_start - offset
+            return f"\n[daytonaflow: {skipped} bytes of output omitted]\n".encode(), tail_start
+        return bytes(self.tail[offset - tail_start :]), self.total
+
+
+def _pump(sources: dict[int, list[_Output]], on_done: threading.Event | None = None) -> None:
+    """Copy every fd in ``sources`` into its outputs until each reaches end of file."""
+    import select
+
+    pending = dict(sources)
+    try:
+        while pending:
+            ready, _, _ = select.select(list(pending), [], [])
+            for fd in ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    os.close(fd)
+                    del pending[fd]
+                    continue
+                for output in pending[fd]:
+                    output.write(chunk)
+    finally:
+        for fd in pending:
+            os.close(fd)
+        if on_done is not None:
+            on_done.set()
+
+
+class _Agent:
+    def __init__(self, config: Json) -> None:
+        self.config = config
+        self.sessions: dict[str, _Session] = {}
+        self.lock = threading.Lock()
+        self.counter = 0
+        self.children: set[int] = set()
+
+    # ---- environment and process helpers -------------------------------------------------------
+
+    def env(self, extra: Any) -> dict[str, str]:
+        env = dict(self.config.get("env", {}))
+        if isinstance(extra, dict):
+            env.update({str(k): str(v) for k, v in extra.items()})
+        return env
+
+    def next_id(self, prefix: str) -> str:
+        with self.lock:
+            self.counter += 1
+            return f"{prefix}{os.getpid()}-{self.counter}-{os.urandom(4).hex()}"
+
+    def limit_child(self, pid: int) -> None:
+        """Per-process limits the kernel cannot apply to the agent itself (CPU seconds)."""
+        import resource
+
+        cpu = self.config.get("cpu_seconds")
+        if cpu:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                resource.prlimit(pid, resource.RLIMIT_CPU, (int(cpu), int(cpu)))
+
+    def spawn(self, argv: list[str], cwd: str, env: dict[str, str], **kwargs: Any) -> Any:
+        import subprocess
+
+        if not os.path.isdir(cwd):
+            raise _Fail(400, f"cwd {cwd!r} is not a directory")
+        with self.lock:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, start_new_session=True, close_fds=True, restore_signals=True, **kwargs
+            )
+            self.children.add(proc.pid)
+        self.limit_child(proc.pid)
+        return proc
+
+    def reap_orphans(self) -> None:
+        """As the namespace's init, collect orphans' exit statuses (never our own children's)."""
+        import time
+
+        while True:
+            time.sleep(0.5)
+            with self.lock:
+                for entry in os.listdir("/proc"):
+                    if not entry.isdigit() or int(entry) in self.children:
+                        continue
+                    try:
+                        with open(f"/proc/{entry}/stat", "rb") as handle:
+                            fields = handle.read().rsplit(b")", 1)[1].split()
+                    except OSError:
+                        continue
+                    if fields[0] == b"Z" and fields[1] == b"1":
+                        with contextlib.suppress(ChildProcessError):
+                            os.waitpid(int(entry), os.WNOHANG)
+
+    def run(self, argv: list[str], cwd: str, env: dict[str, str], timeout: float | None) -> Json:
+        """Run to completion; on timeout kill the whole process group and keep what it printed."""
+        import signal
+        import subprocess
+
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = self.spawn(argv, cwd, env, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd)
+        finally:
+            os.close(write_fd)
+        output = _Output()
+        drained = threading.Event()
+        threading.Thread(target=_pump, args=({read_fd: [output]}, drained), daemon=True).start()
+        timed_out = False
+        try:
+            code = proc.wait(timeout=timeout if timeout and timeout > 0 else None)
+            self.children.discard(proc.pid)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+        self.children.discard(proc.pid)
+        # Background children may keep the pipe open forever: wait briefly, never for them.
+        drained.wait(_DRAIN_GRACE_SECONDS if not timed_out else 0.5)
+        # Like a shell: a process killed by signal N exits with 128 + N.
+        return {"exitCode": code if code >= 0 else 128 - code, "result": output.text(), "timedOut": timed_out}
+
+    # ---- operations --------------------------------------------------------------------------------
+
+    def op_ping(self, request: Json, conn: socket.socket) -> Json:
+        return {"pid": os.getpid()}
+
+    def op_execute(self, request: Json, conn: socket.socket) -> Json:
+        command = request.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise _Fail(400, "command is required")
+        cwd = request.get("cwd") or _HOME
+        return self.run(["/bin/sh", "-c", command], cwd, self.env(request.get("env")), request.get("timeout"))
+
+    def op_code_run(self, request: Json, conn: socket.socket) -> Json:
+        interpreter = request["interpreter"]
+        suffix = request["suffix"]
+        code = request.get("code")
+        if not isinstance(code, str):
+            raise _Fail(400, "code is required")
+        os.makedirs(f"{_STATE_DIR}/code", exist_ok=True)
+        path = f"{_STATE_DIR}/code/{self.next_id('run-')}{suffix}"
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(code)
+        try:
+            argv = [*interpreter, path, *[str(a) for a in request.get("argv") or []]]
+            return self.run(argv, _HOME, self.env(request.get("env")), request.get("timeout"))
+        finally:
+            os.unlink(path)
+
+    def session(self, request: Json) -> _Session:
+        session = self.sessions.get(str(request.get("sessionId")))
+        if session is None:
+            raise _Fail(404, f"session {request.get('sessionId')!r} not found")
+        return session
+
+    def op_session_create(self, request: Json, conn: socket.socket) -> Json:
+        session_id = request.get("sessionId")
+        if not isinstance(session_id, str) or not session_id:
+            raise _Fail(400, "sessionId is required")
+        if session_id in self.sessions:
+            raise _Fail(409, f"session {session_id!r} already exists")
+        session = _Session(self, session_id, self.env(request.get("env")))
+        with self.lock:
+            if session_id in self.sessions:
+                session.kill()
+                raise _Fail(409, f"session {session_id!r} already exists")
+            self.sessions[session_id] = session
+        return {}
+
+    def op_session_list(self, request: Json, conn: socket.socket) -> Json:
+        return {"sessions": [s.describe() for s in list(self.sessions.values())]}
+
+    def op_session_get(self, request: Json, conn: socket.socket) -> Json:
+        return self.session(request).describe()
+
+    def op_session_delete(self, request: Json, conn: socket.socket) -> Json:
+        session = self.session(request)
+        with self.lock:
+            self.sessions.pop(session.session_id, None)
+        session.kill()
+        return {}
+
+    def op_session_exec(self, request: Json, conn: socket.socket) -> Json:
+        command = request.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise _Fail(400, "command is required")
+        cmd = self.session(request).execute(command)
+        if request.get("async"):
+            return {"cmdId": cmd.cmd_id}
+        cmd.done.wait()
+        cmd.drained.wait(_DRAIN_GRACE_SECONDS)
+        return {
+            "cmdId": cmd.cmd_id,
+            "exitCode": cmd.exit_code,
+            "output": cmd.output.text(),
+            "stdout": cmd.stdout.text(),
+            "stderr": cmd.stderr.text(),
+        }
+
+    def op_command_get(self, request: Json, conn: socket.socket) -> Json:
+        return self.session(request).command(str(request.get("commandId"))).describe()
+
+    def op_logs(self, request: Json, conn: socket.socket) -> Json | None:
+        cmd = self.session(request).command(str(request.get("commandId")))
+        if not request.get("follow"):
+            return {"output": cmd.output.text(), "stdout": cmd.stdout.text(), "stderr": cmd.stderr.text()}
+        _send_json(conn, {"ok": True})
+        offset = 0
+        output = cmd.output
+        while True:
+            with output.cond:
+                while offset >= output.total and not (cmd.done.is_set() and output.closed):
+                    if cmd.done.is_set() and not output.closed:
+                        # The command ended but a background child holds the stream open.
+                        output.cond.wait(_DRAIN_GRACE_SECONDS)
+                        break
+                    output.cond.wait(0.5)
+                chunk, offset = output.read_from(offset)
+                finished = cmd.done.is_set() and (output.closed or offset >= output.total)
+            if chunk:
+                conn.sendall(chunk)
+            if finished and offset >= output.total:
+                return None
+
+    def op_kill_all(self, request: Json, conn: socket.socket) -> Json:
+        """Kill every process of the sandbox but the agent and the namespace's init."""
+        import signal
+
+        killed = 0
+        me = os.getpid()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, me):
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+                except (ProcessLookupError, PermissionError):
+                    pass
+        with self.lock:
+            self.sessions.clear()
+        return {"killed": killed}
+
+    # ---- files ----------------------------------------------------------------------------------
+
+    def op_folder(self, request: Json, conn: socket.socket) -> Json:
+        path = _writable_path(request.get("path"))
+        try:
+            mode = int(str(request.get("mode") or "755"), 8)
+        except ValueError:
+            raise _Fail(400, f"mode {request.get('mode')!r} is not an octal permission") from None
+        try:
+            os.makedirs(path, mode=mode, exist_ok=True)
+        except FileExistsError:
+            raise _Fail(409, f"{path} exists and is not a directory") from None
+        return {"path": path}
+
+    def op_upload(self, request: Json, conn: socket.socket) -> Json:
+        path = _writable_path(request.get("path"))
+        limit = int(self.config.get("upload_limit", 1 << 30))
+        directory = os.path.dirname(path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            raise _Fail(400, f"cannot create {directory}: {error}") from None
+        # Only now may the server stream the bytes: a refusal above must not race its frames.
+        _send_json(conn, {"ok": True, "ready": True})
+        temp = f"{directory}/.daytonaflow-upload-{os.urandom(6).hex()}"
+        written = 0
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            refusal: _Fail | None = None
+            with os.fdopen(fd, "wb") as handle:
+                while True:
+                    size = int.from_bytes(_recv_exact(conn, 8), "big")
+                    if size == 0:
+                        break
+                    written += size
+                    data = _recv_exact(conn, size)
+                    if refusal is not None:
+                        continue  # keep reading: closing with unread bytes would reset the answer
+                    if written > limit:
+                        refusal = _Fail(413, f"upload exceeds the limit of {limit} bytes")
+                        continue
+                    try:
+                        handle.write(data)
+                    except OSError as error:
+                        status = 507 if error.errno in (27, 28, 122) else 400
+                        refusal = _Fail(status, f"cannot write {path}: {error}")
+            if refusal is not None:
+                raise refusal
+            if os.path.islink(path) or os.path.isdir(path):
+                raise _Fail(400, f"{path} is a directory or a symlink")
+            os.rename(temp, path)
+        except OSError as error:
+            status = 507 if error.errno in (27, 28, 122) else 400
+            raise _Fail(status, f"cannot write {path}: {error}") from None
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+        return {"path": path, "size": written}
+
+    def op_download(self, request: Json, conn: socket.socket) -> None:
+        path = _readable_path(request.get("path"))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise _Fail(404, f"{path} not found") from None
+        except OSError as error:
+            raise _Fail(400, f"cannot read {path}: {error}") from None
+        with os.fdopen(fd, "rb") as handle:
+            import stat
+
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _Fail(400, f"{path} is not a regular file")
+            _send_json(conn, {"ok": True, "size": info.st_size})
+            remaining = info.st_size
+            while remaining > 0:
+                chunk = handle.read(min(remaining, 1 << 20))
+                if not chunk:
+                    # The file shrank while we read it: pad so the framing stays correct.
+                    chunk = b"\0" * remaining
+                conn.sendall(chunk)
+                remaining -= len(chunk)
+        return None
+
+    def op_list(self, request: Json, conn: socket.socket) -> Json:
+        path = _readable_path(request.get("path") or _HOME)
+        try:
+            names = sorted(os.listdir(path))
+        except FileNotFoundError:
+            raise _Fail(404, f"{path} not found") from None
+        except NotADirectoryError:
+            raise _Fail(400, f"{path} is not a directory") from None
+        return {"items": [_file_info(os.path.join(path, name)) for name in names]}
+
+    def op_info(self, request: Json, conn: socket.socket) -> Json:
+        return _file_info(_readable_path(request.get("path")))
+
+    def op_delete(self, request: Json, conn: socket.socket) -> Json:
+        path = _writable_path(request.get("path"))
+        if path in _WRITABLE_ROOTS:
+            raise _Fail(400, f"refusing to delete {path}")
+        if os.path.isdir(path) and not os.path.islink(path):
+            if not request.get("recursive"):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    raise _Fail(400, f"{path} is a non-empty directory; pass recursive=true") from None
+            else:
+                import shutil
+
+                shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        else:
+            raise _Fail(404, f"{path} not found")
+        return {}
+
+    # ---- port bridge ----------------------------------------------------------------------------
+
+    def op_connect(self, request: Json, conn: socket.socket) -> None:
+        port = request.get("port")
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise _Fail(400, "port must be an integer between 1 and 65535")
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            raise _Fail(502, f"nothing is listening on port {port} in the sandbox") from None
+        upstream.settimeout(None)
+        _send_json(conn, {"ok": True})
+        _splice(conn, upstream)
+        return None
+
+
+def _splice(a: socket.socket, b: socket.socket) -> None:
+    import select
+
+    open_ends = {a: b, b: a}
+    try:
+        while open_ends:
+            ready, _, _ = select.select(list(open_ends), [], [])
+            for sock in ready:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                peer = open_ends[sock]
+                if not data:
+                    del open_ends[sock]
+                    try:
+                        peer.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        open_ends.clear()
+                    continue
+                try:
+                    peer.sendall(data)
+                except OSError:
+                    open_ends.clear()
+    finally:
+        b.close()
+
+
+class _Command:
+    def __init__(self, cmd_id: str, command: str) -> None:
+        self.cmd_id = cmd_id
+        self.command = command
+        self.exit_code: int | None = None
+        self.output = _Output()
+        self.stdout = _Output()
+        self.stderr = _Output()
+        self.done = threading.Event()
+        self.drained = threading.Event()
+
+    def describe(self) -> Json:
+        return {"id": self.cmd_id, "command": self.command, "exitCode": self.exit_code}
+
+
+class _Session:
+    """A long-lived bash: commands run one after another and share its cwd and environment.
+
+    Each command's stdout and stderr go to FIFOs the agent reads; its exit status comes back on a
+    control pipe the command itself cannot see (its fd is closed for the command).
+    """
+
+    def __init__(self, agent: _Agent, session_id: str, env: dict[str, str]) -> None:
+        import subprocess
+
+        self.agent = agent
+        self.session_id = session_id
+        self.commands: dict[str, _Command] = {}
+        self.order: list[str] = []
+        self.lock = threading.Lock()
+        self.dir = f"{_STATE_DIR}/sessions/{agent.next_id('s')}"
+        os.makedirs(self.dir, exist_ok=True)
+        control_read, control_write = os.pipe()
+        self.control_fd = control_write
+        self.proc = agent.spawn(
+            ["/bin/bash", "--noprofile", "--norc"],
+            _HOME,
+            env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(control_write,),
+        )
+        os.close(control_write)
+        threading.Thread(target=self._watch_control, args=(control_read,), daemon=True).start()
+
+    def _watch_control(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as control:
+            for line in control:
+                cmd_id, _, code = line.decode().strip().partition(" ")
+                command = self.commands.get(cmd_id)
+                if command is not None:
+                    command.exit_code = int(code) if code.lstrip("-").isdigit() else -1
+                    command.done.set()
+        # The shell is gone (exit in a command, or killed): nothing still pending will finish.
+        code = self.proc.wait()
+        self.agent.children.discard(self.proc.pid)
+        for command in list(self.commands.values()):
+            if not command.done.is_set():
+                command.exit_code = code if code >= 0 else 128 - code
+                command.done.set()
+
+    def execute(self, command: str) -> _Command:
+        cmd_id = self.agent.next_id("cmd-")
+        cmd = _Command(cmd_id, command)
+        base = f"{self.dir}/{cmd_id}"
+        script = f"{base}.sh"
+        with open(script, "w", encoding="utf-8") as handle:
+            handle.write(command + "\n")
+        os.mkfifo(f"{base}.out", 0o600)
+        os.mkfifo(f"{base}.err", 0o600)
+        out_fd = os.open(f"{base}.out", os.O_RDONLY | os.O_NONBLOCK)
+        err_fd = os.open(f"{base}.err", os.O_RDONLY | os.O_NONBLOCK)
+        # Our own writer ends keep the readers from seeing end-of-file before bash opens the FIFOs.
+        keep_out = os.open(f"{base}.out", os.O_WRONLY | os.O_NONBLOCK)
+        keep_err = os.open(f"{base}.err", os.O_WRONLY | os.O_NONBLOCK)
+        for fd in (out_fd, err_fd):
+            os.set_blocking(fd, True)
+        with self.lock:
+            self.commands[cmd_id] = cmd
+            self.order.append(cmd_id)
+        threading.Thread(
+            target=_pump,
+            args=({out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]}, cmd.drained),
+            daemon=True,
+        ).start()
+        threading.Thread(
+            target=self._finish, args=(cmd, base, (keep_out, keep_err)), daemon=True, name=cmd_id
+        ).start()
+        control = self.control_fd
+        wrapper = (
+            f"{{ . '{script}'; }} >'{base}.out' 2>'{base}.err' </dev/null {control}>&-; "
+            f'echo "{cmd_id} $?" >&{control}\n'
+        )
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(wrapper.encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            cmd.exit_code = -1
+            cmd.stderr.write(b"session shell has exited\n")
+            cmd.done.set()
+        return cmd
+
+    def _finish(self, cmd: _Command, base: str, keepers: tuple[int, ...]) -> None:
+        cmd.done.wait()
+        for fd in keepers:
+            os.close(fd)
+        cmd.drained.wait()
+        for output in (cmd.output, cmd.stdout, cmd.stderr):
+            output.close()
+        for suffix in (".sh", ".out", ".err"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base + suffix)
+
+    def command(self, cmd_id: str) -> _Command:
+        command = self.commands.get(cmd_id)
+        if command is None:
+            raise _Fail(404, f"command {cmd_id!r} not found in session {self.session_id!r}")
+        return command
+
+    def describe(self) -> Json:
+        with self.lock:
+            commands = [self.commands[c].describe() for c in self.order]
+        return {"sessionId": self.session_id, "commands": commands}
+
+    def kill(self) -> None:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _clean_path(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise _Fail(400, "path is required")
+    if "\0" in raw:
+        raise _Fail(400, "path must not contain NUL bytes")
+    if ".." in raw.replace("\\", "/").split("/"):
+        raise _Fail(400, f"path {raw!r} must not contain '..'")
+    path = raw if raw.startswith("/") else f"{_HOME}/{raw}"
+    return os.path.normpath(path)
+
+
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root + "/") for root in roots)
+
+
+def _writable_path(raw: Any) -> str:
+    """A path in the sandbox's own data whose parent, symlinks resolved, stays there too."""
+    path = _clean_path(raw)
+    parent = os.path.realpath(os.path.dirname(path))
+    if not _inside(path, _WRITABLE_ROOTS) or not _inside(parent, _WRITABLE_ROOTS):
+        raise _Fail(403, f"{raw!r} is outside the sandbox's writable areas {', '.join(_WRITABLE_ROOTS)}")
+    return path
+
+
+def _readable_path(raw: Any) -> str:
+    path = _clean_path(raw)
+    real = os.path.realpath(path)
+    if not _inside(path, _WRITABLE_ROOTS) or not _inside(real, _WRITABLE_ROOTS):
+        raise _Fail(403, f"{raw!r} resolves outside {', '.join(_WRITABLE_ROOTS)}")
+    return path
+
+
+def _file_info(path: str) -> Json:
+    import datetime
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise _Fail(404, f"{path} not found") from None
+    modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.UTC).isoformat()
+    names = {0: "root", 1000: "daytona"}
+    return {
+        "name": os.path.basename(path) or path,
+        "size": info.st_size,
+        "isDir": stat.S_ISDIR(info.st_mode),
+        "mode": stat.filemode(info.st_mode),
+        "permissions": format(stat.S_IMODE(info.st_mode), "04o"),
+        "modTime": modified,
+        "modifiedAt": modified,
+        "owner": names.get(info.st_uid, str(info.st_uid)),
+        "group": names.get(info.st_gid, str(info.st_gid)),
+    }
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = conn.recv(min(size - len(chunks), 1 << 20))
+        if not chunk:
+            raise _Fail(400, "connection closed mid-request")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _recv_line(conn: socket.socket) -> bytes:
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(1)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > _MAX_REQUEST_LINE:
+            raise _Fail(413, "request too large")
+    return bytes(data)
+
+
+def _send_json(conn: socket.socket, payload: Json) -> None:
+    conn.sendall(json.dumps(payload).encode() + b"\n")
+
+
+def _serve_connection(agent: _Agent, conn: socket.socket) -> None:
+    try:
+        request: Json | None = None
+        try:
+            request = json.loads(_recv_line(conn) or b"null")
+            if not isinstance(request, dict):
+                raise _Fail(400, "request must be a JSON object")
+            handler = getattr(agent, f"op_{request.get('op')}", None)
+            if handler is None:
+                raise _Fail(400, f"unknown op {request.get('op')!r}")
+            answer = handler(request, conn)
+            if answer is not None:
+                _send_json(conn, {"ok": True, **answer})
+        except _Fail as failure:
+            _send_json(conn, {"ok": False, "status": failure.status, "message": failure.message})
+        except (ValueError, KeyError, TypeError) as error:
+            _send_json(conn, {"ok": False, "status": 400, "message": f"bad request: {error}"})
+        except OSError as error:
+            _send_json(conn, {"ok": False, "status": 500, "message": f"{type(error).__name__}: {error}"})
+    except OSError:
+        pass  # the server hung up
+    finally:
+        conn.close()
+
+
+def _apply_limits(config: Json) -> None:
+    import resource
+
+    names = {
+        "nofile": resource.RLIMIT_NOFILE,
+        "fsize": resource.RLIMIT_FSIZE,
+        "nproc": resource.RLIMIT_NPROC,
+        "as": resource.RLIMIT_AS,
+    }
+    for name, value in (config.get("rlimits") or {}).items():
+        resource.setrlimit(names[name], (int(value), int(value)))
+
+
+def _answer_first_ping(listen_fd: int) -> None:
+    """Answer the server's readiness ping before importing anything else.
+
+    Importing ``json``/``socket``/``threading`` costs more than the rest of the sandbox start, so
+    the first connection, always the server's ping, is served with the C-level ``_socket`` alone.
+    """
+    import _signal  # type: ignore[import-not-found]
+    import _socket
+
+    # Writes past RLIMIT_FSIZE must fail with EFBIG in the agent, not kill it.
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
+    listener = _socket.socket(fileno=listen_fd)
+    fd, _ = listener._accept()  # type: ignore[attr-defined]
+    conn = _socket.socket(fileno=fd)
+    request = b""
+    while not request.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    if b'"ping"' in request:
+        conn.sendall(b'{"ok": true, "pid": %d}\n' % os.getpid())
+    else:
+        conn.sendall(b'{"ok": false, "status": 503, "message": "agent is starting"}\n')
+    conn.close()
+    listener.detach()
+
+
+def main(argv: list[str]) -> int:
+    listen_fd = int(argv[1])
+    _answer_first_ping(listen_fd)
+    import json
+    import socket
+    import threading
+
+    globals().update(json=json, socket=socket, threading=threading)
+    config: Json = json.loads(argv[2])
+    listener = socket.socket(fileno=listen_fd)
+    os.set_inheritable(listen_fd, False)
+    os.makedirs(_STATE_DIR, mode=0o700, exist_ok=True)
+    _apply_limits(config)
+    agent = _Agent(config)
+    if os.getpid() == 1:
+        threading.Thread(target=agent.reap_orphans, daemon=True).start()
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=_serve_connection, args=(agent, conn), daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,246 @@
+"""Daytona's REST API subset: config, sandboxes, their lifecycle and preview URLs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daytonaflow.localserver.errors import ApiError
+from daytonaflow.localserver.http_common import (
+    json_body,
+    optional_number,
+    optional_str,
+    optional_str_map,
+)
+from daytonaflow.localserver.isolation import IsolationReport
+from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
+from daytonaflow.localserver.tokens import PreviewSigner
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+_MAX_SIGNED_EXPIRY_SECONDS = 24 * 3600
+
+
+@dataclass
+class ServerState:
+    """What the request handlers of one server share."""
+
+    manager: SandboxManager
+    signer: PreviewSigner
+    report: IsolationReport
+    askpass: Path
+    api_url: str = ""
+    toolbox_url: str = ""
+    proxy_port: int = 0
+
+    def sandbox_json(self, record: SandboxRecord) -> dict[str, Any]:
+        return record.to_api(self.toolbox_url)
+
+    def preview_host(self, port: int, label: str) -> str:
+        return f"http://{port}-{label}.localhost:{self.proxy_port}"
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+def _port(request: Request) -> int:
+    raw = request.path_params["port"]
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ApiError(400, f"port {raw!r} must be an integer between 1 and 65535")
+    return int(raw)
+
+
+async def get_config(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse(
+        {
+            "version": "daytonaflow-local",
+            "linkedAccountsEnabled": False,
+            "announcements": {},
+            "proxyTemplateUrl": f"http://{{{{PORT}}}}-{{{{sandboxId}}}}.localhost:{state.proxy_port}",
+            "proxyToolboxUrl": state.toolbox_url,
+            "defaultSnapshot": "local",
+            "dashboardUrl": state.api_url,
+            "maxAutoArchiveInterval": 0,
+            "maintananceMode": False,
+            "environment": "local",
+            "oidc": {"issuer": "", "clientId": "", "audience": ""},
+        }
+    )
+
+
+async def get_isolation(request: Request) -> Response:
+    """Local extension: which isolation mechanisms and limits are in force on this host."""
+    return JSONResponse(_state(request).report.as_json())
+
+
+async def create_sandbox(request: Request) -> Response:
+    body = await json_body(request)
+    optional_str(body, "name")
+    optional_str(body, "target")
+    optional_str_map(body, "env")
+    optional_str_map(body, "labels")
+    for name in ("cpu", "memory", "disk", "autoStopInterval"):
+        optional_number(body, name)
+    if "public" in body and not isinstance(body["public"], bool):
+        raise ApiError(400, "public must be a boolean")
+    state = _state(request)
+    record = await state.manager.create(body)
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def list_sandboxes(request: Request) -> Response:
+    state = _state(request)
+    labels: dict[str, str] | None = None
+    raw = request.query_params.get("labels")
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "labels must be a JSON-encoded object") from None
+        if not isinstance(parsed, dict):
+            raise ApiError(400, "labels must be a JSON-encoded object")
+        labels = {str(k): str(v) for k, v in parsed.items()}
+    records = state.manager.list(labels)
+    states = request.query_params.getlist("states")
+    if states:
+        records = [r for r in records if r.state in states]
+    name_prefix = request.query_params.get("name")
+    if name_prefix:
+        records = [r for r in records if r.name.lower().startswith(name_prefix.lower())]
+    return JSONResponse({"items": [state.sandbox_json(r) for r in records], "nextCursor": None})
+
+
+async def get_sandbox(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse(state.sandbox_json(state.manager.get(request.path_params["sandbox"])))
+
+
+async def delete_sandbox(request: Request) -> Response:
+    state = _state(request)
+    record = await state.manager.delete(state.manager.get(request.path_params["sandbox"]))
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def start_sandbox(request: Request) -> Response:
+    state = _state(request)
+    record = await state.manager.start(state.manager.get(request.path_params["sandbox"]))
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def stop_sandbox(request: Request) -> Response:
+    state = _state(request)
+    record = await state.manager.stop(state.manager.get(request.path_params["sandbox"]))
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def set_autostop(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    try:
+        interval = float(request.path_params["interval"])
+    except ValueError:
+        raise ApiError(400, "interval must be a number of minutes") from None
+    if interval < 0:
+        raise ApiError(400, "interval must not be negative")
+    record.auto_stop_interval = interval
+    state.manager.save(record)
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def set_public(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    raw = request.path_params["public"].lower()
+    if raw not in ("true", "false"):
+        raise ApiError(400, "isPublic must be true or false")
+    record.public = raw == "true"
+    state.manager.save(record)
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def replace_labels(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    body = await json_body(request)
+    record.labels = optional_str_map(body, "labels")
+    state.manager.save(record)
+    return JSONResponse({"labels": record.labels})
+
+
+async def preview_url(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    port = _port(request)
+    return JSONResponse(
+        {
+            "sandboxId": record.id,
+            "url": state.preview_host(port, record.id),
+            "token": record.preview_token,
+        }
+    )
+
+
+async def signed_preview_url(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    port = _port(request)
+    raw = request.query_params.get("expiresInSeconds", "60")
+    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_SIGNED_EXPIRY_SECONDS:
+        raise ApiError(400, f"expiresInSeconds must be an integer from 1 to {_MAX_SIGNED_EXPIRY_SECONDS}")
+    signed = state.signer.issue(record.id, port, int(raw))
+    return JSONResponse(
+        {
+            "sandboxId": record.id,
+            "port": port,
+            "token": signed.token,
+            "url": state.preview_host(port, signed.token),
+        }
+    )
+
+
+async def expire_signed_preview_url(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    port = _port(request)
+    claims = state.signer.decode(request.path_params["token"])
+    if claims.sandbox_id != record.id or claims.port != port:
+        raise ApiError(400, "token was not issued for this sandbox and port", code="TOKEN_INVALID")
+    state.signer.revoke(claims.token)
+    return Response(status_code=200)
+
+
+async def toolbox_proxy_url(request: Request) -> Response:
+    state = _state(request)
+    state.manager.get(request.path_params["sandbox"])
+    return JSONResponse({"url": state.toolbox_url})
+
+
+def api_routes() -> list[BaseRoute]:
+    sandbox = "/sandbox/{sandbox}"
+    return [
+        Route("/config", get_config, methods=["GET"]),
+        Route("/local/isolation", get_isolation, methods=["GET"]),
+        Route("/sandbox", list_sandboxes, methods=["GET"]),
+        Route("/sandbox", create_sandbox, methods=["POST"]),
+        Route(sandbox, get_sandbox, methods=["GET"]),
+        Route(sandbox, delete_sandbox, methods=["DELETE"]),
+        Route(f"{sandbox}/start", start_sandbox, methods=["POST"]),
+        Route(f"{sandbox}/stop", stop_sandbox, methods=["POST"]),
+        Route(f"{sandbox}/autostop/{{interval}}", set_autostop, methods=["POST"]),
+        Route(f"{sandbox}/public/{{public}}", set_public, methods=["POST"]),
+        Route(f"{sandbox}/labels", replace_labels, methods=["PUT"]),
+        Route(f"{sandbox}/toolbox-proxy-url", toolbox_proxy_url, methods=["GET"]),
+        Route(f"{sandbox}/ports/{{port}}/preview-url", preview_url, methods=["GET"]),
+        Route(f"{sandbox}/ports/{{port}}/signed-preview-url", signed_preview_url, methods=["GET"]),
+        Route(
+            f"{sandbox}/ports/{{port}}/signed-preview-url/{{token}}/expire",
+            expire_signed_preview_url,
+            methods=["POST"],
+        ),
+    ]

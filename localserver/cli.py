@@ -1,0 +1,67 @@
+"""``daytonaflow serve``: run the local server in the foreground until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from daytonaflow.localserver.server import LocalServer, default_state_dir
+
+from daytonaflow.errors import DaytonaflowError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daytonaflow serve",
+        description="Serve a local Daytona-compatible API whose sandboxes are bubblewrap namespaces.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3986, help="API port (default: 3986; 0 picks one)")
+    parser.add_argument(
+        "--proxy-port", type=int, default=0, help="preview proxy port (default: 0, picks a free one)"
+    )
+    parser.add_argument("--api-key", default=None, help="API key to require (default: a new random key)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help=f"where sandboxes live (default: {default_state_dir()})"
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    server = LocalServer(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        state_dir=args.state_dir,
+        proxy_port=args.proxy_port,
+    )
+    stop = threading.Event()
+
+    def _request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server.start()
+        except (DaytonaflowError, OSError) as error:
+            print(f"daytonaflow serve: {error}", file=sys.stderr)
+            return 1
+        for line in server.banner():
+            print(line, flush=True)
+        print(f"export DAYTONA_API_URL={server.api_url} DAYTONA_API_KEY={server.api_key}", flush=True)
+        print("Serving; press Ctrl+C to stop.", flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("Stopping: ending every sandbox's processes...", flush=True)
+        server.stop()
+        print("Stopped.", flush=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

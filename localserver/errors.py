@@ -1,0 +1,32 @@
+"""Errors of the local server, all deriving from :class:`daytonaflow.errors.DaytonaflowError`."""
+
+from __future__ import annotations
+
+from daytonaflow.errors import DaytonaflowError
+
+
+class LocalServerError(DaytonaflowError):
+    """Base class of the local server's errors."""
+
+
+class IsolationUnavailableError(LocalServerError):
+    """This host cannot create bubblewrap sandboxes (no bwrap, or no unprivileged user namespaces)."""
+
+
+class ApiError(LocalServerError):
+    """An API request failed; rendered as Daytona's JSON error body with ``status``."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, **extra: object) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+
+class AgentCallError(ApiError):
+    """The sandbox agent refused a request or could not be reached."""
+
+
+class GitCloneError(ApiError):
+    """``git clone`` failed; the message never contains credentials."""

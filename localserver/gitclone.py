@@ -1,0 +1,153 @@
+"""``git clone`` on the host into a sandbox's home: sandboxes have no network of their own.
+
+The clone lands in a scratch directory the sandbox cannot see, is handed to the sandbox's host
+uid there, and only then is moved into place through directory fds opened without following
+symlinks, so a sandbox racing symlinks into its home cannot redirect the write onto the host.
+Credentials travel only in the environment of the git process, answered by an askpass helper
+that holds no secret itself; git's own messages are scrubbed of them before they are returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from daytonaflow.localserver.errors import GitCloneError
+
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$DAYTONAFLOW_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$DAYTONAFLOW_GIT_PASSWORD" ;;
+esac
+"""
+_HOME_IN_SANDBOX = "/home/daytona"
+_CLONE_TIMEOUT_SECONDS = 600
+
+
+def install_askpass(directory: Path) -> Path:
+    path = directory / "git-askpass.sh"
+    path.write_text(_ASKPASS)
+    path.chmod(0o700)
+    return path
+
+
+def relative_destination(path: str) -> list[str]:
+    """The clone target as components below the sandbox home; ``..`` and escapes are refused."""
+    if not path:
+        raise GitCloneError(400, "path is required")
+    if path.startswith("/"):
+        if path != _HOME_IN_SANDBOX and not path.startswith(_HOME_IN_SANDBOX + "/"):
+            raise GitCloneError(400, f"path {path!r} must be inside {_HOME_IN_SANDBOX}")
+        path = path[len(_HOME_IN_SANDBOX) :]
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts) or "\0" in path:
+        raise GitCloneError(400, f"path {path!r} must not contain '..'")
+    if not parts:
+        raise GitCloneError(400, "path must name a directory inside the home, not the home itself")
+    return parts
+
+
+async def clone(
+    *,
+    url: str,
+    home: Path,
+    scratch: Path,
+    destination: list[str],
+    askpass: Path,
+    host_uid: int,
+    branch: str | None = None,
+    commit: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
+    if not url or url.startswith("-"):
+        raise GitCloneError(400, "url is required and must not start with '-'")
+    secrets = [s for s in (username, password) if s]
+    work = Path(tempfile.mkdtemp(prefix="clone-", dir=scratch))
+    target = work / "repo"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_ASKPASS": str(askpass),
+        "LANG": "C.UTF-8",
+    }
+    if username:
+        env["DAYTONAFLOW_GIT_USERNAME"] = username
+    if password:
+        env["DAYTONAFLOW_GIT_PASSWORD"] = password
+    args = ["-c", "protocol.ext.allow=never", "-c", "credential.helper=", "clone", "--quiet"]
+    if branch:
+        args += ["--branch", branch]
+    try:
+        await _git([*args, "--", url, str(target)], env, secrets)
+        if commit:
+            await _git(["-C", str(target), "checkout", "--quiet", "--detach", commit, "--"], env, secrets)
+        await asyncio.get_running_loop().run_in_executor(None, _give_to, target, host_uid)
+        _move_into_home(target, home, destination)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _git(args: list[str], env: dict[str, str], secrets: list[str]) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), _CLONE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise GitCloneError(504, "git clone timed out") from None
+    if process.returncode != 0:
+        message = output.decode(errors="replace").strip()
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        raise GitCloneError(400, f"git clone failed: {message[-2000:]}", code="GIT_CLONE_FAILED")
+
+
+def _give_to(tree: Path, uid: int) -> None:
+    if uid == os.geteuid():
+        return
+    for root, dirs, files in os.walk(tree):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), uid, uid)
+    os.lchown(tree, uid, uid)
+
+
+def _move_into_home(source: Path, home: Path, destination: list[str]) -> None:
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    parent = os.open(home, flags)
+    try:
+        for part in destination[:-1]:
+            try:
+                os.mkdir(part, 0o755, dir_fd=parent)
+                with contextlib.suppress(OSError):
+                    os.chown(part, os.stat(home).st_uid, os.stat(home).st_gid, dir_fd=parent)
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(part, flags, dir_fd=parent)
+            except OSError:
+                raise GitCloneError(400, f"{part!r} in the clone path is not a directory") from None
+            os.close(parent)
+            parent = child
+        leaf = destination[-1]
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(leaf, dir_fd=parent)  # an empty directory may be replaced, like git allows
+        try:
+            os.rename(source, leaf, dst_dir_fd=parent)
+        except OSError as error:
+            raise GitCloneError(409, f"cannot clone into {'/'.join(destination)}: {error.strerror}") from None
+    finally:
+        os.close(parent)

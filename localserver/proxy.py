@@ -1,0 +1,233 @@
+"""The preview proxy: ``http://{port}-{sandboxId|token}.localhost:{proxyPort}`` into a sandbox port.
+
+Sandboxes have their own network namespace, so the proxy cannot dial their ports: every request
+asks the sandbox's agent to connect to ``127.0.0.1:port`` inside and splice the bytes. HTTP goes
+through h11 on that spliced stream; WebSockets through a ``websockets`` client on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import Any
+
+import h11
+from daytonaflow.localserver.api import ServerState
+from daytonaflow.localserver.errors import ApiError
+from daytonaflow.localserver.http_common import error_response
+from daytonaflow.localserver.sandboxes import SandboxRecord
+from daytonaflow.localserver.tokens import PreviewTokenError
+from starlette.types import Receive, Scope, Send
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+_HOST = re.compile(r"^(\d{1,5})-([a-z0-9-]+)\.localhost(?::\d+)?$", re.IGNORECASE)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"host",
+    b"x-daytona-preview-token",
+}
+_MAX_REQUEST_BODY = 256 << 20
+
+
+class PreviewProxy:
+    """ASGI app of the proxy port; every refusal is a JSON body, never an HTML page."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return
+        try:
+            record, port = self._authorize(scope)
+        except ApiError as error:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
+                return
+            response = error_response(error.status, error.message, error.code)
+            await response(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            await self._http(scope, receive, send, record, port)
+        else:
+            await self._websocket(scope, receive, send, record, port)
+
+    def _authorize(self, scope: Scope) -> tuple[SandboxRecord, int]:
+        headers = dict(scope.get("headers", []))
+        host = headers.get(b"host", b"").decode("latin-1")
+        match = _HOST.match(host)
+        if match is None:
+            raise ApiError(
+                400, "preview host must look like {port}-{sandboxId}.localhost", code="INVALID_PREVIEW_HOST"
+            )
+        port, label = int(match.group(1)), match.group(2).lower()
+        if not 1 <= port <= 65535:
+            raise ApiError(400, f"port {port} is out of range", code="INVALID_PREVIEW_HOST")
+        manager = self.state.manager
+        if _UUID.match(label):
+            record = manager.records.get(label)
+            if record is None:
+                raise ApiError(404, f"sandbox {label} not found", code="SANDBOX_NOT_FOUND")
+            if not record.public:
+                given = headers.get(b"x-daytona-preview-token", b"").decode("latin-1")
+                if not given:
+                    raise PreviewTokenError(
+                        "x-daytona-preview-token header is required for a private sandbox", "TOKEN_MISSING"
+                    )
+                if given != record.preview_token:
+                    raise PreviewTokenError("preview token is not valid for this sandbox", "TOKEN_INVALID")
+        else:
+            claims = self.state.signer.verify(label, port)
+            found = manager.records.get(claims.sandbox_id)
+            if found is None:
+                raise ApiError(404, "the token's sandbox no longer exists", code="SANDBOX_NOT_FOUND")
+            record = found
+        if record.state != "started":
+            raise ApiError(
+                502, f"sandbox {record.id} is not started (state: {record.state})", code="SANDBOX_NOT_STARTED"
+            )
+        return record, port
+
+    async def _http(
+        self, scope: Scope, receive: Receive, send: Send, record: SandboxRecord, port: int
+    ) -> None:
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > _MAX_REQUEST_BODY:
+                await error_response(413, "request body too large for the preview proxy")(
+                    scope, receive, send
+                )
+                return
+            if not message.get("more_body"):
+                break
+        try:
+            async with self.state.manager.activity(record) as agent:
+                stream = await agent.stream("connect", port=port)
+                try:
+                    await self._relay_http(scope, send, stream.reader, stream.writer, bytes(body), port)
+                finally:
+                    await stream.close()
+        except ApiError as error:
+            code = error.code or ("PORT_NOT_LISTENING" if error.status == 502 else None)
+            await error_response(error.status, error.message, code)(scope, receive, send)
+
+    async def _relay_http(
+        self,
+        scope: Scope,
+        send: Send,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        body: bytes,
+        port: int,
+    ) -> None:
+        conn = h11.Connection(h11.CLIENT)
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        headers = [
+            (k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP and k != b"content-length"
+        ]
+        headers += [
+            (b"host", f"localhost:{port}".encode()),
+            (b"connection", b"close"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        writer.write(conn.send(h11.Request(method=scope["method"], target=target, headers=headers)) or b"")
+        if body:
+            writer.write(conn.send(h11.Data(data=body)) or b"")
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        await writer.drain()
+        started = False
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                if not data and conn.their_state is h11.SEND_RESPONSE and not started:
+                    raise ApiError(502, "the sandbox's server closed the connection without answering")
+                continue
+            if isinstance(event, h11.Response):
+                response_headers = [(k, v) for k, v in event.headers if k.lower() not in _HOP_BY_HOP]
+                await send(
+                    {"type": "http.response.start", "status": event.status_code, "headers": response_headers}
+                )
+                started = True
+            elif isinstance(event, h11.Data):
+                await send({"type": "http.response.body", "body": bytes(event.data), "more_body": True})
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+
+    async def _websocket(
+        self, scope: Scope, receive: Receive, send: Send, record: SandboxRecord, port: int
+    ) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.state.manager.activity(record) as agent:
+                sock = await loop.run_in_executor(None, agent.connect_blocking, port)
+                path = scope.get("raw_path") or scope["path"].encode()
+                if scope.get("query_string"):
+                    path += b"?" + scope["query_string"]
+                uri = f"ws://localhost:{port}{path.decode('latin-1')}"
+                async with connect(
+                    uri,
+                    sock=sock,
+                    subprotocols=scope.get("subprotocols") or None,
+                    proxy=None,
+                    max_size=None,
+                    ping_interval=None,
+                    compression=None,
+                ) as upstream:
+                    await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+                    await self._relay_websocket(receive, send, upstream)
+        except (ApiError, InvalidHandshake, OSError, TimeoutError) as error:
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1011, "reason": str(error)[:120]})
+
+    async def _relay_websocket(self, receive: Receive, send: Send, upstream: ClientConnection) -> None:
+        async def client_to_upstream() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    await upstream.close()
+                    return
+                if message.get("text") is not None:
+                    await upstream.send(message["text"])
+                elif message.get("bytes") is not None:
+                    await upstream.send(message["bytes"])
+
+        async def upstream_to_client() -> None:
+            try:
+                async for data in upstream:
+                    key = "text" if isinstance(data, str) else "bytes"
+                    event: dict[str, Any] = {"type": "websocket.send", key: data}
+                    await send(event)
+            except ConnectionClosed:
+                pass
+            code = upstream.close_code or 1000
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": code})
+
+        tasks = [asyncio.create_task(client_to_upstream()), asyncio.create_task(upstream_to_client())]
+        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,295 @@
+"""``LocalServer``: the API, toolbox and preview proxy in a background thread with its own loop."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from daytonaflow.localserver.api import ServerState, api_routes
+from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
+from daytonaflow.localserver.gitclone import install_askpass
+from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
+from daytonaflow.localserver.isolation import (
+    Cgroups,
+    IsolationReport,
+    SandboxLimits,
+    build_report,
+    find_bwrap,
+    find_node,
+    find_python,
+    host_uid_for_sandboxes,
+    probe_bwrap,
+)
+from daytonaflow.localserver.proxy import PreviewProxy
+from daytonaflow.localserver.sandboxes import SandboxManager
+from daytonaflow.localserver.tokens import PreviewSigner
+from daytonaflow.localserver.toolbox import toolbox_routes
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+logger = logging.getLogger("daytonaflow.localserver")
+
+_START_TIMEOUT_SECONDS = 30.0
+
+
+def default_state_dir() -> Path:
+    """``$XDG_DATA_HOME/daytonaflow/local``, else ``~/.local/share/...``; root uses /var/lib."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "daytonaflow" / "local"
+    if os.geteuid() == 0:
+        # /root is private to root, and the unprivileged sandboxes must traverse to their homes.
+        return Path("/var/lib/daytonaflow/local")
+    return Path.home() / ".local" / "share" / "daytonaflow" / "local"
+
+
+def _check_traversable(path: Path, uid: int) -> None:
+    """bwrap runs as ``uid`` and resolves bind sources by path: every ancestor must let it pass."""
+    if uid == os.geteuid():
+        return
+    for directory in [path, *path.parents]:
+        info = directory.stat()
+        if info.st_uid != uid and not info.st_mode & 0o001:
+            raise IsolationUnavailableError(
+                f"state directory {path} is not reachable by the sandbox user (uid {uid}): "
+                f"{directory} lacks o+x; choose another --state-dir or run `chmod o+x {directory}`"
+            )
+
+
+class LocalServer:
+    """An embedded Daytona-compatible server whose sandboxes are bubblewrap namespaces."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        state_dir: Path | None = None,
+        *,
+        proxy_port: int = 0,
+        limits: SandboxLimits | None = None,
+        monitor_interval: float = 1.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.proxy_port = proxy_port
+        self.api_key = api_key or secrets.token_urlsafe(32)
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.limits = limits or SandboxLimits()
+        self.monitor_interval = monitor_interval
+        self.isolation: IsolationReport | None = None
+        self.adopted: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+        self._lock_file: Any = None
+        self.state: ServerState | None = None
+
+    # ---- public surface ---------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self._display_host}:{self.port}/api"
+
+    @property
+    def toolbox_url(self) -> str:
+        return f"http://{self._display_host}:{self.port}/toolbox"
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://localhost:{self.proxy_port}"
+
+    @property
+    def _display_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+
+    def start(self) -> LocalServer:
+        if self._thread is not None:
+            raise LocalServerError("server already started")
+        self._thread = threading.Thread(target=self._run, name="daytonaflow-localserver", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(_START_TIMEOUT_SECONDS):
+            raise LocalServerError("local server did not start in time")
+        if self._startup_error is not None:
+            self._thread.join()
+            self._thread = None
+            raise self._startup_error
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and end every sandbox process; sandboxes stay on disk as ``stopped``."""
+        thread, loop, stop = self._thread, self._loop, self._stop
+        if thread is None or loop is None or stop is None:
+            return
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        self._thread = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def banner(self) -> list[str]:
+        lines = [f"API URL:   {self.api_url}", f"API key:   {self.api_key}", f"Previews:  {self.proxy_url}"]
+        lines.append(f"State dir: {self.state_dir}")
+        if self.isolation is not None:
+            lines += self.isolation.lines()
+        if self.adopted:
+            lines.append(f"adopted {len(self.adopted)} sandbox(es) left by an earlier server, as stopped")
+        return lines
+
+    # ---- the server thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as error:  # reported to start()'s caller
+            if not self._ready.is_set():
+                self._startup_error = error
+            else:
+                logger.exception("local server crashed")
+        finally:
+            self._ready.set()
+            loop.close()
+
+    def _prepare_state_dir(self, host_uid: int) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if host_uid != os.geteuid():
+            self.state_dir.chmod(0o711)
+        _check_traversable(self.state_dir, host_uid)
+        self._lock_file = open(self.state_dir / "server.lock", "w")  # noqa: SIM115 - held until stop
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise LocalServerError(f"state directory {self.state_dir} is used by another server") from None
+
+    def _secret(self) -> bytes:
+        path = self.state_dir / "preview-secret"
+        if path.exists():
+            return path.read_bytes()
+        secret = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+        return secret
+
+    async def _serve(self) -> None:
+        bwrap = find_bwrap()
+        python = find_python()
+        if python is None:
+            raise IsolationUnavailableError("no system python3 (/usr/bin/python3) to run the sandbox agent")
+        host_uid = host_uid_for_sandboxes()
+        probe_bwrap(bwrap, host_uid)
+        self._prepare_state_dir(host_uid)
+        node_dir = find_node()
+        if node_dir is not None:
+            try:
+                _check_traversable(node_dir, host_uid)
+            except IsolationUnavailableError:
+                logger.warning("Node.js at %s is not reachable by sandboxes; javascript disabled", node_dir)
+                node_dir = None
+        instance = f"{os.getpid()}-{secrets.token_hex(4)}"
+        Cgroups.clean_stale(set())
+        cgroups = Cgroups(instance, host_uid)
+        manager = SandboxManager(
+            state_dir=self.state_dir,
+            limits=self.limits,
+            bwrap=bwrap,
+            python=python,
+            node_dir=node_dir,
+            host_uid=host_uid,
+            cgroups=cgroups,
+            monitor_interval=self.monitor_interval,
+        )
+        self.isolation = build_report(bwrap, host_uid, cgroups, self.limits)
+        api_socket = _listen(self.host, self.port)
+        proxy_socket = _listen(self.host, self.proxy_port)
+        self.port = api_socket.getsockname()[1]
+        self.proxy_port = proxy_socket.getsockname()[1]
+        state = ServerState(
+            manager=manager,
+            signer=PreviewSigner(self._secret()),
+            report=self.isolation,
+            askpass=install_askpass(self.state_dir),
+            api_url=self.api_url,
+            toolbox_url=self.toolbox_url,
+            proxy_port=self.proxy_port,
+        )
+        self.state = state
+        await manager.open()
+        self.adopted = list(manager.adopted)
+        api_app = Starlette(
+            routes=[
+                Mount("/api/toolbox", routes=toolbox_routes("/{sandbox}/toolbox")),
+                Mount("/api", routes=api_routes()),
+                Mount("/toolbox", routes=toolbox_routes()),
+            ],
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+        api_app.state.server = state
+        servers = [
+            _uvicorn(BearerAuth(api_app, self.api_key), api_socket),
+            _uvicorn(PreviewProxy(state), proxy_socket),
+        ]
+        self._stop = asyncio.Event()
+        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]
+        try:
+            while not all(s.started for s, _ in servers):
+                if any(t.done() for t in tasks):
+                    for task in tasks:
+                        if task.done() and task.exception():
+                            raise task.exception()  # type: ignore[misc]
+                    raise LocalServerError("HTTP server exited during startup")
+                await asyncio.sleep(0.005)
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            for server, _ in servers:
+                server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await manager.close()
+            for _, sock in servers:
+                sock.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without it, Nagle plus delayed ACKs add 40 ms per reply.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _uvicorn(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, socket.socket]:
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config), sock

@@ -1,0 +1,644 @@
+"""The engine: runs canvases event by event, persists every step, resumes after a crash.
+
+One asyncio task per node execution that is doing work; a node waiting on a scheduled check holds
+no task, only a timer and a row in the ``checks`` table. Each transition (start, emit + downstream
+executions, check scheduled, failure) is one transaction, so a killed process resumes from the
+last committed step: an execution whose hook had not returned runs its hook again (components make
+that idempotent through their metadata), a scheduled check is re-armed, and no event is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+import uuid
+from collections.abc import Collection, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
+from daytonaflow.runner import progress
+from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
+from daytonaflow.runner.context import NodeContext, NoSecrets, RunResources, StoredMetadata
+from daytonaflow.runner.errors import CanvasError, RunInputError, RunNotFoundError
+from daytonaflow.runner.graph import CanvasGraph
+from daytonaflow.runner.ownership import current_owner, owner_alive
+from daytonaflow.runner.progress import Observer, RunUpdate
+from daytonaflow.runner.registry import ComponentRegistry
+from daytonaflow.runner.store import (
+    ACTIVE_EXEC_STATES,
+    EXEC_CANCELLED,
+    EXEC_CHECKING,
+    EXEC_COMPLETED,
+    EXEC_EMITTED,
+    EXEC_FAILED,
+    EXEC_PENDING,
+    EXEC_RUNNING,
+    EXEC_WAITING,
+    RES_HELD,
+    RES_KEPT,
+    RES_RECLAIM_FAILED,
+    RES_RECLAIMED,
+    RUN_CANCELLED,
+    RUN_CANCELLING,
+    RUN_FAILED,
+    RUN_SUCCEEDED,
+    RunRecord,
+    RunStore,
+)
+from daytonaflow.runner.validation import check_canvas
+from pydantic import ValidationError
+
+from daytonaflow.component import Component, SecretsProvider
+from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
+from daytonaflow.events import Event
+
+#: The event type the start trigger emits; its ``data`` is the run input.
+MANUAL_RUN_EVENT = "manual.run"
+_log = logging.getLogger("daytonaflow.runner")
+
+Phase = Literal["execute", "check"]
+
+
+@dataclass(eq=False)
+class _Execution:
+    id: str
+    node: Node
+    trigger_event_id: str | None
+    metadata: dict[str, Any]
+    status: str
+    started_at: float | None = None
+    task: asyncio.Task[None] | None = None
+    timer: asyncio.TimerHandle | None = None
+    due_at: float | None = None
+
+
+@dataclass(eq=False)
+class _Run:
+    id: str
+    canvas: Canvas
+    graph: CanvasGraph
+    keep_resources: bool
+    created_at: float
+    done: asyncio.Future[RunRecord]
+    active: dict[str, _Execution] = field(default_factory=dict)
+    #: event id -> (parent event id, chain entry of the node that emitted it)
+    events: dict[str, tuple[str | None, ChainEntry]] = field(default_factory=dict)
+    chains: dict[str, tuple[ChainEntry, ...]] = field(default_factory=dict)
+    failure: str | None = None
+    cancelling: bool = False
+    finishing: bool = False
+
+    def is_stopping(self) -> bool:
+        """Cancelled, failed or finishing: no new execution may start."""
+        return self.cancelling or self.finishing or self.failure is not None
+
+    def add_event(self, event_id: str, parent_id: str | None, entry: ChainEntry) -> None:
+        self.events[event_id] = (parent_id, entry)
+
+    def chain(self, event_id: str | None) -> tuple[ChainEntry, ...]:
+        """The events from the run's trigger down to ``event_id``, oldest first."""
+        if event_id is None:
+            return ()
+        pending: list[str] = []
+        cursor: str | None = event_id
+        while cursor is not None and cursor not in self.chains:
+            pending.append(cursor)
+            cursor = self.events[cursor][0]
+        chain = self.chains[cursor] if cursor is not None else ()
+        for step in reversed(pending):
+            chain = (*chain, self.events[step][1])
+            self.chains[step] = chain
+        return chain
+
+
+class Engine:
+    """Runs canvases against a :class:`RunStore`; many runs at once, on the running event loop.
+
+    ``registry`` maps component names to classes (default: entry-point discovery);
+    ``integration`` is handed, opaque, to every component as ``ctx.integration``.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        registry: Mapping[str, type[Component]] | None = None,
+        integration: Any = None,
+        secrets: SecretsProvider | None = None,
+        observers: Sequence[Observer] = (),
+        cancel_timeout: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.registry: Mapping[str, type[Component]] = (
+            registry if registry is not None else ComponentRegistry.discover()
+        )
+        self.integration = integration
+        self.secrets: SecretsProvider = secrets if secrets is not None else NoSecrets()
+        self._observers: list[Observer] = list(observers)
+        self._cancel_timeout = cancel_timeout
+        self._owner = current_owner()
+        self._runs: dict[str, _Run] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- public API ----------------------------------------------------------------------------
+
+    def subscribe(self, observer: Observer) -> None:
+        self._observers.append(observer)
+
+    @property
+    def active_runs(self) -> list[str]:
+        return list(self._runs)
+
+    def validate(self, canvas: Canvas, *, source: str | None = None) -> None:
+        """Raise :class:`CanvasError` with every problem of ``canvas``."""
+        check_canvas(canvas, self.registry, source=source)
+
+    async def start(self, canvas: Canvas, run_input: Any = None, *, keep_resources: bool = False) -> str:
+        """Validate ``canvas``, persist a new run and fire its start triggers; returns the run id.
+
+        ``run_input`` (a JSON object) is the trigger event's ``data``; without it, the payload of the
+        start trigger's first template (``configuration.templates[0].payload``), else ``{}``.
+        """
+        self.validate(canvas)
+        data = run_input
+        if data is None:
+            # Like SuperPlane's manual run: without input, the first payload template of the trigger.
+            templates = canvas.start_templates()
+            data = dict(templates[0].get("payload") or {}) if templates else {}
+        if not isinstance(data, dict):
+            raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
+        trigger = Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
+        run_id = uuid.uuid4().hex[:12]
+        run = self._new_run(run_id, canvas, keep_resources, time.time())
+        starts = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]
+        created: list[_Execution] = []
+        with self.store.transaction():
+            self.store.insert_run(
+                run_id, canvas.to_document(), data, keep_resources=keep_resources, owner=self._owner
+            )
+            for node in starts:
+                execution_id = uuid.uuid4().hex
+                event_id = uuid.uuid4().hex
+                self.store.insert_execution(execution_id, run_id, node.id, node.name, node.component, None)
+                self.store.insert_event(event_id, run_id, execution_id, node.id, "default", None, trigger)
+                self.store.finish_execution(
+                    execution_id, EXEC_EMITTED, channel="default", output_event_id=event_id
+                )
+                run.add_event(event_id, None, ChainEntry(node.id, node.name, node.component, trigger))
+                created.extend(self._insert_downstream(run, node, "default", event_id))
+        self._runs[run_id] = run
+        self._notify(RunUpdate(progress.RUN_STARTED, run_id, canvas.name))
+        for node in starts:
+            self._notify(
+                RunUpdate(
+                    progress.NODE_EMITTED,
+                    run_id,
+                    canvas.name,
+                    node_id=node.id,
+                    node_name=node.name,
+                    component=node.component,
+                    status=EXEC_EMITTED,
+                    channel="default",
+                    duration=0.0,
+                    event=trigger,
+                )
+            )
+        self._launch(run, created)
+        return run_id
+
+    async def wait(self, run_id: str) -> RunRecord:
+        """Wait until the run (started or resumed by this engine) finishes; returns its final record."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return self.store.get_run(run_id)
+        return await asyncio.shield(run.done)
+
+    async def run(self, canvas: Canvas, run_input: Any = None, *, keep_resources: bool = False) -> RunRecord:
+        """Start a run and wait for it."""
+        return await self.wait(await self.start(canvas, run_input, keep_resources=keep_resources))
+
+    async def resume(self, run_ids: Collection[str] | None = None) -> list[str]:
+        """Take over every unfinished run whose process died (or only ``run_ids``); returns their ids."""
+        resumed = []
+        for record in self.store.unfinished_runs():
+            if record.id in self._runs or (run_ids is not None and record.id not in run_ids):
+                continue
+            if owner_alive(record.owner) or not self.store.claim_run(record.id, record.owner, self._owner):
+                continue
+            self._resume(record)
+            resumed.append(record.id)
+        return resumed
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        """Cancel a run: stop its running executions, reclaim its resources, mark it cancelled."""
+        run = self._runs.get(run_id)
+        if run is None:
+            record = self.store.get_run(run_id)
+            if record.finished:
+                return record
+            raise RunNotFoundError(f'run "{run_id}" is not running in this process; resume it first')
+        if not run.finishing and not run.cancelling:
+            run.cancelling = True
+            self.store.set_run_status(run.id, RUN_CANCELLING)
+            await self._stop_all(run)
+            await self._finish(run)
+        return await asyncio.shield(run.done)
+
+    async def cancel_all(self) -> None:
+        await asyncio.gather(*(self.cancel(run_id) for run_id in list(self._runs)))
+
+    async def aclose(self) -> None:
+        """Stop driving runs without ending them: they stay unfinished on disk and resume later."""
+        for run in list(self._runs.values()):
+            for execution in list(run.active.values()):
+                if execution.timer is not None:
+                    execution.timer.cancel()
+                if execution.task is not None:
+                    execution.task.cancel()
+            tasks = [e.task for e in run.active.values() if e.task is not None]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if not run.done.done():
+                run.done.cancel()
+        self._runs.clear()
+
+    # --- run lifecycle ---------------------------------------------------------------------------
+
+    def _new_run(self, run_id: str, canvas: Canvas, keep_resources: bool, created_at: float) -> _Run:
+        loop = asyncio.get_running_loop()
+        return _Run(run_id, canvas, CanvasGraph(canvas), keep_resources, created_at, loop.create_future())
+
+    def _resume(self, record: RunRecord) -> None:
+        canvas = parse_canvas(record.canvas, source=f"run {record.id}")
+        run = self._new_run(record.id, canvas, record.keep_resources, record.created_at)
+        self._runs[run.id] = run
+        for event in self.store.events(run.id):
+            node = run.graph.nodes.get(event.node_id)
+            name, component = (node.name, node.component) if node else (event.node_id, "")
+            run.add_event(
+                event.id, event.parent_event_id, ChainEntry(event.node_id, name, component, event.event)
+            )
+        due = {check.execution_id: check.due_at for check in self.store.checks(run.id)}
+        for record_ in self.store.executions(run.id):
+            if record_.status in ACTIVE_EXEC_STATES:
+                execution = _Execution(
+                    record_.id,
+                    run.graph.nodes[record_.node_id],
+                    record_.trigger_event_id,
+                    record_.metadata,
+                    record_.status,
+                    started_at=record_.started_at,
+                    due_at=due.get(record_.id),
+                )
+                run.active[execution.id] = execution
+        self._notify(RunUpdate(progress.RUN_RESUMED, run.id, canvas.name))
+        if record.status == RUN_CANCELLING:
+            run.cancelling = True
+            self._spawn(self._stop_then_finish(run))
+            return
+        try:
+            self.validate(canvas)
+        except CanvasError as error:
+            run.failure = f"cannot resume: {error}"
+            self._spawn(self._stop_then_finish(run))
+            return
+        for execution in list(run.active.values()):
+            if execution.status in (EXEC_WAITING, EXEC_CHECKING):
+                self._arm_check(
+                    run, execution, execution.due_at if execution.due_at is not None else time.time()
+                )
+            else:
+                self._start_execution(run, execution)
+        if not run.active:
+            self._spawn(self._finish(run))
+
+    async def _stop_then_finish(self, run: _Run) -> None:
+        await self._stop_all(run)
+        await self._finish(run)
+
+    def _launch(self, run: _Run, executions: list[_Execution]) -> None:
+        for execution in executions:
+            self._start_execution(run, execution)
+        if not run.active:
+            self._spawn(self._finish(run))
+
+    def _start_execution(self, run: _Run, execution: _Execution) -> None:
+        execution.task = asyncio.create_task(self._drive(run, execution, "execute"))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        # Keep a reference until done: the loop holds tasks weakly.
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _insert_downstream(self, run: _Run, node: Node, channel: str, event_id: str) -> list[_Execution]:
+        created = []
+        for target_id in run.graph.listeners(node.id, channel):
+            target = run.graph.nodes[target_id]
+            execution = _Execution(uuid.uuid4().hex, target, event_id, {}, EXEC_PENDING)
+            self.store.insert_execution(
+                execution.id, run.id, target.id, target.name, target.component, event_id
+            )
+            run.active[execution.id] = execution
+            created.append(execution)
+        return created
+
+    # --- one node execution ------------------------------------------------------------------------
+
+    async def _drive(self, run: _Run, execution: _Execution, phase: Phase) -> None:
+        if run.is_stopping():
+            return  # the run is being cancelled or failed: `_stop` settles this execution
+        node = execution.node
+        component = self.registry[node.component]
+        status = EXEC_RUNNING if phase == "execute" else EXEC_CHECKING
+        self.store.mark_started(execution.id, status)
+        execution.status = status
+        if execution.started_at is None:
+            execution.started_at = time.time()
+        if phase == "execute":
+            self._notify(self._node_update(progress.NODE_STARTED, run, execution, status=status))
+        try:
+            ctx = self._context(run, execution, component)
+            hook = component()
+            await (hook.execute(ctx) if phase == "execute" else hook.check(ctx))
+            event = self._event_of(component, ctx) if ctx.emission is not None else None
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            execution.task = None
+            self._fail(run, execution, error)
+            await self._stop_all(run)
+            await self._finish(run)
+            return
+        execution.task = None
+        if run.is_stopping():
+            # A hook that returned while the run was being stopped must not start new work.
+            return
+        if ctx.emission is not None and event is not None:
+            self._route(run, execution, ctx.emission.channel, event)
+        elif ctx.check_delay is not None:
+            due_at = time.time() + ctx.check_delay
+            self.store.schedule_check(execution.id, run.id, due_at)
+            execution.status = EXEC_WAITING
+            self._notify(self._node_update(progress.NODE_WAITING, run, execution, status=EXEC_WAITING))
+            self._arm_check(run, execution, due_at)
+        else:
+            self.store.finish_execution(execution.id, EXEC_COMPLETED)
+            del run.active[execution.id]
+            self._notify(self._node_update(progress.NODE_COMPLETED, run, execution, status=EXEC_COMPLETED))
+        if not run.active:
+            await self._finish(run)
+
+    def _context(self, run: _Run, execution: _Execution, component: type[Component]) -> NodeContext:
+        node = execution.node
+        if _mentions_delimiters(node.configuration):
+            chain = run.chain(execution.trigger_event_id)
+            expression_context = ExpressionContext(chain, chain[0].event if chain else None)
+            resolved = resolve(
+                node.configuration, expression_context, node=node.id, literal_paths=component.literal_fields
+            )
+        else:
+            # Nothing to resolve (not even an escaped delimiter): skip building the chain's context.
+            resolved = copy.deepcopy(node.configuration)
+        if not isinstance(resolved, dict):
+            raise ComponentError(f'node "{node.id}": the configuration did not resolve to a mapping')
+        issues = component.validate_config(resolved, allow_expressions=False)
+        if issues:
+            raise ConfigError(issues, node=node.id)
+        return NodeContext(
+            component=component,
+            run_id=run.id,
+            node_id=node.id,
+            node_name=node.name,
+            execution_id=execution.id,
+            config=resolved,
+            integration=self.integration,
+            secrets=self.secrets,
+            metadata=_ExecutionMetadata(self.store, execution),
+            resources=RunResources(self.store, run.id, node.id, node.component, execution.id),
+            logger=logging.LoggerAdapter(
+                logging.getLogger(f"daytonaflow.components.{node.component}"),
+                {"run_id": run.id, "node_id": node.id, "execution_id": execution.id},
+            ),
+        )
+
+    def _event_of(self, component: type[Component], ctx: NodeContext) -> dict[str, Any]:
+        assert ctx.emission is not None
+        event = Event.of(ctx.emission.payload)
+        try:
+            # Round-trip the data through the model: what moves on is exactly what the type allows.
+            component.payload_type.model_validate(event.data)
+        except ValidationError as error:
+            raise ComponentError(
+                f"{component.name} emitted a payload that does not match"
+                f" {component.payload_type.__name__}: {error}"
+            ) from None
+        return event.model_dump(mode="json")
+
+    def _route(self, run: _Run, execution: _Execution, channel: str, event: dict[str, Any]) -> None:
+        node = execution.node
+        event_id = uuid.uuid4().hex
+        with self.store.transaction():
+            self.store.insert_event(
+                event_id, run.id, execution.id, node.id, channel, execution.trigger_event_id, event
+            )
+            self.store.finish_execution(execution.id, EXEC_EMITTED, channel=channel, output_event_id=event_id)
+            run.add_event(
+                event_id, execution.trigger_event_id, ChainEntry(node.id, node.name, node.component, event)
+            )
+            created = self._insert_downstream(run, node, channel, event_id)
+        del run.active[execution.id]
+        self._notify(
+            self._node_update(
+                progress.NODE_EMITTED, run, execution, status=EXEC_EMITTED, channel=channel, event=event
+            )
+        )
+        for downstream in created:
+            self._start_execution(run, downstream)
+
+    def _fail(self, run: _Run, execution: _Execution, error: Exception) -> None:
+        message = _describe(error)
+        if not isinstance(error, DaytonaflowError):
+            _log.debug("node %s of run %s raised", execution.node.id, run.id, exc_info=error)
+        self.store.finish_execution(execution.id, EXEC_FAILED, error=message)
+        run.active.pop(execution.id, None)
+        if run.failure is None:
+            located = message.startswith(f'node "{execution.node.id}"')
+            run.failure = message if located else f'node "{execution.node.id}": {message}'
+        self._notify(
+            self._node_update(progress.NODE_FAILED, run, execution, status=EXEC_FAILED, error=message)
+        )
+
+    # --- scheduled checks ----------------------------------------------------------------------------
+
+    def _arm_check(self, run: _Run, execution: _Execution, due_at: float) -> None:
+        execution.due_at = due_at
+        loop = asyncio.get_running_loop()
+        execution.timer = loop.call_later(max(0.0, due_at - time.time()), self._fire_check, run, execution)
+
+    def _fire_check(self, run: _Run, execution: _Execution) -> None:
+        execution.timer = None
+        if execution.id in run.active and not run.is_stopping():
+            execution.task = asyncio.create_task(self._drive(run, execution, "check"))
+
+    # --- ending runs ---------------------------------------------------------------------------------
+
+    async def _stop_all(self, run: _Run) -> None:
+        """Cancel every execution of the run still active (after a failure or on cancel)."""
+        current = asyncio.current_task()
+        executions = [e for e in run.active.values() if e.task is not current]
+        await asyncio.gather(*(self._stop(run, execution) for execution in executions))
+
+    async def _stop(self, run: _Run, execution: _Execution) -> None:
+        if execution.id not in run.active:
+            return  # it finished or failed while the stop was on its way
+        if execution.timer is not None:
+            execution.timer.cancel()
+            execution.timer = None
+        if execution.status != EXEC_PENDING or execution.task is None:
+            await self._call_cancel_hook(run, execution)
+        if execution.task is not None:
+            execution.task.cancel()
+            await asyncio.gather(execution.task, return_exceptions=True)
+            execution.task = None
+        if run.active.pop(execution.id, None) is not None:
+            self.store.finish_execution(execution.id, EXEC_CANCELLED)
+            self._notify(self._node_update(progress.NODE_CANCELLED, run, execution, status=EXEC_CANCELLED))
+
+    async def _call_cancel_hook(self, run: _Run, execution: _Execution) -> None:
+        component = self.registry.get(execution.node.component)
+        if component is None:
+            return
+        try:
+            ctx = self._context(run, execution, component)
+            await asyncio.wait_for(component().cancel(ctx), self._cancel_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            _log.warning("cancelling node %s of run %s failed: %s", execution.node.id, run.id, error)
+
+    async def _finish(self, run: _Run) -> None:
+        if run.finishing:
+            return
+        run.finishing = True
+        status = RUN_CANCELLED if run.cancelling else RUN_FAILED if run.failure else RUN_SUCCEEDED
+        await self._reclaim(run)
+        self.store.set_run_status(run.id, status, error=run.failure)
+        self._runs.pop(run.id, None)
+        record = self.store.get_run(run.id)
+        self._notify(
+            RunUpdate(
+                progress.RUN_FINISHED,
+                run.id,
+                run.canvas.name,
+                status=status,
+                duration=time.time() - run.created_at,
+                error=run.failure,
+            )
+        )
+        if not run.done.done():
+            run.done.set_result(record)
+
+    async def _reclaim(self, run: _Run) -> None:
+        for resource in self.store.resources(run.id):
+            if resource.state != RES_HELD:
+                continue
+            name = f"{resource.kind}:{resource.resource_id}"
+            node = run.graph.nodes.get(resource.node_id)
+            update = RunUpdate(
+                progress.RESOURCE_KEPT, run.id, run.canvas.name, node_id=resource.node_id, resource=name
+            )
+            if run.keep_resources or (node is not None and node.keep_resources):
+                self.store.set_resource_state(run.id, resource.kind, resource.resource_id, RES_KEPT)
+                self._notify(update)
+                continue
+            component = self.registry.get(resource.component)
+            try:
+                if component is None:
+                    raise ComponentError(f'component "{resource.component}" is not installed')
+                await component.reclaim(resource.kind, resource.resource_id, self.integration)
+            except Exception as error:
+                message = _describe(error)
+                self.store.set_resource_state(
+                    run.id, resource.kind, resource.resource_id, RES_RECLAIM_FAILED, message
+                )
+                _log.warning("could not reclaim %s of run %s: %s", name, run.id, message)
+                self._notify(
+                    RunUpdate(
+                        progress.RESOURCE_RECLAIM_FAILED,
+                        run.id,
+                        run.canvas.name,
+                        node_id=resource.node_id,
+                        resource=name,
+                        error=message,
+                    )
+                )
+                continue
+            self.store.set_resource_state(run.id, resource.kind, resource.resource_id, RES_RECLAIMED)
+            self._notify(
+                RunUpdate(
+                    progress.RESOURCE_RECLAIMED,
+                    run.id,
+                    run.canvas.name,
+                    node_id=resource.node_id,
+                    resource=name,
+                )
+            )
+
+    # --- observers ----------------------------------------------------------------------------------
+
+    def _node_update(self, kind: str, run: _Run, execution: _Execution, **fields: Any) -> RunUpdate:
+        started = execution.started_at
+        return RunUpdate(
+            kind,
+            run.id,
+            run.canvas.name,
+            node_id=execution.node.id,
+            node_name=execution.node.name,
+            component=execution.node.component,
+            execution_id=execution.id,
+            duration=(time.time() - started) if started is not None else None,
+            **fields,
+        )
+
+    def _notify(self, update: RunUpdate) -> None:
+        for observer in self._observers:
+            try:
+                observer(update)
+            except Exception:
+                _log.exception("a run observer failed on %s", update.kind)
+
+
+class _ExecutionMetadata(StoredMetadata):
+    """Metadata that also keeps the in-memory execution current (a re-run hook sees the latest)."""
+
+    def __init__(self, store: RunStore, execution: _Execution) -> None:
+        super().__init__(store, execution.id, execution.metadata)
+        self._execution = execution
+
+    def set(self, metadata: Mapping[str, Any]) -> None:
+        super().set(metadata)
+        self._execution.metadata = self.get()
+
+
+def _mentions_delimiters(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "<<" in value
+    if isinstance(value, dict):
+        return any(_mentions_delimiters(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_mentions_delimiters(item) for item in value)
+    return False
+
+
+def _describe(error: Exception) -> str:
+    """An error as one line: our own errors by message, anything else with its type name."""
+    if isinstance(error, DaytonaflowError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+__all__ = ["MANUAL_RUN_EVENT", "START_TRIGGER", "Engine"]

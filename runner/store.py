@@ -1,0 +1,538 @@
+"""The run database: runs, node executions, events, metadata, scheduled checks and resources in SQLite.
+
+Every state change the engine makes is one transaction, so a process killed at any point leaves the
+database at a step it can resume from. The file is marked with an ``application_id`` and a schema
+version so a foreign or newer database is refused instead of being misread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daytonaflow.runner.errors import RunNotFoundError, RunStoreError
+
+#: "DfLw": marks a SQLite file as a daytonaflow run database.
+APPLICATION_ID = 0x44664C77
+SCHEMA_VERSION = 1
+DB_ENV = "DAYTONAFLOW_DB"
+
+_SCHEMA = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    canvas_name TEXT NOT NULL,
+    canvas TEXT NOT NULL,
+    input TEXT NOT NULL,
+    status TEXT NOT NULL,
+    keep_resources INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX runs_by_status ON runs(status);
+CREATE TABLE executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    node_id TEXT NOT NULL,
+    node_name TEXT NOT NULL,
+    component TEXT NOT NULL,
+    trigger_event_id TEXT,
+    status TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    channel TEXT,
+    output_event_id TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX executions_by_run ON executions(run_id, status);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    execution_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    parent_event_id TEXT,
+    event TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX events_by_run ON events(run_id);
+CREATE TABLE checks (
+    execution_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    due_at REAL NOT NULL
+);
+CREATE TABLE resources (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    component TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    acquired_at REAL NOT NULL,
+    PRIMARY KEY (run_id, kind, resource_id)
+);
+"""
+
+#: Run states. ``running`` and ``cancelling`` are unfinished; the others are final.
+RUN_RUNNING = "running"
+RUN_CANCELLING = "cancelling"
+RUN_SUCCEEDED = "succeeded"
+RUN_FAILED = "failed"
+RUN_CANCELLED = "cancelled"
+UNFINISHED_RUN_STATES = (RUN_RUNNING, RUN_CANCELLING)
+
+#: Execution states. ``pending``/``running`` re-run ``execute`` on resume; ``waiting``/``checking``
+#: re-arm the scheduled check; the others are final.
+EXEC_PENDING = "pending"
+EXEC_RUNNING = "running"
+EXEC_WAITING = "waiting"
+EXEC_CHECKING = "checking"
+EXEC_EMITTED = "emitted"
+EXEC_COMPLETED = "completed"
+EXEC_FAILED = "failed"
+EXEC_CANCELLED = "cancelled"
+ACTIVE_EXEC_STATES = (EXEC_PENDING, EXEC_RUNNING, EXEC_WAITING, EXEC_CHECKING)
+
+#: Resource states: ``held`` until a node releases it or the run's end reclaims or keeps it.
+RES_HELD = "held"
+RES_RELEASED = "released"
+RES_RECLAIMED = "reclaimed"
+RES_KEPT = "kept"
+RES_RECLAIM_FAILED = "reclaim_failed"
+
+
+def default_db_path(environ: dict[str, str] | None = None) -> Path:
+    """``$DAYTONAFLOW_DB``, else ``$XDG_DATA_HOME/daytonaflow/runs.db`` (``~/.local/share`` by default)."""
+    env = os.environ if environ is None else environ
+    if env.get(DB_ENV):
+        return Path(env[DB_ENV]).expanduser()
+    data_home = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "daytonaflow" / "runs.db"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    canvas_name: str
+    canvas: dict[str, Any]
+    input: Any
+    status: str
+    keep_resources: bool
+    owner: str | None
+    error: str | None
+    created_at: float
+    finished_at: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in UNFINISHED_RUN_STATES
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    id: str
+    run_id: str
+    node_id: str
+    node_name: str
+    component: str
+    trigger_event_id: str | None
+    status: str
+    metadata: dict[str, Any]
+    channel: str | None
+    output_event_id: str | None
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: str
+    run_id: str
+    execution_id: str
+    node_id: str
+    channel: str
+    parent_event_id: str | None
+    event: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    run_id: str
+    kind: str
+    resource_id: str
+    node_id: str
+    component: str
+    execution_id: str
+    state: str
+    error: str | None
+    acquired_at: float
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    execution_id: str
+    run_id: str
+    due_at: float
+
+
+class RunStore:
+    """One connection to the run database; use from one thread (the engine's event loop)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._depth = 0
+        self._db = _open(self.path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one atomic step; nested uses join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.rollback()
+            raise
+        self._depth = 0
+        self._execute("COMMIT")
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def insert_run(
+        self, run_id: str, canvas: dict[str, Any], run_input: Any, *, keep_resources: bool, owner: str
+    ) -> None:
+        self._execute(
+            "INSERT INTO runs (id, canvas_name, canvas, input, status, keep_resources, owner, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                str(canvas.get("metadata", {}).get("name", "")),
+                _dumps(canvas),
+                _dumps(run_input),
+                RUN_RUNNING,
+                int(keep_resources),
+                owner,
+                time.time(),
+            ),
+        )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f'no run "{run_id}" in {self.path}')
+        return _run(row)
+
+    def find_run(self, prefix: str) -> RunRecord:
+        """The run whose id is ``prefix`` or starts with it (unambiguously)."""
+        rows = self._execute(
+            "SELECT * FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
+            (prefix, _like_prefix(prefix)),
+        ).fetchall()
+        exact = [row for row in rows if row["id"] == prefix]
+        if exact:
+            return _run(exact[0])
+        if not rows:
+            raise RunNotFoundError(f'no run "{prefix}" in {self.path}')
+        if len(rows) > 1:
+            raise RunNotFoundError(f'"{prefix}" matches several runs; give more of the id')
+        return _run(rows[0])
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self._execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))
+        return [_run(row) for row in rows.fetchall()]
+
+    def unfinished_runs(self) -> list[RunRecord]:
+        rows = self._execute(
+            "SELECT * FROM runs WHERE status IN (?, ?) ORDER BY created_at", UNFINISHED_RUN_STATES
+        )
+        return [_run(row) for row in rows.fetchall()]
+
+    def claim_run(self, run_id: str, expected_owner: str | None, owner: str) -> bool:
+        """Take ownership of a run if nobody else took it since ``expected_owner`` was read."""
+        cursor = self._execute(
+            "UPDATE runs SET owner = ? WHERE id = ? AND owner IS ?", (owner, run_id, expected_owner)
+        )
+        return cursor.rowcount == 1
+
+    def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
+        finished_at = None if status in UNFINISHED_RUN_STATES else time.time()
+        self._execute(
+            "UPDATE runs SET status = ?, error = COALESCE(?, error), finished_at = ? WHERE id = ?",
+            (status, error, finished_at, run_id),
+        )
+
+    # --- executions ---------------------------------------------------------------------------
+
+    def insert_execution(
+        self,
+        execution_id: str,
+        run_id: str,
+        node_id: str,
+        node_name: str,
+        component: str,
+        trigger_event_id: str | None,
+        status: str = EXEC_PENDING,
+    ) -> None:
+        self._execute(
+            "INSERT INTO executions (id, run_id, node_id, node_name, component, trigger_event_id, status,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (execution_id, run_id, node_id, node_name, component, trigger_event_id, status, time.time()),
+        )
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord:
+        row = self._execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f'no execution "{execution_id}"')
+        return _execution(row)
+
+    def executions(self, run_id: str) -> list[ExecutionRecord]:
+        rows = self._execute("SELECT * FROM executions WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [_execution(row) for row in rows.fetchall()]
+
+    def mark_started(self, execution_id: str, status: str) -> None:
+        self._execute(
+            "UPDATE executions SET status = ?, started_at = COALESCE(started_at, ?) WHERE id = ?",
+            (status, time.time(), execution_id),
+        )
+
+    def finish_execution(
+        self,
+        execution_id: str,
+        status: str,
+        *,
+        channel: str | None = None,
+        output_event_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self._execute(
+            "UPDATE executions SET status = ?, channel = ?, output_event_id = ?, error = ?, finished_at = ?"
+            " WHERE id = ?",
+            (status, channel, output_event_id, error, time.time(), execution_id),
+        )
+        self._execute("DELETE FROM checks WHERE execution_id = ?", (execution_id,))
+
+    def set_metadata(self, execution_id: str, metadata: dict[str, Any]) -> None:
+        self._execute("UPDATE executions SET metadata = ? WHERE id = ?", (_dumps(metadata), execution_id))
+
+    # --- events and checks ---------------------------------------------------------------------
+
+    def insert_event(
+        self,
+        event_id: str,
+        run_id: str,
+        execution_id: str,
+        node_id: str,
+        channel: str,
+        parent_event_id: str | None,
+        event: dict[str, Any],
+    ) -> None:
+        self._execute(
+            "INSERT INTO events (id, run_id, execution_id, node_id, channel, parent_event_id, event,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, run_id, execution_id, node_id, channel, parent_event_id, _dumps(event), time.time()),
+        )
+
+    def events(self, run_id: str) -> list[EventRecord]:
+        rows = self._execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [_event(row) for row in rows.fetchall()]
+
+    def schedule_check(self, execution_id: str, run_id: str, due_at: float) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO checks (execution_id, run_id, due_at) VALUES (?, ?, ?)",
+            (execution_id, run_id, due_at),
+        )
+        self._execute("UPDATE executions SET status = ? WHERE id = ?", (EXEC_WAITING, execution_id))
+
+    def checks(self, run_id: str) -> list[CheckRecord]:
+        rows = self._execute("SELECT * FROM checks WHERE run_id = ?", (run_id,))
+        return [CheckRecord(row["execution_id"], row["run_id"], row["due_at"]) for row in rows.fetchall()]
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def acquire_resource(
+        self, run_id: str, kind: str, resource_id: str, node_id: str, component: str, execution_id: str
+    ) -> None:
+        self._execute(
+            "INSERT INTO resources (run_id, kind, resource_id, node_id, component, execution_id, state,"
+            " acquired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, kind, resource_id) DO UPDATE SET state = excluded.state, error = NULL",
+            (run_id, kind, resource_id, node_id, component, execution_id, RES_HELD, time.time()),
+        )
+
+    def set_resource_state(
+        self, run_id: str, kind: str, resource_id: str, state: str, error: str | None = None
+    ) -> None:
+        self._execute(
+            "UPDATE resources SET state = ?, error = ? WHERE run_id = ? AND kind = ? AND resource_id = ?",
+            (state, error, run_id, kind, resource_id),
+        )
+
+    def resources(self, run_id: str) -> list[ResourceRecord]:
+        rows = self._execute("SELECT * FROM resources WHERE run_id = ? ORDER BY acquired_at", (run_id,))
+        return [ResourceRecord(**dict(row)) for row in rows.fetchall()]
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, parameters)
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.IntegrityError | sqlite3.OperationalError) and not _is_corruption(
+                error
+            ):
+                raise
+            raise RunStoreError(f"{self.path}: the run database is damaged ({error})") from error
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    except sqlite3.Error as error:
+        raise RunStoreError(f"{path}: cannot open the run database ({error})") from error
+    db.row_factory = sqlite3.Row
+    try:
+        application_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if application_id == 0 and tables == 0:
+            _create(db)
+        elif application_id != APPLICATION_ID:
+            raise RunStoreError(
+                f"{path} is not a daytonaflow run database (a SQLite file from another application);"
+                " pass another path with --db or DAYTONAFLOW_DB"
+            )
+        elif version > SCHEMA_VERSION:
+            raise RunStoreError(
+                f"{path} was written by a newer daytonaflow"
+                f" (schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        elif version < SCHEMA_VERSION:
+            raise RunStoreError(f"{path} has an unknown schema version {version}")
+        problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise RunStoreError(f"{path}: the run database is damaged ({'; '.join(problems[:3])})")
+        db.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode survives a killed process (the case the runner promises); only power
+        # loss may drop the last commits.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+    except RunStoreError:
+        db.close()
+        raise
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise RunStoreError(
+            f"{path} is not a usable daytonaflow run database ({error}); move it aside or pass --db"
+        ) from error
+    return db
+
+
+def _create(db: sqlite3.Connection) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-check inside the write lock: another process may have created it meanwhile.
+        if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    text = str(error).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        canvas_name=row["canvas_name"],
+        canvas=json.loads(row["canvas"]),
+        input=json.loads(row["input"]),
+        status=row["status"],
+        keep_resources=bool(row["keep_resources"]),
+        owner=row["owner"],
+        error=row["error"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _execution(row: sqlite3.Row) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row["id"],
+        run_id=row["run_id"],
+        node_id=row["node_id"],
+        node_name=row["node_name"],
+        component=row["component"],
+        trigger_event_id=row["trigger_event_id"],
+        status=row["status"],
+        metadata=json.loads(row["metadata"]),
+        channel=row["channel"],
+        output_event_id=row["output_event_id"],
+        error=row["error"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _event(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(
+        id=row["id"],
+        run_id=row["run_id"],
+        execution_id=row["execution_id"],
+        node_id=row["node_id"],
+        channel=row["channel"],
+        parent_event_id=row["parent_event_id"],
+        event=json.loads(row["event"]),
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,161 @@
+"""The REST API: config, sandbox CRUD and lifecycle, as Daytona's spec shapes them."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from daytonaflow.localserver import LocalServer
+
+from tests.localserver.conftest import Api
+
+pytestmark = pytest.mark.sandbox
+
+
+def _wait_for_state(api: Api, sandbox_id: str, state: str, within: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        current: dict[str, Any] = api.api("GET", f"/sandbox/{sandbox_id}").json()
+        if current["state"] == state or time.monotonic() > deadline:
+            return current
+        time.sleep(0.1)
+
+
+def test_config_points_to_the_toolbox_and_preview_proxy(api: Api, server: LocalServer) -> None:
+    config = api.api("GET", "/config").json()
+    assert config["proxyToolboxUrl"] == server.toolbox_url
+    assert (
+        config["proxyTemplateUrl"] == f"http://{{{{PORT}}}}-{{{{sandboxId}}}}.localhost:{server.proxy_port}"
+    )
+
+
+def test_create_returns_a_started_sandbox_with_the_spec_fields(api: Api) -> None:
+    sandbox = api.create(
+        name="spec-fields", labels={"team": "a"}, env={"GREETING": "hi"}, autoStopInterval=0, public=True
+    )
+    try:
+        assert sandbox["state"] == "started"
+        assert sandbox["name"] == "spec-fields"
+        assert sandbox["labels"] == {"team": "a"}
+        assert sandbox["env"] == {"GREETING": "hi"}
+        assert sandbox["public"] is True
+        assert sandbox["autoStopInterval"] == 0
+        for field in ("id", "organizationId", "target", "cpu", "gpu", "memory", "disk", "user", "createdAt"):
+            assert field in sandbox
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_sandbox_env_reaches_commands(api: Api) -> None:
+    sandbox = api.create(env={"GREETING": "hello from env"})
+    try:
+        assert api.run(sandbox["id"], "echo $GREETING")["result"] == "hello from env\n"
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_list_filters_by_json_encoded_labels(api: Api) -> None:
+    first = api.create(labels={"flow": "x", "run": "1"})
+    second = api.create(labels={"flow": "x", "run": "2"})
+    try:
+        listed = api.api("GET", "/sandbox", params={"labels": json.dumps({"flow": "x", "run": "2"})}).json()
+        assert [s["id"] for s in listed["items"]] == [second["id"]]
+        both = api.api("GET", "/sandbox", params={"labels": json.dumps({"flow": "x"})}).json()
+        assert {s["id"] for s in both["items"]} == {first["id"], second["id"]}
+        assert listed["nextCursor"] is None
+    finally:
+        api.delete(first["id"])
+        api.delete(second["id"])
+
+
+def test_labels_filter_that_is_not_json_is_a_400(api: Api) -> None:
+    response = api.api("GET", "/sandbox", params={"labels": "{not json"})
+    assert response.status_code == 400
+    assert response.json()["statusCode"] == 400
+
+
+def test_get_finds_a_sandbox_by_name(api: Api) -> None:
+    sandbox = api.create(name="by-name")
+    try:
+        assert api.api("GET", "/sandbox/by-name").json()["id"] == sandbox["id"]
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_a_second_sandbox_with_the_same_name_is_a_409(api: Api) -> None:
+    sandbox = api.create(name="unique-name")
+    try:
+        response = api.api("POST", "/sandbox", json={"name": "unique-name"})
+        assert response.status_code == 409
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_unknown_sandbox_is_a_404_json_error(api: Api) -> None:
+    response = api.api("GET", "/sandbox/does-not-exist")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["statusCode"] == 404
+    assert "does-not-exist" in body["message"]
+    assert body["error"] == "Not Found"
+
+
+def test_delete_destroys_and_forgets_the_sandbox(api: Api, server: LocalServer) -> None:
+    sandbox = api.create()
+    home = server.state_dir / "sandboxes" / sandbox["id"]
+    assert home.exists()
+    deleted = api.delete(sandbox["id"])
+    assert deleted.status_code == 200
+    assert deleted.json()["state"] == "destroyed"
+    assert api.api("GET", f"/sandbox/{sandbox['id']}").status_code == 404
+    assert not home.exists()
+
+
+def test_stop_then_start_keeps_home_files_and_ends_processes(api: Api) -> None:
+    sandbox = api.create()
+    try:
+        api.run(sandbox["id"], "echo kept > keep.txt; (sleep 600 &)")
+        stopped = api.api("POST", f"/sandbox/{sandbox['id']}/stop").json()
+        assert stopped["state"] == "stopped"
+        refused = api.toolbox("POST", sandbox["id"], "/process/execute", json={"command": "true"})
+        assert refused.status_code == 409
+        started = api.api("POST", f"/sandbox/{sandbox['id']}/start").json()
+        assert started["state"] == "started"
+        assert api.run(sandbox["id"], "cat keep.txt")["result"] == "kept\n"
+        assert "sleep 600" not in api.run(sandbox["id"], "ps -eo args")["result"]
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_auto_stop_interval_stops_an_idle_sandbox(api: Api) -> None:
+    # The local server accepts fractional minutes: 0.01 min is 0.6 s.
+    sandbox = api.create(autoStopInterval=0.01)
+    try:
+        assert _wait_for_state(api, sandbox["id"], "stopped")["state"] == "stopped"
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_auto_stop_can_be_changed_and_disabled(api: Api) -> None:
+    sandbox = api.create(autoStopInterval=0)
+    try:
+        updated = api.api("POST", f"/sandbox/{sandbox['id']}/autostop/30").json()
+        assert updated["autoStopInterval"] == 30
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_create_rejects_fields_of_the_wrong_type(api: Api) -> None:
+    response = api.api("POST", "/sandbox", json={"labels": ["not", "an", "object"]})
+    assert response.status_code == 400
+    assert "labels" in response.json()["message"]
+
+
+def test_isolation_report_lists_the_limits_in_force(api: Api, server: LocalServer) -> None:
+    report = api.api("GET", "/local/isolation").json()
+    assert set(report["limits"]) >= {"processes", "memory", "cpu", "disk", "openFiles", "network"}
+    assert server.isolation is not None
+    assert report["limits"] == dict(server.isolation.limits)
+    assert "net" in report["namespaces"]

@@ -1,0 +1,180 @@
+"""Preview URLs: a server started by one command, reached over HTTP and WebSocket via the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.localserver.conftest import Api
+
+pytestmark = pytest.mark.sandbox
+
+HTTP_PORT = 8000
+WS_PORT = 8765
+
+# A stdlib-only WebSocket echo server (sandboxes have no pip): enough for text frames < 64 KiB.
+WS_ECHO_SERVER = r"""
+import base64, hashlib, socket, struct, threading
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+def serve(conn):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(4096)
+    lines = data.split(b"\r\n")
+    key = [l.split(b":", 1)[1].strip() for l in lines if l.lower().startswith(b"sec-websocket-key")][0]
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    while True:
+        head = conn.recv(2)
+        if len(head) < 2:
+            return
+        opcode, length = head[0] & 15, head[1] & 127
+        if length == 126:
+            length = struct.unpack(">H", conn.recv(2))[0]
+        mask = conn.recv(4)
+        payload = b""
+        while len(payload) < length:
+            payload += conn.recv(length - len(payload))
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        if opcode == 8:
+            conn.sendall(b"\x88\x00")
+            return
+        reply = b"echo:" + payload
+        size = len(reply)
+        header = bytes([0x81, size]) if size < 126 else bytes([0x81, 126]) + struct.pack(">H", size)
+        conn.sendall(header + reply)
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", 8765))
+listener.listen()
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+
+def _wait_until_serving(api: Api, sandbox_id: str, port: int) -> None:
+    probe = f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 1)\""
+    for _ in range(100):
+        if api.run(sandbox_id, probe)["exitCode"] == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.fixture(scope="module")
+def web(api: Api) -> Iterator[dict[str, Any]]:
+    """A private sandbox serving HTTP on 8000 (from an async session command) and WebSocket on 8765."""
+    sandbox = api.create(name="web")
+    sandbox_id = sandbox["id"]
+    api.run(sandbox_id, "mkdir -p site && echo 'hello from the sandbox' > site/index.html")
+    api.toolbox("POST", sandbox_id, "/process/session", json={"sessionId": "servers"})
+    started = api.toolbox(
+        "POST",
+        sandbox_id,
+        "/process/session/servers/exec",
+        json={"command": f"cd site && python3 -m http.server {HTTP_PORT} --bind 127.0.0.1", "runAsync": True},
+    )
+    assert started.status_code == 202
+    api.toolbox(
+        "POST",
+        sandbox_id,
+        "/files/upload",
+        params={"path": "ws.py"},
+        files={"file": ("ws.py", WS_ECHO_SERVER)},
+    )
+    api.run(sandbox_id, "nohup python3 ws.py >ws.log 2>&1 &")
+    _wait_until_serving(api, sandbox_id, HTTP_PORT)
+    _wait_until_serving(api, sandbox_id, WS_PORT)
+    yield sandbox
+    api.delete(sandbox_id)
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).netloc.decode()
+
+
+def test_standard_preview_url_serves_the_sandbox_port_with_its_token(api: Api, web: dict[str, Any]) -> None:
+    preview = api.api("GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/preview-url").json()
+    assert preview["url"] == f"http://{HTTP_PORT}-{web['id']}.localhost:{api.server.proxy_port}"
+    assert preview["sandboxId"] == web["id"]
+    response = api.preview(
+        _host(preview["url"]), "/index.html", headers={"x-daytona-preview-token": preview["token"]}
+    )
+    assert response.status_code == 200
+    assert response.text == "hello from the sandbox\n"
+
+
+def test_signed_preview_url_needs_no_header(api: Api, web: dict[str, Any]) -> None:
+    signed = api.api(
+        "GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/signed-preview-url", params={"expiresInSeconds": 120}
+    ).json()
+    assert signed["port"] == HTTP_PORT
+    assert signed["url"] == f"http://{HTTP_PORT}-{signed['token']}.localhost:{api.server.proxy_port}"
+    assert len(signed["token"]) <= 63
+    response = api.preview(_host(signed["url"]), "/index.html")
+    assert response.status_code == 200
+    assert response.text == "hello from the sandbox\n"
+
+
+def test_public_sandbox_preview_needs_no_token(api: Api) -> None:
+    sandbox = api.create(public=True)
+    try:
+        api.run(sandbox["id"], f"nohup python3 -m http.server {HTTP_PORT} --bind 127.0.0.1 >/dev/null 2>&1 &")
+        _wait_until_serving(api, sandbox["id"], HTTP_PORT)
+        response = api.preview(f"{HTTP_PORT}-{sandbox['id']}.localhost")
+        assert response.status_code == 200
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_a_port_nobody_listens_on_is_a_502_json(api: Api, web: dict[str, Any]) -> None:
+    preview = api.api("GET", f"/sandbox/{web['id']}/ports/9999/preview-url").json()
+    response = api.preview(_host(preview["url"]), headers={"x-daytona-preview-token": preview["token"]})
+    assert response.status_code == 502
+    assert response.json()["code"] == "PORT_NOT_LISTENING"
+
+
+def test_expired_signed_url_route_revokes_the_token(api: Api, web: dict[str, Any]) -> None:
+    base = f"/sandbox/{web['id']}/ports/{HTTP_PORT}/signed-preview-url"
+    signed = api.api("GET", base, params={"expiresInSeconds": 120}).json()
+    assert api.api("POST", f"{base}/{signed['token']}/expire").status_code == 200
+    response = api.preview(_host(signed["url"]))
+    assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_REVOKED"
+
+
+def test_websocket_echo_through_the_signed_preview_url(api: Api, web: dict[str, Any]) -> None:
+    signed = api.api("GET", f"/sandbox/{web['id']}/ports/{WS_PORT}/signed-preview-url").json()
+    host = _host(signed["url"])
+
+    async def exchange() -> list[str]:
+        replies = []
+        async with connect(f"ws://{host}/", host="127.0.0.1", port=api.server.proxy_port, proxy=None) as ws:
+            for text in ("one", "two"):
+                await ws.send(text)
+                replies.append(str(await ws.recv()))
+        return replies
+
+    assert asyncio.run(exchange()) == ["echo:one", "echo:two"]
+
+
+def test_websocket_without_a_token_is_refused(api: Api, web: dict[str, Any]) -> None:
+    async def attempt() -> None:
+        async with connect(
+            f"ws://{WS_PORT}-{web['id']}.localhost:{api.server.proxy_port}/",
+            host="127.0.0.1",
+            port=api.server.proxy_port,
+            proxy=None,
+        ):
+            pass
+
+    with pytest.raises(InvalidStatus):
+        asyncio.run(attempt())

@@ -1,0 +1,572 @@
+"""Escape and abuse attempts: each must be contained, and leave the host and other sandboxes intact.
+
+Every test runs its attack in a fresh sandbox and then checks, through ``_assert_unaffected``,
+that the host marker file, the server and a long-lived neighbour sandbox are untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from daytonaflow.localserver import LocalServer
+
+from tests.localserver.conftest import MIB, TEST_LIMITS, Api
+
+pytestmark = pytest.mark.sandbox
+
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+@pytest.fixture(scope="module")
+def host_marker() -> Iterator[Path]:
+    directory = Path(f"/tmp/daytonaflow-host-marker-{os.getpid()}")
+    directory.mkdir(exist_ok=True)
+    marker = directory / "host-secret.txt"
+    marker.write_text("HOST-MARKER-CONTENT\n")
+    yield marker
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def attacker(api: Api) -> Iterator[dict[str, Any]]:
+    created = api.create(labels={"role": "attacker"})
+    yield created
+    api.delete(created["id"])
+
+
+def _assert_unaffected(api: Api, neighbour: dict[str, Any], host_marker: Path) -> None:
+    assert host_marker.read_text() == "HOST-MARKER-CONTENT\n"
+    assert api.api("GET", "/config").status_code == 200
+    assert api.run(neighbour["id"], "cat marker.txt") == {"exitCode": 0, "result": "neighbour-secret\n"}
+
+
+def _sh(api: Api, sandbox: dict[str, Any], command: str, timeout: int = 20) -> dict[str, Any]:
+    return api.run(sandbox["id"], command, timeout=timeout)
+
+
+# ---- reading what is not the sandbox's ---------------------------------------------------------------
+
+
+def test_host_shadow_file_is_not_visible(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "cat /etc/shadow")
+    assert result["exitCode"] != 0
+    assert "No such file" in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_project_checkout_and_host_files_are_not_visible(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, f"cat {PROJECT_FILE} {host_marker}; ls /work /root")
+    assert result["exitCode"] != 0
+    assert "HOST-MARKER-CONTENT" not in result["result"]
+    assert "[project]" not in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_another_sandboxs_home_cannot_be_found(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "grep -rs neighbour-secret / --exclude-dir=proc --exclude-dir=usr; echo done")
+    assert result["result"] == "done\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_host_passwd_is_replaced_by_a_synthetic_one(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    passwd = _sh(api, attacker, "cat /etc/passwd")["result"]
+    assert Path("/etc/passwd").read_text() != passwd
+    assert {line.split(":")[0] for line in passwd.splitlines()} == {"root", "daytona", "nobody"}
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- writing outside the home ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["/usr/bin/evil", "/etc/evil", "/evil", "/opt/daytonaflow/evil"])
+def test_writes_outside_home_and_tmp_fail(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, target: str
+) -> None:
+    result = _sh(api, attacker, f"echo pwned > {target}")
+    assert result["exitCode"] != 0
+    assert "Read-only file system" in result["result"] or "Permission denied" in result["result"]
+    assert not Path(target).exists()
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- network ------------------------------------------------------------------------------------------
+
+
+def test_server_on_the_host_loopback_is_unreachable(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    accepted: list[object] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                accepted.append(listener.accept())
+            except TimeoutError:
+                continue
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    code = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"
+    result = _sh(api, attacker, f'python3 -c "{code}"')
+    watcher.join()
+    listener.close()
+    assert result["exitCode"] != 0
+    assert "Connection refused" in result["result"]
+    assert accepted == []
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+@pytest.mark.parametrize("address", ["1.1.1.1", "10.0.0.1"])
+def test_outside_addresses_are_unreachable(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, address: str
+) -> None:
+    code = f"import socket; socket.create_connection(('{address}', 53), 2)"
+    result = _sh(api, attacker, f'python3 -c "{code}"; ip -o link 2>/dev/null || cat /proc/net/dev')
+    assert "Network is unreachable" in result["result"]
+    assert "eth" not in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- processes ----------------------------------------------------------------------------------------
+
+
+def test_host_processes_are_invisible(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, f"ps -eo pid,args; ls /proc/{os.getpid()}")
+    assert "pytest" not in result["result"]
+    assert "No such file" in result["result"]
+    pids = [int(line.split()[0]) for line in result["result"].splitlines()[1:] if line.split()[0].isdigit()]
+    assert max(pids) < 100
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_host_processes_cannot_be_signalled(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        result = _sh(api, attacker, f"kill -9 {victim.pid}; kill -9 -1; echo survived")
+        assert victim.poll() is None
+        assert "survived" in result["result"]
+    finally:
+        victim.kill()
+        victim.wait()
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_ptrace_of_a_host_process_fails(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    code = (
+        "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+        f"print(libc.ptrace(16, {os.getpid()}, 0, 0), ctypes.get_errno())"
+    )
+    result = _sh(api, attacker, f'python3 -c "{code}"')
+    assert result["result"].split()[0] == "-1"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- privileges ---------------------------------------------------------------------------------------
+
+
+def test_mount_and_new_user_namespaces_are_refused(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "mount -t tmpfs none /tmp; echo rc=$?; unshare -r -m true; echo rc=$?")
+    assert "rc=0" not in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_setuid_binaries_grant_nothing(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(
+        api,
+        attacker,
+        "grep NoNewPrivs /proc/self/status; python3 -c 'import os; os.setuid(0)'; echo rc=$?; "
+        "su -c id root </dev/null; echo rc=$?",
+    )
+    assert "NoNewPrivs:\t1" in result["result"]
+    assert "rc=0" not in result["result"]
+    assert "uid=0" not in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_proc_sys_is_read_only(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    before = Path("/proc/sys/kernel/domainname").read_text()
+    result = _sh(api, attacker, "echo pwned > /proc/sys/kernel/domainname; echo rc=$?")
+    assert "rc=0" not in result["result"]
+    assert Path("/proc/sys/kernel/domainname").read_text() == before
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_device_nodes_cannot_be_created_or_reached(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "mknod /tmp/disk b 8 0; echo rc=$?; ls /dev; ls /sys")
+    assert "rc=0" not in result["result"]
+    devices = set(result["result"].split())
+    assert not devices & {"sda", "vda", "mem", "kmem", "port"}
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_hostname_change_stays_inside(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    before = socket.gethostname()
+    _sh(api, attacker, "hostname pwned")
+    assert socket.gethostname() == before
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- file API paths -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["../../../tmp/escape.txt", "/home/daytona/../../tmp/escape.txt"])
+def test_upload_with_dot_dot_is_rejected(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, path: str
+) -> None:
+    response = api.toolbox(
+        "POST", attacker["id"], "/files/upload", params={"path": path}, files={"file": ("x", b"pwned")}
+    )
+    assert response.status_code == 400
+    assert "'..'" in response.json()["message"]
+    assert not Path("/tmp/escape.txt").exists()
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_download_with_dot_dot_is_rejected(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    response = api.toolbox("GET", attacker["id"], "/files/download", params={"path": "../../etc/passwd"})
+    assert response.status_code == 400
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_symlink_out_of_the_home_is_not_followed_by_the_file_api(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    _sh(api, attacker, "ln -s /etc/passwd leak; ln -s /usr outdir")
+    download = api.toolbox("GET", attacker["id"], "/files/download", params={"path": "leak"})
+    assert download.status_code == 403
+    upload = api.toolbox(
+        "POST", attacker["id"], "/files/upload", params={"path": "outdir/evil"}, files={"file": ("x", b"x")}
+    )
+    assert upload.status_code == 403
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_git_clone_path_cannot_leave_the_home(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    for path in ("../../../tmp/cloned", "/tmp/cloned", "/home/daytona/../x"):
+        response = api.toolbox(
+            "POST", attacker["id"], "/git/clone", json={"url": str(PROJECT_FILE.parent), "path": path}
+        )
+        assert response.status_code == 400, path
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_git_clone_into_a_symlink_planted_in_the_home_does_not_write_the_host(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, tmp_path: Path
+) -> None:
+    trap = Path(f"/tmp/daytonaflow-trap-{os.getpid()}")
+    trap.mkdir(exist_ok=True)
+    trap.chmod(0o777)
+    try:
+        _sh(api, attacker, f"ln -s {trap} planted")
+        response = api.toolbox(
+            "POST",
+            attacker["id"],
+            "/git/clone",
+            json={"url": str(PROJECT_FILE.parent), "path": "planted/sub"},
+        )
+        assert response.status_code == 400
+        assert list(trap.iterdir()) == []
+    finally:
+        shutil.rmtree(trap, ignore_errors=True)
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- resource abuse -----------------------------------------------------------------------------------
+
+
+def test_huge_upload_is_refused_with_413(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    def body() -> Iterator[bytes]:
+        boundary = b"--xyz\r\n"
+        yield boundary + b'Content-Disposition: form-data; name="file"; filename="big"\r\n\r\n'
+        chunk = b"\0" * MIB
+        for _ in range(TEST_LIMITS.upload_bytes // MIB + 8):
+            yield chunk
+        yield b"\r\n--xyz--\r\n"
+
+    response = api.http.post(
+        f"{api.server.toolbox_url}/{attacker['id']}/files/upload",
+        params={"path": "big"},
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+        content=body(),
+    )
+    assert response.status_code == 413
+    assert _sh(api, attacker, "ls big* .daytonaflow-upload* 2>/dev/null | wc -l")["result"] == "0\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_fork_bomb_is_capped_by_the_process_limit(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    response = api.toolbox(
+        "POST",
+        attacker["id"],
+        "/process/execute",
+        json={"command": "bomb() { bomb | bomb & }; bomb; sleep 3", "timeout": 3},
+    )
+    assert response.status_code in (200, 408)
+    assert subprocess.run(["true"], check=False).returncode == 0
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_memory_bomb_is_killed_without_hurting_the_host(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    code = "x = []\\nwhile True: x.append(bytearray(16 << 20))"
+    result = _sh(api, attacker, f'printf "{code}" > bomb.py; python3 bomb.py; echo rc=$?')
+    assert "rc=0" not in result["result"]
+    assert "rc=137" in result["result"] or "MemoryError" in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_disk_fill_of_one_file_stops_at_the_quota(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "dd if=/dev/zero of=fill bs=1M count=256 2>&1; stat -c %s fill")
+    size = int(result["result"].split()[-1])
+    assert size <= TEST_LIMITS.disk_bytes
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_disk_fill_with_many_files_is_stopped_by_the_watchdog(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    response = api.toolbox(
+        "POST",
+        attacker["id"],
+        "/process/execute",
+        json={
+            "command": "i=0; while :; do head -c 4194304 /dev/zero > f$i || exit 9; i=$((i+1)); done",
+            "timeout": 30,
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["exitCode"] == 137
+    home = server.state_dir / "sandboxes" / attacker["id"] / "home"
+    used = sum(p.stat().st_size for p in home.iterdir())
+    assert used < TEST_LIMITS.disk_bytes * 4
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_tmp_fill_hits_the_tmpfs_size(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>&1; stat -c %s /tmp/fill")
+    assert "No space left on device" in result["result"]
+    assert int(result["result"].split()[-1]) <= TEST_LIMITS.tmp_bytes
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_output_flood_is_truncated_not_buffered(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, "head -c 100000000 /dev/zero | tr '\\0' a; echo; echo end")
+    assert len(result["result"]) < 3 * MIB
+    assert "bytes of output omitted" in result["result"]
+    assert result["result"].endswith("end\n")
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_cpu_spin_past_its_timeout_is_killed(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    response = api.toolbox(
+        "POST",
+        attacker["id"],
+        "/process/execute",
+        json={"command": "python3 -c 'while True: pass'", "timeout": 1},
+    )
+    assert response.status_code == 408
+    assert "while True" not in api.run(attacker["id"], "ps -eo args")["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_process_ignoring_sigterm_dies_with_its_sandbox(
+    api: Api, neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    sandbox = api.create()
+    api.run(sandbox["id"], "nohup sh -c \"trap '' TERM; exec sleep 4242\" >/dev/null 2>&1 &")
+    assert _host_processes_with("sleep 4242")
+    api.delete(sandbox["id"])
+    assert not _host_processes_with("sleep 4242")
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_open_file_limit_cannot_be_raised(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    result = _sh(api, attacker, f"ulimit -n; ulimit -n {TEST_LIMITS.open_files * 4}; echo rc=$?")
+    assert result["result"].startswith(f"{TEST_LIMITS.open_files}\n")
+    assert "rc=0" not in result["result"]
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_killing_its_own_init_only_ends_that_sandbox(
+    api: Api, neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    sandbox = api.create()
+    try:
+        api.toolbox(
+            "POST", sandbox["id"], "/process/execute", json={"command": "kill -9 1; kill -9 -1", "timeout": 5}
+        )
+        deadline = time.monotonic() + 10
+        state = "started"
+        while state == "started" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            state = api.api("GET", f"/sandbox/{sandbox['id']}").json()["state"]
+        assert state in ("error", "started")
+    finally:
+        api.delete(sandbox["id"])
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- API and preview authentication -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", "Basic Zm9vOmJhcg=="])
+def test_api_and_toolbox_require_the_api_key(
+    api: Api, neighbour: dict[str, Any], host_marker: Path, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    for url in (f"{api.server.api_url}/sandbox", f"{api.server.toolbox_url}/{neighbour['id']}/files"):
+        response = httpx.get(url, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["statusCode"] == 401
+    response = httpx.post(
+        f"{api.server.toolbox_url}/{neighbour['id']}/process/execute",
+        headers=headers,
+        json={"command": "rm -rf ~"},
+    )
+    assert response.status_code == 401
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe"])
+def test_malformed_json_bodies_are_400_json(
+    api: Api, neighbour: dict[str, Any], host_marker: Path, body: bytes
+) -> None:
+    for url in (
+        f"{api.server.api_url}/sandbox",
+        f"{api.server.toolbox_url}/{neighbour['id']}/process/execute",
+    ):
+        response = api.http.post(url, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400
+        assert response.json()["statusCode"] == 400
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def _signed(api: Api, sandbox_id: str, port: int, expires: int = 120) -> dict[str, Any]:
+    result: dict[str, Any] = api.api(
+        "GET", f"/sandbox/{sandbox_id}/ports/{port}/signed-preview-url", params={"expiresInSeconds": expires}
+    ).json()
+    return result
+
+
+def test_forged_preview_token_is_401_token_invalid(
+    api: Api, neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    token = _signed(api, neighbour["id"], 8000)["token"]
+    forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
+    for candidate in (forged, "a" * 61, "not-a-token"):
+        response = api.preview(f"8000-{candidate}.localhost")
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["code"] == "TOKEN_INVALID"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_expired_preview_token_is_401_token_expired(
+    api: Api, neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    signed = _signed(api, neighbour["id"], 8000, expires=1)
+    time.sleep(2.1)
+    response = api.preview(f"8000-{signed['token']}.localhost")
+    assert response.status_code == 401
+    assert response.json() == {
+        "statusCode": 401,
+        "message": "preview token has expired",
+        "error": "Unauthorized",
+        "code": "TOKEN_EXPIRED",
+    }
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_preview_token_for_another_port_is_refused(
+    api: Api, neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    signed = _signed(api, neighbour["id"], 8000)
+    response = api.preview(f"9000-{signed['token']}.localhost")
+    assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_PORT_MISMATCH"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_preview_token_of_another_sandbox_is_refused(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    attacker_token = api.api("GET", f"/sandbox/{attacker['id']}/ports/8000/preview-url").json()["token"]
+    response = api.preview(
+        f"8000-{neighbour['id']}.localhost", headers={"x-daytona-preview-token": attacker_token}
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_INVALID"
+    missing = api.preview(f"8000-{neighbour['id']}.localhost")
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "TOKEN_MISSING"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def _host_processes_with(needle: str) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle.encode() in (entry / "cmdline").read_bytes().replace(b"\0", b" "):
+                    return True
+            except OSError:
+                continue
+    return False

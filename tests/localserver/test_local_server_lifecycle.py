@@ -1,0 +1,158 @@
+"""The server's own lifecycle: clean shutdown, restart adoption, the ``serve`` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from daytonaflow.localserver import LocalServer, LocalServerError
+
+from tests.localserver.conftest import TEST_LIMITS, make_state_root
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    root = make_state_root()
+    yield root / "state"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _processes_with(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle.encode() in (entry / "cmdline").read_bytes().replace(b"\0", b" "):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _wait_gone(needle: str, within: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while (left := _processes_with(needle)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def _client(server_url: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _start_background_sleep(http: httpx.Client, toolbox_url: str, seconds: int) -> str:
+    sandbox_id: str = http.post("/sandbox", json={}).json()["id"]
+    result = http.post(
+        f"{toolbox_url}/{sandbox_id}/process/execute",
+        json={"command": f"echo kept > kept.txt; nohup sleep {seconds} >/dev/null 2>&1 &"},
+    )
+    assert result.status_code == 200
+    assert _processes_with(f"sleep {seconds}")
+    return sandbox_id
+
+
+def test_stop_ends_every_sandbox_process(state_dir: Path) -> None:
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS) as server,
+        _client(server.api_url, server.api_key) as http,
+    ):
+        _start_background_sleep(http, server.toolbox_url, 4301)
+    assert _wait_gone("sleep 4301") == []
+    assert _processes_with(str(state_dir)) == []
+
+
+def test_a_restarted_server_adopts_sandboxes_as_stopped_with_their_files(state_dir: Path) -> None:
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS) as first,
+        _client(first.api_url, first.api_key) as http,
+    ):
+        sandbox_id = _start_background_sleep(http, first.toolbox_url, 4302)
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS) as second,
+        _client(second.api_url, second.api_key) as http,
+    ):
+        assert second.adopted == [sandbox_id]
+        assert http.get(f"/sandbox/{sandbox_id}").json()["state"] == "stopped"
+        assert http.post(f"/sandbox/{sandbox_id}/start").json()["state"] == "started"
+        result = http.post(
+            f"{second.toolbox_url}/{sandbox_id}/process/execute", json={"command": "cat kept.txt"}
+        )
+        assert result.json()["result"] == "kept\n"
+        assert _processes_with("sleep 4302") == []
+
+
+def test_two_servers_cannot_share_a_state_directory(state_dir: Path) -> None:
+    second = LocalServer(state_dir=state_dir, limits=TEST_LIMITS)
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS),
+        pytest.raises(LocalServerError, match="used by another server"),
+    ):
+        second.start()
+
+
+def test_a_configured_api_key_is_the_one_required(state_dir: Path) -> None:
+    with LocalServer(state_dir=state_dir, api_key="fixed-key", limits=TEST_LIMITS) as server:
+        assert server.api_key == "fixed-key"
+        assert (
+            httpx.get(f"{server.api_url}/config", headers={"Authorization": "Bearer fixed-key"}).status_code
+            == 200
+        )
+
+
+def _serve(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    command = "import sys; from daytonaflow.localserver.cli import main; sys.exit(main(sys.argv[1:]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, "--port", "0", "--api-key", "cli-key", "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner = ""
+    while "Serving" not in banner:
+        line = process.stdout.readline()
+        assert line, banner
+        banner += line
+    return process, banner
+
+
+def _banner_value(banner: str, label: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in banner.splitlines() if line.startswith(label))
+
+
+def test_serve_prints_url_key_and_limits_then_stops_cleanly_on_sigterm(state_dir: Path) -> None:
+    process, banner = _serve(state_dir)
+    api_url = _banner_value(banner, "API URL")
+    assert _banner_value(banner, "API key") == "cli-key"
+    assert "limit processes:" in banner
+    assert "limit memory:" in banner
+    with _client(api_url, "cli-key") as http:
+        toolbox = http.get("/config").json()["proxyToolboxUrl"]
+        _start_background_sleep(http, toolbox, 4303)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Stopped." in output
+    assert _wait_gone("sleep 4303") == []
+
+
+def test_sandboxes_of_a_killed_server_die_with_it_and_are_adopted(state_dir: Path) -> None:
+    process, banner = _serve(state_dir)
+    with _client(_banner_value(banner, "API URL"), "cli-key") as http:
+        toolbox = http.get("/config").json()["proxyToolboxUrl"]
+        sandbox_id = _start_background_sleep(http, toolbox, 4304)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert _wait_gone("sleep 4304") == []
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS) as server:
+        assert server.adopted == [sandbox_id]

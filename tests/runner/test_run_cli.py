@@ -1,0 +1,283 @@
+"""The daytonaflow command: exit codes, validation output, JSON lines, history, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from daytonaflow.runner import RunStore
+from run_fakes import make_canvas
+
+from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        if self.path == "/hang":
+            self.release.wait(30)
+        status = 500 if self.path == "/error" else 200
+        body = f"answer to {self.path}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def web() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    _Handler.release.set()
+    server.shutdown()
+    _Handler.release.clear()
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "runs.db"
+    monkeypatch.setenv("DAYTONAFLOW_DB", str(path))
+    return path
+
+
+def write_canvas(tmp_path: Path, document: dict[str, Any], name: str = "canvas.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def fetch_canvas(url: str) -> dict[str, Any]:
+    return make_canvas(
+        [
+            {"id": "fetch", "component": "http", "configuration": {"url": url}},
+            {"id": "ok", "component": "http", "configuration": {"url": "{{ previous().data.url }}"}},
+        ],
+        [("start", "fetch"), ("fetch", "ok", "success")],
+        name="fetch",
+    )
+
+
+def test_help_lists_the_commands_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "validate", "components", "runs", "sandboxes", "expr", "serve"):
+        assert command in out
+    assert "daytonaflow run examples/hello.yaml" in out
+
+
+def test_every_subcommand_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("run", "validate", "components", "runs", "sandboxes"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "examples:" in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == EXIT_USAGE
+
+
+def test_the_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    for example in ("hello.yaml", "repository.yaml", "preview.yaml"):
+        assert main(["validate", str(EXAMPLES / example)]) == EXIT_OK, capsys.readouterr().err
+
+
+def test_validate_reports_every_problem_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = make_canvas(
+        [
+            {"id": "exec", "component": "daytona.executeCode", "configuration": {"language": "python"}},
+            {"id": "ghost", "component": "daytona.teleport"},
+        ],
+        [("start", "exec"), ("exec", "ghost", "default")],
+    )
+    assert main(["validate", str(write_canvas(tmp_path, document)), "--json"]) == EXIT_FAILED
+    report = json.loads(capsys.readouterr().out)
+    located = {(issue["node"], issue["field"]) for issue in report["issues"]}
+    assert ("exec", "configuration.sandbox") in located
+    assert ("exec", "configuration.code") in located
+    assert ("ghost", "component") in located
+    assert ("exec", "edges.1.channel") in located
+
+
+def test_a_successful_run_exits_0_and_streams_json_lines(
+    tmp_path: Path, db: Path, web: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canvas = write_canvas(tmp_path, fetch_canvas(web + "/hello"))
+    assert main(["run", str(canvas), "--json"]) == EXIT_OK
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["kind"] == "run.started"
+    fetched = next(line for line in lines if line["kind"] == "node.emitted" and line["node_id"] == "fetch")
+    assert fetched["channel"] == "success"
+    assert fetched["event"]["data"]["body"] == "answer to /hello\n"
+    assert lines[-1]["kind"] == "run.finished" and lines[-1]["status"] == "succeeded"
+
+
+def test_the_failed_channel_is_a_route_not_a_failure(
+    tmp_path: Path, db: Path, web: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canvas = write_canvas(tmp_path, fetch_canvas(web + "/error"))
+    assert main(["run", str(canvas)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "succeeded" in out
+    with RunStore(db) as store:
+        (run,) = store.list_runs()
+        fetch = next(e for e in store.executions(run.id) if e.node_id == "fetch")
+        assert fetch.channel == "failed"
+        assert [e.node_id for e in store.executions(run.id)] == ["start", "fetch"]
+
+
+def test_a_failed_node_exits_1_with_its_error(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canvas = write_canvas(tmp_path, fetch_canvas("http://127.0.0.1:9/nothing-listens-here"))
+    assert main(["run", str(canvas)]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "failed" in out
+    assert 'node "fetch"' in out
+
+
+def test_an_invalid_canvas_is_not_run(tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    canvas = write_canvas(tmp_path, make_canvas([{"id": "x", "component": "nope"}], [("start", "x")]))
+    assert main(["run", str(canvas)]) == EXIT_FAILED
+    assert 'node "x" field "component"' in capsys.readouterr().err
+    assert not db.exists() or RunStore(db).list_runs() == []
+
+
+def test_the_input_must_be_a_json_object(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canvas = write_canvas(tmp_path, make_canvas([], []))
+    assert main(["run", str(canvas), "--input", "[1, 2]"]) == EXIT_FAILED
+    assert "JSON object" in capsys.readouterr().err
+    assert main(["run", str(canvas), "--input", "{oops"]) == EXIT_FAILED
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_runs_lists_history_and_shows_a_run(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["runs"]) == EXIT_OK
+    assert "no runs yet" in capsys.readouterr().out
+    canvas = write_canvas(tmp_path, make_canvas([], [], name="only-start"))
+    assert main(["run", str(canvas), "--input", '{"who": "ada"}']) == EXIT_OK
+    capsys.readouterr()
+    assert main(["runs", "--json"]) == EXIT_OK
+    (run,) = json.loads(capsys.readouterr().out)
+    assert (run["canvas"], run["status"]) == ("only-start", "succeeded")
+    assert main(["runs", "show", run["id"][:6], "--json"]) == EXIT_OK
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["events"][0]["event"]["data"] == {"who": "ada"}
+    assert main(["runs", "show", "zzzz"]) == EXIT_FAILED
+
+
+def test_a_foreign_database_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    foreign = tmp_path / "foreign.db"
+    foreign.write_bytes(b"definitely not sqlite" * 100)
+    assert main(["runs", "--db", str(foreign)]) == EXIT_FAILED
+    assert "not a usable daytonaflow run database" in capsys.readouterr().err
+    assert foreign.read_bytes() == b"definitely not sqlite" * 100
+
+
+def test_components_lists_and_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["components", "--json"]) == EXIT_OK
+    names = {manifest["name"] for manifest in json.loads(capsys.readouterr().out)}
+    assert {"http", "daytona.createSandbox", "daytona.executeCommand"} <= names
+    assert main(["components", "http", "--markdown"]) == EXIT_OK
+    assert "HTTP Request" in capsys.readouterr().out
+    assert main(["components", "no.such"]) == EXIT_FAILED
+
+
+def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path, web: str) -> None:
+    db = tmp_path / "runs.db"
+    canvas = write_canvas(tmp_path, fetch_canvas(web + "/hang"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daytonaflow.cli", "run", str(canvas), "--json", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line)["kind"] == "node.started":
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == EXIT_CANCELLED
+    finished = json.loads(rest.splitlines()[-1])
+    assert (finished["kind"], finished["status"]) == ("run.finished", "cancelled")
+    with RunStore(db) as store:
+        (run,) = store.list_runs()
+        assert run.status == "cancelled"
+        assert {e.node_id: e.status for e in store.executions(run.id)}["fetch"] == "cancelled"
+
+
+def kill_mid_run(canvas: Path, db: Path) -> str:
+    """Start `daytonaflow run` in a subprocess, SIGKILL it once a node started; returns the run id."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daytonaflow.cli", "run", str(canvas), "--json", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        update = json.loads(line)
+        if update["kind"] == "node.started":
+            break
+    process.kill()
+    process.wait()
+    run_id: str = update["run_id"]
+    return run_id
+
+
+def test_runs_resume_finishes_a_killed_run(
+    tmp_path: Path, web: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    killed_id = kill_mid_run(write_canvas(tmp_path, fetch_canvas(web + "/hang")), db)
+    _Handler.release.set()
+    with RunStore(db) as store:
+        assert store.get_run(killed_id).status == "running"
+    assert main(["runs", "resume", "--db", str(db)]) == EXIT_OK
+    assert f"run {killed_id} (fetch): succeeded" in capsys.readouterr().out
+    with RunStore(db) as store:
+        assert store.get_run(killed_id).status == "succeeded"
+        assert [e.node_id for e in store.executions(killed_id)] == ["start", "fetch", "ok"]
+    assert main(["runs", "resume", "--db", str(db)]) == EXIT_OK
+    assert "nothing to resume" in capsys.readouterr().out
+
+
+def test_the_next_run_resumes_a_killed_run_too(
+    tmp_path: Path, web: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "runs.db"
+    killed_id = kill_mid_run(write_canvas(tmp_path, fetch_canvas(web + "/hang")), db)
+    _Handler.release.set()
+    other = write_canvas(tmp_path, make_canvas([], [], name="other"), "other.yaml")
+    assert main(["run", str(other), "--db", str(db)]) == EXIT_OK
+    assert "resuming 1 unfinished run" in capsys.readouterr().out
+    with RunStore(db) as store:
+        assert store.get_run(killed_id).status == "succeeded"

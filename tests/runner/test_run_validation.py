@@ -1,0 +1,200 @@
+"""Load-time validation: every problem at once, each naming the node and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daytonaflow.runner import CanvasError, CanvasIssue, load_canvas, parse_canvas, validate_canvas
+from run_fakes import FAKE_COMPONENTS, make_canvas
+
+
+def issues_of(document: dict[str, Any]) -> list[CanvasIssue]:
+    return validate_canvas(parse_canvas(document), FAKE_COMPONENTS)
+
+
+def test_a_valid_canvas_has_no_issues() -> None:
+    document = make_canvas(
+        [
+            {"id": "a", "component": "test.acquire"},
+            {"id": "b", "component": "test.release", "configuration": {"id": '{{ $["a"].data.id }}'}},
+        ],
+        [("start", "a"), ("a", "b")],
+    )
+    assert issues_of(document) == []
+
+
+def test_every_problem_is_reported_at_once_with_node_and_field() -> None:
+    document = make_canvas(
+        [
+            {"id": "echo", "component": "test.echo", "configuration": {}},
+            {"id": "branch", "component": "test.branch", "configuration": {"ok": 3}},
+            {"id": "ghost", "component": "test.nope"},
+        ],
+        [("start", "echo"), ("echo", "branch", "success"), ("start", "missing")],
+    )
+    issues = issues_of(document)
+    assert CanvasIssue("echo", "configuration.value", "is required") in issues
+    assert CanvasIssue("branch", "configuration.ok", "must be a boolean") in issues
+    assert any(
+        i.node == "ghost" and i.field == "component" and "unknown component" in i.message for i in issues
+    )
+    assert any(i.node == "echo" and i.field == "edges.1.channel" and '"success"' in i.message for i in issues)
+    assert any(
+        i.node == "start" and i.field == "edges.2.targetId" and '"missing"' in i.message for i in issues
+    )
+    assert len(issues) == 5
+
+
+def test_a_cycle_is_reported_with_its_nodes() -> None:
+    document = make_canvas(
+        [
+            {"id": "a", "component": "test.echo", "configuration": {"value": 1}},
+            {"id": "b", "component": "test.echo", "configuration": {"value": 2}},
+        ],
+        [("start", "a"), ("a", "b"), ("b", "a")],
+    )
+    (issue,) = issues_of(document)
+    assert issue.node == "a"
+    assert "cycle" in issue.message and "a -> b" in issue.message
+
+
+def test_an_expression_may_only_reference_upstream_nodes() -> None:
+    document = make_canvas(
+        [
+            {"id": "left", "component": "test.echo", "configuration": {"value": 1}},
+            {
+                "id": "right",
+                "component": "test.echo",
+                "configuration": {"value": '{{ $["left"].data.value }}'},
+            },
+        ],
+        [("start", "left"), ("start", "right")],
+    )
+    (issue,) = issues_of(document)
+    assert (issue.node, issue.field) == ("right", "configuration.value")
+    assert '$["left"] is not an upstream node' in issue.message
+
+
+def test_upstream_nodes_match_by_name_id_or_component() -> None:
+    document = make_canvas(
+        [
+            {"id": "a", "name": "Make it", "component": "test.acquire"},
+            {
+                "id": "b",
+                "component": "test.echo",
+                "configuration": {
+                    "value": '{{ $["Make it"].data.id }}{{ $["a"].data.id }}{{ $["test.acquire"].data.id }}'
+                },
+            },
+        ],
+        [("start", "a"), ("a", "b")],
+    )
+    assert issues_of(document) == []
+
+
+def test_an_expression_syntax_error_names_the_node_and_field() -> None:
+    document = make_canvas(
+        [{"id": "e", "component": "test.echo", "configuration": {"value": {"nested": ["ok", "{{ 1 + }}"]}}}],
+        [("start", "e")],
+    )
+    (issue,) = issues_of(document)
+    assert (issue.node, issue.field) == ("e", "configuration.value.nested.1")
+
+
+def test_a_canvas_needs_a_start_trigger() -> None:
+    document = make_canvas([], [])
+    document["spec"]["nodes"] = [{"id": "e", "component": "test.echo", "configuration": {"value": 1}}]
+    (issue,) = issues_of(document)
+    assert 'no "start" trigger' in issue.message
+
+
+def test_an_unknown_trigger_and_an_edge_into_a_trigger_are_reported() -> None:
+    document = make_canvas(
+        [{"id": "e", "component": "test.echo", "configuration": {"value": 1}}], [("e", "start")]
+    )
+    document["spec"]["nodes"].append({"id": "cron", "type": "TYPE_TRIGGER", "component": "schedule"})
+    issues = issues_of(document)
+    assert any(i.node == "cron" and i.field == "component" and "unknown trigger" in i.message for i in issues)
+    assert any(i.node == "start" and i.field == "edges.0.targetId" for i in issues)
+
+
+def test_structural_errors_name_the_node_by_id() -> None:
+    document = make_canvas(
+        [{"id": "e", "component": "test.echo", "configuration": {"value": 1}, "colour": 1}], []
+    )
+    del document["spec"]["nodes"][0]["id"]
+    with pytest.raises(CanvasError) as caught:
+        parse_canvas(document)
+    fields = {(i.node, i.field, i.message) for i in caught.value.issues}
+    assert ("#0", "id", "is required") in fields
+    assert ("e", "colour", "is not a known field") in fields
+
+
+def test_canvas_files_load_from_yaml_and_json(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text(
+        "apiVersion: v1\nkind: Canvas\nmetadata: {name: demo}\nspec:\n  nodes:\n"
+        "    - {id: start, name: Manual Run, type: TYPE_TRIGGER, component: start}\n"
+        "    - {id: e, type: TYPE_COMPONENT, component: {name: test.echo}, configuration: {value: 1},"
+        " position: {x: 10, y: 20}}\n"
+        "  edges:\n    - {sourceId: start, targetId: e, channel: default}\n"
+    )
+    canvas = load_canvas(yaml_file)
+    assert canvas.node("e").component == "test.echo"
+    assert validate_canvas(canvas, FAKE_COMPONENTS) == []
+    json_file = tmp_path / "c.json"
+    json_file.write_text(canvas.model_dump_json(by_alias=True))
+    assert load_canvas(json_file) == canvas
+
+
+def test_a_file_that_is_not_yaml_is_a_clear_canvas_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: [unclosed")
+    with pytest.raises(CanvasError, match="not valid YAML/JSON"):
+        load_canvas(bad)
+
+
+def test_a_superplane_export_loads_as_is() -> None:
+    document = {
+        "apiVersion": "v1",
+        "kind": "Canvas",
+        "metadata": {"id": "4e9ae08d", "name": "exported", "createdAt": "2026-01-19T12:00:00Z"},
+        "spec": {
+            "nodes": [
+                {
+                    "id": "manual",
+                    "name": "manual_start",
+                    "type": "TYPE_TRIGGER",
+                    "trigger": {"name": "start"},
+                    "configuration": {"templates": [{"name": "Demo", "payload": {"n": 1}}]},
+                    "position": {"x": 120, "y": 500},
+                    "paused": False,
+                    "isCollapsed": False,
+                },
+                {
+                    "id": "echo",
+                    "name": "test.echo",
+                    "type": "TYPE_COMPONENT",
+                    "component": {"name": "test.echo"},
+                    "integration": {"id": "abc", "name": ""},
+                    "configuration": {"value": "{{ root().data.n }}", "customName": "Echo it"},
+                    "errorMessage": "",
+                },
+            ],
+            "edges": [{"source_id": "manual", "target_id": "echo"}],
+        },
+    }
+    canvas = parse_canvas(document)
+    assert validate_canvas(canvas, FAKE_COMPONENTS) == []
+    assert canvas.node("echo").configuration == {"value": "{{ root().data.n }}"}
+    assert canvas.start_templates() == [{"name": "Demo", "payload": {"n": 1}}]
+
+
+def test_a_paused_node_is_refused() -> None:
+    document = make_canvas(
+        [{"id": "e", "component": "test.echo", "configuration": {"value": 1}, "paused": True}],
+        [("start", "e")],
+    )
+    assert [(i.node, i.field) for i in issues_of(document)] == [("e", "paused")]

@@ -75,7 +75,9 @@ async def main() -> None:
             await integration.aclose()
     report("hello.canvas.wall", canvas)
     report("baseline.client.wall", bare)
-    print(f"hello.engine_overhead.median {statistics.median(canvas) - statistics.median(bare):.4f} s")
+    gap = statistics.median(canvas) - statistics.median(bare)
+    # Includes the components' own choices (code runs in a polled session, the baseline uses code-run).
+    print(f"hello.canvas_minus_baseline.median {gap:.4f} s")
     print("target.hello.wall 0.5000 s")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from daytonaflow.components import sandbox_lifecycle, sessions, timing
+from daytonaflow.components import outcome, sandbox_lifecycle, sessions, timing
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.common_fields import (
@@ -267,6 +267,8 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
 
     async def check(self, ctx: ExecutionContext) -> None:
         config = self.parse_config(ctx)
+        if await self._replayed(ctx, config):
+            return
         phase: Phase = ctx.metadata.get()["phase"]
         if phase == "starting":
             await self._check_start(ctx, config)
@@ -287,8 +289,8 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         try:
             await inject_secrets(client, sandbox_id, self._resolve(ctx, config))
         except ComponentError as error:
-            await sandbox_lifecycle.discard(ctx, client, sandbox_id)
-            raise ComponentError(f"could not write secrets into sandbox {sandbox_id}: {error}") from None
+            message = f"could not write secrets into sandbox {sandbox_id}: {error}"
+            await sandbox_lifecycle.fail(ctx, client, sandbox_id, message)
         started_at = timing.iso_utc(timing.now())
         ctx.metadata.set({**metadata, "phase": "cloning", "startedAt": started_at})
         await self._clone_and_continue(ctx, config, retry=False)
@@ -312,7 +314,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
             await self._fail(ctx, config, sandbox_id, f"clone of {config.repository} failed", detail, secrets)
             return
         if config.bootstrap is None:
-            ctx.emit(DEFAULT_CHANNEL.name, self._payload(ctx, config, sandbox_id, None, secrets))
+            outcome.emit(ctx, DEFAULT_CHANNEL.name, self._payload(ctx, config, sandbox_id, None, secrets))
             return
         step = StepState(
             sandbox=sandbox_id,
@@ -348,7 +350,6 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
             ctx.metadata.set({**metadata, "step": step.to_json()})
             ctx.schedule_check(delay)
             return
-        await sessions.kill(client, step)
         secrets = self._resolve_for_masking(ctx, config)
         if result.exit_code != 0 or result.timed_out:
             how = "timed out" if result.timed_out else f"failed with exit code {result.exit_code}"
@@ -356,7 +357,11 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
                 ctx, config, step.sandbox, f"bootstrap of {config.repository} {how}", result.output, secrets
             )
             return
-        ctx.emit(DEFAULT_CHANNEL.name, self._payload(ctx, config, step.sandbox, result, secrets))
+        payload = self._payload(ctx, config, step.sandbox, result, secrets)
+        # Recorded before the session goes: a re-run after a crash replays it (see outcome).
+        outcome.record_emit(ctx, DEFAULT_CHANNEL.name, payload)
+        await sessions.kill(client, step)
+        ctx.emit(DEFAULT_CHANNEL.name, payload)
 
     # --- clone and bootstrap ----------------------------------------------------------------------
 
@@ -457,13 +462,40 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         secrets: list[ResolvedSecret],
     ) -> None:
         if config.keep_on_failure:
-            # Kept on purpose: the engine must not reclaim it at the end of the run.
-            ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
             message += f" (sandbox {sandbox_id} kept)"
-        else:
-            await sandbox_lifecycle.discard(ctx, self.client(ctx), sandbox_id)
         log = self._log_tail(config, output, secrets).strip()
-        raise ComponentError(message + (f"; log tail:\n{log}" if log else ""))
+        message += f"; log tail:\n{log}" if log else ""
+        outcome.record_failure(ctx, message)
+        await self._settle_failure(ctx, config, sandbox_id)
+        raise ComponentError(message)
+
+    async def _settle_failure(
+        self, ctx: ExecutionContext, config: CreateRepositorySandboxConfig, sandbox_id: str
+    ) -> None:
+        """Delete the failed sandbox, or keep it (then the engine must not reclaim it at run end)."""
+        client = self.client(ctx)
+        metadata = ctx.metadata.get()
+        if metadata.get("step"):
+            with contextlib.suppress(DaytonaError):
+                await sessions.kill(client, StepState.from_json(metadata["step"]))
+        if config.keep_on_failure:
+            ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
+        else:
+            await sandbox_lifecycle.discard(ctx, client, sandbox_id)
+
+    async def _replayed(self, ctx: ExecutionContext, config: CreateRepositorySandboxConfig) -> bool:
+        """Whether the execution had already ended: its clean-up is repeated and its outcome replayed."""
+        record = outcome.recorded(ctx)
+        if record is None:
+            return False
+        metadata = ctx.metadata.get()
+        if outcome.is_failure(record):
+            await self._settle_failure(ctx, config, StartState.from_json(metadata["start"]).sandbox_id)
+        elif metadata.get("step"):
+            with contextlib.suppress(DaytonaError):
+                await sessions.kill(self.client(ctx), StepState.from_json(metadata["step"]))
+        outcome.replay(ctx, record, self.payload_type)
+        return True
 
     async def cancel(self, ctx: ExecutionContext) -> None:
         metadata = ctx.metadata.get()

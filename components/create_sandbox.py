@@ -119,16 +119,19 @@ class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
 
     async def check(self, ctx: ExecutionContext) -> None:
         config = self.parse_config(ctx)
-        if await sandbox_lifecycle.wait_started(ctx, self.client(ctx)):
-            await self._finish(ctx, config, StartState.from_json(ctx.metadata.get()["start"]).sandbox_id)
+        client = self.client(ctx)
+        sandbox_id = StartState.from_json(ctx.metadata.get()["start"]).sandbox_id
+        await sandbox_lifecycle.replay_failure(ctx, client, sandbox_id)
+        if await sandbox_lifecycle.wait_started(ctx, client):
+            await self._finish(ctx, config, sandbox_id)
 
     async def _finish(self, ctx: ExecutionContext, config: CreateSandboxConfig, sandbox_id: str) -> None:
         client = self.client(ctx)
         try:
             await inject_secrets(client, sandbox_id, resolve_secrets(config.secret_specs(), ctx.secrets))
         except ComponentError as error:
-            await sandbox_lifecycle.discard(ctx, client, sandbox_id)
-            raise ComponentError(f"could not write secrets into sandbox {sandbox_id}: {error}") from None
+            message = f"could not write secrets into sandbox {sandbox_id}: {error}"
+            await sandbox_lifecycle.fail(ctx, client, sandbox_id, message)
         ctx.emit(DEFAULT_CHANNEL.name, SandboxPayload(id=sandbox_id, state=STARTED))
 
     async def cancel(self, ctx: ExecutionContext) -> None:

@@ -67,10 +67,13 @@ class DeleteSandbox(DaytonaComponent[DeleteSandboxConfig]):
         config = self.parse_config(ctx)
         client = self.client(ctx)
         sandbox_id = config.sandbox
+        # A re-run after the engine died mid-call must not report its own deletion as someone else's.
+        earlier_attempt = bool(ctx.metadata.get().get("deleting"))
+        ctx.metadata.set({"deleting": True})
         try:
             answer = await client.delete_sandbox(config.sandbox, force=config.force)
         except DaytonaNotFoundError:
-            deleted = False
+            deleted = earlier_attempt
         else:
             deleted = True
             # The configuration may name the sandbox; resources and the payload use its ID.

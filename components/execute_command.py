@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from typing import ClassVar
 
-from daytonaflow.components import sessions, timing
+from daytonaflow.components import outcome, sessions, timing
 from daytonaflow.components.base import ComponentConfig
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.common_fields import SANDBOX, env_list, output_limit
 from daytonaflow.components.config_parts import EnvVar
+from daytonaflow.components.errors import DaytonaError
 from daytonaflow.components.fields import Field, When
 from daytonaflow.components.output import bound_output
 from daytonaflow.components.payloads import CommandExecutionPayload
@@ -185,6 +187,8 @@ class ExecuteCommand(SessionCommandComponent[ExecuteCommandConfig]):
         if not config.background:
             await super().check(ctx)
             return
+        if await self.replayed_background(ctx):
+            return
         step = StepState.from_json(ctx.metadata.get()["step"])
         client = self.client(ctx)
         if step.command_id is None:
@@ -207,14 +211,28 @@ class ExecuteCommand(SessionCommandComponent[ExecuteCommandConfig]):
                 command_id=step.command_id,
                 port=config.wait_for_port,
             )
-            ctx.emit(SUCCESS_CHANNEL.name, payload)
+            outcome.emit(ctx, SUCCESS_CHANNEL.name, payload)
             return
         if step.deadline is not None and timing.now() >= step.deadline:
             result = await self.masked(ctx, step, await self._result(client, step, None, True))
+            payload = self.payload(config, result)
+            outcome.record_emit(ctx, FAILED_CHANNEL.name, payload)
             await sessions.kill(client, step)
-            ctx.emit(FAILED_CHANNEL.name, self.payload(config, result))
+            ctx.emit(FAILED_CHANNEL.name, payload)
             return
         self._reschedule(ctx, step)
+
+    async def replayed_background(self, ctx: ExecutionContext) -> bool:
+        """A background start that already ended is emitted again (its process is left alone:
+        a success keeps it running, and a failure already stopped it)."""
+        record = outcome.recorded(ctx)
+        if record is None:
+            return False
+        if record.get("channel") == FAILED_CHANNEL.name:
+            with contextlib.suppress(DaytonaError):
+                await sessions.kill(self.client(ctx), StepState.from_json(ctx.metadata.get()["step"]))
+        outcome.replay(ctx, record, self.payload_type)
+        return True
 
     async def _is_ready(self, client: DaytonaClient, config: ExecuteCommandConfig, step: StepState) -> bool:
         if config.wait_for_port is None:

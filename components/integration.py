@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,7 @@ class DaytonaIntegration:
         self.target = target or None
         self._retry = retry
         self._client: DaytonaClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         # Never show the key.
@@ -46,14 +48,25 @@ class DaytonaIntegration:
 
     @property
     def client(self) -> DaytonaClient:
-        if self._client is None:
+        """The client for the running event loop (its connections belong to one loop)."""
+        loop = _running_loop()
+        if self._client is None or self._client_loop is not loop:
             self._client = DaytonaClient(self.api_url, self.api_key, retry=self._retry)
+            self._client_loop = loop
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._client_loop is _running_loop():
             await self._client.aclose()
-            self._client = None
+        self._client = None
+        self._client_loop = None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def integration_of(value: Any) -> DaytonaIntegration:

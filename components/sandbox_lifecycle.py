@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from daytonaflow.components import timing
+from daytonaflow.components import outcome, timing
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.config_parts import SandboxCreationConfig
 from daytonaflow.components.errors import DaytonaError, DaytonaNotFoundError
@@ -68,8 +68,7 @@ async def wait_started(
         sandbox = await client.get_sandbox(state.sandbox_id)
     reason = failure_reason(sandbox, state)
     if reason is not None:
-        await discard(ctx, client, state.sandbox_id)
-        raise ComponentError(reason)
+        await fail(ctx, client, state.sandbox_id, reason)
     if sandbox.state == STARTED:
         return True
     delay = state.next_check_delay()
@@ -110,6 +109,21 @@ async def discard(ctx: ExecutionContext, client: DaytonaClient, sandbox_id: str)
         ctx.logger.warning("could not delete sandbox %s: %s", sandbox_id, error)
         return
     ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
+
+
+async def fail(ctx: ExecutionContext, client: DaytonaClient, sandbox_id: str, message: str) -> NoReturn:
+    """Fail the node and delete its half-made sandbox; the failure is recorded first (see outcome)."""
+    outcome.record_failure(ctx, message)
+    await discard(ctx, client, sandbox_id)
+    raise ComponentError(message)
+
+
+async def replay_failure(ctx: ExecutionContext, client: DaytonaClient, sandbox_id: str) -> None:
+    """After a crash during :func:`fail`: delete the sandbox again (idempotent) and fail alike."""
+    record = outcome.recorded(ctx)
+    if record is not None and outcome.is_failure(record):
+        await discard(ctx, client, sandbox_id)
+        raise ComponentError(str(record["failure"]))
 
 
 async def reclaim(kind: str, resource_id: str, integration: Any) -> None:

@@ -1,6 +1,6 @@
 """The shared lifecycle of components that run one command in a session and report how it ended.
 
-``execute`` starts the command asynchronously and schedules a check; each check asks for the
+``execute`` starts the command asynchronously and looks at it once; each check asks for the
 command's status, reschedules with a growing delay while it runs, and emits on ``success``
 (exit 0) or ``failed`` (non-zero or timed out) with the bounded output. The command's session
 is deleted once it ended (and on cancel, which ends the command).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from typing import ClassVar, TypeVar
 
-from daytonaflow.components import sessions, timing
+from daytonaflow.components import outcome, sessions, timing
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.errors import DaytonaError
@@ -84,6 +84,8 @@ class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
 
     async def check(self, ctx: ExecutionContext) -> None:
         config = self.parse_config(ctx)
+        if await self.replayed(ctx, config):
+            return
         step = StepState.from_json(ctx.metadata.get()["step"])
         if step.command_id is None:
             await self._start(ctx, config, step)
@@ -100,14 +102,32 @@ class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
     async def finish(
         self, ctx: ExecutionContext, config: ConfigT, step: StepState, result: StepResult
     ) -> None:
+        channel = SUCCESS_CHANNEL if result.exit_code == 0 and not result.timed_out else FAILED_CHANNEL
+        payload = self.payload(config, await self.masked(ctx, step, result))
+        # Recorded before the session goes: a re-run after a crash replays it (see outcome).
+        outcome.record_emit(ctx, channel.name, payload)
+        await self.tidy(ctx, config, step)
+        ctx.emit(channel.name, payload)
+
+    async def tidy(self, ctx: ExecutionContext, config: ConfigT, step: StepState) -> None:
+        """End the session and remove what :meth:`prepare` left; idempotent, never fatal."""
         client = self.client(ctx)
-        await sessions.kill(client, step)
         try:
+            await sessions.kill(client, step)
             await self.cleanup(client, config, step)
         except DaytonaError as error:
             ctx.logger.warning("could not clean up after command %s: %s", step.command_id, error)
-        channel = SUCCESS_CHANNEL if result.exit_code == 0 and not result.timed_out else FAILED_CHANNEL
-        ctx.emit(channel.name, self.payload(config, await self.masked(ctx, step, result)))
+
+    async def replayed(self, ctx: ExecutionContext, config: ConfigT) -> bool:
+        """Whether the execution had already ended (then its outcome is emitted again)."""
+        record = outcome.recorded(ctx)
+        if record is None:
+            return False
+        data = ctx.metadata.get().get("step")
+        if data:
+            await self.tidy(ctx, config, StepState.from_json(data))
+        outcome.replay(ctx, record, self.payload_type)
+        return True
 
     async def masked(self, ctx: ExecutionContext, step: StepState, result: StepResult) -> StepResult:
         """``result`` with the values of the secrets injected into the sandbox masked in its output."""

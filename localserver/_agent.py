@@ -17,7 +17,6 @@ Some operations carry raw bytes after the header lines:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -25,6 +24,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     # Imported for real by ``main`` once the readiness ping is answered (see _answer_first_ping).
+    import contextlib
     import json
     import socket
     import threading
@@ -39,6 +39,7 @@ _HEAD_CAP = 1 << 20
 _TAIL_CAP = 1 << 20
 _MAX_REQUEST_LINE = 64 << 20
 _DRAIN_GRACE_SECONDS = 0.05
+_KEPT_COMMAND_OUTPUTS = 100
 
 
 class _Fail(Exception):
@@ -322,6 +323,20 @@ class _Agent:
             if finished and offset >= output.total:
                 return None
 
+    def op_terminate_all(self, request: Json, conn: socket.socket) -> Json:
+        """SIGTERM every process of the sandbox but the agent; wait up to ``grace`` for them to end."""
+        import signal
+        import time
+
+        me = os.getpid()
+        for pid in _other_processes(me):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + float(request.get("grace") or 0)
+        while (remaining := _other_processes(me, live_only=True)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {"remaining": len(remaining)}
+
     def op_kill_all(self, request: Json, conn: socket.socket) -> Json:
         """Kill every process of the sandbox but the agent and the namespace's init."""
         import signal
@@ -472,6 +487,23 @@ class _Agent:
         return None
 
 
+def _other_processes(me: int, live_only: bool = False) -> list[int]:
+    """Pids of the sandbox but ours and init's; ``live_only`` leaves out zombies."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (1, me):
+            continue
+        if live_only:
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                        continue
+            except OSError:
+                continue
+        pids.append(int(entry))
+    return pids
+
+
 def _splice(a: socket.socket, b: socket.socket) -> None:
     import select
 
@@ -581,6 +613,7 @@ class _Session:
         with self.lock:
             self.commands[cmd_id] = cmd
             self.order.append(cmd_id)
+            self._forget_old_output()
         threading.Thread(
             target=_pump,
             args=({out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]}, cmd.drained),
@@ -603,6 +636,17 @@ class _Session:
             cmd.stderr.write(b"session shell has exited\n")
             cmd.done.set()
         return cmd
+
+    def _forget_old_output(self) -> None:
+        """Keep the output of the last commands only, so a long session's memory stays bounded."""
+        for old_id in self.order[:-_KEPT_COMMAND_OUTPUTS]:
+            old = self.commands[old_id]
+            if old.done.is_set() and old.output.total:
+                for name in ("output", "stdout", "stderr"):
+                    forgotten = _Output()
+                    forgotten.write(b"[daytonaflow: output of this old command was discarded]\n")
+                    forgotten.close()
+                    setattr(old, name, forgotten)
 
     def _finish(self, cmd: _Command, base: str, keepers: tuple[int, ...]) -> None:
         cmd.done.wait()
@@ -752,6 +796,14 @@ def _apply_limits(config: Json) -> None:
         resource.setrlimit(names[name], (int(value), int(value)))
 
 
+def _make_undumpable() -> None:
+    """Sandbox code runs as our uid: without this it could ptrace us or take our fds from /proc/1/fd."""
+    import ctypes
+
+    pr_set_dumpable = 4
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
+
+
 def _answer_first_ping(listen_fd: int) -> None:
     """Answer the server's readiness ping before importing anything else.
 
@@ -783,16 +835,18 @@ def _answer_first_ping(listen_fd: int) -> None:
 def main(argv: list[str]) -> int:
     listen_fd = int(argv[1])
     _answer_first_ping(listen_fd)
+    import contextlib
     import json
     import socket
     import threading
 
-    globals().update(json=json, socket=socket, threading=threading)
+    globals().update(contextlib=contextlib, json=json, socket=socket, threading=threading)
     config: Json = json.loads(argv[2])
     listener = socket.socket(fileno=listen_fd)
     os.set_inheritable(listen_fd, False)
     os.makedirs(_STATE_DIR, mode=0o700, exist_ok=True)
     _apply_limits(config)
+    _make_undumpable()
     agent = _Agent(config)
     if os.getpid() == 1:
         threading.Thread(target=agent.reap_orphans, daemon=True).start()

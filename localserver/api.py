@@ -135,7 +135,8 @@ async def start_sandbox(request: Request) -> Response:
 
 async def stop_sandbox(request: Request) -> Response:
     state = _state(request)
-    record = await state.manager.stop(state.manager.get(request.path_params["sandbox"]))
+    force = request.query_params.get("force", "").lower() in ("1", "true")
+    record = await state.manager.stop(state.manager.get(request.path_params["sandbox"]), force=force)
     return JSONResponse(state.sandbox_json(record))
 
 

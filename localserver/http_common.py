@@ -9,7 +9,7 @@ from typing import Any
 
 from daytonaflow.localserver.errors import ApiError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,6 +44,11 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    # Nobody is left to read it: 499 (nginx's "client closed request") only shows in logs.
+    return Response(status_code=499)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
 
@@ -51,6 +56,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
     HTTPException: http_exception_handler,
+    ClientDisconnect: client_disconnect_handler,
     Exception: unexpected_error_handler,
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import re
 from typing import Any
 
@@ -84,7 +85,7 @@ class PreviewProxy:
                     raise PreviewTokenError(
                         "x-daytona-preview-token header is required for a private sandbox", "TOKEN_MISSING"
                     )
-                if given != record.preview_token:
+                if not hmac.compare_digest(given.encode(), record.preview_token.encode()):
                     raise PreviewTokenError("preview token is not valid for this sandbox", "TOKEN_INVALID")
         else:
             claims = self.state.signer.verify(label, port)

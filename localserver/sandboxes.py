@@ -146,6 +146,7 @@ class SandboxManager:
         cgroups: Cgroups,
         monitor_interval: float = 1.0,
         keep_spare: bool = True,
+        stop_grace_seconds: float = 2.0,
     ) -> None:
         self.state_dir = state_dir
         self.limits = limits
@@ -163,6 +164,7 @@ class SandboxManager:
         self._spare: tuple[str, asyncio.Task[_Running]] | None = None
         self._closing = False
         self.keep_spare = keep_spare
+        self.stop_grace_seconds = stop_grace_seconds
         self._sockets_dir = Path(tempfile.mkdtemp(prefix="daytonaflow-"))
         self._etc = state_dir / "etc"
         self._root = state_dir / "sandboxes"
@@ -473,7 +475,8 @@ class SandboxManager:
             await self._launch(record)
             return record
 
-    async def stop(self, record: SandboxRecord) -> SandboxRecord:
+    async def stop(self, record: SandboxRecord, *, force: bool = False) -> SandboxRecord:
+        """Stop: SIGTERM every process, SIGKILL what is left after the grace period (at once if forced)."""
         async with self._lock(record):
             if record.state == "stopped":
                 return record
@@ -482,6 +485,13 @@ class SandboxManager:
             record.state = "stopping"
             record.touch()
             await self._settle(record)
+            running = self.running.get(record.id)
+            if not force and running is not None:
+                with contextlib.suppress(AgentCallError, OSError, TimeoutError):
+                    await asyncio.wait_for(
+                        running.client.call("terminate_all", grace=self.stop_grace_seconds),
+                        self.stop_grace_seconds + 5,
+                    )
             self._kill(record)
             record.state = "stopped"
             record.touch()

@@ -369,6 +369,11 @@ class Engine:
             raise
         except Exception as error:
             execution.task = None
+            if run.is_stopping():
+                # Most likely the stop itself (the cancel hook killed the command) made the hook
+                # fail: `_stop` records the execution as cancelled.
+                _log.debug("node %s of run %s failed while stopping: %s", node.id, run.id, error)
+                return
             self._fail(run, execution, error)
             await self._stop_all(run)
             await self._finish(run)

@@ -365,19 +365,8 @@ class FakeDaytona:
 
     # Helpers -----------------------------------------------------------------------------------
 
-    def commands(self) -> list[FakeCommand]:
-        return [command for commands in self.sessions.values() for command in commands]
-
     def all_commands_ever(self) -> list[str]:
         return [json.loads(call.request.content)["command"] for call in self.router.routes["exec"].calls]
-
-    def requests_text(self) -> str:
-        """Everything sent to Daytona, for leak checks."""
-        parts = []
-        for call in self.router.calls:
-            parts.append(str(call.request.url))
-            parts.append(call.request.content.decode("utf-8", errors="replace"))
-        return "\n".join(parts)
 
 
 class NoSleep:

@@ -294,3 +294,20 @@ async def test_git_clone_sends_the_spec_fields(daytona, client):
 async def test_files_are_uploaded_as_multipart_to_the_given_path(daytona, client):
     await client.upload_file(SANDBOX_ID, "/home/daytona/a b.txt", b"\x00binary\xff")
     assert daytona.files["/home/daytona/a b.txt"] == b"\x00binary\xff"
+
+
+def test_the_integration_gives_each_event_loop_its_own_client():
+    import asyncio
+
+    integration = DaytonaIntegration(API_URL, API_KEY)
+
+    async def client_id() -> int:
+        return id(integration.client)
+
+    async def same_loop_twice() -> bool:
+        return integration.client is integration.client
+
+    first = asyncio.run(client_id())
+    second = asyncio.run(client_id())
+    assert first != second
+    assert asyncio.run(same_loop_twice())

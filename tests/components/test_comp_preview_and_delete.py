@@ -112,3 +112,18 @@ async def test_a_server_error_is_retried_then_reported(daytona, make_ctx, clock,
         await drive(DeleteSandbox(), make_ctx({"sandbox": SANDBOX_ID}), clock)
     assert len(daytona.router.routes["delete"].calls) == 4
     assert len(sleeps.delays) == 3
+
+
+async def test_a_rerun_after_the_engine_died_mid_delete_still_reports_the_deletion(daytona, make_ctx, clock):
+    daytona.sandboxes[SANDBOX_ID] = {"id": SANDBOX_ID, "labels": {}}
+    first = make_ctx({"sandbox": SANDBOX_ID})
+
+    def engine_died(channel, payload):
+        raise RuntimeError("engine died")
+
+    first.emit = engine_died
+    with pytest.raises(RuntimeError):
+        await drive(DeleteSandbox(), first, clock)
+    resumed = make_ctx({"sandbox": SANDBOX_ID}, metadata=first.metadata)
+    await drive(DeleteSandbox(), resumed, clock)
+    assert resumed.data == {"deleted": True, "id": SANDBOX_ID}

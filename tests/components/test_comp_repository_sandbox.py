@@ -239,3 +239,36 @@ async def test_restarting_mid_clone_clones_again_into_a_clean_directory(daytona,
     await CreateRepositorySandbox().check(resumed)
     assert daytona.deleted_files == ["/home/daytona/example-app"]
     assert len(daytona.clones) == 2
+
+
+async def test_keep_on_failure_also_keeps_the_sandbox_after_a_failed_clone(daytona, make_ctx, clock):
+    daytona.clone_error = "git clone failed: fatal: Authentication failed"
+    ctx = make_ctx(seed_config(keepOnFailure=True), secrets=seed_secrets())
+    with pytest.raises(ComponentError, match="Authentication failed"):
+        await drive(CreateRepositorySandbox(), ctx, clock)
+    assert daytona.deleted == []
+
+
+async def test_an_ssh_repository_never_receives_the_token(daytona, make_ctx, clock):
+    token_secret = {"name": "GITHUB_TOKEN", "type": "env", "value": {"secret": "github", "key": "token"}}
+    config = seed_config(repository="git@github.com:org/app.git", secrets=[token_secret])
+    await drive(
+        CreateRepositorySandbox(), make_ctx(config, secrets=seed_secrets(github={"token": TOKEN})), clock
+    )
+    assert "password" not in daytona.clones[0]
+
+
+async def test_cancel_deletes_the_sandbox(daytona, make_ctx, clock):
+    daytona.next_exits = [[None]]
+    ctx = make_ctx(seed_config(), secrets=seed_secrets())
+    component = CreateRepositorySandbox()
+    await component.execute(ctx)
+    await component.cancel(ctx)
+    assert daytona.deleted == [SANDBOX_ID]
+    assert not ctx.resources.held
+
+
+async def test_reclaim_deletes_a_leftover_sandbox(daytona, integration):
+    daytona.sandboxes[SANDBOX_ID] = {"id": SANDBOX_ID, "labels": {}}
+    await CreateRepositorySandbox.reclaim(SANDBOX_RESOURCE, SANDBOX_ID, integration)
+    assert daytona.deleted == [SANDBOX_ID]

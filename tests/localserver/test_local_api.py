@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from daytonaflow.localserver import LocalServer
-
-from tests.localserver.conftest import Api
+from localserver_testkit import Api
 
 pytestmark = pytest.mark.sandbox
 
@@ -159,3 +158,42 @@ def test_isolation_report_lists_the_limits_in_force(api: Api, server: LocalServe
     assert server.isolation is not None
     assert report["limits"] == dict(server.isolation.limits)
     assert "net" in report["namespaces"]
+
+
+def test_requested_resources_override_the_defaults(api: Api) -> None:
+    sandbox = api.create(cpu=2, memory=0.5, disk=1)
+    try:
+        assert (sandbox["cpu"], sandbox["memory"], sandbox["disk"]) == (2, 0.5, 1)
+        blocks = api.run(sandbox["id"], "ulimit -f")["result"]
+        assert int(blocks) * 512 == 1 << 30
+    finally:
+        api.delete(sandbox["id"])
+
+
+TERM_TRAP = (
+    "nohup sh -c \"trap 'echo graceful > /home/daytona/bye; exit 0' TERM; "
+    'while :; do sleep 0.05; done" >/dev/null 2>&1 &'
+)
+
+
+def test_stop_lets_processes_handle_sigterm(api: Api) -> None:
+    sandbox = api.create()
+    try:
+        api.run(sandbox["id"], TERM_TRAP)
+        assert api.api("POST", f"/sandbox/{sandbox['id']}/stop").json()["state"] == "stopped"
+        api.api("POST", f"/sandbox/{sandbox['id']}/start")
+        assert api.run(sandbox["id"], "cat bye")["result"] == "graceful\n"
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_forced_stop_kills_at_once(api: Api) -> None:
+    sandbox = api.create()
+    try:
+        api.run(sandbox["id"], TERM_TRAP)
+        stopped = api.api("POST", f"/sandbox/{sandbox['id']}/stop", params={"force": "true"}).json()
+        assert stopped["state"] == "stopped"
+        api.api("POST", f"/sandbox/{sandbox['id']}/start")
+        assert api.run(sandbox["id"], "test -e bye; echo $?")["result"] == "1\n"
+    finally:
+        api.delete(sandbox["id"])

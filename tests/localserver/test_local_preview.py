@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from localserver_testkit import Api
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
-
-from tests.localserver.conftest import Api
 
 pytestmark = pytest.mark.sandbox
 

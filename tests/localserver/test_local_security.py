@@ -19,8 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from daytonaflow.localserver import LocalServer
-
-from tests.localserver.conftest import MIB, TEST_LIMITS, Api
+from localserver_testkit import MIB, TEST_LIMITS, Api
 
 pytestmark = pytest.mark.sandbox
 
@@ -188,6 +187,20 @@ def test_ptrace_of_a_host_process_fails(
     )
     result = _sh(api, attacker, f'python3 -c "{code}"')
     assert result["result"].split()[0] == "-1"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_agent_cannot_be_traced_or_robbed_of_its_socket(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+        "print(libc.ptrace(16, 1, 0, 0), ctypes.get_errno())"
+    )
+    result = _sh(api, attacker, f'ls /proc/1/fd; echo rc=$?; python3 -c "{code}"')
+    assert "rc=0" not in result["result"]
+    assert result["result"].splitlines()[-1].split()[0] == "-1"
+    assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
     _assert_unaffected(api, neighbour, host_marker)
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from daytonaflow.localserver import LocalServer, LocalServerError
-
-from tests.localserver.conftest import TEST_LIMITS, make_state_root
+from localserver_testkit import TEST_LIMITS, make_state_root
 
 pytestmark = pytest.mark.sandbox
 

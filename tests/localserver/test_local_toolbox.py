@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.localserver.conftest import Api
+from localserver_testkit import Api
 
 pytestmark = pytest.mark.sandbox
 
@@ -164,6 +163,17 @@ def test_get_session_lists_its_commands(api: Api, sandbox: dict[str, Any]) -> No
         "sessionId": "listing",
         "commands": [{"id": first["cmdId"], "command": "true", "exitCode": 0}],
     }
+
+
+def test_a_long_session_keeps_only_recent_output(api: Api, sandbox: dict[str, Any]) -> None:
+    _session(api, sandbox["id"], "long")
+    first = _exec(api, sandbox["id"], "long", "echo first")
+    for index in range(101):
+        _exec(api, sandbox["id"], "long", f"echo {index}")
+    logs = api.toolbox("GET", sandbox["id"], f"/process/session/long/command/{first['cmdId']}/logs").json()
+    assert "discarded" in logs["output"]
+    status = api.toolbox("GET", sandbox["id"], f"/process/session/long/command/{first['cmdId']}").json()
+    assert status["exitCode"] == 0
 
 
 def test_deleted_session_is_gone(api: Api, sandbox: dict[str, Any]) -> None:

@@ -218,6 +218,7 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path, web: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=canvas.parent,  # not the checkout: its folders must not shadow the installed package
     )
     assert process.stdout is not None
     for line in process.stdout:
@@ -241,6 +242,7 @@ def kill_mid_run(canvas: Path, db: Path) -> str:
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=canvas.parent,  # not the checkout: its folders must not shadow the installed package
     )
     assert process.stdout is not None
     for line in process.stdout:

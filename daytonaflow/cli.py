@@ -337,13 +337,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps({"valid": True, "issues": []}))
     else:
         nodes, edges = len(canvas.spec.nodes), len(canvas.spec.edges)
-        console.print(f"[green]valid:[/] {args.canvas} ({canvas.name}: {nodes} nodes, {edges} edges)")
+        where = _escape(f"{args.canvas} ({canvas.name}: {nodes} nodes, {edges} edges)")
+        console.print(f"[green]valid:[/] {where}")
     return EXIT_OK
 
 
 def _cmd_components(args: argparse.Namespace) -> int:
     from rich.markdown import Markdown
     from rich.table import Table
+    from rich.text import Text
 
     from daytonaflow.runner import ComponentRegistry
 
@@ -356,11 +358,14 @@ def _cmd_components(args: argparse.Namespace) -> int:
             print(json.dumps([registry[name].manifest() for name in sorted(registry)], indent=2))
             return EXIT_OK
         table = Table()
-        for column in ("name", "label", "channels", "description"):
-            table.add_column(column)
+        table.add_column("name", no_wrap=True)
+        table.add_column("label")
+        table.add_column("channels")
+        table.add_column("description", ratio=1)
         for name in sorted(registry):
             component = registry[name]
-            table.add_row(name, component.label, ", ".join(component.channel_names()), component.description)
+            cells = (name, component.label, ", ".join(component.channel_names()), component.description)
+            table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
         return EXIT_OK
     if args.name not in registry:
@@ -403,7 +408,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         elif records:
             console.print(runs_table(records))
         else:
-            console.print(f"no runs yet in {store.path}")
+            console.print(f"no runs yet in {store.path}", markup=False)
     return EXIT_OK
 
 
@@ -428,7 +433,7 @@ async def _resume(args: argparse.Namespace) -> int:
             records = [await engine.wait(run_id) for run_id in resumed]
     if not args.json:
         for record in records:
-            console.print(f"run {record.id} ({record.canvas_name}): {record.status}")
+            console.print(f"run {record.id} ({record.canvas_name}): {record.status}", markup=False)
     return max((_exit_code(record) for record in records), default=EXIT_OK)
 
 
@@ -441,6 +446,7 @@ def _cmd_sandboxes(args: argparse.Namespace) -> int:
 
 async def _sandboxes(args: argparse.Namespace) -> int:
     from rich.table import Table
+    from rich.text import Text
 
     console = _stdout()
     async with _backend(True, _stderr()) as integration:
@@ -450,7 +456,7 @@ async def _sandboxes(args: argparse.Namespace) -> int:
                 _stderr().print("[bold red]error:[/] sandboxes delete needs a sandbox id")
                 return EXIT_USAGE
             await client.delete_sandbox(args.sandbox_id, force=True)
-            console.print(f"deleted {args.sandbox_id}")
+            console.print(f"deleted {args.sandbox_id}", markup=False)
             return EXIT_OK
         sandboxes = await client.list_sandboxes()
         if args.json:
@@ -461,7 +467,7 @@ async def _sandboxes(args: argparse.Namespace) -> int:
             table.add_column(column)
         for sandbox in sandboxes:
             labels = ", ".join(f"{key}={value}" for key, value in sorted(sandbox.labels.items()))
-            table.add_row(sandbox.id, sandbox.name, sandbox.state or "", labels)
+            table.add_row(*(Text(cell) for cell in (sandbox.id, sandbox.name, sandbox.state or "", labels)))
         console.print(table if sandboxes else "no sandboxes")
     return EXIT_OK
 

@@ -137,6 +137,7 @@ class _Agent:
         self.lock = threading.Lock()
         self.counter = 0
         self.children: set[int] = set()
+        self.child_exited = threading.Event()
 
     # ---- environment and process helpers -------------------------------------------------------
 
@@ -174,27 +175,44 @@ class _Agent:
         return proc
 
     def reap_orphans(self) -> None:
-        """As the namespace's init, collect orphans' exit statuses (never our own children's)."""
+        """As the namespace's init, collect orphans' exit statuses: zombies count against pids.max."""
+        while True:
+            self.child_exited.wait(0.5)
+            self.child_exited.clear()
+            self.reap_zombies()
+
+    def reap_zombies(self) -> None:
+        with self.lock:
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) in self.children:
+                    continue  # our own children are waited for by whoever started them
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as handle:
+                        fields = handle.read().rsplit(b")", 1)[1].split()
+                except OSError:
+                    continue
+                if fields[0] == b"Z" and fields[1] == b"1":
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(int(entry), os.WNOHANG)
+
+    def kill_group(self, pgid: int) -> None:
+        """SIGKILL a process group and collect its dead before answering, so their slots are free."""
+        import signal
         import time
 
-        while True:
-            time.sleep(0.5)
-            with self.lock:
-                for entry in os.listdir("/proc"):
-                    if not entry.isdigit() or int(entry) in self.children:
-                        continue
-                    try:
-                        with open(f"/proc/{entry}/stat", "rb") as handle:
-                            fields = handle.read().rsplit(b")", 1)[1].split()
-                    except OSError:
-                        continue
-                    if fields[0] == b"Z" and fields[1] == b"1":
-                        with contextlib.suppress(ChildProcessError):
-                            os.waitpid(int(entry), os.WNOHANG)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            self.reap_zombies()
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.01)
 
     def run(self, argv: list[str], cwd: str, env: dict[str, str], timeout: float | None) -> Json:
         """Run to completion; on timeout kill the whole process group and keep what it printed."""
-        import signal
         import subprocess
 
         read_fd, write_fd = os.pipe()
@@ -204,15 +222,21 @@ class _Agent:
             os.close(write_fd)
         output = _Output()
         drained = threading.Event()
-        threading.Thread(target=_pump, args=({read_fd: [output]}, drained), daemon=True).start()
+        try:
+            _start_thread(_pump, {read_fd: [output]}, drained)
+        except _Fail:
+            self.kill_group(proc.pid)
+            proc.wait()
+            self.children.discard(proc.pid)
+            os.close(read_fd)
+            raise
         timed_out = False
         try:
             code = proc.wait(timeout=timeout if timeout and timeout > 0 else None)
             self.children.discard(proc.pid)
         except subprocess.TimeoutExpired:
             timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            self.kill_group(proc.pid)
             code = proc.wait()
         self.children.discard(proc.pid)
         # Background children may keep the pipe open forever: wait briefly, never for them.
@@ -504,6 +528,15 @@ def _other_processes(me: int, live_only: bool = False) -> list[int]:
     return pids
 
 
+def _start_thread(target: Any, *args: Any) -> None:
+    """Start a daemon thread; threads count against the sandbox's process limit, so a full
+    process table (a fork bomb) is a 503 for this request, never a crash of the agent."""
+    try:
+        threading.Thread(target=target, args=args, daemon=True).start()
+    except RuntimeError:
+        raise _Fail(503, "the sandbox has reached its process limit; retry once processes end") from None
+
+
 def _splice(a: socket.socket, b: socket.socket) -> None:
     import select
 
@@ -576,7 +609,12 @@ class _Session:
             pass_fds=(control_write,),
         )
         os.close(control_write)
-        threading.Thread(target=self._watch_control, args=(control_read,), daemon=True).start()
+        try:
+            _start_thread(self._watch_control, control_read)
+        except _Fail:
+            self.kill()
+            os.close(control_read)
+            raise
 
     def _watch_control(self, fd: int) -> None:
         with os.fdopen(fd, "rb") as control:
@@ -610,18 +648,25 @@ class _Session:
         keep_err = os.open(f"{base}.err", os.O_WRONLY | os.O_NONBLOCK)
         for fd in (out_fd, err_fd):
             os.set_blocking(fd, True)
+        try:
+            _start_thread(
+                _pump, {out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]}, cmd.drained
+            )
+        except _Fail:
+            for fd in (out_fd, err_fd, keep_out, keep_err):
+                os.close(fd)
+            raise
+        try:
+            _start_thread(self._finish, cmd, base, (keep_out, keep_err))
+        except _Fail:
+            # Closing our writer ends lets the pump see end-of-file and finish.
+            for fd in (keep_out, keep_err):
+                os.close(fd)
+            raise
         with self.lock:
             self.commands[cmd_id] = cmd
             self.order.append(cmd_id)
             self._forget_old_output()
-        threading.Thread(
-            target=_pump,
-            args=({out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]}, cmd.drained),
-            daemon=True,
-        ).start()
-        threading.Thread(
-            target=self._finish, args=(cmd, base, (keep_out, keep_err)), daemon=True, name=cmd_id
-        ).start()
         control = self.control_fd
         wrapper = (
             f"{{ . '{script}'; }} >'{base}.out' 2>'{base}.err' </dev/null {control}>&-; "
@@ -775,8 +820,13 @@ def _serve_connection(agent: _Agent, conn: socket.socket) -> None:
             _send_json(conn, {"ok": False, "status": failure.status, "message": failure.message})
         except (ValueError, KeyError, TypeError) as error:
             _send_json(conn, {"ok": False, "status": 400, "message": f"bad request: {error}"})
+        except BlockingIOError:
+            message = "the sandbox has reached its process limit; retry once processes end"
+            _send_json(conn, {"ok": False, "status": 503, "message": message})
         except OSError as error:
             _send_json(conn, {"ok": False, "status": 500, "message": f"{type(error).__name__}: {error}"})
+        except RuntimeError as error:
+            _send_json(conn, {"ok": False, "status": 503, "message": f"agent cannot serve this now: {error}"})
     except OSError:
         pass  # the server hung up
     finally:
@@ -849,10 +899,19 @@ def main(argv: list[str]) -> int:
     _make_undumpable()
     agent = _Agent(config)
     if os.getpid() == 1:
-        threading.Thread(target=agent.reap_orphans, daemon=True).start()
+        import signal
+
+        # Runs in the main thread when accept() is interrupted; the reaper does the work.
+        signal.signal(signal.SIGCHLD, lambda signum, frame: agent.child_exited.set())
+        _start_thread(agent.reap_orphans)
     while True:
         conn, _ = listener.accept()
-        threading.Thread(target=_serve_connection, args=(agent, conn), daemon=True).start()
+        try:
+            _start_thread(_serve_connection, agent, conn)
+        except _Fail as failure:
+            with contextlib.suppress(OSError):
+                _send_json(conn, {"ok": False, "status": failure.status, "message": failure.message})
+            conn.close()
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ class RunView:
             self._notes.append(text)
 
     def _render(self) -> RenderableType:
-        table = Table(title=self._title or None, title_justify="left", expand=True)
+        table = Table(title=Text(self._title) if self._title else None, title_justify="left", expand=True)
         table.add_column("node", no_wrap=True, overflow="ellipsis", max_width=28)
         table.add_column("state", no_wrap=True)
         table.add_column("time", justify="right", no_wrap=True)
@@ -162,11 +162,11 @@ class RunView:
             if line.state in ("running", "checking", "waiting") and line.started is not None:
                 duration = time.monotonic() - line.started
             table.add_row(
-                line.name,
+                Text(line.name),
                 Text(line.state, style=_STATE_STYLES.get(line.state, "")),
                 format_duration(duration),
-                line.channel,
-                line.detail.splitlines()[0] if line.detail else "",
+                Text(line.channel),
+                Text(line.detail.splitlines()[0] if line.detail else ""),
             )
         notes = [Text(note, style="dim") for note in self._notes]
         return Group(table, *notes)
@@ -217,11 +217,11 @@ def runs_table(records: list[RunRecord]) -> Table:
         duration = (record.finished_at - record.created_at) if record.finished_at else None
         table.add_row(
             record.id,
-            record.canvas_name,
+            Text(record.canvas_name),
             Text(record.status, style=_STATE_STYLES.get(record.status, "")),
             _when(record.created_at),
             format_duration(duration),
-            (record.error or "").splitlines()[0] if record.error else "",
+            Text(record.error.splitlines()[0] if record.error else ""),
         )
     return table
 
@@ -232,12 +232,12 @@ def run_details(record: RunRecord, store: RunStore) -> RenderableType:
         executions.add_column(column, overflow="fold" if column == "error" else "ellipsis")
     for execution in store.executions(record.id):
         executions.add_row(
-            execution.node_name,
-            execution.component,
+            Text(execution.node_name),
+            Text(execution.component),
             Text(execution.status, style=_STATE_STYLES.get(execution.status, "")),
-            execution.channel or "",
+            Text(execution.channel or ""),
             format_duration(_execution_duration(execution)),
-            execution.error or "",
+            Text(execution.error or ""),
         )
     names = {execution.node_id: execution.node_name for execution in store.executions(record.id)}
     events = Table(title="events", title_justify="left")
@@ -245,10 +245,10 @@ def run_details(record: RunRecord, store: RunStore) -> RenderableType:
         events.add_column(column, overflow="fold")
     for event in store.events(record.id):
         events.add_row(
-            names.get(event.node_id, event.node_id),
-            event.channel,
-            str(event.event.get("type", "")),
-            json.dumps(event.event.get("data", {}), sort_keys=True),
+            Text(names.get(event.node_id, event.node_id)),
+            Text(event.channel),
+            Text(str(event.event.get("type", ""))),
+            Text(json.dumps(event.event.get("data", {}), sort_keys=True)),
         )
     parts: list[RenderableType] = [summary(record, store), executions, events]
     resources = store.resources(record.id)
@@ -258,7 +258,9 @@ def run_details(record: RunRecord, store: RunStore) -> RenderableType:
             table.add_column(column, overflow="fold")
         for resource in resources:
             table.add_row(
-                resource.kind, resource.resource_id, resource.node_id, resource.state, resource.error or ""
+                *(Text(cell) for cell in (resource.kind, resource.resource_id, resource.node_id)),
+                Text(resource.state),
+                Text(resource.error or ""),
             )
         parts.append(table)
     return Group(*parts)

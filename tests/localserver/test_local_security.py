@@ -362,8 +362,11 @@ def test_fork_bomb_is_capped_by_the_process_limit(
         "/process/execute",
         json={"command": "bomb() { bomb | bomb & }; bomb; sleep 3", "timeout": 3},
     )
-    assert response.status_code in (200, 408)
+    # 408 when the timeout killed the bomb; 503 when it filled the process table before the agent
+    # could start its output reader (the bomb is killed then too).
+    assert response.status_code in (200, 408, 503)
     assert subprocess.run(["true"], check=False).returncode == 0
+    assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
     _assert_unaffected(api, neighbour, host_marker)
 
 

@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from daytonaflow.components import CreateSandbox, DaytonaIntegration, ExecuteCode, ExecuteCommand
-from daytonaflow.localserver import LocalServer
-
 from daytonaflow.component import Component
+from daytonaflow.components import CreateSandbox, DaytonaIntegration, ExecuteCode, ExecuteCommand
 from daytonaflow.events import Event, Payload
+from daytonaflow.localserver import LocalServer
 from daytonaflow.secrets import EnvSecretsProvider
 
 

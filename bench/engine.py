@@ -21,11 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from daytonaflow.runner import Canvas, Engine, RunStore, parse_canvas
-
 from daytonaflow.component import Component, ExecutionContext
 from daytonaflow.errors import ConfigIssue
 from daytonaflow.events import Payload
+from daytonaflow.runner import Canvas, Engine, RunStore, parse_canvas
 
 
 class NothingPayload(Payload):

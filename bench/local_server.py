@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from daytonaflow.localserver import LocalServer
 from daytonaflow.localserver.isolation import find_bwrap
 

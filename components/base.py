@@ -8,13 +8,13 @@ from functools import cache
 from importlib import resources
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
+from pydantic import BaseModel, ConfigDict
+
+from daytonaflow.component import Component, ExecutionContext
 from daytonaflow.components import fields as field_specs
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.fields import Field
 from daytonaflow.components.integration import DaytonaIntegration, integration_of
-from pydantic import BaseModel, ConfigDict
-
-from daytonaflow.component import Component, ExecutionContext
 from daytonaflow.errors import ConfigError, ConfigIssue
 
 ICON = "box"

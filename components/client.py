@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from daytonaflow.components.errors import (
     DaytonaApiError,
     DaytonaConflictError,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from daytonaflow.components.base import ComponentConfig
 from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL, SecretSpec, encode_secret_refs
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Part(BaseModel):

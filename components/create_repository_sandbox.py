@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
+from pydantic import Field as ModelField
+
+from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.components import outcome, sandbox_lifecycle, sessions, timing
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
@@ -42,11 +45,8 @@ from daytonaflow.components.sandbox_env import (
 )
 from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE, StartState
 from daytonaflow.components.sessions import StepResult, StepState
-from daytonaflow.expressions import contains_template
-from pydantic import Field as ModelField
-
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.errors import ComponentError, ConfigIssue
+from daytonaflow.expressions import contains_template
 
 DEFAULT_TIMEOUT_SECONDS = 300
 DEFAULT_LOG_TAIL_BYTES = 16 * 1024

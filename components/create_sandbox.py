@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.components import sandbox_lifecycle
 from daytonaflow.components.base import DaytonaComponent
 from daytonaflow.components.common_fields import (
@@ -21,8 +22,6 @@ from daytonaflow.components.payloads import SandboxPayload
 from daytonaflow.components.sandbox_env import inject_secrets, resolve_secrets
 from daytonaflow.components.sandbox_lifecycle import StartState
 from daytonaflow.components.wire import STARTED
-
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.errors import ComponentError
 
 START_TIMEOUT = Field(

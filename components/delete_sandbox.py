@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.common_fields import SANDBOX
 from daytonaflow.components.errors import DaytonaNotFoundError
 from daytonaflow.components.fields import Field
 from daytonaflow.components.payloads import DeletePayload
 from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE
-
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 
 DOCS = """
 Deletes an existing Daytona sandbox.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shlex
 from typing import ClassVar
 
+from pydantic import Field as ModelField
+
 from daytonaflow.components.base import ComponentConfig
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.common_fields import SANDBOX, output_limit
@@ -14,7 +16,6 @@ from daytonaflow.components.payloads import CodeExecutionPayload
 from daytonaflow.components.sandbox_env import bash, with_sandbox_env, with_timeout
 from daytonaflow.components.session_component import SessionCommandComponent
 from daytonaflow.components.sessions import StepResult, StepState
-from pydantic import Field as ModelField
 
 LANGUAGES = (
     Option("python", "Python"),

@@ -6,6 +6,9 @@ import contextlib
 import shlex
 from typing import ClassVar
 
+from pydantic import Field as ModelField
+
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
 from daytonaflow.components import outcome, sessions, timing
 from daytonaflow.components.base import ComponentConfig
 from daytonaflow.components.client import DaytonaClient
@@ -18,9 +21,6 @@ from daytonaflow.components.payloads import CommandExecutionPayload
 from daytonaflow.components.sandbox_env import bash, with_sandbox_env, with_timeout
 from daytonaflow.components.session_component import SessionCommandComponent
 from daytonaflow.components.sessions import StepResult, StepState
-from pydantic import Field as ModelField
-
-from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
 
 DEFAULT_TIMEOUT_SECONDS = 60
 #: A background process that is still alive this long after its start counts as running.

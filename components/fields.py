@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from daytonaflow.expressions import contains_template
-
 from daytonaflow.errors import ConfigIssue
+from daytonaflow.expressions import contains_template
 
 FieldType = Literal["string", "text", "code", "number", "boolean", "select", "list", "object"]
 

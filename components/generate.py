@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from daytonaflow.components import COMPONENTS
-from daytonaflow.components.fields import JSON_SCHEMA_DIALECT, SCHEMA_ID_BASE
 
 from daytonaflow.component import Component
+from daytonaflow.components import COMPONENTS
+from daytonaflow.components.fields import JSON_SCHEMA_DIALECT, SCHEMA_ID_BASE
 from daytonaflow.events import Payload
 
 MANIFEST_VERSION = 1

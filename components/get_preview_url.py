@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field as ModelField
+
+from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.common_fields import SANDBOX
 from daytonaflow.components.fields import Field, When
 from daytonaflow.components.payloads import PreviewUrlPayload
-from pydantic import Field as ModelField
-
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 
 DEFAULT_PORT = 3000
 DEFAULT_EXPIRY_SECONDS = 60

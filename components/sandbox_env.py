@@ -17,10 +17,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from daytonaflow.component import SecretsProvider
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.errors import DaytonaApiError, DaytonaError
-
-from daytonaflow.component import SecretsProvider
 from daytonaflow.errors import ComponentError, SecretNotFoundError
 
 #: Sandbox label listing the injected secrets' references (never values), so that later steps

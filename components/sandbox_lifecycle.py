@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from daytonaflow.component import ExecutionContext
 from daytonaflow.components import outcome, timing
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.config_parts import SandboxCreationConfig
@@ -12,8 +13,6 @@ from daytonaflow.components.errors import DaytonaError, DaytonaNotFoundError
 from daytonaflow.components.integration import integration_of
 from daytonaflow.components.sandbox_env import resolve_secrets
 from daytonaflow.components.wire import FAILED_STATES, GONE_STATES, STARTED, SandboxInfo
-
-from daytonaflow.component import ExecutionContext
 from daytonaflow.errors import ComponentError
 
 #: The resource kind sandboxes are tracked under; the engine reclaims leftovers at run end.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from typing import ClassVar, TypeVar
 
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
 from daytonaflow.components import outcome, sessions, timing
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
@@ -18,8 +19,6 @@ from daytonaflow.components.errors import DaytonaError
 from daytonaflow.components.output import redact
 from daytonaflow.components.sandbox_env import injected_secret_values
 from daytonaflow.components.sessions import StepResult, StepState
-
-from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
 from daytonaflow.events import Payload
 
 ConfigT = TypeVar("ConfigT", bound=ComponentConfig)

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 import re2  # type: ignore[import-untyped, unused-ignore]
+
 from daytonaflow.expressions.errors import ExpressionLimitError, ExpressionSyntaxError, ExpressionTypeError
 from daytonaflow.expressions.lexer import INT64_MAX
 from daytonaflow.expressions.run import Run

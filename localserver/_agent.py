@@ -897,6 +897,8 @@ def main(argv: list[str]) -> int:
     os.makedirs(_STATE_DIR, mode=0o700, exist_ok=True)
     _apply_limits(config)
     _make_undumpable()
+    import faulthandler, signal as _sg
+    faulthandler.register(_sg.SIGUSR1, file=open('/run/daytonaflow/stacks', 'w'), all_threads=True)
     agent = _Agent(config)
     if os.getpid() == 1:
         import signal

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
     json_body,
@@ -17,9 +21,6 @@ from daytonaflow.localserver.http_common import (
 from daytonaflow.localserver.isolation import IsolationReport
 from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
 from daytonaflow.localserver.tokens import PreviewSigner
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 _MAX_SIGNED_EXPIRY_SECONDS = 24 * 3600
 

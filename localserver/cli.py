@@ -9,9 +9,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from daytonaflow.localserver.server import LocalServer, default_state_dir
-
 from daytonaflow.errors import DaytonaflowError
+from daytonaflow.localserver.server import LocalServer, default_state_dir
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,11 +7,12 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from daytonaflow.localserver.errors import ApiError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from daytonaflow.localserver.errors import ApiError
 
 _MAX_JSON_BODY = 64 << 20
 

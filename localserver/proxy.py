@@ -14,14 +14,15 @@ import re
 from typing import Any
 
 import h11
+from starlette.types import Receive, Scope, Send
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import error_response
 from daytonaflow.localserver.sandboxes import SandboxRecord
 from daytonaflow.localserver.tokens import PreviewTokenError
-from starlette.types import Receive, Scope, Send
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 _HOST = re.compile(r"^(\d{1,5})-([a-z0-9-]+)\.localhost(?::\d+)?$", re.IGNORECASE)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

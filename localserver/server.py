@@ -14,6 +14,9 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from daytonaflow.localserver.api import ServerState, api_routes
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
@@ -33,8 +36,6 @@ from daytonaflow.localserver.proxy import PreviewProxy
 from daytonaflow.localserver.sandboxes import SandboxManager
 from daytonaflow.localserver.tokens import PreviewSigner
 from daytonaflow.localserver.toolbox import toolbox_routes
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
 logger = logging.getLogger("daytonaflow.localserver")
 

@@ -11,6 +11,11 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
 from daytonaflow.localserver import gitclone
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
@@ -23,10 +28,6 @@ from daytonaflow.localserver.http_common import (
     require_str,
 )
 from daytonaflow.localserver.sandboxes import SandboxRecord
-from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
 
 _NODE = "/opt/daytonaflow/node/bin/node"
 _MULTIPART_OVERHEAD = 64 << 10

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from daytonaflow.runner.errors import CanvasError, CanvasIssue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from daytonaflow.runner.errors import CanvasError, CanvasIssue
 
 #: The component name of the built-in "Manual Run" trigger.
 START_TRIGGER = "start"

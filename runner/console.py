@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from daytonaflow.runner import progress
-from daytonaflow.runner.progress import RunUpdate
-from daytonaflow.runner.store import ExecutionRecord, RunRecord, RunStore
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from daytonaflow.runner import progress
+from daytonaflow.runner.progress import RunUpdate
+from daytonaflow.runner.store import ExecutionRecord, RunRecord, RunStore
 
 _STATE_STYLES = {
     "pending": "dim",

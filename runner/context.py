@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daytonaflow.runner.store import RES_RELEASED, RunStore
-
 from daytonaflow.component import Component, MetadataStore, ResourceTracker, SecretsProvider
 from daytonaflow.errors import ComponentError, SecretNotFoundError
 from daytonaflow.events import Payload
+from daytonaflow.runner.store import RES_RELEASED, RunStore
 
 
 class NoSecrets:

@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
+from daytonaflow.component import Component, SecretsProvider
+from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
+from daytonaflow.events import Event
 from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
@@ -50,11 +55,6 @@ from daytonaflow.runner.store import (
     RunStore,
 )
 from daytonaflow.runner.validation import check_canvas
-from pydantic import ValidationError
-
-from daytonaflow.component import Component, SecretsProvider
-from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
-from daytonaflow.events import Event
 
 #: The event type the start trigger emits; its ``data`` is the run input.
 MANUAL_RUN_EVENT = "manual.run"

@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
-from daytonaflow.expressions import contains_template
 from pydantic import Field
 
 from daytonaflow.component import FAILED_CHANNEL, Channel, Component, ExecutionContext
 from daytonaflow.errors import ComponentError, ConfigIssue
 from daytonaflow.events import Payload
+from daytonaflow.expressions import contains_template
 
 HTTP_SUCCESS_CHANNEL = Channel("success", "Success", "The server answered with a status below 400.")
 HTTP_FAILED_CHANNEL = Channel(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+from daytonaflow.component import Component
 from daytonaflow.expressions import ExpressionError, referenced_keys
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType
 from daytonaflow.runner.errors import CanvasError, CanvasIssue
 from daytonaflow.runner.graph import CanvasGraph
-
-from daytonaflow.component import Component
 
 #: Channels of the built-in start trigger.
 START_CHANNELS = ("default",)

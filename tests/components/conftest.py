@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import respx
 from comp_support import API_KEY, API_URL, FakeClock, FakeContext, FakeDaytona, NoSleep
+
 from daytonaflow.components import timing
 from daytonaflow.components.integration import DaytonaIntegration
 from daytonaflow.components.retry import RetryPolicy

@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 from comp_support import API_KEY, API_URL, SANDBOX_ID, TOOLBOX_URL, error_body, fixture
+
 from daytonaflow.components import (
     DEFAULT_API_URL,
     IDEMPOTENCY_LABEL,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 from comp_support import SANDBOX_ID, DictSecrets, drive
-from daytonaflow.components import CreateRepositorySandbox, CreateSandbox, ExecuteCode, ExecuteCommand
 
+from daytonaflow.components import CreateRepositorySandbox, CreateSandbox, ExecuteCode, ExecuteCommand
 from daytonaflow.errors import ComponentError
 
 
@@ -106,6 +106,7 @@ async def test_a_sandbox_that_failed_to_start_fails_the_rerun_with_the_same_mess
 
 async def test_recorded_outcomes_hold_no_secret_values(daytona, make_ctx, clock):
     from comp_support import fixture
+
     from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
 
     daytona.sandboxes[SANDBOX_ID] = fixture("sandbox", labels={SECRET_REFS_LABEL: '[["s","k"]]'})

@@ -8,10 +8,10 @@ import json
 import httpx
 import pytest
 from comp_support import SANDBOX_ID, DictSecrets, FakeClock, FakeDaytona, drive, error_body
+
 from daytonaflow.components import IDEMPOTENCY_LABEL, SANDBOX_RESOURCE, CreateSandbox
 from daytonaflow.components.sandbox_env import ENV_FILE
 from daytonaflow.components.timing import FIRST_POLL_DELAY, MAX_POLL_DELAY
-
 from daytonaflow.errors import ComponentError, ConfigError
 
 SECRET_VALUE = "s3cr3t-value-that-must-not-leak"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from comp_support import SANDBOX_ID, drive
+
 from daytonaflow.components import ExecuteCode
 from daytonaflow.components.sandbox_env import ENV_FILE
 from daytonaflow.components.timing import FIRST_POLL_DELAY
-
 from daytonaflow.errors import ConfigError
 
 

@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 from comp_support import SANDBOX_ID, drive
-from daytonaflow.components import ExecuteCommand
 
+from daytonaflow.components import ExecuteCommand
 from daytonaflow.errors import ConfigError
 
 
@@ -171,6 +171,7 @@ async def test_wait_for_port_must_be_a_valid_port(daytona, make_ctx, clock, port
 
 async def test_values_of_secrets_injected_into_the_sandbox_are_masked_in_the_result(daytona, make_ctx, clock):
     from comp_support import DictSecrets, fixture
+
     from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
 
     labels = {SECRET_REFS_LABEL: '[["api-key-secret","API_KEY"]]'}
@@ -185,6 +186,7 @@ async def test_values_of_secrets_injected_into_the_sandbox_are_masked_in_the_res
 
 async def test_create_sandbox_records_secret_references_for_later_masking(daytona, make_ctx, clock):
     from comp_support import DictSecrets
+
     from daytonaflow.components import CreateSandbox
     from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
+from daytonaflow.component import Component
 from daytonaflow.components import COMPONENTS, PAYLOAD_TYPES
 from daytonaflow.components.generate import main as generate_main
 from daytonaflow.components.generate import render_all, stale_files
-
-from daytonaflow.component import Component
 from daytonaflow.events import Event
 
 ROOT = Path(__file__).resolve().parents[2]

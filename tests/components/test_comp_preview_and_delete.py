@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from comp_support import SANDBOX_ID, drive, error_body
-from daytonaflow.components import SANDBOX_RESOURCE, DeleteSandbox, GetPreviewUrl
 
+from daytonaflow.components import SANDBOX_RESOURCE, DeleteSandbox, GetPreviewUrl
 from daytonaflow.errors import ComponentError, ConfigError
 
 # --- getPreviewUrl --------------------------------------------------------------------------------

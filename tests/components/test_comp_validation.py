@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from daytonaflow.components import (
     CreateRepositorySandbox,
     CreateSandbox,
@@ -19,7 +20,6 @@ from daytonaflow.components import (
     ExecuteCommand,
     GetPreviewUrl,
 )
-
 from daytonaflow.errors import ConfigIssue
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "config"

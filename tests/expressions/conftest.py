@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from daytonaflow.expressions import ChainEntry, ExpressionContext
 
 FIXED_NOW = datetime(2026, 3, 5, 14, 7, 9, 123456, tzinfo=UTC)

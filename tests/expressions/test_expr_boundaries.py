@@ -4,8 +4,9 @@ and never Python's eval/exec/compile."""
 import ast
 from pathlib import Path
 
-import daytonaflow.expressions
 import pytest
+
+import daytonaflow.expressions
 
 PACKAGE = Path(daytonaflow.expressions.__file__).parent
 SOURCES = sorted(PACKAGE.glob("*.py"))

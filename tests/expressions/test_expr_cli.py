@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from daytonaflow.expressions.cli import main
 
 EVENTS = {

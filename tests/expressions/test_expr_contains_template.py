@@ -1,9 +1,9 @@
 """contains_template: which strings hold an expression to evaluate."""
 
 import pytest
-from daytonaflow.expressions import ExpressionError, contains_template
 
 from daytonaflow.errors import DaytonaflowError
+from daytonaflow.expressions import ExpressionError, contains_template
 
 
 @pytest.mark.parametrize(

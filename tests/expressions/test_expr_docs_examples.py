@@ -1,6 +1,7 @@
 """The escape examples docs/expressions.md gives for code fields resolve as the document says."""
 
 import pytest
+
 from daytonaflow.expressions import ExpressionContext, resolve
 
 EXAMPLES = [

@@ -1,6 +1,7 @@
 """Errors that help: carets, suggestions, the path that resolved, the operation and types."""
 
 import pytest
+
 from daytonaflow.expressions import (
     AmbiguousReferenceError,
     ChainEntry,

@@ -1,6 +1,7 @@
 """Hostile templates fail fast with a clear error instead of hanging, exhausting memory or escaping."""
 
 import pytest
+
 from daytonaflow.expressions import (
     ExpressionContext,
     ExpressionError,

@@ -1,6 +1,7 @@
 """resolve() over whole configurations, literal paths, and referenced_keys() for validation."""
 
 import pytest
+
 from daytonaflow.expressions import (
     ExpressionContext,
     ExpressionError,

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+
 from daytonaflow.expressions import ExpressionContext, resolve
 
 SANDBOX = {"id": "sb-123", "state": "started", "labels": {"team": "ci"}, "cpu": 2, "ratio": 0.5}

@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from daytonaflow.localserver import IsolationUnavailableError, LocalServer
 from localserver_testkit import TEST_LIMITS, Api, make_state_root
+
+from daytonaflow.localserver import IsolationUnavailableError, LocalServer
 
 
 @pytest.fixture(scope="module")

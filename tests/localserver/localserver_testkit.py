@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from daytonaflow.localserver import LocalServer, SandboxLimits
 
 MIB = 1 << 20

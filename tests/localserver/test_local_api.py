@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from daytonaflow.localserver import LocalServer
 from localserver_testkit import Api
+
+from daytonaflow.localserver import LocalServer
 
 pytestmark = pytest.mark.sandbox
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from daytonaflow.localserver import LocalServer
 from localserver_testkit import MIB, TEST_LIMITS, Api
+
+from daytonaflow.localserver import LocalServer
 
 pytestmark = pytest.mark.sandbox
 

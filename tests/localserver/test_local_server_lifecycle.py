@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daytonaflow.localserver import LocalServer, LocalServerError
 from localserver_testkit import TEST_LIMITS, make_state_root
+
+from daytonaflow.localserver import LocalServer, LocalServerError
 
 pytestmark = pytest.mark.sandbox
 

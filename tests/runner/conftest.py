@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from daytonaflow.runner import Engine, RunStore, RunUpdate
 from run_fakes import FAKE_COMPONENTS, FakeBackend
+
+from daytonaflow.runner import Engine, RunStore, RunUpdate
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from daytonaflow.runner import Engine, RunStore, parse_canvas
 from run_fakes import FAKE_COMPONENTS, FakeBackend, make_canvas
+
+from daytonaflow.runner import Engine, RunStore, parse_canvas
 
 DURABLE_CANVAS = make_canvas(
     [

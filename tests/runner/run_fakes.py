@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from daytonaflow.expressions import contains_template
-
 from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, Component, ExecutionContext
 from daytonaflow.errors import ComponentError, ConfigIssue
 from daytonaflow.events import Payload
+from daytonaflow.expressions import contains_template
 
 RESOURCE_KIND = "test.resource"
 

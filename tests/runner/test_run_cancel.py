@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from daytonaflow.runner import Engine, RunStore, RunUpdate, parse_canvas
 from run_fakes import FakeBackend, make_canvas
+
+from daytonaflow.runner import Engine, RunStore, RunUpdate, parse_canvas
 
 SLEEP_WITH_RESOURCE = make_canvas(
     [

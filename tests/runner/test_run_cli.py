@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from daytonaflow.runner import RunStore
 from run_fakes import make_canvas
 
 from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from daytonaflow.runner import RunStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

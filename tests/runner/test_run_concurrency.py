@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from daytonaflow.runner import Engine, RunStore, parse_canvas
 from run_fakes import FakeBackend, make_canvas
+
+from daytonaflow.runner import Engine, RunStore, parse_canvas
 
 
 async def test_fifty_runs_proceed_concurrently(engine: Engine, store: RunStore, backend: FakeBackend) -> None:

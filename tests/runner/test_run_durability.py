@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from daytonaflow.runner import RunStore
 from run_fakes import FakeBackend
+
+from daytonaflow.runner import RunStore
 
 WORKER = Path(__file__).with_name("run_durable_worker.py")
 RUNS = 20

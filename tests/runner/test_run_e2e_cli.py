@@ -17,9 +17,8 @@ localserver = pytest.importorskip(
     "daytonaflow.localserver", reason="daytonaflow.localserver is not built yet"
 )
 
-from daytonaflow.runner import RunStore  # noqa: E402
-
 from daytonaflow.cli import EXIT_OK, main  # noqa: E402
+from daytonaflow.runner import RunStore  # noqa: E402
 
 pytestmark = pytest.mark.sandbox
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from daytonaflow.runner import Engine, RunStore, RunUpdate, parse_canvas
 from run_fakes import FAKE_COMPONENTS, FakeBackend, make_canvas
 
+from daytonaflow.runner import Engine, RunStore, RunUpdate, parse_canvas
 from daytonaflow.secrets import FileSecretsProvider
 
 

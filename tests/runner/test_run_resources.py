@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from daytonaflow.runner import Engine, RunStore, parse_canvas
 from run_fakes import FakeBackend, make_canvas
+
+from daytonaflow.runner import Engine, RunStore, parse_canvas
 
 ACQUIRE_THEN_FAIL = make_canvas(
     [

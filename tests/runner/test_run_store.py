@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from daytonaflow.runner import RunNotFoundError, RunStore, RunStoreError, default_db_path
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daytonaflow.runner import CanvasError, CanvasIssue, load_canvas, parse_canvas, validate_canvas
 from run_fakes import FAKE_COMPONENTS, make_canvas
+
+from daytonaflow.runner import CanvasError, CanvasIssue, load_canvas, parse_canvas, validate_canvas
 
 
 def issues_of(document: dict[str, Any]) -> list[CanvasIssue]:

@@ -90,13 +90,19 @@ class DaytonaComponent(Component, Generic[ConfigT]):
         if not isinstance(cast(object, config), Mapping):
             return [ConfigIssue("", "the configuration must be an object")]
         issues = field_specs.validate(cls.fields, config, allow_expressions=allow_expressions)
-        if not issues:
-            issues.extend(cls.extra_rules(config, allow_expressions=allow_expressions))
+        # Every broken rule at once, but one issue per field: a cross-field rule about a value the
+        # field specs already rejected would only repeat the problem.
+        reported = {issue.field for issue in issues}
+        issues.extend(
+            issue
+            for issue in cls.extra_rules(config, allow_expressions=allow_expressions)
+            if issue.field not in reported
+        )
         return issues
 
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
-        """Cross-field rules the field specs cannot say; runs once the specs' rules pass."""
+        """Rules the field specs cannot say; issues on fields the specs already rejected are dropped."""
         return []
 
     def parse_config(self, ctx: ExecutionContext) -> ConfigT:

@@ -168,13 +168,7 @@ class DaytonaClient:
         while True:
             attempt += 1
             try:
-                existing = await self.list_sandboxes(labels={IDEMPOTENCY_LABEL: idempotency_key})
-                # Checked here too: a server that ignored the filter must not hand back a stranger.
-                mine = [
-                    sandbox
-                    for sandbox in existing
-                    if sandbox.labels.get(IDEMPOTENCY_LABEL) == idempotency_key
-                ]
+                mine = await self.sandboxes_created_with(idempotency_key)
                 if mine:
                     return mine[0]
                 response = await self._send_once(
@@ -185,6 +179,12 @@ class DaytonaClient:
                 if attempt >= self.retry.attempts:
                     raise retryable.error from None
                 await self.retry.sleep(self.retry.delay(attempt, retryable.retry_after))
+
+    async def sandboxes_created_with(self, idempotency_key: str) -> list[SandboxInfo]:
+        """The sandboxes :meth:`create_sandbox` made for ``idempotency_key`` (at most one, normally)."""
+        existing = await self.list_sandboxes(labels={IDEMPOTENCY_LABEL: idempotency_key})
+        # Checked here too: a server that ignored the filter must not hand back a stranger.
+        return [sandbox for sandbox in existing if sandbox.labels.get(IDEMPOTENCY_LABEL) == idempotency_key]
 
     async def get_sandbox(self, sandbox_id: str) -> SandboxInfo:
         return SandboxInfo.model_validate(

@@ -153,6 +153,18 @@ SECRETS = Field(
 )
 
 
+#: The sandbox settings both sandbox-creating components offer, in form order.
+SANDBOX_CREATION_FIELDS = (
+    SNAPSHOT,
+    TARGET,
+    AUTO_STOP_INTERVAL,
+    env_list("Name/value pairs set as environment variables of the sandbox."),
+    SECRETS,
+    PUBLIC,
+    LABELS,
+)
+
+
 def output_limit(default: int = DEFAULT_OUTPUT_LIMIT_BYTES) -> Field:
     return Field(
         "maxOutputBytes",

@@ -13,17 +13,9 @@ from pydantic import Field as ModelField
 
 from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.components import outcome, sandbox_lifecycle, sessions, timing
-from daytonaflow.components.base import ComponentConfig, DaytonaComponent
+from daytonaflow.components.base import ComponentConfig
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.common_fields import (
-    AUTO_STOP_INTERVAL,
-    LABELS,
-    PUBLIC,
-    SECRETS,
-    SNAPSHOT,
-    TARGET,
-    env_list,
-)
+from daytonaflow.components.common_fields import SANDBOX_CREATION_FIELDS
 from daytonaflow.components.config_parts import SandboxCreationConfig
 from daytonaflow.components.errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.components.fields import Field, Option, When
@@ -43,7 +35,7 @@ from daytonaflow.components.sandbox_env import (
     with_sandbox_env,
     with_timeout,
 )
-from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE, StartState
+from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE, SandboxCreatingComponent, StartState
 from daytonaflow.components.sessions import StepResult, StepState
 from daytonaflow.errors import ComponentError, ConfigIssue
 from daytonaflow.expressions import contains_template
@@ -139,7 +131,7 @@ def _clone_credential(secrets: list[ResolvedSecret]) -> str | None:
     return None
 
 
-class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
+class CreateRepositorySandbox(SandboxCreatingComponent[CreateRepositorySandboxConfig]):
     name: ClassVar[str] = "daytona.createRepositorySandbox"
     label: ClassVar[str] = "Create Repository Sandbox"
     description: ClassVar[str] = "Create a sandbox, clone a repository into it and run a bootstrap script."
@@ -208,13 +200,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
                 ),
             ),
         ),
-        SNAPSHOT,
-        TARGET,
-        AUTO_STOP_INTERVAL,
-        env_list("Name/value pairs set as environment variables of the sandbox."),
-        SECRETS,
-        PUBLIC,
-        LABELS,
+        *SANDBOX_CREATION_FIELDS,
         Field(
             "timeout",
             "number",
@@ -360,7 +346,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         payload = self._payload(ctx, config, step.sandbox, result, secrets)
         # Recorded before the session goes: a re-run after a crash replays it (see outcome).
         outcome.record_emit(ctx, DEFAULT_CHANNEL.name, payload)
-        await sessions.kill(client, step)
+        await self._end_bootstrap_session(ctx)
         ctx.emit(DEFAULT_CHANNEL.name, payload)
 
     # --- clone and bootstrap ----------------------------------------------------------------------
@@ -474,14 +460,18 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
     ) -> None:
         """Delete the failed sandbox, or keep it (then the engine must not reclaim it at run end)."""
         client = self.client(ctx)
-        metadata = ctx.metadata.get()
-        if metadata.get("step"):
-            with contextlib.suppress(DaytonaError):
-                await sessions.kill(client, StepState.from_json(metadata["step"]))
+        await self._end_bootstrap_session(ctx)
         if config.keep_on_failure:
             ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
         else:
             await sandbox_lifecycle.discard(ctx, client, sandbox_id)
+
+    async def _end_bootstrap_session(self, ctx: ExecutionContext) -> None:
+        """End the bootstrap's session, if one was started (idempotent, never fatal)."""
+        step = ctx.metadata.get().get("step")
+        if step:
+            with contextlib.suppress(DaytonaError):
+                await sessions.kill(self.client(ctx), StepState.from_json(step))
 
     async def _replayed(self, ctx: ExecutionContext, config: CreateRepositorySandboxConfig) -> bool:
         """Whether the execution had already ended: its clean-up is repeated and its outcome replayed."""
@@ -491,19 +481,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         metadata = ctx.metadata.get()
         if outcome.is_failure(record):
             await self._settle_failure(ctx, config, StartState.from_json(metadata["start"]).sandbox_id)
-        elif metadata.get("step"):
-            with contextlib.suppress(DaytonaError):
-                await sessions.kill(self.client(ctx), StepState.from_json(metadata["step"]))
+        else:
+            await self._end_bootstrap_session(ctx)
         outcome.replay(ctx, record, self.payload_type)
         return True
-
-    async def cancel(self, ctx: ExecutionContext) -> None:
-        metadata = ctx.metadata.get()
-        if metadata.get("start"):
-            await sandbox_lifecycle.discard(
-                ctx, self.client(ctx), StartState.from_json(metadata["start"]).sandbox_id
-            )
-
-    @classmethod
-    async def reclaim(cls, kind: str, resource_id: str, integration: Any) -> None:
-        await sandbox_lifecycle.reclaim(kind, resource_id, integration)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
 from daytonaflow.components import sandbox_lifecycle
-from daytonaflow.components.base import DaytonaComponent
-from daytonaflow.components.common_fields import (
-    AUTO_STOP_INTERVAL,
-    LABELS,
-    PUBLIC,
-    SECRETS,
-    SNAPSHOT,
-    TARGET,
-    env_list,
-)
+from daytonaflow.components.common_fields import SANDBOX_CREATION_FIELDS
 from daytonaflow.components.config_parts import SandboxCreationConfig
 from daytonaflow.components.fields import Field
 from daytonaflow.components.payloads import SandboxPayload
 from daytonaflow.components.sandbox_env import inject_secrets, resolve_secrets
-from daytonaflow.components.sandbox_lifecycle import StartState
+from daytonaflow.components.sandbox_lifecycle import SandboxCreatingComponent, StartState
 from daytonaflow.components.wire import STARTED
 from daytonaflow.errors import ComponentError
 
@@ -85,7 +76,7 @@ class CreateSandboxConfig(SandboxCreationConfig):
     pass
 
 
-class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
+class CreateSandbox(SandboxCreatingComponent[CreateSandboxConfig]):
     name: ClassVar[str] = "daytona.createSandbox"
     label: ClassVar[str] = "Create Sandbox"
     description: ClassVar[str] = "Create an isolated Daytona sandbox and wait until it is started."
@@ -94,16 +85,7 @@ class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
     payload_type = SandboxPayload
     config_model = CreateSandboxConfig
     docs = DOCS
-    fields = (
-        SNAPSHOT,
-        TARGET,
-        AUTO_STOP_INTERVAL,
-        env_list("Name/value pairs set as environment variables of the sandbox."),
-        SECRETS,
-        PUBLIC,
-        LABELS,
-        START_TIMEOUT,
-    )
+    fields = (*SANDBOX_CREATION_FIELDS, START_TIMEOUT)
 
     async def execute(self, ctx: ExecutionContext) -> None:
         config = self.parse_config(ctx)
@@ -132,12 +114,3 @@ class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
             message = f"could not write secrets into sandbox {sandbox_id}: {error}"
             await sandbox_lifecycle.fail(ctx, client, sandbox_id, message)
         ctx.emit(DEFAULT_CHANNEL.name, SandboxPayload(id=sandbox_id, state=STARTED))
-
-    async def cancel(self, ctx: ExecutionContext) -> None:
-        start = ctx.metadata.get().get("start")
-        if start:
-            await sandbox_lifecycle.discard(ctx, self.client(ctx), StartState.from_json(start).sandbox_id)
-
-    @classmethod
-    async def reclaim(cls, kind: str, resource_id: str, integration: Any) -> None:
-        await sandbox_lifecycle.reclaim(kind, resource_id, integration)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from daytonaflow.component import SecretsProvider
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.errors import DaytonaApiError, DaytonaError
+from daytonaflow.components.errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.errors import ComponentError, SecretNotFoundError
 
 #: Sandbox label listing the injected secrets' references (never values), so that later steps
@@ -76,13 +76,21 @@ async def injected_secret_values(
 ) -> list[str]:
     """Values of the secrets injected into the sandbox, to mask them in reported output.
 
-    Best effort: a sandbox that cannot be read, or a secret the provider no longer holds, masks
-    nothing more (the output is still reported).
+    A sandbox that is gone, a label that is not ours, or a secret the provider no longer holds
+    masks nothing more. A sandbox that cannot be read (Daytona failing after retries) is an
+    error: reporting output that may hold unmasked secrets would be worse than failing the node.
     """
     try:
         labels = (await client.get_sandbox(sandbox_id)).labels
+    except DaytonaNotFoundError:
+        return []
+    except DaytonaError as error:
+        raise ComponentError(
+            f"cannot read which secrets sandbox {sandbox_id} holds, to mask them in its output: {error}"
+        ) from None
+    try:
         pairs = json.loads(labels.get(SECRET_REFS_LABEL, "[]"))
-    except (DaytonaError, ValueError):
+    except ValueError:
         return []
     values: list[str] = []
     for pair in pairs if isinstance(pairs, list) else []:

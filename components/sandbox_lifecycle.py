@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from daytonaflow.component import ExecutionContext
 from daytonaflow.components import outcome, timing
+from daytonaflow.components.base import DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.config_parts import SandboxCreationConfig
 from daytonaflow.components.errors import DaytonaError, DaytonaNotFoundError
@@ -45,12 +46,29 @@ async def create(
     """Create the sandbox (at most once per node execution) and track it as a run resource."""
     # Resolving first means a missing secret fails the node before anything exists to clean up.
     resolve_secrets(config.secret_specs(), ctx.secrets)
-    sandbox = await client.create_sandbox(
-        config.create_request(default_target), idempotency_key=f"{ctx.run_id}/{ctx.execution_id}"
-    )
+    sandbox = await client.create_sandbox(config.create_request(default_target), idempotency_key=_key(ctx))
     ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
     ctx.logger.info("created sandbox %s (state %s)", sandbox.id, sandbox.state)
     return StartState(sandbox.id, timing.now() + config.timeout), sandbox
+
+
+def _key(ctx: ExecutionContext) -> str:
+    """The idempotency key of the sandbox a node execution creates (stable across restarts)."""
+    return f"{ctx.run_id}/{ctx.execution_id}"
+
+
+async def discard_created(ctx: ExecutionContext, client: DaytonaClient) -> None:
+    """Delete the sandbox this execution created, whether or not its ID was recorded yet.
+
+    A cancel that lands while the create request is in flight (or before its answer was saved)
+    finds the sandbox by its idempotency label instead of leaking it.
+    """
+    start = ctx.metadata.get().get("start")
+    if start:
+        await discard(ctx, client, StartState.from_json(start).sandbox_id)
+        return
+    for sandbox in await client.sandboxes_created_with(_key(ctx)):
+        await discard(ctx, client, sandbox.id)
 
 
 async def wait_started(
@@ -125,8 +143,18 @@ async def replay_failure(ctx: ExecutionContext, client: DaytonaClient, sandbox_i
         raise ComponentError(str(record["failure"]))
 
 
-async def reclaim(kind: str, resource_id: str, integration: Any) -> None:
-    """Delete a sandbox a run left behind (for both sandbox-creating components)."""
-    if kind != SANDBOX_RESOURCE:
-        raise ComponentError(f"cannot reclaim a resource of kind {kind!r}")
-    await delete_if_present(integration_of(integration).client, resource_id)
+CreationConfigT = TypeVar("CreationConfigT", bound=SandboxCreationConfig)
+
+
+class SandboxCreatingComponent(DaytonaComponent[CreationConfigT]):
+    """Base of the components that create a sandbox: a cancel deletes the sandbox being made, and
+    the engine's reclaim deletes one a run left behind."""
+
+    async def cancel(self, ctx: ExecutionContext) -> None:
+        await discard_created(ctx, self.client(ctx))
+
+    @classmethod
+    async def reclaim(cls, kind: str, resource_id: str, integration: Any) -> None:
+        if kind != SANDBOX_RESOURCE:
+            raise ComponentError(f"cannot reclaim a resource of kind {kind!r}")
+        await delete_if_present(integration_of(integration).client, resource_id)

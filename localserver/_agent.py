@@ -137,7 +137,6 @@ class _Agent:
         self.lock = threading.Lock()
         self.counter = 0
         self.children: set[int] = set()
-        self.child_exited = threading.Event()
 
     # ---- environment and process helpers -------------------------------------------------------
 
@@ -174,11 +173,19 @@ class _Agent:
         self.limit_child(proc.pid)
         return proc
 
-    def reap_orphans(self) -> None:
-        """As the namespace's init, collect orphans' exit statuses: zombies count against pids.max."""
+    def reap_orphans(self, wakeup_fd: int) -> None:
+        """As the namespace's init, collect orphans' exit statuses: zombies count against pids.max.
+
+        ``wakeup_fd`` receives a byte per SIGCHLD (``signal.set_wakeup_fd``): a handler that only
+        sets an Event would take a lock, and a signal arriving inside it would deadlock.
+        """
+        import select
+
         while True:
-            self.child_exited.wait(0.5)
-            self.child_exited.clear()
+            ready, _, _ = select.select([wakeup_fd], [], [], 0.5)
+            if ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wakeup_fd, 4096)
             self.reap_zombies()
 
     def reap_zombies(self) -> None:
@@ -202,7 +209,7 @@ class _Agent:
 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             self.reap_zombies()
             try:
@@ -538,9 +545,13 @@ def _start_thread(target: Any, *args: Any) -> None:
 
 
 def _splice(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways until both sides have ended. A side that can no longer be written to (a
+    server that answered and closed without reading the whole request) has what is sent to it
+    discarded, so the other side is never stuck writing and still gets the answer."""
     import select
 
     open_ends = {a: b, b: a}
+    deaf: set[socket.socket] = set()
     try:
         while open_ends:
             ready, _, _ = select.select(list(open_ends), [], [])
@@ -552,15 +563,15 @@ def _splice(a: socket.socket, b: socket.socket) -> None:
                 peer = open_ends[sock]
                 if not data:
                     del open_ends[sock]
-                    try:
+                    with contextlib.suppress(OSError):
                         peer.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        open_ends.clear()
+                    continue
+                if peer in deaf:
                     continue
                 try:
                     peer.sendall(data)
                 except OSError:
-                    open_ends.clear()
+                    deaf.add(peer)
     finally:
         b.close()
 
@@ -897,15 +908,14 @@ def main(argv: list[str]) -> int:
     os.makedirs(_STATE_DIR, mode=0o700, exist_ok=True)
     _apply_limits(config)
     _make_undumpable()
-    import faulthandler, signal as _sg
-    faulthandler.register(_sg.SIGUSR1, file=open('/run/daytonaflow/stacks', 'w'), all_threads=True)
     agent = _Agent(config)
     if os.getpid() == 1:
         import signal
 
-        # Runs in the main thread when accept() is interrupted; the reaper does the work.
-        signal.signal(signal.SIGCHLD, lambda signum, frame: agent.child_exited.set())
-        _start_thread(agent.reap_orphans)
+        wakeup_read, wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        _start_thread(agent.reap_orphans, wakeup_read)
     while True:
         conn, _ = listener.accept()
         try:

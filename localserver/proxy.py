@@ -38,7 +38,6 @@ _HOP_BY_HOP = {
     b"host",
     b"x-daytona-preview-token",
 }
-_MAX_REQUEST_BODY = 256 << 20
 
 
 class PreviewProxy:
@@ -103,71 +102,83 @@ class PreviewProxy:
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, record: SandboxRecord, port: int
     ) -> None:
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > _MAX_REQUEST_BODY:
-                await error_response(413, "request body too large for the preview proxy")(
-                    scope, receive, send
-                )
-                return
-            if not message.get("more_body"):
-                break
+        started = [False]
+
+        async def tracked_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                started[0] = True
+            await send(message)
+
         try:
             async with self.state.manager.activity(record) as agent:
                 stream = await agent.stream("connect", port=port)
                 try:
-                    await self._relay_http(scope, send, stream.reader, stream.writer, bytes(body), port)
+                    await self._relay_http(scope, receive, tracked_send, stream.reader, stream.writer, port)
+                except h11.ProtocolError as error:
+                    raise ApiError(
+                        502, f"the sandbox's server broke HTTP: {error}", code="BAD_UPSTREAM"
+                    ) from None
                 finally:
                     await stream.close()
         except ApiError as error:
+            if started[0]:
+                # Too late for an error page: end the body the client is reading.
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
             code = error.code or ("PORT_NOT_LISTENING" if error.status == 502 else None)
             await error_response(error.status, error.message, code)(scope, receive, send)
 
     async def _relay_http(
         self,
         scope: Scope,
+        receive: Receive,
         send: Send,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        body: bytes,
         port: int,
     ) -> None:
+        """Forward the request (its body streamed, framed as the client framed it), then the answer."""
         conn = h11.Connection(h11.CLIENT)
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
+        incoming = {k.lower(): v for k, v in scope["headers"]}
         headers = [
-            (k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP and k != b"content-length"
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in _HOP_BY_HOP and k.lower() != b"content-length"
         ]
-        headers += [
-            (b"host", f"localhost:{port}".encode()),
-            (b"connection", b"close"),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        headers += [(b"host", f"localhost:{port}".encode()), (b"connection", b"close")]
+        if b"content-length" in incoming:
+            headers.append((b"content-length", incoming[b"content-length"]))
+        elif b"chunked" in incoming.get(b"transfer-encoding", b"").lower():
+            headers.append((b"transfer-encoding", b"chunked"))
         writer.write(conn.send(h11.Request(method=scope["method"], target=target, headers=headers)) or b"")
-        if body:
-            writer.write(conn.send(h11.Data(data=body)) or b"")
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            if chunk:
+                writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                await writer.drain()
+            if not message.get("more_body"):
+                break
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
-        started = False
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 data = await reader.read(65536)
-                conn.receive_data(data)
-                if not data and conn.their_state is h11.SEND_RESPONSE and not started:
+                if not data and conn.their_state is h11.SEND_RESPONSE:
                     raise ApiError(502, "the sandbox's server closed the connection without answering")
+                conn.receive_data(data)
                 continue
             if isinstance(event, h11.Response):
                 response_headers = [(k, v) for k, v in event.headers if k.lower() not in _HOP_BY_HOP]
                 await send(
                     {"type": "http.response.start", "status": event.status_code, "headers": response_headers}
                 )
-                started = True
             elif isinstance(event, h11.Data):
                 await send({"type": "http.response.body", "body": bytes(event.data), "more_body": True})
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):

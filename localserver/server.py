@@ -79,6 +79,7 @@ class LocalServer:
         proxy_port: int = 0,
         limits: SandboxLimits | None = None,
         monitor_interval: float = 1.0,
+        keep_spare: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -87,6 +88,7 @@ class LocalServer:
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.limits = limits or SandboxLimits()
         self.monitor_interval = monitor_interval
+        self.keep_spare = keep_spare
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -219,6 +221,7 @@ class LocalServer:
             host_uid=host_uid,
             cgroups=cgroups,
             monitor_interval=self.monitor_interval,
+            keep_spare=self.keep_spare,
         )
         self.isolation = build_report(bwrap, host_uid, cgroups, self.limits)
         api_socket = _listen(self.host, self.port)

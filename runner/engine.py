@@ -51,6 +51,7 @@ from daytonaflow.runner.store import (
     RUN_CANCELLING,
     RUN_FAILED,
     RUN_SUCCEEDED,
+    ResourceRecord,
     RunRecord,
     RunStore,
 )
@@ -248,9 +249,6 @@ class Engine:
             await self._finish(run)
         return await asyncio.shield(run.done)
 
-    async def cancel_all(self) -> None:
-        await asyncio.gather(*(self.cancel(run_id) for run_id in list(self._runs)))
-
     async def aclose(self) -> None:
         """Stop driving runs without ending them: they stay unfinished on disk and resume later."""
         for run in list(self._runs.values()):
@@ -297,6 +295,11 @@ class Engine:
         self._notify(RunUpdate(progress.RUN_RESUMED, run.id, canvas.name))
         if record.status == RUN_CANCELLING:
             run.cancelling = True
+            self._spawn(self._stop_then_finish(run))
+            return
+        if record.error is not None:
+            # A node had failed when the previous process died: finish stopping, do not run on.
+            run.failure = record.error
             self._spawn(self._stop_then_finish(run))
             return
         try:
@@ -370,8 +373,8 @@ class Engine:
         except Exception as error:
             execution.task = None
             if run.is_stopping():
-                # Most likely the stop itself (the cancel hook killed the command) made the hook
-                # fail: `_stop` records the execution as cancelled.
+                # It failed while its run was being stopped (another branch failed, or a cancel):
+                # `_stop` records the execution as cancelled.
                 _log.debug("node %s of run %s failed while stopping: %s", node.id, run.id, error)
                 return
             self._fail(run, execution, error)
@@ -468,11 +471,15 @@ class Engine:
         message = _describe(error)
         if not isinstance(error, DaytonaflowError):
             _log.debug("node %s of run %s raised", execution.node.id, run.id, exc_info=error)
-        self.store.finish_execution(execution.id, EXEC_FAILED, error=message)
+        with self.store.transaction():
+            self.store.finish_execution(execution.id, EXEC_FAILED, error=message)
+            if run.failure is None:
+                located = message.startswith(f'node "{execution.node.id}"')
+                run.failure = message if located else f'node "{execution.node.id}": {message}'
+                # Stopping the other branches and reclaiming take a while: a crash meanwhile must
+                # resume the run as failing, not carry on with its other branches.
+                self.store.set_run_error(run.id, run.failure)
         run.active.pop(execution.id, None)
-        if run.failure is None:
-            located = message.startswith(f'node "{execution.node.id}"')
-            run.failure = message if located else f'node "{execution.node.id}": {message}'
         self._notify(
             self._node_update(progress.NODE_FAILED, run, execution, status=EXEC_FAILED, error=message)
         )
@@ -503,12 +510,15 @@ class Engine:
         if execution.timer is not None:
             execution.timer.cancel()
             execution.timer = None
-        if execution.status != EXEC_PENDING or execution.task is None:
-            await self._call_cancel_hook(run, execution)
+        hook_started = execution.status != EXEC_PENDING or execution.task is None
+        # The hook's task goes first: the cancel hook then sees the last metadata it persisted, and
+        # nothing the task was doing (a create in flight) can land after the hook has looked.
         if execution.task is not None:
             execution.task.cancel()
             await asyncio.gather(execution.task, return_exceptions=True)
             execution.task = None
+        if hook_started and execution.id in run.active:
+            await self._call_cancel_hook(run, execution)
         if run.active.pop(execution.id, None) is not None:
             self.store.finish_execution(execution.id, EXEC_CANCELLED)
             self._notify(self._node_update(progress.NODE_CANCELLED, run, execution, status=EXEC_CANCELLED))
@@ -551,14 +561,9 @@ class Engine:
         for resource in self.store.resources(run.id):
             if resource.state != RES_HELD:
                 continue
-            name = f"{resource.kind}:{resource.resource_id}"
             node = run.graph.nodes.get(resource.node_id)
-            update = RunUpdate(
-                progress.RESOURCE_KEPT, run.id, run.canvas.name, node_id=resource.node_id, resource=name
-            )
             if run.keep_resources or (node is not None and node.keep_resources):
-                self.store.set_resource_state(run.id, resource.kind, resource.resource_id, RES_KEPT)
-                self._notify(update)
+                self._settle_resource(run, resource, RES_KEPT, progress.RESOURCE_KEPT)
                 continue
             component = self.registry.get(resource.component)
             try:
@@ -567,31 +572,27 @@ class Engine:
                 await component.reclaim(resource.kind, resource.resource_id, self.integration)
             except Exception as error:
                 message = _describe(error)
-                self.store.set_resource_state(
-                    run.id, resource.kind, resource.resource_id, RES_RECLAIM_FAILED, message
+                _log.warning(
+                    "could not reclaim %s:%s of run %s: %s",
+                    resource.kind,
+                    resource.resource_id,
+                    run.id,
+                    message,
                 )
-                _log.warning("could not reclaim %s of run %s: %s", name, run.id, message)
-                self._notify(
-                    RunUpdate(
-                        progress.RESOURCE_RECLAIM_FAILED,
-                        run.id,
-                        run.canvas.name,
-                        node_id=resource.node_id,
-                        resource=name,
-                        error=message,
-                    )
+                self._settle_resource(
+                    run, resource, RES_RECLAIM_FAILED, progress.RESOURCE_RECLAIM_FAILED, message
                 )
                 continue
-            self.store.set_resource_state(run.id, resource.kind, resource.resource_id, RES_RECLAIMED)
-            self._notify(
-                RunUpdate(
-                    progress.RESOURCE_RECLAIMED,
-                    run.id,
-                    run.canvas.name,
-                    node_id=resource.node_id,
-                    resource=name,
-                )
-            )
+            self._settle_resource(run, resource, RES_RECLAIMED, progress.RESOURCE_RECLAIMED)
+
+    def _settle_resource(
+        self, run: _Run, resource: ResourceRecord, state: str, kind: str, error: str | None = None
+    ) -> None:
+        self.store.set_resource_state(run.id, resource.kind, resource.resource_id, state, error)
+        name = f"{resource.kind}:{resource.resource_id}"
+        self._notify(
+            RunUpdate(kind, run.id, run.canvas.name, node_id=resource.node_id, resource=name, error=error)
+        )
 
     # --- observers ----------------------------------------------------------------------------------
 

@@ -31,9 +31,6 @@ class CanvasGraph:
         """Nodes that run when ``source_id`` emits on ``channel``, in edge order."""
         return list(self._listeners.get((source_id, channel), ()))
 
-    def parents(self, node_id: str) -> set[str]:
-        return set(self._parents.get(node_id, ()))
-
     @cached_property
     def cycle_nodes(self) -> list[str]:
         """Nodes on or behind a cycle (empty when the graph is acyclic), in canvas order."""

@@ -295,6 +295,10 @@ class RunStore:
             (status, error, finished_at, run_id),
         )
 
+    def set_run_error(self, run_id: str, error: str) -> None:
+        """Record why a still-running run is failing, so a resume after a crash finishes it as failed."""
+        self._execute("UPDATE runs SET error = ? WHERE id = ?", (error, run_id))
+
     # --- executions ---------------------------------------------------------------------------
 
     def insert_execution(
@@ -312,12 +316,6 @@ class RunStore:
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (execution_id, run_id, node_id, node_name, component, trigger_event_id, status, time.time()),
         )
-
-    def get_execution(self, execution_id: str) -> ExecutionRecord:
-        row = self._execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
-        if row is None:
-            raise RunNotFoundError(f'no execution "{execution_id}"')
-        return _execution(row)
 
     def executions(self, run_id: str) -> list[ExecutionRecord]:
         rows = self._execute("SELECT * FROM executions WHERE run_id = ? ORDER BY seq", (run_id,))
@@ -338,12 +336,13 @@ class RunStore:
         output_event_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        self._execute(
-            "UPDATE executions SET status = ?, channel = ?, output_event_id = ?, error = ?, finished_at = ?"
-            " WHERE id = ?",
-            (status, channel, output_event_id, error, time.time(), execution_id),
-        )
-        self._execute("DELETE FROM checks WHERE execution_id = ?", (execution_id,))
+        with self.transaction():
+            self._execute(
+                "UPDATE executions SET status = ?, channel = ?, output_event_id = ?, error = ?,"
+                " finished_at = ? WHERE id = ?",
+                (status, channel, output_event_id, error, time.time(), execution_id),
+            )
+            self._execute("DELETE FROM checks WHERE execution_id = ?", (execution_id,))
 
     def set_metadata(self, execution_id: str, metadata: dict[str, Any]) -> None:
         self._execute("UPDATE executions SET metadata = ? WHERE id = ?", (_dumps(metadata), execution_id))
@@ -371,11 +370,12 @@ class RunStore:
         return [_event(row) for row in rows.fetchall()]
 
     def schedule_check(self, execution_id: str, run_id: str, due_at: float) -> None:
-        self._execute(
-            "INSERT OR REPLACE INTO checks (execution_id, run_id, due_at) VALUES (?, ?, ?)",
-            (execution_id, run_id, due_at),
-        )
-        self._execute("UPDATE executions SET status = ? WHERE id = ?", (EXEC_WAITING, execution_id))
+        with self.transaction():
+            self._execute(
+                "INSERT OR REPLACE INTO checks (execution_id, run_id, due_at) VALUES (?, ?, ?)",
+                (execution_id, run_id, due_at),
+            )
+            self._execute("UPDATE executions SET status = ? WHERE id = ?", (EXEC_WAITING, execution_id))
 
     def checks(self, run_id: str) -> list[CheckRecord]:
         rows = self._execute("SELECT * FROM checks WHERE run_id = ?", (run_id,))

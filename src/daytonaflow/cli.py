@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="run database (default: $DAYTONAFLOW_DB or ~/.local/share/daytonaflow/runs.db)",
     )
+    # Runs resumed by `run` and `runs resume` need their secrets as much as new runs do.
+    secrets = argparse.ArgumentParser(add_help=False)
+    secrets.add_argument(
+        "--secrets",
+        metavar="FILE",
+        type=Path,
+        help="JSON secrets file {name: {key: value}} (default: $DAYTONAFLOW_SECRETS_FILE"
+        " or ~/.config/daytonaflow/secrets.json)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = _command(
@@ -94,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         '  daytonaflow run canvas.yaml --input \'{"repository": "https://example.com/app.git"}\'\n'
         "  daytonaflow run canvas.yaml --json > events.jsonl\n"
         "  daytonaflow run canvas.yaml --keep-sandboxes   # leave sandboxes for inspection",
-        parents=[db],
+        parents=[db, secrets],
     )
     run.add_argument("canvas", type=Path, help="canvas file (.yaml, .yml or .json)")
     run.add_argument("--input", metavar="JSON", help="run input: a JSON object, seen as root().data")
@@ -105,7 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--keep-sandboxes", action="store_true", help="do not delete the sandboxes the run leaves behind"
     )
-    run.add_argument("--secrets", metavar="FILE", type=Path, help="JSON secrets file {name: {key: value}}")
     run.set_defaults(handler=_cmd_run)
 
     validate = _command(
@@ -136,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         "run history: list, show (nodes, events, resources), resume",
         "daytonaflow runs\n  daytonaflow runs show 3f2a9c\n  daytonaflow runs show 3f2a9c --json\n"
         "  daytonaflow runs resume   # finish runs whose process died",
-        parents=[db],
+        parents=[db, secrets],
     )
     runs.add_argument("action", nargs="?", choices=("list", "show", "resume"), default="list")
     runs.add_argument("run_id", nargs="?", help="run id (or a unique prefix) for show/resume")
@@ -212,11 +220,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, Any] | None) -> int:
-    from daytonaflow.runner import Engine, JsonLines, RunView, parse_canvas, summary
+    from daytonaflow.runner import JsonLines, RunView, parse_canvas, summary
 
     console = _stdout()
     with _open_store(args.db) as store:
-        engine = Engine(store, secrets=_secrets(args.secrets))
+        engine = _engine(store, args.secrets)
         engine.validate(canvas, source=str(args.canvas))
         orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
         needs_backend = _needs_backend(canvas) or any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
@@ -413,7 +421,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 async def _resume(args: argparse.Namespace) -> int:
-    from daytonaflow.runner import Engine, JsonLines, RunView, parse_canvas
+    from daytonaflow.runner import JsonLines, RunView, parse_canvas
 
     console = _stdout()
     with _open_store(args.db) as store:
@@ -424,7 +432,7 @@ async def _resume(args: argparse.Namespace) -> int:
         if not orphans:
             console.print("nothing to resume")
             return EXIT_OK
-        engine = Engine(store)
+        engine = _engine(store, args.secrets)
         needs_backend = any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
         async with _backend(needs_backend, console) as integration:
             engine.integration = integration
@@ -497,6 +505,14 @@ async def _backend(needed: bool, console: Console) -> AsyncIterator[Any]:
         await integration.aclose()
         if server is not None:
             await asyncio.to_thread(server.stop)
+
+
+def _engine(store: RunStore, secrets_file: Path | None) -> Engine:
+    """The engine of `run` and `runs resume`: components from the entry points, secrets from
+    the environment and the secrets file. Its integration is set once the backend is up."""
+    from daytonaflow.runner import Engine
+
+    return Engine(store, secrets=_secrets(secrets_file))
 
 
 def _secrets(path: Path | None) -> Any:

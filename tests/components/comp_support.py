@@ -11,6 +11,7 @@ import copy
 import itertools
 import json
 import logging
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,12 @@ class FakeContext:
     @property
     def data(self) -> dict[str, Any]:
         return self.emitted[0][1].data
+
+
+def inner_script(command_line: str) -> str:
+    """The script a started command gives to ``bash -c`` (after the ``timeout`` wrapper, if any)."""
+    words = shlex.split(command_line)
+    return words[words.index("-c") + 1]
 
 
 class FakeClock:

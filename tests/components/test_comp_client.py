@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -298,8 +299,6 @@ async def test_files_are_uploaded_as_multipart_to_the_given_path(daytona, client
 
 
 def test_the_integration_gives_each_event_loop_its_own_client():
-    import asyncio
-
     integration = DaytonaIntegration(API_URL, API_KEY)
 
     async def client_id() -> int:

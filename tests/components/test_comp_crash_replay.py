@@ -8,9 +8,10 @@ anything twice.
 from __future__ import annotations
 
 import pytest
-from comp_support import SANDBOX_ID, DictSecrets, drive
+from comp_support import SANDBOX_ID, DictSecrets, drive, fixture
 
 from daytonaflow.components import CreateRepositorySandbox, CreateSandbox, ExecuteCode, ExecuteCommand
+from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
 from daytonaflow.errors import ComponentError
 
 
@@ -105,10 +106,6 @@ async def test_a_sandbox_that_failed_to_start_fails_the_rerun_with_the_same_mess
 
 
 async def test_recorded_outcomes_hold_no_secret_values(daytona, make_ctx, clock):
-    from comp_support import fixture
-
-    from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
-
     daytona.sandboxes[SANDBOX_ID] = fixture("sandbox", labels={SECRET_REFS_LABEL: '[["s","k"]]'})
     daytona.states[SANDBOX_ID] = ["started"]
     daytona.next_outputs = ["value=very-secret-value\n"]

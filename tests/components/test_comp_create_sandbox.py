@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from comp_support import SANDBOX_ID, DictSecrets, FakeClock, FakeDaytona, drive, error_body
+from comp_support import SANDBOX_ID, DictSecrets, FakeContext, drive, error_body
 
 from daytonaflow.components import IDEMPOTENCY_LABEL, SANDBOX_RESOURCE, CreateSandbox
 from daytonaflow.components.sandbox_env import ENV_FILE
@@ -128,12 +128,7 @@ async def test_running_execute_again_for_the_same_execution_never_creates_a_seco
 
 async def test_env_secrets_go_to_a_private_env_file_not_the_create_request(daytona, make_ctx, clock):
     secrets = DictSecrets({"api-key-secret": {"API_KEY": SECRET_VALUE}})
-    config = {
-        "secrets": [
-            {"type": "env", "name": "API_KEY", "value": {"secret": "api-key-secret", "key": "API_KEY"}}
-        ]
-    }
-    ctx = make_ctx(config, secrets=secrets)
+    ctx = make_ctx({"secrets": [API_KEY_SECRET]}, secrets=secrets)
     await drive(CreateSandbox(), ctx, clock)
     assert daytona.files[ENV_FILE] == f"export API_KEY={SECRET_VALUE}\n".encode()
     assert daytona.modes[ENV_FILE] == "0600"
@@ -167,12 +162,7 @@ async def test_env_var_is_accepted_as_an_alias_of_env(daytona, make_ctx, clock):
 async def test_secret_values_never_reach_payloads_metadata_or_logs(daytona, make_ctx, clock, caplog):
     caplog.set_level("DEBUG")
     secrets = DictSecrets({"api-key-secret": {"API_KEY": SECRET_VALUE}})
-    config = {
-        "secrets": [
-            {"name": "API_KEY", "type": "env", "value": {"secret": "api-key-secret", "key": "API_KEY"}}
-        ]
-    }
-    ctx = make_ctx(config, secrets=secrets)
+    ctx = make_ctx({"secrets": [API_KEY_SECRET]}, secrets=secrets)
     await drive(CreateSandbox(), ctx, clock)
     assert SECRET_VALUE not in json.dumps(ctx.data)
     assert SECRET_VALUE not in json.dumps(ctx.metadata.history)
@@ -210,6 +200,26 @@ async def test_cancel_deletes_the_sandbox_being_created(daytona, make_ctx, clock
     assert not ctx.resources.held
 
 
+async def test_cancel_while_the_create_was_in_flight_finds_the_sandbox_by_its_label(daytona, make_ctx):
+    ctx = make_ctx({})  # run-1 / exec-1: the create landed but its answer was never recorded
+    daytona.sandboxes[SANDBOX_ID] = {"id": SANDBOX_ID, "labels": {IDEMPOTENCY_LABEL: "run-1/exec-1"}}
+    daytona.sandboxes["sandbox-of-another-node"] = {
+        "id": "sandbox-of-another-node",
+        "labels": {IDEMPOTENCY_LABEL: "run-1/exec-2"},
+    }
+    await CreateSandbox().cancel(ctx)
+    assert daytona.deleted == [SANDBOX_ID]
+
+
+async def test_cancel_before_anything_was_created_deletes_nothing(daytona, make_ctx):
+    daytona.sandboxes["sandbox-of-another-node"] = {
+        "id": "sandbox-of-another-node",
+        "labels": {IDEMPOTENCY_LABEL: "run-1/exec-2"},
+    }
+    await CreateSandbox().cancel(make_ctx({}))
+    assert daytona.deleted == []
+
+
 async def test_reclaim_deletes_a_leftover_sandbox(daytona, integration):
     daytona.sandboxes[SANDBOX_ID] = {"id": SANDBOX_ID, "labels": {}}
     await CreateSandbox.reclaim(SANDBOX_RESOURCE, SANDBOX_ID, integration)
@@ -222,12 +232,10 @@ async def test_reclaim_of_a_sandbox_already_gone_is_quiet(daytona, integration):
 
 
 async def test_without_an_integration_the_node_fails_with_a_hint(daytona, clock):
-    from comp_support import FakeContext
-
     ctx = FakeContext(config={}, integration=None)
     with pytest.raises(ComponentError, match="DAYTONA_API_KEY"):
-        await drive(CreateSandbox(), ctx, FakeClock())
-    assert isinstance(daytona, FakeDaytona)
+        await drive(CreateSandbox(), ctx, clock)
+    assert not daytona.router.calls
 
 
 async def test_without_a_permissions_endpoint_secrets_are_made_private_with_chmod(daytona, make_ctx, clock):

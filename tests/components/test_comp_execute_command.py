@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import shlex
+import json
 
+import httpx
 import pytest
-from comp_support import SANDBOX_ID, drive
+from comp_support import SANDBOX_ID, DictSecrets, drive, error_body, fixture, inner_script
 
-from daytonaflow.components import ExecuteCommand
-from daytonaflow.errors import ConfigError
+from daytonaflow.components import CreateSandbox, ExecuteCommand
+from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
+from daytonaflow.errors import ComponentError, ConfigError
 
 
 def command_config(**overrides):
     return {"sandbox": SANDBOX_ID, "command": "pip install requests", **overrides}
-
-
-def inner_script(command_line: str) -> str:
-    """The script given to ``bash -c`` (after the ``timeout`` wrapper, if any)."""
-    words = shlex.split(command_line)
-    return words[words.index("-c") + 1]
 
 
 async def test_exit_zero_routes_to_success_with_the_seed_payload(daytona, make_ctx, clock):
@@ -92,9 +88,6 @@ async def test_engine_restart_resumes_the_same_command(daytona, make_ctx, clock)
 
 
 async def test_a_missing_sandbox_fails_with_daytonas_message(daytona, make_ctx, clock):
-    import httpx
-    from comp_support import error_body
-
     daytona.router.routes["create_session"].mock(
         return_value=httpx.Response(404, json=error_body(404, "Sandbox not found", "Not Found"))
     )
@@ -170,10 +163,6 @@ async def test_wait_for_port_must_be_a_valid_port(daytona, make_ctx, clock, port
 
 
 async def test_values_of_secrets_injected_into_the_sandbox_are_masked_in_the_result(daytona, make_ctx, clock):
-    from comp_support import DictSecrets, fixture
-
-    from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
-
     labels = {SECRET_REFS_LABEL: '[["api-key-secret","API_KEY"]]'}
     daytona.sandboxes[SANDBOX_ID] = fixture("sandbox", labels=labels)
     daytona.states[SANDBOX_ID] = ["started"]
@@ -184,12 +173,23 @@ async def test_values_of_secrets_injected_into_the_sandbox_are_masked_in_the_res
     assert ctx.data["result"] == "token is [REDACTED]\n"
 
 
+async def test_output_is_never_reported_unmasked_when_the_sandbox_cannot_be_read(daytona, make_ctx, clock):
+    daytona.router.routes["get"].mock(
+        return_value=httpx.Response(503, json=error_body(503, "Service Unavailable", "Service Unavailable"))
+    )
+    daytona.next_outputs = ["token is sk-live-0123456789\n"]
+    secrets = DictSecrets({"api-key-secret": {"API_KEY": "sk-live-0123456789"}})
+    ctx = make_ctx(command_config(command="echo token is $API_KEY"), secrets=secrets)
+    with pytest.raises(
+        ComponentError, match=f"cannot read which secrets sandbox {SANDBOX_ID} holds"
+    ) as failure:
+        await drive(ExecuteCommand(), ctx, clock)
+    assert not ctx.emitted
+    assert "sk-live" not in str(failure.value)
+    assert "sk-live" not in json.dumps(ctx.metadata.history)
+
+
 async def test_create_sandbox_records_secret_references_for_later_masking(daytona, make_ctx, clock):
-    from comp_support import DictSecrets
-
-    from daytonaflow.components import CreateSandbox
-    from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
-
     secret = {"type": "env", "name": "API_KEY", "value": {"secret": "api-key-secret", "key": "API_KEY"}}
     secrets = DictSecrets({"api-key-secret": {"API_KEY": "sk-live-0123456789"}})
     await drive(CreateSandbox(), make_ctx({"secrets": [secret]}, secrets=secrets), clock)
@@ -200,8 +200,6 @@ async def test_create_sandbox_records_secret_references_for_later_masking(dayton
 async def test_a_lost_answer_to_the_command_start_adopts_the_command_instead_of_running_it_twice(
     daytona, make_ctx, clock
 ):
-    import httpx
-
     route = daytona.router.routes["exec"]
     original = route.side_effect
     calls = []
@@ -222,9 +220,6 @@ async def test_a_lost_answer_to_the_command_start_adopts_the_command_instead_of_
 
 
 async def test_a_refused_command_start_is_started_again_once(daytona, make_ctx, clock):
-    import httpx
-    from comp_support import error_body
-
     route = daytona.router.routes["exec"]
     original = route.side_effect
     answers = iter([httpx.Response(502, json=error_body(502, "bad gateway", "Bad Gateway"))])

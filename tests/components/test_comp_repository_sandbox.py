@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import shlex
 
 import pytest
-from comp_support import SANDBOX_ID, DictSecrets, drive
+from comp_support import SANDBOX_ID, DictSecrets, drive, inner_script
 
 from daytonaflow.components import SANDBOX_RESOURCE, CreateRepositorySandbox
 from daytonaflow.components.create_repository_sandbox import repository_name
@@ -31,11 +30,6 @@ def seed_config(**overrides):
 
 def seed_secrets(**extra):
     return DictSecrets({"api-key-secret": {"API_KEY": SECRET_VALUE}, **extra})
-
-
-def inner_script(command_line: str) -> str:
-    words = shlex.split(command_line)
-    return words[words.index("-c") + 1]
 
 
 async def test_emits_the_seed_fields_plus_the_bootstrap_outcome(daytona, make_ctx, clock):

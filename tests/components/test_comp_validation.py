@@ -248,6 +248,19 @@ def test_a_repository_must_name_a_directory():
     ]
 
 
+def test_a_component_rule_is_reported_with_the_field_rules_and_never_twice_for_one_field():
+    config = {"repository": "https://github.com/..", "timeout": 0, "bootstrap": {"from": "file"}}
+    assert issues(CreateRepositorySandbox, config) == [
+        'bootstrap.path is required when bootstrap.from is "file"',
+        "timeout must be between 1 and 86400",
+        "repository must end with a repository name (…/<name>.git)",
+    ]
+    assert issues(CreateRepositorySandbox, {"repository": "not a url"}) == [
+        "repository must be a repository URL (https://host/org/repo.git) or an SCP-style address "
+        "(git@host:org/repo.git)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("component", "config"),
     [

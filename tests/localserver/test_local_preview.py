@@ -123,6 +123,17 @@ def test_signed_preview_url_needs_no_header(api: Api, web: dict[str, Any]) -> No
     assert response.text == "hello from the sandbox\n"
 
 
+def test_request_bodies_are_streamed_to_the_sandbox(api: Api, web: dict[str, Any]) -> None:
+    # http.server answers POST with 501: the point is that the body went through and the answer came back.
+    preview = api.api("GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/preview-url").json()
+    response = httpx.post(
+        f"http://127.0.0.1:{api.server.proxy_port}/upload",
+        headers={"Host": _host(preview["url"]), "x-daytona-preview-token": preview["token"]},
+        content=(b"x" * 65536 for _ in range(64)),
+    )
+    assert response.status_code == 501
+
+
 def test_public_sandbox_preview_needs_no_token(api: Api) -> None:
     sandbox = api.create(public=True)
     try:

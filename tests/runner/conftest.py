@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from run_fakes import FAKE_COMPONENTS, FakeBackend
+from run_support import running_local_server, traversable_temp_dir
 
 from daytonaflow.runner import Engine, RunStore, RunUpdate
 
@@ -32,3 +34,13 @@ async def engine(store: RunStore, backend: FakeBackend, updates: list[RunUpdate]
     engine = Engine(store, registry=FAKE_COMPONENTS, integration=backend, observers=[updates.append])
     yield engine
     await engine.aclose()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """The embedded local server, one per test module (end-to-end tests only)."""
+    with (
+        traversable_temp_dir("daytonaflow-runner-e2e-") as root,
+        running_local_server(root / "state") as instance,
+    ):
+        yield instance

@@ -42,6 +42,9 @@ class FakeBackend:
         self.resources.mkdir(parents=True, exist_ok=True)
         self.journal = root / "journal.jsonl"
         self.cancelled: list[str] = []
+        #: Nodes whose ``test.sleep`` hook is still sleeping, and what that was when a cancel hook ran.
+        self.sleeping: set[str] = set()
+        self.sleeping_at_cancel: list[set[str]] = []
         self.barrier: asyncio.Barrier | None = None
 
     def create(self, resource_id: str, run_id: str) -> None:
@@ -215,12 +218,18 @@ class Sleep(FakeComponent):
     name: ClassVar[str] = "test.sleep"
 
     async def execute(self, ctx: ExecutionContext) -> None:
-        await asyncio.sleep(float(ctx.config.get("seconds", 3600)))
+        backend: FakeBackend = ctx.integration
+        backend.sleeping.add(ctx.node_id)
+        try:
+            await asyncio.sleep(float(ctx.config.get("seconds", 3600)))
+        finally:
+            backend.sleeping.discard(ctx.node_id)
         ctx.emit("default", ValuePayload(value="slept"))
 
     async def cancel(self, ctx: ExecutionContext) -> None:
         backend: FakeBackend = ctx.integration
         backend.cancelled.append(ctx.node_id)
+        backend.sleeping_at_cancel.append(set(backend.sleeping))
 
 
 class Rendezvous(FakeComponent):

@@ -37,6 +37,16 @@ async def test_cancel_mid_execution_stops_the_command_and_reclaims(
     assert [u.node_id for u in updates if u.kind == "node.cancelled"] == ["sleep"]
 
 
+async def test_the_cancel_hook_runs_once_the_running_hook_has_stopped(
+    engine: Engine, backend: FakeBackend, updates: list[RunUpdate]
+) -> None:
+    # So the cancel hook sees everything the hook persisted, and nothing it started lands afterwards.
+    run_id = await engine.start(parse_canvas(SLEEP_WITH_RESOURCE))
+    await asyncio.wait_for(started(updates, "sleep"), 5)
+    await engine.cancel(run_id)
+    assert backend.sleeping_at_cancel == [set()]
+
+
 async def test_cancel_while_waiting_on_a_check_disarms_it(engine: Engine, store: RunStore) -> None:
     canvas = parse_canvas(
         make_canvas(

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from run_fakes import make_canvas
 
-from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _engine, main
 from daytonaflow.runner import RunStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -209,10 +209,9 @@ def test_components_lists_and_documents(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["components", "no.such"]) == EXIT_FAILED
 
 
-def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path, web: str) -> None:
-    db = tmp_path / "runs.db"
-    canvas = write_canvas(tmp_path, fetch_canvas(web + "/hang"))
-    process = subprocess.Popen(
+def start_cli_run(canvas: Path, db: Path) -> subprocess.Popen[str]:
+    """`daytonaflow run CANVAS --json` in a subprocess, its JSON lines readable as they come."""
+    return subprocess.Popen(
         [sys.executable, "-m", "daytonaflow.cli", "run", str(canvas), "--json", "--db", str(db)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -220,6 +219,12 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path, web: str) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         cwd=canvas.parent,  # not the checkout: its folders must not shadow the installed package
     )
+
+
+def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path, web: str) -> None:
+    db = tmp_path / "runs.db"
+    canvas = write_canvas(tmp_path, fetch_canvas(web + "/hang"))
+    process = start_cli_run(canvas, db)
     assert process.stdout is not None
     for line in process.stdout:
         if json.loads(line)["kind"] == "node.started":
@@ -237,13 +242,7 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path, web: str) -> None:
 
 def kill_mid_run(canvas: Path, db: Path) -> str:
     """Start `daytonaflow run` in a subprocess, SIGKILL it once a node started; returns the run id."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daytonaflow.cli", "run", str(canvas), "--json", "--db", str(db)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        cwd=canvas.parent,  # not the checkout: its folders must not shadow the installed package
-    )
+    process = start_cli_run(canvas, db)
     assert process.stdout is not None
     for line in process.stdout:
         update = json.loads(line)
@@ -283,3 +282,18 @@ def test_the_next_run_resumes_a_killed_run_too(
     assert "resuming 1 unfinished run" in capsys.readouterr().out
     with RunStore(db) as store:
         assert store.get_run(killed_id).status == "succeeded"
+
+
+def test_runs_resumed_by_the_cli_resolve_secrets_like_new_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(json.dumps({"api": {"token": "from-the-file"}}))
+    monkeypatch.setenv("DAYTONAFLOW_SECRET_API_OTHER", "from-the-env")
+    with RunStore(tmp_path / "runs.db") as store:
+        engine = _engine(store, secrets_file)
+        assert engine.secrets.get("api", "token") == "from-the-file"
+        assert engine.secrets.get("api", "other") == "from-the-env"
+    with pytest.raises(SystemExit):
+        main(["runs", "--help"])
+    assert "--secrets FILE" in capsys.readouterr().out

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from run_support import running_local_server, traversable_temp_dir
 
-components = pytest.importorskip("daytonaflow.components", reason="daytonaflow.components is not built yet")
-localserver = pytest.importorskip(
-    "daytonaflow.localserver", reason="daytonaflow.localserver is not built yet"
-)
-
-from daytonaflow.cli import EXIT_OK, main  # noqa: E402
-from daytonaflow.runner import RunStore  # noqa: E402
+from daytonaflow.cli import EXIT_OK, main
+from daytonaflow.runner import RunStore
 
 pytestmark = pytest.mark.sandbox
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
@@ -26,24 +20,15 @@ HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello.yaml"
 
 @pytest.fixture
 def traversable_dir() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="daytonaflow-runner-cli-"))
-    root.chmod(0o711)  # the unprivileged sandbox uid must traverse the server's state directory
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    with traversable_temp_dir("daytonaflow-runner-cli-") as root:
+        yield root
 
 
 @pytest.fixture
 def remote(traversable_dir: Path) -> Iterator[Any]:
     """A server standing in for Daytona's cloud: the CLI reaches it only through the environment."""
-    instance = localserver.LocalServer(state_dir=traversable_dir / "remote")
-    try:
-        instance.start()
-    except localserver.IsolationUnavailableError as error:
-        pytest.skip(f"bubblewrap sandboxes unavailable here: {error}")
-    try:
+    with running_local_server(traversable_dir / "remote") as instance:
         yield instance
-    finally:
-        instance.stop()
 
 
 def test_without_an_api_key_hello_runs_on_the_embedded_server(

@@ -5,65 +5,25 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from run_support import kill_after_ready, spawn_worker
 
-components = pytest.importorskip("daytonaflow.components", reason="daytonaflow.components is not built yet")
-localserver = pytest.importorskip(
-    "daytonaflow.localserver", reason="daytonaflow.localserver is not built yet"
-)
-
-from daytonaflow.runner import RunStore  # noqa: E402
+from daytonaflow.runner import RunStore
 
 pytestmark = pytest.mark.sandbox
 WORKER = Path(__file__).with_name("run_e2e_worker.py")
 RUNS = 20
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    root = Path(tempfile.mkdtemp(prefix="daytonaflow-runner-kill-"))
-    root.chmod(0o711)  # the unprivileged sandbox uid must traverse the state directory
-    instance = localserver.LocalServer(state_dir=root / "state")
-    try:
-        instance.start()
-    except localserver.IsolationUnavailableError as error:
-        pytest.skip(f"bubblewrap sandboxes unavailable here: {error}")
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def spawn(server: Any, db: Path, *mode: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DAYTONA_API_URL": server.api_url, "DAYTONA_API_KEY": server.api_key}
     env.pop("DAYTONA_TARGET", None)
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), str(db), *mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def kill_after_ready(process: subprocess.Popen[str], delay: float) -> None:
-    assert process.stdout is not None
-    process.stdout.readline()
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    return spawn_worker(WORKER, str(db), *mode, env=env)
 
 
 def test_hello_runs_killed_at_random_points_finish_without_duplicate_or_leaked_sandboxes(

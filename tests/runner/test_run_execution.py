@@ -196,40 +196,22 @@ async def test_without_input_the_first_start_template_is_the_payload(engine: Eng
     assert store.events(explicit.id)[0].event["data"] == {"n": 8}
 
 
+REVEAL_SECRET = make_canvas(
+    [{"id": "reveal", "component": "test.secret", "configuration": {"secret": "api", "key": "TOKEN"}}],
+    [("start", "reveal")],
+)
+
+
 async def test_components_read_secrets_from_the_engine_provider(store: RunStore, tmp_path: Path) -> None:
     secrets_file = tmp_path / "secrets.json"
     secrets_file.write_text(json.dumps({"api": {"TOKEN": "s3cret"}}))
     engine = Engine(store, registry=FAKE_COMPONENTS, secrets=FileSecretsProvider(secrets_file))
-    canvas = parse_canvas(
-        make_canvas(
-            [
-                {
-                    "id": "reveal",
-                    "component": "test.secret",
-                    "configuration": {"secret": "api", "key": "TOKEN"},
-                }
-            ],
-            [("start", "reveal")],
-        )
-    )
-    record = await engine.run(canvas)
+    record = await engine.run(parse_canvas(REVEAL_SECRET))
     assert store.events(record.id)[-1].event["data"] == {"value": "s3cret"}
 
 
 async def test_without_a_provider_a_secret_lookup_fails_the_node_clearly(engine: Engine) -> None:
-    canvas = parse_canvas(
-        make_canvas(
-            [
-                {
-                    "id": "reveal",
-                    "component": "test.secret",
-                    "configuration": {"secret": "api", "key": "TOKEN"},
-                }
-            ],
-            [("start", "reveal")],
-        )
-    )
-    record = await engine.run(canvas)
+    record = await engine.run(parse_canvas(REVEAL_SECRET))
     assert record.status == "failed"
     assert (
         record.error

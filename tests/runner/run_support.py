@@ -1,0 +1,65 @@
+"""Helpers of the runner's process-level tests: worker processes killed with SIGKILL, and the embedded
+local server (skipped where bubblewrap cannot run)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@contextlib.contextmanager
+def traversable_temp_dir(prefix: str) -> Iterator[Path]:
+    """A temporary directory the unprivileged sandbox uid can traverse (a server's state lives there)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o711)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_local_server(state_dir: Path) -> Iterator[Any]:
+    """A started ``LocalServer`` keeping its state in ``state_dir``, stopped on exit."""
+    localserver = pytest.importorskip(
+        "daytonaflow.localserver", reason="daytonaflow.localserver is not built"
+    )
+    instance = localserver.LocalServer(state_dir=state_dir)
+    try:
+        instance.start()
+    except localserver.IsolationUnavailableError as error:
+        pytest.skip(f"bubblewrap sandboxes unavailable here: {error}")
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def spawn_worker(worker: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``python worker args...``; the worker prints ``ready`` once its runs are under way."""
+    return subprocess.Popen(
+        [sys.executable, str(worker), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def kill_after_ready(process: subprocess.Popen[str], delay: float) -> None:
+    """SIGKILL the worker ``delay`` seconds after it said ``ready`` (or at once if it died first)."""
+    assert process.stdout is not None
+    process.stdout.readline()
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

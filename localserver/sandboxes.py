@@ -34,6 +34,7 @@ from daytonaflow.localserver.isolation import (
 logger = logging.getLogger("daytonaflow.localserver")
 
 _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
+_SOCKETS_PREFIX = "daytonaflow-sockets-"
 _READY_TIMEOUT_SECONDS = 15.0
 _DISK_SCAN_MAX_ENTRIES = 200_000
 _BASE_ENV = {
@@ -165,13 +166,15 @@ class SandboxManager:
         self._closing = False
         self.keep_spare = keep_spare
         self.stop_grace_seconds = stop_grace_seconds
-        self._sockets_dir = Path(tempfile.mkdtemp(prefix="daytonaflow-"))
+        self._sockets: Path | None = None
         self._etc = state_dir / "etc"
         self._root = state_dir / "sandboxes"
 
     # ---- startup and shutdown -----------------------------------------------------------------------
 
     async def open(self) -> None:
+        # Sockets live in a short private temp directory: a Unix socket path holds 108 bytes at most.
+        self._sockets = Path(tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-"))
         self._root.mkdir(parents=True, exist_ok=True)
         write_synthetic_etc(self._etc)
         runtime = self.state_dir / "runtime"
@@ -179,6 +182,7 @@ class SandboxManager:
         self._agent = runtime / "agent.pyc"
         compile_agent(self.python, _AGENT_SOURCE, self._agent)
         self._adopt_leftovers()
+        _remove_stale_socket_dirs()
         self._monitor = asyncio.create_task(self._monitor_loop())
         if self.keep_spare:
             self._refill_spare()
@@ -217,7 +221,9 @@ class SandboxManager:
             record.touch()
             record.persist(self._dir(record))
         self.cgroups.remove_instance_tree()
-        shutil.rmtree(self._sockets_dir, ignore_errors=True)
+        if self._sockets is not None:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            self._sockets = None
 
     # ---- lookups --------------------------------------------------------------------------------------
 
@@ -378,7 +384,9 @@ class SandboxManager:
     async def _spawn_agent(self, sandbox_id: str, limits: SandboxLimits) -> _Running:
         """Start bwrap and the agent; return once the agent answers. Raises ``ApiError`` 500."""
         directory = self._root / sandbox_id
-        socket_path = self._sockets_dir / f"{sandbox_id}.sock"
+        if self._sockets is None:
+            raise ApiError(503, "the server is not open", code="SERVER_NOT_READY")
+        socket_path = self._sockets / f"{sandbox_id}.sock"
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -550,6 +558,29 @@ class SandboxManager:
             )
             with contextlib.suppress(AgentCallError, OSError):
                 await running.client.call("kill_all")
+
+
+def _remove_stale_socket_dirs() -> None:
+    """Socket directories of servers that died without cleaning up (named after their pid)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{_SOCKETS_PREFIX}*-*"):
+        pid = directory.name[len(_SOCKETS_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not directory.is_dir() or directory.owner() != _my_user():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that server is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if all(entry.suffix == ".sock" for entry in directory.iterdir()):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _my_user() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def _agent_pid(bwrap_pid: int) -> int:

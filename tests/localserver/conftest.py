@@ -10,17 +10,14 @@ import httpx
 import pytest
 from localserver_testkit import TEST_LIMITS, Api, make_state_root
 
-from daytonaflow.localserver import IsolationUnavailableError, LocalServer
+from daytonaflow.localserver import LocalServer
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
     root = make_state_root()
     instance = LocalServer(state_dir=root / "state", limits=TEST_LIMITS, monitor_interval=0.2)
-    try:
-        instance.start()
-    except IsolationUnavailableError as error:
-        pytest.skip(f"bubblewrap sandboxes unavailable here: {error}")
+    instance.start()
     try:
         yield instance
     finally:

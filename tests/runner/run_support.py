@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from daytonaflow.localserver import LocalServer
 
 
 @contextlib.contextmanager
@@ -31,14 +31,8 @@ def traversable_temp_dir(prefix: str) -> Iterator[Path]:
 @contextlib.contextmanager
 def running_local_server(state_dir: Path) -> Iterator[Any]:
     """A started ``LocalServer`` keeping its state in ``state_dir``, stopped on exit."""
-    localserver = pytest.importorskip(
-        "daytonaflow.localserver", reason="daytonaflow.localserver is not built"
-    )
-    instance = localserver.LocalServer(state_dir=state_dir)
-    try:
-        instance.start()
-    except localserver.IsolationUnavailableError as error:
-        pytest.skip(f"bubblewrap sandboxes unavailable here: {error}")
+    instance = LocalServer(state_dir=state_dir)
+    instance.start()
     try:
         yield instance
     finally:

@@ -10,17 +10,16 @@ from typing import Any
 
 import pytest
 
-components = pytest.importorskip("daytonaflow.components", reason="daytonaflow.components is not built yet")
-
-from daytonaflow.runner import Engine, RunStore, RunUpdate, load_canvas, parse_canvas  # noqa: E402
+from daytonaflow.components import DaytonaIntegration
+from daytonaflow.runner import Engine, RunStore, RunUpdate, load_canvas, parse_canvas
 
 pytestmark = pytest.mark.sandbox
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
-async def integration(server: Any) -> AsyncIterator[Any]:
-    integration = components.DaytonaIntegration(server.api_url, server.api_key)
+async def integration(server: Any) -> AsyncIterator[DaytonaIntegration]:
+    integration = DaytonaIntegration(server.api_url, server.api_key)
     yield integration
     await integration.aclose()
 

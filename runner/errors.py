@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from daytonaflow.errors import DaytonaflowError
 
@@ -18,10 +19,14 @@ class CanvasIssue:
     node: str
     field: str
     message: str
+    #: The node's display name, shown beside its id when the two differ.
+    node_name: str = dataclass_field(default="", compare=False)
 
     def __str__(self) -> str:
         where = []
-        if self.node:
+        if self.node_name and self.node_name != self.node:
+            where.append(f'node "{self.node_name}" (id {self.node})')
+        elif self.node:
             where.append(f'node "{self.node}"')
         if self.field:
             where.append(f'field "{self.field}"')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from daytonaflow.component import Component
@@ -38,7 +39,8 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
         component = registry.get(node.component)
         if node.type is NodeType.ACTION and component is not None:
             issues.extend(_expression_issues(node, graph, registry, component.literal_fields))
-    return issues
+    names = {node.id: node.name for node in canvas.spec.nodes}
+    return [replace(issue, node_name=names.get(issue.node, "")) for issue in issues]
 
 
 def check_canvas(

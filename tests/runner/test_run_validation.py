@@ -199,3 +199,8 @@ def test_a_paused_node_is_refused() -> None:
         [("start", "e")],
     )
     assert [(i.node, i.field) for i in issues_of(document)] == [("e", "paused")]
+
+
+def test_issues_show_the_node_name_beside_its_id() -> None:
+    issue = CanvasIssue("code", "configuration.language", "must be one of ...", node_name="Run code")
+    assert str(issue) == 'node "Run code" (id code) field "configuration.language": must be one of ...'

@@ -54,7 +54,7 @@ Emits `daytona.sandbox` on the default channel:
 
 ## Notes
 
-- The component checks the sandbox state first after a few tens of milliseconds, then backs off
+- The component checks the sandbox state first after a few milliseconds, then backs off
   to a couple of seconds between checks; the engine is never blocked while it waits.
 - A sandbox that ends in `error` or `build_failed`, or does not start before the timeout, fails
   the node and is deleted.

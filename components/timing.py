@@ -1,4 +1,4 @@
-"""Clock and adaptive polling: first checks within tens of milliseconds, backing off to seconds.
+"""Clock and adaptive polling: first checks within milliseconds, backing off to seconds.
 
 Deadlines are wall-clock epoch seconds so they survive an engine restart in persisted metadata.
 Tests replace :func:`now` to move time without waiting.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-FIRST_POLL_DELAY = 0.025
+FIRST_POLL_DELAY = 0.005
 MAX_POLL_DELAY = 2.0
 
 

@@ -494,10 +494,15 @@ async def _backend(needed: bool, console: Console) -> AsyncIterator[Any]:
     integration = DaytonaIntegration.from_env()
     server = None
     if integration is None:
-        from daytonaflow.localserver import LocalServer
+        from daytonaflow.localserver import IsolationUnavailableError, LocalServer
 
         server = LocalServer()
-        await asyncio.to_thread(server.start)
+        try:
+            await asyncio.to_thread(server.start)
+        except IsolationUnavailableError as error:
+            raise IsolationUnavailableError(
+                f"{error}. The embedded backend needs it; or set DAYTONA_API_KEY to run on Daytona's cloud"
+            ) from None
         integration = DaytonaIntegration(server.api_url, server.api_key)
     try:
         yield integration

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from run_fakes import make_canvas
+from run_support import traversable_temp_dir
 
 from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _engine, main
 from daytonaflow.runner import RunStore
@@ -297,3 +298,20 @@ def test_runs_resumed_by_the_cli_resolve_secrets_like_new_runs(
     with pytest.raises(SystemExit):
         main(["runs", "--help"])
     assert "--secrets FILE" in capsys.readouterr().out
+
+
+def test_a_host_without_sandboxes_gets_bubblewraps_reason_and_the_cloud_alternative(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The probe runs bwrap as the unprivileged sandbox uid, so the fake must be reachable by it.
+    with traversable_temp_dir("daytonaflow-fake-bwrap-") as fake_bin:
+        fake_bin.chmod(0o755)
+        bwrap = fake_bin / "bwrap"
+        bwrap.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+        bwrap.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+        assert main(["run", str(EXAMPLES / "hello.yaml")]) == EXIT_FAILED
+    error = " ".join(capsys.readouterr().err.split())
+    assert "bwrap: No permissions to create new namespace" in error
+    assert "set DAYTONA_API_KEY to run on Daytona's cloud" in error

@@ -73,7 +73,8 @@ class ExpressionContext:
     def _unknown_message(self, key: str) -> str:
         names = list(self._by_name)
         message = f'$["{key}"]: no earlier node in this run is named "{key}"'
-        close = difflib.get_close_matches(key, names + list(self._by_id) + list(self._by_component), n=3)
+        candidates = dict.fromkeys([*names, *self._by_id, *self._by_component])  # a name may also be an id
+        close = difflib.get_close_matches(key, list(candidates), n=3)
         if close:
             return message + "; did you mean " + " or ".join(f'"{match}"' for match in close) + "?"
         if names:

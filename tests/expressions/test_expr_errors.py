@@ -160,3 +160,10 @@ def test_errors_name_the_node_and_field_when_given(ctx: ExpressionContext) -> No
 def test_unbalanced_bracket_inside_a_template_is_reported_where_it_is(ctx: ExpressionContext) -> None:
     message = str(error_of("x {{ [1, 2 }} y", ctx))
     assert message.startswith("expected ']' to close the list of items, found end of expression (column 12)")
+
+
+def test_a_node_whose_id_is_its_name_is_suggested_once() -> None:
+    event = {"type": "daytona.sandbox", "data": {"id": "abc"}, "timestamp": "2026-01-19T12:00:00Z"}
+    ctx = ExpressionContext([ChainEntry("Create Sandbox", "Create Sandbox", "daytona.createSandbox", event)])
+    message = str(error_of('{{ $["Create Sandbx"].data.id }}', ctx))
+    assert message.count('"Create Sandbox"') == 1

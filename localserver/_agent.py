@@ -372,15 +372,18 @@ class _Agent:
         """Kill every process of the sandbox but the agent and the namespace's init."""
         import signal
 
-        killed = 0
         me = os.getpid()
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in (1, me):
-                try:
-                    os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
-                except (ProcessLookupError, PermissionError):
-                    pass
+        others = _other_processes(me)
+        killed = len(others)
+        if me == 1:
+            # One kill(-1) from init reaches every other process of the namespace at once; a walk
+            # over /proc misses the children a process forks between the listing and its kill.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(-1, signal.SIGKILL)
+        else:
+            for pid in others:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         with self.lock:
             self.sessions.clear()
         return {"killed": killed}

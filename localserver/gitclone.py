@@ -3,6 +3,8 @@
 The clone lands in a scratch directory the sandbox cannot see, is handed to the sandbox's host
 uid there, and only then is moved into place through directory fds opened without following
 symlinks, so a sandbox racing symlinks into its home cannot redirect the write onto the host.
+Local paths are cloned with ``--no-local``: git would otherwise hard-link the source's object
+files, and handing the clone to the sandbox would then hand it the host repository's files too.
 Credentials travel only in the environment of the git process, answered by an askpass helper
 that holds no secret itself; git's own messages are scrubbed of them before they are returned.
 """
@@ -66,6 +68,9 @@ async def clone(
 ) -> None:
     if not url or url.startswith("-"):
         raise GitCloneError(400, "url is required and must not start with '-'")
+    for name, value in (("branch", branch), ("commit", commit)):
+        if value is not None and value.startswith("-"):
+            raise GitCloneError(400, f"{name} must not start with '-'")
     secrets = [s for s in (username, password) if s]
     work = Path(tempfile.mkdtemp(prefix="clone-", dir=scratch))
     target = work / "repo"
@@ -81,7 +86,7 @@ async def clone(
         env["DAYTONAFLOW_GIT_USERNAME"] = username
     if password:
         env["DAYTONAFLOW_GIT_PASSWORD"] = password
-    args = ["-c", "protocol.ext.allow=never", "-c", "credential.helper=", "clone", "--quiet"]
+    args = ["-c", "protocol.ext.allow=never", "-c", "credential.helper=", "clone", "--quiet", "--no-local"]
     if branch:
         args += ["--branch", branch]
     try:
@@ -120,6 +125,12 @@ def _give_to(tree: Path, uid: int) -> None:
     if uid == os.geteuid():
         return
     for root, dirs, files in os.walk(tree):
+        for name in files:
+            path = os.path.join(root, name)
+            # A second link means an inode shared with a file outside the clone: giving it away
+            # would give the sandbox that file too.
+            if os.lstat(path).st_nlink > 1:
+                raise GitCloneError(500, f"refusing to hand over {name!r}: it is hard-linked elsewhere")
         for name in [*dirs, *files]:
             os.lchown(os.path.join(root, name), uid, uid)
     os.lchown(tree, uid, uid)
@@ -129,19 +140,22 @@ def _move_into_home(source: Path, home: Path, destination: list[str]) -> None:
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     parent = os.open(home, flags)
     try:
+        owner = os.fstat(parent)
         for part in destination[:-1]:
-            try:
+            created = False
+            with contextlib.suppress(FileExistsError):
                 os.mkdir(part, 0o755, dir_fd=parent)
-                with contextlib.suppress(OSError):
-                    os.chown(part, os.stat(home).st_uid, os.stat(home).st_gid, dir_fd=parent)
-            except FileExistsError:
-                pass
+                created = True
             try:
                 child = os.open(part, flags, dir_fd=parent)
             except OSError:
                 raise GitCloneError(400, f"{part!r} in the clone path is not a directory") from None
             os.close(parent)
             parent = child
+            if created:
+                # Through the fd: the sandbox may have swapped the new name for a symlink by now.
+                with contextlib.suppress(OSError):
+                    os.fchown(parent, owner.st_uid, owner.st_gid)
         leaf = destination[-1]
         with contextlib.suppress(FileNotFoundError):
             os.rmdir(leaf, dir_fd=parent)  # an empty directory may be replaced, like git allows

@@ -64,9 +64,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 async def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The request's JSON object; malformed or non-object bodies are a 400, never a 500."""
-    raw = await request.body()
-    if len(raw) > _MAX_JSON_BODY:
-        raise ApiError(413, "request body is too large")
+    raw = await _capped_body(request, _MAX_JSON_BODY)
     if not raw.strip():
         if required:
             raise ApiError(400, "request body must be a JSON object")
@@ -78,6 +76,19 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
     if not isinstance(value, dict):
         raise ApiError(400, "request body must be a JSON object")
     return value
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "request body is too large")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, "request body is too large")
+    return bytes(raw)
 
 
 def require_str(body: dict[str, Any], name: str) -> str:

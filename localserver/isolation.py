@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daytonaflow.localserver import seccomp
 from daytonaflow.localserver.errors import IsolationUnavailableError
 
 MIB = 1 << 20
@@ -58,6 +59,7 @@ _ETC_ENTRIES = (
     "python3.13",
 )
 _TOP_LEVEL_SYSTEM = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_SECCOMP_PROGRAM = seccomp.filter_program()
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,12 @@ def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLim
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["openFiles"] = f"rlimit NOFILE={limits.open_files}"
     report["network"] = "own network namespace: loopback only, no egress"
+    refused = seccomp.refused_syscalls()
+    report["syscalls"] = (
+        f"seccomp filter refusing {len(refused)} syscalls ({', '.join(refused)})"
+        if refused
+        else "no seccomp filter on this architecture"
+    )
     return IsolationReport(
         bwrap=bwrap,
         host_uid=host_uid,
@@ -481,6 +489,10 @@ def plan_spawn(
     ]
     if node_dir is not None:
         argv += ["--ro-bind-fd", path_fd(node_dir), "/opt/daytonaflow/node"]
+    if _SECCOMP_PROGRAM is not None:
+        program_fd = seccomp.filter_fd(_SECCOMP_PROGRAM)
+        opened.append(program_fd)
+        argv += ["--seccomp", str(program_fd)]
     argv += ["--chdir", "/home/daytona", "--remount-ro", "/", "--clearenv"]
     argv += ["--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
     rlimits = {"nofile": limits.open_files, "fsize": limits.disk_bytes, **rlimit_fallbacks}

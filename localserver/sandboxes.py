@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -176,6 +177,8 @@ class SandboxManager:
         # Sockets live in a short private temp directory: a Unix socket path holds 108 bytes at most.
         self._sockets = Path(tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-"))
         self._root.mkdir(parents=True, exist_ok=True)
+        # Traversable but not listable: other host users must not find the sandboxes' homes.
+        self._root.chmod(0o711)
         write_synthetic_etc(self._etc)
         runtime = self.state_dir / "runtime"
         runtime.mkdir(mode=0o711, exist_ok=True)
@@ -619,8 +622,10 @@ def disk_usage(root: Path) -> int:
 def _remove_tree(path: Path) -> None:
     def _make_writable(function: Any, failed: str, _exc: Any) -> None:
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
-            os.chmod(failed, 0o700)
+            for name in (os.path.dirname(failed), failed):
+                # Directories only: the sandbox chose these names, and its symlinks point at host files.
+                if stat.S_ISDIR(os.lstat(name).st_mode):
+                    os.chmod(name, 0o700)
             function(failed)
 
     shutil.rmtree(path, onerror=_make_writable)

@@ -171,9 +171,11 @@ def test_requested_resources_override_the_defaults(api: Api) -> None:
         api.delete(sandbox["id"])
 
 
+# Returns once the trap is in place: a SIGTERM sent before would find no handler yet.
 TERM_TRAP = (
-    "nohup sh -c \"trap 'echo graceful > /home/daytona/bye; exit 0' TERM; "
-    'while :; do sleep 0.05; done" >/dev/null 2>&1 &'
+    "nohup sh -c \"trap 'echo graceful > /home/daytona/bye; exit 0' TERM; touch /home/daytona/armed; "
+    'while :; do sleep 0.05; done" >/dev/null 2>&1 & '
+    "while [ ! -e /home/daytona/armed ]; do sleep 0.01; done"
 )
 
 

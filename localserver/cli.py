@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,8 @@ from types import FrameType
 
 from daytonaflow.errors import DaytonaflowError
 from daytonaflow.localserver.server import LocalServer, default_state_dir
+
+API_KEY_ENV = "DAYTONAFLOW_SERVE_API_KEY"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--proxy-port", type=int, default=0, help="preview proxy port (default: 0, picks a free one)"
     )
-    parser.add_argument("--api-key", default=None, help="API key to require (default: a new random key)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        help=f"API key to require (default: ${API_KEY_ENV}, else a new random key; the variable keeps "
+        "the key out of the process list)",
+    )
     parser.add_argument(
         "--state-dir", type=Path, default=None, help=f"where sandboxes live (default: {default_state_dir()})"
     )

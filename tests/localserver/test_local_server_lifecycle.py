@@ -109,13 +109,16 @@ def test_a_configured_api_key_is_the_one_required(state_dir: Path) -> None:
         )
 
 
-def _serve(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+def _serve(
+    state_dir: Path, key_args: tuple[str, ...] = ("--api-key", "cli-key"), env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     command = "import sys; from daytonaflow.localserver.cli import main; sys.exit(main(sys.argv[1:]))"
     process = subprocess.Popen(
-        [sys.executable, "-c", command, "--port", "0", "--api-key", "cli-key", "--state-dir", str(state_dir)],
+        [sys.executable, "-c", command, "--port", "0", *key_args, "--state-dir", str(state_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     assert process.stdout is not None
     banner = ""
@@ -144,6 +147,20 @@ def test_serve_prints_url_key_and_limits_then_stops_cleanly_on_sigterm(state_dir
     assert process.returncode == 0, output
     assert "Stopped." in output
     assert _wait_gone("sleep 4303") == []
+
+
+def test_serve_takes_its_key_from_the_environment_keeping_it_out_of_the_process_list(
+    state_dir: Path,
+) -> None:
+    env = {**os.environ, "DAYTONAFLOW_SERVE_API_KEY": "env-key"}
+    process, banner = _serve(state_dir, key_args=(), env=env)
+    try:
+        assert _banner_value(banner, "API key") == "env-key"
+        assert b"env-key" not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
 
 
 def test_sandboxes_of_a_killed_server_die_with_it_and_are_adopted(state_dir: Path) -> None:

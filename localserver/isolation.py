@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ NOBODY = 65534
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CGROUP_CONTROLLERS = ("pids", "memory", "cpu")
 _CFS_PERIOD_US = 100_000
+_CGROUP_EMPTY_TIMEOUT_SECONDS = 5.0
 
 # Host /etc entries a normal program needs (dynamic loader, TLS roots, locale, alternatives for
 # /usr/bin symlinks); everything else of /etc, notably shadow files and host credentials, stays out.
@@ -307,7 +309,14 @@ def _instance_alive(instance: str) -> bool:
 
 
 def _kill_cgroup(group: Path) -> None:
-    for _ in range(20):
+    """SIGKILL every process of the group and wait until they have left it.
+
+    A killed process leaves the group only once it has exited; until then the group cannot be
+    removed and a sandbox reported deleted would still have processes running. On a busy host
+    that takes longer than a few rounds of reading and killing, so the wait is by time.
+    """
+    deadline = time.monotonic() + _CGROUP_EMPTY_TIMEOUT_SECONDS
+    while True:
         try:
             pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
         except OSError:
@@ -317,6 +326,9 @@ def _kill_cgroup(group: Path) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.002)
 
 
 def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLimits) -> IsolationReport:

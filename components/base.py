@@ -66,22 +66,7 @@ class DaytonaComponent(Component, Generic[ConfigT]):
 
     @classmethod
     def manifest(cls) -> dict[str, Any]:
-        return {
-            "name": cls.name,
-            "label": cls.label,
-            "description": cls.description,
-            "icon": cls.icon,
-            "color": cls.color,
-            "documentation": cls.documentation(),
-            "fields": field_specs.manifest_fields(cls.fields),
-            "channels": [
-                {"name": channel.name, "label": channel.label, "description": channel.description}
-                for channel in cls.channels
-            ],
-            "payloadType": cls.payload_type.event_type,
-            "literalFields": sorted(cls.literal_fields),
-            "exampleOutput": cls.example_output(),
-        }
+        return {**super().manifest(), "fields": field_specs.manifest_fields(cls.fields)}
 
     # --- configuration ----------------------------------------------------------------------
 

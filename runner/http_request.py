@@ -116,20 +116,7 @@ class HttpRequest(Component):
 
     @classmethod
     def manifest(cls) -> dict[str, Any]:
-        return {
-            "name": cls.name,
-            "label": cls.label,
-            "description": cls.description,
-            "icon": cls.icon,
-            "color": cls.color,
-            "channels": [
-                {"name": c.name, "label": c.label, "description": c.description} for c in cls.channels
-            ],
-            "configuration": cls.config_schema(),
-            "payloadType": HttpResponsePayload.event_type,
-            "documentation": cls.documentation(),
-            "exampleOutput": cls.example_output(),
-        }
+        return {**super().manifest(), "configuration": cls.config_schema()}
 
     @classmethod
     def example_output(cls) -> dict[str, Any]:

@@ -123,9 +123,26 @@ class Component(abc.ABC):
         """JSON Schema (draft 2020-12) of the configuration."""
 
     @classmethod
-    @abc.abstractmethod
     def manifest(cls) -> dict[str, Any]:
-        """Everything a canvas UI renders: fields, channels, docs, payload type, example output."""
+        """Everything a canvas UI renders: identity, docs, channels, payload type, example output.
+
+        Components extend it with how their configuration is described (form fields, schema).
+        """
+        return {
+            "name": cls.name,
+            "label": cls.label,
+            "description": cls.description,
+            "icon": cls.icon,
+            "color": cls.color,
+            "documentation": cls.documentation(),
+            "channels": [
+                {"name": channel.name, "label": channel.label, "description": channel.description}
+                for channel in cls.channels
+            ],
+            "payloadType": cls.payload_type.event_type,
+            "literalFields": sorted(cls.literal_fields),
+            "exampleOutput": cls.example_output(),
+        }
 
     @classmethod
     @abc.abstractmethod

@@ -404,6 +404,8 @@ class _Agent:
 
     def op_upload(self, request: Json, conn: socket.socket) -> Json:
         path = _writable_path(request.get("path"))
+        if path in _WRITABLE_ROOTS:
+            raise _Fail(400, f"{path} is a directory")
         limit = int(self.config.get("upload_limit", 1 << 30))
         directory = os.path.dirname(path)
         try:
@@ -752,8 +754,15 @@ def _inside(path: str, roots: tuple[str, ...]) -> bool:
 
 
 def _writable_path(raw: Any) -> str:
-    """A path in the sandbox's own data whose parent, symlinks resolved, stays there too."""
+    """A path in the sandbox's own data whose parent, symlinks resolved, stays there too.
+
+    A writable root itself (``/home/daytona``, ``/tmp``) qualifies although its parent does not:
+    the roots are directories the sandbox is built with, not paths sandbox code can redirect, and
+    creating a file directly in one asks for the root as the file's folder.
+    """
     path = _clean_path(raw)
+    if path in _WRITABLE_ROOTS:
+        return path
     parent = os.path.realpath(os.path.dirname(path))
     if not _inside(path, _WRITABLE_ROOTS) or not _inside(parent, _WRITABLE_ROOTS):
         raise _Fail(403, f"{raw!r} is outside the sandbox's writable areas {', '.join(_WRITABLE_ROOTS)}")

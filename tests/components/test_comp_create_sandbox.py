@@ -152,6 +152,18 @@ async def test_file_secrets_are_written_with_mode_600(daytona, make_ctx, clock):
     assert ("/home/daytona/.ssh", "0700") in daytona.folders
 
 
+async def test_a_file_secret_directly_in_the_home_is_written_there_with_mode_600(daytona, make_ctx, clock):
+    secrets = DictSecrets({"deploy": {"key": SECRET_VALUE}})
+    config = {
+        "secrets": [
+            {"type": "file", "path": "/home/daytona/.creds", "value": {"secret": "deploy", "key": "key"}}
+        ]
+    }
+    await drive(CreateSandbox(), make_ctx(config, secrets=secrets), clock)
+    assert daytona.files["/home/daytona/.creds"] == SECRET_VALUE.encode()
+    assert daytona.modes["/home/daytona/.creds"] == "0600"
+
+
 async def test_env_var_is_accepted_as_an_alias_of_env(daytona, make_ctx, clock):
     secrets = DictSecrets({"s": {"k": SECRET_VALUE}})
     config = {"secrets": [{"type": "env-var", "name": "TOKEN", "value": {"secret": "s", "key": "k"}}]}

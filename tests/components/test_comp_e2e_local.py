@@ -290,6 +290,25 @@ async def test_a_file_secret_is_written_into_the_sandbox_readable_only_by_its_ow
         server.delete(sandbox_id)
 
 
+@pytest.mark.parametrize("path", ["/home/daytona/.creds", "/tmp/.creds"])
+async def test_a_file_secret_directly_in_a_writable_root_is_written_with_mode_600(server, make_ctx, path):
+    secrets = DictSecrets({"deploy": {"key": SECRET_VALUE}})
+    config = {"secrets": [{"type": "file", "path": path, "value": {"secret": "deploy", "key": "key"}}]}
+    created = make_ctx(config, secrets=secrets)
+    await run_to_end(CreateSandbox(), created)
+    sandbox_id = created.data["id"]
+    try:
+        root = path.rsplit("/", 1)[0]
+        listing = server.run(sandbox_id, f"stat -c '%a %U' {path}; cat {path}; echo; stat -c %a {root}")
+        mode_line, content, root_mode = listing["result"].split("\n")[:3]
+        assert mode_line == "600 daytona"
+        assert content == SECRET_VALUE
+        # The root the secret sits in keeps its own mode (the folder request did not chmod it).
+        assert root_mode == "755"
+    finally:
+        server.delete(sandbox_id)
+
+
 # --- executeCommand ---------------------------------------------------------------------------
 
 

@@ -222,6 +222,30 @@ def test_folder_list_and_info(api: Api, sandbox: dict[str, Any]) -> None:
     assert info["owner"] == "daytona"
 
 
+@pytest.mark.parametrize("root", ["/home/daytona", "/tmp"])
+def test_creating_a_writable_root_as_a_folder_is_a_no_op_that_keeps_its_mode(
+    api: Api, sandbox: dict[str, Any], root: str
+) -> None:
+    before = api.run(sandbox["id"], f"stat -c %a {root}")["result"]
+    created = api.toolbox("POST", sandbox["id"], "/files/folder", params={"path": root, "mode": "700"})
+    assert created.status_code == 201, created.text
+    assert api.run(sandbox["id"], f"stat -c %a {root}")["result"] == before
+
+
+def test_a_folder_outside_the_writable_roots_is_still_refused(api: Api, sandbox: dict[str, Any]) -> None:
+    for path in ("/home", "/etc/daytonaflow"):
+        refused = api.toolbox("POST", sandbox["id"], "/files/folder", params={"path": path, "mode": "700"})
+        assert refused.status_code == 403, (path, refused.text)
+
+
+def test_uploading_onto_a_writable_root_is_a_400(api: Api, sandbox: dict[str, Any]) -> None:
+    response = api.toolbox(
+        "POST", sandbox["id"], "/files/upload", params={"path": "/tmp"}, files={"file": ("f", b"x")}
+    )
+    assert response.status_code == 400
+    assert "is a directory" in response.json()["message"]
+
+
 def test_delete_file(api: Api, sandbox: dict[str, Any]) -> None:
     api.run(sandbox["id"], "echo x > gone.txt")
     assert api.toolbox("DELETE", sandbox["id"], "/files", params={"path": "gone.txt"}).status_code == 204

@@ -13,16 +13,21 @@ from starlette.routing import BaseRoute, Route
 
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
+    bounded_number,
     json_body,
-    optional_number,
+    optional_bool,
+    optional_env,
+    optional_labels,
+    optional_name,
     optional_str,
-    optional_str_map,
 )
-from daytonaflow.localserver.isolation import IsolationReport
+from daytonaflow.localserver.isolation import REQUEST_RANGES, IsolationReport, requested_resource
 from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
 from daytonaflow.localserver.tokens import PreviewSigner
 
 _MAX_SIGNED_EXPIRY_SECONDS = 24 * 3600
+#: Ten years: the longest auto-stop (or archive, delete) interval a create may ask for, in minutes.
+_MAX_INTERVAL_MINUTES = 10 * 366 * 24 * 60
 
 
 @dataclass
@@ -81,18 +86,36 @@ async def get_isolation(request: Request) -> Response:
 
 
 async def create_sandbox(request: Request) -> Response:
-    body = await json_body(request)
-    optional_str(body, "name")
-    optional_str(body, "target")
-    optional_str_map(body, "env")
-    optional_str_map(body, "labels")
-    for name in ("cpu", "memory", "disk", "autoStopInterval"):
-        optional_number(body, name)
-    if "public" in body and not isinstance(body["public"], bool):
-        raise ApiError(400, "public must be a boolean")
+    body = _create_request(await json_body(request))
     state = _state(request)
     record = await state.manager.create(body)
     return JSONResponse(state.sandbox_json(record))
+
+
+def _create_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The create body with every field this server uses checked for type and range (400 if not).
+
+    Nothing reaches the manager unchecked: a bad value found later would fail the sandbox half
+    made, or every command run in it.
+    """
+    checked: dict[str, Any] = {
+        "name": optional_name(body, "name"),
+        "target": optional_name(body, "target"),
+        "env": optional_env(body, "env"),
+        "labels": optional_labels(body),
+        "public": optional_bool(body, "public"),
+        "autoStopInterval": bounded_number(body, "autoStopInterval", _MAX_INTERVAL_MINUTES),
+    }
+    for name in REQUEST_RANGES:
+        checked[name] = requested_resource(name, body.get(name))
+    # Fields of Daytona's create this server accepts without using: their types are still checked,
+    # so a client learns of its mistake here as it would from Daytona.
+    for name in ("snapshot", "user", "networkAllowList", "domainAllowList", "linkedSandbox"):
+        optional_str(body, name)
+    optional_bool(body, "networkBlockAll")
+    for name in ("gpu", "autoArchiveInterval", "autoDeleteInterval"):
+        bounded_number(body, name, _MAX_INTERVAL_MINUTES)
+    return {key: value for key, value in checked.items() if value is not None}
 
 
 async def list_sandboxes(request: Request) -> Response:
@@ -148,8 +171,9 @@ async def set_autostop(request: Request) -> Response:
         interval = float(request.path_params["interval"])
     except ValueError:
         raise ApiError(400, "interval must be a number of minutes") from None
-    if interval < 0:
-        raise ApiError(400, "interval must not be negative")
+    # Written so that "nan" and "inf" fail too.
+    if not 0 <= interval <= _MAX_INTERVAL_MINUTES:
+        raise ApiError(400, f"interval must be from 0 to {_MAX_INTERVAL_MINUTES} minutes")
     record.auto_stop_interval = interval
     state.manager.save(record)
     return JSONResponse(state.sandbox_json(record))
@@ -170,7 +194,7 @@ async def replace_labels(request: Request) -> Response:
     state = _state(request)
     record = state.manager.get(request.path_params["sandbox"])
     body = await json_body(request)
-    record.labels = optional_str_map(body, "labels")
+    record.labels = optional_labels(body)
     state.manager.save(record)
     return JSONResponse({"labels": record.labels})
 

@@ -24,6 +24,13 @@ class ApiError(LocalServerError):
         self.extra = extra
 
 
+class RequestFieldError(ApiError):
+    """A request field has the wrong type or is out of range: a 400 naming the field."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(400, f"{field} {rule}", code="INVALID_FIELD", field=field)
+
+
 class AgentCallError(ApiError):
     """The sandbox agent refused a request or could not be reached."""
 

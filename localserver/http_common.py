@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -12,9 +13,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from daytonaflow.localserver.errors import ApiError
+from daytonaflow.localserver.errors import ApiError, RequestFieldError
 
 _MAX_JSON_BODY = 64 << 20
+#: Sizes of what a request may hand a sandbox's processes: one variable stays under the kernel's
+#: MAX_ARG_STRLEN (128 KiB) and all of them, with the command, well under ARG_MAX (2 MiB).
+MAX_ENV_NAME = 1024
+MAX_ENV_VALUE = 128 << 10
+MAX_ENV_TOTAL = 512 << 10
+MAX_LABELS = 256
+MAX_LABEL_KEY = 256
+MAX_LABEL_VALUE = 16 << 10
+MAX_NAME = 255
 
 
 def error_body(status: int, message: str, code: str | None = None, **extra: object) -> dict[str, Any]:
@@ -111,18 +121,111 @@ def optional_number(body: dict[str, Any], name: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    # Written so that NaN and infinity fail too.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ApiError(400, f"{name} must be a non-negative number")
     return float(value)
 
 
 def optional_str_map(body: dict[str, Any], name: str) -> dict[str, str]:
+    """An object whose values are all strings (never coerced: ``false`` is not ``"False"``)."""
     value = body.get(name)
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ApiError(400, f"{name} must be an object of strings")
-    return {k: str(v) for k, v in value.items()}
+    if not isinstance(value, dict):
+        raise RequestFieldError(name, "must be an object of strings")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise RequestFieldError(f"{name}.{_shown(key)}", f"must be a string, not {_json_type(item)}")
+    return dict(value)
+
+
+def optional_env(body: dict[str, Any], name: str) -> dict[str, str]:
+    """Environment variables: names without ``=`` or NUL, values without NUL, sizes capped.
+
+    The kernel cannot pass such a name or value to a process; accepted, it would break every
+    later command of the sandbox instead of this request.
+    """
+    env = optional_str_map(body, name)
+    total = 0
+    for key, value in env.items():
+        where = f"{name}.{_shown(key)}"
+        if not key or "=" in key or "\0" in key:
+            raise RequestFieldError(where, "is not a variable name: it must be non-empty, without '=' or NUL")
+        if len(key) > MAX_ENV_NAME:
+            raise RequestFieldError(where, f"is a name longer than {MAX_ENV_NAME} characters")
+        if "\0" in value:
+            raise RequestFieldError(where, "must not contain NUL characters")
+        if len(value.encode()) > MAX_ENV_VALUE:
+            raise RequestFieldError(where, f"must be at most {MAX_ENV_VALUE} bytes")
+        total += len(key.encode()) + len(value.encode()) + 2
+    if total > MAX_ENV_TOTAL:
+        raise RequestFieldError(name, f"must be at most {MAX_ENV_TOTAL} bytes in all")
+    return env
+
+
+def optional_labels(body: dict[str, Any], name: str = "labels") -> dict[str, str]:
+    """Labels: at most :data:`MAX_LABELS` non-empty string keys with string values, sizes capped."""
+    labels = optional_str_map(body, name)
+    if len(labels) > MAX_LABELS:
+        raise RequestFieldError(name, f"must hold at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        where = f"{name}.{_shown(key)}"
+        if not key or len(key) > MAX_LABEL_KEY or "\0" in key:
+            raise RequestFieldError(where, f"must be a key of 1 to {MAX_LABEL_KEY} characters without NUL")
+        if len(value) > MAX_LABEL_VALUE or "\0" in value:
+            raise RequestFieldError(where, f"must be at most {MAX_LABEL_VALUE} characters, without NUL")
+    return labels
+
+
+def optional_name(body: dict[str, Any], name: str, *, limit: int = MAX_NAME) -> str | None:
+    """A short single-line string: 1 to ``limit`` characters, no control characters."""
+    value = optional_str(body, name)
+    if value is None:
+        return None
+    if not value or len(value) > limit or any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise RequestFieldError(name, f"must be 1 to {limit} characters without control characters")
+    return value
+
+
+def optional_bool(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise RequestFieldError(name, f"must be a boolean, not {_json_type(value)}")
+    return value
+
+
+def bounded_number(body: dict[str, Any], name: str, high: float) -> float | None:
+    """A number from 0 to ``high`` (NaN and infinities refused), or None when absent."""
+    value = body.get(name)
+    if value is None:
+        return None
+    # Written so that NaN fails too (every comparison with it is false).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+        raise RequestFieldError(name, f"must be a number from 0 to {high:g}")
+    return float(value)
+
+
+def _shown(key: str) -> str:
+    """A key as an error message may quote it: printable, and short."""
+    shown = key.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= 64 else shown[:61] + "..."
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def query_bool(request: Request, name: str) -> bool:

@@ -438,9 +438,10 @@ class SandboxManager:
     async def _launch(self, record: SandboxRecord) -> None:
         try:
             running = await self._spawn_agent(record.id, self._limits_for(record))
-        except ApiError as error:
+        except (ApiError, OSError) as error:
+            # A launch that failed leaves an `error` record (deletable), never one stuck `creating`.
             record.state = "error"
-            record.error_reason = error.message
+            record.error_reason = error.message if isinstance(error, ApiError) else f"cannot start: {error}"
             record.touch()
             record.persist(self._dir(record))
             raise

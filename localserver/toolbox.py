@@ -21,9 +21,9 @@ from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
     json_body,
+    optional_env,
     optional_number,
     optional_str,
-    optional_str_map,
     query_bool,
     require_str,
 )
@@ -64,7 +64,7 @@ async def execute(request: Request) -> Response:
             "execute",
             command=command,
             cwd=optional_str(body, "cwd"),
-            env={**record.env, **optional_str_map(body, "envs")},
+            env={**record.env, **optional_env(body, "envs")},
             timeout=timeout,
         )
     _timeout_or_result(answer, timeout)
@@ -106,7 +106,7 @@ async def code_run(request: Request) -> Response:
             suffix=suffix,
             code=code,
             argv=[str(a) for a in argv],
-            env={**record.env, **optional_str_map(body, "envs")},
+            env={**record.env, **optional_env(body, "envs")},
             timeout=timeout,
         )
     _timeout_or_result(answer, timeout)

@@ -200,3 +200,88 @@ def test_forced_stop_kills_at_once(api: Api) -> None:
         assert api.run(sandbox["id"], "test -e bye; echo $?")["result"] == "1\n"
     finally:
         api.delete(sandbox["id"])
+
+
+# ---- create bodies: every field checked at the door -----------------------------------------------
+
+INVALID_CREATE_BODIES = {
+    "cpu too small": ({"cpu": 1e-9}, "cpu"),
+    "cpu too large": ({"cpu": 1e308}, "cpu"),
+    "memory too large": ({"memory": 1e308}, "memory"),
+    "memory too small": ({"memory": 1e-9}, "memory"),
+    "disk too large": ({"disk": 1e308}, "disk"),
+    "disk zero": ({"disk": 0}, "disk"),
+    "cpu a string": ({"cpu": "2"}, "cpu"),
+    "cpu a boolean": ({"cpu": True}, "cpu"),
+    "env name with NUL": ({"env": {"A\u0000B": "x"}}, "env.A\\x00B"),
+    "env name with =": ({"env": {"A=B": "x"}}, "env.A=B"),
+    "env name empty": ({"env": {"": "x"}}, "env."),
+    "env value with NUL": ({"env": {"A": "x\u0000y"}}, "env.A"),
+    "env value not a string": ({"env": {"A": False}}, "env.A"),
+    "env value too long": ({"env": {"A": "x" * (200 << 10)}}, "env.A"),
+    "label value a list": ({"labels": {"k": [1, True, None]}}, "labels.k"),
+    "label value a number": ({"labels": {"k": 1}}, "labels.k"),
+    "label key too long": ({"labels": {"k" * 300: "v"}}, "labels.kkk"),
+    "label value too long": ({"labels": {"k": "v" * (20 << 10)}}, "labels.k"),
+    "too many labels": ({"labels": {f"k{i}": "v" for i in range(300)}}, "labels"),
+    "name a number": ({"name": 7}, "name"),
+    "name with a newline": ({"name": "a\nb"}, "name"),
+    "name too long": ({"name": "n" * 300}, "name"),
+    "public a string": ({"public": "yes"}, "public"),
+    "autoStopInterval infinite": ({"autoStopInterval": 1e308}, "autoStopInterval"),
+    "snapshot a number": ({"snapshot": 3}, "snapshot"),
+}
+
+
+@pytest.mark.parametrize(("body", "field"), INVALID_CREATE_BODIES.values(), ids=INVALID_CREATE_BODIES.keys())
+def test_an_invalid_create_field_is_a_400_naming_it_and_creates_nothing(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
+    before = {s["id"] for s in api.api("GET", "/sandbox").json()["items"]}
+    response = api.api("POST", "/sandbox", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["statusCode"] == 400
+    assert error["error"] == "Bad Request"
+    assert error["message"].startswith(field), error["message"]
+    assert {s["id"] for s in api.api("GET", "/sandbox").json()["items"]} == before
+
+
+def test_a_nan_cpu_is_a_400(api: Api) -> None:
+    response = api.api(
+        "POST", "/sandbox", content=b'{"cpu": NaN}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("cpu")
+
+
+def test_the_smallest_allowed_resources_give_a_working_sandbox(api: Api) -> None:
+    sandbox = api.create(cpu=0.01, memory=0.25, disk=1 / 16)
+    try:
+        assert api.run(sandbox["id"], "echo ok")["result"] == "ok\n"
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_string_labels_and_env_are_kept_as_given(api: Api) -> None:
+    sandbox = api.create(labels={"k": "v"}, env={"GREETING": "hi there"})
+    try:
+        assert sandbox["labels"] == {"k": "v"}
+        assert api.run(sandbox["id"], "echo $GREETING")["result"] == "hi there\n"
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_replacing_labels_refuses_values_that_are_not_strings(api: Api, sandbox: dict[str, Any]) -> None:
+    response = api.api("PUT", f"/sandbox/{sandbox['id']}/labels", json={"labels": {"k": [1, True, None]}})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("labels.k")
+    assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["labels"] == sandbox["labels"]
+
+
+@pytest.mark.parametrize("interval", ["nan", "inf", "-1"])
+def test_an_autostop_interval_that_is_not_a_finite_positive_number_is_a_400(
+    api: Api, sandbox: dict[str, Any], interval: str
+) -> None:
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/autostop/{interval}")
+    assert response.status_code == 400

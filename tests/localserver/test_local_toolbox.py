@@ -33,6 +33,29 @@ def test_execute_passes_envs(api: Api, sandbox: dict[str, Any]) -> None:
     assert api.run(sandbox["id"], "echo $A-$B", envs={"A": "1", "B": "two"})["result"] == "1-two\n"
 
 
+INVALID_ENVS = {
+    "a boolean value": ({"A": False}, "envs.A"),
+    "a null value": ({"A": None}, "envs.A"),
+    "a name with NUL": ({"A\u0000": "x"}, "envs.A\\x00"),
+    "a name with =": ({"A=B": "x"}, "envs.A=B"),
+    "a value with NUL": ({"A": "x\u0000"}, "envs.A"),
+    "not an object": (["A"], "envs"),
+}
+
+
+@pytest.mark.parametrize(("envs", "field"), INVALID_ENVS.values(), ids=INVALID_ENVS.keys())
+@pytest.mark.parametrize("endpoint", ["/process/execute", "/process/code-run"])
+def test_exec_envs_that_a_process_cannot_receive_are_a_400_naming_them(
+    api: Api, sandbox: dict[str, Any], envs: Any, field: str, endpoint: str
+) -> None:
+    body = {"command": "true", "code": "pass", "language": "python", "envs": envs}
+    response = api.toolbox("POST", sandbox["id"], endpoint, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(field)
+    # The sandbox still runs commands: nothing of the refused env stuck.
+    assert api.run(sandbox["id"], "echo fine")["result"] == "fine\n"
+
+
 def test_execute_without_command_is_a_400(api: Api, sandbox: dict[str, Any]) -> None:
     response = api.toolbox("POST", sandbox["id"], "/process/execute", json={"cwd": "/tmp"})
     assert response.status_code == 400

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from daytonaflow import documents
 from daytonaflow.expressions.context import ChainEntry, ExpressionContext, utc_now
 from daytonaflow.expressions.dates import parse_date
 from daytonaflow.expressions.errors import ExpressionError
@@ -60,14 +61,14 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         arguments = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    template = sys.stdin.read() if arguments.template == "-" else arguments.template
     try:
+        template = _template(arguments.template)
         context = load_context(arguments.context, arguments.now)
         value = resolve(template, context)
     except (ExpressionError, _ContextFileError) as error:
         print(f"error: {error}", file=err)
         return 1
-    print(json.dumps(value, indent=2, ensure_ascii=False), file=out)
+    print(_to_json(value), file=out)
     return 0
 
 
@@ -75,17 +76,45 @@ class _ContextFileError(Exception):
     pass
 
 
+def _template(argument: str) -> str:
+    """The template argument (or stdin for ``-``), bounded and checked to be UTF-8 text."""
+    try:
+        if argument == "-":
+            data = sys.stdin.buffer.read(documents.MAX_DOCUMENT_BYTES + 1)
+            if len(data) > documents.MAX_DOCUMENT_BYTES:
+                raise documents.DocumentError(
+                    f"the template on stdin is larger than {documents.MAX_DOCUMENT_BYTES} bytes"
+                )
+            return documents.decode_text(data, source="the template on stdin")
+        # Bytes of the command line that were not UTF-8 arrive as lone surrogates.
+        documents.check_text(argument, source="the template")
+    except documents.DocumentError as error:
+        raise _ContextFileError(str(error)) from None
+    return argument
+
+
+def _to_json(value: Any) -> str:
+    """``value`` as JSON, escaping to ASCII only when it holds what no encoding can write."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, indent=2)
+    return text
+
+
 def load_context(path: Path | None, now: str | None = None) -> ExpressionContext:
     """The context described by the JSON file at ``path`` (an empty chain when ``path`` is None)."""
     clock = _fixed_clock(now) if now else utc_now
     if path is None:
         return ExpressionContext([], clock=clock)
+    source = f"the context file {path}"
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
+        document = documents.load_json_file(path, source=source)
+    except FileNotFoundError as error:
         raise _ContextFileError(f"cannot read the context file {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise _ContextFileError(f"the context file {path} is not valid JSON: {error}") from None
+    except documents.DocumentError as error:
+        raise _ContextFileError(str(error)) from None
     if not isinstance(document, dict):
         raise _ContextFileError(f"the context file {path} must hold a JSON object of node name -> event")
     chain: list[ChainEntry] = []

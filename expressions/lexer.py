@@ -192,13 +192,21 @@ def _string(source: str, start: int) -> Token:
                 width = {"x": 2, "u": 4, "U": 8}[escape]
                 digits = source[position + 2 : position + 2 + width]
                 try:
-                    chars.append(chr(int(digits, 16)) if len(digits) == width else "")
+                    code = int(digits, 16) if len(digits) == width else -1
+                    char = chr(code)
                 except ValueError:
                     pass
                 else:
-                    if len(digits) == width:
+                    # A surrogate half is no character (Go refuses it too); kept, it would make
+                    # a string that no encoder can write.
+                    if not 0xD800 <= code <= 0xDFFF:
+                        chars.append(char)
                         position += 2 + width
                         continue
+                    raise SourceError(
+                        f"invalid escape sequence \\{escape}{digits}: a surrogate half is not a character",
+                        position,
+                    )
             raise SourceError(f"invalid escape sequence \\{escape}", position)
         chars.append(char)
         position += 1

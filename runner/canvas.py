@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from daytonaflow import documents
 from daytonaflow.runner.errors import CanvasError, CanvasIssue
 
 #: The component name of the built-in "Manual Run" trigger.
@@ -160,15 +159,17 @@ def load_canvas(path: str | Path) -> Canvas:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
+        text = documents.read_text(path, source=source)
+        parse = documents.parse_json if path.suffix == ".json" else documents.parse_yaml
+        document = parse(text, source=source)
+    except FileNotFoundError as error:
         raise CanvasError(
             [CanvasIssue("", "", f"cannot read the file: {error.strerror}")], source=source
         ) from None
-    try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise CanvasError([CanvasIssue("", "", f"not valid YAML/JSON: {error}")], source=source) from None
+    except documents.DocumentError as error:
+        # The issue says what is wrong; CanvasError puts the file name in front once.
+        problem = str(error).removeprefix(f"{source}: ")
+        raise CanvasError([CanvasIssue("", "", problem)], source=source) from None
     return parse_canvas(document, source=source)
 
 

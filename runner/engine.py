@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from daytonaflow import documents
 from daytonaflow.component import Component, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
 from daytonaflow.events import Event
@@ -172,6 +173,11 @@ class Engine:
             data = dict(templates[0].get("payload") or {}) if templates else {}
         if not isinstance(data, dict):
             raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
+        try:
+            # Within the limits, the input is sure to serialize into the store and the trigger event.
+            documents.check_value(data, source="the run input", max_depth=documents.MAX_DEPTH)
+        except documents.DocumentError as error:
+            raise RunInputError(str(error)) from None
         trigger = Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
         run_id = uuid.uuid4().hex[:12]
         run = self._new_run(run_id, canvas, keep_resources, time.time())
@@ -435,7 +441,16 @@ class Engine:
 
     def _event_of(self, component: type[Component], ctx: NodeContext) -> dict[str, Any]:
         assert ctx.emission is not None
-        event = Event.of(ctx.emission.payload)
+        limit = documents.MAX_PAYLOAD_DEPTH
+        try:
+            event = Event.of(ctx.emission.payload)
+        except ValueError as error:
+            raise ComponentError(
+                f"{component.name} emitted a payload that cannot be stored: {error}"
+            ) from None
+        # What passes here is sure to serialize into the store and into the next nodes' context.
+        if documents.nesting_depth(event.data, stop_above=limit) > limit:
+            raise ComponentError(f"{component.name} emitted a payload nested deeper than {limit} levels")
         try:
             # Round-trip the data through the model: what moves on is exactly what the type allows.
             component.payload_type.model_validate(event.data)

@@ -6,7 +6,6 @@ it built (a preview URL, a health endpoint) without a sandbox of its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
+from daytonaflow import documents
 from daytonaflow.component import FAILED_CHANNEL, Channel, Component, ExecutionContext
 from daytonaflow.errors import ComponentError, ConfigIssue
 from daytonaflow.events import Payload
@@ -201,8 +201,10 @@ class HttpRequest(Component):
         parsed: Any = None
         if "json" in response.headers.get("content-type", "") and len(raw) <= limit:
             try:
-                parsed = json.loads(raw)
-            except ValueError:
+                # Bounded like every document: a body nested too deeply stays text only.
+                text = documents.decode_text(raw, source=url)
+                parsed = documents.parse_json(text, source=url)
+            except documents.DocumentError:
                 parsed = None
         payload = HttpResponsePayload(
             url=str(response.url),

@@ -288,24 +288,25 @@ def _exit_code(record: RunRecord) -> int:
 
 
 def _read_input(args: argparse.Namespace) -> Any:
+    """The run input from ``--input`` or ``--input-file``, within the document limits."""
+    from daytonaflow import documents
     from daytonaflow.runner import RunInputError
 
     if args.input is not None and args.input_file is not None:
         raise RunInputError("give --input or --input-file, not both")
     text = args.input
     source = "--input"
-    if args.input_file is not None:
-        source = str(args.input_file)
-        try:
-            text = args.input_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise RunInputError(f"{source}: {error.strerror}") from None
-    if text is None:
-        return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RunInputError(f"{source} is not valid JSON: {error}") from None
+        if args.input_file is not None:
+            source = str(args.input_file)
+            text = documents.read_text(args.input_file, source=source)
+        if text is None:
+            return None
+        return documents.parse_json(text, source=source)
+    except FileNotFoundError as error:
+        raise RunInputError(f"{source}: {error.strerror}") from None
+    except documents.DocumentError as error:
+        raise RunInputError(str(error)) from None
 
 
 def _needs_backend(canvas: Canvas) -> bool:

@@ -14,12 +14,12 @@ Errors name the secret and the key, never a value.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from daytonaflow import documents
 from daytonaflow.component import SecretsProvider
 from daytonaflow.errors import DaytonaflowError, SecretNotFoundError
 
@@ -60,19 +60,12 @@ class FileSecretsProvider:
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            # Errors name the file and a position, never its content.
+            document = documents.load_json_file(self.path, source=f"secrets file {self.path}")
         except FileNotFoundError:
             return {}
-        except OSError as error:
-            raise SecretsFileError(f"cannot read secrets file {self.path}: {error.strerror}") from None
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            # The decoder's message quotes no content, only a position: safe to show.
-            raise SecretsFileError(
-                f"secrets file {self.path} is not valid JSON: {error.msg} "
-                f"(line {error.lineno}, column {error.colno})"
-            ) from None
+        except documents.DocumentError as error:
+            raise SecretsFileError(str(error)) from None
         if not isinstance(document, dict) or not all(
             isinstance(entries, dict) and all(isinstance(value, str) for value in entries.values())
             for entries in document.values()

@@ -94,3 +94,28 @@ def test_the_chain_reports_every_place_it_looked():
 def test_the_default_provider_honours_the_secrets_file_variable(secrets_file):
     provider = default_secrets_provider({"DAYTONAFLOW_SECRETS_FILE": str(secrets_file)})
     assert provider.get("api-key-secret", "API_KEY") == "from-file"
+
+
+def test_a_secrets_file_nested_too_deeply_is_a_clear_error_without_content(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_text('{"s": ' * 5000 + '"hidden-value"' + "}" * 5000)
+    with pytest.raises(
+        SecretsFileError, match=f"secrets file {path}: nested deeper than the limit"
+    ) as failure:
+        FileSecretsProvider(path).get("s", "k")
+    assert "hidden-value" not in str(failure.value)
+
+
+def test_a_secrets_file_that_is_a_device_is_read_with_a_bound(tmp_path):
+    with pytest.raises(SecretsFileError, match="secrets file /dev/zero: larger than the limit of 16 MiB"):
+        FileSecretsProvider("/dev/zero").get("s", "k")
+
+
+def test_a_secrets_file_that_is_not_utf8_names_the_offset_not_the_bytes(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_bytes(b'{"s": {"k": "caf\xe9-secret"}}')
+    with pytest.raises(
+        SecretsFileError, match="not UTF-8 text \\(invalid byte 0xe9 at offset 16\\)"
+    ) as failure:
+        FileSecretsProvider(path).get("s", "k")
+    assert "caf" not in str(failure.value)

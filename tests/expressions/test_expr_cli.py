@@ -79,7 +79,7 @@ def test_invalid_context_json_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{not json")
     code, _, err = run(["{{ 1 }}", "--context", str(path)])
     assert code == 1
-    assert "is not valid JSON" in err
+    assert f"the context file {path}: not valid JSON" in err
 
 
 def test_without_context_only_literals_resolve() -> None:
@@ -97,3 +97,52 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert help_text.startswith("usage: daytonaflow expr")
     assert "examples:" in help_text
     assert "--context" in help_text
+
+
+def test_a_lone_surrogate_escape_is_a_syntax_error_not_a_crash() -> None:
+    code, out, err = run(['{{ "\\ud800" }}'])
+    assert (code, out) == (1, "")
+    assert "invalid escape sequence \\ud800: a surrogate half is not a character" in err
+
+
+def test_escapes_of_real_characters_still_resolve() -> None:
+    code, out, _ = run(['{{ "\\u00e9\\U0001F600" }}'])
+    assert (code, json.loads(out)) == (0, "é😀")
+
+
+def test_the_real_cli_prints_no_traceback_for_a_surrogate_escape() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "daytonaflow.cli", "expr", '{{ "\\ud800" }}'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "surrogate half" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_template_argument_that_was_not_utf8_is_a_clear_error() -> None:
+    # What Python makes of the command-line bytes b'\xff' (surrogateescape).
+    code, _, err = run(['{{ "\udcff" }}'])
+    assert code == 1
+    assert "the template: not valid UTF-8 text" in err
+
+
+def test_a_context_file_nested_too_deeply_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    code, _, err = run(["{{ 1 }}", "--context", str(path)])
+    assert code == 1
+    assert f"the context file {path}: nested deeper than the limit" in err
+
+
+def test_a_context_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"root": {"data": "caf\xe9"}}')
+    code, _, err = run(["{{ 1 }}", "--context", str(path)])
+    assert code == 1
+    assert f"the context file {path}: not UTF-8 text" in err

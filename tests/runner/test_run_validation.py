@@ -153,7 +153,7 @@ def test_canvas_files_load_from_yaml_and_json(tmp_path: Path) -> None:
 def test_a_file_that_is_not_yaml_is_a_clear_canvas_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [unclosed")
-    with pytest.raises(CanvasError, match="not valid YAML/JSON"):
+    with pytest.raises(CanvasError, match="not valid YAML"):
         load_canvas(bad)
 
 

@@ -13,7 +13,12 @@ from daytonaflow.runner.canvas import (
     parse_canvas,
 )
 from daytonaflow.runner.console import JsonLines, RunView, run_details, run_document, runs_table, summary
-from daytonaflow.runner.engine import MANUAL_RUN_EVENT, Engine
+from daytonaflow.runner.engine import (
+    DEFAULT_MAX_ACTIVE_HOOKS,
+    DEFAULT_MAX_RESUME_ATTEMPTS,
+    MANUAL_RUN_EVENT,
+    Engine,
+)
 from daytonaflow.runner.errors import (
     CanvasError,
     CanvasIssue,
@@ -40,6 +45,8 @@ from daytonaflow.runner.validation import check_canvas, validate_canvas
 __all__ = [
     "BUILTIN_COMPONENTS",
     "DB_ENV",
+    "DEFAULT_MAX_ACTIVE_HOOKS",
+    "DEFAULT_MAX_RESUME_ATTEMPTS",
     "ENTRY_POINT_GROUP",
     "MANUAL_RUN_EVENT",
     "START_TRIGGER",

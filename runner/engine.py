@@ -60,6 +60,13 @@ from daytonaflow.runner.validation import check_canvas
 
 #: The event type the start trigger emits; its ``data`` is the run input.
 MANUAL_RUN_EVENT = "manual.run"
+#: How many component hooks may run at once across the engine's runs. A fan-out of thousands of
+#: nodes then holds thousands of small waiting tasks, not thousands of clients and buffers.
+DEFAULT_MAX_ACTIVE_HOOKS = 128
+#: A run whose process died this many times while resuming it is failed instead of resumed again:
+#: whatever kills the process (a node exhausting memory, a crashing extension) would otherwise
+#: take down every later command that resumes it.
+DEFAULT_MAX_RESUME_ATTEMPTS = 2
 _log = logging.getLogger("daytonaflow.runner")
 
 Phase = Literal["execute", "check"]
@@ -133,6 +140,8 @@ class Engine:
         secrets: SecretsProvider | None = None,
         observers: Sequence[Observer] = (),
         cancel_timeout: float = 30.0,
+        max_active_hooks: int = DEFAULT_MAX_ACTIVE_HOOKS,
+        max_resume_attempts: int | None = DEFAULT_MAX_RESUME_ATTEMPTS,
     ) -> None:
         self.store = store
         self.registry: Mapping[str, type[Component]] = (
@@ -145,6 +154,8 @@ class Engine:
         self._owner = current_owner()
         self._runs: dict[str, _Run] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._hook_slots = asyncio.Semaphore(max_active_hooks)
+        self._max_resume_attempts = max_resume_attempts
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -236,7 +247,12 @@ class Engine:
                 continue
             if owner_alive(record.owner) or not self.store.claim_run(record.id, record.owner, self._owner):
                 continue
-            self._resume(record)
+            if self._max_resume_attempts is not None and record.resume_attempts >= self._max_resume_attempts:
+                self._give_up(record)
+            else:
+                # Counted before anything runs again: if this process dies too, the next one knows.
+                self.store.count_resume_attempt(record.id)
+                self._resume(record)
             resumed.append(record.id)
         return resumed
 
@@ -267,6 +283,8 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
             if not run.done.done():
                 run.done.cancel()
+            # Leaving on purpose is no crash: the next resume must not count this attempt.
+            self.store.clear_resume_attempts(run.id)
         self._runs.clear()
 
     # --- run lifecycle ---------------------------------------------------------------------------
@@ -324,6 +342,30 @@ class Engine:
         if not run.active:
             self._spawn(self._finish(run))
 
+    def _give_up(self, record: RunRecord) -> None:
+        """Fail a run whose resumes kept killing their process, without running any node again.
+
+        The run is failed in the store first, so even a crash while reclaiming its resources
+        cannot bring it back; the reclaim then runs as for any finished run.
+        """
+        canvas = parse_canvas(record.canvas, source=f"run {record.id}")
+        run = self._new_run(record.id, canvas, record.keep_resources, record.created_at)
+        interrupted = [e for e in self.store.executions(run.id) if e.status in ACTIVE_EXEC_STATES]
+        names = ", ".join(f'"{e.node_id}"' for e in interrupted[:5])
+        more = f" and {len(interrupted) - 5} more" if len(interrupted) > 5 else ""
+        run.failure = (
+            f"not resumed again: the process died in each of the last {record.resume_attempts} resumes"
+            f" of this run before it finished (nodes interrupted: {names or 'none'}{more});"
+            " a node may be crashing the runner"
+        )
+        with self.store.transaction():
+            for execution in interrupted:
+                self.store.finish_execution(execution.id, EXEC_FAILED, error=run.failure)
+            self.store.set_run_status(run.id, RUN_FAILED, error=run.failure)
+        self._runs[run.id] = run
+        self._notify(RunUpdate(progress.RUN_RESUMED, run.id, canvas.name))
+        self._spawn(self._finish(run))
+
     async def _stop_then_finish(self, run: _Run) -> None:
         await self._stop_all(run)
         await self._finish(run)
@@ -335,7 +377,12 @@ class Engine:
             self._spawn(self._finish(run))
 
     def _start_execution(self, run: _Run, execution: _Execution) -> None:
-        execution.task = asyncio.create_task(self._drive(run, execution, "execute"))
+        execution.task = asyncio.create_task(self._drive_in_slot(run, execution, "execute"))
+
+    async def _drive_in_slot(self, run: _Run, execution: _Execution, phase: Phase) -> None:
+        """Drive the execution once one of the engine's hook slots is free (a pending node waits here)."""
+        async with self._hook_slots:
+            await self._drive(run, execution, phase)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -509,7 +556,7 @@ class Engine:
     def _fire_check(self, run: _Run, execution: _Execution) -> None:
         execution.timer = None
         if execution.id in run.active and not run.is_stopping():
-            execution.task = asyncio.create_task(self._drive(run, execution, "check"))
+            execution.task = asyncio.create_task(self._drive_in_slot(run, execution, "check"))
 
     # --- ending runs ---------------------------------------------------------------------------------
 

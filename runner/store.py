@@ -35,7 +35,8 @@ CREATE TABLE runs (
     owner TEXT,
     error TEXT,
     created_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    resume_attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_by_status ON runs(status);
 CREATE TABLE executions (
@@ -136,6 +137,8 @@ class RunRecord:
     error: str | None
     created_at: float
     finished_at: float | None
+    #: How many processes took the run over after a crash and died before it finished.
+    resume_attempts: int = 0
 
     @property
     def finished(self) -> bool:
@@ -295,6 +298,14 @@ class RunStore:
             (status, error, finished_at, run_id),
         )
 
+    def count_resume_attempt(self, run_id: str) -> None:
+        """Record that this process is resuming the run (committed before any of it runs again)."""
+        self._execute("UPDATE runs SET resume_attempts = resume_attempts + 1 WHERE id = ?", (run_id,))
+
+    def clear_resume_attempts(self, run_id: str) -> None:
+        """The process that resumed the run leaves it on purpose: that attempt did not crash."""
+        self._execute("UPDATE runs SET resume_attempts = 0 WHERE id = ?", (run_id,))
+
     def set_run_error(self, run_id: str, error: str) -> None:
         """Record why a still-running run is failing, so a resume after a crash finishes it as failed."""
         self._execute("UPDATE runs SET error = ? WHERE id = ?", (error, run_id))
@@ -446,6 +457,7 @@ def _open(path: Path) -> sqlite3.Connection:
         problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
             raise RunStoreError(f"{path}: the run database is damaged ({'; '.join(problems[:3])})")
+        _add_missing_columns(db)
         db.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a killed process (the case the runner promises); only power
         # loss may drop the last commits.
@@ -478,6 +490,24 @@ def _create(db: sqlite3.Connection) -> None:
         raise
 
 
+#: Columns added to schema 1 after its release, with their definitions. Older daytonaflow versions
+#: read such a database unchanged (they select columns by name), so no version bump is needed.
+_ADDED_COLUMNS = {"runs": {"resume_attempts": "INTEGER NOT NULL DEFAULT 0"}}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for name, definition in columns.items():
+            if name not in present:
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+                except sqlite3.OperationalError as error:
+                    # Another process added it between our look and our ALTER.
+                    if "duplicate column" not in str(error):
+                        raise
+
+
 def _is_corruption(error: sqlite3.DatabaseError) -> bool:
     text = str(error).lower()
     return "malformed" in text or "not a database" in text or "corrupt" in text
@@ -503,6 +533,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         error=row["error"],
         created_at=row["created_at"],
         finished_at=row["finished_at"],
+        resume_attempts=row["resume_attempts"],
     )
 
 

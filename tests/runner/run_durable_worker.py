@@ -31,7 +31,14 @@ DURABLE_CANVAS = make_canvas(
 async def main(argv: list[str]) -> int:
     db, backend_dir, mode = argv[0], argv[1], argv[2]
     with RunStore(db) as store:
-        engine = Engine(store, registry=FAKE_COMPONENTS, integration=FakeBackend(Path(backend_dir)))
+        # The test kills resuming workers many times in a row on purpose; the guard that fails a
+        # run after two resumes died (DEFAULT_MAX_RESUME_ATTEMPTS) would end those runs early.
+        engine = Engine(
+            store,
+            registry=FAKE_COMPONENTS,
+            integration=FakeBackend(Path(backend_dir)),
+            max_resume_attempts=None,
+        )
         if mode == "start":
             canvas = parse_canvas(DURABLE_CANVAS)
             run_ids = [await engine.start(canvas, {"n": n, "delay": 0.03 * n}) for n in range(int(argv[3]))]

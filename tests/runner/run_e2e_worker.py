@@ -22,7 +22,8 @@ async def main(argv: list[str]) -> int:
     assert integration is not None, "DAYTONA_API_KEY must point the worker at a server"
     try:
         with RunStore(argv[0]) as store:
-            engine = Engine(store, integration=integration)
+            # Killed while resuming many times in a row on purpose: no guard against crash loops.
+            engine = Engine(store, integration=integration, max_resume_attempts=None)
             if argv[1] == "start":
                 canvas = load_canvas(HELLO)
                 run_ids = [await engine.start(canvas, {"name": f"run {n}"}) for n in range(int(argv[2]))]

@@ -68,3 +68,15 @@ def test_runs_are_found_by_an_unambiguous_prefix(tmp_path: Path) -> None:
 def test_the_default_path_honours_the_environment(tmp_path: Path) -> None:
     assert default_db_path({"DAYTONAFLOW_DB": str(tmp_path / "x.db")}) == tmp_path / "x.db"
     assert default_db_path({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "daytonaflow" / "runs.db"
+
+
+def test_a_database_from_before_resume_attempts_gains_the_column_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with RunStore(path) as store:
+        store.insert_run("r1", {"metadata": {"name": "old"}}, {}, keep_resources=False, owner="o")
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE runs DROP COLUMN resume_attempts")
+    with RunStore(path) as store:
+        assert store.get_run("r1").resume_attempts == 0
+        store.count_resume_attempt("r1")
+        assert store.get_run("r1").resume_attempts == 1

@@ -46,6 +46,9 @@ _READ_CHUNK = 1 << 16
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_BRACKETS = re.compile(r"[\[\]{}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# libyaml's loader when PyYAML was built with it (many times faster), else the pure-Python one;
+# both safe. The depth check runs first, so neither composer can recurse too deeply.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DocumentError(DaytonaflowError):
@@ -103,8 +106,8 @@ def parse_yaml(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> Any:
     """The YAML (or JSON) value in ``text``; depth and alias expansion are checked first."""
     check_text(text, source=source)
     try:
-        _check_yaml_events(yaml.parse(text, Loader=yaml.SafeLoader), source, max_depth)
-        value = yaml.safe_load(text)
+        _check_yaml_events(yaml.parse(text, Loader=_YAML_LOADER), source, max_depth)
+        value = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
         raise DocumentError(f"{source}: not valid YAML: {error}") from None
     check_value(value, source=source, max_depth=max_depth)

@@ -65,15 +65,15 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         template = _template(arguments.template)
         context = load_context(arguments.context, arguments.now)
         value = resolve(template, context)
-    except (ExpressionError, _ContextFileError) as error:
+    except (ExpressionError, _InputError) as error:
         print(f"error: {error}", file=err)
         return 1
     print(_to_json(value), file=out)
     return 0
 
 
-class _ContextFileError(Exception):
-    pass
+class _InputError(Exception):
+    """The template, the context file or --now cannot be used; the message says which."""
 
 
 def _template(argument: str) -> str:
@@ -89,7 +89,7 @@ def _template(argument: str) -> str:
         # Bytes of the command line that were not UTF-8 arrive as lone surrogates.
         documents.check_text(argument, source="the template")
     except documents.DocumentError as error:
-        raise _ContextFileError(str(error)) from None
+        raise _InputError(str(error)) from None
     return argument
 
 
@@ -112,17 +112,17 @@ def load_context(path: Path | None, now: str | None = None) -> ExpressionContext
     try:
         document = documents.load_json_file(path, source=source)
     except FileNotFoundError as error:
-        raise _ContextFileError(f"cannot read the context file {path}: {error.strerror}") from None
+        raise _InputError(f"cannot read the context file {path}: {error.strerror}") from None
     except documents.DocumentError as error:
-        raise _ContextFileError(str(error)) from None
+        raise _InputError(str(error)) from None
     if not isinstance(document, dict):
-        raise _ContextFileError(f"the context file {path} must hold a JSON object of node name -> event")
+        raise _InputError(f"the context file {path} must hold a JSON object of node name -> event")
     chain: list[ChainEntry] = []
     root: dict[str, Any] | None = None
     previous: ChainEntry | None = None
     for name, event in document.items():
         if not isinstance(event, dict):
-            raise _ContextFileError(
+            raise _InputError(
                 f'the context file {path}: "{name}" must be an event object {{type, data, timestamp}}'
             )
         if name == "root":
@@ -143,7 +143,7 @@ def _fixed_clock(text: str) -> Callable[[], datetime]:
     try:
         moment = parse_date(text)
     except ValueError as error:
-        raise _ContextFileError(f"--now: {error}") from None
+        raise _InputError(f"--now: {error}") from None
     return lambda: moment
 
 

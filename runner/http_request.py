@@ -7,6 +7,7 @@ it built (a preview URL, a health endpoint) without a sandbox of its own.
 from __future__ import annotations
 
 import functools
+import json
 import ssl
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -206,9 +207,8 @@ class HttpRequest(Component):
         if "json" in response.headers.get("content-type", "") and len(raw) <= limit:
             try:
                 # Bounded like every document: a body nested too deeply stays text only.
-                text = documents.decode_text(raw, source=url)
-                parsed = documents.parse_json(text, source=url)
-            except documents.DocumentError:
+                parsed = documents.parse_json(raw.decode(json.detect_encoding(raw)), source=url)
+            except (UnicodeDecodeError, documents.DocumentError):
                 parsed = None
         payload = HttpResponsePayload(
             url=str(response.url),

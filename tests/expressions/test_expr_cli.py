@@ -146,3 +146,12 @@ def test_a_context_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> Non
     code, _, err = run(["{{ 1 }}", "--context", str(path)])
     assert code == 1
     assert f"the context file {path}: not UTF-8 text" in err
+
+
+def test_a_lone_surrogate_built_at_run_time_is_printed_escaped() -> None:
+    # fromJSON() decodes a JSON escape of a surrogate half as it is: printed raw, no encoder
+    # could write it, so the output falls back to ASCII escapes (still the same JSON value).
+    code, out, err = run(['{{ fromJSON(`"\\ud800"`) + "é" }}'])
+    assert (code, err) == (0, "")
+    assert out == '"\\ud800\\u00e9"\n'
+    assert json.loads(out) == "\ud800é"

@@ -28,6 +28,8 @@ from daytonaflow.localserver.tokens import PreviewSigner
 _MAX_SIGNED_EXPIRY_SECONDS = 24 * 3600
 #: Ten years: the longest auto-stop (or archive, delete) interval a create may ask for, in minutes.
 _MAX_INTERVAL_MINUTES = 10 * 366 * 24 * 60
+#: Sandboxes here get no GPU; a request for some is accepted (and ignored) up to this count.
+_MAX_GPUS = 64
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("snapshot", "user", "networkAllowList", "domainAllowList", "linkedSandbox"):
         optional_str(body, name)
     optional_bool(body, "networkBlockAll")
-    for name in ("gpu", "autoArchiveInterval", "autoDeleteInterval"):
+    bounded_number(body, "gpu", _MAX_GPUS)
+    for name in ("autoArchiveInterval", "autoDeleteInterval"):
         bounded_number(body, name, _MAX_INTERVAL_MINUTES)
     return {key: value for key, value in checked.items() if value is not None}
 

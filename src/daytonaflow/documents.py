@@ -81,7 +81,8 @@ def decode_text(data: bytes, *, source: str) -> str:
 
 def check_text(text: str, *, source: str, limit: int = MAX_DOCUMENT_BYTES) -> None:
     """Refuse text that is too long or holds a lone surrogate (which no encoder can write)."""
-    if len(text) > limit:
+    # A character is at most 4 bytes of UTF-8: count the bytes only when the length leaves doubt.
+    if len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit):
         raise DocumentError(f"{source}: larger than the limit of {_size(limit)}")
     surrogate = _SURROGATE.search(text)
     if surrogate is not None:

@@ -13,6 +13,10 @@ class IsolationUnavailableError(LocalServerError):
     """This host cannot create bubblewrap sandboxes (no bwrap, or no unprivileged user namespaces)."""
 
 
+class SandboxKillError(LocalServerError):
+    """The host could not reach a sandbox's processes to kill them (its namespace is gone)."""
+
+
 class ApiError(LocalServerError):
     """An API request failed; rendered as Daytona's JSON error body with ``status``."""
 

@@ -12,13 +12,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from daytonaflow.localserver import seccomp
-from daytonaflow.localserver.errors import IsolationUnavailableError
+from daytonaflow.localserver.errors import IsolationUnavailableError, SandboxKillError
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -329,6 +330,95 @@ def _kill_cgroup(group: Path) -> None:
         if time.monotonic() >= deadline:
             return
         time.sleep(0.002)
+
+
+# Run as a separate process: setns() needs a single-threaded caller, and a pid namespace is
+# entered only by the children forked after it. Refuses a pid whose namespace is the caller's own:
+# kill(-1) there would hit every process of the host.
+_KILL_NAMESPACE_SCRIPT = """
+import ctypes, fcntl, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid_ns = os.open(f"/proc/{int(sys.argv[1])}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+mine = os.stat("/proc/self/ns/pid")
+theirs = os.fstat(pid_ns)
+if (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino):
+    sys.exit("the process is in the caller's own pid namespace")
+owner = fcntl.ioctl(pid_ns, 0xB701)  # NS_GET_USERNS: the user namespace owning the pid namespace
+if libc.setns(owner, 0x10000000) != 0 or libc.setns(pid_ns, 0x20000000) != 0:
+    sys.exit(os.strerror(ctypes.get_errno()))
+child = os.fork()
+if child == 0:
+    try:
+        os.kill(-1, 9)  # from inside: every process of the namespace but its init, at once
+    finally:
+        os._exit(0)
+os.waitpid(child, 0)
+"""
+_KILL_SWEEP_SECONDS = 2.0
+
+
+def kill_sandbox_processes(agent_pid: int) -> None:
+    """SIGKILL every process of the agent's pid namespace but the agent, without asking it.
+
+    The agent may be unable to help (its process table full, its limits tampered with), so the
+    host does it: one kill(-1) from a helper that joined the namespace reaches every process at
+    once, forks in flight included; then a sweep of the host's /proc catches anything left (and
+    is the whole mechanism where joining is not permitted).
+    """
+    namespace = _sandbox_pid_namespace(agent_pid)
+    if namespace is None:
+        raise SandboxKillError(f"process {agent_pid} is not the init of a sandbox's pid namespace")
+    # Should the helper fail, the sweep below still kills them, one walk at a time.
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _KILL_NAMESPACE_SCRIPT, str(agent_pid)],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    _sweep_namespace(namespace, agent_pid)
+
+
+def _sandbox_pid_namespace(agent_pid: int) -> str | None:
+    """The pid namespace ``agent_pid`` is init of, if it is not ours (never the host's)."""
+    try:
+        namespace = os.readlink(f"/proc/{agent_pid}/ns/pid")
+        status = Path(f"/proc/{agent_pid}/status").read_text()
+    except OSError:
+        return None
+    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    if namespace == os.readlink("/proc/self/ns/pid") or len(nspid) < 2 or nspid[-1] != "1":
+        return None
+    return namespace
+
+
+def _sweep_namespace(namespace: str, agent_pid: int) -> None:
+    """SIGKILL what the namespace still runs until nothing is left but the agent (bounded by time)."""
+    deadline = time.monotonic() + _KILL_SWEEP_SECONDS
+    while found := [pid for pid in _processes_in(namespace) if pid != agent_pid]:
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
+
+
+def _processes_in(namespace: str) -> list[int]:
+    """Host pids of the live (not zombie) processes of a pid namespace."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X"):
+            pids.append(int(entry))
+    return pids
 
 
 def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLimits) -> IsolationReport:

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from daytonaflow.localserver.agent_client import AgentClient
-from daytonaflow.localserver.errors import AgentCallError, ApiError
+from daytonaflow.localserver.errors import AgentCallError, ApiError, SandboxKillError
 from daytonaflow.localserver.isolation import (
     Cgroups,
     SandboxLimits,
     compile_agent,
+    kill_sandbox_processes,
     plan_spawn,
     spawn,
     write_synthetic_etc,
@@ -559,8 +560,10 @@ class SandboxManager:
             logger.warning(
                 "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
             )
-            with contextlib.suppress(AgentCallError, OSError):
-                await running.client.call("kill_all")
+            # From the host, not through the agent: sandbox code may have left it unable to serve
+            # (its process table full), and the kill must work exactly then.
+            with contextlib.suppress(SandboxKillError):
+                await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
 
 
 def _remove_stale_socket_dirs() -> None:

@@ -718,6 +718,146 @@ def test_killing_init_and_every_process_leaves_the_toolbox_serving(
     _assert_unaffected(api, neighbour, host_marker)
 
 
+# ---- the agent (pid 1) cannot be tuned or starved by sandbox code ----------------------------------------
+
+_FLOOD_SCRIPT = """
+import os, signal, time
+sleepers = 0
+try:
+    while True:
+        if os.fork() == 0:
+            signal.pause()
+            os._exit(0)
+        sleepers += 1
+except BlockingIOError:
+    pass
+with open("table-full", "w") as marker:
+    marker.write(str(sleepers))
+time.sleep(2)
+chunk = b"x" * (1 << 20)
+for i in range({mib}):
+    with open(f"f{{i // 16}}", "ab") as handle:
+        handle.write(chunk)
+    time.sleep(0.01)
+print("ESCAPED", flush=True)
+"""
+
+
+def _agent_of(server: LocalServer, sandbox: dict[str, Any]) -> int:
+    assert server.state is not None
+    return _agent_pid(server.state.manager.running[sandbox["id"]].proc.pid)
+
+
+def _limits_of(pid: int) -> list[str]:
+    return [line for line in Path(f"/proc/{pid}/limits").read_text().splitlines() if line.startswith("Max ")]
+
+
+@pytest.mark.parametrize("limit", ["--nproc=1:1", "--nofile=3:3"])
+def test_prlimit_on_the_agent_or_its_threads_is_refused(
+    api: Api,
+    server: LocalServer,
+    attacker: dict[str, Any],
+    neighbour: dict[str, Any],
+    host_marker: Path,
+    limit: str,
+) -> None:
+    agent = _agent_of(server, attacker)
+    api.run(attacker["id"], "true")  # the agent sets its own limits after its first answer
+    before = _limits_of(agent)
+    result = _sh(api, attacker, f"for t in $(ls /proc/1/task); do prlimit --pid $t {limit}; echo rc=$?; done")
+    assert "rc=0" not in result["result"]
+    assert "Operation not permitted" in result["result"]
+    assert _limits_of(agent) == before
+    # Setting one's own limits (glibc's setrlimit is prlimit64 on pid 0) still works.
+    assert _sh(api, attacker, "ulimit -n 100 && ulimit -n")["result"] == "100\n"
+    for _ in range(3):
+        assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_agents_priorities_cannot_be_lowered(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    agent = _agent_of(server, attacker)
+    result = _sh(
+        api,
+        attacker,
+        "renice -n 19 -p 1; echo rc=$?; renice -n 19 -u daytona; echo rc=$?; ionice -c 3 -p 1; echo rc=$?; "
+        "ionice -c 3 -u 1000; echo rc=$?; chrt --idle -p 0 1; echo rc=$?; nice -n 5 nice",
+    )
+    assert "rc=0" not in result["result"]
+    assert result["result"].endswith("5\n")  # a process may still lower its own priority
+    fields = Path(f"/proc/{agent}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    nice, policy = int(fields[16]), int(fields[38])
+    assert (nice, policy) == (0, 0)  # SCHED_OTHER at nice 0
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_signals_the_agent_handles_are_ignored_when_sandbox_code_sends_them(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    signals = "INT CHLD HUP TERM USR1 QUIT"
+    result = _sh(api, attacker, f"for s in {signals}; do kill -$s 1; done; sleep 0.5; echo sent")
+    assert result["result"] == "sent\n"
+    assert server.state is not None
+    assert server.state.manager.running[attacker["id"]].proc.poll() is None
+    assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_agents_memory_and_oom_score_cannot_be_touched(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    agent = _agent_of(server, attacker)
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True); buf = ctypes.create_string_buffer(8); "
+        "iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8); "
+        "print(libc.process_vm_readv(1, iov, 1, iov, 1, 0), ctypes.get_errno())"
+    )
+    result = _sh(
+        api,
+        attacker,
+        f'cat /proc/1/mem; echo rc=$?; echo 1000 > /proc/1/oom_score_adj; echo rc=$?; python3 -c "{code}"',
+    )
+    assert "rc=0" not in result["result"]
+    assert result["result"].splitlines()[-1].split() == ["-1", "1"]  # EPERM
+    assert Path(f"/proc/{agent}/oom_score_adj").read_text() == "0\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    """The flood first fills the process table, so the agent cannot start a thread to serve anything:
+    the watchdog's kill must come from the host."""
+    home = server.state_dir / "sandboxes" / attacker["id"] / "home"
+    quota_mib = TEST_LIMITS.disk_bytes // MIB
+    (home / "flood.py").write_text(_FLOOD_SCRIPT.format(mib=4 * quota_mib))
+    answers: list[httpx.Response] = []
+    request = {"command": "python3 flood.py", "timeout": 90}
+    flood = threading.Thread(
+        target=lambda: answers.append(api.toolbox("POST", attacker["id"], "/process/execute", json=request))
+    )
+    flood.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "table-full").exists():
+            assert time.monotonic() < deadline, "the flood never filled the process table"
+            time.sleep(0.05)
+        probe = api.toolbox("POST", attacker["id"], "/process/execute", json={"command": "echo probe"})
+        assert probe.status_code == 503  # the agent is really unable to help
+    finally:
+        flood.join()
+    [answer] = answers
+    assert answer.status_code == 200, answer.text
+    assert "ESCAPED" not in answer.json()["result"]
+    assert answer.json()["exitCode"] == 137
+    used = sum(p.stat().st_size for p in home.iterdir())
+    assert used < 2 * TEST_LIMITS.disk_bytes
+    assert _eventually_served(api, attacker["id"])
+    _assert_unaffected(api, neighbour, host_marker)
+
+
 # ---- API and preview authentication -------------------------------------------------------------------
 
 

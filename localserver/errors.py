@@ -34,3 +34,10 @@ class AgentCallError(ApiError):
 
 class GitCloneError(ApiError):
     """``git clone`` failed; the message never contains credentials."""
+
+
+class SandboxUidsExhaustedError(ApiError):
+    """Every host uid of the sandbox uid range is in use: no sandbox can be created."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message, code="SANDBOX_UIDS_EXHAUSTED")

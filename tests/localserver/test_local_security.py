@@ -64,10 +64,11 @@ def small_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def victim(server: LocalServer) -> Iterator[subprocess.Popen[bytes]]:
-    """A host process running as the sandboxes' own host uid: only the pid namespace hides it."""
+def victim(server: LocalServer, attacker: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
+    """A host process running as the attacker's own host uid: only the pid namespace hides it."""
     assert server.state is not None
-    uid = server.state.manager.host_uid
+    manager = server.state.manager
+    uid = manager.uid_of(manager.get(attacker["id"]))
     as_other = uid != os.geteuid()
     process = subprocess.Popen(
         ["sleep", "60"],

@@ -618,7 +618,7 @@ def _remove_stale_socket_dirs() -> None:
     """Socket directories of servers that died without cleaning up (named after their pid)."""
     for directory in Path(tempfile.gettempdir()).glob(f"{_SOCKETS_PREFIX}*-*"):
         pid = directory.name[len(_SOCKETS_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or not directory.is_dir() or directory.owner() != _my_user():
+        if not pid.isdigit() or not directory.is_dir() or directory.stat().st_uid != os.geteuid():
             continue
         try:
             os.kill(int(pid), 0)
@@ -629,12 +629,6 @@ def _remove_stale_socket_dirs() -> None:
             continue
         if all(entry.suffix == ".sock" for entry in directory.iterdir()):
             shutil.rmtree(directory, ignore_errors=True)
-
-
-def _my_user() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def _agent_pid(bwrap_pid: int) -> int:

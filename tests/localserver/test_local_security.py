@@ -22,8 +22,9 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api
 
-from daytonaflow.localserver import LocalServer, gitclone, seccomp
-from daytonaflow.localserver.errors import GitCloneError
+from daytonaflow.localserver import LocalServer, gitclone, isolation, seccomp
+from daytonaflow.localserver.errors import GitCloneError, SandboxKillError
+from daytonaflow.localserver.isolation import kill_sandbox_processes
 from daytonaflow.localserver.sandboxes import _agent_pid, _remove_tree
 
 pytestmark = pytest.mark.sandbox
@@ -873,6 +874,38 @@ def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
     used = sum(p.stat().st_size for p in home.iterdir())
     assert used < 2 * TEST_LIMITS.disk_bytes
     assert _eventually_served(api, attacker["id"])
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_host_side_kill_refuses_a_process_outside_a_sandbox(
+    victim: subprocess.Popen[bytes],
+) -> None:
+    # kill(-1) in the host's own pid namespace would end every process of the host.
+    for pid in (victim.pid, os.getpid(), 1):
+        with pytest.raises(SandboxKillError):
+            kill_sandbox_processes(pid)
+    assert victim.poll() is None
+
+
+def test_the_host_side_kill_sweeps_when_it_cannot_join_the_namespace(
+    api: Api,
+    server: LocalServer,
+    attacker: dict[str, Any],
+    neighbour: dict[str, Any],
+    host_marker: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(isolation, "_KILL_NAMESPACE_SCRIPT", "raise SystemExit('cannot join')")
+    agent = _agent_of(server, attacker)
+    api.run(attacker["id"], "for i in 1 2 3; do nohup sleep 4242 >/dev/null 2>&1 & done")
+    namespace = os.readlink(f"/proc/{agent}/ns/pid")
+    deadline = time.monotonic() + 10
+    while len([pid for pid in _live_processes_once(namespace) if _runs(pid, ["sleep", "4242"])]) < 3:
+        assert time.monotonic() < deadline, "the sleepers never started"
+        time.sleep(0.01)
+    kill_sandbox_processes(agent)
+    assert _live_processes_in(namespace, settle=2.0) == [agent]
+    assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
     _assert_unaffected(api, neighbour, host_marker)
 
 

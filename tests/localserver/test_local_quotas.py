@@ -9,6 +9,7 @@ files per process than the host's file table allows, so the cap to a share of it
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -231,6 +232,24 @@ def test_a_sandboxs_uid_survives_a_server_restart() -> None:
             changed = api.run(kept["id"], "echo more >> file.txt && cat file.txt")
             assert changed["result"] == "data\nmore\n"
             assert _uid_in_records(api, api.create()) != uid
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_record_from_before_per_sandbox_uids_keeps_its_homes_owner() -> None:
+    root = make_state_root()
+    try:
+        with _served(root / "state") as api:
+            api.create()
+            old = api.create(name="old")
+            uid = _uid_in_records(api, old)
+        record_file = root / "state" / "sandboxes" / old["id"] / "sandbox.json"
+        record = json.loads(record_file.read_text())
+        del record["host_uid"]
+        record_file.write_text(json.dumps(record))
+        with _served(root / "state") as api:
+            assert _uid_in_records(api, old) == uid
+            assert json.loads(record_file.read_text())["host_uid"] == uid
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

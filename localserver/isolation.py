@@ -171,7 +171,9 @@ class SandboxUids:
         self._by_sandbox.pop(sandbox_id, None)
 
     def of(self, sandbox_id: str) -> int:
-        return self._by_sandbox.get(sandbox_id, self.shared)
+        """The uid of a sandbox that was assigned or adopted one (``KeyError`` otherwise: guessing
+        would run it as a uid that does not own its files)."""
+        return self._by_sandbox[sandbox_id]
 
     def describe(self) -> str:
         if self.pool is not None:

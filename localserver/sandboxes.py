@@ -430,7 +430,12 @@ class SandboxManager:
         ptys: Path | None = None
         try:
             if self.ptys is not None:
-                ptys = self.ptys.mount(sandbox_id, limits.ptys)
+                try:
+                    ptys = self.ptys.mount(sandbox_id, limits.ptys)
+                except OSError as error:
+                    raise ApiError(
+                        500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED"
+                    ) from None
             cgroup_procs = self.cgroups.create(sandbox_id, limits)
             fallbacks: dict[str, int] = {}
             if "pids" not in self.cgroups.controllers:

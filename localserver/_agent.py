@@ -936,7 +936,11 @@ def main(argv: list[str]) -> int:
         try:
             _start_thread(_serve_connection, agent, conn)
         except _Fail as failure:
-            with contextlib.suppress(OSError):
+            # No thread to serve it (the process table is full): answer from here, after reading
+            # the request line, since closing a socket with unread bytes resets it, answer and all.
+            with contextlib.suppress(OSError, _Fail):
+                conn.settimeout(2.0)
+                _recv_line(conn)
                 _send_json(conn, {"ok": False, "status": failure.status, "message": failure.message})
             conn.close()
 

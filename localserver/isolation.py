@@ -126,6 +126,53 @@ def host_file_max() -> int:
         return 1 << 62  # unknown: no table size to protect
 
 
+def host_files_in_use() -> int:
+    """How many entries of the host's file table are allocated now (``fs.file-nr``)."""
+    try:
+        return int(Path("/proc/sys/fs/file-nr").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def files_held_by(agent_pid: int, stop_after: int) -> int:
+    """Entries of the host's file table a sandbox holds: its descriptors, and files it mapped
+    into memory (a mapping keeps its file open after the descriptor is closed, beyond what
+    RLIMIT_NOFILE sees). Counting stops past ``stop_after``; a shared library mapped several
+    times counts several times, which only errs towards the limit."""
+    namespace = _sandbox_pid_namespace(agent_pid)
+    if namespace is None:
+        return 0
+    held = 0
+    for pid in _processes_in(namespace):
+        held += _entries(f"/proc/{pid}/fd") + _file_mappings(pid)
+        if held > stop_after:
+            break
+    return held
+
+
+def _entries(directory: str) -> int:
+    try:
+        return len(os.listdir(directory))
+    except OSError:
+        return 0
+
+
+def _file_mappings(pid: int) -> int:
+    """File-backed mappings of a process: ``map_files`` lists exactly those (root may read it);
+    otherwise the lines of ``maps`` with an inode."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/map_files"))
+    except PermissionError:
+        pass
+    except OSError:
+        return 0
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as maps:
+            return sum(1 for line in maps if line.split(maxsplit=5)[4:5] not in ([b"0"], []))
+    except OSError:
+        return 0
+
+
 class SandboxUids:
     """Which host uid each sandbox runs as and owns its files as.
 
@@ -626,7 +673,9 @@ def build_report(
     report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"
     report["openFiles"] = (
         f"rlimit NOFILE={limits.open_files} per process; {limits.pids} processes x {limits.open_files} "
-        f"files fill at most {FILE_TABLE_SHARE:.0%} of the host's fs.file-max={file_max}"
+        f"files fill at most {FILE_TABLE_SHARE:.0%} of the host's fs.file-max={file_max}; once that "
+        "many are in use on the host, the monitor counts each sandbox's descriptors and file mappings "
+        "and kills the processes of one holding more"
     )
     if private_ptys:
         report["ptys"] = (

@@ -34,6 +34,8 @@ from daytonaflow.localserver.isolation import (
     SandboxLimits,
     SandboxUids,
     compile_agent,
+    files_held_by,
+    host_files_in_use,
     kill_sandbox_processes,
     plan_spawn,
     spawn,
@@ -161,7 +163,10 @@ class SandboxManager:
         monitor_interval: float = 1.0,
         keep_spare: bool = True,
         stop_grace_seconds: float = 2.0,
+        file_budget: int | None = None,
     ) -> None:
+        """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
+        watched)."""
         self.state_dir = state_dir
         self.limits = limits
         self.bwrap = bwrap
@@ -171,6 +176,8 @@ class SandboxManager:
         self.ptys = ptys
         self.cgroups = cgroups
         self.monitor_interval = monitor_interval
+        self.file_budget = file_budget
+        self._file_table_crowded = False
         self.records: dict[str, SandboxRecord] = {}
         self.running: dict[str, _Running] = {}
         self.adopted: list[str] = []
@@ -582,6 +589,9 @@ class SandboxManager:
     async def _monitor_loop(self) -> None:
         while True:
             await asyncio.sleep(self.monitor_interval)
+            # While fewer files than one sandbox's budget are open on the whole host, no sandbox
+            # can be over it: one read of fs.file-nr spares counting each sandbox's files.
+            self._file_table_crowded = self.file_budget is not None and host_files_in_use() > self.file_budget
             for sandbox_id, running in list(self.running.items()):
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
@@ -592,7 +602,8 @@ class SandboxManager:
                     logger.exception("monitoring sandbox %s failed", sandbox_id)
 
     async def _check(self, record: SandboxRecord, running: _Running) -> None:
-        """Crashed processes become ``error``; idle sandboxes auto-stop; a full disk is stopped."""
+        """Crashed processes become ``error``; idle sandboxes auto-stop; a sandbox over its disk
+        quota, or holding more than its share of the host's file table, has its processes killed."""
         code = running.proc.poll()
         if code is not None:
             self._kill(record)
@@ -617,6 +628,18 @@ class SandboxManager:
             # (its process table full), and the kill must work exactly then.
             with contextlib.suppress(SandboxKillError):
                 await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
+            return
+        if self._file_table_crowded and self.file_budget is not None:
+            agent = _agent_pid(running.proc.pid)
+            held = await loop.run_in_executor(None, files_held_by, agent, self.file_budget)
+            if held > self.file_budget:
+                logger.warning(
+                    "sandbox %s holds over %d files of the host's file table: killing its processes",
+                    record.id,
+                    self.file_budget,
+                )
+                with contextlib.suppress(SandboxKillError):
+                    await loop.run_in_executor(None, kill_sandbox_processes, agent)
 
 
 def _remove_stale_socket_dirs() -> None:

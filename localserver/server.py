@@ -23,6 +23,7 @@ from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
 from daytonaflow.localserver.isolation import (
     DEFAULT_SANDBOX_UIDS,
+    FILE_TABLE_SHARE,
     Cgroups,
     IsolationReport,
     PrivatePtys,
@@ -240,6 +241,7 @@ class LocalServer:
             ptys=ptys,
             monitor_interval=self.monitor_interval,
             keep_spare=self.keep_spare,
+            file_budget=int(file_max * FILE_TABLE_SHARE),
         )
         self.isolation = build_report(
             bwrap, uids, cgroups, limits, private_ptys=ptys is not None, file_max=file_max

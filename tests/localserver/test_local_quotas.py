@@ -23,6 +23,7 @@ import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
 
 from daytonaflow.localserver import LocalServer
+from daytonaflow.localserver import server as server_module
 from daytonaflow.localserver.isolation import DEFAULT_SANDBOX_UIDS, FILE_TABLE_SHARE, host_file_max
 from daytonaflow.localserver.sandboxes import _agent_pid
 
@@ -214,6 +215,52 @@ def _served(state_dir: Path, **options: Any) -> Iterator[Api]:
         httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60) as http,
     ):
         yield Api(server, http)
+
+
+_MAPPINGS_SCRIPT = """
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+c = ctypes
+libc.mmap.argtypes = [c.c_void_p, c.c_size_t, c.c_int, c.c_int, c.c_int, c.c_long]
+with open("page", "wb") as page:
+    page.write(bytes(4096))
+for _ in range({count}):
+    fd = os.open("page", os.O_RDONLY)
+    if libc.mmap(None, 4096, 1, 1, fd, 0) in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    os.close(fd)  # the mapping keeps the file open: it stays in the host's file table
+print("HELD", flush=True)
+time.sleep(30)
+print("ESCAPED", flush=True)
+"""
+
+
+def test_a_sandbox_holding_files_through_mappings_past_its_share_is_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Descriptors are capped by RLIMIT_NOFILE; files kept open only by a mapping are not, so the
+    monitor counts them. A small pretend file table makes the share small enough to test."""
+    pretend_file_max = 80_000
+    budget = int(pretend_file_max * FILE_TABLE_SHARE)
+    monkeypatch.setattr(server_module, "host_file_max", lambda: pretend_file_max)
+    root = make_state_root()
+    try:
+        with _served(root / "state", monitor_interval=0.2) as api:
+            neighbour, attacker = api.create(), api.create()
+            (_home(api.server, attacker) / "maps.py").write_text(
+                _MAPPINGS_SCRIPT.format(count=budget * 3 // 2)
+            )
+            response = api.toolbox(
+                "POST", attacker["id"], "/process/execute", json={"command": "python3 maps.py", "timeout": 90}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["exitCode"] == 137
+            assert "ESCAPED" not in response.json()["result"]
+            assert api.run(neighbour["id"], "echo unaffected")["result"] == "unaffected\n"
+            assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_sandboxs_uid_survives_a_server_restart() -> None:

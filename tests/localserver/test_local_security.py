@@ -864,7 +864,7 @@ def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
             assert time.monotonic() < deadline, "the flood never filled the process table"
             time.sleep(0.05)
         probe = api.toolbox("POST", attacker["id"], "/process/execute", json={"command": "echo probe"})
-        assert probe.status_code == 503  # the agent is really unable to help
+        assert probe.status_code == 503, probe.text  # the agent is really unable to help
     finally:
         flood.join()
     [answer] = answers

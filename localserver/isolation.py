@@ -620,7 +620,8 @@ def _sweep_namespace(namespace: str, agent_pid: int) -> None:
 
 
 def _processes_in(namespace: str) -> list[int]:
-    """Host pids of the live (not zombie) processes of a pid namespace."""
+    """Host pids of the live processes of a pid namespace: not zombies, and not already exiting
+    (a killed process with many mappings takes a while to tear them down)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -628,12 +629,16 @@ def _processes_in(namespace: str) -> list[int]:
         try:
             if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
                 continue
-            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            state, flags = fields[0], int(fields[6])
+        except (OSError, IndexError, ValueError):
             continue
-        if state not in (b"Z", b"X"):
+        if state not in (b"Z", b"X") and not flags & _PF_EXITING:
             pids.append(int(entry))
     return pids
+
+
+_PF_EXITING = 0x4
 
 
 def build_report(

@@ -255,7 +255,7 @@ def test_a_sandbox_holding_files_through_mappings_past_its_share_is_stopped(
                 "POST", attacker["id"], "/process/execute", json={"command": "python3 maps.py", "timeout": 90}
             )
             assert response.status_code == 200, response.text
-            assert response.json()["exitCode"] == 137
+            assert response.json()["exitCode"] == 137, response.text
             assert "ESCAPED" not in response.json()["result"]
             assert api.run(neighbour["id"], "echo unaffected")["result"] == "unaffected\n"
             assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
 
-from daytonaflow.localserver import LocalServer
+from daytonaflow.localserver import LocalServer, cli
 from daytonaflow.localserver import server as server_module
 from daytonaflow.localserver.isolation import DEFAULT_SANDBOX_UIDS, FILE_TABLE_SHARE, host_file_max
 from daytonaflow.localserver.sandboxes import _agent_pid
@@ -314,5 +314,37 @@ def test_without_a_uid_range_sandboxes_share_one_uid_and_the_report_says_so() ->
         assert "share host uid 65534" in limits["uids"]
         assert "all sandboxes share one" in limits["kernelQuotas"]
         assert "no per-sandbox limit" in limits["ptys"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "uids"),
+    [("1900100000-1900100009", range(1900100000, 1900100010)), ("7-7", range(7, 8)), ("shared", None)],
+)
+def test_serve_takes_the_sandbox_uid_range_from_its_flag(text: str, uids: range | None) -> None:
+    assert cli._parser().parse_args(["--sandbox-uids", text]).sandbox_uids == uids
+
+
+@pytest.mark.parametrize("text", ["1900100009-1900100000", "0-5", "abc", "5", "-5-7", "1-4294967296"])
+def test_serve_refuses_a_bad_sandbox_uid_range_naming_the_flag(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli._parser().parse_args(["--sandbox-uids", text])
+    assert exit_info.value.code == 2
+    assert "--sandbox-uids" in capsys.readouterr().err
+
+
+def test_a_uid_range_smaller_than_the_sandboxes_refuses_the_extra_one_with_503() -> None:
+    root = make_state_root()
+    try:
+        with _served(root / "state", sandbox_uids=range(1900200000, 1900200002)) as api:
+            api.create()
+            api.create()
+            refused = api.api("POST", "/sandbox", json={})
+            assert refused.status_code == 503
+            assert refused.json()["code"] == "SANDBOX_UIDS_EXHAUSTED"
+            assert "1900200000-1900200001" in refused.json()["message"]
     finally:
         shutil.rmtree(root, ignore_errors=True)

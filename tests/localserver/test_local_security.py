@@ -816,7 +816,15 @@ def test_signals_the_agent_handles_are_ignored_when_sandbox_code_sends_them(
     api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
 ) -> None:
     signals = "INT CHLD HUP TERM USR1 QUIT"
-    result = _sh(api, attacker, f"for s in {signals}; do kill -$s 1; done; sleep 0.5; echo sent")
+    by_pidfd = (
+        "import os, signal; fd = os.pidfd_open(1); "
+        "[signal.pidfd_send_signal(fd, s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)]"
+    )
+    result = _sh(
+        api,
+        attacker,
+        f'for s in {signals}; do kill -$s 1; done; python3 -c "{by_pidfd}"; sleep 0.5; echo sent',
+    )
     assert result["result"] == "sent\n"
     assert server.state is not None
     assert server.state.manager.running[attacker["id"]].proc.poll() is None

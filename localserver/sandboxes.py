@@ -226,7 +226,10 @@ class SandboxManager:
             if record.state != "error":
                 record.state = "stopped"
             if record.host_uid is None:
-                record.host_uid = (directory / "home").stat().st_uid
+                try:
+                    record.host_uid = (directory / "home").stat().st_uid
+                except OSError:  # no home left, so no files to own
+                    record.host_uid = self.uids.shared
             self.uids.adopt(record.id, record.host_uid)
             record.touch()
             record.persist(directory)
@@ -437,12 +440,7 @@ class SandboxManager:
         ptys: Path | None = None
         try:
             if self.ptys is not None:
-                try:
-                    ptys = self.ptys.mount(sandbox_id, limits.ptys)
-                except OSError as error:
-                    raise ApiError(
-                        500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED"
-                    ) from None
+                ptys = self.ptys.mount(sandbox_id, limits.ptys)
             cgroup_procs = self.cgroups.create(sandbox_id, limits)
             fallbacks: dict[str, int] = {}
             if "pids" not in self.cgroups.controllers:
@@ -464,6 +462,10 @@ class SandboxManager:
                 ptys=ptys,
             )
             proc = spawn(plan, self.uids.of(sandbox_id), directory / "bwrap.log")
+        except OSError as error:
+            # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
+            self._unmount_ptys(ptys)
+            raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         except BaseException:
             self._unmount_ptys(ptys)
             raise

@@ -38,11 +38,11 @@ NOBODY = 65534
 DEFAULT_SANDBOX_UIDS = range(1_900_000_000, 1_900_000_000 + 65536)
 """Host uids (and gids) handed out one per sandbox when the server runs as root.
 
-Kernel quotas that are kept per uid (ptys' neighbours aside: inotify instances and watches,
-POSIX message queue bytes, pending signals, in-flight unix fds, RLIMIT_NPROC) then hold per
-sandbox. The range sits in the 1879048192-2147483647 block that systemd leaves unassigned, above
-its container ranges and below 2^31; a uid that the host's passwd or group database names is
-skipped. Override with ``LocalServer(sandbox_uids=range(...))``."""
+The quotas the kernel keeps per uid (inotify instances and watches, POSIX message queue bytes,
+pending signals, fds in flight over unix sockets, RLIMIT_NPROC) then hold per sandbox. The range
+sits in the 1879048192-2147483647 block that systemd leaves unassigned, above its container
+ranges and below 2^31; a uid that the host's passwd or group database names is skipped.
+Override with ``LocalServer(sandbox_uids=range(...))``."""
 
 FILE_TABLE_SHARE = 0.25
 """The fraction of the host's file table (``fs.file-max``) one sandbox may fill at most."""

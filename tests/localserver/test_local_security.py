@@ -153,7 +153,11 @@ def test_server_on_the_host_loopback_is_unreachable(
     api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, loopback: str
 ) -> None:
     listener = socket.socket(socket.AF_INET6 if ":" in loopback else socket.AF_INET)
-    listener.bind((loopback, 0))
+    try:
+        listener.bind((loopback, 0))
+    except OSError:
+        listener.close()
+        pytest.skip(f"no {loopback} on this host")
     listener.listen()
     listener.settimeout(0.2)
     port = listener.getsockname()[1]

@@ -151,14 +151,17 @@ class _Agent:
             self.counter += 1
             return f"{prefix}{os.getpid()}-{self.counter}-{os.urandom(4).hex()}"
 
-    def limit_child(self, pid: int) -> None:
-        """Per-process limits the kernel cannot apply to the agent itself (CPU seconds)."""
-        import resource
+    def limited(self, argv: list[str]) -> list[str]:
+        """``argv`` behind a shell that first sets the per-process CPU limit, then execs it.
 
+        The agent cannot hold that limit itself (its own CPU time would trip it) and may not set
+        it on a child: the seccomp filter refuses prlimit64 on any other process, so that sandbox
+        code cannot use it on the agent. The child sets it on itself before its command runs.
+        """
         cpu = self.config.get("cpu_seconds")
-        if cpu:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                resource.prlimit(pid, resource.RLIMIT_CPU, (int(cpu), int(cpu)))
+        if not cpu:
+            return argv
+        return ["/bin/sh", "-c", f'ulimit -t {int(cpu)} && exec "$@"', "sh", *argv]
 
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str], **kwargs: Any) -> Any:
         import subprocess
@@ -167,10 +170,15 @@ class _Agent:
             raise _Fail(400, f"cwd {cwd!r} is not a directory")
         with self.lock:
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=env, start_new_session=True, close_fds=True, restore_signals=True, **kwargs
+                self.limited(argv),
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                restore_signals=True,
+                **kwargs,
             )
             self.children.add(proc.pid)
-        self.limit_child(proc.pid)
         return proc
 
     def reap_orphans(self, wakeup_fd: int) -> None:
@@ -927,13 +935,21 @@ def main(argv: list[str]) -> int:
         wakeup_read, wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wakeup_write, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        # The kernel drops signals sandbox code sends its init, unless init handles them: Python's
+        # own SIGINT handler would let `kill -INT 1` end the agent. A handler that does nothing,
+        # not SIG_IGN, so that commands (which inherit ignored signals) still get SIGINT.
+        signal.signal(signal.SIGINT, lambda signum, frame: None)
         _start_thread(agent.reap_orphans, wakeup_read)
     while True:
         conn, _ = listener.accept()
         try:
             _start_thread(_serve_connection, agent, conn)
         except _Fail as failure:
-            with contextlib.suppress(OSError):
+            # No thread to serve it (the process table is full): answer from here, after reading
+            # the request line, since closing a socket with unread bytes resets it, answer and all.
+            with contextlib.suppress(OSError, _Fail):
+                conn.settimeout(2.0)
+                _recv_line(conn)
                 _send_json(conn, {"ok": False, "status": failure.status, "message": failure.message})
             conn.close()
 

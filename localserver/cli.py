@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from daytonaflow.errors import DaytonaflowError
+from daytonaflow.localserver.isolation import DEFAULT_SANDBOX_UIDS
 from daytonaflow.localserver.server import LocalServer, default_state_dir
 
 API_KEY_ENV = "DAYTONAFLOW_SERVE_API_KEY"
@@ -35,7 +36,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-dir", type=Path, default=None, help=f"where sandboxes live (default: {default_state_dir()})"
     )
+    default_uids = f"{DEFAULT_SANDBOX_UIDS.start}-{DEFAULT_SANDBOX_UIDS.stop - 1}"
+    parser.add_argument(
+        "--sandbox-uids",
+        type=_uid_range,
+        default=DEFAULT_SANDBOX_UIDS,
+        metavar="FIRST-LAST",
+        help=f"as root, the host uids given one per sandbox (default: {default_uids}); 'shared' runs "
+        "every sandbox as nobody. A normal user's sandboxes always share that user's uid.",
+    )
     return parser
+
+
+def _uid_range(text: str) -> range | None:
+    if text == "shared":
+        return None
+    first, dash, last = text.partition("-")
+    if not (dash and first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last) < 1 << 32:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not FIRST-LAST (two uids, FIRST above 0, LAST not below FIRST) nor 'shared'"
+        )
+    return range(int(first), int(last) + 1)
 
 
 def main(argv: list[str]) -> int:
@@ -46,6 +67,7 @@ def main(argv: list[str]) -> int:
         api_key=args.api_key,
         state_dir=args.state_dir,
         proxy_port=args.proxy_port,
+        sandbox_uids=args.sandbox_uids,
     )
     stop = threading.Event()
 

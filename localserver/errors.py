@@ -13,6 +13,10 @@ class IsolationUnavailableError(LocalServerError):
     """This host cannot create bubblewrap sandboxes (no bwrap, or no unprivileged user namespaces)."""
 
 
+class SandboxKillError(LocalServerError):
+    """The host could not reach a sandbox's processes to kill them (its namespace is gone)."""
+
+
 class ApiError(LocalServerError):
     """An API request failed; rendered as Daytona's JSON error body with ``status``."""
 
@@ -37,3 +41,10 @@ class AgentCallError(ApiError):
 
 class GitCloneError(ApiError):
     """``git clone`` failed; the message never contains credentials."""
+
+
+class SandboxUidsExhaustedError(ApiError):
+    """Every host uid of the sandbox uid range is in use: no sandbox can be created."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message, code="SANDBOX_UIDS_EXHAUSTED")

@@ -7,18 +7,25 @@ The server decides once, at start, which mechanisms this host allows and reports
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from daytonaflow.localserver import seccomp
-from daytonaflow.localserver.errors import IsolationUnavailableError, RequestFieldError
+from daytonaflow.localserver.errors import (
+    IsolationUnavailableError,
+    RequestFieldError,
+    SandboxKillError,
+    SandboxUidsExhaustedError,
+)
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -27,7 +34,19 @@ SANDBOX_UID = 1000
 """The uid (and gid) sandbox processes have inside their user namespace (user ``daytona``)."""
 
 NOBODY = 65534
-"""The host uid sandboxes map to when the server runs as root."""
+"""The host uid all sandboxes share when the server runs as root without a uid range."""
+
+DEFAULT_SANDBOX_UIDS = range(1_900_000_000, 1_900_000_000 + 65536)
+"""Host uids (and gids) handed out one per sandbox when the server runs as root.
+
+The quotas the kernel keeps per uid (inotify instances and watches, POSIX message queue bytes,
+pending signals, fds in flight over unix sockets, RLIMIT_NPROC) then hold per sandbox. The range
+sits in the 1879048192-2147483647 block that systemd leaves unassigned, above its container
+ranges and below 2^31; a uid that the host's passwd or group database names is skipped.
+Override with ``LocalServer(sandbox_uids=range(...))``."""
+
+FILE_TABLE_SHARE = 0.25
+"""The fraction of the host's file table (``fs.file-max``) one sandbox may fill at most."""
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CGROUP_CONTROLLERS = ("pids", "memory", "cpu")
@@ -76,6 +95,8 @@ class SandboxLimits:
     tmp_bytes: int = 512 * MIB
     open_files: int = 4096
     upload_bytes: int = GIB
+    ptys: int = 64
+    shm_bytes: int = 64 * MIB
 
     def with_request(self, cpu: object, memory: object, disk: object) -> SandboxLimits:
         """These limits with a create request's overrides; a value out of range is a 400."""
@@ -117,6 +138,200 @@ def requested_resource(name: str, value: object) -> float | None:
     return float(value)
 
 
+def cap_open_files(limits: SandboxLimits, file_max: int, share: float = FILE_TABLE_SHARE) -> SandboxLimits:
+    """Lower ``open_files`` so that ``pids`` processes with that many files each fill at most
+    ``share`` of the host's file table: two sandboxes then cannot exhaust it, whatever they open."""
+    per_process = int(file_max * share) // max(limits.pids, 1)
+    if per_process >= limits.open_files:
+        return limits
+    return replace(limits, open_files=max(per_process, _MIN_OPEN_FILES))
+
+
+def host_file_max() -> int:
+    """``fs.file-max``: the host's file table size (huge when systemd set it to LONG_MAX)."""
+    try:
+        return int(Path("/proc/sys/fs/file-max").read_text())
+    except (OSError, ValueError):
+        return 1 << 62  # unknown: no table size to protect
+
+
+def host_files_in_use() -> int:
+    """How many entries of the host's file table are allocated now (``fs.file-nr``)."""
+    try:
+        return int(Path("/proc/sys/fs/file-nr").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def files_held_by(agent_pid: int, stop_after: int) -> int:
+    """Entries of the host's file table a sandbox holds: its descriptors, and files it mapped
+    into memory (a mapping keeps its file open after the descriptor is closed, beyond what
+    RLIMIT_NOFILE sees). Counting stops past ``stop_after``; a shared library mapped several
+    times counts several times, which only errs towards the limit."""
+    namespace = _sandbox_pid_namespace(agent_pid)
+    if namespace is None:
+        return 0
+    held = 0
+    for pid in _processes_in(namespace):
+        held += _entries(f"/proc/{pid}/fd") + _file_mappings(pid)
+        if held > stop_after:
+            break
+    return held
+
+
+def _entries(directory: str) -> int:
+    try:
+        return len(os.listdir(directory))
+    except OSError:
+        return 0
+
+
+def _file_mappings(pid: int) -> int:
+    """File-backed mappings of a process: ``map_files`` lists exactly those (root may read it);
+    otherwise the lines of ``maps`` with an inode."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/map_files"))
+    except PermissionError:
+        pass
+    except OSError:
+        return 0
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as maps:
+            return sum(1 for line in maps if line.split(maxsplit=5)[4:5] not in ([b"0"], []))
+    except OSError:
+        return 0
+
+
+class SandboxUids:
+    """Which host uid each sandbox runs as and owns its files as.
+
+    As root with a ``pool``, every sandbox gets a uid of its own (kept in its record, so a
+    restarted server gives it back the same one); otherwise every sandbox shares one uid, ``nobody``
+    for root and the server's own uid for a normal user.
+    """
+
+    def __init__(self, pool: range | None) -> None:
+        self.pool = pool if pool and os.geteuid() == 0 else None
+        self.shared = host_uid_for_sandboxes()
+        self._by_sandbox: dict[str, int] = {}
+
+    @property
+    def per_sandbox(self) -> bool:
+        return self.pool is not None
+
+    @property
+    def representative(self) -> int:
+        """A uid sandboxes will run as, for the start-up checks (bwrap works, paths traversable)."""
+        return self.pool.start if self.pool is not None else self.shared
+
+    def assign(self, sandbox_id: str) -> int:
+        """A uid for a new sandbox: the lowest free one of the pool, or the shared uid."""
+        if self.pool is None:
+            uid = self.shared
+        else:
+            taken = set(self._by_sandbox.values())
+            uid = next((u for u in self.pool if u not in taken and not _named_on_host(u)), -1)
+            if uid < 0:
+                raise SandboxUidsExhaustedError(
+                    f"no free sandbox uid left in {self.pool.start}-{self.pool.stop - 1}; "
+                    "delete sandboxes or configure a larger range"
+                )
+        self._by_sandbox[sandbox_id] = uid
+        return uid
+
+    def adopt(self, sandbox_id: str, uid: int) -> None:
+        """A sandbox that already owns files as ``uid`` (left by an earlier server)."""
+        self._by_sandbox[sandbox_id] = uid
+
+    def release(self, sandbox_id: str) -> None:
+        self._by_sandbox.pop(sandbox_id, None)
+
+    def of(self, sandbox_id: str) -> int:
+        """The uid of a sandbox that was assigned or adopted one (``KeyError`` otherwise: guessing
+        would run it as a uid that does not own its files)."""
+        return self._by_sandbox[sandbox_id]
+
+    def describe(self) -> str:
+        if self.pool is not None:
+            return f"one host uid per sandbox, from {self.pool.start}-{self.pool.stop - 1}"
+        return f"all sandboxes share host uid {self.shared}"
+
+
+def _named_on_host(uid: int) -> bool:
+    """Whether the host's user or group database already names ``uid``: never hand that out."""
+    import grp
+    import pwd
+
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+            return True
+        except KeyError:
+            continue
+    return False
+
+
+class PrivatePtys:
+    """A devpts instance per sandbox with its own ``max``, mounted by the (root) server.
+
+    bubblewrap's own ``--dev`` gives each sandbox a new devpts instance too, but without a limit:
+    all of them draw from the kernel's one pool (``kernel.pty.max`` minus ``kernel.pty.reserve``),
+    so a sandbox could take every pty. The instance is mounted on the host only while bwrap
+    starts, bound in at /dev/pts (where ``/dev/ptmx`` points), and unmounted from the host as soon
+    as the sandbox holds it. Mounting needs root; a normal server keeps bubblewrap's instance.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.available = self._probe()
+
+    def _probe(self) -> bool:
+        if os.geteuid() != 0:
+            return False
+        try:
+            # Traversable, not listable: bwrap, running as the sandbox's uid, binds it by path.
+            self.root.parent.mkdir(mode=0o711, exist_ok=True)
+            self.root.mkdir(mode=0o711, exist_ok=True)
+            self.clean()
+            probe = self.mount("probe", 1)
+            self.unmount(probe)
+            return True
+        except OSError:
+            return False
+
+    def mount(self, sandbox_id: str, max_ptys: int) -> Path:
+        directory = self.root / sandbox_id
+        directory.mkdir(mode=0o755, exist_ok=True)
+        options = f"newinstance,max={max_ptys},ptmxmode=0666,mode=0620".encode()
+        if _libc().mount(b"devpts", bytes(directory), b"devpts", _MS_NOSUID | _MS_NOEXEC, options) != 0:
+            error = ctypes.get_errno()
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+            raise OSError(error, f"cannot mount a devpts instance on {directory}: {os.strerror(error)}")
+        return directory
+
+    def unmount(self, directory: Path) -> None:
+        _libc().umount2(bytes(directory), _MNT_DETACH)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+    def clean(self) -> None:
+        """Unmount what a server that died while starting a sandbox left mounted."""
+        for directory in self.root.iterdir():
+            if directory.is_dir():
+                self.unmount(directory)
+
+
+_MS_NOSUID = 2
+_MS_NOEXEC = 8
+_MNT_DETACH = 2
+_MIN_OPEN_FILES = 64
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 @dataclass(frozen=True)
 class IsolationReport:
     """What confines a sandbox on this host: one human-readable mechanism per limit."""
@@ -126,18 +341,20 @@ class IsolationReport:
     namespaces: tuple[str, ...]
     limits: Mapping[str, str]
     cgroup_controllers: tuple[str, ...] = field(default=())
+    host_uids: str = ""
 
     def as_json(self) -> dict[str, object]:
         return {
             "bwrap": self.bwrap,
             "hostUid": self.host_uid,
+            "hostUids": self.host_uids,
             "namespaces": list(self.namespaces),
             "limits": dict(self.limits),
             "cgroupControllers": list(self.cgroup_controllers),
         }
 
     def lines(self) -> list[str]:
-        out = [f"bubblewrap: {self.bwrap} (sandboxes run as host uid {self.host_uid})"]
+        out = [f"bubblewrap: {self.bwrap} ({self.host_uids or f'host uid {self.host_uid}'})"]
         out.append("namespaces: " + ", ".join(self.namespaces))
         out.extend(f"limit {name}: {how}" for name, how in self.limits.items())
         return out
@@ -359,14 +576,120 @@ def _kill_cgroup(group: Path) -> None:
         time.sleep(0.002)
 
 
-def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLimits) -> IsolationReport:
+# Run as a separate process: setns() needs a single-threaded caller, and a pid namespace is
+# entered only by the children forked after it. Refuses a pid whose namespace is the caller's own:
+# kill(-1) there would hit every process of the host.
+_KILL_NAMESPACE_SCRIPT = """
+import ctypes, fcntl, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid_ns = os.open(f"/proc/{int(sys.argv[1])}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+mine = os.stat("/proc/self/ns/pid")
+theirs = os.fstat(pid_ns)
+if (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino):
+    sys.exit("the process is in the caller's own pid namespace")
+owner = fcntl.ioctl(pid_ns, 0xB701)  # NS_GET_USERNS: the user namespace owning the pid namespace
+if libc.setns(owner, 0x10000000) != 0 or libc.setns(pid_ns, 0x20000000) != 0:
+    sys.exit(os.strerror(ctypes.get_errno()))
+child = os.fork()
+if child == 0:
+    try:
+        os.kill(-1, 9)  # from inside: every process of the namespace but its init, at once
+    finally:
+        os._exit(0)
+os.waitpid(child, 0)
+"""
+_KILL_SWEEP_SECONDS = 2.0
+
+
+def kill_sandbox_processes(agent_pid: int) -> None:
+    """SIGKILL every process of the agent's pid namespace but the agent, without asking it.
+
+    The agent may be unable to help (its process table full, its limits tampered with), so the
+    host does it: one kill(-1) from a helper that joined the namespace reaches every process at
+    once, forks in flight included; then a sweep of the host's /proc catches anything left (and
+    is the whole mechanism where joining is not permitted).
+    """
+    namespace = _sandbox_pid_namespace(agent_pid)
+    if namespace is None:
+        raise SandboxKillError(f"process {agent_pid} is not the init of a sandbox's pid namespace")
+    # Should the helper fail, the sweep below still kills them, one walk at a time.
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _KILL_NAMESPACE_SCRIPT, str(agent_pid)],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    _sweep_namespace(namespace, agent_pid)
+
+
+def _sandbox_pid_namespace(agent_pid: int) -> str | None:
+    """The pid namespace ``agent_pid`` is init of, if it is not ours (never the host's)."""
+    try:
+        namespace = os.readlink(f"/proc/{agent_pid}/ns/pid")
+        status = Path(f"/proc/{agent_pid}/status").read_text()
+    except OSError:
+        return None
+    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    if namespace == os.readlink("/proc/self/ns/pid") or len(nspid) < 2 or nspid[-1] != "1":
+        return None
+    return namespace
+
+
+def _sweep_namespace(namespace: str, agent_pid: int) -> None:
+    """SIGKILL what the namespace still runs until nothing is left but the agent (bounded by time)."""
+    deadline = time.monotonic() + _KILL_SWEEP_SECONDS
+    while found := [pid for pid in _processes_in(namespace) if pid != agent_pid]:
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
+
+
+def _processes_in(namespace: str) -> list[int]:
+    """Host pids of the live processes of a pid namespace: not zombies, and not already exiting
+    (a killed process with many mappings takes a while to tear them down)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            state, flags = fields[0], int(fields[6])
+        except (OSError, IndexError, ValueError):
+            continue
+        if state not in (b"Z", b"X") and not flags & _PF_EXITING:
+            pids.append(int(entry))
+    return pids
+
+
+_PF_EXITING = 0x4
+
+
+def build_report(
+    bwrap: str,
+    uids: SandboxUids,
+    cgroups: Cgroups,
+    limits: SandboxLimits,
+    *,
+    private_ptys: bool,
+    file_max: int,
+) -> IsolationReport:
     controllers = set(cgroups.controllers)
     report: dict[str, str] = {}
+    report["uids"] = uids.describe()
     if "pids" in controllers:
         report["processes"] = f"cgroup v1 pids.max={limits.pids} per sandbox"
+    elif uids.per_sandbox:
+        report["processes"] = f"rlimit NPROC={limits.pids} (per sandbox: each has its own host uid)"
     else:
         report["processes"] = (
-            f"rlimit NPROC={limits.pids} (counts every process of host uid {host_uid}, best effort)"
+            f"rlimit NPROC={limits.pids} (counts every process of host uid {uids.shared}, "
+            "so all sandboxes together, best effort)"
         )
     if "memory" in controllers:
         report["memory"] = f"cgroup v1 memory.limit_in_bytes={limits.memory_bytes} per sandbox"
@@ -378,23 +701,53 @@ def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLim
     report["cpu"] = cpu
     report["disk"] = (
         f"rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage checked every second, "
-        "processes killed past the quota"
+        "processes killed from the host past the quota"
     )
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
-    report["openFiles"] = f"rlimit NOFILE={limits.open_files}"
+    report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"
+    report["openFiles"] = (
+        f"rlimit NOFILE={limits.open_files} per process; {limits.pids} processes x {limits.open_files} "
+        f"files fill at most {FILE_TABLE_SHARE:.0%} of the host's fs.file-max={file_max}; once that "
+        "many are in use on the host, the monitor counts each sandbox's descriptors and file mappings "
+        "and kills the processes of one holding more"
+    )
+    if private_ptys:
+        report["ptys"] = (
+            f"own devpts instance with max={limits.ptys} per sandbox (all sandboxes together stay "
+            "within the host's kernel.pty.max)"
+        )
+    else:
+        report["ptys"] = (
+            "bubblewrap's devpts instance, no per-sandbox limit (mounting one needs root): all "
+            "sandboxes draw from the host's kernel.pty.max minus kernel.pty.reserve"
+        )
+    per_uid = "inotify instances and watches, POSIX message queue bytes, pending signals, in-flight fds"
+    report["kernelQuotas"] = (
+        f"{per_uid}: the kernel counts them per host uid, so per sandbox"
+        if uids.per_sandbox
+        else f"{per_uid}: the kernel counts them per host uid, and all sandboxes share one, so one "
+        "sandbox can use up its neighbours' share (run the server as root for a uid per sandbox)"
+    )
     report["network"] = "own network namespace: loopback only, no egress"
     refused = seccomp.refused_syscalls()
     report["syscalls"] = (
-        f"seccomp filter refusing {len(refused)} syscalls ({', '.join(refused)})"
+        f"seccomp filter refusing {len(refused)} syscalls ({', '.join(refused)}); "
+        f"{', '.join(seccomp.self_only_syscalls())} only on the calling process, so the agent "
+        "(pid 1) cannot be retuned"
         if refused
-        else "no seccomp filter on this architecture"
+        else "no seccomp filter on this architecture: sandbox code can change the agent's limits"
+    )
+    report["agent"] = (
+        "pid 1 of the sandbox: signals from sandbox code dropped, not dumpable (no ptrace, "
+        "/proc/1/mem or fd theft); the disk watchdog kills from the host, without it"
     )
     return IsolationReport(
         bwrap=bwrap,
-        host_uid=host_uid,
+        host_uid=uids.representative,
         namespaces=("user", "pid", "mount", "ipc", "uts", "net", "cgroup"),
         limits=report,
         cgroup_controllers=tuple(sorted(controllers)),
+        host_uids=uids.describe(),
     )
 
 
@@ -468,11 +821,14 @@ def plan_spawn(
     limits: SandboxLimits,
     env: Mapping[str, str],
     rlimit_fallbacks: Mapping[str, int],
+    ptys: Path | None = None,
 ) -> SpawnPlan:
     """The bwrap command line for a sandbox; non-system paths are passed as open fds.
 
     Fds rather than paths, because bwrap runs as the sandbox's host uid, which may not be allowed
-    to traverse the state directory (e.g. a 0700 directory of root).
+    to traverse the state directory (e.g. a 0700 directory of root). ``ptys``, a devpts instance
+    of the sandbox's own (see :class:`PrivatePtys`), is the exception: bwrap binds devices by path
+    only, and the server made its directory traversable.
     """
     opened: list[int] = []
 
@@ -503,11 +859,12 @@ def plan_spawn(
     ]
     argv += _system_dir_args()
     argv += ["--ro-bind-fd", path_fd(synthetic_etc), "/etc"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if ptys is not None:
+        argv += ["--dev-bind", str(ptys), "/dev/pts"]
+    # Unsized, a tmpfs may take half the host's memory where no memory cgroup charges it.
+    argv += ["--perms", "1777", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm"]
     argv += [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
         "--size",
         str(limits.tmp_bytes),
         "--tmpfs",

@@ -22,11 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from daytonaflow.localserver.agent_client import AgentClient
-from daytonaflow.localserver.errors import AgentCallError, ApiError
+from daytonaflow.localserver.errors import (
+    AgentCallError,
+    ApiError,
+    SandboxKillError,
+    SandboxUidsExhaustedError,
+)
 from daytonaflow.localserver.isolation import (
     Cgroups,
+    PrivatePtys,
     SandboxLimits,
+    SandboxUids,
     compile_agent,
+    files_held_by,
+    host_files_in_use,
+    kill_sandbox_processes,
     plan_spawn,
     spawn,
     write_synthetic_etc,
@@ -73,6 +83,9 @@ class SandboxRecord:
     created_at: str = field(default_factory=_now)
     updated_at: str = field(default_factory=_now)
     last_activity_at: str = field(default_factory=_now)
+    host_uid: int | None = None
+    """The host uid the sandbox runs as and its files belong to (``None`` in records written
+    before uids were per sandbox: its home's owner then)."""
 
     def to_api(self, toolbox_proxy_url: str) -> dict[str, Any]:
         return {
@@ -144,20 +157,27 @@ class SandboxManager:
         bwrap: str,
         python: str,
         node_dir: Path | None,
-        host_uid: int,
+        uids: SandboxUids,
         cgroups: Cgroups,
+        ptys: PrivatePtys | None = None,
         monitor_interval: float = 1.0,
         keep_spare: bool = True,
         stop_grace_seconds: float = 2.0,
+        file_budget: int | None = None,
     ) -> None:
+        """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
+        watched)."""
         self.state_dir = state_dir
         self.limits = limits
         self.bwrap = bwrap
         self.python = python
         self.node_dir = node_dir
-        self.host_uid = host_uid
+        self.uids = uids
+        self.ptys = ptys
         self.cgroups = cgroups
         self.monitor_interval = monitor_interval
+        self.file_budget = file_budget
+        self._file_table_crowded = False
         self.records: dict[str, SandboxRecord] = {}
         self.running: dict[str, _Running] = {}
         self.adopted: list[str] = []
@@ -205,6 +225,12 @@ class SandboxManager:
                 continue
             if record.state != "error":
                 record.state = "stopped"
+            if record.host_uid is None:
+                try:
+                    record.host_uid = (directory / "home").stat().st_uid
+                except OSError:  # no home left, so no files to own
+                    record.host_uid = self.uids.shared
+            self.uids.adopt(record.id, record.host_uid)
             record.touch()
             record.persist(directory)
             self.records[record.id] = record
@@ -241,6 +267,10 @@ class SandboxManager:
         path = self._dir(record) / "scratch"
         path.mkdir(mode=0o700, exist_ok=True)
         return path
+
+    def uid_of(self, record: SandboxRecord) -> int:
+        """The host uid the sandbox's processes run as and its files must belong to."""
+        return self.uids.of(record.id)
 
     def save(self, record: SandboxRecord) -> None:
         """Persist a change made through the API (labels, public, auto-stop)."""
@@ -299,6 +329,7 @@ class SandboxManager:
             if claimed:
                 self._discard(sandbox_id, claimed[1])
             raise ApiError(409, f"Sandbox with name {name} already exists", code="SANDBOX_NAME_TAKEN")
+        host_uid = self.uids.of(sandbox_id) if claimed else self.uids.assign(sandbox_id)
         record = SandboxRecord(
             id=sandbox_id,
             name=name,
@@ -311,6 +342,7 @@ class SandboxManager:
             memory=limits.memory_bytes / (1 << 30),
             disk=limits.disk_bytes / (1 << 30),
             preview_token=secrets.token_urlsafe(24),
+            host_uid=host_uid,
         )
         self.records[record.id] = record
         if claimed:
@@ -319,18 +351,24 @@ class SandboxManager:
             self.running[record.id] = running
             self._mark_started(record)
             return record
-        self._make_dirs(record.id)
+        self._make_dirs(record.id, host_uid)
         record.persist(self._dir(record))
         await self._launch(record)
         return record
 
-    def _make_dirs(self, sandbox_id: str) -> None:
+    def _make_dirs(self, sandbox_id: str, host_uid: int) -> None:
+        """The sandbox's directory and its home, which belongs to the sandbox's own host uid."""
         directory = self._root / sandbox_id
         directory.mkdir(mode=0o711)
         home = directory / "home"
         home.mkdir(mode=0o755)
-        if self.host_uid != os.geteuid():
-            os.chown(home, self.host_uid, self.host_uid)
+        if host_uid != os.geteuid():
+            os.chown(home, host_uid, host_uid)
+
+    def _remove_dirs(self, sandbox_id: str) -> None:
+        """Remove what ``_make_dirs`` made (and the sandbox wrote); its uid is free again after."""
+        _remove_tree(self._root / sandbox_id)
+        self.uids.release(sandbox_id)
 
     # ---- the spare: one sandbox started ahead, handed to the next create with default limits -----
 
@@ -338,7 +376,11 @@ class SandboxManager:
         if self._spare is not None or self._closing:
             return
         sandbox_id = str(uuid.uuid4())
-        self._make_dirs(sandbox_id)
+        try:
+            host_uid = self.uids.assign(sandbox_id)
+        except SandboxUidsExhaustedError:
+            return  # every uid is in use: creates will say so themselves
+        self._make_dirs(sandbox_id, host_uid)
         self._spare = (sandbox_id, asyncio.create_task(self._spawn_agent(sandbox_id, self.limits)))
 
     async def _claim_spare(self, limits: SandboxLimits) -> tuple[str, _Running] | None:
@@ -349,7 +391,7 @@ class SandboxManager:
         try:
             running = await task
         except (ApiError, OSError):
-            _remove_tree(self._root / sandbox_id)
+            self._remove_dirs(sandbox_id)
             running = None
         self._refill_spare()
         if running is None:
@@ -361,7 +403,7 @@ class SandboxManager:
 
     def _discard(self, sandbox_id: str, running: _Running) -> None:
         self._kill_process(sandbox_id, running)
-        _remove_tree(self._root / sandbox_id)
+        self._remove_dirs(sandbox_id)
 
     async def _close_spare(self) -> None:
         if self._spare is None:
@@ -372,7 +414,7 @@ class SandboxManager:
         try:
             running = await task
         except (asyncio.CancelledError, ApiError, OSError):
-            _remove_tree(self._root / sandbox_id)
+            self._remove_dirs(sandbox_id)
             return
         self._discard(sandbox_id, running)
 
@@ -395,7 +437,10 @@ class SandboxManager:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(socket_path))
         listener.listen(128)
+        ptys: Path | None = None
         try:
+            if self.ptys is not None:
+                ptys = self.ptys.mount(sandbox_id, limits.ptys)
             cgroup_procs = self.cgroups.create(sandbox_id, limits)
             fallbacks: dict[str, int] = {}
             if "pids" not in self.cgroups.controllers:
@@ -414,13 +459,26 @@ class SandboxManager:
                 limits=limits,
                 env=_BASE_ENV,
                 rlimit_fallbacks=fallbacks,
+                ptys=ptys,
             )
-            proc = spawn(plan, self.host_uid, directory / "bwrap.log")
+            proc = spawn(plan, self.uids.of(sandbox_id), directory / "bwrap.log")
+        except OSError as error:
+            # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
+            self._unmount_ptys(ptys)
+            raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
+        except BaseException:
+            self._unmount_ptys(ptys)
+            raise
         finally:
             listener.close()
         running = _Running(proc=proc, client=AgentClient(socket_path, sandbox_id), limits=limits)
         try:
-            await asyncio.wait_for(running.client.call("ping"), _READY_TIMEOUT_SECONDS)
+            try:
+                await asyncio.wait_for(running.client.call("ping"), _READY_TIMEOUT_SECONDS)
+            finally:
+                # Once the agent answers, bwrap has bound the instance in; the sandbox's mount
+                # namespace keeps it alive and the host needs no mount of its own any more.
+                self._unmount_ptys(ptys)
         except (AgentCallError, TimeoutError, OSError, ValueError) as error:
             self._kill_process(sandbox_id, running)
             log = (directory / "bwrap.log").read_text(errors="replace").strip()[-2000:]
@@ -434,6 +492,10 @@ class SandboxManager:
             None, self.cgroups.attach, cgroup_procs, _agent_pid(proc.pid)
         )
         return running
+
+    def _unmount_ptys(self, ptys: Path | None) -> None:
+        if self.ptys is not None and ptys is not None:
+            self.ptys.unmount(ptys)
 
     async def _launch(self, record: SandboxRecord) -> None:
         try:
@@ -518,6 +580,7 @@ class SandboxManager:
             self._kill(record)
             directory = self._dir(record)
             await asyncio.get_running_loop().run_in_executor(None, _remove_tree, directory)
+            self.uids.release(record.id)
             record.state = "destroyed"
             record.touch()
             self.records.pop(record.id, None)
@@ -529,6 +592,9 @@ class SandboxManager:
     async def _monitor_loop(self) -> None:
         while True:
             await asyncio.sleep(self.monitor_interval)
+            # While fewer files than one sandbox's budget are open on the whole host, no sandbox
+            # can be over it: one read of fs.file-nr spares counting each sandbox's files.
+            self._file_table_crowded = self.file_budget is not None and host_files_in_use() > self.file_budget
             for sandbox_id, running in list(self.running.items()):
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
@@ -539,7 +605,8 @@ class SandboxManager:
                     logger.exception("monitoring sandbox %s failed", sandbox_id)
 
     async def _check(self, record: SandboxRecord, running: _Running) -> None:
-        """Crashed processes become ``error``; idle sandboxes auto-stop; a full disk is stopped."""
+        """Crashed processes become ``error``; idle sandboxes auto-stop; a sandbox over its disk
+        quota, or holding more than its share of the host's file table, has its processes killed."""
         code = running.proc.poll()
         if code is not None:
             self._kill(record)
@@ -560,15 +627,29 @@ class SandboxManager:
             logger.warning(
                 "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
             )
-            with contextlib.suppress(AgentCallError, OSError):
-                await running.client.call("kill_all")
+            # From the host, not through the agent: sandbox code may have left it unable to serve
+            # (its process table full), and the kill must work exactly then.
+            with contextlib.suppress(SandboxKillError):
+                await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
+            return
+        if self._file_table_crowded and self.file_budget is not None:
+            agent = _agent_pid(running.proc.pid)
+            held = await loop.run_in_executor(None, files_held_by, agent, self.file_budget)
+            if held > self.file_budget:
+                logger.warning(
+                    "sandbox %s holds over %d files of the host's file table: killing its processes",
+                    record.id,
+                    self.file_budget,
+                )
+                with contextlib.suppress(SandboxKillError):
+                    await loop.run_in_executor(None, kill_sandbox_processes, agent)
 
 
 def _remove_stale_socket_dirs() -> None:
     """Socket directories of servers that died without cleaning up (named after their pid)."""
     for directory in Path(tempfile.gettempdir()).glob(f"{_SOCKETS_PREFIX}*-*"):
         pid = directory.name[len(_SOCKETS_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or not directory.is_dir() or directory.owner() != _my_user():
+        if not pid.isdigit() or not directory.is_dir() or directory.stat().st_uid != os.geteuid():
             continue
         try:
             os.kill(int(pid), 0)
@@ -579,12 +660,6 @@ def _remove_stale_socket_dirs() -> None:
             continue
         if all(entry.suffix == ".sock" for entry in directory.iterdir()):
             shutil.rmtree(directory, ignore_errors=True)
-
-
-def _my_user() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def _agent_pid(bwrap_pid: int) -> int:

@@ -22,14 +22,19 @@ from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServe
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
 from daytonaflow.localserver.isolation import (
+    DEFAULT_SANDBOX_UIDS,
+    FILE_TABLE_SHARE,
     Cgroups,
     IsolationReport,
+    PrivatePtys,
     SandboxLimits,
+    SandboxUids,
     build_report,
+    cap_open_files,
     find_bwrap,
     find_node,
     find_python,
-    host_uid_for_sandboxes,
+    host_file_max,
     probe_bwrap,
 )
 from daytonaflow.localserver.proxy import PreviewProxy
@@ -80,7 +85,12 @@ class LocalServer:
         limits: SandboxLimits | None = None,
         monitor_interval: float = 1.0,
         keep_spare: bool = True,
+        sandbox_uids: range | None = DEFAULT_SANDBOX_UIDS,
+        private_ptys: bool = True,
     ) -> None:
+        """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
+        sandboxes share ``nobody``, as they must when not root). ``private_ptys``: give each sandbox
+        a devpts instance with its own limit when running as root."""
         self.host = host
         self.port = port
         self.proxy_port = proxy_port
@@ -89,6 +99,8 @@ class LocalServer:
         self.limits = limits or SandboxLimits()
         self.monitor_interval = monitor_interval
         self.keep_spare = keep_spare
+        self.sandbox_uids = sandbox_uids
+        self.private_ptys = private_ptys
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -199,7 +211,8 @@ class LocalServer:
         python = find_python()
         if python is None:
             raise IsolationUnavailableError("no system python3 (/usr/bin/python3) to run the sandbox agent")
-        host_uid = host_uid_for_sandboxes()
+        uids = SandboxUids(self.sandbox_uids)
+        host_uid = uids.representative
         probe_bwrap(bwrap, host_uid)
         self._prepare_state_dir(host_uid)
         node_dir = find_node()
@@ -212,18 +225,27 @@ class LocalServer:
         instance = f"{os.getpid()}-{secrets.token_hex(4)}"
         Cgroups.clean_stale(set())
         cgroups = Cgroups(instance, host_uid)
+        file_max = host_file_max()
+        limits = cap_open_files(self.limits, file_max)
+        ptys = PrivatePtys(self.state_dir / "runtime" / "pts") if self.private_ptys else None
+        if ptys is not None and not ptys.available:
+            ptys = None
         manager = SandboxManager(
             state_dir=self.state_dir,
-            limits=self.limits,
+            limits=limits,
             bwrap=bwrap,
             python=python,
             node_dir=node_dir,
-            host_uid=host_uid,
+            uids=uids,
             cgroups=cgroups,
+            ptys=ptys,
             monitor_interval=self.monitor_interval,
             keep_spare=self.keep_spare,
+            file_budget=int(file_max * FILE_TABLE_SHARE),
         )
-        self.isolation = build_report(bwrap, host_uid, cgroups, self.limits)
+        self.isolation = build_report(
+            bwrap, uids, cgroups, limits, private_ptys=ptys is not None, file_max=file_max
+        )
         api_socket = _listen(self.host, self.port)
         proxy_socket = _listen(self.host, self.proxy_port)
         self.port = api_socket.getsockname()[1]

@@ -313,7 +313,7 @@ async def git_clone(request: Request) -> Response:
             scratch=state.manager.scratch_dir(record),
             destination=destination,
             askpass=state.askpass,
-            host_uid=state.manager.host_uid,
+            host_uid=state.manager.uid_of(record),
             branch=optional_str(body, "branch"),
             commit=optional_str(body, "commit_id") or optional_str(body, "commitId"),
             username=optional_str(body, "username"),

@@ -22,8 +22,9 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api
 
-from daytonaflow.localserver import LocalServer, gitclone, seccomp
-from daytonaflow.localserver.errors import GitCloneError
+from daytonaflow.localserver import LocalServer, gitclone, isolation, seccomp
+from daytonaflow.localserver.errors import GitCloneError, SandboxKillError
+from daytonaflow.localserver.isolation import kill_sandbox_processes
 from daytonaflow.localserver.sandboxes import _agent_pid, _remove_tree
 
 pytestmark = pytest.mark.sandbox
@@ -64,10 +65,11 @@ def small_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def victim(server: LocalServer) -> Iterator[subprocess.Popen[bytes]]:
-    """A host process running as the sandboxes' own host uid: only the pid namespace hides it."""
+def victim(server: LocalServer, attacker: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
+    """A host process running as the attacker's own host uid: only the pid namespace hides it."""
     assert server.state is not None
-    uid = server.state.manager.host_uid
+    manager = server.state.manager
+    uid = manager.uid_of(manager.get(attacker["id"]))
     as_other = uid != os.geteuid()
     process = subprocess.Popen(
         ["sleep", "60"],
@@ -146,11 +148,16 @@ def test_writes_outside_home_and_tmp_fail(
 # ---- network ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("loopback", ["127.0.0.1", "::1"])
 def test_server_on_the_host_loopback_is_unreachable(
-    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, loopback: str
 ) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener = socket.socket(socket.AF_INET6 if ":" in loopback else socket.AF_INET)
+    try:
+        listener.bind((loopback, 0))
+    except OSError:
+        listener.close()
+        pytest.skip(f"no {loopback} on this host")
     listener.listen()
     listener.settimeout(0.2)
     port = listener.getsockname()[1]
@@ -166,7 +173,7 @@ def test_server_on_the_host_loopback_is_unreachable(
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    code = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"
+    code = f"import socket; socket.create_connection(('{loopback}', {port}), 2)"
     result = _sh(api, attacker, f'python3 -c "{code}"')
     watcher.join()
     listener.close()
@@ -191,14 +198,30 @@ def test_the_servers_api_and_proxy_ports_are_unreachable(
     _assert_unaffected(api, neighbour, host_marker)
 
 
-@pytest.mark.parametrize("address", ["1.1.1.1", "10.0.0.1"])
-def test_outside_addresses_are_unreachable(
-    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path, address: str
+def test_only_loopback_exists_and_no_route_leaves_the_sandbox(
+    api: Api, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
 ) -> None:
-    code = f"import socket; socket.create_connection(('{address}', 53), 2)"
-    result = _sh(api, attacker, f'python3 -c "{code}"; ip -o link 2>/dev/null || cat /proc/net/dev')
-    assert "Network is unreachable" in result["result"]
-    assert "eth" not in result["result"]
+    """No egress, proven from the sandbox's own network tables: no address outside is ever dialled."""
+    separator = "----"
+    tables = _sh(
+        api,
+        attacker,
+        f"cat /proc/net/dev; echo {separator}; cat /proc/net/if_inet6; echo {separator}; "
+        f"cat /proc/net/route; echo {separator}; cat /proc/net/ipv6_route",
+    )["result"]
+    devices, ipv6_addresses, ipv4_routes, ipv6_routes = (
+        [line.split() for line in part.strip().splitlines()] for part in tables.split(separator)
+    )
+    assert [fields[0] for fields in devices[2:]] == ["lo:"]  # two header lines, then one per device
+    assert {fields[-1] for fields in ipv6_addresses} <= {"lo"}
+    assert ipv4_routes[1:] == []  # a header only: not even a route to a local network
+    for route in ipv6_routes:
+        # "unreachable" is routed to lo with RTF_REJECT; any gateway (RTF_GATEWAY) would be a way out.
+        destination, prefix, flags, device = route[0], route[1], int(route[8], 16), route[9]
+        assert device == "lo", route
+        assert not flags & 0x0002, route
+        if prefix == "00":
+            assert destination == "0" * 32 and flags & 0x0200, route  # the default: a reject route
     _assert_unaffected(api, neighbour, host_marker)
 
 
@@ -715,6 +738,186 @@ def test_killing_init_and_every_process_leaves_the_toolbox_serving(
     assert server.state.manager.running[attacker["id"]].proc.poll() is None
     assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
     assert api.api("GET", f"/sandbox/{attacker['id']}").json()["state"] == "started"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+# ---- the agent (pid 1) cannot be tuned or starved by sandbox code ----------------------------------------
+
+_FLOOD_SCRIPT = """
+import os, signal, time
+sleepers = 0
+try:
+    while True:
+        if os.fork() == 0:
+            signal.pause()
+            os._exit(0)
+        sleepers += 1
+except BlockingIOError:
+    pass
+with open("table-full", "w") as marker:
+    marker.write(str(sleepers))
+time.sleep(2)
+chunk = b"x" * (1 << 20)
+for i in range({mib}):
+    with open(f"f{{i // 16}}", "ab") as handle:
+        handle.write(chunk)
+    time.sleep(0.01)
+print("ESCAPED", flush=True)
+"""
+
+
+def _agent_of(server: LocalServer, sandbox: dict[str, Any]) -> int:
+    assert server.state is not None
+    return _agent_pid(server.state.manager.running[sandbox["id"]].proc.pid)
+
+
+def _limits_of(pid: int) -> list[str]:
+    return [line for line in Path(f"/proc/{pid}/limits").read_text().splitlines() if line.startswith("Max ")]
+
+
+@pytest.mark.parametrize("limit", ["--nproc=1:1", "--nofile=3:3"])
+def test_prlimit_on_the_agent_or_its_threads_is_refused(
+    api: Api,
+    server: LocalServer,
+    attacker: dict[str, Any],
+    neighbour: dict[str, Any],
+    host_marker: Path,
+    limit: str,
+) -> None:
+    agent = _agent_of(server, attacker)
+    api.run(attacker["id"], "true")  # the agent sets its own limits after its first answer
+    before = _limits_of(agent)
+    result = _sh(api, attacker, f"for t in $(ls /proc/1/task); do prlimit --pid $t {limit}; echo rc=$?; done")
+    assert "rc=0" not in result["result"]
+    assert "Operation not permitted" in result["result"]
+    assert _limits_of(agent) == before
+    # Setting one's own limits (glibc's setrlimit is prlimit64 on pid 0) still works.
+    assert _sh(api, attacker, "ulimit -n 100 && ulimit -n")["result"] == "100\n"
+    for _ in range(3):
+        assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_agents_priorities_cannot_be_lowered(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    agent = _agent_of(server, attacker)
+    result = _sh(
+        api,
+        attacker,
+        "renice -n 19 -p 1; echo rc=$?; renice -n 19 -u daytona; echo rc=$?; ionice -c 3 -p 1; echo rc=$?; "
+        "ionice -c 3 -u 1000; echo rc=$?; chrt --idle -p 0 1; echo rc=$?; nice -n 5 nice",
+    )
+    assert "rc=0" not in result["result"]
+    assert result["result"].endswith("5\n")  # a process may still lower its own priority
+    fields = Path(f"/proc/{agent}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    nice, policy = int(fields[16]), int(fields[38])
+    assert (nice, policy) == (0, 0)  # SCHED_OTHER at nice 0
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_signals_the_agent_handles_are_ignored_when_sandbox_code_sends_them(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    signals = "INT CHLD HUP TERM USR1 QUIT"
+    by_pidfd = (
+        "import os, signal; fd = os.pidfd_open(1); "
+        "[signal.pidfd_send_signal(fd, s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)]"
+    )
+    result = _sh(
+        api,
+        attacker,
+        f'for s in {signals}; do kill -$s 1; done; python3 -c "{by_pidfd}"; sleep 0.5; echo sent',
+    )
+    assert result["result"] == "sent\n"
+    assert server.state is not None
+    assert server.state.manager.running[attacker["id"]].proc.poll() is None
+    assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_agents_memory_and_oom_score_cannot_be_touched(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    agent = _agent_of(server, attacker)
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True); buf = ctypes.create_string_buffer(8); "
+        "iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8); "
+        "print(libc.process_vm_readv(1, iov, 1, iov, 1, 0), ctypes.get_errno())"
+    )
+    result = _sh(
+        api,
+        attacker,
+        f'cat /proc/1/mem; echo rc=$?; echo 1000 > /proc/1/oom_score_adj; echo rc=$?; python3 -c "{code}"',
+    )
+    assert "rc=0" not in result["result"]
+    assert result["result"].splitlines()[-1].split() == ["-1", "1"]  # EPERM
+    assert Path(f"/proc/{agent}/oom_score_adj").read_text() == "0\n"
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    """The flood first fills the process table, so the agent cannot start a thread to serve anything:
+    the watchdog's kill must come from the host."""
+    home = server.state_dir / "sandboxes" / attacker["id"] / "home"
+    quota_mib = TEST_LIMITS.disk_bytes // MIB
+    (home / "flood.py").write_text(_FLOOD_SCRIPT.format(mib=4 * quota_mib))
+    answers: list[httpx.Response] = []
+    request = {"command": "python3 flood.py", "timeout": 90}
+    flood = threading.Thread(
+        target=lambda: answers.append(api.toolbox("POST", attacker["id"], "/process/execute", json=request))
+    )
+    flood.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "table-full").exists():
+            assert time.monotonic() < deadline, "the flood never filled the process table"
+            time.sleep(0.05)
+        probe = api.toolbox("POST", attacker["id"], "/process/execute", json={"command": "echo probe"})
+        assert probe.status_code == 503, probe.text  # the agent is really unable to help
+    finally:
+        flood.join()
+    [answer] = answers
+    assert answer.status_code == 200, answer.text
+    assert "ESCAPED" not in answer.json()["result"]
+    assert answer.json()["exitCode"] == 137
+    used = sum(p.stat().st_size for p in home.iterdir())
+    assert used < 2 * TEST_LIMITS.disk_bytes
+    assert _eventually_served(api, attacker["id"])
+    _assert_unaffected(api, neighbour, host_marker)
+
+
+def test_the_host_side_kill_refuses_a_process_outside_a_sandbox(
+    victim: subprocess.Popen[bytes],
+) -> None:
+    # kill(-1) in the host's own pid namespace would end every process of the host.
+    for pid in (victim.pid, os.getpid(), 1):
+        with pytest.raises(SandboxKillError):
+            kill_sandbox_processes(pid)
+    assert victim.poll() is None
+
+
+def test_the_host_side_kill_sweeps_when_it_cannot_join_the_namespace(
+    api: Api,
+    server: LocalServer,
+    attacker: dict[str, Any],
+    neighbour: dict[str, Any],
+    host_marker: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(isolation, "_KILL_NAMESPACE_SCRIPT", "raise SystemExit('cannot join')")
+    agent = _agent_of(server, attacker)
+    api.run(attacker["id"], "for i in 1 2 3; do nohup sleep 4242 >/dev/null 2>&1 & done")
+    namespace = os.readlink(f"/proc/{agent}/ns/pid")
+    deadline = time.monotonic() + 10
+    while len([pid for pid in _live_processes_once(namespace) if _runs(pid, ["sleep", "4242"])]) < 3:
+        assert time.monotonic() < deadline, "the sleepers never started"
+        time.sleep(0.01)
+    kill_sandbox_processes(agent)
+    assert _live_processes_in(namespace, settle=2.0) == [agent]
+    assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
     _assert_unaffected(api, neighbour, host_marker)
 
 

@@ -331,7 +331,16 @@ def _kill_cgroup(group: Path) -> None:
         time.sleep(0.002)
 
 
-def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLimits) -> IsolationReport:
+def build_report(
+    bwrap: str,
+    host_uid: int,
+    cgroups: Cgroups,
+    limits: SandboxLimits,
+    *,
+    loop_volumes: bool = False,
+    disk_fallback: str | None = None,
+) -> IsolationReport:
+    """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not."""
     controllers = set(cgroups.controllers)
     report: dict[str, str] = {}
     if "pids" in controllers:
@@ -348,10 +357,17 @@ def build_report(bwrap: str, host_uid: int, cgroups: Cgroups, limits: SandboxLim
     if "cpu" in controllers:
         cpu += f"; cgroup v1 cpu quota {limits.cpu_cores:g} cores per sandbox"
     report["cpu"] = cpu
-    report["disk"] = (
-        f"rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage checked every second, "
-        "processes killed past the quota"
-    )
+    if loop_volumes:
+        report["disk"] = (
+            f"mode loop: /home/daytona is its own ext4 filesystem of {limits.disk_bytes} bytes per sandbox "
+            "(a loop-mounted image): the kernel refuses writes past it, unlinked open files included"
+        )
+    else:
+        report["disk"] = (
+            f"mode accounting: rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage (every "
+            "path, plus files unlinked but still open) checked every second, processes killed past the "
+            f"quota (no loop filesystem: {disk_fallback or 'not requested'})"
+        )
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["openFiles"] = f"rlimit NOFILE={limits.open_files}"
     report["network"] = "own network namespace: loopback only, no egress"

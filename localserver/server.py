@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from daytonaflow.localserver.api import ServerState, api_routes
+from daytonaflow.localserver.disk import DiskMode, resolve_disk_mode
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
@@ -32,7 +33,7 @@ from daytonaflow.localserver.isolation import (
     host_uid_for_sandboxes,
     probe_bwrap,
 )
-from daytonaflow.localserver.proxy import PreviewProxy
+from daytonaflow.localserver.proxy import PreviewProxy, ProxyTimeouts
 from daytonaflow.localserver.sandboxes import SandboxManager
 from daytonaflow.localserver.tokens import PreviewSigner
 from daytonaflow.localserver.toolbox import toolbox_routes
@@ -80,6 +81,8 @@ class LocalServer:
         limits: SandboxLimits | None = None,
         monitor_interval: float = 1.0,
         keep_spare: bool = True,
+        disk_mode: DiskMode = "auto",
+        proxy_timeouts: ProxyTimeouts | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -89,6 +92,8 @@ class LocalServer:
         self.limits = limits or SandboxLimits()
         self.monitor_interval = monitor_interval
         self.keep_spare = keep_spare
+        self.disk_mode = disk_mode
+        self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -209,6 +214,11 @@ class LocalServer:
             except IsolationUnavailableError:
                 logger.warning("Node.js at %s is not reachable by sandboxes; javascript disabled", node_dir)
                 node_dir = None
+        runtime = self.state_dir / "runtime"
+        runtime.mkdir(mode=0o711, exist_ok=True)
+        volumes, disk_fallback = await asyncio.get_running_loop().run_in_executor(
+            None, resolve_disk_mode, self.disk_mode, runtime
+        )
         instance = f"{os.getpid()}-{secrets.token_hex(4)}"
         Cgroups.clean_stale(set())
         cgroups = Cgroups(instance, host_uid)
@@ -222,8 +232,16 @@ class LocalServer:
             cgroups=cgroups,
             monitor_interval=self.monitor_interval,
             keep_spare=self.keep_spare,
+            volumes=volumes,
         )
-        self.isolation = build_report(bwrap, host_uid, cgroups, self.limits)
+        self.isolation = build_report(
+            bwrap,
+            host_uid,
+            cgroups,
+            self.limits,
+            loop_volumes=volumes is not None,
+            disk_fallback=disk_fallback,
+        )
         api_socket = _listen(self.host, self.port)
         proxy_socket = _listen(self.host, self.proxy_port)
         self.port = api_socket.getsockname()[1]
@@ -251,7 +269,7 @@ class LocalServer:
         api_app.state.server = state
         servers = [
             _uvicorn(BearerAuth(api_app, self.api_key), api_socket),
-            _uvicorn(PreviewProxy(state), proxy_socket),
+            _uvicorn(PreviewProxy(state, self.proxy_timeouts), proxy_socket),
         ]
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]

@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-dir", type=Path, default=None, help=f"where sandboxes live (default: {default_state_dir()})"
     )
+    parser.add_argument(
+        "--disk-mode",
+        choices=("auto", "loop", "accounting"),
+        default="auto",
+        help="how the disk quota is enforced: loop (each home its own filesystem; needs root and loop "
+        "devices), accounting (the server counts and kills), auto (loop where possible; default)",
+    )
     return parser
 
 
@@ -46,6 +53,7 @@ def main(argv: list[str]) -> int:
         api_key=args.api_key,
         state_dir=args.state_dir,
         proxy_port=args.proxy_port,
+        disk_mode=args.disk_mode,
     )
     stop = threading.Event()
 

@@ -18,6 +18,7 @@ The quota itself is enforced in one of two modes (:data:`DiskMode`):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -49,7 +50,9 @@ _REMOVAL_BATCH = 512
 _SCAN_RESTARTS = 3
 _IMAGE_NAME = "home.img"
 _VOLUME_NAME = "volume"
-_MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
+# noinit_itable: the inode tables mkfs left uninitialised (the group descriptors say so) are
+# not zeroed by a kernel thread after mount, which would write ~1.5 % of the size per home.
+_MOUNT_OPTIONS = "loop,nosuid,nodev,noatime,noinit_itable"
 # Lazy inode tables and no discard keep mkfs at ~10 ms whatever the size; -m 0 reserves no
 # blocks for root, who never writes there. The default journal keeps a home intact across a
 # host crash, and costs no more time to create than none.
@@ -59,6 +62,7 @@ _PROBE_IMAGE_BYTES = 8 << 20
 _COMMAND_TIMEOUT_SECONDS = 60.0
 _UNMOUNT_ATTEMPTS = 50
 _DETACH_WAIT_SECONDS = 5.0
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class TreeRemovalError(LocalServerError):
@@ -458,10 +462,9 @@ class LoopVolumes:
     capped filesystem (a clone moves into the home by rename), the scratch invisible inside.
     """
 
-    def __init__(self, mkfs: str, mount: str, umount: str) -> None:
+    def __init__(self, mkfs: str, mount: str) -> None:
         self.mkfs = mkfs
         self.mount = mount
-        self.umount = umount
 
     @classmethod
     def probe(cls, work_dir: Path) -> LoopVolumes:
@@ -470,11 +473,11 @@ class LoopVolumes:
             raise DiskQuotaUnavailableError("loop mounts need a server running as root")
         if not Path("/dev/loop-control").exists():
             raise DiskQuotaUnavailableError("no loop devices (/dev/loop-control is missing)")
-        tools = {name: _find_tool(name) for name in ("mkfs.ext4", "mount", "umount")}
+        tools = {name: _find_tool(name) for name in ("mkfs.ext4", "mount")}
         missing = [name for name, found in tools.items() if found is None]
         if missing:
             raise DiskQuotaUnavailableError(f"{', '.join(missing)} not found")
-        volumes = cls(str(tools["mkfs.ext4"]), str(tools["mount"]), str(tools["umount"]))
+        volumes = cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
         probe = work_dir / "loop-probe"
         try:
             remove_tree(probe)
@@ -497,7 +500,8 @@ class LoopVolumes:
     def scratch(directory: Path) -> Path:
         return directory / _VOLUME_NAME / "scratch"
 
-    def is_mounted(self, directory: Path) -> bool:
+    @staticmethod
+    def is_mounted(directory: Path) -> bool:
         return _is_mount_point(directory / _VOLUME_NAME)
 
     def attach(self, directory: Path, size_bytes: int) -> Path:
@@ -511,7 +515,7 @@ class LoopVolumes:
         if not _is_mount_point(volume):
             if not image.exists():
                 self._make_image(image, size_bytes)
-            self._wait_detached(image)
+            _wait_detached(image)
             volume.mkdir(mode=0o711, exist_ok=True)
             self._run([self.mount, "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(volume)], "mount")
             volume.chmod(0o711)
@@ -521,23 +525,28 @@ class LoopVolumes:
         home.mkdir(mode=0o755, exist_ok=True)
         return home
 
-    def detach(self, directory: Path) -> None:
-        """Unmount the home filesystem and wait until its loop device is released."""
+    @staticmethod
+    def detach(directory: Path) -> None:
+        """Unmount the home filesystem and wait until its loop device is released.
+
+        Needs no tool: a server that cannot make volumes any more still unmounts old ones.
+        """
         volume = directory / _VOLUME_NAME
         for _attempt in range(_UNMOUNT_ATTEMPTS):
             if not _is_mount_point(volume):
                 break
-            result = subprocess.run(
-                [self.umount, str(volume)], capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_SECONDS
-            )
-            if result.returncode != 0 and _is_mount_point(volume):
-                # Busy: a process of the sandbox is still exiting. Try again shortly.
-                time.sleep(0.02)
-        else:
-            raise VolumeError(f"cannot unmount {volume}: it stays busy")
+            # The system call, not umount(8): a fork and exec less on every stop and delete.
+            if _LIBC.umount2(os.fsencode(volume), 0) == 0:
+                continue
+            failure = ctypes.get_errno()
+            if failure == errno.EINVAL:
+                break  # not (or no longer) a mount point
+            if failure != errno.EBUSY:
+                raise VolumeError(f"cannot unmount {volume}: {os.strerror(failure)}")
+            time.sleep(0.02)  # a process of the sandbox is still exiting
         if _is_mount_point(volume):
             raise VolumeError(f"cannot unmount {volume}: it stays busy")
-        self._wait_detached(directory / _IMAGE_NAME)
+        _wait_detached(directory / _IMAGE_NAME)
 
     def _make_image(self, image: Path, size_bytes: int) -> None:
         """A sparse image formatted under a temporary name, so a half-made one is never mounted."""
@@ -552,14 +561,6 @@ class LoopVolumes:
         self._run([self.mkfs, *_MKFS_OPTIONS, "-E", _MKFS_EXTENDED, str(partial)], "mkfs.ext4")
         partial.replace(image)
 
-    def _wait_detached(self, image: Path) -> None:
-        """The kernel releases a loop device once the last namespace holding the mount is gone."""
-        deadline = time.monotonic() + _DETACH_WAIT_SECONDS
-        while _loop_devices_of(image):
-            if time.monotonic() >= deadline:
-                raise VolumeError(f"{image} is still attached to {', '.join(_loop_devices_of(image))}")
-            time.sleep(0.01)
-
     def _run(self, argv: list[str], what: str) -> None:
         try:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_SECONDS)
@@ -567,6 +568,15 @@ class LoopVolumes:
             raise VolumeError(f"{what} failed: {error}") from None
         if result.returncode != 0:
             raise VolumeError(f"{what} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+
+
+def _wait_detached(image: Path) -> None:
+    """The kernel releases a loop device once the last namespace holding the mount is gone."""
+    deadline = time.monotonic() + _DETACH_WAIT_SECONDS
+    while _loop_devices_of(image):
+        if time.monotonic() >= deadline:
+            raise VolumeError(f"{image} is still attached to {', '.join(_loop_devices_of(image))}")
+        time.sleep(0.001)
 
 
 def loop_devices_of(directory: Path) -> list[str]:

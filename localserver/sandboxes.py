@@ -229,10 +229,10 @@ class SandboxManager:
         try:
             record = SandboxRecord.load(directory)
         except (OSError, ValueError, TypeError):
-            self._release_volume(directory)
             self._remove_or_retry(directory)
             return
-        self._release_volume(directory)
+        # A server killed with -9 leaves the home mounted: its processes died with it.
+        self._detach_volume(directory)
         if record.destroy_pending or record.state in ("destroying", "destroyed", "creating"):
             if self._remove_or_retry(directory):
                 return
@@ -259,21 +259,23 @@ class SandboxManager:
         with contextlib.suppress(OSError):
             record.persist(directory)
 
-    def _release_volume(self, directory: Path) -> None:
-        """Unmount a home filesystem a server killed with -9 left mounted (it stays usable)."""
-        if self.volumes is not None and self.volumes.is_mounted(directory):
-            try:
-                self.volumes.detach(directory)
-            except VolumeError as error:
-                logger.warning("%s; it is used as it is", error)
-
     def _remove_or_retry(self, directory: Path) -> bool:
         """Remove a sandbox's directory; on failure, log it and retry from the monitor later."""
-        return self._note_removal(directory, _try_remove(directory))
+        return self._note_removal(directory, self._unmount_and_remove(directory))
 
     async def _remove_off_loop(self, directory: Path) -> bool:
-        error = await asyncio.get_running_loop().run_in_executor(None, _try_remove, directory)
+        loop = asyncio.get_running_loop()
+        error = await loop.run_in_executor(None, self._unmount_and_remove, directory)
         return self._note_removal(directory, error)
+
+    def _unmount_and_remove(self, directory: Path) -> TreeRemovalError | None:
+        """Still mounted, the home's filesystem stops the removal at its mount point."""
+        self._detach_volume(directory)
+        try:
+            _remove_tree(directory)
+        except TreeRemovalError as error:
+            return error
+        return None
 
     def _note_removal(self, directory: Path, error: TreeRemovalError | None) -> bool:
         if error is not None:
@@ -296,6 +298,8 @@ class SandboxManager:
             record.state = "stopped"
             record.touch()
             record.persist(self._dir(record))
+        for record in self.records.values():
+            self._detach_volume(self._dir(record))  # of stopped sandboxes too: one in error may hold it
         self.cgroups.remove_instance_tree()
         if self._sockets is not None:
             shutil.rmtree(self._sockets, ignore_errors=True)
@@ -432,13 +436,12 @@ class SandboxManager:
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         _give_home_to(home, self.host_uid)
 
-    def _detach_volume(self, sandbox_id: str) -> None:
+    def _detach_volume(self, directory: Path) -> None:
         """Unmount the home filesystem of a sandbox whose processes are gone."""
-        directory = self._root / sandbox_id
-        if self.volumes is None or not self.volumes.is_mounted(directory):
+        if not LoopVolumes.is_mounted(directory):
             return
         try:
-            self.volumes.detach(directory)
+            LoopVolumes.detach(directory)
         except VolumeError as error:
             # Still mounted: a later start uses it as it is; a removal reports the mount point.
             logger.warning("%s", error)
@@ -476,7 +479,6 @@ class SandboxManager:
 
     def _drop_files(self, sandbox_id: str) -> None:
         """Remove the files of a sandbox no record points at (a spare); retried if that fails."""
-        self._detach_volume(sandbox_id)
         self._remove_or_retry(self._root / sandbox_id)
 
     async def _close_spare(self) -> None:
@@ -592,7 +594,6 @@ class SandboxManager:
             with contextlib.suppress(FileNotFoundError):
                 running.client.socket_path.unlink()
         self.cgroups.kill_and_remove(sandbox_id)
-        self._detach_volume(sandbox_id)
 
     async def start(self, record: SandboxRecord) -> SandboxRecord:
         async with self._lock(record):
@@ -625,6 +626,7 @@ class SandboxManager:
                         self.stop_grace_seconds + 5,
                     )
             self._kill(record)
+            await asyncio.get_running_loop().run_in_executor(None, self._detach_volume, self._dir(record))
             record.state = "stopped"
             record.touch()
             record.persist(self._dir(record))
@@ -738,14 +740,6 @@ class SandboxManager:
             self._namespaces = pids_by_pid_namespace()
         pids = self._namespaces.get(namespace, [])
         return used + open_unlinked_bytes(pids, device, self.host_uid)
-
-
-def _try_remove(directory: Path) -> TreeRemovalError | None:
-    try:
-        _remove_tree(directory)
-    except TreeRemovalError as error:
-        return error
-    return None
 
 
 def _give_home_to(home: Path, uid: int) -> None:

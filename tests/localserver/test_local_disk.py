@@ -23,7 +23,7 @@ import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
 
 from daytonaflow.localserver import DiskMode, LocalServer, sandboxes
-from daytonaflow.localserver.disk import disk_usage, loop_devices_of, open_unlinked_bytes
+from daytonaflow.localserver.disk import disk_usage, loop_devices_of, open_unlinked_bytes, remove_tree
 
 pytestmark = pytest.mark.sandbox
 
@@ -108,7 +108,7 @@ def mode_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)  # a failed test may leave a tree shutil.rmtree cannot remove
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def state_dir() -> Iterator[Path]:
     root = make_state_root()
     yield root / "state"
     _unlock_all(root)
-    shutil.rmtree(root, ignore_errors=True)
+    remove_tree(root)
 
 
 @pytest.fixture

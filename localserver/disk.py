@@ -53,10 +53,11 @@ _VOLUME_NAME = "volume"
 # noinit_itable: the inode tables mkfs left uninitialised (the group descriptors say so) are
 # not zeroed by a kernel thread after mount, which would write ~1.5 % of the size per home.
 _MOUNT_OPTIONS = "loop,nosuid,nodev,noatime,noinit_itable"
-# Lazy inode tables and no discard keep mkfs at ~10 ms whatever the size; -m 0 reserves no
-# blocks for root, who never writes there. The default journal keeps a home intact across a
-# host crash, and costs no more time to create than none.
-_MKFS_OPTIONS = ("-q", "-F", "-t", "ext4", "-m", "0")
+# Lazy inode tables and no discard keep mkfs at ~10 ms whatever the size; without the resize
+# inode (a home never grows) it writes 164 KiB instead of 1.7 MiB for 3 GiB, which also makes
+# the image quicker to delete. -m 0 reserves no blocks for root, who never writes there. The
+# default journal keeps a home intact across a host crash and costs no more time than none.
+_MKFS_OPTIONS = ("-q", "-F", "-t", "ext4", "-m", "0", "-O", "^resize_inode")
 _MKFS_EXTENDED = "nodiscard,lazy_itable_init=1,lazy_journal_init=1"
 _PROBE_IMAGE_BYTES = 8 << 20
 _COMMAND_TIMEOUT_SECONDS = 60.0

@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,16 @@ _BASE_ENV = {
     "SHELL": "/bin/bash",
     "LANG": "C.UTF-8",
     "TERM": "xterm-256color",
+}
+
+
+# What a record read back from disk must hold, so one damaged file cannot break listing them all.
+_RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "str | None": (str, type(None)),
+    "bool": bool,
+    "float": (int, float),
+    "dict[str, str]": dict,
 }
 
 
@@ -131,7 +141,14 @@ class SandboxRecord:
 
     @classmethod
     def load(cls, directory: Path) -> SandboxRecord:
+        """The record in ``directory``; ``ValueError`` naming the field when it is not one."""
         data = json.loads((directory / "sandbox.json").read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for item in fields(cls):
+            expected = _RECORD_TYPES.get(str(item.type))
+            if item.name in data and expected and not isinstance(data[item.name], expected):
+                raise ValueError(f"field {item.name!r} is not {item.type}")
         return cls(**data)
 
     def touch(self) -> None:
@@ -226,10 +243,16 @@ class SandboxManager:
                 self._adopt_as_error(directory, f"could not be adopted after a restart: {error}")
 
     def _adopt(self, directory: Path) -> None:
+        if not (directory / "sandbox.json").exists():
+            # A spare, or a create or delete that never finished: no user's sandbox.
+            self._remove_or_retry(directory)
+            return
         try:
             record = SandboxRecord.load(directory)
-        except (OSError, ValueError, TypeError):
-            self._remove_or_retry(directory)
+        except (OSError, ValueError, TypeError) as error:
+            # Its files may be someone's work: keep them, show the sandbox as error, let DELETE go.
+            self._detach_volume(directory)
+            self._adopt_unreadable(directory, f"{directory / 'sandbox.json'} is unreadable: {error}")
             return
         # A server killed with -9 leaves the home mounted: its processes died with it.
         self._detach_volume(directory)
@@ -247,10 +270,11 @@ class SandboxManager:
         self.adopted.append(record.id)
 
     def _adopt_as_error(self, directory: Path, reason: str) -> None:
-        """Keep a sandbox whose adoption failed visible, as ``error``, if its record is readable."""
+        """Keep a sandbox whose adoption failed visible, as ``error``."""
         try:
             record = SandboxRecord.load(directory)
         except (OSError, ValueError, TypeError):
+            self._adopt_unreadable(directory, reason)
             return
         record.state = "error"
         record.error_reason = reason
@@ -258,6 +282,28 @@ class SandboxManager:
         self.adopted.append(record.id)
         with contextlib.suppress(OSError):
             record.persist(directory)
+
+    def _adopt_unreadable(self, directory: Path, reason: str) -> None:
+        """A stand-in record, named after the directory; the damaged file is left as it is."""
+        if directory.name in self.records:
+            return
+        record = SandboxRecord(
+            id=directory.name,
+            name=directory.name,
+            labels={},
+            env={},
+            target="local",
+            public=False,
+            auto_stop_interval=15,
+            cpu=self.limits.cpu_cores,
+            memory=self.limits.memory_bytes / (1 << 30),
+            disk=self.limits.disk_bytes / (1 << 30),
+            preview_token=secrets.token_urlsafe(24),
+            state="error",
+            error_reason=reason,
+        )
+        self.records[record.id] = record
+        self.adopted.append(record.id)
 
     def _remove_or_retry(self, directory: Path) -> bool:
         """Remove a sandbox's directory; on failure, log it and retry from the monitor later."""
@@ -297,7 +343,10 @@ class SandboxManager:
             self._kill(record)
             record.state = "stopped"
             record.touch()
-            record.persist(self._dir(record))
+            try:
+                record.persist(self._dir(record))
+            except OSError as error:  # one sandbox's trouble must not keep the others running
+                logger.warning("cannot record sandbox %s as stopped: %s", sandbox_id, error)
         for record in self.records.values():
             self._detach_volume(self._dir(record))  # of stopped sandboxes too: one in error may hold it
         self.cgroups.remove_instance_tree()

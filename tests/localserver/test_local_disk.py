@@ -286,27 +286,56 @@ def test_files_that_resist_removal_are_removed_by_the_server_once_they_can_be(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_server_starts_and_serves_despite_leftovers_it_cannot_read_or_remove(
+@pytest.mark.parametrize("damage", ["not json", "labels not an object"])
+def test_a_sandbox_whose_record_is_damaged_is_adopted_as_error_with_its_files(
+    mode: DiskMode, damage: str, state_dir: Path
+) -> None:
+    with _server(state_dir, mode) as first, _client(first) as http:
+        api = Api(first, http)
+        damaged = api.create()
+        kept = api.create()
+        api.run(damaged["id"], "echo work > work.txt")
+    record_file = state_dir / "sandboxes" / damaged["id"] / "sandbox.json"
+    if damage == "not json":
+        record_file.write_text("{not json")
+    else:
+        record_file.write_text(json.dumps({**json.loads(record_file.read_text()), "labels": 5}))
+    with _server(state_dir, mode) as second, _client(second) as http:
+        api = Api(second, http)
+        assert sorted(second.adopted) == sorted([damaged["id"], kept["id"]])
+        listed = {s["id"]: s for s in api.api("GET", "/sandbox").json()["items"]}
+        assert listed[damaged["id"]]["state"] == "error"
+        assert f"{record_file} is unreadable" in listed[damaged["id"]]["errorReason"]
+        assert api.api("POST", f"/sandbox/{kept['id']}/start").status_code == 200
+        assert api.run(kept["id"], "echo serving")["result"] == "serving\n"
+        assert api.api("POST", f"/sandbox/{damaged['id']}/start").status_code == 200
+        assert api.run(damaged["id"], "cat work.txt")["result"] == "work\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_server_starts_and_serves_despite_a_half_deleted_sandbox_it_cannot_remove(
     mode: DiskMode, state_dir: Path
 ) -> None:
     with _server(state_dir, mode) as first, _client(first) as http:
         api = Api(first, http)
-        broken = api.create()
+        doomed = api.create()
         kept = api.create()
-    # A record that is not JSON, in a directory holding a file nobody may remove.
-    broken_dir = state_dir / "sandboxes" / broken["id"]
-    (broken_dir / "sandbox.json").write_text("{not json")
-    pinned = broken_dir / "pinned.txt"
-    pinned.write_text("pinned\n")
-    _immutable(pinned, True)
+    # What a server killed in the middle of a DELETE leaves, on a file nobody may remove.
+    doomed_dir = state_dir / "sandboxes" / doomed["id"]
+    record = json.loads((doomed_dir / "sandbox.json").read_text())
+    (doomed_dir / "sandbox.json").write_text(json.dumps({**record, "state": "destroying"}))
+    _immutable(doomed_dir / "bwrap.log", True)
     with _server(state_dir, mode) as second, _client(second) as http:
         api = Api(second, http)
-        assert second.adopted == [kept["id"]]
+        shown = api.api("GET", f"/sandbox/{doomed['id']}").json()
+        assert (shown["state"], shown["desiredState"]) == ("error", "destroyed")
+        assert api.api("POST", f"/sandbox/{doomed['id']}/start").status_code == 409
         assert api.api("POST", f"/sandbox/{kept['id']}/start").status_code == 200
         assert api.run(kept["id"], "echo serving")["result"] == "serving\n"
-        fresh = api.create()
-        assert api.delete(fresh["id"]).status_code == 200
-        assert broken_dir.exists()  # kept, and retried: not a reason to refuse to start
+        assert api.delete(api.create()["id"]).status_code == 200
+        _immutable(doomed_dir / "bwrap.log", False)
+        assert api.delete(doomed["id"]).status_code == 200
+        assert not doomed_dir.exists()
 
 
 # ---- the quota against its bypasses ----------------------------------------------------------------

@@ -481,6 +481,8 @@ class LoopVolumes:
         volumes = cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
         probe = work_dir / "loop-probe"
         try:
+            if cls.is_mounted(probe):  # a server killed while it probed
+                cls.detach(probe)
             remove_tree(probe)
             probe.mkdir(mode=0o700)
             volumes.attach(probe, _PROBE_IMAGE_BYTES)

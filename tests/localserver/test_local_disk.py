@@ -243,6 +243,87 @@ def test_a_restarted_server_finishes_a_deep_delete_a_killed_server_left(
     assert host_file.read_text() == "host\n"
 
 
+# As a server that is not root: it owns the sandbox's files but has no permission bits to spare.
+# The real disk module, staged where an unprivileged user can import it, run by the system python.
+UNPRIVILEGED_WALK = r"""
+import os, sys
+from pathlib import Path
+from daytonaflow.localserver.disk import disk_usage, remove_tree
+root = Path(sys.argv[1]) / "tree"
+root.mkdir()
+fd = os.open(root, os.O_RDONLY)
+for level in range(2000):
+    os.mkdir("n" * 200, dir_fd=fd)
+    child = os.open("n" * 200, os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = child
+os.mkdir("locked", dir_fd=fd)
+os.mkdir("locked/inner", dir_fd=fd)
+for name in ("locked/inner/data", "locked/data"):
+    data = os.open(name, os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd)
+    os.write(data, b"x" * (1 << 20))
+    os.close(data)
+os.symlink(sys.argv[2], "locked/host-link", dir_fd=fd)
+os.chmod("locked/inner", 0, dir_fd=fd)
+os.chmod("locked", 0o500, dir_fd=fd)
+os.close(fd)
+print(disk_usage(root))
+fd = os.open(root, os.O_RDONLY)
+for level in range(2000):
+    child = os.open("n" * 200, os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = child
+print(oct(os.stat("locked", dir_fd=fd).st_mode & 0o777))
+os.close(fd)
+remove_tree(root)
+print(root.exists())
+"""
+
+
+def _stage_disk_module(directory: Path) -> Path:
+    """The package files the disk module imports, readable by any user."""
+    source = Path(__file__).resolve().parents[2]
+    staged = directory / "staged"
+    for relative, origin in (
+        ("daytonaflow/errors.py", source / "src" / "daytonaflow" / "errors.py"),
+        ("daytonaflow/localserver/errors.py", source / "localserver" / "errors.py"),
+        ("daytonaflow/localserver/disk.py", source / "localserver" / "disk.py"),
+    ):
+        target = staged / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (target.parent / "__init__.py").touch()
+        shutil.copy(origin, target)
+    return staged
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="needs root to drop")
+def test_an_unprivileged_server_scans_and_removes_deep_and_locked_trees(
+    state_dir: Path, host_file: Path
+) -> None:
+    work = state_dir.parent / "unprivileged"
+    work.mkdir()
+    staged = _stage_disk_module(work)
+    for path in [work, *work.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    os.chown(work, 65534, 65534)
+    result = subprocess.run(
+        ["/usr/bin/python3", "-c", UNPRIVILEGED_WALK, str(work), str(host_file)],
+        env={"PYTHONPATH": str(staged), "PATH": "/usr/bin:/bin"},
+        user=65534,
+        group=65534,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    used, mode, exists = result.stdout.split()
+    assert int(used) >= 2 * MIB + 2000 * 4096  # both files behind the locked directories counted
+    assert mode == "0o500"  # the scan gave back the mode it lent itself
+    assert exists == "False"
+    assert host_file.read_text() == "host\n"
+
+
 # ---- one sandbox's failure stays its own ----------------------------------------------------------
 
 

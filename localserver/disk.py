@@ -139,7 +139,7 @@ def remove_tree(path: Path) -> None:
         fd, _restore = _open_dir(str(path), None, 0o700)
     except FileNotFoundError:
         return
-    except (NotADirectoryError, OSError) as error:
+    except OSError as error:
         if error.errno not in (errno.ENOTDIR, errno.ELOOP):
             raise TreeRemovalError(f"cannot open {path}: {error.strerror}") from None
         _unlink_top(path)
@@ -204,6 +204,7 @@ def _empty_tree(root_fd: int, root: Path) -> None:
 
 def _unlink_files(fd: int, root: Path, depth: int) -> list[str]:
     """Unlink every non-directory of the open directory; return up to a batch of subdirectories."""
+    lent_access = False
     while True:
         subdirectories: list[str] = []
         unlinked_any = False
@@ -218,8 +219,9 @@ def _unlink_files(fd: int, root: Path, depth: int) -> list[str]:
                     unlinked_any = True
         except PermissionError:
             # Listing needs read permission; the sandbox may have taken it away from us.
-            if not _make_writable(fd):
+            if lent_access or not _make_writable(fd):
                 raise TreeRemovalError(f"cannot list a directory at depth {depth} of {root}") from None
+            lent_access = True
             continue
         if subdirectories or not unlinked_any:
             return subdirectories

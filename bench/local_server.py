@@ -1,14 +1,16 @@
 """The local server's figures, each next to a baseline measured in the same run.
 
 - create → ``started`` through the HTTP API (p50, p95) against a bare ``bwrap … true`` spawn
-  (target p50 ≤ 25 ms; Daytona advertises 90 ms);
+  (target p50 ≤ 25 ms; Daytona advertises 90 ms); also with a disk size of its own, which the
+  spare sandbox started ahead cannot serve (the whole cost of a home filesystem in loop mode);
 - ``process/execute`` of ``true``, round trip, against the same bare spawn (target ≤ 3 times);
 - 50 sandboxes created, used and deleted concurrently (all must succeed), in sandboxes per second,
   against 50 bare spawns one after another;
 - a command printing 1 GiB: growth of the server process's RSS (target ≤ 64 MiB) against its RSS
   before.
 
-Prints ``name value unit`` lines. Run: ``python bench/local_server.py [--samples 40]``
+Prints ``name value unit`` lines. Run: ``python bench/local_server.py [--samples 40]
+[--disk-mode auto|loop|accounting]``
 """
 
 from __future__ import annotations
@@ -83,11 +85,13 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def bench_create(http: httpx.Client, server: LocalServer, samples: int) -> list[float]:
+def bench_create(
+    http: httpx.Client, server: LocalServer, samples: int, extra: dict[str, float] | None = None
+) -> list[float]:
     timings = []
     for _ in range(samples):
         start = time.perf_counter()
-        response = http.post(f"{server.api_url}/sandbox", json={"autoStopInterval": 0})
+        response = http.post(f"{server.api_url}/sandbox", json={"autoStopInterval": 0, **(extra or {})})
         timings.append(time.perf_counter() - start)
         sandbox = response.json()
         assert sandbox["state"] == "started", sandbox
@@ -152,13 +156,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--disk-mode", choices=("auto", "loop", "accounting"), default="auto")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="daytonaflow-bench-"))
     root.chmod(0o711)
     try:
         with (
-            LocalServer(state_dir=root / "state") as server,
+            LocalServer(state_dir=root / "state", disk_mode=args.disk_mode) as server,
             httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60) as http,
         ):
             bench_create(http, server, 5)  # warm-up: page cache, first cgroups
@@ -171,6 +176,9 @@ def main() -> None:
             emit("create_to_started_p50", create_p50, "ms")
             emit("create_to_started_p95", percentile(creates, 0.95) * 1000, "ms")
             emit("create_to_started_p50_over_bare_spawn", create_p50 / bare_p50, "x")
+            unspared = bench_create(http, server, args.samples, {"disk": 2})
+            emit("create_own_disk_size_to_started_p50", statistics.median(unspared) * 1000, "ms")
+            emit("create_own_disk_size_to_started_p95", percentile(unspared, 0.95) * 1000, "ms")
             emit("create_target_p50", 25, "ms")
             emit("daytona_advertised_create", 90, "ms")
 

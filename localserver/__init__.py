@@ -1,5 +1,6 @@
 """daytonaflow.localserver: an embedded Daytona-compatible server with bubblewrap sandboxes."""
 
+from daytonaflow.localserver.disk import DiskMode
 from daytonaflow.localserver.errors import (
     AgentCallError,
     ApiError,
@@ -8,16 +9,19 @@ from daytonaflow.localserver.errors import (
     LocalServerError,
 )
 from daytonaflow.localserver.isolation import IsolationReport, SandboxLimits
+from daytonaflow.localserver.proxy import ProxyTimeouts
 from daytonaflow.localserver.server import LocalServer, default_state_dir
 
 __all__ = [
     "AgentCallError",
     "ApiError",
+    "DiskMode",
     "GitCloneError",
     "IsolationReport",
     "IsolationUnavailableError",
     "LocalServer",
     "LocalServerError",
+    "ProxyTimeouts",
     "SandboxLimits",
     "default_state_dir",
 ]

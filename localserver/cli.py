@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"as root, the host uids given one per sandbox (default: {default_uids}); 'shared' runs "
         "every sandbox as nobody. A normal user's sandboxes always share that user's uid.",
     )
+    parser.add_argument(
+        "--disk-mode",
+        choices=("auto", "loop", "accounting"),
+        default="auto",
+        help="how the disk quota is enforced: loop (each home its own filesystem; needs root and loop "
+        "devices), accounting (the server counts and kills), auto (loop where possible; default)",
+    )
     return parser
 
 
@@ -68,6 +75,7 @@ def main(argv: list[str]) -> int:
         state_dir=args.state_dir,
         proxy_port=args.proxy_port,
         sandbox_uids=args.sandbox_uids,
+        disk_mode=args.disk_mode,
     )
     stop = threading.Event()
 

@@ -678,7 +678,10 @@ def build_report(
     *,
     private_ptys: bool,
     file_max: int,
+    loop_volumes: bool = False,
+    disk_fallback: str | None = None,
 ) -> IsolationReport:
+    """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not."""
     controllers = set(cgroups.controllers)
     report: dict[str, str] = {}
     report["uids"] = uids.describe()
@@ -699,10 +702,17 @@ def build_report(
     if "cpu" in controllers:
         cpu += f"; cgroup v1 cpu quota {limits.cpu_cores:g} cores per sandbox"
     report["cpu"] = cpu
-    report["disk"] = (
-        f"rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage checked every second, "
-        "processes killed from the host past the quota"
-    )
+    if loop_volumes:
+        report["disk"] = (
+            f"mode loop: /home/daytona is its own ext4 filesystem of {limits.disk_bytes} bytes per sandbox "
+            "(a loop-mounted image): the kernel refuses writes past it, unlinked open files included"
+        )
+    else:
+        report["disk"] = (
+            f"mode accounting: rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage (every "
+            "path, plus files unlinked but still open) checked every second, processes killed from the "
+            f"host past the quota (no loop filesystem: {disk_fallback or 'not requested'})"
+        )
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"
     report["openFiles"] = (

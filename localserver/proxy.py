@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import h11
@@ -18,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from daytonaflow.localserver.agent_client import AgentClient, AgentStream
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import error_response
@@ -40,11 +42,25 @@ _HOP_BY_HOP = {
 }
 
 
+@dataclass(frozen=True)
+class ProxyTimeouts:
+    """How long the proxy waits on a sandbox's server before answering 504 and letting go.
+
+    ``connect``: to reach the port inside the sandbox. ``read``: for each read of the answer,
+    its head included, like nginx's ``proxy_read_timeout``: a stream that keeps sending (server-
+    sent events, a slow download) lives on, a server that goes silent does not.
+    """
+
+    connect: float = 10.0
+    read: float = 60.0
+
+
 class PreviewProxy:
     """ASGI app of the proxy port; every refusal is a JSON body, never an HTML page."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, timeouts: ProxyTimeouts | None = None) -> None:
         self.state = state
+        self.timeouts = timeouts or ProxyTimeouts()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -111,7 +127,7 @@ class PreviewProxy:
 
         try:
             async with self.state.manager.activity(record) as agent:
-                stream = await agent.stream("connect", port=port)
+                stream = await self._connect(agent, port)
                 try:
                     await self._relay_http(scope, receive, tracked_send, stream.reader, stream.writer, port)
                 except h11.ProtocolError as error:
@@ -127,6 +143,37 @@ class PreviewProxy:
                 return
             code = error.code or ("PORT_NOT_LISTENING" if error.status == 502 else None)
             await error_response(error.status, error.message, code)(scope, receive, send)
+
+    async def _connect(self, agent: AgentClient, port: int) -> AgentStream:
+        try:
+            return await asyncio.wait_for(agent.stream("connect", port=port), self.timeouts.connect)
+        except TimeoutError:
+            raise ApiError(
+                504,
+                f"the sandbox's server on port {port} did not accept within {self.timeouts.connect:g}s",
+                code="UPSTREAM_TIMEOUT",
+            ) from None
+
+    async def _read(self, reader: asyncio.StreamReader, port: int) -> bytes:
+        try:
+            return await asyncio.wait_for(reader.read(65536), self.timeouts.read)
+        except TimeoutError:
+            raise ApiError(
+                504,
+                f"the sandbox's server on port {port} sent nothing for {self.timeouts.read:g}s",
+                code="UPSTREAM_TIMEOUT",
+            ) from None
+
+    async def _drain(self, writer: asyncio.StreamWriter, port: int) -> None:
+        """Wait for the request body to go out; a server that never reads it times out too."""
+        try:
+            await asyncio.wait_for(writer.drain(), self.timeouts.read)
+        except TimeoutError:
+            raise ApiError(
+                504,
+                f"the sandbox's server on port {port} read nothing for {self.timeouts.read:g}s",
+                code="UPSTREAM_TIMEOUT",
+            ) from None
 
     async def _relay_http(
         self,
@@ -161,15 +208,15 @@ class PreviewProxy:
             chunk = message.get("body", b"")
             if chunk:
                 writer.write(conn.send(h11.Data(data=chunk)) or b"")
-                await writer.drain()
+                await self._drain(writer, port)
             if not message.get("more_body"):
                 break
         writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
+        await self._drain(writer, port)
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                data = await reader.read(65536)
+                data = await self._read(reader, port)
                 if not data and conn.their_state is h11.SEND_RESPONSE:
                     raise ApiError(502, "the sandbox's server closed the connection without answering")
                 conn.receive_data(data)

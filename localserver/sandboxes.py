@@ -10,18 +10,26 @@ import os
 import secrets
 import shutil
 import socket
-import stat
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from daytonaflow.localserver.agent_client import AgentClient
+from daytonaflow.localserver.disk import (
+    LoopVolumes,
+    TreeRemovalError,
+    VolumeError,
+    disk_usage,
+    open_unlinked_bytes,
+    pids_by_pid_namespace,
+)
+from daytonaflow.localserver.disk import remove_tree as _remove_tree
 from daytonaflow.localserver.errors import (
     AgentCallError,
     ApiError,
@@ -48,6 +56,7 @@ _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
 _SOCKETS_PREFIX = "daytonaflow-sockets-"
 _READY_TIMEOUT_SECONDS = 15.0
 _DISK_SCAN_MAX_ENTRIES = 200_000
+_REMOVAL_RETRY_SECONDS = 10.0
 _BASE_ENV = {
     "PATH": "/opt/daytonaflow/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/home/daytona",
@@ -56,6 +65,16 @@ _BASE_ENV = {
     "SHELL": "/bin/bash",
     "LANG": "C.UTF-8",
     "TERM": "xterm-256color",
+}
+
+
+# What a record read back from disk must hold, so one damaged file cannot break listing them all.
+_RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "str | None": (str, type(None)),
+    "bool": bool,
+    "float": (int, float),
+    "dict[str, str]": dict,
 }
 
 
@@ -86,6 +105,8 @@ class SandboxRecord:
     host_uid: int | None = None
     """The host uid the sandbox runs as and its files belong to (``None`` in records written
     before uids were per sandbox: its home's owner then)."""
+    destroy_pending: bool = False
+    """Deleted, but its files could not all be removed yet: the server keeps retrying."""
 
     def to_api(self, toolbox_proxy_url: str) -> dict[str, Any]:
         return {
@@ -104,7 +125,11 @@ class SandboxRecord:
             "memory": self.memory,
             "disk": self.disk,
             "state": self.state,
-            "desiredState": "destroyed" if self.state in ("destroying", "destroyed") else self.state,
+            "desiredState": (
+                "destroyed"
+                if self.destroy_pending or self.state in ("destroying", "destroyed")
+                else self.state
+            ),
             "errorReason": self.error_reason,
             "recoverable": False,
             "autoStopInterval": self.auto_stop_interval,
@@ -129,7 +154,14 @@ class SandboxRecord:
 
     @classmethod
     def load(cls, directory: Path) -> SandboxRecord:
+        """The record in ``directory``; ``ValueError`` naming the field when it is not one."""
         data = json.loads((directory / "sandbox.json").read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for item in fields(cls):
+            expected = _RECORD_TYPES.get(str(item.type))
+            if item.name in data and expected and not isinstance(data[item.name], expected):
+                raise ValueError(f"field {item.name!r} is not {item.type}")
         return cls(**data)
 
     def touch(self) -> None:
@@ -164,6 +196,7 @@ class SandboxManager:
         keep_spare: bool = True,
         stop_grace_seconds: float = 2.0,
         file_budget: int | None = None,
+        volumes: LoopVolumes | None = None,
     ) -> None:
         """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
         watched)."""
@@ -190,6 +223,10 @@ class SandboxManager:
         self._sockets: Path | None = None
         self._etc = state_dir / "etc"
         self._root = state_dir / "sandboxes"
+        self.volumes = volumes
+        """Loop-mounted home filesystems when the host allows them; else the monitor accounts."""
+        self._removals_pending: dict[Path, float] = {}
+        self._namespaces: dict[str, list[int]] | None = None
 
     # ---- startup and shutdown -----------------------------------------------------------------------
 
@@ -211,30 +248,121 @@ class SandboxManager:
             self._refill_spare()
 
     def _adopt_leftovers(self) -> None:
-        """Sandboxes an earlier server left: their processes died with it; keep them as stopped."""
+        """Sandboxes an earlier server left: their processes died with it; keep them as stopped.
+
+        One sandbox's trouble (unreadable record, undeletable files, a mount that will not go)
+        is logged and leaves that sandbox in ``error`` or queued for removal: the server starts.
+        """
         for directory in sorted(self._root.iterdir()):
             if not directory.is_dir():
                 continue
             try:
-                record = SandboxRecord.load(directory)
-            except (OSError, ValueError, TypeError):
-                _remove_tree(directory)
-                continue
-            if record.state in ("destroying", "destroyed", "creating"):
-                _remove_tree(directory)
-                continue
-            if record.state != "error":
-                record.state = "stopped"
-            if record.host_uid is None:
-                try:
-                    record.host_uid = (directory / "home").stat().st_uid
-                except OSError:  # no home left, so no files to own
-                    record.host_uid = self.uids.shared
-            self.uids.adopt(record.id, record.host_uid)
-            record.touch()
+                self._adopt(directory)
+            except Exception as error:  # any one sandbox's failure must not stop the server
+                logger.exception("cannot adopt the sandbox in %s", directory)
+                self._adopt_as_error(directory, f"could not be adopted after a restart: {error}")
+
+    def _adopt(self, directory: Path) -> None:
+        if not (directory / "sandbox.json").exists():
+            # A spare, or a create or delete that never finished: no user's sandbox.
+            self._remove_or_retry(directory)
+            return
+        try:
+            record = SandboxRecord.load(directory)
+        except (OSError, ValueError, TypeError) as error:
+            # Its files may be someone's work: keep them, show the sandbox as error, let DELETE go.
+            self._detach_volume(directory)
+            self._adopt_unreadable(directory, f"{directory / 'sandbox.json'} is unreadable: {error}")
+            return
+        # A server killed with -9 leaves the home mounted: its processes died with it.
+        self._detach_volume(directory)
+        if record.destroy_pending or record.state in ("destroying", "destroyed", "creating"):
+            if self._remove_or_retry(directory):
+                return
+            record.destroy_pending = True
+            record.state = "error"
+            record.error_reason = record.error_reason or "its files could not be removed yet"
+        elif record.state != "error":
+            record.state = "stopped"
+        self._adopt_uid(record, directory)
+        record.touch()
+        record.persist(directory)
+        self.records[record.id] = record
+        self.adopted.append(record.id)
+
+    def _adopt_uid(self, record: SandboxRecord, directory: Path) -> None:
+        """Keep the uid the sandbox's files belong to (records written before uids were per
+        sandbox: its home's owner)."""
+        if record.host_uid is None:
+            try:
+                record.host_uid = (directory / "home").stat().st_uid
+            except OSError:  # no home left, so no files to own
+                record.host_uid = self.uids.shared
+        self.uids.adopt(record.id, record.host_uid)
+
+    def _adopt_as_error(self, directory: Path, reason: str) -> None:
+        """Keep a sandbox whose adoption failed visible, as ``error``."""
+        try:
+            record = SandboxRecord.load(directory)
+        except (OSError, ValueError, TypeError):
+            self._adopt_unreadable(directory, reason)
+            return
+        record.state = "error"
+        record.error_reason = reason
+        self._adopt_uid(record, directory)
+        self.records[record.id] = record
+        self.adopted.append(record.id)
+        with contextlib.suppress(OSError):
             record.persist(directory)
-            self.records[record.id] = record
-            self.adopted.append(record.id)
+
+    def _adopt_unreadable(self, directory: Path, reason: str) -> None:
+        """A stand-in record, named after the directory; the damaged file is left as it is."""
+        if directory.name in self.records:
+            return
+        record = SandboxRecord(
+            id=directory.name,
+            name=directory.name,
+            labels={},
+            env={},
+            target="local",
+            public=False,
+            auto_stop_interval=15,
+            cpu=self.limits.cpu_cores,
+            memory=self.limits.memory_bytes / (1 << 30),
+            disk=self.limits.disk_bytes / (1 << 30),
+            preview_token=secrets.token_urlsafe(24),
+            state="error",
+            error_reason=reason,
+        )
+        self._adopt_uid(record, directory)
+        self.records[record.id] = record
+        self.adopted.append(record.id)
+
+    def _remove_or_retry(self, directory: Path) -> bool:
+        """Remove a sandbox's directory; on failure, log it and retry from the monitor later."""
+        return self._note_removal(directory, self._unmount_and_remove(directory))
+
+    async def _remove_off_loop(self, directory: Path) -> bool:
+        loop = asyncio.get_running_loop()
+        error = await loop.run_in_executor(None, self._unmount_and_remove, directory)
+        return self._note_removal(directory, error)
+
+    def _unmount_and_remove(self, directory: Path) -> TreeRemovalError | None:
+        """Still mounted, the home's filesystem stops the removal at its mount point."""
+        self._detach_volume(directory)
+        try:
+            _remove_tree(directory)
+        except TreeRemovalError as error:
+            return error
+        return None
+
+    def _note_removal(self, directory: Path, error: TreeRemovalError | None) -> bool:
+        if error is not None:
+            logger.warning("%s; retrying every %gs", error, _REMOVAL_RETRY_SECONDS)
+            self._removals_pending[directory] = time.monotonic() + _REMOVAL_RETRY_SECONDS
+            return False
+        self._removals_pending.pop(directory, None)
+        return True
 
     async def close(self) -> None:
         self._closing = True
@@ -248,7 +376,12 @@ class SandboxManager:
             self._kill(record)
             record.state = "stopped"
             record.touch()
-            record.persist(self._dir(record))
+            try:
+                record.persist(self._dir(record))
+            except OSError as error:  # one sandbox's trouble must not keep the others running
+                logger.warning("cannot record sandbox %s as stopped: %s", sandbox_id, error)
+        for record in self.records.values():
+            self._detach_volume(self._dir(record))  # of stopped sandboxes too: one in error may hold it
         self.cgroups.remove_instance_tree()
         if self._sockets is not None:
             shutil.rmtree(self._sockets, ignore_errors=True)
@@ -260,11 +393,20 @@ class SandboxManager:
         return self._root / record.id
 
     def home(self, record: SandboxRecord) -> Path:
-        return self._dir(record) / "home"
+        return self._home_of(record.id)
+
+    def _home_of(self, sandbox_id: str) -> Path:
+        directory = self._root / sandbox_id
+        return LoopVolumes.home(directory) if self._on_volume(sandbox_id) else directory / "home"
+
+    def _on_volume(self, sandbox_id: str) -> bool:
+        """Whether the sandbox's home is its own filesystem (decided at create, kept for good)."""
+        return LoopVolumes.home(self._root / sandbox_id).parent.is_dir()
 
     def scratch_dir(self, record: SandboxRecord) -> Path:
         """A host directory of the sandbox, invisible inside it, on the same filesystem as home."""
-        path = self._dir(record) / "scratch"
+        directory = self._dir(record)
+        path = LoopVolumes.scratch(directory) if self._on_volume(record.id) else directory / "scratch"
         path.mkdir(mode=0o700, exist_ok=True)
         return path
 
@@ -360,15 +502,38 @@ class SandboxManager:
         """The sandbox's directory and its home, which belongs to the sandbox's own host uid."""
         directory = self._root / sandbox_id
         directory.mkdir(mode=0o711)
+        if self.volumes is not None:
+            # The mount point only: the filesystem is made and mounted when the sandbox starts,
+            # off the event loop.
+            LoopVolumes.home(directory).parent.mkdir(mode=0o711)
+            return
         home = directory / "home"
         home.mkdir(mode=0o755)
-        if host_uid != os.geteuid():
-            os.chown(home, host_uid, host_uid)
+        _give_home_to(home, host_uid)
 
-    def _remove_dirs(self, sandbox_id: str) -> None:
-        """Remove what ``_make_dirs`` made (and the sandbox wrote); its uid is free again after."""
-        _remove_tree(self._root / sandbox_id)
-        self.uids.release(sandbox_id)
+    def _attach_volume(self, sandbox_id: str, limits: SandboxLimits) -> None:
+        """Mount the sandbox's home filesystem (made at first start) and hand its root over."""
+        if self.volumes is None:
+            raise ApiError(
+                500,
+                f"sandbox {sandbox_id}'s home is a filesystem image and this server has no loop mounts",
+                code="SANDBOX_START_FAILED",
+            )
+        try:
+            home = self.volumes.attach(self._root / sandbox_id, limits.disk_bytes)
+        except (VolumeError, OSError) as error:
+            raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
+        _give_home_to(home, self.uids.of(sandbox_id))
+
+    def _detach_volume(self, directory: Path) -> None:
+        """Unmount the home filesystem of a sandbox whose processes are gone."""
+        if not LoopVolumes.is_mounted(directory):
+            return
+        try:
+            LoopVolumes.detach(directory)
+        except VolumeError as error:
+            # Still mounted: a later start uses it as it is; a removal reports the mount point.
+            logger.warning("%s", error)
 
     # ---- the spare: one sandbox started ahead, handed to the next create with default limits -----
 
@@ -391,7 +556,7 @@ class SandboxManager:
         try:
             running = await task
         except (ApiError, OSError):
-            self._remove_dirs(sandbox_id)
+            self._drop_files(sandbox_id)
             running = None
         self._refill_spare()
         if running is None:
@@ -403,7 +568,13 @@ class SandboxManager:
 
     def _discard(self, sandbox_id: str, running: _Running) -> None:
         self._kill_process(sandbox_id, running)
-        self._remove_dirs(sandbox_id)
+        self._drop_files(sandbox_id)
+
+    def _drop_files(self, sandbox_id: str) -> None:
+        """Remove the files of a sandbox no record points at (a spare, retried if that fails); its
+        uid is free again after."""
+        self._remove_or_retry(self._root / sandbox_id)
+        self.uids.release(sandbox_id)
 
     async def _close_spare(self) -> None:
         if self._spare is None:
@@ -414,7 +585,7 @@ class SandboxManager:
         try:
             running = await task
         except (asyncio.CancelledError, ApiError, OSError):
-            self._remove_dirs(sandbox_id)
+            self._drop_files(sandbox_id)
             return
         self._discard(sandbox_id, running)
 
@@ -431,6 +602,8 @@ class SandboxManager:
         directory = self._root / sandbox_id
         if self._sockets is None:
             raise ApiError(503, "the server is not open", code="SERVER_NOT_READY")
+        if self._on_volume(sandbox_id):
+            await asyncio.get_running_loop().run_in_executor(None, self._attach_volume, sandbox_id, limits)
         socket_path = self._sockets / f"{sandbox_id}.sock"
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
@@ -452,7 +625,7 @@ class SandboxManager:
                 python=self.python,
                 agent_script=self._agent,
                 synthetic_etc=self._etc,
-                home=directory / "home",
+                home=self._home_of(sandbox_id),
                 node_dir=self.node_dir,
                 hostname=f"sandbox-{sandbox_id[:8]}",
                 listen_fd=listener.fileno(),
@@ -542,6 +715,8 @@ class SandboxManager:
         async with self._lock(record):
             if record.state == "started":
                 return record
+            if record.destroy_pending:
+                raise ApiError(409, f"Sandbox {record.id} is being deleted", code="SANDBOX_DESTROYING")
             if record.state not in ("stopped", "error"):
                 raise ApiError(409, f"Sandbox {record.id} cannot start from state {record.state}")
             record.state = "starting"
@@ -567,25 +742,60 @@ class SandboxManager:
                         self.stop_grace_seconds + 5,
                     )
             self._kill(record)
+            await asyncio.get_running_loop().run_in_executor(None, self._detach_volume, self._dir(record))
             record.state = "stopped"
             record.touch()
             record.persist(self._dir(record))
             return record
 
     async def delete(self, record: SandboxRecord) -> SandboxRecord:
+        """Kill and remove; files that cannot be removed leave the sandbox in ``error``, retried."""
         async with self._lock(record):
             record.state = "destroying"
+            record.destroy_pending = True
             record.touch()
+            with contextlib.suppress(OSError):
+                record.persist(self._dir(record))
             await self._settle(record)
             self._kill(record)
             directory = self._dir(record)
-            await asyncio.get_running_loop().run_in_executor(None, _remove_tree, directory)
-            self.uids.release(record.id)
-            record.state = "destroyed"
-            record.touch()
-            self.records.pop(record.id, None)
-            self._locks.pop(record.id, None)
+            if not await self._remove_off_loop(directory):
+                record.state = "error"
+                record.error_reason = "its files could not all be removed; the server retries"
+                record.touch()
+                with contextlib.suppress(OSError):
+                    record.persist(directory)
+                raise ApiError(
+                    500,
+                    f"Sandbox {record.id} was stopped but its files could not all be removed: the "
+                    "server retries on its own, and DELETE again retries at once",
+                    code="SANDBOX_REMOVAL_FAILED",
+                )
+            self._forget(record)
             return record
+
+    def _forget(self, record: SandboxRecord) -> None:
+        record.state = "destroyed"
+        record.touch()
+        self.records.pop(record.id, None)
+        self._locks.pop(record.id, None)
+        self.uids.release(record.id)
+
+    async def _retry_removals(self) -> None:
+        """Deleted sandboxes (or unknown leftovers) whose files resisted removal: try again."""
+        now = time.monotonic()
+        for directory, due in list(self._removals_pending.items()):
+            if due > now:
+                continue
+            record = self.records.get(directory.name)
+            if record is not None and not record.destroy_pending:
+                self._removals_pending.pop(directory, None)
+                continue
+            if not await self._remove_off_loop(directory):
+                continue
+            if record is not None:
+                logger.info("removed the files of deleted sandbox %s", record.id)
+                self._forget(record)
 
     # ---- monitor: crashes, auto-stop, disk quota --------------------------------------------------
 
@@ -595,6 +805,12 @@ class SandboxManager:
             # While fewer files than one sandbox's budget are open on the whole host, no sandbox
             # can be over it: one read of fs.file-nr spares counting each sandbox's files.
             self._file_table_crowded = self.file_budget is not None and host_files_in_use() > self.file_budget
+            self._namespaces = None  # processes are listed again, once per round
+            if self._removals_pending:
+                try:
+                    await self._retry_removals()
+                except Exception:  # a removal's trouble must not stop the monitor
+                    logger.exception("retrying sandbox removals failed")
             for sandbox_id, running in list(self.running.items()):
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
@@ -621,8 +837,10 @@ class SandboxManager:
             with contextlib.suppress(ApiError):
                 await self.stop(record)
             return
+        if self._on_volume(record.id):
+            return  # its home is a filesystem of the quota's size: the kernel refuses the rest
         loop = asyncio.get_running_loop()
-        used = await loop.run_in_executor(None, disk_usage, self.home(record))
+        used = await loop.run_in_executor(None, self._disk_used, record, running)
         if used > running.limits.disk_bytes:
             logger.warning(
                 "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
@@ -643,6 +861,26 @@ class SandboxManager:
                 )
                 with contextlib.suppress(SandboxKillError):
                     await loop.run_in_executor(None, kill_sandbox_processes, agent)
+
+    def _disk_used(self, record: SandboxRecord, running: _Running) -> int:
+        """Every path of the home, plus files its processes unlinked but keep open."""
+        home = self.home(record)
+        used = disk_usage(home, _DISK_SCAN_MAX_ENTRIES)
+        try:
+            device = os.stat(home).st_dev
+            namespace = os.readlink(f"/proc/{_agent_pid(running.proc.pid)}/ns/pid")
+        except OSError:
+            return used
+        if self._namespaces is None:
+            self._namespaces = pids_by_pid_namespace()
+        pids = self._namespaces.get(namespace, [])
+        return used + open_unlinked_bytes(pids, device, self.uids.of(record.id))
+
+
+def _give_home_to(home: Path, uid: int) -> None:
+    """The home's root belongs to the sandbox's host uid: its user ``daytona`` inside."""
+    if uid != os.geteuid():
+        os.chown(home, uid, uid, follow_symlinks=False)
 
 
 def _remove_stale_socket_dirs() -> None:
@@ -669,39 +907,3 @@ def _agent_pid(bwrap_pid: int) -> int:
             return int(children.read().split()[0])
     except (OSError, IndexError, ValueError):
         return bwrap_pid
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes allocated under ``root`` (symlinks not followed); huge trees count as over any quota."""
-    total = 0
-    entries = 0
-    stack = [str(root)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as scan:
-                for entry in scan:
-                    entries += 1
-                    if entries > _DISK_SCAN_MAX_ENTRIES:
-                        return 1 << 62
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    total += info.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-        except OSError:
-            continue
-    return total
-
-
-def _remove_tree(path: Path) -> None:
-    def _make_writable(function: Any, failed: str, _exc: Any) -> None:
-        with contextlib.suppress(OSError):
-            for name in (os.path.dirname(failed), failed):
-                # Directories only: the sandbox chose these names, and its symlinks point at host files.
-                if stat.S_ISDIR(os.lstat(name).st_mode):
-                    os.chmod(name, 0o700)
-            function(failed)
-
-    shutil.rmtree(path, onerror=_make_writable)

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from daytonaflow.localserver.api import ServerState, api_routes
+from daytonaflow.localserver.disk import DiskMode, resolve_disk_mode
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
@@ -37,7 +38,7 @@ from daytonaflow.localserver.isolation import (
     host_file_max,
     probe_bwrap,
 )
-from daytonaflow.localserver.proxy import PreviewProxy
+from daytonaflow.localserver.proxy import PreviewProxy, ProxyTimeouts
 from daytonaflow.localserver.sandboxes import SandboxManager
 from daytonaflow.localserver.tokens import PreviewSigner
 from daytonaflow.localserver.toolbox import toolbox_routes
@@ -87,6 +88,8 @@ class LocalServer:
         keep_spare: bool = True,
         sandbox_uids: range | None = DEFAULT_SANDBOX_UIDS,
         private_ptys: bool = True,
+        disk_mode: DiskMode = "auto",
+        proxy_timeouts: ProxyTimeouts | None = None,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
         sandboxes share ``nobody``, as they must when not root). ``private_ptys``: give each sandbox
@@ -101,6 +104,8 @@ class LocalServer:
         self.keep_spare = keep_spare
         self.sandbox_uids = sandbox_uids
         self.private_ptys = private_ptys
+        self.disk_mode = disk_mode
+        self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -222,6 +227,11 @@ class LocalServer:
             except IsolationUnavailableError:
                 logger.warning("Node.js at %s is not reachable by sandboxes; javascript disabled", node_dir)
                 node_dir = None
+        runtime = self.state_dir / "runtime"
+        runtime.mkdir(mode=0o711, exist_ok=True)
+        volumes, disk_fallback = await asyncio.get_running_loop().run_in_executor(
+            None, resolve_disk_mode, self.disk_mode, runtime
+        )
         instance = f"{os.getpid()}-{secrets.token_hex(4)}"
         Cgroups.clean_stale(set())
         cgroups = Cgroups(instance, host_uid)
@@ -242,9 +252,17 @@ class LocalServer:
             monitor_interval=self.monitor_interval,
             keep_spare=self.keep_spare,
             file_budget=int(file_max * FILE_TABLE_SHARE),
+            volumes=volumes,
         )
         self.isolation = build_report(
-            bwrap, uids, cgroups, limits, private_ptys=ptys is not None, file_max=file_max
+            bwrap,
+            uids,
+            cgroups,
+            limits,
+            private_ptys=ptys is not None,
+            file_max=file_max,
+            loop_volumes=volumes is not None,
+            disk_fallback=disk_fallback,
         )
         api_socket = _listen(self.host, self.port)
         proxy_socket = _listen(self.host, self.proxy_port)
@@ -273,7 +291,7 @@ class LocalServer:
         api_app.state.server = state
         servers = [
             _uvicorn(BearerAuth(api_app, self.api_key), api_socket),
-            _uvicorn(PreviewProxy(state), proxy_socket),
+            _uvicorn(PreviewProxy(state, self.proxy_timeouts), proxy_socket),
         ]
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]

@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import Api
+from localserver_testkit import TEST_LIMITS, Api, make_state_root
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+
+from daytonaflow.localserver import LocalServer, ProxyTimeouts
 
 pytestmark = pytest.mark.sandbox
 
 HTTP_PORT = 8000
 WS_PORT = 8765
+SILENT_PORT = 8200
+
+# Accepts every connection and never answers a byte (nor closes).
+SILENT_SERVER = f"""
+import socket
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", {SILENT_PORT}))
+listener.listen()
+held = []
+while True:
+    held.append(listener.accept())
+"""
 
 # A stdlib-only WebSocket echo server (sandboxes have no pip): enough for text frames < 64 KiB.
 WS_ECHO_SERVER = r"""
@@ -188,3 +204,51 @@ def test_websocket_without_a_token_is_refused(api: Api, web: dict[str, Any]) -> 
 
     with pytest.raises(InvalidStatus):
         asyncio.run(attempt())
+
+
+@pytest.fixture(scope="module")
+def impatient_api() -> Iterator[Api]:
+    """A server whose proxy waits 1 s on a silent sandbox server (the default is 60 s)."""
+    root = make_state_root()
+    server = LocalServer(
+        state_dir=root / "state",
+        limits=TEST_LIMITS,
+        keep_spare=False,
+        proxy_timeouts=ProxyTimeouts(connect=5, read=1),
+    )
+    server.start()
+    try:
+        with httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60) as http:
+            yield Api(server, http)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_upstream_that_never_answers_is_a_504_json_and_the_sandbox_is_no_longer_busy(
+    impatient_api: Api,
+) -> None:
+    api = impatient_api
+    sandbox = api.create(public=True)
+    try:
+        api.toolbox(
+            "POST",
+            sandbox["id"],
+            "/files/upload",
+            params={"path": "silent.py"},
+            files={"file": ("silent.py", SILENT_SERVER)},
+        )
+        api.run(sandbox["id"], "nohup python3 silent.py >/dev/null 2>&1 &")
+        _wait_until_serving(api, sandbox["id"], SILENT_PORT)
+        response = api.preview(f"{SILENT_PORT}-{sandbox['id']}.localhost", timeout=30)
+        assert response.status_code == 504
+        assert response.json() == {
+            "statusCode": 504,
+            "message": f"the sandbox's server on port {SILENT_PORT} sent nothing for 1s",
+            "error": "Gateway Timeout",
+            "code": "UPSTREAM_TIMEOUT",
+        }
+        assert api.server.state is not None
+        assert api.server.state.manager.running[sandbox["id"]].inflight == 0
+    finally:
+        api.delete(sandbox["id"])

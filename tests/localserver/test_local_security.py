@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api
+from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
 
 from daytonaflow.localserver import LocalServer, gitclone, isolation, seccomp
 from daytonaflow.localserver.errors import GitCloneError, SandboxKillError
@@ -50,6 +50,32 @@ def attacker(api: Api) -> Iterator[dict[str, Any]]:
     created = api.create(labels={"role": "attacker"})
     yield created
     api.delete(created["id"])
+
+
+@pytest.fixture(scope="module")
+def accounting_server() -> Iterator[LocalServer]:
+    """A server whose disk quota is the watchdog's (what a host without loop mounts gets)."""
+    root = make_state_root()
+    instance = LocalServer(
+        state_dir=root / "state", limits=TEST_LIMITS, monitor_interval=0.2, disk_mode="accounting"
+    )
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def watched(accounting_server: LocalServer) -> Iterator[tuple[Api, dict[str, Any]]]:
+    """An attacker sandbox of the accounting server, with a client of that server."""
+    headers = {"Authorization": f"Bearer {accounting_server.api_key}"}
+    with httpx.Client(headers=headers, timeout=60) as http:
+        watched_api = Api(accounting_server, http)
+        created = watched_api.create(labels={"role": "attacker"})
+        yield watched_api, created
+        watched_api.delete(created["id"])
 
 
 @pytest.fixture(scope="module")
@@ -629,9 +655,10 @@ def test_disk_fill_of_one_file_stops_at_the_quota(
 
 
 def test_disk_fill_with_many_files_is_stopped_by_the_watchdog(
-    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+    api: Api, watched: tuple[Api, dict[str, Any]], neighbour: dict[str, Any], host_marker: Path
 ) -> None:
-    response = api.toolbox(
+    watched_api, attacker = watched
+    response = watched_api.toolbox(
         "POST",
         attacker["id"],
         "/process/execute",
@@ -646,18 +673,20 @@ def test_disk_fill_with_many_files_is_stopped_by_the_watchdog(
     )
     assert response.status_code == 200
     assert response.json()["exitCode"] == 137
-    home = server.state_dir / "sandboxes" / attacker["id"] / "home"
+    home = watched_api.server.state_dir / "sandboxes" / attacker["id"] / "home"
     used = sum(p.stat().st_size for p in home.iterdir())
     assert TEST_LIMITS.disk_bytes < used < TEST_LIMITS.disk_bytes + 512 * MIB
     _assert_unaffected(api, neighbour, host_marker)
 
 
 def test_disk_filler_that_keeps_forking_is_stopped_at_once(
-    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+    api: Api, watched: tuple[Api, dict[str, Any]], neighbour: dict[str, Any], host_marker: Path
 ) -> None:
     """Each link writes a file, forks the next and exits: a kill walking /proc misses new links."""
+    watched_api, attacker = watched
+    server = watched_api.server
     chains = "c() { head -c 1048576 /dev/zero > f$BASHPID || exit 9; c & }; for i in 1 2 3 4 5 6; do c & done"
-    response = api.toolbox(
+    response = watched_api.toolbox(
         "POST",
         attacker["id"],
         "/process/execute",

@@ -837,19 +837,19 @@ class SandboxManager:
             with contextlib.suppress(ApiError):
                 await self.stop(record)
             return
-        if self._on_volume(record.id):
-            return  # its home is a filesystem of the quota's size: the kernel refuses the rest
         loop = asyncio.get_running_loop()
-        used = await loop.run_in_executor(None, self._disk_used, record, running)
-        if used > running.limits.disk_bytes:
-            logger.warning(
-                "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
-            )
-            # From the host, not through the agent: sandbox code may have left it unable to serve
-            # (its process table full), and the kill must work exactly then.
-            with contextlib.suppress(SandboxKillError):
-                await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
-            return
+        # A home on its own filesystem of the quota's size needs no scan: the kernel refuses the rest.
+        if not self._on_volume(record.id):
+            used = await loop.run_in_executor(None, self._disk_used, record, running)
+            if used > running.limits.disk_bytes:
+                logger.warning(
+                    "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
+                )
+                # From the host, not through the agent: sandbox code may have left it unable to
+                # serve (its process table full), and the kill must work exactly then.
+                with contextlib.suppress(SandboxKillError):
+                    await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
+                return
         if self._file_table_crowded and self.file_budget is not None:
             agent = _agent_pid(running.proc.pid)
             held = await loop.run_in_executor(None, files_held_by, agent, self.file_budget)

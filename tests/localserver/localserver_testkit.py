@@ -32,6 +32,13 @@ def make_state_root() -> Path:
     return root
 
 
+def host_home(server: LocalServer, sandbox_id: str) -> Path:
+    """Where a sandbox's /home/daytona lives on the host (its layout depends on the disk mode)."""
+    assert server.state is not None
+    manager = server.state.manager
+    return manager.home(manager.get(sandbox_id))
+
+
 @dataclass
 class Api:
     """A small client: API calls under ``/api``, toolbox calls under ``/toolbox/{id}``."""

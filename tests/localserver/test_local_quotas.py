@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
+from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
 
 from daytonaflow.localserver import LocalServer, cli
 from daytonaflow.localserver import server as server_module
@@ -90,7 +90,7 @@ def attacker(api: Api) -> Iterator[dict[str, Any]]:
 
 
 def _home(server: LocalServer, sandbox: dict[str, Any]) -> Path:
-    return server.state_dir / "sandboxes" / sandbox["id"] / "home"
+    return host_home(server, sandbox["id"])
 
 
 def _uid_of_agent(server: LocalServer, sandbox: dict[str, Any]) -> int:
@@ -284,9 +284,10 @@ def test_a_sandboxs_uid_survives_a_server_restart() -> None:
 
 
 def test_a_record_from_before_per_sandbox_uids_keeps_its_homes_owner() -> None:
+    """Such records predate loop-mounted homes too: their home is a plain directory."""
     root = make_state_root()
     try:
-        with _served(root / "state") as api:
+        with _served(root / "state", disk_mode="accounting") as api:
             api.create()
             old = api.create(name="old")
             uid = _uid_in_records(api, old)
@@ -294,7 +295,7 @@ def test_a_record_from_before_per_sandbox_uids_keeps_its_homes_owner() -> None:
         record = json.loads(record_file.read_text())
         del record["host_uid"]
         record_file.write_text(json.dumps(record))
-        with _served(root / "state") as api:
+        with _served(root / "state", disk_mode="accounting") as api:
             assert _uid_in_records(api, old) == uid
             assert json.loads(record_file.read_text())["host_uid"] == uid
     finally:

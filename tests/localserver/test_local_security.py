@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
+from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
 
 from daytonaflow.localserver import LocalServer, gitclone, isolation, seccomp
 from daytonaflow.localserver.errors import GitCloneError, SandboxKillError
@@ -484,7 +484,7 @@ def test_a_cloned_local_repository_shares_no_file_with_the_host(
     # The sandbox owns its clone: it may rewrite every file of it, the host's repository must not move.
     _sh(api, attacker, "chmod -R u+w copy; find copy -type f -exec sh -c 'echo pwned > \"$1\"' _ {} \\;")
     assert _tree_state(small_repo) == before
-    home = server.state_dir / "sandboxes" / attacker["id"] / "home" / "copy"
+    home = host_home(server, attacker["id"]) / "copy"
     assert all(p.lstat().st_nlink == 1 for p in home.rglob("*") if p.is_file())
     _assert_unaffected(api, neighbour, host_marker)
 
@@ -673,7 +673,7 @@ def test_disk_fill_with_many_files_is_stopped_by_the_watchdog(
     )
     assert response.status_code == 200
     assert response.json()["exitCode"] == 137
-    home = watched_api.server.state_dir / "sandboxes" / attacker["id"] / "home"
+    home = host_home(watched_api.server, attacker["id"])
     used = sum(p.stat().st_size for p in home.iterdir())
     assert TEST_LIMITS.disk_bytes < used < TEST_LIMITS.disk_bytes + 512 * MIB
     _assert_unaffected(api, neighbour, host_marker)
@@ -886,17 +886,20 @@ def test_the_agents_memory_and_oom_score_cannot_be_touched(
 
 
 def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
-    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+    api: Api, watched: tuple[Api, dict[str, Any]], neighbour: dict[str, Any], host_marker: Path
 ) -> None:
     """The flood first fills the process table, so the agent cannot start a thread to serve anything:
     the watchdog's kill must come from the host."""
-    home = server.state_dir / "sandboxes" / attacker["id"] / "home"
+    api_of_attacker, attacker = watched
+    home = host_home(api_of_attacker.server, attacker["id"])
     quota_mib = TEST_LIMITS.disk_bytes // MIB
     (home / "flood.py").write_text(_FLOOD_SCRIPT.format(mib=4 * quota_mib))
     answers: list[httpx.Response] = []
     request = {"command": "python3 flood.py", "timeout": 90}
     flood = threading.Thread(
-        target=lambda: answers.append(api.toolbox("POST", attacker["id"], "/process/execute", json=request))
+        target=lambda: answers.append(
+            api_of_attacker.toolbox("POST", attacker["id"], "/process/execute", json=request)
+        )
     )
     flood.start()
     try:
@@ -904,7 +907,9 @@ def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
         while not (home / "table-full").exists():
             assert time.monotonic() < deadline, "the flood never filled the process table"
             time.sleep(0.05)
-        probe = api.toolbox("POST", attacker["id"], "/process/execute", json={"command": "echo probe"})
+        probe = api_of_attacker.toolbox(
+            "POST", attacker["id"], "/process/execute", json={"command": "echo probe"}
+        )
         assert probe.status_code == 503, probe.text  # the agent is really unable to help
     finally:
         flood.join()
@@ -914,7 +919,7 @@ def test_disk_flood_is_stopped_while_the_agent_cannot_serve(
     assert answer.json()["exitCode"] == 137
     used = sum(p.stat().st_size for p in home.iterdir())
     assert used < 2 * TEST_LIMITS.disk_bytes
-    assert _eventually_served(api, attacker["id"])
+    assert _eventually_served(api_of_attacker, attacker["id"])
     _assert_unaffected(api, neighbour, host_marker)
 
 

@@ -20,7 +20,7 @@ from starlette.routing import Mount
 from daytonaflow.localserver.api import ServerState, api_routes
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
-from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
+from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
 from daytonaflow.localserver.isolation import (
     Cgroups,
     IsolationReport,
@@ -250,8 +250,8 @@ class LocalServer:
         )
         api_app.state.server = state
         servers = [
-            _uvicorn(BearerAuth(api_app, self.api_key), api_socket),
-            _uvicorn(PreviewProxy(state), proxy_socket),
+            _uvicorn(BearerAuth(ContainErrors(api_app), self.api_key), api_socket),
+            _uvicorn(ContainErrors(PreviewProxy(state)), proxy_socket),
         ]
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]

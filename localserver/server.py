@@ -40,6 +40,7 @@ from daytonaflow.localserver.toolbox import toolbox_routes
 logger = logging.getLogger("daytonaflow.localserver")
 
 _START_TIMEOUT_SECONDS = 30.0
+_KEEP_ALIVE_SECONDS = 75
 
 
 def default_state_dir() -> Path:
@@ -295,5 +296,8 @@ def _uvicorn(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, socket.sock
         access_log=False,
         ws="websockets-sansio",
         timeout_graceful_shutdown=2,
+        # Well past clients' idle expiry (httpx: 5 s): a server closing an idle kept-alive
+        # connection at the very moment a client reuses it resets that client's request.
+        timeout_keep_alive=_KEEP_ALIVE_SECONDS,
     )
     return uvicorn.Server(config), sock

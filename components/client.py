@@ -112,10 +112,10 @@ class DaytonaClient:
             async with asyncio.timeout(seconds):
                 response = await self._http.request(method, url, **kwargs)
         except TimeoutError:
-            failure = DaytonaTimeoutError(f"Daytona did not answer {method} {path} within {seconds:g} s")
+            timed_out = DaytonaTimeoutError(f"Daytona did not answer {method} {path} within {seconds:g} s")
             if idempotent:
-                raise _Retryable(failure) from None
-            raise failure from None
+                raise _Retryable(timed_out) from None
+            raise timed_out from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             # The request never reached Daytona: repeating it is always safe.
             raise _Retryable(

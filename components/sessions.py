@@ -8,15 +8,19 @@ up the same command instead of running it again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from daytonaflow.components import timing
+from daytonaflow.components import sandbox_restart, timing
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.errors import DaytonaConnectionError, DaytonaNotFoundError, DaytonaServerError
+from daytonaflow.components.errors import (
+    DaytonaApiError,
+    DaytonaConnectionError,
+    DaytonaNotFoundError,
+    DaytonaServerError,
+)
 
 #: Exit codes of coreutils ``timeout`` when it ended the command (TERM, then KILL).
 TIMEOUT_EXIT_CODES = frozenset({124, 137})
@@ -158,6 +162,12 @@ async def _output(client: DaytonaClient, step: StepState) -> str:
 
 
 async def kill(client: DaytonaClient, step: StepState) -> None:
-    """Delete the session (ending whatever still runs in it); a session already gone is fine."""
-    with contextlib.suppress(DaytonaNotFoundError):
+    """Delete the session (ending whatever still runs in it); a session already gone is fine, and so
+    is a stopped sandbox: its sessions died with its processes."""
+    try:
         await client.delete_session(step.sandbox, step.session)
+    except DaytonaNotFoundError:
+        return
+    except DaytonaApiError:
+        if not await sandbox_restart.is_stopped(client, step.sandbox):
+            raise

@@ -100,3 +100,12 @@ async def test_a_sandbox_that_stopped_while_starting_is_started_once_and_emitted
     assert resumed.data == {"id": SANDBOX_ID, "state": "started"}
     assert daytona.restarted == [SANDBOX_ID]
     assert len(daytona.sandboxes) == 1
+
+
+async def test_cancelling_a_command_whose_sandbox_stopped_is_quiet(daytona, existing, make_ctx, clock):
+    daytona.next_exits = [[None]]
+    first = make_ctx(COMMAND)
+    await ExecuteCommand().execute(first)
+    daytona.stop(existing)
+    await ExecuteCommand().cancel(resumed_ctx(make_ctx, first))  # nothing runs there any more
+    assert daytona.deleted_sessions == []

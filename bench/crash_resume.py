@@ -161,14 +161,16 @@ def _judge(workspace: Workspace, run_id: str, figures: Figures, resume_stderr: s
 
 
 def _count_leaks(workspace: Workspace, figures: Figures) -> None:
-    on_disk = (
-        sorted(p.name for p in workspace.sandbox_dirs.iterdir()) if workspace.sandbox_dirs.is_dir() else []
-    )
+    # Listed first: that server start removes what a killed server left half-made (a spare being
+    # started, a half-deleted sandbox), and its clean stop must leave nothing else on disk.
     listed = _listed_sandboxes(workspace)
+    root = workspace.sandbox_dirs
+    on_disk = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
     leaked = set(on_disk) | set(listed)
     if leaked:
         figures.leaks += len(leaked)
-        figures.problems.append(f"leaked sandboxes: {sorted(leaked)}")
+        contents = {name: sorted(p.name for p in (root / name).iterdir()) for name in on_disk}
+        figures.problems.append(f"leaked sandboxes: {sorted(leaked)} (on disk {contents}, listed {listed})")
         for sandbox_id in leaked:  # the next round starts clean
             workspace.cli("sandboxes", "delete", sandbox_id).communicate(timeout=COMMAND_TIMEOUT_SECONDS)
 
@@ -184,7 +186,14 @@ def crash_resume(kills: int, seed: int, root: Path) -> Figures:
             raise RuntimeError("daytonaflow run never started its run")
         figures.kills += 1
         _judge(workspace, run_id, figures, _resume(workspace))
+        leaks_before = figures.leaks
         _count_leaks(workspace, figures)
+        if figures.leaks != leaks_before:
+            with RunStore(workspace.db) as store:
+                record = store.get_run(run_id)
+                held = [(r.kind, r.resource_id, r.state) for r in store.resources(run_id)]
+                nodes = [(e.node_id, e.status) for e in store.executions(run_id)]
+            figures.problems.append(f"run {run_id} {record.status} resources {held} nodes {nodes}")
     return figures
 
 

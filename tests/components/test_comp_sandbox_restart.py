@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 from comp_support import SANDBOX_ID, drive, fixture
 
-from daytonaflow.components import CreateSandbox, ExecuteCode, ExecuteCommand
+from daytonaflow.components import CreateRepositorySandbox, CreateSandbox, ExecuteCode, ExecuteCommand
 from daytonaflow.components.sandbox_restart import InterruptedCommandError
+from daytonaflow.errors import ComponentError
 
 COMMAND = {"sandbox": SANDBOX_ID, "command": "make deploy"}
 CODE = {"sandbox": SANDBOX_ID, "code": "print('deploying')\nprint('done')"}
@@ -109,3 +110,51 @@ async def test_cancelling_a_command_whose_sandbox_stopped_is_quiet(daytona, exis
     daytona.stop(existing)
     await ExecuteCommand().cancel(resumed_ctx(make_ctx, first))  # nothing runs there any more
     assert daytona.deleted_sessions == []
+
+
+REPOSITORY = {
+    "repository": "https://github.com/superplanehq/example-app.git",
+    "bootstrap": {"from": "inline", "script": "make setup"},
+}
+
+
+async def _until_bootstrap_started(component, ctx, clock):
+    await component.execute(ctx)
+    while not (ctx.metadata.data.get("step") or {}).get("commandId"):
+        assert ctx.pending is not None, "the bootstrap never started"
+        delay, ctx.pending = ctx.pending, None
+        clock.advance(delay)
+        await component.check(ctx)
+
+
+async def test_a_started_bootstrap_whose_sandbox_stopped_fails_and_deletes_the_sandbox(
+    daytona, make_ctx, clock
+):
+    daytona.next_exits = [[None]]
+    first = make_ctx(REPOSITORY)
+    await _until_bootstrap_started(CreateRepositorySandbox(), first, clock)
+    daytona.stop(SANDBOX_ID)
+    with pytest.raises(ComponentError, match=r"bootstrap of .* was interrupted") as failure:
+        await CreateRepositorySandbox().check(resumed_ctx(make_ctx, first))
+    assert f"sandbox {SANDBOX_ID} is deleted" in str(failure.value)
+    assert daytona.deleted == [SANDBOX_ID]
+    assert daytona.restarted == []
+
+
+async def test_a_clone_cut_by_a_stopped_sandbox_is_cloned_again_after_a_restart(daytona, make_ctx, clock):
+    first = make_ctx({"repository": REPOSITORY["repository"]})
+    component = CreateRepositorySandbox()
+    await component.execute(first)
+    while first.metadata.data.get("phase") == "starting":
+        delay, first.pending = first.pending, None
+        clock.advance(delay)
+        await component.check(first)
+    # The runner died during the clone: the metadata of that moment has no outcome yet.
+    before_outcome = {key: value for key, value in first.metadata.data.items() if key != "outcome"}
+    first.metadata.set({**before_outcome, "phase": "cloning"})
+    daytona.stop(SANDBOX_ID)
+    resumed = resumed_ctx(make_ctx, first)
+    await component.check(resumed)
+    assert resumed.channel == "default"
+    assert daytona.restarted == [SANDBOX_ID]
+    assert len(daytona.clones) == 2

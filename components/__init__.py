@@ -17,8 +17,10 @@ from daytonaflow.components.errors import (
     DaytonaError,
     DaytonaNotConfiguredError,
     DaytonaNotFoundError,
+    DaytonaProtocolError,
     DaytonaRateLimitError,
     DaytonaServerError,
+    DaytonaTimeoutError,
 )
 from daytonaflow.components.execute_code import ExecuteCode
 from daytonaflow.components.execute_command import ExecuteCommand
@@ -66,8 +68,10 @@ __all__ = [
     "DaytonaIntegration",
     "DaytonaNotConfiguredError",
     "DaytonaNotFoundError",
+    "DaytonaProtocolError",
     "DaytonaRateLimitError",
     "DaytonaServerError",
+    "DaytonaTimeoutError",
     "DeletePayload",
     "DeleteSandbox",
     "ExecuteCode",

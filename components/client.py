@@ -9,23 +9,31 @@ Failures raise the named errors of :mod:`daytonaflow.components.errors` with Day
 message. 429, 5xx and connection failures are repeated with capped, jittered backoff, but only
 where repeating cannot do the work twice: reads, deletes, overwrites, and sandbox creation,
 which first looks its idempotency label up so a lost answer never yields a second sandbox.
+
+Every call has an overall deadline: each attempt is bounded as a whole (a server trickling its
+answer byte by byte cannot hold it, however short the gaps between bytes), and the attempts and
+the waits between them together stay within the call's deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from daytonaflow.components.errors import (
     DaytonaApiError,
     DaytonaConflictError,
     DaytonaConnectionError,
     DaytonaError,
+    DaytonaProtocolError,
+    DaytonaTimeoutError,
     api_error_class,
 )
 from daytonaflow.components.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
@@ -43,7 +51,13 @@ from daytonaflow.components.wire import (
 DEFAULT_API_URL = "https://app.daytona.io/api"
 IDEMPOTENCY_LABEL = "daytonaflow.io/idempotency-key"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+#: Longest one call may take, all its attempts and the waits between them included (a call whose
+#: single attempt may take longer, a long command, gets that attempt's time instead).
+DEFAULT_DEADLINE_SECONDS = 120.0
+#: A retry that would have less than this left before the deadline is not worth starting.
+_MIN_ATTEMPT_SECONDS = 0.5
 _USER_AGENT = "daytonaflow/0.1"
+_WireT = TypeVar("_WireT", bound=BaseModel)
 
 
 @dataclass
@@ -64,10 +78,13 @@ class DaytonaClient:
         *,
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.deadline = deadline
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": _USER_AGENT},
             timeout=timeout,
@@ -81,17 +98,33 @@ class DaytonaClient:
 
     # --- transport ------------------------------------------------------------------------
 
-    async def _send_once(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+    def _attempt_seconds(self, kwargs: Mapping[str, Any]) -> float:
+        """How long one attempt may take as a whole: its own ``timeout``, else the client's."""
+        given = kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT)
+        return float(given) if isinstance(given, int | float) else self.timeout
+
+    async def _send_once(
+        self, method: str, url: str, *, idempotent: bool, seconds: float, **kwargs: Any
+    ) -> httpx.Response:
         path = url.removeprefix(self.api_url)
         try:
-            response = await self._http.request(method, url, **kwargs)
+            # Around the whole exchange, body included: httpx's own timeouts bound each read only.
+            async with asyncio.timeout(seconds):
+                response = await self._http.request(method, url, **kwargs)
+        except TimeoutError:
+            timed_out = DaytonaTimeoutError(f"Daytona did not answer {method} {path} within {seconds:g} s")
+            if idempotent:
+                raise _Retryable(timed_out) from None
+            raise timed_out from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             # The request never reached Daytona: repeating it is always safe.
             raise _Retryable(
                 DaytonaConnectionError(f"cannot reach Daytona for {method} {path}: {error}")
             ) from None
         except httpx.TransportError as error:
-            failure = DaytonaConnectionError(f"Daytona connection failed during {method} {path}: {error}")
+            # Also a kept-alive connection the server closed under the request (a reset, an
+            # empty answer): repeated where that cannot do the work twice.
+            failure = DaytonaConnectionError(f"Daytona connection failed during {method} {path}: {error!r}")
             if idempotent:
                 raise _Retryable(failure) from None
             raise failure from None
@@ -104,26 +137,32 @@ class DaytonaClient:
         raise api_failure
 
     async def _send(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._send_once(method, url, idempotent=idempotent, **kwargs)
-            except _Retryable as retryable:
-                if attempt >= self.retry.attempts:
-                    raise retryable.error from None
-                await self.retry.sleep(self.retry.delay(attempt, retryable.retry_after))
+        seconds = self._attempt_seconds(kwargs)
+        budget = max(self.deadline, seconds)
+        async with _within(budget, f"{method} {url.removeprefix(self.api_url)}"):
+            ends_at = _clock() + budget
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return await self._send_once(
+                        method, url, idempotent=idempotent, seconds=min(seconds, ends_at - _clock()), **kwargs
+                    )
+                except _Retryable as retryable:
+                    await self._wait_to_retry(attempt, retryable, ends_at)
+
+    async def _wait_to_retry(self, attempt: int, retryable: _Retryable, ends_at: float) -> None:
+        """Sleep before the next attempt, or raise the failure when none is left in count or time."""
+        delay = self.retry.delay(attempt, retryable.retry_after)
+        if attempt >= self.retry.attempts or ends_at - _clock() - delay < _MIN_ATTEMPT_SECONDS:
+            raise retryable.error from None
+        await self.retry.sleep(delay)
 
     async def _json(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> Any:
         response = await self._send(method, url, idempotent=idempotent, **kwargs)
         if not response.content:
             return None
-        try:
-            return response.json()
-        except ValueError:
-            raise DaytonaError(
-                f"Daytona answered {method} {url.removeprefix(self.api_url)} with a body that is not JSON"
-            ) from None
+        return _document(response, method, url.removeprefix(self.api_url))
 
     # --- configuration and toolbox base -----------------------------------------------------
 
@@ -160,25 +199,30 @@ class DaytonaClient:
         """
         request = dict(body)
         if idempotency_key is None:
-            return SandboxInfo.model_validate(
-                await self._json("POST", f"{self.api_url}/sandbox", idempotent=False, json=request)
-            )
+            document = await self._json("POST", f"{self.api_url}/sandbox", idempotent=False, json=request)
+            return _parsed(SandboxInfo, document)
         request["labels"] = {**dict(request.get("labels") or {}), IDEMPOTENCY_LABEL: idempotency_key}
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                mine = await self.sandboxes_created_with(idempotency_key)
-                if mine:
-                    return mine[0]
-                response = await self._send_once(
-                    "POST", f"{self.api_url}/sandbox", idempotent=True, json=request
-                )
-                return SandboxInfo.model_validate(response.json())
-            except _Retryable as retryable:
-                if attempt >= self.retry.attempts:
-                    raise retryable.error from None
-                await self.retry.sleep(self.retry.delay(attempt, retryable.retry_after))
+        url = f"{self.api_url}/sandbox"
+        async with _within(self.deadline, "POST /sandbox (with its idempotency lookups)"):
+            ends_at = _clock() + self.deadline
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    mine = await self.sandboxes_created_with(idempotency_key)
+                    if mine:
+                        return mine[0]
+                    seconds = min(self.timeout, ends_at - _clock())
+                    response = await self._send_once(
+                        "POST", url, idempotent=True, seconds=seconds, json=request
+                    )
+                    try:
+                        return _parsed(SandboxInfo, _document(response, "POST", "/sandbox"))
+                    except DaytonaProtocolError as error:
+                        # The answer is lost, not the sandbox: the next attempt finds it by its label.
+                        raise _Retryable(error) from None
+                except _Retryable as retryable:
+                    await self._wait_to_retry(attempt, retryable, ends_at)
 
     async def sandboxes_created_with(self, idempotency_key: str) -> list[SandboxInfo]:
         """The sandboxes :meth:`create_sandbox` made for ``idempotency_key`` (at most one, normally)."""
@@ -187,8 +231,8 @@ class DaytonaClient:
         return [sandbox for sandbox in existing if sandbox.labels.get(IDEMPOTENCY_LABEL) == idempotency_key]
 
     async def get_sandbox(self, sandbox_id: str) -> SandboxInfo:
-        return SandboxInfo.model_validate(
-            await self._json("GET", f"{self.api_url}/sandbox/{sandbox_id}", idempotent=True)
+        return _parsed(
+            SandboxInfo, await self._json("GET", f"{self.api_url}/sandbox/{sandbox_id}", idempotent=True)
         )
 
     async def list_sandboxes(self, *, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
@@ -201,8 +245,8 @@ class DaytonaClient:
             document = await self._json("GET", f"{self.api_url}/sandbox", idempotent=True, params=params)
             # Older Daytona servers answer a bare list; current ones a page with a cursor.
             if isinstance(document, list):
-                return found + [SandboxInfo.model_validate(item) for item in document]
-            page = SandboxPage.model_validate(document)
+                return found + [_parsed(SandboxInfo, item) for item in document]
+            page = _parsed(SandboxPage, document)
             found.extend(page.items)
             if not page.next_cursor:
                 return found
@@ -218,19 +262,25 @@ class DaytonaClient:
         except ValueError:
             return None
         if isinstance(document, dict) and "id" in document:
-            return SandboxInfo.model_validate(document)
+            return _parsed(SandboxInfo, document)
         return None
+
+    async def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        """Start a stopped sandbox (its files are kept); starting a started one changes nothing."""
+        url = f"{self.api_url}/sandbox/{sandbox_id}/start"
+        return _parsed(SandboxInfo, await self._json("POST", url, idempotent=True))
 
     async def get_preview_url(self, sandbox_id: str, port: int) -> PreviewLink:
         url = f"{self.api_url}/sandbox/{sandbox_id}/ports/{port}/preview-url"
-        return PreviewLink.model_validate(await self._json("GET", url, idempotent=True))
+        return _parsed(PreviewLink, await self._json("GET", url, idempotent=True))
 
     async def get_signed_preview_url(
         self, sandbox_id: str, port: int, expires_in_seconds: int
     ) -> PreviewLink:
         url = f"{self.api_url}/sandbox/{sandbox_id}/ports/{port}/signed-preview-url"
-        return PreviewLink.model_validate(
-            await self._json("GET", url, idempotent=True, params={"expiresInSeconds": expires_in_seconds})
+        return _parsed(
+            PreviewLink,
+            await self._json("GET", url, idempotent=True, params={"expiresInSeconds": expires_in_seconds}),
         )
 
     # --- toolbox: processes ------------------------------------------------------------------
@@ -255,8 +305,9 @@ class DaytonaClient:
         http_timeout = _http_timeout(
             None if timeout_seconds is None else timeout_seconds + DEFAULT_TIMEOUT_SECONDS
         )
-        return ExecuteResult.model_validate(
-            await self._json("POST", url, idempotent=idempotent, json=body, timeout=http_timeout)
+        return _parsed(
+            ExecuteResult,
+            await self._json("POST", url, idempotent=idempotent, json=body, timeout=http_timeout),
         )
 
     async def code_run(
@@ -267,7 +318,7 @@ class DaytonaClient:
         if timeout_seconds is not None:
             body["timeout"] = timeout_seconds
         url = await self._toolbox(sandbox_id, "/process/code-run")
-        return ExecuteResult.model_validate(await self._json("POST", url, idempotent=False, json=body))
+        return _parsed(ExecuteResult, await self._json("POST", url, idempotent=False, json=body))
 
     async def create_session(self, sandbox_id: str, session_id: str) -> bool:
         """Create a shell session; False when it already existed (a repeated attempt, a restart)."""
@@ -280,7 +331,7 @@ class DaytonaClient:
 
     async def get_session(self, sandbox_id: str, session_id: str) -> Session:
         url = await self._toolbox(sandbox_id, f"/process/session/{session_id}")
-        return Session.model_validate(await self._json("GET", url, idempotent=True))
+        return _parsed(Session, await self._json("GET", url, idempotent=True))
 
     async def delete_session(self, sandbox_id: str, session_id: str) -> None:
         """Delete a session, which ends every process still running in it."""
@@ -291,11 +342,11 @@ class DaytonaClient:
         """Start ``command`` in the session without waiting for it (never repeated: it would run twice)."""
         url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/exec")
         body = {"command": command, "runAsync": True, "async": True}
-        return SessionExecuteResult.model_validate(await self._json("POST", url, idempotent=False, json=body))
+        return _parsed(SessionExecuteResult, await self._json("POST", url, idempotent=False, json=body))
 
     async def get_session_command(self, sandbox_id: str, session_id: str, command_id: str) -> SessionCommand:
         url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/command/{command_id}")
-        return SessionCommand.model_validate(await self._json("GET", url, idempotent=True))
+        return _parsed(SessionCommand, await self._json("GET", url, idempotent=True))
 
     async def get_session_command_logs(
         self, sandbox_id: str, session_id: str, command_id: str
@@ -357,6 +408,38 @@ class DaytonaClient:
         await self._send(
             "POST", endpoint, idempotent=False, json=body, timeout=_http_timeout(timeout_seconds)
         )
+
+
+def _clock() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@contextlib.asynccontextmanager
+async def _within(seconds: float, what: str) -> AsyncIterator[None]:
+    """Bound a whole call (attempts and waits); its expiry is a named error, not a bare TimeoutError."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise DaytonaTimeoutError(f"Daytona did not complete {what} within {seconds:g} s") from None
+
+
+def _document(response: httpx.Response, method: str, path: str) -> Any:
+    """The answer's JSON; a 2xx answer that is not JSON is a named error (the work may be done)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise DaytonaProtocolError(
+            f"Daytona answered {method} {path} with {response.status_code} and a body that is not JSON"
+        ) from None
+
+
+def _parsed(model: type[_WireT], document: Any) -> _WireT:
+    """``document`` as ``model``; an answer of another shape is a named error, not a ValidationError."""
+    try:
+        return model.model_validate(document)
+    except ValueError as error:
+        raise DaytonaProtocolError(f"Daytona's answer is not a valid {model.__name__}: {error}") from None
 
 
 def _http_timeout(seconds: float | None) -> Any:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field as ModelField
 
 from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
-from daytonaflow.components import outcome, sandbox_lifecycle, sessions, timing
+from daytonaflow.components import outcome, sandbox_lifecycle, sandbox_restart, sessions, timing
 from daytonaflow.components.base import ComponentConfig
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.common_fields import SANDBOX_CREATION_FIELDS
@@ -259,7 +259,11 @@ class CreateRepositorySandbox(SandboxCreatingComponent[CreateRepositorySandboxCo
         if phase == "starting":
             await self._check_start(ctx, config)
         elif phase == "cloning":
-            # Only reached after a restart during the clone: start it over from a clean directory.
+            # Only reached after a restart during the clone: start it over from a clean directory
+            # (in a sandbox started again if the restart found it stopped: cloning again is safe).
+            sandbox_id = StartState.from_json(ctx.metadata.get()["start"]).sandbox_id
+            if await sandbox_restart.is_stopped(self.client(ctx), sandbox_id):
+                await sandbox_restart.restart(self.client(ctx), sandbox_id)
             await self._clone_and_continue(ctx, config, retry=True)
         else:
             await self._check_bootstrap(ctx, config)
@@ -317,7 +321,11 @@ class CreateRepositorySandbox(SandboxCreatingComponent[CreateRepositorySandboxCo
         self, ctx: ExecutionContext, config: CreateRepositorySandboxConfig, step: StepState
     ) -> None:
         client = self.client(ctx)
-        await sessions.start(client, step, await self._bootstrap_command(client, step, config))
+
+        def persist() -> None:
+            ctx.metadata.set({**ctx.metadata.get(), "step": step.to_json()})
+
+        await sessions.start(client, step, await self._bootstrap_command(client, step, config), persist)
         delay = step.next_check_delay()
         ctx.metadata.set({**ctx.metadata.get(), "step": step.to_json()})
         ctx.schedule_check(delay)
@@ -326,11 +334,17 @@ class CreateRepositorySandbox(SandboxCreatingComponent[CreateRepositorySandboxCo
         client = self.client(ctx)
         metadata = ctx.metadata.get()
         step = StepState.from_json(metadata["step"])
-        if step.command_id is None:
-            # Restarted before the command's ID was saved: start() finds it in the session, or starts it.
-            await self._start_bootstrap(ctx, config, step)
+        try:
+            if step.command_id is None:
+                # Restarted before the command's ID was saved: start() finds it in the session, or starts it.
+                await self._start_bootstrap(ctx, config, step)
+                return
+            result = await sessions.poll(client, step)
+        except DaytonaApiError:
+            if not await sandbox_restart.is_stopped(client, step.sandbox):
+                raise
+            await self._bootstrap_after_stop(ctx, config, step)
             return
-        result = await sessions.poll(client, step)
         if result is None:
             delay = step.next_check_delay()
             ctx.metadata.set({**metadata, "step": step.to_json()})
@@ -348,6 +362,23 @@ class CreateRepositorySandbox(SandboxCreatingComponent[CreateRepositorySandboxCo
         outcome.record_emit(ctx, DEFAULT_CHANNEL.name, payload)
         await self._end_bootstrap_session(ctx)
         ctx.emit(DEFAULT_CHANNEL.name, payload)
+
+    async def _bootstrap_after_stop(
+        self, ctx: ExecutionContext, config: CreateRepositorySandboxConfig, step: StepState
+    ) -> None:
+        """The sandbox was found stopped: start it and the bootstrap if that had not been sent, else
+        fail (a bootstrap that had started died with the sandbox's processes; never run twice)."""
+        if step.launched or step.command_id is not None:
+            fate = "" if config.keep_on_failure else f"; sandbox {step.sandbox} is deleted"
+            message = (
+                f"bootstrap of {config.repository} was interrupted: sandbox {step.sandbox} was found"
+                " stopped, so its processes, the bootstrap's among them, had died (on the embedded"
+                " backend they die with the runner process); it had already started, so it is not run"
+                f" again{fate}"
+            )
+            await self._fail(ctx, config, step.sandbox, message, "", self._resolve_for_masking(ctx, config))
+        await sandbox_restart.restart(self.client(ctx), step.sandbox)
+        await self._start_bootstrap(ctx, config, step)
 
     # --- clone and bootstrap ----------------------------------------------------------------------
 

@@ -17,6 +17,14 @@ class DaytonaConnectionError(DaytonaError):
     """Daytona could not be reached (after retries where retrying was safe)."""
 
 
+class DaytonaTimeoutError(DaytonaConnectionError):
+    """Daytona did not answer within the call's deadline (every attempt and wait included)."""
+
+
+class DaytonaProtocolError(DaytonaError):
+    """Daytona answered 2xx with a body that is not the JSON document the call expects."""
+
+
 class DaytonaApiError(DaytonaError):
     """Daytona answered with a non-2xx status; ``message`` is Daytona's own explanation."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import ClassVar
 
@@ -59,6 +60,9 @@ Routes to `success` (exit code 0) or `failed` (non-zero exit code, or timed out)
   injected as environment variables are visible. Python runs with `python3`, JavaScript with
   `node`, TypeScript with `ts-node`, `tsx` or Node's type stripping, whichever the sandbox has.
 - The run continues across an engine restart: the node resumes watching the same process.
+  If the sandbox was found stopped instead (on the embedded backend its processes die with the
+  runner process), the sandbox is started again and code that had not been started yet runs;
+  code that had already started is not run a second time: the node fails, saying so.
 - Values of secrets injected into the sandbox are masked (`[REDACTED]`) in the reported output.
 """
 
@@ -136,6 +140,12 @@ class ExecuteCode(SessionCommandComponent[ExecuteCodeConfig]):
 
     async def cleanup(self, client: DaytonaClient, config: ExecuteCodeConfig, step: StepState) -> None:
         await client.delete_file(step.sandbox, self._code_path(config, step))
+
+    def describe(self, config: ExecuteCodeConfig) -> str:
+        lines = config.code.strip().splitlines() or [""]
+        excerpt = lines[0] if len(lines[0]) <= 120 else lines[0][:120] + "..."
+        more = f" (first of {len(lines)} lines)" if len(lines) > 1 else ""
+        return f"{config.language} code {json.dumps(excerpt)}{more}"
 
     def payload(self, config: ExecuteCodeConfig, result: StepResult) -> CodeExecutionPayload:
         output, truncated = bound_output(result.output, config.max_output_bytes)

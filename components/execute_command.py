@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from daytonaflow.components.payloads import CommandExecutionPayload
 from daytonaflow.components.sandbox_env import bash, with_sandbox_env, with_timeout
 from daytonaflow.components.session_component import SessionCommandComponent
 from daytonaflow.components.sessions import StepResult, StepState
+from daytonaflow.components.wire import SessionCommand
 
 DEFAULT_TIMEOUT_SECONDS = 60
 #: A background process that is still alive this long after its start counts as running.
@@ -72,6 +74,9 @@ partial output is kept), `result` (the command's output, bounded) and, for a bac
 - Values of secrets injected into the sandbox by createSandbox or createRepositorySandbox are
   masked (`[REDACTED]`) in the reported output.
 - The command continues across an engine restart: the node resumes watching the same process.
+  If the sandbox was found stopped instead (on the embedded backend its processes die with the
+  runner process), the sandbox is started again and a command that had not been sent yet runs;
+  one that had already started is not run a second time: the node fails, naming the command.
 """
 
 
@@ -84,6 +89,11 @@ class ExecuteCommandConfig(ComponentConfig):
     background: bool = False
     wait_for_port: int | None = ModelField(default=None, alias="waitForPort")
     max_output_bytes: int = ModelField(alias="maxOutputBytes")
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
+    return json.dumps(text if len(text) <= limit else text[:limit] + "...")
 
 
 def shell_script(config: ExecuteCommandConfig) -> str:
@@ -171,6 +181,9 @@ class ExecuteCommand(SessionCommandComponent[ExecuteCommandConfig]):
             step.session = sessions.session_name(ctx.run_id, ctx.execution_id, "background")
         return step
 
+    def describe(self, config: ExecuteCommandConfig) -> str:
+        return f"command {_excerpt(config.command)}"
+
     def payload(self, config: ExecuteCommandConfig, result: StepResult) -> CommandExecutionPayload:
         output, truncated = bound_output(result.output, config.max_output_bytes)
         return CommandExecutionPayload(
@@ -191,10 +204,7 @@ class ExecuteCommand(SessionCommandComponent[ExecuteCommandConfig]):
             return
         step = StepState.from_json(ctx.metadata.get()["step"])
         client = self.client(ctx)
-        if step.command_id is None:
-            await self._start(ctx, config, step)
-        assert step.command_id is not None
-        status = await client.get_session_command(step.sandbox, step.session, step.command_id)
+        status = await self.restarting(ctx, config, step, lambda: self._background_status(ctx, config, step))
         if status.exit_code is not None:
             # It ended while it was meant to keep running: report how, like a foreground command.
             await self.finish(ctx, config, step, await self._result(client, step, status.exit_code, False))
@@ -221,6 +231,14 @@ class ExecuteCommand(SessionCommandComponent[ExecuteCommandConfig]):
             ctx.emit(FAILED_CHANNEL.name, payload)
             return
         self._reschedule(ctx, step)
+
+    async def _background_status(
+        self, ctx: ExecutionContext, config: ExecuteCommandConfig, step: StepState
+    ) -> SessionCommand:
+        if step.command_id is None:
+            await self._start(ctx, config, step)
+        assert step.command_id is not None
+        return await self.client(ctx).get_session_command(step.sandbox, step.session, step.command_id)
 
     async def replayed_background(self, ctx: ExecutionContext) -> bool:
         """A background start that already ended is emitted again (its process is left alone:

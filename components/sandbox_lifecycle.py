@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from daytonaflow.component import ExecutionContext
-from daytonaflow.components import outcome, timing
+from daytonaflow.components import outcome, sandbox_restart, timing
 from daytonaflow.components.base import DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
 from daytonaflow.components.config_parts import SandboxCreationConfig
-from daytonaflow.components.errors import DaytonaError, DaytonaNotFoundError
+from daytonaflow.components.errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.components.integration import integration_of
 from daytonaflow.components.sandbox_env import resolve_secrets
 from daytonaflow.components.wire import FAILED_STATES, GONE_STATES, STARTED, SandboxInfo
@@ -18,6 +18,9 @@ from daytonaflow.errors import ComponentError
 
 #: The resource kind sandboxes are tracked under; the engine reclaims leftovers at run end.
 SANDBOX_RESOURCE = "daytona.sandbox"
+#: A creation whose answer was lost and whose sandbox could not be looked up yet; its resource ID is
+#: the idempotency key, and reclaiming it deletes whatever sandbox carries that key's label.
+LOST_CREATION_RESOURCE = "daytona.sandbox-creation"
 
 
 @dataclass
@@ -46,10 +49,48 @@ async def create(
     """Create the sandbox (at most once per node execution) and track it as a run resource."""
     # Resolving first means a missing secret fails the node before anything exists to clean up.
     resolve_secrets(config.secret_specs(), ctx.secrets)
-    sandbox = await client.create_sandbox(config.create_request(default_target), idempotency_key=_key(ctx))
+    try:
+        sandbox = await client.create_sandbox(
+            config.create_request(default_target), idempotency_key=_key(ctx)
+        )
+    except DaytonaError as error:
+        if _refused(error):
+            raise
+        await _reconcile_lost_creation(ctx, client, error)
+        raise
     ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
     ctx.logger.info("created sandbox %s (state %s)", sandbox.id, sandbox.state)
     return StartState(sandbox.id, timing.now() + config.timeout), sandbox
+
+
+def _refused(error: DaytonaError) -> bool:
+    """Whether Daytona refused the create outright (a 4xx): then no sandbox can exist."""
+    return isinstance(error, DaytonaApiError) and error.status < 500
+
+
+async def _reconcile_lost_creation(ctx: ExecutionContext, client: DaytonaClient, cause: DaytonaError) -> None:
+    """A create that failed after it may have happened (lost or cut answer, timeout, 5xx): find the
+    sandbox by its idempotency label, record it and delete it, so the failed node leaks nothing.
+
+    When the lookup fails too, the key itself is recorded: the engine's reclaim at the run's end
+    looks the label up again.
+    """
+    try:
+        found = await client.sandboxes_created_with(_key(ctx))
+    except DaytonaError as error:
+        ctx.resources.acquire(LOST_CREATION_RESOURCE, _key(ctx))
+        ctx.logger.warning("create failed (%s) and its sandbox cannot be looked up yet: %s", cause, error)
+        return
+    for sandbox in found:
+        ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
+        ctx.logger.warning("create failed (%s) but made sandbox %s: deleting it", cause, sandbox.id)
+        await discard(ctx, client, sandbox.id)
+
+
+async def delete_created_with(client: DaytonaClient, idempotency_key: str) -> None:
+    """Delete every sandbox carrying ``idempotency_key``'s label (a lost creation's leftover)."""
+    for sandbox in await client.sandboxes_created_with(idempotency_key):
+        await delete_if_present(client, sandbox.id)
 
 
 def _key(ctx: ExecutionContext) -> str:
@@ -83,6 +124,16 @@ async def wait_started(
     state = StartState.from_json(metadata["start"])
     if sandbox is None:
         sandbox = await client.get_sandbox(state.sandbox_id)
+    if sandbox.state in sandbox_restart.STOPPED_STATES and not metadata.get("restarted"):
+        # Stopped before it was handed on (its processes died, e.g. with the embedded backend's
+        # runner process): nothing ran in it yet, so starting it again is safe, once.
+        metadata["restarted"] = True
+        ctx.metadata.set(metadata)
+        ctx.logger.warning("sandbox %s was stopped while starting: starting it again", state.sandbox_id)
+        sandbox = await client.start_sandbox(state.sandbox_id)
+        state.deadline = max(state.deadline, timing.now() + sandbox_restart.RESTART_TIMEOUT_SECONDS)
+        metadata["start"] = state.to_json()
+        ctx.metadata.set(metadata)
     reason = failure_reason(sandbox, state)
     if reason is not None:
         await fail(ctx, client, state.sandbox_id, reason)
@@ -155,6 +206,10 @@ class SandboxCreatingComponent(DaytonaComponent[CreationConfigT]):
 
     @classmethod
     async def reclaim(cls, kind: str, resource_id: str, integration: Any) -> None:
+        client = integration_of(integration).client
+        if kind == LOST_CREATION_RESOURCE:
+            await delete_created_with(client, resource_id)
+            return
         if kind != SANDBOX_RESOURCE:
             raise ComponentError(f"cannot reclaim a resource of kind {kind!r}")
-        await delete_if_present(integration_of(integration).client, resource_id)
+        await delete_if_present(client, resource_id)

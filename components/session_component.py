@@ -4,24 +4,31 @@
 command's status, reschedules with a growing delay while it runs, and emits on ``success``
 (exit 0) or ``failed`` (non-zero or timed out) with the bounded output. The command's session
 is deleted once it ended (and on cancel, which ends the command).
+
+A sandbox found stopped under the node (its processes died, e.g. with the embedded backend's
+runner process) is started again once when the command had not been sent yet, and the command
+then runs; a command already sent died with the processes and fails the node instead (see
+:mod:`daytonaflow.components.sandbox_restart`).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, TypeVar
 
 from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
-from daytonaflow.components import outcome, sessions, timing
+from daytonaflow.components import outcome, sandbox_restart, sessions, timing
 from daytonaflow.components.base import ComponentConfig, DaytonaComponent
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.errors import DaytonaError
+from daytonaflow.components.errors import DaytonaApiError, DaytonaError
 from daytonaflow.components.output import redact
 from daytonaflow.components.sandbox_env import injected_secret_values
 from daytonaflow.components.sessions import StepResult, StepState
 from daytonaflow.events import Payload
 
 ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
+ResultT = TypeVar("ResultT")
 
 
 class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
@@ -41,6 +48,10 @@ class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
 
     @abc.abstractmethod
     def payload(self, config: ConfigT, result: StepResult) -> Payload: ...
+
+    @abc.abstractmethod
+    def describe(self, config: ConfigT) -> str:
+        """The command as a failure message names it, e.g. ``command "make test"``."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -63,18 +74,22 @@ class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
         step = self.new_step(ctx, config)
         # Persisted before the command starts: a restart then finds the session instead of starting anew.
         ctx.metadata.set({"step": step.to_json()})
-        await self._start(ctx, config, step)
-        # Look once at once: short commands are often done already, and then nothing waits.
+        # The check starts the command, then looks once at once: short commands are often done
+        # already, and then nothing waits.
         await self.check(ctx)
 
     async def _start(self, ctx: ExecutionContext, config: ConfigT, step: StepState) -> None:
         client = self.client(ctx)
         command = await self.prepare(client, config, step)
-        await sessions.start(client, step, command)
+        await sessions.start(client, step, command, lambda: self._persist(ctx, step))
         ctx.metadata.set({"step": step.to_json()})
         ctx.logger.info(
             "started command %s in session %s of sandbox %s", step.command_id, step.session, step.sandbox
         )
+
+    @staticmethod
+    def _persist(ctx: ExecutionContext, step: StepState) -> None:
+        ctx.metadata.set({**ctx.metadata.get(), "step": step.to_json()})
 
     def _reschedule(self, ctx: ExecutionContext, step: StepState) -> None:
         delay = step.next_check_delay()
@@ -86,13 +101,43 @@ class SessionCommandComponent(DaytonaComponent[ConfigT], abc.ABC):
         if await self.replayed(ctx, config):
             return
         step = StepState.from_json(ctx.metadata.get()["step"])
-        if step.command_id is None:
-            await self._start(ctx, config, step)
-        result = await sessions.poll(self.client(ctx), step)
+        result = await self.restarting(ctx, config, step, lambda: self._advance(ctx, config, step))
         if result is None:
             self._reschedule(ctx, step)
             return
         await self.finish(ctx, config, step, result)
+
+    async def _advance(self, ctx: ExecutionContext, config: ConfigT, step: StepState) -> StepResult | None:
+        if step.command_id is None:
+            await self._start(ctx, config, step)
+        return await sessions.poll(self.client(ctx), step)
+
+    async def restarting(
+        self,
+        ctx: ExecutionContext,
+        config: ConfigT,
+        step: StepState,
+        advance: Callable[[], Awaitable[ResultT]],
+    ) -> ResultT:
+        """``advance()``; when it fails because the sandbox is stopped, start the sandbox once and
+        advance again from the start of the command, or fail if the command had been sent."""
+        try:
+            return await advance()
+        except DaytonaApiError:
+            if not await sandbox_restart.is_stopped(self.client(ctx), step.sandbox):
+                raise
+        if step.launched or step.command_id is not None:
+            message = str(sandbox_restart.interrupted(ctx.node_id, self.describe(config), step.sandbox))
+            outcome.record_failure(ctx, message)
+            raise sandbox_restart.InterruptedCommandError(message)
+        ctx.logger.warning("sandbox %s was stopped: starting it again to run the command", step.sandbox)
+        await sandbox_restart.restart(self.client(ctx), step.sandbox)
+        # The command starts now: its time limit counts from here.
+        timeout = self.timeout_seconds(config)
+        step.started_at = timing.now()
+        step.deadline = None if timeout is None else step.started_at + timeout
+        self._persist(ctx, step)
+        return await advance()
 
     async def cleanup(self, client: DaytonaClient, config: ConfigT, step: StepState) -> None:
         """Remove what :meth:`prepare` left in the sandbox (default: nothing)."""

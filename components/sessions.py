@@ -8,14 +8,19 @@ up the same command instead of running it again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from daytonaflow.components import timing
+from daytonaflow.components import sandbox_restart, timing
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.errors import DaytonaConnectionError, DaytonaNotFoundError, DaytonaServerError
+from daytonaflow.components.errors import (
+    DaytonaApiError,
+    DaytonaConnectionError,
+    DaytonaNotFoundError,
+    DaytonaServerError,
+)
 
 #: Exit codes of coreutils ``timeout`` when it ended the command (TERM, then KILL).
 TIMEOUT_EXIT_CODES = frozenset({124, 137})
@@ -42,6 +47,9 @@ class StepState:
     deadline: float | None
     command_id: str | None = None
     delay: float | None = None
+    #: Set (and persisted) before the command is sent: from then on it may be running, so it must
+    #: never be started again in a sandbox that lost its processes.
+    launched: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +60,7 @@ class StepState:
             "deadline": self.deadline,
             "commandId": self.command_id,
             "delay": self.delay,
+            "launched": self.launched,
         }
 
     @classmethod
@@ -64,6 +73,7 @@ class StepState:
             deadline=None if data.get("deadline") is None else float(data["deadline"]),
             command_id=data.get("commandId"),
             delay=data.get("delay"),
+            launched=bool(data.get("launched", False)),
         )
 
     def next_check_delay(self) -> float:
@@ -86,15 +96,21 @@ class StepResult:
     timed_out: bool
 
 
-async def start(client: DaytonaClient, step: StepState, command: str) -> None:
+async def start(
+    client: DaytonaClient, step: StepState, command: str, on_launch: Callable[[], None] | None = None
+) -> None:
     """Start ``command`` in the step's session, or find it when a previous attempt already did.
 
-    ``step.command_id`` is set on return. The session is created when missing.
+    ``step.command_id`` is set on return. The session is created when missing. ``on_launch`` is
+    called once ``step.launched`` is set, just before the command is sent (to persist it).
     """
     if step.command_id is not None:
         return
     if not await client.create_session(step.sandbox, step.session) and await _adopt(client, step):
         return
+    step.launched = True
+    if on_launch is not None:
+        on_launch()
     attempt = 0
     while True:
         attempt += 1
@@ -146,6 +162,12 @@ async def _output(client: DaytonaClient, step: StepState) -> str:
 
 
 async def kill(client: DaytonaClient, step: StepState) -> None:
-    """Delete the session (ending whatever still runs in it); a session already gone is fine."""
-    with contextlib.suppress(DaytonaNotFoundError):
+    """Delete the session (ending whatever still runs in it); a session already gone is fine, and so
+    is a stopped sandbox: its sessions died with its processes."""
+    try:
         await client.delete_session(step.sandbox, step.session)
+    except DaytonaNotFoundError:
+        return
+    except DaytonaApiError:
+        if not await sandbox_restart.is_stopped(client, step.sandbox):
+            raise

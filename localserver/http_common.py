@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 from http import HTTPStatus
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daytonaflow.localserver.errors import ApiError, RequestFieldError
 
@@ -25,6 +26,8 @@ MAX_LABELS = 256
 MAX_LABEL_KEY = 256
 MAX_LABEL_VALUE = 16 << 10
 MAX_NAME = 255
+
+logger = logging.getLogger("daytonaflow.localserver")
 
 
 def error_body(status: int, message: str, code: str | None = None, **extra: object) -> dict[str, Any]:
@@ -257,3 +260,41 @@ class BearerAuth:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class ContainErrors:
+    """Keep the connection alive after a handled 500: an error whose answer was sent ends here.
+
+    Starlette's outermost middleware sends the 500 and then re-raises the exception so that the
+    server can log it; uvicorn then logs a traceback and closes the connection, and a client's
+    next request on that kept-alive connection is reset. Only an answer cut off half-way still
+    propagates: its connection cannot carry another request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        progress = {"started": False, "complete": False}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                progress["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                progress["complete"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            if progress["started"] and not progress["complete"]:
+                raise
+            where = f"{scope.get('method', '')} {scope.get('path', '')}"
+            logger.warning("internal error on %s: %s: %s", where, type(error).__name__, error)
+            logger.debug("internal error on %s", where, exc_info=error)
+            if not progress["started"]:
+                response = error_response(500, f"internal error: {type(error).__name__}: {error}")
+                await response(scope, receive, send)

@@ -929,6 +929,9 @@ def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[by
             group=host_uid if as_other else None,
             extra_groups=[] if as_other else None,
             cwd="/",
+            # Out of the server's process group: a Ctrl-C (or `timeout -s INT`) meant for the
+            # runner must not reach the sandboxes, which the runner then cleans up in order.
+            start_new_session=True,
         )
     finally:
         os.close(log_fd)

@@ -21,7 +21,7 @@ from daytonaflow.localserver.api import ServerState, api_routes
 from daytonaflow.localserver.disk import DiskMode, resolve_disk_mode
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
-from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth
+from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
 from daytonaflow.localserver.isolation import (
     DEFAULT_SANDBOX_UIDS,
     FILE_TABLE_SHARE,
@@ -46,6 +46,7 @@ from daytonaflow.localserver.toolbox import toolbox_routes
 logger = logging.getLogger("daytonaflow.localserver")
 
 _START_TIMEOUT_SECONDS = 30.0
+_KEEP_ALIVE_SECONDS = 75
 
 
 def default_state_dir() -> Path:
@@ -290,8 +291,8 @@ class LocalServer:
         )
         api_app.state.server = state
         servers = [
-            _uvicorn(BearerAuth(api_app, self.api_key), api_socket),
-            _uvicorn(PreviewProxy(state, self.proxy_timeouts), proxy_socket),
+            _uvicorn(BearerAuth(ContainErrors(api_app), self.api_key), api_socket),
+            _uvicorn(ContainErrors(PreviewProxy(state, self.proxy_timeouts)), proxy_socket),
         ]
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]
@@ -335,5 +336,8 @@ def _uvicorn(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, socket.sock
         access_log=False,
         ws="websockets-sansio",
         timeout_graceful_shutdown=2,
+        # Well past clients' idle expiry (httpx: 5 s): a server closing an idle kept-alive
+        # connection at the very moment a client reuses it resets that client's request.
+        timeout_keep_alive=_KEEP_ALIVE_SECONDS,
     )
     return uvicorn.Server(config), sock

@@ -239,7 +239,8 @@ async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, An
                 if isinstance(observer, RunView):
                     stack.enter_context(observer)
                 run_id = await engine.start(canvas, run_input, keep_resources=args.keep_sandboxes)
-                record = await _wait_interruptibly(engine, run_id, console)
+                # With --json, stdout carries only events: the cancel notice goes to stderr.
+                record = await _wait_interruptibly(engine, run_id, _stderr() if args.json else console)
             for other in resumed:
                 await engine.wait(other)
             if not args.json:

@@ -183,8 +183,14 @@ class FakeDaytona:
         self.started: list[str] = []
         self.clone_error: str | None = None
         self.start_states: list[str] = ["creating", "started"]
+        #: Sandboxes whose processes died (their toolbox answers 409) until they are started again.
+        self.stopped: set[str] = set()
+        self.restarted: list[str] = []
         self._ids = itertools.count(1)
         self._install()
+        for name in _TOOLBOX_ROUTES:
+            route = self.router.routes[name]
+            route.side_effect = self._only_when_started(route.side_effect)
 
     # Routes ----------------------------------------------------------------------------------
 
@@ -206,6 +212,9 @@ class FakeDaytona:
             url__regex=rf"^{API_URL}/sandbox/(?P<sid>[^/]+)/ports/(?P<port>\d+)/signed-preview-url",
             name="signed_preview",
         ).mock(side_effect=self._signed_preview)
+        r.post(url__regex=rf"^{API_URL}/sandbox/(?P<sid>[^/]+)/start$", name="start").mock(
+            side_effect=self._start
+        )
         box = rf"^{TOOLBOX_URL}/(?P<sid>[^/]+)"
         r.post(url__regex=box + r"/process/session$", name="create_session").mock(
             side_effect=self._new_session
@@ -258,6 +267,30 @@ class FakeDaytona:
         state = states.pop(0) if len(states) > 1 else states[0]
         extra = {"errorReason": "snapshot pull failed"} if state in ("error", "build_failed") else {}
         return httpx.Response(200, json={**self.sandboxes[sid], "state": state, **extra})
+
+    def stop(self, sid: str) -> None:
+        """The sandbox's processes die (as with the embedded backend's runner): sessions are gone."""
+        self.stopped.add(sid)
+        self.states[sid] = ["stopped"]
+        self.sessions.clear()
+
+    def _only_when_started(self, handler: Any) -> Any:
+        def guarded(request: httpx.Request, sid: str, *args: str, **params: str) -> httpx.Response:
+            if sid in self.stopped:
+                message = f"Sandbox {sid} is not started (state: stopped)"
+                return httpx.Response(409, json=error_body(409, message, "Conflict"))
+            response: httpx.Response = handler(request, sid, *args, **params)
+            return response
+
+        return guarded
+
+    def _start(self, request: httpx.Request, sid: str) -> httpx.Response:
+        if sid not in self.sandboxes:
+            return self._not_found(f"Sandbox with ID or name {sid}")
+        self.restarted.append(sid)
+        self.stopped.discard(sid)
+        self.states[sid] = ["started"]
+        return httpx.Response(200, json={**self.sandboxes[sid], "state": "started"})
 
     def _delete(self, request: httpx.Request, sid: str) -> httpx.Response:
         if sid not in self.sandboxes:
@@ -374,6 +407,22 @@ class FakeDaytona:
 
     def all_commands_ever(self) -> list[str]:
         return [json.loads(call.request.content)["command"] for call in self.router.routes["exec"].calls]
+
+
+_TOOLBOX_ROUTES = (
+    "create_session",
+    "get_session",
+    "delete_session",
+    "exec",
+    "command",
+    "logs",
+    "execute",
+    "upload",
+    "permissions",
+    "folder",
+    "delete_file",
+    "git_clone",
+)
 
 
 class NoSleep:

@@ -913,6 +913,16 @@ def _answer_first_ping(listen_fd: int) -> None:
     listener.detach()
 
 
+def _exit_with_the_server(lifeline_fd: int) -> None:
+    """The server holds the only write end: EOF means it is gone, and so is the sandbox (the
+    agent is init: its exit ends every process of the namespace)."""
+    try:
+        while os.read(lifeline_fd, 1):
+            pass
+    finally:
+        os._exit(0)
+
+
 def main(argv: list[str]) -> int:
     listen_fd = int(argv[1])
     _answer_first_ping(listen_fd)
@@ -928,6 +938,10 @@ def main(argv: list[str]) -> int:
     os.makedirs(_STATE_DIR, mode=0o700, exist_ok=True)
     _apply_limits(config)
     _make_undumpable()
+    lifeline = config.get("lifeline_fd")
+    if isinstance(lifeline, int):
+        os.set_inheritable(lifeline, False)
+        _start_thread(_exit_with_the_server, lifeline)
     agent = _Agent(config)
     if os.getpid() == 1:
         import signal

@@ -828,6 +828,7 @@ def plan_spawn(
     node_dir: Path | None,
     hostname: str,
     listen_fd: int,
+    lifeline_fd: int,
     limits: SandboxLimits,
     env: Mapping[str, str],
     rlimit_fallbacks: Mapping[str, int],
@@ -908,9 +909,10 @@ def plan_spawn(
         "cpu_seconds": limits.cpu_seconds,
         "rlimits": rlimits,
         "upload_limit": limits.upload_bytes,
+        "lifeline_fd": lifeline_fd,
     }
     argv += [python, "-S", "-I", "/opt/daytonaflow/agent.pyc", str(listen_fd), json.dumps(config)]
-    return SpawnPlan(argv=argv, pass_fds=[*opened, listen_fd], close_after_spawn=opened)
+    return SpawnPlan(argv=argv, pass_fds=[*opened, listen_fd, lifeline_fd], close_after_spawn=opened)
 
 
 def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[bytes]:

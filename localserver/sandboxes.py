@@ -221,6 +221,10 @@ class SandboxManager:
         self.keep_spare = keep_spare
         self.stop_grace_seconds = stop_grace_seconds
         self._sockets: Path | None = None
+        # Every agent holds the read end and exits when it reads EOF: the write end lives only in
+        # this process, so the sandboxes end with the server even when it dies before bwrap's
+        # --die-with-parent is armed (a SIGKILL between fork and bwrap's prctl).
+        self._lifeline_read, self._lifeline_write = os.pipe2(os.O_CLOEXEC)
         self._etc = state_dir / "etc"
         self._root = state_dir / "sandboxes"
         self.volumes = volumes
@@ -386,6 +390,9 @@ class SandboxManager:
         if self._sockets is not None:
             shutil.rmtree(self._sockets, ignore_errors=True)
             self._sockets = None
+        for fd in (self._lifeline_read, self._lifeline_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # ---- lookups --------------------------------------------------------------------------------------
 
@@ -629,6 +636,7 @@ class SandboxManager:
                 node_dir=self.node_dir,
                 hostname=f"sandbox-{sandbox_id[:8]}",
                 listen_fd=listener.fileno(),
+                lifeline_fd=self._lifeline_read,
                 limits=limits,
                 env=_BASE_ENV,
                 rlimit_fallbacks=fallbacks,

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api, make_state_root
+from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
 
 from daytonaflow.localserver import DiskMode, LocalServer, sandboxes
 from daytonaflow.localserver.disk import disk_usage, loop_devices_of, open_unlinked_bytes, remove_tree
@@ -207,14 +207,12 @@ def test_a_tree_far_deeper_than_path_max_is_deleted_without_touching_host_files(
 def test_the_disk_scan_counts_every_level_of_a_tree_deeper_than_path_max(
     mode_api: Api, mode_server: LocalServer, host_file: Path
 ) -> None:
-    if mode_server.disk_mode != "accounting":
-        pytest.skip("a loop-mounted home is never scanned")
     sandbox = mode_api.create()
     try:
         _make_deep_tree(mode_api, sandbox["id"], host_file)
-        home = _sandbox_dir(mode_server, sandbox["id"]) / "home"
-        # 6500 directories of one 4 KiB block each at least.
-        assert disk_usage(home) >= 6500 * 4096
+        home = host_home(mode_server, sandbox["id"])
+        # 6500 directories of one block each at least.
+        assert disk_usage(home) >= 6500 * os.statvfs(home).f_frsize
     finally:
         mode_api.delete(sandbox["id"])
 

@@ -173,3 +173,21 @@ def test_sandboxes_of_a_killed_server_die_with_it_and_are_adopted(state_dir: Pat
     assert _wait_gone("sleep 4304") == []
     with LocalServer(state_dir=state_dir, limits=TEST_LIMITS) as server:
         assert server.adopted == [sandbox_id]
+
+
+def test_sandboxes_end_when_the_server_is_gone_even_without_bwraps_parent_death_signal(
+    state_dir: Path,
+) -> None:
+    """A server killed between fork and bwrap arming --die-with-parent leaves bwrap running: the
+    agent's lifeline (a pipe whose only write end the server holds) ends the sandbox anyway.
+    Closing that write end is what the kernel does when the server dies."""
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server:
+        with _client(server.api_url, server.api_key) as http:
+            sandbox_id = _start_background_sleep(http, server.toolbox_url, 4243)
+        assert server.state is not None
+        manager = server.state.manager
+        bwrap = manager.running[sandbox_id].proc
+        os.close(manager._lifeline_write)
+        manager._lifeline_write = -1  # closed here; the fd number may be reused meanwhile
+        assert _wait_gone("sleep 4243") == []
+        bwrap.wait(timeout=10)

@@ -39,6 +39,8 @@ _HEAD_CAP = 1 << 20
 _TAIL_CAP = 1 << 20
 _MAX_REQUEST_LINE = 64 << 20
 _DRAIN_GRACE_SECONDS = 0.05
+# Only a pump starved of CPU for this long loses output (a machine far beyond overloaded).
+_FLUSH_TIMEOUT_SECONDS = 30.0
 _KEPT_COMMAND_OUTPUTS = 100
 
 
@@ -104,14 +106,30 @@ class _Output:
         return bytes(self.tail[offset - tail_start :]), self.total
 
 
-def _pump(sources: dict[int, list[_Output]], on_done: threading.Event | None = None) -> None:
-    """Copy every fd in ``sources`` into its outputs until each reaches end of file."""
+def _pump(
+    sources: dict[int, list[_Output]],
+    on_done: threading.Event | None = None,
+    flush_request: int | None = None,
+    flushed: threading.Event | None = None,
+) -> None:
+    """Copy every fd in ``sources`` into its outputs until each reaches end of file.
+
+    A byte on ``flush_request`` asks for everything the pipes hold right now to be copied, then
+    ``flushed`` is set: a command has ended, but background children keep its pipe open.
+    """
     import select
 
     pending = dict(sources)
+    requests = [flush_request] if flush_request is not None else []
     try:
         while pending:
-            ready, _, _ = select.select(list(pending), [], [])
+            ready, _, _ = select.select(list(pending) + requests, [], [])
+            if requests and requests[0] in ready:
+                requests = []
+                _copy_available(pending)
+                if flushed is not None:
+                    flushed.set()
+                continue
             for fd in ready:
                 try:
                     chunk = os.read(fd, 65536)
@@ -126,8 +144,26 @@ def _pump(sources: dict[int, list[_Output]], on_done: threading.Event | None = N
     finally:
         for fd in pending:
             os.close(fd)
+        if flush_request is not None:
+            os.close(flush_request)
+        if flushed is not None:
+            flushed.set()
         if on_done is not None:
             on_done.set()
+
+
+def _copy_available(pending: dict[int, list[_Output]]) -> None:
+    """Copy what each pipe holds now, without waiting for more; forget pipes at end of file."""
+    for fd in list(pending):
+        os.set_blocking(fd, False)
+        try:
+            while chunk := os.read(fd, 65536):
+                for output in pending[fd]:
+                    output.write(chunk)
+            os.close(fd)
+            del pending[fd]
+        except BlockingIOError:
+            os.set_blocking(fd, True)
 
 
 class _Agent:
@@ -233,29 +269,37 @@ class _Agent:
         read_fd, write_fd = os.pipe()
         try:
             proc = self.spawn(argv, cwd, env, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd)
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
         output = _Output()
-        drained = threading.Event()
+        drained, flushed = threading.Event(), threading.Event()
+        flush_read, flush_write = os.pipe2(os.O_CLOEXEC)
         try:
-            _start_thread(_pump, {read_fd: [output]}, drained)
+            _start_thread(_pump, {read_fd: [output]}, drained, flush_read, flushed)
         except _Fail:
             self.kill_group(proc.pid)
             proc.wait()
             self.children.discard(proc.pid)
-            os.close(read_fd)
+            for fd in (read_fd, flush_read, flush_write):
+                os.close(fd)
             raise
         timed_out = False
         try:
             code = proc.wait(timeout=timeout if timeout and timeout > 0 else None)
-            self.children.discard(proc.pid)
         except subprocess.TimeoutExpired:
             timed_out = True
             self.kill_group(proc.pid)
             code = proc.wait()
         self.children.discard(proc.pid)
-        # Background children may keep the pipe open forever: wait briefly, never for them.
-        drained.wait(_DRAIN_GRACE_SECONDS if not timed_out else 0.5)
+        # Background children may keep the pipe open forever: never wait for them, but take all
+        # the command printed, which is in the pipe by now, however long the pump takes to run.
+        if not drained.wait(_DRAIN_GRACE_SECONDS):
+            os.write(flush_write, b"x")
+            flushed.wait(_FLUSH_TIMEOUT_SECONDS)
+        os.close(flush_write)
         # Like a shell: a process killed by signal N exits with 128 + N.
         return {"exitCode": code if code >= 0 else 128 - code, "result": output.text(), "timedOut": timed_out}
 
@@ -599,6 +643,20 @@ class _Command:
         self.stderr = _Output()
         self.done = threading.Event()
         self.drained = threading.Event()
+        self.flushed = threading.Event()
+        self.flush_read, self.flush_write = os.pipe2(os.O_CLOEXEC)
+
+    def end(self, exit_code: int) -> None:
+        """Record the exit status once the output the command wrote is copied (the pump may lag
+        on a busy machine, and a background child may hold the stream open past the end)."""
+        if not self.drained.is_set():
+            with contextlib.suppress(OSError):
+                os.write(self.flush_write, b"x")
+            self.flushed.wait(_FLUSH_TIMEOUT_SECONDS)
+        with contextlib.suppress(OSError):
+            os.close(self.flush_write)
+        self.exit_code = exit_code
+        self.done.set()
 
     def describe(self) -> Json:
         return {"id": self.cmd_id, "command": self.command, "exitCode": self.exit_code}
@@ -646,15 +704,13 @@ class _Session:
                 cmd_id, _, code = line.decode().strip().partition(" ")
                 command = self.commands.get(cmd_id)
                 if command is not None:
-                    command.exit_code = int(code) if code.lstrip("-").isdigit() else -1
-                    command.done.set()
+                    command.end(int(code) if code.lstrip("-").isdigit() else -1)
         # The shell is gone (exit in a command, or killed): nothing still pending will finish.
         code = self.proc.wait()
         self.agent.children.discard(self.proc.pid)
         for command in list(self.commands.values()):
             if not command.done.is_set():
-                command.exit_code = code if code >= 0 else 128 - code
-                command.done.set()
+                command.end(code if code >= 0 else 128 - code)
 
     def execute(self, command: str) -> _Command:
         cmd_id = self.agent.next_id("cmd-")
@@ -674,17 +730,21 @@ class _Session:
             os.set_blocking(fd, True)
         try:
             _start_thread(
-                _pump, {out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]}, cmd.drained
+                _pump,
+                {out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]},
+                cmd.drained,
+                cmd.flush_read,
+                cmd.flushed,
             )
         except _Fail:
-            for fd in (out_fd, err_fd, keep_out, keep_err):
+            for fd in (out_fd, err_fd, keep_out, keep_err, cmd.flush_read, cmd.flush_write):
                 os.close(fd)
             raise
         try:
             _start_thread(self._finish, cmd, base, (keep_out, keep_err))
         except _Fail:
             # Closing our writer ends lets the pump see end-of-file and finish.
-            for fd in (keep_out, keep_err):
+            for fd in (keep_out, keep_err, cmd.flush_write):
                 os.close(fd)
             raise
         with self.lock:
@@ -701,9 +761,8 @@ class _Session:
             self.proc.stdin.write(wrapper.encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, ValueError):
-            cmd.exit_code = -1
             cmd.stderr.write(b"session shell has exited\n")
-            cmd.done.set()
+            cmd.end(-1)
         return cmd
 
     def _forget_old_output(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from daytonaflow.localserver.http_common import (
     optional_labels,
     optional_name,
     optional_str,
+    optional_str_map,
+    parse_json_object,
 )
-from daytonaflow.localserver.isolation import REQUEST_RANGES, IsolationReport, requested_resource
+from daytonaflow.localserver.isolation import IsolationReport
 from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
 from daytonaflow.localserver.tokens import PreviewSigner
 
@@ -94,6 +95,17 @@ async def create_sandbox(request: Request) -> Response:
     return JSONResponse(state.sandbox_json(record))
 
 
+#: What a create request may ask for: cores, GiB of memory, GiB of disk. Below the minimums a
+#: sandbox cannot start (cgroup v1 refuses a CPU quota under 1 ms per 100 ms period; the agent's
+#: interpreter needs its memory); above the maximums the figures no longer describe a limit and
+#: overflow the byte counts derived from them.
+REQUEST_RANGES: dict[str, tuple[float, float]] = {
+    "cpu": (0.01, 1024.0),
+    "memory": (0.25, 4096.0),
+    "disk": (1 / 16, 65536.0),
+}
+
+
 def _create_request(body: dict[str, Any]) -> dict[str, Any]:
     """The create body with every field this server uses checked for type and range (400 if not).
 
@@ -108,8 +120,8 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
         "public": optional_bool(body, "public"),
         "autoStopInterval": bounded_number(body, "autoStopInterval", _MAX_INTERVAL_MINUTES),
     }
-    for name in REQUEST_RANGES:
-        checked[name] = requested_resource(name, body.get(name))
+    for name, (low, high) in REQUEST_RANGES.items():
+        checked[name] = bounded_number(body, name, high, low)
     # Fields of Daytona's create this server accepts without using: their types are still checked,
     # so a client learns of its mistake here as it would from Daytona.
     for name in ("snapshot", "user", "networkAllowList", "domainAllowList", "linkedSandbox"):
@@ -126,13 +138,7 @@ async def list_sandboxes(request: Request) -> Response:
     labels: dict[str, str] | None = None
     raw = request.query_params.get("labels")
     if raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, "labels must be a JSON-encoded object") from None
-        if not isinstance(parsed, dict):
-            raise ApiError(400, "labels must be a JSON-encoded object")
-        labels = {str(k): str(v) for k, v in parsed.items()}
+        labels = optional_str_map({"labels": parse_json_object(raw, "labels")}, "labels")
     records = state.manager.list(labels)
     states = request.query_params.getlist("states")
     if states:

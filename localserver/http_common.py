@@ -82,12 +82,18 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
         if required:
             raise ApiError(400, "request body must be a JSON object")
         return {}
+    return parse_json_object(raw, "request body")
+
+
+def parse_json_object(raw: str | bytes, what: str) -> dict[str, Any]:
+    """``raw`` as a JSON object, else a 400 naming ``what`` (too deep a nesting included)."""
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, f"request body is not valid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:
+        detail = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise ApiError(400, f"{what} is not valid JSON: {detail}") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "request body must be a JSON object")
+        raise ApiError(400, f"{what} must be a JSON object")
     return value
 
 
@@ -118,16 +124,6 @@ def optional_str(body: dict[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise ApiError(400, f"{name} must be a string")
     return value
-
-
-def optional_number(body: dict[str, Any], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    # Written so that NaN and infinity fail too.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        raise ApiError(400, f"{name} must be a non-negative number")
-    return float(value)
 
 
 def optional_str_map(body: dict[str, Any], name: str) -> dict[str, str]:
@@ -200,14 +196,20 @@ def optional_bool(body: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-def bounded_number(body: dict[str, Any], name: str, high: float) -> float | None:
-    """A number from 0 to ``high`` (NaN and infinities refused), or None when absent."""
+def bounded_number(body: dict[str, Any], name: str, high: float = math.inf, low: float = 0.0) -> float | None:
+    """A number from ``low`` to ``high`` (NaN and infinities refused), or None when absent."""
     value = body.get(name)
     if value is None:
         return None
     # Written so that NaN fails too (every comparison with it is false).
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
-        raise RequestFieldError(name, f"must be a number from 0 to {high:g}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not low <= value <= high
+        or not math.isfinite(value)
+    ):
+        shown_high = "any finite number" if high == math.inf else f"{high:g}"
+        raise RequestFieldError(name, f"must be a number from {low:g} to {shown_high}")
     return float(value)
 
 

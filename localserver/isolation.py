@@ -22,7 +22,6 @@ from pathlib import Path
 from daytonaflow.localserver import seccomp
 from daytonaflow.localserver.errors import (
     IsolationUnavailableError,
-    RequestFieldError,
     SandboxKillError,
     SandboxUidsExhaustedError,
 )
@@ -98,44 +97,18 @@ class SandboxLimits:
     ptys: int = 64
     shm_bytes: int = 64 * MIB
 
-    def with_request(self, cpu: object, memory: object, disk: object) -> SandboxLimits:
-        """These limits with a create request's overrides; a value out of range is a 400."""
+    def with_request(self, cpu: float | None, memory: float | None, disk: float | None) -> SandboxLimits:
+        """These limits with a sandbox's own ``cpu`` (cores), ``memory`` and ``disk`` (GiB); the
+        API checked their ranges at the door, and a stored sandbox keeps what it was given."""
         values = dict(self.__dict__)
-        cores = requested_resource("cpu", cpu)
-        if cores is not None:
-            values["cpu_cores"] = cores
-        memory_gib = requested_resource("memory", memory)
-        if memory_gib is not None:
-            values["memory_bytes"] = int(memory_gib * GIB)
-        disk_gib = requested_resource("disk", disk)
-        if disk_gib is not None:
-            values["disk_bytes"] = int(disk_gib * GIB)
-            values["upload_bytes"] = min(self.upload_bytes, int(disk_gib * GIB))
+        if cpu is not None:
+            values["cpu_cores"] = float(cpu)
+        if memory is not None:
+            values["memory_bytes"] = int(memory * GIB)
+        if disk is not None:
+            values["disk_bytes"] = int(disk * GIB)
+            values["upload_bytes"] = min(self.upload_bytes, int(disk * GIB))
         return SandboxLimits(**values)
-
-
-#: What a create request may ask for: cores, GiB of memory, GiB of disk. Below the minimums a
-#: sandbox cannot start (cgroup v1 refuses a CPU quota under 1 ms per 100 ms period; the agent's
-#: interpreter needs its memory); above the maximums the figures no longer describe a limit and
-#: overflow the byte counts derived from them.
-REQUEST_RANGES: Mapping[str, tuple[float, float]] = {
-    "cpu": (0.01, 1024.0),
-    "memory": (0.25, 4096.0),
-    "disk": (1 / 16, 65536.0),
-}
-
-
-def requested_resource(name: str, value: object) -> float | None:
-    """A create request's ``cpu``/``memory``/``disk`` as a number in range (None when absent)."""
-    if value is None:
-        return None
-    low, high = REQUEST_RANGES[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestFieldError(name, f"must be a number from {low:g} to {high:g}")
-    # Written so that NaN fails too (every comparison with it is false).
-    if not low <= value <= high:
-        raise RequestFieldError(name, f"must be from {low:g} to {high:g}")
-    return float(value)
 
 
 def cap_open_files(limits: SandboxLimits, file_max: int, share: float = FILE_TABLE_SHARE) -> SandboxLimits:

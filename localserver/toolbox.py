@@ -20,9 +20,9 @@ from daytonaflow.localserver import gitclone
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
+    bounded_number,
     json_body,
     optional_env,
-    optional_number,
     optional_str,
     query_bool,
     require_str,
@@ -57,7 +57,7 @@ def _timeout_or_result(answer: dict[str, Any], timeout: float | None) -> dict[st
 async def execute(request: Request) -> Response:
     body = await json_body(request)
     command = require_str(body, "command")
-    timeout = optional_number(body, "timeout")
+    timeout = bounded_number(body, "timeout")
     record = _sandbox(request)
     async with _state(request).manager.activity(record) as agent:
         answer = await agent.call(
@@ -95,7 +95,7 @@ async def code_run(request: Request) -> Response:
     argv = body.get("argv") or []
     if not isinstance(argv, list):
         raise ApiError(400, "argv must be a list of strings")
-    timeout = optional_number(body, "timeout")
+    timeout = bounded_number(body, "timeout")
     state = _state(request)
     interpreter, suffix = _interpreter(state, language)
     record = _sandbox(request)

@@ -153,6 +153,26 @@ def test_create_rejects_fields_of_the_wrong_type(api: Api) -> None:
     assert "labels" in response.json()["message"]
 
 
+def test_a_body_nested_too_deeply_is_a_400(api: Api) -> None:
+    response = api.http.post(f"{api.server.api_url}/sandbox", content="[" * 200_000 + "]" * 200_000)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == "request body is not valid JSON: nested too deeply"
+
+
+def test_a_labels_filter_nested_too_deeply_is_a_400(api: Api) -> None:
+    # Deep enough for the decoder's recursion limit, short enough for a request line.
+    labels = '{"k": ' + "[" * 1500 + "]" * 1500 + "}"
+    response = api.api("GET", "/sandbox", params={"labels": labels})
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == "labels is not valid JSON: nested too deeply"
+
+
+def test_a_labels_filter_with_a_value_that_is_not_a_string_is_a_400(api: Api) -> None:
+    response = api.api("GET", '/sandbox?labels={"k": 1}')
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("labels.k")
+
+
 def test_isolation_report_lists_the_limits_in_force(api: Api, server: LocalServer) -> None:
     report = api.api("GET", "/local/isolation").json()
     assert set(report["limits"]) >= {"processes", "memory", "cpu", "disk", "openFiles", "network"}

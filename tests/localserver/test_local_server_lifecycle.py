@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -191,3 +192,20 @@ def test_sandboxes_end_when_the_server_is_gone_even_without_bwraps_parent_death_
         manager._lifeline_write = -1  # closed here; the fd number may be reused meanwhile
         assert _wait_gone("sleep 4243") == []
         bwrap.wait(timeout=10)
+
+
+def test_limits_below_what_a_request_may_ask_for_still_create_and_restart_sandboxes(state_dir: Path) -> None:
+    """Request ranges bound what a client asks for at the door; the server's own defaults and what
+    a stored sandbox was given are applied as they are."""
+    small = dataclasses.replace(TEST_LIMITS, memory_bytes=128 << 20, disk_bytes=32 << 20)
+    with (
+        LocalServer(state_dir=state_dir, limits=small, keep_spare=False) as server,
+        _client(server.api_url, server.api_key) as http,
+    ):
+        created = http.post("/sandbox", json={})
+        assert created.status_code == 200, created.text
+        sandbox_id = created.json()["id"]
+        assert http.post(f"/sandbox/{sandbox_id}/stop").status_code == 200
+        started = http.post(f"/sandbox/{sandbox_id}/start")
+        assert started.status_code == 200, started.text
+        assert started.json()["state"] == "started"

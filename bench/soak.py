@@ -285,11 +285,14 @@ def _runner_kills(work: Path, kills: int, tally: Tally) -> None:
     canvas = str(_REPO / "examples" / "hello.yaml")
     for _ in range(kills):
         runner = subprocess.Popen(
-            [*cli, "run", canvas], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*cli, "run", canvas, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
-        time.sleep(random.uniform(0.3, 2.0))
+        assert runner.stdout is not None
+        runner.stdout.readline()  # the run exists: kill it somewhere in its nodes
+        time.sleep(random.uniform(0.0, 0.3))
         runner.send_signal(signal.SIGKILL)
         runner.wait()
+        runner.stdout.close()
     resumed = subprocess.run([*cli, "runs", "resume"], env=env, capture_output=True, text=True, timeout=600)
     if "Traceback" in resumed.stderr:
         tally.failures.append(f"runs resume: {resumed.stderr[-500:]}")

@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _stderr().print("[magenta]interrupted[/]")
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        # The reader went away (`daytonaflow runs --json | head`): nothing left to tell it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 # --- argument parsing ----------------------------------------------------------------------------

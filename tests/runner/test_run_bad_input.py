@@ -255,3 +255,19 @@ async def test_an_http_answer_of_deeply_nested_json_is_kept_as_text(store: RunSt
     assert event["data"]["status"] == 200
     assert "json" not in event["data"]
     assert event["data"]["body"].startswith("[[[")
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    """`daytonaflow components --json | head -1`: the pipe closes under the CLI."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "daytonaflow.cli", "components", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**_clean_env(), "DAYTONAFLOW_DB": str(tmp_path / "runs.db")},
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # before the CLI writes a byte
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=60)
+    assert "Traceback" not in stderr
+    assert "BrokenPipeError" not in stderr

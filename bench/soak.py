@@ -320,19 +320,26 @@ def _runner_kills(work: Path, kills: int, tally: Tally) -> None:
     except ValueError:
         tally.failures.append(f"sandboxes --json: {sandboxes.stdout[-300:]} {sandboxes.stderr[-300:]}")
         return
-    if left:
-        tally.failures.append(f"{len(left)} sandboxes left after the runner was killed and resumed")
+    for sandbox in left:
+        tally.failures.append(
+            f"sandbox left after the runner was killed and resumed: {sandbox.get('id')} "
+            f"state {sandbox.get('state')} labels {sandbox.get('labels')} ({sandbox.get('errorReason')})"
+        )
 
 
 # ---- what is left ---------------------------------------------------------------------------------------
 
 
-def agent_processes() -> int:
+def agent_processes(under: Path) -> int:
+    """Sandbox agents whose mounts come from ``under`` (other servers on this host do not count)."""
     count = 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if _AGENT_MARK in (entry / "cmdline").read_bytes():
+                if (
+                    _AGENT_MARK in (entry / "cmdline").read_bytes()
+                    and str(under) in (entry / "mountinfo").read_text()
+                ):
                     count += 1
     return count
 
@@ -376,7 +383,7 @@ def main() -> None:
     work.chmod(0o711)
     state_dir = work / "state"
     disk_before = free_bytes(Path(tempfile.gettempdir()))
-    agents_before = agent_processes()
+    agents_before = agent_processes(work)
     emit("baseline.agent_processes", agents_before, "processes")
     tally = Tally()
     started = time.monotonic()
@@ -393,7 +400,7 @@ def main() -> None:
             server_box[0].stop()
         leaked_dirs = leftover_sandbox_dirs(state_dir)
         leaked_mounts = mounts_under(work)
-        leaked_agents = agent_processes() - agents_before
+        leaked_agents = agent_processes(work) - agents_before
     finally:
         _remove(work)
     disk_delta = (disk_before - free_bytes(Path(tempfile.gettempdir()))) / MIB

@@ -100,6 +100,8 @@ class _Run:
     failure: str | None = None
     cancelling: bool = False
     finishing: bool = False
+    #: Resumed after its process died, and no step taken since (see ``Engine.resume``).
+    resumed: bool = False
 
     def is_stopping(self) -> bool:
         """Cancelled, failed or finishing: no new execution may start."""
@@ -296,6 +298,7 @@ class Engine:
     def _resume(self, record: RunRecord) -> None:
         canvas = parse_canvas(record.canvas, source=f"run {record.id}")
         run = self._new_run(record.id, canvas, record.keep_resources, record.created_at)
+        run.resumed = True
         self._runs[run.id] = run
         for event in self.store.events(run.id):
             node = run.graph.nodes.get(event.node_id)
@@ -516,6 +519,12 @@ class Engine:
                 event_id, run.id, execution.id, node.id, channel, execution.trigger_event_id, event
             )
             self.store.finish_execution(execution.id, EXEC_EMITTED, channel=channel, output_event_id=event_id)
+            if run.resumed:
+                # A resumed run that moves on is not what kills its process: only resumes that die
+                # before any step count toward the limit (runs resumed beside a crashing one, or
+                # a process killed from outside, are not failed for it).
+                self.store.clear_resume_attempts(run.id)
+                run.resumed = False
             run.add_event(
                 event_id, execution.trigger_event_id, ChainEntry(node.id, node.name, node.component, event)
             )

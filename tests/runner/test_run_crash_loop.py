@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -81,3 +82,33 @@ async def test_an_engine_that_closes_on_purpose_does_not_count_as_a_crashed_resu
         store.claim_run(run_id, store.get_run(run_id).owner, DEAD_OWNER)
         assert store.get_run(run_id).status == "running"
         assert store.get_run(run_id).resume_attempts == 0
+
+
+async def test_a_resumed_run_that_takes_a_step_starts_counting_its_crashes_anew(
+    store: RunStore, backend: FakeBackend
+) -> None:
+    """Only resumes that die before the run moves on count: a run resumed beside a crashing one,
+    or in a process killed from outside after it made progress, is not failed for it."""
+    canvas = parse_canvas(
+        make_canvas(
+            [
+                {"id": "soon", "component": "test.poll", "configuration": {"every": 0.05, "polls": 1}},
+                {"id": "later", "component": "test.poll", "configuration": {"every": 60, "polls": 2}},
+            ],
+            [("start", "soon"), ("soon", "later")],
+        )
+    )
+    first = Engine(store, registry=FAKE_COMPONENTS, integration=backend)
+    run_id = await first.start(canvas)
+    await first.aclose()
+    store.claim_run(run_id, store.get_run(run_id).owner, DEAD_OWNER)
+    store.count_resume_attempt(run_id)  # as if one resume had died already
+    engine = Engine(store, registry=FAKE_COMPONENTS, integration=backend)
+    assert await engine.resume() == [run_id]
+    assert store.get_run(run_id).resume_attempts == 2
+    for _ in range(200):
+        if any(e.node_id == "soon" and e.status == "emitted" for e in store.executions(run_id)):
+            break
+        await asyncio.sleep(0.01)
+    assert store.get_run(run_id).resume_attempts == 0
+    await engine.aclose()

@@ -125,6 +125,11 @@ def _open_parent(fd: int, expected: _Level) -> int:
 class _TreeMovedError(Exception):
     """A directory was moved while we were inside it (only running sandboxes do that)."""
 
+    def __init__(self, seen: int = 0) -> None:
+        super().__init__(seen)
+        self.seen = seen
+        """Bytes a scan had counted when it met the move."""
+
 
 # ---- removal -----------------------------------------------------------------------------------------
 
@@ -288,21 +293,41 @@ def _remove_entry(fd: int, name: str, root: Path, depth: int, *, directory: bool
 # ---- usage scan --------------------------------------------------------------------------------------
 
 
-def disk_usage(root: Path, max_entries: int = 200_000) -> int:
+@dataclass(frozen=True)
+class DiskUsage:
+    """What one scan of a home found."""
+
+    bytes: int
+    settled: bool
+    """``False``: directories kept moving under every attempt, so ``bytes`` is what was seen
+    before the last move, a lower bound only (sandbox code can swap directories to hide data)."""
+
+
+def measure_disk(root: Path, max_entries: int = 200_000) -> DiskUsage:
     """Bytes allocated under ``root``, every path counted however long; symlinks not followed.
 
     Trees of more than ``max_entries`` entries count as :data:`OVER_ANY_QUOTA`. A sandbox that
-    moves directories while the scan is inside them makes it start over, a few times at most.
+    moves directories while the scan is inside them makes it start over, a few times at most;
+    a tree that never holds still gives an unsettled lower bound, for the caller to judge.
     """
     for _attempt in range(_SCAN_RESTARTS):
         try:
-            return _scan(root, max_entries)
+            return DiskUsage(_scan(root, max_entries), settled=True)
         except _TreeMovedError:
             continue
-    return _scan(root, max_entries, give_up_on_moves=True)
+    try:
+        return DiskUsage(_scan(root, max_entries), settled=True)
+    except _TreeMovedError as moved:
+        return DiskUsage(moved.seen, settled=False)
 
 
-def _scan(root: Path, max_entries: int, *, give_up_on_moves: bool = False) -> int:
+def disk_usage(root: Path, max_entries: int = 200_000) -> int:
+    """:func:`measure_disk`'s bytes, :data:`OVER_ANY_QUOTA` for a tree that never held still."""
+    usage = measure_disk(root, max_entries)
+    return usage.bytes if usage.settled else OVER_ANY_QUOTA
+
+
+def _scan(root: Path, max_entries: int) -> int:
     try:
         fd, restore = _open_dir(str(root), None, 0o500)
     except OSError:
@@ -341,9 +366,7 @@ def _scan(root: Path, max_entries: int, *, give_up_on_moves: bool = False) -> in
                 parent = _open_parent(fd, levels[-2])
             except (_TreeMovedError, OSError):
                 _restore_mode(fd, top)
-                if give_up_on_moves:
-                    return counter.total
-                raise _TreeMovedError from None
+                raise _TreeMovedError(counter.total) from None
             _restore_mode(fd, levels.pop())
             os.close(fd)
             fd = parent

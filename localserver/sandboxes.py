@@ -22,10 +22,11 @@ from typing import Any
 
 from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.disk import (
+    OVER_ANY_QUOTA,
     LoopVolumes,
     TreeRemovalError,
     VolumeError,
-    disk_usage,
+    measure_disk,
     open_unlinked_bytes,
     pids_by_pid_namespace,
 )
@@ -56,6 +57,10 @@ _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
 _SOCKETS_PREFIX = "daytonaflow-sockets-"
 _READY_TIMEOUT_SECONDS = 15.0
 _DISK_SCAN_MAX_ENTRIES = 200_000
+# Monitor rounds in a row whose scan of a home never held still (each is four attempts) before
+# the home counts as over its quota: a build renaming directories now and then does not lose a
+# round in four, let alone several in a row; sandbox code swapping them to hide data does.
+_UNSETTLED_SCANS_LIMIT = 3
 _REMOVAL_RETRY_SECONDS = 10.0
 _BASE_ENV = {
     "PATH": "/opt/daytonaflow/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -176,6 +181,8 @@ class _Running:
     inflight: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     limits_applied: asyncio.Future[None] | None = None
+    unsettled_scans: int = 0
+    """Monitor rounds in a row whose disk scan the sandbox's moves defeated."""
 
 
 class SandboxManager:
@@ -871,18 +878,28 @@ class SandboxManager:
                     await loop.run_in_executor(None, kill_sandbox_processes, agent)
 
     def _disk_used(self, record: SandboxRecord, running: _Running) -> int:
-        """Every path of the home, plus files its processes unlinked but keep open."""
+        """Every path of the home, plus files its processes unlinked but keep open; a home that
+        kept moving under the scan for several rounds in a row counts as over any quota."""
         home = self.home(record)
-        used = disk_usage(home, _DISK_SCAN_MAX_ENTRIES)
+        usage = measure_disk(home, _DISK_SCAN_MAX_ENTRIES)
+        running.unsettled_scans = 0 if usage.settled else running.unsettled_scans + 1
+        if running.unsettled_scans >= _UNSETTLED_SCANS_LIMIT:
+            logger.warning(
+                "sandbox %s keeps moving directories while its home is scanned (%d rounds in a row)",
+                record.id,
+                running.unsettled_scans,
+            )
+            running.unsettled_scans = 0
+            return OVER_ANY_QUOTA
         try:
             device = os.stat(home).st_dev
             namespace = os.readlink(f"/proc/{_agent_pid(running.proc.pid)}/ns/pid")
         except OSError:
-            return used
+            return usage.bytes
         if self._namespaces is None:
             self._namespaces = pids_by_pid_namespace()
         pids = self._namespaces.get(namespace, [])
-        return used + open_unlinked_bytes(pids, device, self.uids.of(record.id))
+        return usage.bytes + open_unlinked_bytes(pids, device, self.uids.of(record.id))
 
 
 def _give_home_to(home: Path, uid: int) -> None:

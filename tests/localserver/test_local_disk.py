@@ -7,6 +7,8 @@ every other host gets, forced here while running as root).
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import json
 import os
 import shutil
@@ -22,8 +24,16 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
 
-from daytonaflow.localserver import DiskMode, LocalServer, sandboxes
-from daytonaflow.localserver.disk import disk_usage, loop_devices_of, open_unlinked_bytes, remove_tree
+from daytonaflow.localserver import DiskMode, LocalServer, disk, sandboxes
+from daytonaflow.localserver.disk import (
+    OVER_ANY_QUOTA,
+    DiskUsage,
+    disk_usage,
+    loop_devices_of,
+    measure_disk,
+    open_unlinked_bytes,
+    remove_tree,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -93,6 +103,44 @@ try:
 except OSError as error:
     print("refused", error.strerror, flush=True)
 time.sleep(2)  # files still open: a watchdog that counts them has its chance
+"""
+
+# The review's attack on the scan: directories exchanged (renameat2 RENAME_EXCHANGE) between
+# two parents in a tight loop, so a scan meets a moved directory on its way up. The swapping
+# directories sit where the scan goes first (the last name listed), the data (1.5 times the
+# quota) where it would go after: a scan that gives up on the move never sees the data. It
+# runs 15 s, then says it survived.
+SWAPPER = rf"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_EXCHANGE, SYS_RENAMEAT2, AT_FDCWD = 2, 316, -100
+os.mkdir("data")
+for n in range(1000):
+    os.mkdir(f"s{{n}}")
+    if os.listdir(".")[-1] == f"s{{n}}":
+        break
+    os.rmdir(f"s{{n}}")
+pairs = [(f"s{{n}}/x{{i}}/y".encode(), f"s{{n}}/z{{i}}".encode()) for i in range(16)]
+for inner, outer in pairs:
+    os.makedirs(inner)
+    os.makedirs(outer)
+if os.fork() == 0:  # the swapping starts before the data lands: no scan ever sees it whole
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for a, b in pairs:
+            if libc.syscall(SYS_RENAMEAT2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0:
+                os._exit(1)
+    os._exit(0)
+chunk = b"s" * (1 << 20)
+for n in range(3):
+    with open(f"data/{{n}}", "wb") as handle:
+        for _ in range({QUOTA_MIB // 2}):
+            handle.write(chunk)
+print("swapping", flush=True)
+_, status = os.wait()
+if status != 0:
+    sys.exit(f"swapping failed: {{status}}")
+print("survived", flush=True)
 """
 
 
@@ -446,6 +494,114 @@ def test_paths_longer_than_path_max_count_against_the_quota(mode_api: Api) -> No
         assert written < 2 * QUOTA_MIB, last
     finally:
         mode_api.delete(sandbox["id"])
+
+
+def test_a_home_whose_directories_keep_swapping_counts_as_over_its_quota(mode_api: Api) -> None:
+    sandbox = mode_api.create()
+    try:
+        mode_api.toolbox(
+            "POST",
+            sandbox["id"],
+            "/files/upload",
+            params={"path": "swap.py"},
+            files={"file": ("swap.py", SWAPPER)},
+        )
+        result = mode_api.run(sandbox["id"], "python3 swap.py", timeout=90)
+        assert "survived" not in result["result"], result
+        assert result["exitCode"] != 0, result
+    finally:
+        mode_api.delete(sandbox["id"])
+
+
+def _scans_of(home: Path, settled: Any) -> Any:
+    """The real scan, except that ``home``'s scans come out unsettled when ``settled()`` says so."""
+    real = sandboxes.measure_disk
+
+    def measure(root: Path, max_entries: int = 200_000) -> DiskUsage:
+        usage = real(root, max_entries)
+        return usage if root != home or settled() else DiskUsage(usage.bytes, settled=False)
+
+    return measure
+
+
+def test_a_home_whose_scans_never_settle_has_its_processes_killed(
+    mode_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode_api.server.disk_mode == "loop":
+        pytest.skip("a loop home is never scanned: the kernel caps it")
+    sandbox = mode_api.create()
+    try:
+        home = host_home(mode_api.server, sandbox["id"])
+        monkeypatch.setattr(sandboxes, "measure_disk", _scans_of(home, lambda: False))
+        result = mode_api.run(sandbox["id"], "sleep 20; echo survived", timeout=60)
+        assert result["exitCode"] == 137 and "survived" not in result["result"], result
+    finally:
+        mode_api.delete(sandbox["id"])
+
+
+def test_a_home_whose_scan_fails_to_settle_now_and_then_is_left_alone(
+    mode_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode_api.server.disk_mode == "loop":
+        pytest.skip("a loop home is never scanned: the kernel caps it")
+    sandbox = mode_api.create()
+    rounds = itertools.count()
+    try:
+        home = host_home(mode_api.server, sandbox["id"])
+        monkeypatch.setattr(sandboxes, "measure_disk", _scans_of(home, lambda: next(rounds) % 2 == 1))
+        result = mode_api.run(sandbox["id"], "sleep 3; echo survived", timeout=60)
+        assert result == {"exitCode": 0, "result": "survived\n"}
+        assert next(rounds) > 4  # the monitor did scan it, unsettled every other round
+    finally:
+        mode_api.delete(sandbox["id"])
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """renameat2(RENAME_EXCHANGE): the two names swap their directories in one step."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, os.fsencode(first), -100, os.fsencode(second), 2) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2 failed")
+
+
+def test_a_scan_of_a_tree_that_never_holds_still_is_not_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The swap attack, timed so that every scan meets it: the pair is exchanged each time the
+    # scan lists a directory, as a sandbox swapping fast enough would.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big").write_bytes(b"d" * 8 * MIB)
+    swap = next(tmp_path / f"s{n}" for n in range(1000) if _is_listed_last(tmp_path, f"s{n}"))
+    (swap / "x" / "y").mkdir(parents=True)
+    (swap / "z").mkdir()
+    listing = disk._Counter.list
+
+    def list_then_swap(counter: Any, fd: int) -> list[str]:
+        found = listing(counter, fd)
+        _exchange(swap / "x" / "y", swap / "z")
+        return found
+
+    monkeypatch.setattr(disk._Counter, "list", list_then_swap)
+    usage = measure_disk(tmp_path)
+    assert not usage.settled
+    assert usage.bytes < MIB  # the data stayed hidden
+    assert disk_usage(tmp_path) == OVER_ANY_QUOTA
+
+
+def _is_listed_last(directory: Path, name: str) -> bool:
+    """Make ``name`` and keep it if it is listed last, so the scan enters it first."""
+    (directory / name).mkdir()
+    if os.listdir(directory)[-1] == name:
+        return True
+    (directory / name).rmdir()
+    return False
+
+
+def test_a_scan_of_a_tree_that_holds_still_is_settled_and_exact(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "data").write_bytes(b"d" * MIB)
+    usage = measure_disk(tmp_path)
+    assert usage.settled
+    assert usage.bytes >= MIB
 
 
 def test_an_unlinked_file_held_twice_counts_once(tmp_path: Path) -> None:

@@ -478,6 +478,20 @@ def _held_files(pid: int) -> list[str]:
     return held
 
 
+# ---- the host's own disk ---------------------------------------------------------------------------
+
+
+def filesystem_space(path: Path) -> tuple[int, int]:
+    """Bytes an unprivileged writer may still use on the filesystem holding ``path``, and its size."""
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize, info.f_blocks * info.f_frsize
+
+
+def default_free_floor(size_bytes: int) -> int:
+    """Free space below which accounting's blind spots put the host at risk: 1 GiB or 5 %."""
+    return max(1 << 30, size_bytes // 20)
+
+
 # ---- loop-mounted home filesystems -----------------------------------------------------------------
 
 

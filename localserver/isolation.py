@@ -680,6 +680,7 @@ def build_report(
     file_max: int,
     loop_volumes: bool = False,
     disk_fallback: str | None = None,
+    disk_free_floor: int | None = None,
 ) -> IsolationReport:
     """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not."""
     controllers = set(cgroups.controllers)
@@ -708,10 +709,18 @@ def build_report(
             "(a loop-mounted image): the kernel refuses writes past it, unlinked open files included"
         )
     else:
+        floor = (
+            f"{disk_free_floor} bytes"
+            if disk_free_floor is not None
+            else "1 GiB or 5 % of it, whichever is more"
+        )
         report["disk"] = (
             f"mode accounting: rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage (every "
             "path, plus files unlinked but still open) checked every second, processes killed from the "
-            f"host past the quota (no loop filesystem: {disk_fallback or 'not requested'})"
+            f"host past the quota (no loop filesystem: {disk_fallback or 'not requested'}); it cannot "
+            "see unlinked files parked in SCM_RIGHTS messages (no path, no holder in /proc), so when "
+            f"the state directory's filesystem has less than {floor} free, every accounting-mode "
+            "sandbox has its processes killed"
         )
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"

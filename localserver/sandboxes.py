@@ -26,6 +26,8 @@ from daytonaflow.localserver.disk import (
     LoopVolumes,
     TreeRemovalError,
     VolumeError,
+    default_free_floor,
+    filesystem_space,
     measure_disk,
     open_unlinked_bytes,
     pids_by_pid_namespace,
@@ -204,9 +206,11 @@ class SandboxManager:
         stop_grace_seconds: float = 2.0,
         file_budget: int | None = None,
         volumes: LoopVolumes | None = None,
+        disk_free_floor: int | None = None,
     ) -> None:
         """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
-        watched)."""
+        watched). ``disk_free_floor``: free bytes of the state directory's filesystem below which
+        accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of it)."""
         self.state_dir = state_dir
         self.limits = limits
         self.bwrap = bwrap
@@ -238,6 +242,8 @@ class SandboxManager:
         """Loop-mounted home filesystems when the host allows them; else the monitor accounts."""
         self._removals_pending: dict[Path, float] = {}
         self._namespaces: dict[str, list[int]] | None = None
+        self.disk_free_floor = disk_free_floor
+        self._free_at_last_backstop: int | None = None
 
     # ---- startup and shutdown -----------------------------------------------------------------------
 
@@ -821,6 +827,10 @@ class SandboxManager:
             # can be over it: one read of fs.file-nr spares counting each sandbox's files.
             self._file_table_crowded = self.file_budget is not None and host_files_in_use() > self.file_budget
             self._namespaces = None  # processes are listed again, once per round
+            try:
+                await self._guard_host_disk()
+            except Exception:  # the backstop's trouble must not stop the monitor
+                logger.exception("checking the host's free disk space failed")
             if self._removals_pending:
                 try:
                     await self._retry_removals()
@@ -834,6 +844,43 @@ class SandboxManager:
                     await self._check(record, running)
                 except Exception:  # one sandbox's trouble must not stop the monitor
                     logger.exception("monitoring sandbox %s failed", sandbox_id)
+
+    async def _guard_host_disk(self) -> None:
+        """The backstop for what accounting cannot see: files unlinked and parked in SCM_RIGHTS
+        messages have no path and no holder in /proc, so no sandbox can be charged for them.
+        When the state directory's filesystem runs below the floor, every accounting-mode
+        sandbox has its processes killed (which closes the sockets holding such files): charging
+        the one with the most visible usage would spare exactly the sandbox that hides its own.
+        Once done, it waits for free space to fall a quarter of the floor further (or to recover)
+        before doing it again, so a host short of disk for other reasons is not a kill loop."""
+        free, size = filesystem_space(self.state_dir)
+        floor = self.disk_free_floor if self.disk_free_floor is not None else default_free_floor(size)
+        if free >= floor:
+            self._free_at_last_backstop = None
+            return
+        last = self._free_at_last_backstop
+        if last is not None and free > last - floor // 4:
+            return
+        self._free_at_last_backstop = free
+        victims = [
+            (sandbox_id, running)
+            for sandbox_id, running in self.running.items()
+            if not self._on_volume(sandbox_id) and running.proc.poll() is None
+        ]
+        if not victims:
+            return
+        logger.warning(
+            "%d bytes free on the filesystem of %s, below the floor of %d: killing the processes of %d "
+            "accounting-mode sandbox(es), whose hidden files it cannot attribute",
+            free,
+            self.state_dir,
+            floor,
+            len(victims),
+        )
+        loop = asyncio.get_running_loop()
+        for _sandbox_id, running in victims:
+            with contextlib.suppress(SandboxKillError):
+                await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
 
     async def _check(self, record: SandboxRecord, running: _Running) -> None:
         """Crashed processes become ``error``; idle sandboxes auto-stop; a sandbox over its disk

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from daytonaflow.localserver.api import ServerState, api_routes
-from daytonaflow.localserver.disk import DiskMode, resolve_disk_mode
+from daytonaflow.localserver.disk import DiskMode, default_free_floor, filesystem_space, resolve_disk_mode
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
@@ -91,10 +91,13 @@ class LocalServer:
         private_ptys: bool = True,
         disk_mode: DiskMode = "auto",
         proxy_timeouts: ProxyTimeouts | None = None,
+        disk_free_floor: int | None = None,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
         sandboxes share ``nobody``, as they must when not root). ``private_ptys``: give each sandbox
-        a devpts instance with its own limit when running as root."""
+        a devpts instance with its own limit when running as root. ``disk_free_floor``: free bytes
+        of the state directory's filesystem below which accounting-mode sandboxes have their
+        processes killed (``None``: 1 GiB or 5 % of that filesystem, whichever is more)."""
         self.host = host
         self.port = port
         self.proxy_port = proxy_port
@@ -107,6 +110,7 @@ class LocalServer:
         self.private_ptys = private_ptys
         self.disk_mode = disk_mode
         self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
+        self.disk_free_floor = disk_free_floor
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -241,6 +245,9 @@ class LocalServer:
         ptys = PrivatePtys(self.state_dir / "runtime" / "pts") if self.private_ptys else None
         if ptys is not None and not ptys.available:
             ptys = None
+        free_floor = self.disk_free_floor
+        if free_floor is None:
+            free_floor = default_free_floor(filesystem_space(self.state_dir)[1])
         manager = SandboxManager(
             state_dir=self.state_dir,
             limits=limits,
@@ -254,6 +261,7 @@ class LocalServer:
             keep_spare=self.keep_spare,
             file_budget=int(file_max * FILE_TABLE_SHARE),
             volumes=volumes,
+            disk_free_floor=free_floor,
         )
         self.isolation = build_report(
             bwrap,
@@ -264,6 +272,7 @@ class LocalServer:
             file_max=file_max,
             loop_volumes=volumes is not None,
             disk_fallback=disk_fallback,
+            disk_free_floor=free_floor,
         )
         api_socket = _listen(self.host, self.port)
         proxy_socket = _listen(self.host, self.proxy_port)

@@ -143,6 +143,25 @@ if status != 0:
 print("survived", flush=True)
 """
 
+# The review's other blind spot of accounting: files unlinked, written, then sent over a socket
+# pair (SCM_RIGHTS) and closed. Only the socket is left in /proc; the files' blocks stay taken.
+PARKER = rf"""
+import os, socket, time
+kept, sender = socket.socketpair()
+chunk = b"p" * (1 << 20)
+for n in range(3):
+    fd = os.open(f"parked{{n}}", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.unlink(f"parked{{n}}")
+    for _ in range({QUOTA_MIB} - 4):
+        os.write(fd, chunk)
+    os.fsync(fd)
+    socket.send_fds(sender, [b"f"], [fd])
+    os.close(fd)
+print("parked", flush=True)
+time.sleep(15)
+print("survived", flush=True)
+"""
+
 
 def _server(state_dir: Path, mode: DiskMode) -> LocalServer:
     return LocalServer(state_dir=state_dir, limits=TEST_LIMITS, monitor_interval=0.2, disk_mode=mode)
@@ -602,6 +621,39 @@ def test_a_scan_of_a_tree_that_holds_still_is_settled_and_exact(tmp_path: Path) 
     usage = measure_disk(tmp_path)
     assert usage.settled
     assert usage.bytes >= MIB
+
+
+def test_files_parked_in_socket_messages_are_stopped_by_the_host_disk_backstop(state_dir: Path) -> None:
+    state_dir.mkdir()
+    free, _size = disk.filesystem_space(state_dir)
+    parked = 3 * (QUOTA_MIB - 4) * MIB
+    # A floor the parked files cross (other writers on this host have a third of them of slack).
+    floor = free - parked // 3
+    server = LocalServer(
+        state_dir=state_dir,
+        limits=TEST_LIMITS,
+        monitor_interval=0.2,
+        disk_mode="accounting",
+        keep_spare=False,
+        disk_free_floor=floor,
+    )
+    with server, _client(server) as http:
+        api = Api(server, http)
+        assert server.isolation is not None
+        assert "SCM_RIGHTS" in server.isolation.limits["disk"]
+        assert f"{floor} bytes" in server.isolation.limits["disk"]
+        sandbox = api.create()
+        api.toolbox(
+            "POST",
+            sandbox["id"],
+            "/files/upload",
+            params={"path": "park.py"},
+            files={"file": ("park.py", PARKER)},
+        )
+        result = api.run(sandbox["id"], "python3 park.py", timeout=90)
+        assert result["exitCode"] == 137 and "survived" not in result["result"], result
+        assert api.run(sandbox["id"], "echo alive")["result"] == "alive\n"  # the sandbox itself lives on
+        api.delete(sandbox["id"])
 
 
 def test_an_unlinked_file_held_twice_counts_once(tmp_path: Path) -> None:

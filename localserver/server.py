@@ -38,7 +38,7 @@ from daytonaflow.localserver.isolation import (
     host_file_max,
     probe_bwrap,
 )
-from daytonaflow.localserver.proxy import PreviewProxy, ProxyTimeouts
+from daytonaflow.localserver.proxy import PreviewProxy, ProxyLimits, ProxyTimeouts
 from daytonaflow.localserver.sandboxes import SandboxManager
 from daytonaflow.localserver.tokens import PreviewSigner
 from daytonaflow.localserver.toolbox import toolbox_routes
@@ -91,6 +91,7 @@ class LocalServer:
         private_ptys: bool = True,
         disk_mode: DiskMode = "auto",
         proxy_timeouts: ProxyTimeouts | None = None,
+        proxy_limits: ProxyLimits | None = None,
         disk_free_floor: int | None = None,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
@@ -110,6 +111,7 @@ class LocalServer:
         self.private_ptys = private_ptys
         self.disk_mode = disk_mode
         self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
+        self.proxy_limits = proxy_limits or ProxyLimits()
         self.disk_free_floor = disk_free_floor
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
@@ -301,7 +303,9 @@ class LocalServer:
         api_app.state.server = state
         servers = [
             _uvicorn(BearerAuth(ContainErrors(api_app), self.api_key), api_socket),
-            _uvicorn(ContainErrors(PreviewProxy(state, self.proxy_timeouts)), proxy_socket),
+            _uvicorn(
+                ContainErrors(PreviewProxy(state, self.proxy_timeouts, self.proxy_limits)), proxy_socket
+            ),
         ]
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]

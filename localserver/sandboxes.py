@@ -484,13 +484,18 @@ class SandboxManager:
 
     async def create(self, body: Mapping[str, Any]) -> SandboxRecord:
         limits = self.limits.with_request(body.get("cpu"), body.get("memory"), body.get("disk"))
+        if body.get("name"):
+            # Before the spare is claimed: a taken name must not cost it.
+            self._check_name_free(str(body["name"]))
         claimed = await self._claim_spare(limits)
         sandbox_id = claimed[0] if claimed else str(uuid.uuid4())
         name = str(body.get("name") or sandbox_id)
-        if any(r.name == name for r in self.records.values()):
+        try:
+            self._check_name_free(name)  # another create may have taken it while the spare was awaited
+        except ApiError:
             if claimed:
-                self._discard(sandbox_id, claimed[1])
-            raise ApiError(409, f"Sandbox with name {name} already exists", code="SANDBOX_NAME_TAKEN")
+                await self._discard(sandbox_id, claimed[1])
+            raise
         host_uid = self.uids.of(sandbox_id) if claimed else self.uids.assign(sandbox_id)
         record = SandboxRecord(
             id=sandbox_id,
@@ -517,6 +522,10 @@ class SandboxManager:
         record.persist(self._dir(record))
         await self._launch(record)
         return record
+
+    def _check_name_free(self, name: str) -> None:
+        if any(r.name == name for r in self.records.values()):
+            raise ApiError(409, f"Sandbox with name {name} already exists", code="SANDBOX_NAME_TAKEN")
 
     def _make_dirs(self, sandbox_id: str, host_uid: int) -> None:
         """The sandbox's directory and its home, which belongs to the sandbox's own host uid."""
@@ -576,25 +585,27 @@ class SandboxManager:
         try:
             running = await task
         except (ApiError, OSError):
-            self._drop_files(sandbox_id)
+            await self._drop_files(sandbox_id)
             running = None
         self._refill_spare()
         if running is None:
             return None
         if running.proc.poll() is not None:
-            self._discard(sandbox_id, running)
+            await self._discard(sandbox_id, running)
             return None
         return sandbox_id, running
 
-    def _discard(self, sandbox_id: str, running: _Running) -> None:
-        self._kill_process(sandbox_id, running)
-        self._drop_files(sandbox_id)
+    async def _discard(self, sandbox_id: str, running: _Running) -> None:
+        """Kill and remove a spare, off the event loop (waiting for bwrap, unmounting, removing)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._kill_process, sandbox_id, running)
+        await self._drop_files(sandbox_id)
 
-    def _drop_files(self, sandbox_id: str) -> None:
-        """Remove the files of a sandbox no record points at (a spare, retried if that fails); its
-        uid is free again after."""
-        self._remove_or_retry(self._root / sandbox_id)
-        self.uids.release(sandbox_id)
+    async def _drop_files(self, sandbox_id: str) -> None:
+        """Remove the files of a sandbox no record points at (a spare). Its uid is free again only
+        once they are gone: files left behind still belong to it (the monitor retries the
+        removal and frees the uid then)."""
+        if await self._remove_off_loop(self._root / sandbox_id):
+            self.uids.release(sandbox_id)
 
     async def _close_spare(self) -> None:
         if self._spare is None:
@@ -605,9 +616,9 @@ class SandboxManager:
         try:
             running = await task
         except (asyncio.CancelledError, ApiError, OSError):
-            self._drop_files(sandbox_id)
+            await self._drop_files(sandbox_id)
             return
-        self._discard(sandbox_id, running)
+        await self._discard(sandbox_id, running)
 
     # ---- starting and killing one sandbox's processes ---------------------------------------------
 
@@ -659,6 +670,7 @@ class SandboxManager:
         except OSError as error:
             # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
             self._unmount_ptys(ptys)
+            self.cgroups.kill_and_remove(sandbox_id)  # groups made before the refusal
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         except BaseException:
             self._unmount_ptys(ptys)
@@ -817,6 +829,8 @@ class SandboxManager:
             if record is not None:
                 logger.info("removed the files of deleted sandbox %s", record.id)
                 self._forget(record)
+            else:
+                self.uids.release(directory.name)  # a spare's: its uid owns no files any more
 
     # ---- monitor: crashes, auto-stop, disk quota --------------------------------------------------
 

@@ -737,3 +737,78 @@ def test_a_loop_home_left_mounted_by_a_killed_server_is_adopted_with_its_files(s
         assert api.run(sandbox_id, "cat kept.txt")["result"] == "kept\n"
         assert api.delete(sandbox_id).status_code == 200
         assert loop_devices_of(directory) == []
+
+
+# ---- spares and failed starts ----------------------------------------------------------------------
+
+
+def _manager(server: LocalServer) -> sandboxes.SandboxManager:
+    assert server.state is not None
+    return server.state.manager
+
+
+def _ready_spare(server: LocalServer) -> str:
+    """The id of the server's spare once it has started."""
+    manager = _manager(server)
+    assert _wait_for(lambda: manager._spare is not None and manager._spare[1].done())
+    assert manager._spare is not None
+    return manager._spare[0]
+
+
+def test_a_create_with_a_taken_name_leaves_the_spare_in_place(state_dir: Path) -> None:
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS, disk_mode="accounting") as server,
+        _client(server) as http,
+    ):
+        api = Api(server, http)
+        api.create(name="taken")
+        spare = _ready_spare(server)
+        refused = api.api("POST", "/sandbox", json={"name": "taken"})
+        assert refused.status_code == 409
+        assert _manager(server)._spare is not None
+        assert _manager(server)._spare[0] == spare
+        assert api.create()["id"] == spare
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
+def test_a_sandbox_that_fails_to_start_leaves_no_cgroup(state_dir: Path) -> None:
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server,
+        _client(server) as http,
+    ):
+        manager = _manager(server)
+        assert manager.cgroups.controllers
+        manager.bwrap = str(state_dir / "no-such-bwrap")
+        response = http.post(f"{server.api_url}/sandbox", json={})
+        assert response.status_code == 500
+        (failed,) = manager.records
+        for controller in manager.cgroups.controllers:
+            assert not (manager.cgroups._base(controller) / failed).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-sandbox uids need root")
+def test_a_spare_whose_files_resist_removal_keeps_its_uid_until_they_are_gone(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandboxes, "_REMOVAL_RETRY_SECONDS", 0.5)
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS, disk_mode="accounting") as server,
+        _client(server) as http,
+    ):
+        manager = _manager(server)
+        spare = _ready_spare(server)
+        assert manager._spare is not None
+        spare_uid = manager.uids.of(spare)
+        stuck = state_dir / "sandboxes" / spare / "home" / "stuck"
+        stuck.write_text("x")
+        _immutable(stuck, True)
+        try:
+            manager._spare[1].result().proc.kill()  # a dead spare is discarded when claimed
+            created = Api(server, http).create()
+            assert created["id"] != spare
+            assert manager.uids.of(created["id"]) != spare_uid
+            assert manager.uids.of(spare) == spare_uid  # its files still belong to that uid
+        finally:
+            _immutable(stuck, False)
+        assert _wait_for(lambda: spare not in manager.uids._by_sandbox)
+        assert not (state_dir / "sandboxes" / spare).exists()

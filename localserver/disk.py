@@ -63,6 +63,7 @@ _PROBE_IMAGE_BYTES = 8 << 20
 _COMMAND_TIMEOUT_SECONDS = 60.0
 _UNMOUNT_ATTEMPTS = 50
 _DETACH_WAIT_SECONDS = 5.0
+_LOOP_MAJOR = 7
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -574,6 +575,9 @@ class LoopVolumes:
         Needs no tool: a server that cannot make volumes any more still unmounts old ones.
         """
         volume = directory / _VOLUME_NAME
+        # Its device, known while it is mounted: afterwards only that one device is watched,
+        # not every loop device of the host.
+        device = _loop_device_mounted_on(volume)
         for _attempt in range(_UNMOUNT_ATTEMPTS):
             if not _is_mount_point(volume):
                 break
@@ -588,7 +592,7 @@ class LoopVolumes:
             time.sleep(0.02)  # a process of the sandbox is still exiting
         if _is_mount_point(volume):
             raise VolumeError(f"cannot unmount {volume}: it stays busy")
-        _wait_detached(directory / _IMAGE_NAME)
+        _wait_detached(directory / _IMAGE_NAME, None if device is None else [device])
 
     def _make_image(self, image: Path, size_bytes: int) -> None:
         """A sparse image formatted under a temporary name, so a half-made one is never mounted."""
@@ -612,29 +616,57 @@ class LoopVolumes:
             raise VolumeError(f"{what} failed: {(result.stderr or result.stdout).strip()[-500:]}")
 
 
-def _wait_detached(image: Path) -> None:
-    """The kernel releases a loop device once the last namespace holding the mount is gone."""
+def _wait_detached(image: Path, devices: list[Path] | None = None) -> None:
+    """The kernel releases a loop device once the last namespace holding the mount is gone.
+
+    ``devices``: the sysfs directories of the devices that may hold ``image``; by default every
+    loop device is looked at once, and only those holding it are watched after (a host may have
+    hundreds). The wait backs off from 1 ms to 50 ms.
+    """
+    wanted = str(image.absolute())
+    holding = [
+        device
+        for device in (devices if devices is not None else [p.parent.parent for p in _backing_files()])
+        if _backs(device, wanted)
+    ]
     deadline = time.monotonic() + _DETACH_WAIT_SECONDS
-    while _loop_devices_of(image):
+    delay = 0.001
+    while holding:
         if time.monotonic() >= deadline:
-            raise VolumeError(f"{image} is still attached to {', '.join(_loop_devices_of(image))}")
-        time.sleep(0.001)
+            raise VolumeError(f"{image} is still attached to {', '.join(d.name for d in holding)}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        holding = [device for device in holding if _backs(device, wanted)]
+
+
+def _loop_device_mounted_on(volume: Path) -> Path | None:
+    """The sysfs directory of the loop device mounted on ``volume`` (found by its number)."""
+    try:
+        device = os.stat(volume).st_dev
+    except OSError:
+        return None
+    if os.major(device) != _LOOP_MAJOR:
+        return None
+    return Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}")
+
+
+def _backs(device: Path, image: str) -> bool:
+    """Whether the loop device's backing file is ``image`` (a released device has none)."""
+    try:
+        name = (device / "loop" / "backing_file").read_text().strip()
+    except OSError:
+        return False
+    return name.removesuffix(" (deleted)") == image
+
+
+def _backing_files() -> list[Path]:
+    return list(Path("/sys/block").glob("loop*/loop/backing_file"))
 
 
 def loop_devices_of(directory: Path) -> list[str]:
     """Loop devices whose backing file is the home image in ``directory`` (for leak checks)."""
-    return _loop_devices_of(directory / _IMAGE_NAME)
-
-
-def _loop_devices_of(image: Path) -> list[str]:
-    wanted = str(image.absolute())
-    found = []
-    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
-        with contextlib.suppress(OSError):
-            name = backing.read_text().strip().removesuffix(" (deleted)")
-            if name == wanted:
-                found.append(backing.parent.parent.name)
-    return found
+    wanted = str((directory / _IMAGE_NAME).absolute())
+    return [p.parent.parent.name for p in _backing_files() if _backs(p.parent.parent, wanted)]
 
 
 def _is_mount_point(path: Path) -> bool:

@@ -508,8 +508,9 @@ class LoopVolumes:
         self.mount = mount
 
     @classmethod
-    def probe(cls, work_dir: Path) -> LoopVolumes:
-        """Volumes if this host can make and mount them; else :class:`DiskQuotaUnavailableError`."""
+    def locate(cls) -> LoopVolumes:
+        """Volumes made with this host's tools, untried; :class:`DiskQuotaUnavailableError` if
+        it plainly has no way to mount them."""
         if os.geteuid() != 0:
             raise DiskQuotaUnavailableError("loop mounts need a server running as root")
         if not Path("/dev/loop-control").exists():
@@ -518,7 +519,12 @@ class LoopVolumes:
         missing = [name for name, found in tools.items() if found is None]
         if missing:
             raise DiskQuotaUnavailableError(f"{', '.join(missing)} not found")
-        volumes = cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
+        return cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
+
+    @classmethod
+    def probe(cls, work_dir: Path) -> LoopVolumes:
+        """Volumes if this host can make and mount them; else :class:`DiskQuotaUnavailableError`."""
+        volumes = cls.locate()
         probe = work_dir / "loop-probe"
         try:
             if cls.is_mounted(probe):  # a server killed while it probed
@@ -538,6 +544,14 @@ class LoopVolumes:
     @staticmethod
     def home(directory: Path) -> Path:
         return directory / _VOLUME_NAME / "home"
+
+    @staticmethod
+    def homes_under(root: Path) -> int:
+        """How many sandbox directories under ``root`` keep their home on a volume."""
+        try:
+            return sum(1 for directory in root.iterdir() if (directory / _VOLUME_NAME).is_dir())
+        except OSError:
+            return 0
 
     @staticmethod
     def scratch(directory: Path) -> Path:
@@ -678,6 +692,19 @@ def _is_mount_point(path: Path) -> bool:
 
 def _find_tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+
+
+def volumes_for_existing_homes(root: Path) -> tuple[LoopVolumes | None, int, str | None]:
+    """For a server whose new homes are accounted: volumes to mount the homes earlier sandboxes
+    made in ``loop`` mode (a probe that failed once under load, or a changed configuration,
+    must not strand them), how many there are, and why they cannot be mounted if so."""
+    kept = LoopVolumes.homes_under(root)
+    if kept == 0:
+        return None, 0, None
+    try:
+        return LoopVolumes.locate(), kept, None
+    except DiskQuotaUnavailableError as error:
+        return None, kept, str(error)
 
 
 def resolve_disk_mode(mode: DiskMode, work_dir: Path) -> tuple[LoopVolumes | None, str | None]:

@@ -681,8 +681,12 @@ def build_report(
     loop_volumes: bool = False,
     disk_fallback: str | None = None,
     disk_free_floor: int | None = None,
+    kept_loop_homes: int = 0,
+    kept_unmountable: str | None = None,
 ) -> IsolationReport:
-    """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not."""
+    """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not;
+    ``kept_loop_homes``: sandboxes an earlier server made in loop mode (``kept_unmountable``: why
+    this one cannot mount them)."""
     controllers = set(cgroups.controllers)
     report: dict[str, str] = {}
     report["uids"] = uids.describe()
@@ -722,6 +726,15 @@ def build_report(
             f"the state directory's filesystem has less than {floor} free, every accounting-mode "
             "sandbox has its processes killed"
         )
+        if kept_loop_homes:
+            report["disk"] += (
+                f"; {kept_loop_homes} sandbox(es) made in loop mode keep their own filesystem"
+                + (
+                    f" but cannot start here: {kept_unmountable}"
+                    if kept_unmountable
+                    else ", mounted as before"
+                )
+            )
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"
     report["openFiles"] = (

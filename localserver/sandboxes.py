@@ -207,10 +207,13 @@ class SandboxManager:
         file_budget: int | None = None,
         volumes: LoopVolumes | None = None,
         disk_free_floor: int | None = None,
+        existing_volumes: LoopVolumes | None = None,
     ) -> None:
         """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
         watched). ``disk_free_floor``: free bytes of the state directory's filesystem below which
-        accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of it)."""
+        accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of it).
+        ``existing_volumes``: without ``volumes``, what mounts the homes sandboxes made in loop
+        mode under an earlier server (new sandboxes are accounted)."""
         self.state_dir = state_dir
         self.limits = limits
         self.bwrap = bwrap
@@ -240,6 +243,8 @@ class SandboxManager:
         self._root = state_dir / "sandboxes"
         self.volumes = volumes
         """Loop-mounted home filesystems when the host allows them; else the monitor accounts."""
+        self.existing_volumes = volumes or existing_volumes
+        """What mounts the homes that are images: ``volumes``, else the earlier servers' kind."""
         self._removals_pending: dict[Path, float] = {}
         self._namespaces: dict[str, list[int]] | None = None
         self.disk_free_floor = disk_free_floor
@@ -542,14 +547,14 @@ class SandboxManager:
 
     def _attach_volume(self, sandbox_id: str, limits: SandboxLimits) -> None:
         """Mount the sandbox's home filesystem (made at first start) and hand its root over."""
-        if self.volumes is None:
+        if self.existing_volumes is None:
             raise ApiError(
                 500,
                 f"sandbox {sandbox_id}'s home is a filesystem image and this server has no loop mounts",
                 code="SANDBOX_START_FAILED",
             )
         try:
-            home = self.volumes.attach(self._root / sandbox_id, limits.disk_bytes)
+            home = self.existing_volumes.attach(self._root / sandbox_id, limits.disk_bytes)
         except (VolumeError, OSError) as error:
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         _give_home_to(home, self.uids.of(sandbox_id))

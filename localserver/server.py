@@ -18,7 +18,13 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from daytonaflow.localserver.api import ServerState, api_routes
-from daytonaflow.localserver.disk import DiskMode, default_free_floor, filesystem_space, resolve_disk_mode
+from daytonaflow.localserver.disk import (
+    DiskMode,
+    default_free_floor,
+    filesystem_space,
+    resolve_disk_mode,
+    volumes_for_existing_homes,
+)
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
@@ -239,6 +245,11 @@ class LocalServer:
         volumes, disk_fallback = await asyncio.get_running_loop().run_in_executor(
             None, resolve_disk_mode, self.disk_mode, runtime
         )
+        existing_volumes, kept_loop_homes, kept_unmountable = None, 0, None
+        if volumes is None:
+            existing_volumes, kept_loop_homes, kept_unmountable = volumes_for_existing_homes(
+                self.state_dir / "sandboxes"
+            )
         instance = f"{os.getpid()}-{secrets.token_hex(4)}"
         Cgroups.clean_stale(set())
         cgroups = Cgroups(instance, host_uid)
@@ -264,6 +275,7 @@ class LocalServer:
             file_budget=int(file_max * FILE_TABLE_SHARE),
             volumes=volumes,
             disk_free_floor=free_floor,
+            existing_volumes=existing_volumes,
         )
         self.isolation = build_report(
             bwrap,
@@ -275,6 +287,8 @@ class LocalServer:
             loop_volumes=volumes is not None,
             disk_fallback=disk_fallback,
             disk_free_floor=free_floor,
+            kept_loop_homes=kept_loop_homes,
+            kept_unmountable=kept_unmountable,
         )
         api_socket = _listen(self.host, self.port)
         proxy_socket = _listen(self.host, self.proxy_port)

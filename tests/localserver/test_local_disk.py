@@ -812,3 +812,35 @@ def test_a_spare_whose_files_resist_removal_keeps_its_uid_until_they_are_gone(
             _immutable(stuck, False)
         assert _wait_for(lambda: spare not in manager.uids._by_sandbox)
         assert not (state_dir / "sandboxes" / spare).exists()
+
+
+@loop_only
+def test_a_loop_sandbox_still_starts_on_a_server_that_accounts_new_homes(state_dir: Path) -> None:
+    with _server(state_dir, "loop") as server, _client(server) as http:
+        api = Api(server, http)
+        sandbox = api.create()
+        api.run(sandbox["id"], "echo kept > kept.txt")
+    # A server that fell back to accounting (a probe that failed under load, or its configuration).
+    with _server(state_dir, "accounting") as server, _client(server) as http:
+        api = Api(server, http)
+        assert server.isolation is not None
+        assert (
+            "1 sandbox(es) made in loop mode keep their own filesystem, mounted as before"
+            in (server.isolation.limits["disk"])
+        )
+        assert api.api("POST", f"/sandbox/{sandbox['id']}/start").status_code == 200
+        assert api.run(sandbox["id"], "cat kept.txt")["result"] == "kept\n"
+        assert os.path.ismount(_sandbox_dir(server, sandbox["id"]) / "volume")  # still capped by the kernel
+        newcomer = api.create()
+        assert not os.path.ismount(_sandbox_dir(server, newcomer["id"]) / "volume")
+        assert api.delete(sandbox["id"]).status_code == 200
+        assert loop_devices_of(_sandbox_dir(server, sandbox["id"])) == []
+
+
+def test_loop_homes_a_server_cannot_mount_are_counted_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a-loop-sandbox" / "volume").mkdir(parents=True)
+    (tmp_path / "an-accounted-sandbox" / "home").mkdir(parents=True)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # what a server run by a normal user sees
+    assert disk.volumes_for_existing_homes(tmp_path) == (None, 1, "loop mounts need a server running as root")

@@ -64,7 +64,8 @@ _COMMAND_TIMEOUT_SECONDS = 60.0
 _UNMOUNT_ATTEMPTS = 50
 _DETACH_WAIT_SECONDS = 5.0
 _LOOP_MAJOR = 7
-_LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC = ctypes.CDLL(None, use_errno=True)
+"""The C library, one handle for the package, for the calls ``os`` lacks (``umount2``, ``mount``)."""
 
 
 class TreeRemovalError(LocalServerError):
@@ -596,7 +597,7 @@ class LoopVolumes:
             if not _is_mount_point(volume):
                 break
             # The system call, not umount(8): a fork and exec less on every stop and delete.
-            if _LIBC.umount2(os.fsencode(volume), 0) == 0:
+            if LIBC.umount2(os.fsencode(volume), 0) == 0:
                 continue
             failure = ctypes.get_errno()
             if failure == errno.EINVAL:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from daytonaflow.localserver import seccomp
+from daytonaflow.localserver.disk import LIBC, pids_by_pid_namespace
 from daytonaflow.localserver.errors import (
     IsolationUnavailableError,
     RequestFieldError,
@@ -303,7 +304,7 @@ class PrivatePtys:
         directory = self.root / sandbox_id
         directory.mkdir(mode=0o755, exist_ok=True)
         options = f"newinstance,max={max_ptys},ptmxmode=0666,mode=0620".encode()
-        if _libc().mount(b"devpts", bytes(directory), b"devpts", _MS_NOSUID | _MS_NOEXEC, options) != 0:
+        if LIBC.mount(b"devpts", bytes(directory), b"devpts", _MS_NOSUID | _MS_NOEXEC, options) != 0:
             error = ctypes.get_errno()
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -311,7 +312,7 @@ class PrivatePtys:
         return directory
 
     def unmount(self, directory: Path) -> None:
-        _libc().umount2(bytes(directory), _MNT_DETACH)
+        LIBC.umount2(bytes(directory), _MNT_DETACH)
         with contextlib.suppress(OSError):
             directory.rmdir()
 
@@ -326,10 +327,6 @@ _MS_NOSUID = 2
 _MS_NOEXEC = 8
 _MNT_DETACH = 2
 _MIN_OPEN_FILES = 64
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -652,18 +649,14 @@ def _processes_in(namespace: str) -> list[int]:
     """Host pids of the live processes of a pid namespace: not zombies, and not already exiting
     (a killed process with many mappings takes a while to tear them down)."""
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in pids_by_pid_namespace().get(namespace, []):
         try:
-            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
-                continue
-            fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
             state, flags = fields[0], int(fields[6])
         except (OSError, IndexError, ValueError):
             continue
         if state not in (b"Z", b"X") and not flags & _PF_EXITING:
-            pids.append(int(entry))
+            pids.append(pid)
     return pids
 
 
@@ -727,14 +720,11 @@ def build_report(
             "sandbox has its processes killed"
         )
         if kept_loop_homes:
-            report["disk"] += (
-                f"; {kept_loop_homes} sandbox(es) made in loop mode keep their own filesystem"
-                + (
-                    f" but cannot start here: {kept_unmountable}"
-                    if kept_unmountable
-                    else ", mounted as before"
-                )
-            )
+            kept = f"{kept_loop_homes} sandbox(es) made in loop mode keep their own filesystem"
+            where = ", mounted as before"
+            if kept_unmountable:
+                where = f" but cannot start here: {kept_unmountable}"
+            report["disk"] += f"; {kept}{where}"
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"
     report["openFiles"] = (

@@ -656,6 +656,37 @@ def test_files_parked_in_socket_messages_are_stopped_by_the_host_disk_backstop(s
         api.delete(sandbox["id"])
 
 
+def test_the_disk_backstop_kills_once_per_fall_not_every_round_while_the_host_stays_low(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    floor = 1000 * MIB
+    free = [2 * floor]
+    kills: list[int] = []
+    monkeypatch.setattr(sandboxes, "filesystem_space", lambda _path: (free[0], 100 * floor))
+    monkeypatch.setattr(sandboxes, "kill_sandbox_processes", kills.append)
+    server = LocalServer(
+        state_dir=state_dir,
+        limits=TEST_LIMITS,
+        monitor_interval=0.05,
+        disk_mode="accounting",
+        keep_spare=False,
+        disk_free_floor=floor,
+    )
+    with server, _client(server) as http:
+        Api(server, http).create()
+
+        def after_rounds(level: int) -> int:
+            free[0] = level
+            time.sleep(1.0)  # many monitor rounds
+            return len(kills)
+
+        assert after_rounds(floor // 2) == 1
+        assert after_rounds(floor // 2 - floor // 8) == 1  # lower, but not a quarter of the floor
+        assert after_rounds(floor // 4 - 1) == 2
+        assert after_rounds(2 * floor) == 2
+        assert after_rounds(floor - 1) == 3
+
+
 def test_an_unlinked_file_held_twice_counts_once(tmp_path: Path) -> None:
     path = tmp_path / "held"
     first = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

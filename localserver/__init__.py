@@ -9,7 +9,7 @@ from daytonaflow.localserver.errors import (
     LocalServerError,
 )
 from daytonaflow.localserver.isolation import IsolationReport, SandboxLimits
-from daytonaflow.localserver.proxy import ProxyTimeouts
+from daytonaflow.localserver.proxy import ProxyLimits, ProxyTimeouts
 from daytonaflow.localserver.server import LocalServer, default_state_dir
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "IsolationUnavailableError",
     "LocalServer",
     "LocalServerError",
+    "ProxyLimits",
     "ProxyTimeouts",
     "SandboxLimits",
     "default_state_dir",

@@ -63,7 +63,9 @@ _PROBE_IMAGE_BYTES = 8 << 20
 _COMMAND_TIMEOUT_SECONDS = 60.0
 _UNMOUNT_ATTEMPTS = 50
 _DETACH_WAIT_SECONDS = 5.0
-_LIBC = ctypes.CDLL(None, use_errno=True)
+_LOOP_MAJOR = 7
+LIBC = ctypes.CDLL(None, use_errno=True)
+"""The C library, one handle for the package, for the calls ``os`` lacks (``umount2``, ``mount``)."""
 
 
 class TreeRemovalError(LocalServerError):
@@ -124,6 +126,11 @@ def _open_parent(fd: int, expected: _Level) -> int:
 
 class _TreeMovedError(Exception):
     """A directory was moved while we were inside it (only running sandboxes do that)."""
+
+    def __init__(self, seen: int = 0) -> None:
+        super().__init__(seen)
+        self.seen = seen
+        """Bytes a scan had counted when it met the move."""
 
 
 # ---- removal -----------------------------------------------------------------------------------------
@@ -288,21 +295,41 @@ def _remove_entry(fd: int, name: str, root: Path, depth: int, *, directory: bool
 # ---- usage scan --------------------------------------------------------------------------------------
 
 
-def disk_usage(root: Path, max_entries: int = 200_000) -> int:
+@dataclass(frozen=True)
+class DiskUsage:
+    """What one scan of a home found."""
+
+    bytes: int
+    settled: bool
+    """``False``: directories kept moving under every attempt, so ``bytes`` is what was seen
+    before the last move, a lower bound only (sandbox code can swap directories to hide data)."""
+
+
+def measure_disk(root: Path, max_entries: int = 200_000) -> DiskUsage:
     """Bytes allocated under ``root``, every path counted however long; symlinks not followed.
 
     Trees of more than ``max_entries`` entries count as :data:`OVER_ANY_QUOTA`. A sandbox that
-    moves directories while the scan is inside them makes it start over, a few times at most.
+    moves directories while the scan is inside them makes it start over, a few times at most;
+    a tree that never holds still gives an unsettled lower bound, for the caller to judge.
     """
     for _attempt in range(_SCAN_RESTARTS):
         try:
-            return _scan(root, max_entries)
+            return DiskUsage(_scan(root, max_entries), settled=True)
         except _TreeMovedError:
             continue
-    return _scan(root, max_entries, give_up_on_moves=True)
+    try:
+        return DiskUsage(_scan(root, max_entries), settled=True)
+    except _TreeMovedError as moved:
+        return DiskUsage(moved.seen, settled=False)
 
 
-def _scan(root: Path, max_entries: int, *, give_up_on_moves: bool = False) -> int:
+def disk_usage(root: Path, max_entries: int = 200_000) -> int:
+    """:func:`measure_disk`'s bytes, :data:`OVER_ANY_QUOTA` for a tree that never held still."""
+    usage = measure_disk(root, max_entries)
+    return usage.bytes if usage.settled else OVER_ANY_QUOTA
+
+
+def _scan(root: Path, max_entries: int) -> int:
     try:
         fd, restore = _open_dir(str(root), None, 0o500)
     except OSError:
@@ -341,9 +368,7 @@ def _scan(root: Path, max_entries: int, *, give_up_on_moves: bool = False) -> in
                 parent = _open_parent(fd, levels[-2])
             except (_TreeMovedError, OSError):
                 _restore_mode(fd, top)
-                if give_up_on_moves:
-                    return counter.total
-                raise _TreeMovedError from None
+                raise _TreeMovedError(counter.total) from None
             _restore_mode(fd, levels.pop())
             os.close(fd)
             fd = parent
@@ -455,6 +480,20 @@ def _held_files(pid: int) -> list[str]:
     return held
 
 
+# ---- the host's own disk ---------------------------------------------------------------------------
+
+
+def filesystem_space(path: Path) -> tuple[int, int]:
+    """Bytes an unprivileged writer may still use on the filesystem holding ``path``, and its size."""
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize, info.f_blocks * info.f_frsize
+
+
+def default_free_floor(size_bytes: int) -> int:
+    """Free space below which accounting's blind spots put the host at risk: 1 GiB or 5 %."""
+    return max(1 << 30, size_bytes // 20)
+
+
 # ---- loop-mounted home filesystems -----------------------------------------------------------------
 
 
@@ -470,8 +509,9 @@ class LoopVolumes:
         self.mount = mount
 
     @classmethod
-    def probe(cls, work_dir: Path) -> LoopVolumes:
-        """Volumes if this host can make and mount them; else :class:`DiskQuotaUnavailableError`."""
+    def locate(cls) -> LoopVolumes:
+        """Volumes made with this host's tools, untried; :class:`DiskQuotaUnavailableError` if
+        it plainly has no way to mount them."""
         if os.geteuid() != 0:
             raise DiskQuotaUnavailableError("loop mounts need a server running as root")
         if not Path("/dev/loop-control").exists():
@@ -480,7 +520,12 @@ class LoopVolumes:
         missing = [name for name, found in tools.items() if found is None]
         if missing:
             raise DiskQuotaUnavailableError(f"{', '.join(missing)} not found")
-        volumes = cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
+        return cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
+
+    @classmethod
+    def probe(cls, work_dir: Path) -> LoopVolumes:
+        """Volumes if this host can make and mount them; else :class:`DiskQuotaUnavailableError`."""
+        volumes = cls.locate()
         probe = work_dir / "loop-probe"
         try:
             if cls.is_mounted(probe):  # a server killed while it probed
@@ -500,6 +545,14 @@ class LoopVolumes:
     @staticmethod
     def home(directory: Path) -> Path:
         return directory / _VOLUME_NAME / "home"
+
+    @staticmethod
+    def homes_under(root: Path) -> int:
+        """How many sandbox directories under ``root`` keep their home on a volume."""
+        try:
+            return sum(1 for directory in root.iterdir() if (directory / _VOLUME_NAME).is_dir())
+        except OSError:
+            return 0
 
     @staticmethod
     def scratch(directory: Path) -> Path:
@@ -537,11 +590,14 @@ class LoopVolumes:
         Needs no tool: a server that cannot make volumes any more still unmounts old ones.
         """
         volume = directory / _VOLUME_NAME
+        # Its device, known while it is mounted: afterwards only that one device is watched,
+        # not every loop device of the host.
+        device = _loop_device_mounted_on(volume)
         for _attempt in range(_UNMOUNT_ATTEMPTS):
             if not _is_mount_point(volume):
                 break
             # The system call, not umount(8): a fork and exec less on every stop and delete.
-            if _LIBC.umount2(os.fsencode(volume), 0) == 0:
+            if LIBC.umount2(os.fsencode(volume), 0) == 0:
                 continue
             failure = ctypes.get_errno()
             if failure == errno.EINVAL:
@@ -551,7 +607,7 @@ class LoopVolumes:
             time.sleep(0.02)  # a process of the sandbox is still exiting
         if _is_mount_point(volume):
             raise VolumeError(f"cannot unmount {volume}: it stays busy")
-        _wait_detached(directory / _IMAGE_NAME)
+        _wait_detached(directory / _IMAGE_NAME, None if device is None else [device])
 
     def _make_image(self, image: Path, size_bytes: int) -> None:
         """A sparse image formatted under a temporary name, so a half-made one is never mounted."""
@@ -575,29 +631,57 @@ class LoopVolumes:
             raise VolumeError(f"{what} failed: {(result.stderr or result.stdout).strip()[-500:]}")
 
 
-def _wait_detached(image: Path) -> None:
-    """The kernel releases a loop device once the last namespace holding the mount is gone."""
+def _wait_detached(image: Path, devices: list[Path] | None = None) -> None:
+    """The kernel releases a loop device once the last namespace holding the mount is gone.
+
+    ``devices``: the sysfs directories of the devices that may hold ``image``; by default every
+    loop device is looked at once, and only those holding it are watched after (a host may have
+    hundreds). The wait backs off from 1 ms to 50 ms.
+    """
+    wanted = str(image.absolute())
+    holding = [
+        device
+        for device in (devices if devices is not None else [p.parent.parent for p in _backing_files()])
+        if _backs(device, wanted)
+    ]
     deadline = time.monotonic() + _DETACH_WAIT_SECONDS
-    while _loop_devices_of(image):
+    delay = 0.001
+    while holding:
         if time.monotonic() >= deadline:
-            raise VolumeError(f"{image} is still attached to {', '.join(_loop_devices_of(image))}")
-        time.sleep(0.001)
+            raise VolumeError(f"{image} is still attached to {', '.join(d.name for d in holding)}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        holding = [device for device in holding if _backs(device, wanted)]
+
+
+def _loop_device_mounted_on(volume: Path) -> Path | None:
+    """The sysfs directory of the loop device mounted on ``volume`` (found by its number)."""
+    try:
+        device = os.stat(volume).st_dev
+    except OSError:
+        return None
+    if os.major(device) != _LOOP_MAJOR:
+        return None
+    return Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}")
+
+
+def _backs(device: Path, image: str) -> bool:
+    """Whether the loop device's backing file is ``image`` (a released device has none)."""
+    try:
+        name = (device / "loop" / "backing_file").read_text().strip()
+    except OSError:
+        return False
+    return name.removesuffix(" (deleted)") == image
+
+
+def _backing_files() -> list[Path]:
+    return list(Path("/sys/block").glob("loop*/loop/backing_file"))
 
 
 def loop_devices_of(directory: Path) -> list[str]:
     """Loop devices whose backing file is the home image in ``directory`` (for leak checks)."""
-    return _loop_devices_of(directory / _IMAGE_NAME)
-
-
-def _loop_devices_of(image: Path) -> list[str]:
-    wanted = str(image.absolute())
-    found = []
-    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
-        with contextlib.suppress(OSError):
-            name = backing.read_text().strip().removesuffix(" (deleted)")
-            if name == wanted:
-                found.append(backing.parent.parent.name)
-    return found
+    wanted = str((directory / _IMAGE_NAME).absolute())
+    return [p.parent.parent.name for p in _backing_files() if _backs(p.parent.parent, wanted)]
 
 
 def _is_mount_point(path: Path) -> bool:
@@ -609,6 +693,19 @@ def _is_mount_point(path: Path) -> bool:
 
 def _find_tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+
+
+def volumes_for_existing_homes(root: Path) -> tuple[LoopVolumes | None, int, str | None]:
+    """For a server whose new homes are accounted: volumes to mount the homes earlier sandboxes
+    made in ``loop`` mode (a probe that failed once under load, or a changed configuration,
+    must not strand them), how many there are, and why they cannot be mounted if so."""
+    kept = LoopVolumes.homes_under(root)
+    if kept == 0:
+        return None, 0, None
+    try:
+        return LoopVolumes.locate(), kept, None
+    except DiskQuotaUnavailableError as error:
+        return None, kept, str(error)
 
 
 def resolve_disk_mode(mode: DiskMode, work_dir: Path) -> tuple[LoopVolumes | None, str | None]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from daytonaflow.localserver import seccomp
+from daytonaflow.localserver.disk import LIBC, pids_by_pid_namespace
 from daytonaflow.localserver.errors import (
     IsolationUnavailableError,
     SandboxKillError,
@@ -276,7 +277,7 @@ class PrivatePtys:
         directory = self.root / sandbox_id
         directory.mkdir(mode=0o755, exist_ok=True)
         options = f"newinstance,max={max_ptys},ptmxmode=0666,mode=0620".encode()
-        if _libc().mount(b"devpts", bytes(directory), b"devpts", _MS_NOSUID | _MS_NOEXEC, options) != 0:
+        if LIBC.mount(b"devpts", bytes(directory), b"devpts", _MS_NOSUID | _MS_NOEXEC, options) != 0:
             error = ctypes.get_errno()
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -284,7 +285,7 @@ class PrivatePtys:
         return directory
 
     def unmount(self, directory: Path) -> None:
-        _libc().umount2(bytes(directory), _MNT_DETACH)
+        LIBC.umount2(bytes(directory), _MNT_DETACH)
         with contextlib.suppress(OSError):
             directory.rmdir()
 
@@ -299,10 +300,6 @@ _MS_NOSUID = 2
 _MS_NOEXEC = 8
 _MNT_DETACH = 2
 _MIN_OPEN_FILES = 64
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -625,18 +622,14 @@ def _processes_in(namespace: str) -> list[int]:
     """Host pids of the live processes of a pid namespace: not zombies, and not already exiting
     (a killed process with many mappings takes a while to tear them down)."""
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in pids_by_pid_namespace().get(namespace, []):
         try:
-            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
-                continue
-            fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
             state, flags = fields[0], int(fields[6])
         except (OSError, IndexError, ValueError):
             continue
         if state not in (b"Z", b"X") and not flags & _PF_EXITING:
-            pids.append(int(entry))
+            pids.append(pid)
     return pids
 
 
@@ -653,8 +646,13 @@ def build_report(
     file_max: int,
     loop_volumes: bool = False,
     disk_fallback: str | None = None,
+    disk_free_floor: int | None = None,
+    kept_loop_homes: int = 0,
+    kept_unmountable: str | None = None,
 ) -> IsolationReport:
-    """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not."""
+    """What is enforced; ``loop_volumes`` when homes are their own filesystems, else why not;
+    ``kept_loop_homes``: sandboxes an earlier server made in loop mode (``kept_unmountable``: why
+    this one cannot mount them)."""
     controllers = set(cgroups.controllers)
     report: dict[str, str] = {}
     report["uids"] = uids.describe()
@@ -681,11 +679,25 @@ def build_report(
             "(a loop-mounted image): the kernel refuses writes past it, unlinked open files included"
         )
     else:
+        floor = (
+            f"{disk_free_floor} bytes"
+            if disk_free_floor is not None
+            else "1 GiB or 5 % of it, whichever is more"
+        )
         report["disk"] = (
             f"mode accounting: rlimit FSIZE={limits.disk_bytes} per file; /home/daytona usage (every "
             "path, plus files unlinked but still open) checked every second, processes killed from the "
-            f"host past the quota (no loop filesystem: {disk_fallback or 'not requested'})"
+            f"host past the quota (no loop filesystem: {disk_fallback or 'not requested'}); it cannot "
+            "see unlinked files parked in SCM_RIGHTS messages (no path, no holder in /proc), so when "
+            f"the state directory's filesystem has less than {floor} free, every accounting-mode "
+            "sandbox has its processes killed"
         )
+        if kept_loop_homes:
+            kept = f"{kept_loop_homes} sandbox(es) made in loop mode keep their own filesystem"
+            where = ", mounted as before"
+            if kept_unmountable:
+                where = f" but cannot start here: {kept_unmountable}"
+            report["disk"] += f"; {kept}{where}"
     report["tmp"] = f"tmpfs /tmp size={limits.tmp_bytes}"
     report["shm"] = f"tmpfs /dev/shm size={limits.shm_bytes}"
     report["openFiles"] = (

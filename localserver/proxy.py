@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import hmac
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import h11
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.frames import CloseCode
 
 from daytonaflow.localserver.agent_client import AgentClient, AgentStream
 from daytonaflow.localserver.api import ServerState
@@ -55,12 +57,32 @@ class ProxyTimeouts:
     read: float = 60.0
 
 
+@dataclass(frozen=True)
+class ProxyLimits:
+    """How much of a sandbox's answer the proxy holds at once.
+
+    ``websocket_message_bytes``: a WebSocket message is relayed only once whole, so the proxy
+    buffers it; a larger one closes the connection with 1009 (message too big) instead of
+    letting the sandbox make the host buffer a message of any size.
+    """
+
+    websocket_message_bytes: int = 16 << 20
+
+
+# Close codes a close frame may not carry (RFC 6455 7.4.1): the proxy sends 1011 in their place.
+_UNSENDABLE_CLOSE_CODES = {CloseCode.NO_STATUS_RCVD, CloseCode.ABNORMAL_CLOSURE, CloseCode.TLS_HANDSHAKE}
+_T = TypeVar("_T")
+
+
 class PreviewProxy:
     """ASGI app of the proxy port; every refusal is a JSON body, never an HTML page."""
 
-    def __init__(self, state: ServerState, timeouts: ProxyTimeouts | None = None) -> None:
+    def __init__(
+        self, state: ServerState, timeouts: ProxyTimeouts | None = None, limits: ProxyLimits | None = None
+    ) -> None:
         self.state = state
         self.timeouts = timeouts or ProxyTimeouts()
+        self.limits = limits or ProxyLimits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -145,35 +167,26 @@ class PreviewProxy:
             await error_response(error.status, error.message, code)(scope, receive, send)
 
     async def _connect(self, agent: AgentClient, port: int) -> AgentStream:
-        try:
-            return await asyncio.wait_for(agent.stream("connect", port=port), self.timeouts.connect)
-        except TimeoutError:
-            raise ApiError(
-                504,
-                f"the sandbox's server on port {port} did not accept within {self.timeouts.connect:g}s",
-                code="UPSTREAM_TIMEOUT",
-            ) from None
+        return await _within(
+            agent.stream("connect", port=port),
+            self.timeouts.connect,
+            f"the sandbox's server on port {port} did not accept within {self.timeouts.connect:g}s",
+        )
 
     async def _read(self, reader: asyncio.StreamReader, port: int) -> bytes:
-        try:
-            return await asyncio.wait_for(reader.read(65536), self.timeouts.read)
-        except TimeoutError:
-            raise ApiError(
-                504,
-                f"the sandbox's server on port {port} sent nothing for {self.timeouts.read:g}s",
-                code="UPSTREAM_TIMEOUT",
-            ) from None
+        return await _within(
+            reader.read(65536),
+            self.timeouts.read,
+            f"the sandbox's server on port {port} sent nothing for {self.timeouts.read:g}s",
+        )
 
     async def _drain(self, writer: asyncio.StreamWriter, port: int) -> None:
         """Wait for the request body to go out; a server that never reads it times out too."""
-        try:
-            await asyncio.wait_for(writer.drain(), self.timeouts.read)
-        except TimeoutError:
-            raise ApiError(
-                504,
-                f"the sandbox's server on port {port} read nothing for {self.timeouts.read:g}s",
-                code="UPSTREAM_TIMEOUT",
-            ) from None
+        await _within(
+            writer.drain(),
+            self.timeouts.read,
+            f"the sandbox's server on port {port} read nothing for {self.timeouts.read:g}s",
+        )
 
     async def _relay_http(
         self,
@@ -251,7 +264,7 @@ class PreviewProxy:
                     sock=sock,
                     subprotocols=scope.get("subprotocols") or None,
                     proxy=None,
-                    max_size=None,
+                    max_size=self.limits.websocket_message_bytes,
                     ping_interval=None,
                     compression=None,
                 ) as upstream:
@@ -274,14 +287,15 @@ class PreviewProxy:
                     await upstream.send(message["bytes"])
 
         async def upstream_to_client() -> None:
+            code: int = CloseCode.NORMAL_CLOSURE
             try:
                 async for data in upstream:
                     key = "text" if isinstance(data, str) else "bytes"
                     event: dict[str, Any] = {"type": "websocket.send", key: data}
                     await send(event)
-            except ConnectionClosed:
-                pass
-            code = upstream.close_code or 1000
+                code = upstream.close_code or CloseCode.NORMAL_CLOSURE
+            except ConnectionClosed as closed:
+                code = _close_code_to_relay(closed)
             with contextlib.suppress(Exception):
                 await send({"type": "websocket.close", "code": code})
 
@@ -291,3 +305,21 @@ class PreviewProxy:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _within(step: Awaitable[_T], seconds: float, silence: str) -> _T:
+    """``step``, or a 504 saying what the sandbox's server left undone in ``seconds``."""
+    try:
+        return await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        raise ApiError(504, silence, code="UPSTREAM_TIMEOUT") from None
+
+
+def _close_code_to_relay(closed: ConnectionClosed) -> int:
+    """The code of whoever closed first: the sandbox's server, or the proxy (1009 for a message
+    too big)."""
+    frames = (closed.sent, closed.rcvd) if closed.rcvd_then_sent is False else (closed.rcvd, closed.sent)
+    for frame in frames:
+        if frame is not None and frame.code not in _UNSENDABLE_CLOSE_CODES:
+            return frame.code
+    return CloseCode.INTERNAL_ERROR

@@ -22,10 +22,13 @@ from typing import Any
 
 from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.disk import (
+    OVER_ANY_QUOTA,
     LoopVolumes,
     TreeRemovalError,
     VolumeError,
-    disk_usage,
+    default_free_floor,
+    filesystem_space,
+    measure_disk,
     open_unlinked_bytes,
     pids_by_pid_namespace,
 )
@@ -56,6 +59,10 @@ _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
 _SOCKETS_PREFIX = "daytonaflow-sockets-"
 _READY_TIMEOUT_SECONDS = 15.0
 _DISK_SCAN_MAX_ENTRIES = 200_000
+# Monitor rounds in a row whose scan of a home never held still (each is four attempts) before
+# the home counts as over its quota: a build renaming directories now and then does not lose a
+# round in four, let alone several in a row; sandbox code swapping them to hide data does.
+_UNSETTLED_SCANS_LIMIT = 3
 _REMOVAL_RETRY_SECONDS = 10.0
 _BASE_ENV = {
     "PATH": "/opt/daytonaflow/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -176,6 +183,8 @@ class _Running:
     inflight: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     limits_applied: asyncio.Future[None] | None = None
+    unsettled_scans: int = 0
+    """Monitor rounds in a row whose disk scan the sandbox's moves defeated."""
 
 
 class SandboxManager:
@@ -197,9 +206,14 @@ class SandboxManager:
         stop_grace_seconds: float = 2.0,
         file_budget: int | None = None,
         volumes: LoopVolumes | None = None,
+        disk_free_floor: int | None = None,
+        existing_volumes: LoopVolumes | None = None,
     ) -> None:
         """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
-        watched)."""
+        watched). ``disk_free_floor``: free bytes of the state directory's filesystem below which
+        accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of it).
+        ``existing_volumes``: without ``volumes``, what mounts the homes sandboxes made in loop
+        mode under an earlier server (new sandboxes are accounted)."""
         self.state_dir = state_dir
         self.limits = limits
         self.bwrap = bwrap
@@ -229,8 +243,12 @@ class SandboxManager:
         self._root = state_dir / "sandboxes"
         self.volumes = volumes
         """Loop-mounted home filesystems when the host allows them; else the monitor accounts."""
+        self.existing_volumes = volumes or existing_volumes
+        """What mounts the homes that are images: ``volumes``, else the earlier servers' kind."""
         self._removals_pending: dict[Path, float] = {}
         self._namespaces: dict[str, list[int]] | None = None
+        self.disk_free_floor = disk_free_floor
+        self._free_at_last_backstop: int | None = None
 
     # ---- startup and shutdown -----------------------------------------------------------------------
 
@@ -471,13 +489,18 @@ class SandboxManager:
 
     async def create(self, body: Mapping[str, Any]) -> SandboxRecord:
         limits = self.limits.with_request(body.get("cpu"), body.get("memory"), body.get("disk"))
+        if body.get("name"):
+            # Before the spare is claimed: a taken name must not cost it.
+            self._check_name_free(str(body["name"]))
         claimed = await self._claim_spare(limits)
         sandbox_id = claimed[0] if claimed else str(uuid.uuid4())
         name = str(body.get("name") or sandbox_id)
-        if any(r.name == name for r in self.records.values()):
+        try:
+            self._check_name_free(name)  # another create may have taken it while the spare was awaited
+        except ApiError:
             if claimed:
-                self._discard(sandbox_id, claimed[1])
-            raise ApiError(409, f"Sandbox with name {name} already exists", code="SANDBOX_NAME_TAKEN")
+                await self._discard(sandbox_id, claimed[1])
+            raise
         host_uid = self.uids.of(sandbox_id) if claimed else self.uids.assign(sandbox_id)
         record = SandboxRecord(
             id=sandbox_id,
@@ -505,6 +528,10 @@ class SandboxManager:
         await self._launch(record)
         return record
 
+    def _check_name_free(self, name: str) -> None:
+        if any(r.name == name for r in self.records.values()):
+            raise ApiError(409, f"Sandbox with name {name} already exists", code="SANDBOX_NAME_TAKEN")
+
     def _make_dirs(self, sandbox_id: str, host_uid: int) -> None:
         """The sandbox's directory and its home, which belongs to the sandbox's own host uid."""
         directory = self._root / sandbox_id
@@ -520,14 +547,14 @@ class SandboxManager:
 
     def _attach_volume(self, sandbox_id: str, limits: SandboxLimits) -> None:
         """Mount the sandbox's home filesystem (made at first start) and hand its root over."""
-        if self.volumes is None:
+        if self.existing_volumes is None:
             raise ApiError(
                 500,
                 f"sandbox {sandbox_id}'s home is a filesystem image and this server has no loop mounts",
                 code="SANDBOX_START_FAILED",
             )
         try:
-            home = self.volumes.attach(self._root / sandbox_id, limits.disk_bytes)
+            home = self.existing_volumes.attach(self._root / sandbox_id, limits.disk_bytes)
         except (VolumeError, OSError) as error:
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         _give_home_to(home, self.uids.of(sandbox_id))
@@ -563,25 +590,27 @@ class SandboxManager:
         try:
             running = await task
         except (ApiError, OSError):
-            self._drop_files(sandbox_id)
+            await self._drop_files(sandbox_id)
             running = None
         self._refill_spare()
         if running is None:
             return None
         if running.proc.poll() is not None:
-            self._discard(sandbox_id, running)
+            await self._discard(sandbox_id, running)
             return None
         return sandbox_id, running
 
-    def _discard(self, sandbox_id: str, running: _Running) -> None:
-        self._kill_process(sandbox_id, running)
-        self._drop_files(sandbox_id)
+    async def _discard(self, sandbox_id: str, running: _Running) -> None:
+        """Kill and remove a spare, off the event loop (waiting for bwrap, unmounting, removing)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._kill_process, sandbox_id, running)
+        await self._drop_files(sandbox_id)
 
-    def _drop_files(self, sandbox_id: str) -> None:
-        """Remove the files of a sandbox no record points at (a spare, retried if that fails); its
-        uid is free again after."""
-        self._remove_or_retry(self._root / sandbox_id)
-        self.uids.release(sandbox_id)
+    async def _drop_files(self, sandbox_id: str) -> None:
+        """Remove the files of a sandbox no record points at (a spare). Its uid is free again only
+        once they are gone: files left behind still belong to it (the monitor retries the
+        removal and frees the uid then)."""
+        if await self._remove_off_loop(self._root / sandbox_id):
+            self.uids.release(sandbox_id)
 
     async def _close_spare(self) -> None:
         if self._spare is None:
@@ -592,9 +621,9 @@ class SandboxManager:
         try:
             running = await task
         except (asyncio.CancelledError, ApiError, OSError):
-            self._drop_files(sandbox_id)
+            await self._drop_files(sandbox_id)
             return
-        self._discard(sandbox_id, running)
+        await self._discard(sandbox_id, running)
 
     # ---- starting and killing one sandbox's processes ---------------------------------------------
 
@@ -646,6 +675,7 @@ class SandboxManager:
         except OSError as error:
             # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
             self._unmount_ptys(ptys)
+            self.cgroups.kill_and_remove(sandbox_id)  # groups made before the refusal
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         except BaseException:
             self._unmount_ptys(ptys)
@@ -804,6 +834,8 @@ class SandboxManager:
             if record is not None:
                 logger.info("removed the files of deleted sandbox %s", record.id)
                 self._forget(record)
+            else:
+                self.uids.release(directory.name)  # a spare's: its uid owns no files any more
 
     # ---- monitor: crashes, auto-stop, disk quota --------------------------------------------------
 
@@ -814,6 +846,10 @@ class SandboxManager:
             # can be over it: one read of fs.file-nr spares counting each sandbox's files.
             self._file_table_crowded = self.file_budget is not None and host_files_in_use() > self.file_budget
             self._namespaces = None  # processes are listed again, once per round
+            try:
+                await self._guard_host_disk()
+            except Exception:  # the backstop's trouble must not stop the monitor
+                logger.exception("checking the host's free disk space failed")
             if self._removals_pending:
                 try:
                     await self._retry_removals()
@@ -827,6 +863,43 @@ class SandboxManager:
                     await self._check(record, running)
                 except Exception:  # one sandbox's trouble must not stop the monitor
                     logger.exception("monitoring sandbox %s failed", sandbox_id)
+
+    async def _guard_host_disk(self) -> None:
+        """The backstop for what accounting cannot see: files unlinked and parked in SCM_RIGHTS
+        messages have no path and no holder in /proc, so no sandbox can be charged for them.
+        When the state directory's filesystem runs below the floor, every accounting-mode
+        sandbox has its processes killed (which closes the sockets holding such files): charging
+        the one with the most visible usage would spare exactly the sandbox that hides its own.
+        Once done, it waits for free space to fall a quarter of the floor further (or to recover)
+        before doing it again, so a host short of disk for other reasons is not a kill loop."""
+        free, size = filesystem_space(self.state_dir)
+        floor = self.disk_free_floor if self.disk_free_floor is not None else default_free_floor(size)
+        if free >= floor:
+            self._free_at_last_backstop = None
+            return
+        last = self._free_at_last_backstop
+        if last is not None and free > last - floor // 4:
+            return
+        self._free_at_last_backstop = free
+        victims = [
+            (sandbox_id, running)
+            for sandbox_id, running in self.running.items()
+            if not self._on_volume(sandbox_id) and running.proc.poll() is None
+        ]
+        if not victims:
+            return
+        logger.warning(
+            "%d bytes free on the filesystem of %s, below the floor of %d: killing the processes of %d "
+            "accounting-mode sandbox(es), whose hidden files it cannot attribute",
+            free,
+            self.state_dir,
+            floor,
+            len(victims),
+        )
+        loop = asyncio.get_running_loop()
+        for _sandbox_id, running in victims:
+            with contextlib.suppress(SandboxKillError):
+                await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
 
     async def _check(self, record: SandboxRecord, running: _Running) -> None:
         """Crashed processes become ``error``; idle sandboxes auto-stop; a sandbox over its disk
@@ -871,18 +944,28 @@ class SandboxManager:
                     await loop.run_in_executor(None, kill_sandbox_processes, agent)
 
     def _disk_used(self, record: SandboxRecord, running: _Running) -> int:
-        """Every path of the home, plus files its processes unlinked but keep open."""
+        """Every path of the home, plus files its processes unlinked but keep open; a home that
+        kept moving under the scan for several rounds in a row counts as over any quota."""
         home = self.home(record)
-        used = disk_usage(home, _DISK_SCAN_MAX_ENTRIES)
+        usage = measure_disk(home, _DISK_SCAN_MAX_ENTRIES)
+        running.unsettled_scans = 0 if usage.settled else running.unsettled_scans + 1
+        if running.unsettled_scans >= _UNSETTLED_SCANS_LIMIT:
+            logger.warning(
+                "sandbox %s keeps moving directories while its home is scanned (%d rounds in a row)",
+                record.id,
+                running.unsettled_scans,
+            )
+            running.unsettled_scans = 0
+            return OVER_ANY_QUOTA
         try:
             device = os.stat(home).st_dev
             namespace = os.readlink(f"/proc/{_agent_pid(running.proc.pid)}/ns/pid")
         except OSError:
-            return used
+            return usage.bytes
         if self._namespaces is None:
             self._namespaces = pids_by_pid_namespace()
         pids = self._namespaces.get(namespace, [])
-        return used + open_unlinked_bytes(pids, device, self.uids.of(record.id))
+        return usage.bytes + open_unlinked_bytes(pids, device, self.uids.of(record.id))
 
 
 def _give_home_to(home: Path, uid: int) -> None:

@@ -18,7 +18,13 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from daytonaflow.localserver.api import ServerState, api_routes
-from daytonaflow.localserver.disk import DiskMode, resolve_disk_mode
+from daytonaflow.localserver.disk import (
+    DiskMode,
+    default_free_floor,
+    filesystem_space,
+    resolve_disk_mode,
+    volumes_for_existing_homes,
+)
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
@@ -38,7 +44,7 @@ from daytonaflow.localserver.isolation import (
     host_file_max,
     probe_bwrap,
 )
-from daytonaflow.localserver.proxy import PreviewProxy, ProxyTimeouts
+from daytonaflow.localserver.proxy import PreviewProxy, ProxyLimits, ProxyTimeouts
 from daytonaflow.localserver.sandboxes import SandboxManager
 from daytonaflow.localserver.tokens import PreviewSigner
 from daytonaflow.localserver.toolbox import toolbox_routes
@@ -91,10 +97,14 @@ class LocalServer:
         private_ptys: bool = True,
         disk_mode: DiskMode = "auto",
         proxy_timeouts: ProxyTimeouts | None = None,
+        proxy_limits: ProxyLimits | None = None,
+        disk_free_floor: int | None = None,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
         sandboxes share ``nobody``, as they must when not root). ``private_ptys``: give each sandbox
-        a devpts instance with its own limit when running as root."""
+        a devpts instance with its own limit when running as root. ``disk_free_floor``: free bytes
+        of the state directory's filesystem below which accounting-mode sandboxes have their
+        processes killed (``None``: 1 GiB or 5 % of that filesystem, whichever is more)."""
         self.host = host
         self.port = port
         self.proxy_port = proxy_port
@@ -107,6 +117,8 @@ class LocalServer:
         self.private_ptys = private_ptys
         self.disk_mode = disk_mode
         self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
+        self.proxy_limits = proxy_limits or ProxyLimits()
+        self.disk_free_floor = disk_free_floor
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -233,6 +245,11 @@ class LocalServer:
         volumes, disk_fallback = await asyncio.get_running_loop().run_in_executor(
             None, resolve_disk_mode, self.disk_mode, runtime
         )
+        existing_volumes, kept_loop_homes, kept_unmountable = None, 0, None
+        if volumes is None:
+            existing_volumes, kept_loop_homes, kept_unmountable = volumes_for_existing_homes(
+                self.state_dir / "sandboxes"
+            )
         instance = f"{os.getpid()}-{secrets.token_hex(4)}"
         Cgroups.clean_stale(set())
         cgroups = Cgroups(instance, host_uid)
@@ -241,6 +258,9 @@ class LocalServer:
         ptys = PrivatePtys(self.state_dir / "runtime" / "pts") if self.private_ptys else None
         if ptys is not None and not ptys.available:
             ptys = None
+        free_floor = self.disk_free_floor
+        if free_floor is None:
+            free_floor = default_free_floor(filesystem_space(self.state_dir)[1])
         manager = SandboxManager(
             state_dir=self.state_dir,
             limits=limits,
@@ -254,6 +274,8 @@ class LocalServer:
             keep_spare=self.keep_spare,
             file_budget=int(file_max * FILE_TABLE_SHARE),
             volumes=volumes,
+            disk_free_floor=free_floor,
+            existing_volumes=existing_volumes,
         )
         self.isolation = build_report(
             bwrap,
@@ -264,6 +286,9 @@ class LocalServer:
             file_max=file_max,
             loop_volumes=volumes is not None,
             disk_fallback=disk_fallback,
+            disk_free_floor=free_floor,
+            kept_loop_homes=kept_loop_homes,
+            kept_unmountable=kept_unmountable,
         )
         api_socket = _listen(self.host, self.port)
         proxy_socket = _listen(self.host, self.proxy_port)
@@ -292,7 +317,9 @@ class LocalServer:
         api_app.state.server = state
         servers = [
             _uvicorn(BearerAuth(ContainErrors(api_app), self.api_key), api_socket),
-            _uvicorn(ContainErrors(PreviewProxy(state, self.proxy_timeouts)), proxy_socket),
+            _uvicorn(
+                ContainErrors(PreviewProxy(state, self.proxy_timeouts, self.proxy_limits)), proxy_socket
+            ),
         ]
         self._stop = asyncio.Event()
         tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]

@@ -7,6 +7,8 @@ every other host gets, forced here while running as root).
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import json
 import os
 import shutil
@@ -22,8 +24,16 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
 
-from daytonaflow.localserver import DiskMode, LocalServer, sandboxes
-from daytonaflow.localserver.disk import disk_usage, loop_devices_of, open_unlinked_bytes, remove_tree
+from daytonaflow.localserver import DiskMode, LocalServer, disk, sandboxes
+from daytonaflow.localserver.disk import (
+    OVER_ANY_QUOTA,
+    DiskUsage,
+    disk_usage,
+    loop_devices_of,
+    measure_disk,
+    open_unlinked_bytes,
+    remove_tree,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -93,6 +103,63 @@ try:
 except OSError as error:
     print("refused", error.strerror, flush=True)
 time.sleep(2)  # files still open: a watchdog that counts them has its chance
+"""
+
+# The review's attack on the scan: directories exchanged (renameat2 RENAME_EXCHANGE) between
+# two parents in a tight loop, so a scan meets a moved directory on its way up. The swapping
+# directories sit where the scan goes first (the last name listed), the data (1.5 times the
+# quota) where it would go after: a scan that gives up on the move never sees the data. It
+# runs 15 s, then says it survived.
+SWAPPER = rf"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_EXCHANGE, SYS_RENAMEAT2, AT_FDCWD = 2, 316, -100
+os.mkdir("data")
+for n in range(1000):
+    os.mkdir(f"s{{n}}")
+    if os.listdir(".")[-1] == f"s{{n}}":
+        break
+    os.rmdir(f"s{{n}}")
+pairs = [(f"s{{n}}/x{{i}}/y".encode(), f"s{{n}}/z{{i}}".encode()) for i in range(16)]
+for inner, outer in pairs:
+    os.makedirs(inner)
+    os.makedirs(outer)
+if os.fork() == 0:  # the swapping starts before the data lands: no scan ever sees it whole
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for a, b in pairs:
+            if libc.syscall(SYS_RENAMEAT2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0:
+                os._exit(1)
+    os._exit(0)
+chunk = b"s" * (1 << 20)
+for n in range(3):
+    with open(f"data/{{n}}", "wb") as handle:
+        for _ in range({QUOTA_MIB // 2}):
+            handle.write(chunk)
+print("swapping", flush=True)
+_, status = os.wait()
+if status != 0:
+    sys.exit(f"swapping failed: {{status}}")
+print("survived", flush=True)
+"""
+
+# The review's other blind spot of accounting: files unlinked, written, then sent over a socket
+# pair (SCM_RIGHTS) and closed. Only the socket is left in /proc; the files' blocks stay taken.
+PARKER = rf"""
+import os, socket, time
+kept, sender = socket.socketpair()
+chunk = b"p" * (1 << 20)
+for n in range(3):
+    fd = os.open(f"parked{{n}}", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.unlink(f"parked{{n}}")
+    for _ in range({QUOTA_MIB} - 4):
+        os.write(fd, chunk)
+    os.fsync(fd)
+    socket.send_fds(sender, [b"f"], [fd])
+    os.close(fd)
+print("parked", flush=True)
+time.sleep(15)
+print("survived", flush=True)
 """
 
 
@@ -448,6 +515,178 @@ def test_paths_longer_than_path_max_count_against_the_quota(mode_api: Api) -> No
         mode_api.delete(sandbox["id"])
 
 
+def test_a_home_whose_directories_keep_swapping_counts_as_over_its_quota(mode_api: Api) -> None:
+    sandbox = mode_api.create()
+    try:
+        mode_api.toolbox(
+            "POST",
+            sandbox["id"],
+            "/files/upload",
+            params={"path": "swap.py"},
+            files={"file": ("swap.py", SWAPPER)},
+        )
+        result = mode_api.run(sandbox["id"], "python3 swap.py", timeout=90)
+        assert "survived" not in result["result"], result
+        assert result["exitCode"] != 0, result
+    finally:
+        mode_api.delete(sandbox["id"])
+
+
+def _scans_of(home: Path, settled: Any) -> Any:
+    """The real scan, except that ``home``'s scans come out unsettled when ``settled()`` says so."""
+    real = sandboxes.measure_disk
+
+    def measure(root: Path, max_entries: int = 200_000) -> DiskUsage:
+        usage = real(root, max_entries)
+        return usage if root != home or settled() else DiskUsage(usage.bytes, settled=False)
+
+    return measure
+
+
+def test_a_home_whose_scans_never_settle_has_its_processes_killed(
+    mode_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode_api.server.disk_mode == "loop":
+        pytest.skip("a loop home is never scanned: the kernel caps it")
+    sandbox = mode_api.create()
+    try:
+        home = host_home(mode_api.server, sandbox["id"])
+        monkeypatch.setattr(sandboxes, "measure_disk", _scans_of(home, lambda: False))
+        result = mode_api.run(sandbox["id"], "sleep 20; echo survived", timeout=60)
+        assert result["exitCode"] == 137 and "survived" not in result["result"], result
+    finally:
+        mode_api.delete(sandbox["id"])
+
+
+def test_a_home_whose_scan_fails_to_settle_now_and_then_is_left_alone(
+    mode_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode_api.server.disk_mode == "loop":
+        pytest.skip("a loop home is never scanned: the kernel caps it")
+    sandbox = mode_api.create()
+    rounds = itertools.count()
+    try:
+        home = host_home(mode_api.server, sandbox["id"])
+        monkeypatch.setattr(sandboxes, "measure_disk", _scans_of(home, lambda: next(rounds) % 2 == 1))
+        result = mode_api.run(sandbox["id"], "sleep 3; echo survived", timeout=60)
+        assert result == {"exitCode": 0, "result": "survived\n"}
+        assert next(rounds) > 4  # the monitor did scan it, unsettled every other round
+    finally:
+        mode_api.delete(sandbox["id"])
+
+
+def _exchange(first: Path, second: Path) -> None:
+    """renameat2(RENAME_EXCHANGE): the two names swap their directories in one step."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, os.fsencode(first), -100, os.fsencode(second), 2) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2 failed")
+
+
+def test_a_scan_of_a_tree_that_never_holds_still_is_not_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The swap attack, timed so that every scan meets it: the pair is exchanged each time the
+    # scan lists a directory, as a sandbox swapping fast enough would.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big").write_bytes(b"d" * 8 * MIB)
+    swap = next(tmp_path / f"s{n}" for n in range(1000) if _is_listed_last(tmp_path, f"s{n}"))
+    (swap / "x" / "y").mkdir(parents=True)
+    (swap / "z").mkdir()
+    listing = disk._Counter.list
+
+    def list_then_swap(counter: Any, fd: int) -> list[str]:
+        found = listing(counter, fd)
+        _exchange(swap / "x" / "y", swap / "z")
+        return found
+
+    monkeypatch.setattr(disk._Counter, "list", list_then_swap)
+    usage = measure_disk(tmp_path)
+    assert not usage.settled
+    assert usage.bytes < MIB  # the data stayed hidden
+    assert disk_usage(tmp_path) == OVER_ANY_QUOTA
+
+
+def _is_listed_last(directory: Path, name: str) -> bool:
+    """Make ``name`` and keep it if it is listed last, so the scan enters it first."""
+    (directory / name).mkdir()
+    if os.listdir(directory)[-1] == name:
+        return True
+    (directory / name).rmdir()
+    return False
+
+
+def test_a_scan_of_a_tree_that_holds_still_is_settled_and_exact(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "data").write_bytes(b"d" * MIB)
+    usage = measure_disk(tmp_path)
+    assert usage.settled
+    assert usage.bytes >= MIB
+
+
+def test_files_parked_in_socket_messages_are_stopped_by_the_host_disk_backstop(state_dir: Path) -> None:
+    state_dir.mkdir()
+    free, _size = disk.filesystem_space(state_dir)
+    parked = 3 * (QUOTA_MIB - 4) * MIB
+    # A floor the parked files cross (other writers on this host have a third of them of slack).
+    floor = free - parked // 3
+    server = LocalServer(
+        state_dir=state_dir,
+        limits=TEST_LIMITS,
+        monitor_interval=0.2,
+        disk_mode="accounting",
+        keep_spare=False,
+        disk_free_floor=floor,
+    )
+    with server, _client(server) as http:
+        api = Api(server, http)
+        assert server.isolation is not None
+        assert "SCM_RIGHTS" in server.isolation.limits["disk"]
+        assert f"{floor} bytes" in server.isolation.limits["disk"]
+        sandbox = api.create()
+        api.toolbox(
+            "POST",
+            sandbox["id"],
+            "/files/upload",
+            params={"path": "park.py"},
+            files={"file": ("park.py", PARKER)},
+        )
+        result = api.run(sandbox["id"], "python3 park.py", timeout=90)
+        assert result["exitCode"] == 137 and "survived" not in result["result"], result
+        assert api.run(sandbox["id"], "echo alive")["result"] == "alive\n"  # the sandbox itself lives on
+        api.delete(sandbox["id"])
+
+
+def test_the_disk_backstop_kills_once_per_fall_not_every_round_while_the_host_stays_low(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    floor = 1000 * MIB
+    free = [2 * floor]
+    kills: list[int] = []
+    monkeypatch.setattr(sandboxes, "filesystem_space", lambda _path: (free[0], 100 * floor))
+    monkeypatch.setattr(sandboxes, "kill_sandbox_processes", kills.append)
+    server = LocalServer(
+        state_dir=state_dir,
+        limits=TEST_LIMITS,
+        monitor_interval=0.05,
+        disk_mode="accounting",
+        keep_spare=False,
+        disk_free_floor=floor,
+    )
+    with server, _client(server) as http:
+        Api(server, http).create()
+
+        def after_rounds(level: int) -> int:
+            free[0] = level
+            time.sleep(1.0)  # many monitor rounds
+            return len(kills)
+
+        assert after_rounds(floor // 2) == 1
+        assert after_rounds(floor // 2 - floor // 8) == 1  # lower, but not a quarter of the floor
+        assert after_rounds(floor // 4 - 1) == 2
+        assert after_rounds(2 * floor) == 2
+        assert after_rounds(floor - 1) == 3
+
+
 def test_an_unlinked_file_held_twice_counts_once(tmp_path: Path) -> None:
     path = tmp_path / "held"
     first = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -529,3 +768,110 @@ def test_a_loop_home_left_mounted_by_a_killed_server_is_adopted_with_its_files(s
         assert api.run(sandbox_id, "cat kept.txt")["result"] == "kept\n"
         assert api.delete(sandbox_id).status_code == 200
         assert loop_devices_of(directory) == []
+
+
+# ---- spares and failed starts ----------------------------------------------------------------------
+
+
+def _manager(server: LocalServer) -> sandboxes.SandboxManager:
+    assert server.state is not None
+    return server.state.manager
+
+
+def _ready_spare(server: LocalServer) -> str:
+    """The id of the server's spare once it has started."""
+    manager = _manager(server)
+    assert _wait_for(lambda: manager._spare is not None and manager._spare[1].done())
+    assert manager._spare is not None
+    return manager._spare[0]
+
+
+def test_a_create_with_a_taken_name_leaves_the_spare_in_place(state_dir: Path) -> None:
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS, disk_mode="accounting") as server,
+        _client(server) as http,
+    ):
+        api = Api(server, http)
+        api.create(name="taken")
+        spare = _ready_spare(server)
+        refused = api.api("POST", "/sandbox", json={"name": "taken"})
+        assert refused.status_code == 409
+        assert _manager(server)._spare is not None
+        assert _manager(server)._spare[0] == spare
+        assert api.create()["id"] == spare
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
+def test_a_sandbox_that_fails_to_start_leaves_no_cgroup(state_dir: Path) -> None:
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server,
+        _client(server) as http,
+    ):
+        manager = _manager(server)
+        assert manager.cgroups.controllers
+        manager.bwrap = str(state_dir / "no-such-bwrap")
+        response = http.post(f"{server.api_url}/sandbox", json={})
+        assert response.status_code == 500
+        (failed,) = manager.records
+        for controller in manager.cgroups.controllers:
+            assert not (manager.cgroups._base(controller) / failed).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-sandbox uids need root")
+def test_a_spare_whose_files_resist_removal_keeps_its_uid_until_they_are_gone(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandboxes, "_REMOVAL_RETRY_SECONDS", 0.5)
+    with (
+        LocalServer(state_dir=state_dir, limits=TEST_LIMITS, disk_mode="accounting") as server,
+        _client(server) as http,
+    ):
+        manager = _manager(server)
+        spare = _ready_spare(server)
+        assert manager._spare is not None
+        spare_uid = manager.uids.of(spare)
+        stuck = state_dir / "sandboxes" / spare / "home" / "stuck"
+        stuck.write_text("x")
+        _immutable(stuck, True)
+        try:
+            manager._spare[1].result().proc.kill()  # a dead spare is discarded when claimed
+            created = Api(server, http).create()
+            assert created["id"] != spare
+            assert manager.uids.of(created["id"]) != spare_uid
+            assert manager.uids.of(spare) == spare_uid  # its files still belong to that uid
+        finally:
+            _immutable(stuck, False)
+        assert _wait_for(lambda: spare not in manager.uids._by_sandbox)
+        assert not (state_dir / "sandboxes" / spare).exists()
+
+
+@loop_only
+def test_a_loop_sandbox_still_starts_on_a_server_that_accounts_new_homes(state_dir: Path) -> None:
+    with _server(state_dir, "loop") as server, _client(server) as http:
+        api = Api(server, http)
+        sandbox = api.create()
+        api.run(sandbox["id"], "echo kept > kept.txt")
+    # A server that fell back to accounting (a probe that failed under load, or its configuration).
+    with _server(state_dir, "accounting") as server, _client(server) as http:
+        api = Api(server, http)
+        assert server.isolation is not None
+        assert (
+            "1 sandbox(es) made in loop mode keep their own filesystem, mounted as before"
+            in (server.isolation.limits["disk"])
+        )
+        assert api.api("POST", f"/sandbox/{sandbox['id']}/start").status_code == 200
+        assert api.run(sandbox["id"], "cat kept.txt")["result"] == "kept\n"
+        assert os.path.ismount(_sandbox_dir(server, sandbox["id"]) / "volume")  # still capped by the kernel
+        newcomer = api.create()
+        assert not os.path.ismount(_sandbox_dir(server, newcomer["id"]) / "volume")
+        assert api.delete(sandbox["id"]).status_code == 200
+        assert loop_devices_of(_sandbox_dir(server, sandbox["id"])) == []
+
+
+def test_loop_homes_a_server_cannot_mount_are_counted_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a-loop-sandbox" / "volume").mkdir(parents=True)
+    (tmp_path / "an-accounted-sandbox" / "home").mkdir(parents=True)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # what a server run by a normal user sees
+    assert disk.volumes_for_existing_homes(tmp_path) == (None, 1, "loop mounts need a server running as root")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -12,9 +13,9 @@ import httpx
 import pytest
 from localserver_testkit import TEST_LIMITS, Api, make_state_root
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from daytonaflow.localserver import LocalServer, ProxyTimeouts
+from daytonaflow.localserver import LocalServer, ProxyLimits, ProxyTimeouts
 
 pytestmark = pytest.mark.sandbox
 
@@ -72,6 +73,38 @@ listener.bind(("127.0.0.1", 8765))
 listener.listen()
 while True:
     threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+FLOOD_PORT = 8766
+# Answers the handshake, then sends one binary message of 2 MiB and waits.
+WS_FLOOD_SERVER = rf"""
+import base64, hashlib, socket, struct, time
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", {FLOOD_PORT}))
+listener.listen()
+while True:
+    conn = listener.accept()[0]
+    data = chunk = b"-"
+    while chunk and b"\r\n\r\n" not in data:  # a probe's connection closes at once
+        chunk = conn.recv(4096)
+        data += chunk
+    lines = data.split(b"\r\n")
+    key = [l.split(b":", 1)[1].strip() for l in lines if l.lower().startswith(b"sec-websocket-key")]
+    if not key:
+        conn.close()
+        continue
+    accept = base64.b64encode(hashlib.sha1(key[0] + GUID).digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    size = 2 << 20
+    try:
+        conn.sendall(bytes([0x82, 127]) + struct.pack(">Q", size) + b"w" * size)
+        time.sleep(5)
+    except OSError:
+        pass
+    conn.close()
 """
 
 
@@ -208,13 +241,15 @@ def test_websocket_without_a_token_is_refused(api: Api, web: dict[str, Any]) -> 
 
 @pytest.fixture(scope="module")
 def impatient_api() -> Iterator[Api]:
-    """A server whose proxy waits 1 s on a silent sandbox server (the default is 60 s)."""
+    """A server whose proxy waits 1 s on a silent sandbox server (the default is 60 s) and relays
+    WebSocket messages of 1 MiB at most (the default is 16 MiB)."""
     root = make_state_root()
     server = LocalServer(
         state_dir=root / "state",
         limits=TEST_LIMITS,
         keep_spare=False,
         proxy_timeouts=ProxyTimeouts(connect=5, read=1),
+        proxy_limits=ProxyLimits(websocket_message_bytes=1 << 20),
     )
     server.start()
     try:
@@ -250,5 +285,36 @@ def test_an_upstream_that_never_answers_is_a_504_json_and_the_sandbox_is_no_long
         }
         assert api.server.state is not None
         assert api.server.state.manager.running[sandbox["id"]].inflight == 0
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_a_websocket_message_over_the_limit_closes_the_connection_with_1009(impatient_api: Api) -> None:
+    api = impatient_api
+    sandbox = api.create(public=True)
+    try:
+        api.toolbox(
+            "POST",
+            sandbox["id"],
+            "/files/upload",
+            params={"path": "flood.py"},
+            files={"file": ("flood.py", WS_FLOOD_SERVER)},
+        )
+        api.run(sandbox["id"], "nohup python3 flood.py >flood.log 2>&1 &")
+        _wait_until_serving(api, sandbox["id"], FLOOD_PORT)
+
+        async def receive() -> tuple[int | None, int]:
+            host = f"{FLOOD_PORT}-{sandbox['id']}.localhost"
+            received = 0
+            async with connect(
+                f"ws://{host}/", host="127.0.0.1", port=api.server.proxy_port, proxy=None, max_size=None
+            ) as ws:
+                with contextlib.suppress(ConnectionClosed):
+                    async for message in ws:
+                        received += len(message)
+                return ws.close_code, received
+
+        close_code, received = asyncio.run(asyncio.wait_for(receive(), 30))
+        assert (close_code, received) == (1009, 0)
     finally:
         api.delete(sandbox["id"])

@@ -543,11 +543,11 @@ def _scans_of(home: Path, settled: Any) -> Any:
     return measure
 
 
+# Accounting only: a loop home is never scanned, the kernel caps it.
+@pytest.mark.parametrize("mode_server", ["accounting"], indirect=True)
 def test_a_home_whose_scans_never_settle_has_its_processes_killed(
     mode_api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if mode_api.server.disk_mode == "loop":
-        pytest.skip("a loop home is never scanned: the kernel caps it")
     sandbox = mode_api.create()
     try:
         home = host_home(mode_api.server, sandbox["id"])
@@ -558,11 +558,11 @@ def test_a_home_whose_scans_never_settle_has_its_processes_killed(
         mode_api.delete(sandbox["id"])
 
 
+# Accounting only: a loop home is never scanned, the kernel caps it.
+@pytest.mark.parametrize("mode_server", ["accounting"], indirect=True)
 def test_a_home_whose_scan_fails_to_settle_now_and_then_is_left_alone(
     mode_api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if mode_api.server.disk_mode == "loop":
-        pytest.skip("a loop home is never scanned: the kernel caps it")
     sandbox = mode_api.create()
     rounds = itertools.count()
     try:

@@ -24,6 +24,8 @@ from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
 from daytonaflow.localserver.isolation import (
     DEFAULT_SANDBOX_UIDS,
+    DEFAULT_UID_CLAIMS,
+    FILE_TABLE_PRESSURE,
     FILE_TABLE_SHARE,
     Cgroups,
     IsolationReport,
@@ -32,6 +34,7 @@ from daytonaflow.localserver.isolation import (
     SandboxUids,
     build_report,
     cap_open_files,
+    check_uid_range,
     find_bwrap,
     find_node,
     find_python,
@@ -91,10 +94,16 @@ class LocalServer:
         private_ptys: bool = True,
         disk_mode: DiskMode = "auto",
         proxy_timeouts: ProxyTimeouts | None = None,
+        uid_claims: Path | None = DEFAULT_UID_CLAIMS,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
-        sandboxes share ``nobody``, as they must when not root). ``private_ptys``: give each sandbox
-        a devpts instance with its own limit when running as root."""
+        sandboxes share ``nobody``, as they must when not root; ``UnsafeSandboxUidsError`` for a
+        range with root, ``nobody`` or uids from 2^31). ``uid_claims``: the directory where root
+        servers claim those uids host-wide (``None``: this server's own bookkeeping only).
+        ``private_ptys``: give each sandbox a devpts instance with its own limit when running as
+        root."""
+        if sandbox_uids is not None:
+            check_uid_range(sandbox_uids)
         self.host = host
         self.port = port
         self.proxy_port = proxy_port
@@ -104,6 +113,7 @@ class LocalServer:
         self.monitor_interval = monitor_interval
         self.keep_spare = keep_spare
         self.sandbox_uids = sandbox_uids
+        self.uid_claims = uid_claims
         self.private_ptys = private_ptys
         self.disk_mode = disk_mode
         self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
@@ -115,6 +125,7 @@ class LocalServer:
         self._startup_error: BaseException | None = None
         self._stop: asyncio.Event | None = None
         self._lock_file: Any = None
+        self._uids: SandboxUids | None = None
         self.state: ServerState | None = None
 
     # ---- public surface ---------------------------------------------------------------------------
@@ -187,6 +198,10 @@ class LocalServer:
             else:
                 logger.exception("local server crashed")
         finally:
+            if self._uids is not None:
+                # A server stopped in a process that lives on must not keep its uids claimed.
+                self._uids.close()
+                self._uids = None
             self._ready.set()
             loop.close()
 
@@ -217,7 +232,8 @@ class LocalServer:
         python = find_python()
         if python is None:
             raise IsolationUnavailableError("no system python3 (/usr/bin/python3) to run the sandbox agent")
-        uids = SandboxUids(self.sandbox_uids)
+        uids = SandboxUids(self.sandbox_uids, self.uid_claims)
+        self._uids = uids
         host_uid = uids.representative
         probe_bwrap(bwrap, host_uid)
         self._prepare_state_dir(host_uid)
@@ -253,6 +269,7 @@ class LocalServer:
             monitor_interval=self.monitor_interval,
             keep_spare=self.keep_spare,
             file_budget=int(file_max * FILE_TABLE_SHARE),
+            file_pressure=int(file_max * FILE_TABLE_PRESSURE),
             volumes=volumes,
         )
         self.isolation = build_report(

@@ -860,6 +860,13 @@ class SandboxManager:
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
                     continue
+                # Every round, whatever the sandbox's scan is doing: a poll costs nothing.
+                try:
+                    if self._crashed(record, running):
+                        continue
+                except Exception:  # one sandbox's trouble must not stop the monitor
+                    logger.exception("recording the crash of sandbox %s failed", sandbox_id)
+                    continue
                 if sandbox_id in self._checks:
                     continue  # its last check still runs (a slow scan): skipped, not queued
                 self._checks[sandbox_id] = task = asyncio.create_task(self._check_logged(record, running))
@@ -880,17 +887,22 @@ class SandboxManager:
         except Exception:  # one sandbox's trouble must not stop the monitor
             logger.exception("monitoring sandbox %s failed", record.id)
 
-    async def _check(self, record: SandboxRecord, running: _Running) -> None:
-        """Crashed processes become ``error``; idle sandboxes auto-stop; a sandbox over its disk
-        quota has its processes killed."""
+    def _crashed(self, record: SandboxRecord, running: _Running) -> bool:
+        """Crashed processes make the sandbox ``error``."""
         code = running.proc.poll()
-        if code is not None:
-            self._kill(record)
-            record.state = "error"
-            record.error_reason = f"sandbox processes exited unexpectedly (status {code})"
-            record.touch()
-            record.persist(self._dir(record))
-            return
+        if code is None:
+            return False
+        self._kill(record)
+        record.state = "error"
+        record.error_reason = f"sandbox processes exited unexpectedly (status {code})"
+        record.touch()
+        record.persist(self._dir(record))
+        return True
+
+    async def _check(self, record: SandboxRecord, running: _Running) -> None:
+        """Idle sandboxes auto-stop; a sandbox over its disk quota has its processes killed."""
+        if self.running.get(record.id) is not running or record.state != "started":
+            return  # crashed, stopped or restarted since the round began
         idle = time.monotonic() - running.last_activity
         interval = record.auto_stop_interval * 60
         if interval > 0 and running.inflight == 0 and idle >= interval:

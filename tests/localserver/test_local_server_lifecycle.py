@@ -252,16 +252,28 @@ def _one_slow_scan(
             scan.release.set()
 
 
+def _crash_and_wait_for_error(manager: Any, sandbox_id: str) -> None:
+    manager.running[sandbox_id].proc.kill()
+    deadline = time.monotonic() + 20  # a hundred monitor rounds, a third of the slow scan
+    while manager.records[sandbox_id].state != "error":
+        assert time.monotonic() < deadline, "the crash was not seen while a scan hung"
+        time.sleep(0.05)
+    assert "exited unexpectedly" in (manager.records[sandbox_id].error_reason or "")
+
+
 def test_a_slow_disk_scan_of_one_sandbox_does_not_delay_crash_detection_of_another(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _one_slow_scan(state_dir, monkeypatch) as (manager, _slow_id, other_id, _scan):
-        manager.running[other_id].proc.kill()
-        deadline = time.monotonic() + 20  # a hundred monitor rounds, a third of the slow scan
-        while manager.records[other_id].state != "error":
-            assert time.monotonic() < deadline, "the crash was not seen while the other scan ran"
-            time.sleep(0.05)
-        assert "exited unexpectedly" in (manager.records[other_id].error_reason or "")
+        _crash_and_wait_for_error(manager, other_id)
+
+
+def test_a_sandbox_whose_own_scan_hangs_still_has_its_crash_seen(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Likewise when every monitor thread is taken by hung scans: the crash check needs none."""
+    with _one_slow_scan(state_dir, monkeypatch) as (manager, slow_id, _other_id, _scan):
+        _crash_and_wait_for_error(manager, slow_id)
 
 
 def test_a_sandbox_whose_check_still_runs_is_skipped_not_checked_again(

@@ -7,6 +7,7 @@ from daytonaflow.localserver.errors import (
     GitCloneError,
     IsolationUnavailableError,
     LocalServerError,
+    UnsafeSandboxUidsError,
 )
 from daytonaflow.localserver.isolation import IsolationReport, SandboxLimits
 from daytonaflow.localserver.proxy import ProxyTimeouts
@@ -23,5 +24,6 @@ __all__ = [
     "LocalServerError",
     "ProxyTimeouts",
     "SandboxLimits",
+    "UnsafeSandboxUidsError",
     "default_state_dir",
 ]

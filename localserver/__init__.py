@@ -7,6 +7,7 @@ from daytonaflow.localserver.errors import (
     GitCloneError,
     IsolationUnavailableError,
     LocalServerError,
+    UnsafeSandboxUidsError,
 )
 from daytonaflow.localserver.isolation import IsolationReport, SandboxLimits
 from daytonaflow.localserver.proxy import ProxyLimits, ProxyTimeouts
@@ -24,5 +25,6 @@ __all__ = [
     "ProxyLimits",
     "ProxyTimeouts",
     "SandboxLimits",
+    "UnsafeSandboxUidsError",
     "default_state_dir",
 ]

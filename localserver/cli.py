@@ -11,7 +11,8 @@ from pathlib import Path
 from types import FrameType
 
 from daytonaflow.errors import DaytonaflowError
-from daytonaflow.localserver.isolation import DEFAULT_SANDBOX_UIDS
+from daytonaflow.localserver.errors import UnsafeSandboxUidsError
+from daytonaflow.localserver.isolation import DEFAULT_SANDBOX_UIDS, check_uid_range
 from daytonaflow.localserver.server import LocalServer, default_state_dir
 
 API_KEY_ENV = "DAYTONAFLOW_SERVE_API_KEY"
@@ -59,11 +60,16 @@ def _uid_range(text: str) -> range | None:
     if text == "shared":
         return None
     first, dash, last = text.partition("-")
-    if not (dash and first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last) < 1 << 32:
+    if not (dash and first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not FIRST-LAST (two uids, FIRST above 0, LAST not below FIRST) nor 'shared'"
         )
-    return range(int(first), int(last) + 1)
+    uids = range(int(first), int(last) + 1)
+    try:
+        check_uid_range(uids)
+    except UnsafeSandboxUidsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return uids
 
 
 def main(argv: list[str]) -> int:

@@ -48,3 +48,18 @@ class SandboxUidsExhaustedError(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(503, message, code="SANDBOX_UIDS_EXHAUSTED")
+
+
+class UnsafeSandboxUidsError(LocalServerError, ValueError):
+    """A sandbox uid range includes a uid no sandbox may run as (root, ``nobody``, ``(uid_t)-1``…)."""
+
+
+class SandboxUidRefusedError(LocalServerError):
+    """A sandbox record names a host uid this server must not run it as (adoption keeps it ``error``)."""
+
+
+class SandboxUidInUseError(ApiError):
+    """Another server on this host holds the sandbox's host uid: starting it would share the uid."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, message, code="SANDBOX_UID_IN_USE")

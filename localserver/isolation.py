@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -24,7 +26,10 @@ from daytonaflow.localserver.disk import LIBC, pids_by_pid_namespace
 from daytonaflow.localserver.errors import (
     IsolationUnavailableError,
     SandboxKillError,
+    SandboxUidInUseError,
+    SandboxUidRefusedError,
     SandboxUidsExhaustedError,
+    UnsafeSandboxUidsError,
 )
 
 MIB = 1 << 20
@@ -45,8 +50,20 @@ sits in the 1879048192-2147483647 block that systemd leaves unassigned, above it
 ranges and below 2^31; a uid that the host's passwd or group database names is skipped.
 Override with ``LocalServer(sandbox_uids=range(...))``."""
 
+DEFAULT_UID_CLAIMS = Path("/run/daytonaflow/uids")
+"""Where root servers claim sandbox uids host-wide: one file per uid, ``flock``ed by its holder."""
+
 FILE_TABLE_SHARE = 0.25
 """The fraction of the host's file table (``fs.file-max``) one sandbox may fill at most."""
+
+FILE_TABLE_PRESSURE = 0.5
+"""Past this fraction of ``fs.file-max`` in use on the host, the monitor kills the sandboxes holding
+the most files until the table is below it again, whatever each one's share."""
+
+_UID_LIMIT = 1 << 31
+# nobody, and the 16-bit (uid_t)-1: the kernel's overflow uid and the value old interfaces read as
+# "no uid". A sandbox running as either shares it with whatever else does.
+_SPECIAL_UIDS = (65534, 65535)
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CGROUP_CONTROLLERS = ("pids", "memory", "cpu")
@@ -176,18 +193,93 @@ def _file_mappings(pid: int) -> int:
         return 0
 
 
+def check_uid_range(pool: range) -> None:
+    """Refuse a range with a uid no sandbox may run as: 0 is root; 2^31 and above are read as
+    negative ids by many interfaces (``(uid_t)-1`` means "leave the uid unchanged", so a sandbox
+    would keep the server's root); 65534/65535 are ``nobody`` and the 16-bit ``(uid_t)-1``."""
+    if pool.step != 1 or not pool:
+        raise UnsafeSandboxUidsError(f"sandbox uids {pool} are not a non-empty run of consecutive uids")
+    last = pool.stop - 1
+    if pool.start < 1 or last >= _UID_LIMIT:
+        raise UnsafeSandboxUidsError(
+            f"sandbox uids {pool.start}-{last} must lie within 1-{_UID_LIMIT - 1} (not root, below 2^31)"
+        )
+    special = [uid for uid in _SPECIAL_UIDS if uid in pool]
+    if special:
+        raise UnsafeSandboxUidsError(
+            f"sandbox uids {pool.start}-{last} include {', '.join(map(str, special))} "
+            "(nobody / the 16-bit (uid_t)-1): choose a range without them"
+        )
+
+
+class _UidClaims:
+    """Host-wide claims of sandbox uids, so that two root servers never run sandboxes as one uid.
+
+    One file per uid in a directory only root may write; the server running (or keeping) a
+    sandbox as that uid holds an exclusive ``flock`` on it: one fd per sandbox. The kernel drops a
+    flock when its holder dies, so a killed server frees its uids without any clean-up. The files
+    are never unlinked: a lock on an unlinked file would not exclude one on its successor.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.lstat()
+        if info.st_uid != 0 or info.st_mode & 0o077 or not directory.is_dir() or directory.is_symlink():
+            raise OSError(errno.EPERM, f"{directory} is not a directory of root's alone (mode 0700)")
+        self.directory = directory
+        self._held: dict[int, int] = {}
+
+    def take(self, uid: int) -> bool:
+        """Claim ``uid``; False when another server holds it."""
+        if uid in self._held:
+            return True
+        path = self.directory / str(uid)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held[uid] = fd
+        return True
+
+    def drop(self, uid: int) -> None:
+        fd = self._held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # closing the only fd of the open file releases the flock
+
+    def close(self) -> None:
+        for uid in list(self._held):
+            self.drop(uid)
+
+
 class SandboxUids:
     """Which host uid each sandbox runs as and owns its files as.
 
     As root with a ``pool``, every sandbox gets a uid of its own (kept in its record, so a
-    restarted server gives it back the same one); otherwise every sandbox shares one uid, ``nobody``
-    for root and the server's own uid for a normal user.
+    restarted server gives it back the same one), claimed host-wide in ``claims`` so that another
+    root server on the host never hands it out too; otherwise every sandbox shares one uid,
+    ``nobody`` for root and the server's own uid for a normal user.
     """
 
-    def __init__(self, pool: range | None) -> None:
+    def __init__(self, pool: range | None, claims: Path | None = DEFAULT_UID_CLAIMS) -> None:
+        """``UnsafeSandboxUidsError`` for a pool with a uid no sandbox may have (see
+        :func:`check_uid_range`). ``claims=None``: no host-wide claims (this server's own only)."""
+        if pool is not None:
+            check_uid_range(pool)
         self.pool = pool if pool and os.geteuid() == 0 else None
         self.shared = host_uid_for_sandboxes()
         self._by_sandbox: dict[str, int] = {}
+        self._claims: _UidClaims | None = None
+        self.claims_unavailable: str | None = None if claims is not None else "not requested"
+        if self.pool is not None and claims is not None:
+            try:
+                self._claims = _UidClaims(claims)
+            except OSError as error:
+                self.claims_unavailable = f"cannot use {claims}: {error.strerror or error}"
 
     @property
     def per_sandbox(self) -> bool:
@@ -199,12 +291,15 @@ class SandboxUids:
         return self.pool.start if self.pool is not None else self.shared
 
     def assign(self, sandbox_id: str) -> int:
-        """A uid for a new sandbox: the lowest free one of the pool, or the shared uid."""
+        """A uid for a new sandbox: the lowest one of the pool free here and on the whole host
+        (claimed for it until :meth:`release`), or the shared uid."""
         if self.pool is None:
             uid = self.shared
         else:
             taken = set(self._by_sandbox.values())
-            uid = next((u for u in self.pool if u not in taken and not _named_on_host(u)), -1)
+            uid = next(
+                (u for u in self.pool if u not in taken and not _named_on_host(u) and self._claim(u)), -1
+            )
             if uid < 0:
                 raise SandboxUidsExhaustedError(
                     f"no free sandbox uid left in {self.pool.start}-{self.pool.stop - 1}; "
@@ -213,12 +308,49 @@ class SandboxUids:
         self._by_sandbox[sandbox_id] = uid
         return uid
 
-    def adopt(self, sandbox_id: str, uid: int) -> None:
-        """A sandbox that already owns files as ``uid`` (left by an earlier server)."""
+    def adopt(self, sandbox_id: str, uid: object) -> None:
+        """A sandbox that already owns files as ``uid`` (left by an earlier server).
+
+        ``SandboxUidRefusedError`` when the sandbox must not run as it: not a uid, root, a uid
+        that is neither of the pool nor the shared one, or another sandbox's. A uid another server
+        on the host holds is kept unclaimed; :meth:`claim` refuses to start the sandbox with it.
+        """
+        if isinstance(uid, bool) or not isinstance(uid, int):
+            raise SandboxUidRefusedError(f"its host uid {uid!r} is not a uid")
+        if uid == 0:
+            raise SandboxUidRefusedError("its host uid is 0 (root): a sandbox never runs as root")
+        if uid != self.shared and (self.pool is None or uid not in self.pool):
+            allowed = f"this server's range {self.pool.start}-{self.pool.stop - 1} nor " if self.pool else ""
+            raise SandboxUidRefusedError(
+                f"its host uid {uid} is neither {allowed}the shared sandbox uid {self.shared}"
+            )
+        if self.pool is not None and uid in self.pool:
+            holder = next((s for s, u in self._by_sandbox.items() if u == uid and s != sandbox_id), None)
+            if holder is not None:
+                raise SandboxUidRefusedError(f"its host uid {uid} is already sandbox {holder}'s")
+            self._claim(uid)
         self._by_sandbox[sandbox_id] = uid
 
+    def claim(self, sandbox_id: str) -> int:
+        """The uid to start a sandbox as, claimed host-wide: ``SandboxUidInUseError`` when another
+        server holds it (a sandbox adopted while that server ran), ``SandboxUidRefusedError`` when
+        the sandbox has no uid it may run as."""
+        uid = self._by_sandbox.get(sandbox_id)
+        if uid is None:
+            raise SandboxUidRefusedError(f"sandbox {sandbox_id} has no host uid it may run as")
+        if self.pool is not None and uid in self.pool and not self._claim(uid):
+            assert self._claims is not None  # _claim only refuses with claims in use
+            raise SandboxUidInUseError(
+                f"Sandbox {sandbox_id} cannot start: its host uid {uid} is in use by another daytonaflow "
+                f"server on this host (claimed in {self._claims.directory}); stop that server or delete "
+                "one of the two sandboxes"
+            )
+        return uid
+
     def release(self, sandbox_id: str) -> None:
-        self._by_sandbox.pop(sandbox_id, None)
+        uid = self._by_sandbox.pop(sandbox_id, None)
+        if uid is not None and self._claims is not None and uid not in self._by_sandbox.values():
+            self._claims.drop(uid)
 
     def of(self, sandbox_id: str) -> int:
         """The uid of a sandbox that was assigned or adopted one (``KeyError`` otherwise: guessing
@@ -226,9 +358,23 @@ class SandboxUids:
         return self._by_sandbox[sandbox_id]
 
     def describe(self) -> str:
-        if self.pool is not None:
-            return f"one host uid per sandbox, from {self.pool.start}-{self.pool.stop - 1}"
-        return f"all sandboxes share host uid {self.shared}"
+        if self.pool is None:
+            return f"all sandboxes share host uid {self.shared}"
+        own = f"one host uid per sandbox, from {self.pool.start}-{self.pool.stop - 1}"
+        if self._claims is not None:
+            return f"{own}, claimed host-wide in {self._claims.directory} (other root servers skip them)"
+        return (
+            f"{own}, known to this server only (no host-wide claims: {self.claims_unavailable}): "
+            "other root servers on this host must be given disjoint ranges"
+        )
+
+    def close(self) -> None:
+        """Give up every claim (the server stops; its sandboxes keep their uids in their records)."""
+        if self._claims is not None:
+            self._claims.close()
+
+    def _claim(self, uid: int) -> bool:
+        return self._claims is None or self._claims.take(uid)
 
 
 def _named_on_host(uid: int) -> bool:
@@ -547,12 +693,13 @@ def _kill_cgroup(group: Path) -> None:
 
 
 # Run as a separate process: setns() needs a single-threaded caller, and a pid namespace is
-# entered only by the children forked after it. Refuses a pid whose namespace is the caller's own:
-# kill(-1) there would hit every process of the host.
+# entered only by the children forked after it. It gets the namespace as an fd the server opened
+# and verified (argv[1]), never by pid: a pid may name another process by the time the helper
+# runs. Refuses the caller's own namespace: kill(-1) there would hit every process of the host.
 _KILL_NAMESPACE_SCRIPT = """
 import ctypes, fcntl, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
-pid_ns = os.open(f"/proc/{int(sys.argv[1])}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+pid_ns = int(sys.argv[1])
 mine = os.stat("/proc/self/ns/pid")
 theirs = os.fstat(pid_ns)
 if (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino):
@@ -571,37 +718,100 @@ os.waitpid(child, 0)
 _KILL_SWEEP_SECONDS = 2.0
 
 
-def kill_sandbox_processes(agent_pid: int) -> None:
+def kill_sandbox_processes(agent_pid: int, *, parent_pid: int | None = None) -> None:
     """SIGKILL every process of the agent's pid namespace but the agent, without asking it.
 
     The agent may be unable to help (its process table full, its limits tampered with), so the
     host does it: one kill(-1) from a helper that joined the namespace reaches every process at
     once, forks in flight included; then a sweep of the host's /proc catches anything left (and
-    is the whole mechanism where joining is not permitted).
+    is the whole mechanism where joining is not permitted). ``parent_pid``: the sandbox's bwrap,
+    which the agent must be the child of (a pid the server has not reaped cannot be reused, so
+    a reused agent pid naming another sandbox's init is refused).
     """
-    namespace = _sandbox_pid_namespace(agent_pid)
-    if namespace is None:
+    pidfd, namespace_fd, namespace = _open_sandbox_namespace(agent_pid, parent_pid)
+    try:
+        # Should the helper fail, the sweep below still kills them, one walk at a time.
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(
+                [sys.executable, "-I", "-S", "-c", _KILL_NAMESPACE_SCRIPT, str(namespace_fd)],
+                pass_fds=(namespace_fd,),
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        _sweep_namespace(namespace, agent_pid)
+    finally:
+        os.close(namespace_fd)
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _open_sandbox_namespace(agent_pid: int, parent_pid: int | None) -> tuple[int | None, int, str]:
+    """A pidfd of the agent, an fd of its pid namespace and the namespace's name, all checked to
+    be of one live process that is init of a sandbox's namespace (``SandboxKillError`` if not).
+
+    The pidfd pins the process: when it is still alive after everything was read, what was read
+    from ``/proc/<pid>`` since it was opened was that process's, not a successor's.
+    """
+    pidfd = _pidfd_of(agent_pid)
+    try:
+        namespace_fd = os.open(f"/proc/{agent_pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        _close(pidfd)
+        raise SandboxKillError(f"process {agent_pid} is gone") from None
+    namespace = _sandbox_pid_namespace(agent_pid, parent_pid)
+    opened = os.fstat(namespace_fd)
+    if (
+        namespace is None
+        or namespace != f"pid:[{opened.st_ino}]"
+        or (pidfd is not None and not _pidfd_alive(pidfd))
+    ):
+        os.close(namespace_fd)
+        _close(pidfd)
         raise SandboxKillError(f"process {agent_pid} is not the init of a sandbox's pid namespace")
-    # Should the helper fail, the sweep below still kills them, one walk at a time.
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _KILL_NAMESPACE_SCRIPT, str(agent_pid)],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    _sweep_namespace(namespace, agent_pid)
+    return pidfd, namespace_fd, namespace
 
 
-def _sandbox_pid_namespace(agent_pid: int) -> str | None:
-    """The pid namespace ``agent_pid`` is init of, if it is not ours (never the host's)."""
+def _pidfd_of(pid: int) -> int | None:
+    """A pidfd, or None on a kernel without them (before 5.3): the checks are then by pid only."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise SandboxKillError(f"process {pid} is gone") from None
+    except OSError as error:
+        if error.errno == errno.ENOSYS:
+            return None
+        raise SandboxKillError(f"cannot open process {pid}: {error}") from None
+
+
+def _pidfd_alive(pidfd: int) -> bool:
+    try:
+        signal.pidfd_send_signal(pidfd, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, if not ours to signal
+    return True
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def _sandbox_pid_namespace(agent_pid: int, parent_pid: int | None = None) -> str | None:
+    """The pid namespace ``agent_pid`` is init of, if it is not ours (never the host's), and, when
+    ``parent_pid`` is given, only if that is its parent."""
     try:
         namespace = os.readlink(f"/proc/{agent_pid}/ns/pid")
         status = Path(f"/proc/{agent_pid}/status").read_text()
     except OSError:
         return None
-    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    fields_of = {line.split(":", 1)[0]: line.split()[1:] for line in status.splitlines() if ":" in line}
+    nspid = fields_of.get("NSpid", [])
     if namespace == os.readlink("/proc/self/ns/pid") or len(nspid) < 2 or nspid[-1] != "1":
+        return None
+    if parent_pid is not None and fields_of.get("PPid") != [str(parent_pid)]:
         return None
     return namespace
 
@@ -611,11 +821,34 @@ def _sweep_namespace(namespace: str, agent_pid: int) -> None:
     deadline = time.monotonic() + _KILL_SWEEP_SECONDS
     while found := [pid for pid in _processes_in(namespace) if pid != agent_pid]:
         for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+            _kill_if_in(pid, namespace)
         if time.monotonic() >= deadline:
             return
         time.sleep(0.005)
+
+
+def _kill_if_in(pid: int, namespace: str) -> None:
+    """SIGKILL ``pid`` if it is (still) in ``namespace``: through a pidfd opened before the check,
+    so a pid reused meanwhile by a process outside it is never hit."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError as error:
+        if error.errno != errno.ENOSYS:
+            return
+        # No pidfds on this kernel: by number, right after checking it once more.
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+                os.kill(pid, signal.SIGKILL)
+        return
+    try:
+        if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass  # gone meanwhile (its successor, if any, is not ours to hit)
+    finally:
+        os.close(pidfd)
 
 
 def _processes_in(namespace: str) -> list[int]:
@@ -704,7 +937,8 @@ def build_report(
         f"rlimit NOFILE={limits.open_files} per process; {limits.pids} processes x {limits.open_files} "
         f"files fill at most {FILE_TABLE_SHARE:.0%} of the host's fs.file-max={file_max}; once that "
         "many are in use on the host, the monitor counts each sandbox's descriptors and file mappings "
-        "and kills the processes of one holding more"
+        f"and kills the processes of one holding more; past {FILE_TABLE_PRESSURE:.0%} in use on the "
+        "host, it kills those of the sandboxes holding the most until the table is below that again"
     )
     if private_ptys:
         report["ptys"] = (

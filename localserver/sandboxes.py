@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ from daytonaflow.localserver.errors import (
     AgentCallError,
     ApiError,
     SandboxKillError,
+    SandboxUidRefusedError,
     SandboxUidsExhaustedError,
 )
 from daytonaflow.localserver.isolation import (
@@ -64,6 +67,12 @@ _DISK_SCAN_MAX_ENTRIES = 200_000
 # round in four, let alone several in a row; sandbox code swapping them to hide data does.
 _UNSETTLED_SCANS_LIMIT = 3
 _REMOVAL_RETRY_SECONDS = 10.0
+# Threads of the monitor's own executor: that many sandboxes are scanned at once, and the scans
+# never queue ahead of the starts, stops and kills that use the loop's default executor.
+_MONITOR_WORKERS = 4
+# Under host-wide file table pressure, a sandbox holding fewer files than this is never killed:
+# an idle sandbox (agent, shell, libraries) holds about a hundred, and killing it frees nothing.
+_PRESSURE_KILL_FLOOR = 1000
 _BASE_ENV = {
     "PATH": "/opt/daytonaflow/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/home/daytona",
@@ -79,6 +88,7 @@ _BASE_ENV = {
 _RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "str | None": (str, type(None)),
+    "int | None": (int, type(None)),
     "bool": bool,
     "float": (int, float),
     "dict[str, str]": dict,
@@ -167,7 +177,11 @@ class SandboxRecord:
             raise ValueError("not a JSON object")
         for item in fields(cls):
             expected = _RECORD_TYPES.get(str(item.type))
-            if item.name in data and expected and not isinstance(data[item.name], expected):
+            if item.name not in data or not expected:
+                continue
+            value = data[item.name]
+            # JSON's true is a Python int too: a number field holding it is damaged all the same.
+            if not isinstance(value, expected) or (isinstance(value, bool) and item.type != "bool"):
                 raise ValueError(f"field {item.name!r} is not {item.type}")
         return cls(**data)
 
@@ -208,9 +222,12 @@ class SandboxManager:
         volumes: LoopVolumes | None = None,
         disk_free_floor: int | None = None,
         existing_volumes: LoopVolumes | None = None,
+        file_pressure: int | None = None,
     ) -> None:
         """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
-        watched). ``disk_free_floor``: free bytes of the state directory's filesystem below which
+        watched). ``file_pressure``: entries in use on the whole host past which the sandboxes
+        holding the most are killed until it is below again, whatever each one's share.
+        ``disk_free_floor``: free bytes of the state directory's filesystem below which
         accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of it).
         ``existing_volumes``: without ``volumes``, what mounts the homes sandboxes made in loop
         mode under an earlier server (new sandboxes are accounted)."""
@@ -224,7 +241,12 @@ class SandboxManager:
         self.cgroups = cgroups
         self.monitor_interval = monitor_interval
         self.file_budget = file_budget
-        self._file_table_crowded = False
+        self.file_pressure = file_pressure
+        self._checks: dict[str, asyncio.Task[None]] = {}
+        self._file_table_check: asyncio.Task[None] | None = None
+        self._monitor_executor = ThreadPoolExecutor(
+            _MONITOR_WORKERS, thread_name_prefix="daytonaflow-monitor"
+        )
         self.records: dict[str, SandboxRecord] = {}
         self.running: dict[str, _Running] = {}
         self.adopted: list[str] = []
@@ -320,7 +342,14 @@ class SandboxManager:
                 record.host_uid = (directory / "home").stat().st_uid
             except OSError:  # no home left, so no files to own
                 record.host_uid = self.uids.shared
-        self.uids.adopt(record.id, record.host_uid)
+        try:
+            self.uids.adopt(record.id, record.host_uid)
+        except SandboxUidRefusedError as error:
+            # Root, or a uid that is not this server's to give: it never runs as that; its files
+            # stay for the user to fetch or delete.
+            reason = f"cannot run as its recorded host uid: {error}"
+            record.state = "error"
+            record.error_reason = f"{record.error_reason}; {reason}" if record.error_reason else reason
 
     def _adopt_as_error(self, directory: Path, reason: str) -> None:
         """Keep a sandbox whose adoption failed visible, as ``error``."""
@@ -393,6 +422,12 @@ class SandboxManager:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
+        checks = [*self._checks.values(), *([self._file_table_check] if self._file_table_check else [])]
+        for check in checks:
+            check.cancel()
+        await asyncio.gather(*checks, return_exceptions=True)
+        # A scan already running in a thread finishes on its own; nothing waits for it.
+        self._monitor_executor.shutdown(wait=False, cancel_futures=True)
         for sandbox_id in list(self.running):
             record = self.records[sandbox_id]
             self._kill(record)
@@ -757,6 +792,12 @@ class SandboxManager:
                 raise ApiError(409, f"Sandbox {record.id} is being deleted", code="SANDBOX_DESTROYING")
             if record.state not in ("stopped", "error"):
                 raise ApiError(409, f"Sandbox {record.id} cannot start from state {record.state}")
+            try:
+                self.uids.claim(record.id)
+            except SandboxUidRefusedError as error:
+                raise ApiError(
+                    409, f"Sandbox {record.id} cannot start: {error}", code="SANDBOX_UID_REFUSED"
+                ) from None
             record.state = "starting"
             record.touch()
             await self._launch(record)
@@ -842,9 +883,6 @@ class SandboxManager:
     async def _monitor_loop(self) -> None:
         while True:
             await asyncio.sleep(self.monitor_interval)
-            # While fewer files than one sandbox's budget are open on the whole host, no sandbox
-            # can be over it: one read of fs.file-nr spares counting each sandbox's files.
-            self._file_table_crowded = self.file_budget is not None and host_files_in_use() > self.file_budget
             self._namespaces = None  # processes are listed again, once per round
             try:
                 await self._guard_host_disk()
@@ -859,10 +897,44 @@ class SandboxManager:
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
                     continue
+                # Every round, whatever the sandbox's scan is doing: a poll costs nothing.
                 try:
-                    await self._check(record, running)
+                    if self._crashed(record, running):
+                        continue
                 except Exception:  # one sandbox's trouble must not stop the monitor
-                    logger.exception("monitoring sandbox %s failed", sandbox_id)
+                    logger.exception("recording the crash of sandbox %s failed", sandbox_id)
+                    continue
+                if sandbox_id in self._checks:
+                    continue  # its last check still runs (a slow scan): skipped, not queued
+                self._checks[sandbox_id] = task = asyncio.create_task(self._check_logged(record, running))
+                task.add_done_callback(functools.partial(self._forget_check, sandbox_id))
+            if self.file_budget is not None and (
+                self._file_table_check is None or self._file_table_check.done()
+            ):
+                self._file_table_check = asyncio.create_task(self._check_file_table_logged())
+
+    def _forget_check(self, sandbox_id: str, check: asyncio.Task[None]) -> None:
+        if self._checks.get(sandbox_id) is check:
+            del self._checks[sandbox_id]
+
+    async def _check_logged(self, record: SandboxRecord, running: _Running) -> None:
+        """Each sandbox's check is a task of its own: one slow scan delays no other sandbox."""
+        try:
+            await self._check(record, running)
+        except Exception:  # one sandbox's trouble must not stop the monitor
+            logger.exception("monitoring sandbox %s failed", record.id)
+
+    def _crashed(self, record: SandboxRecord, running: _Running) -> bool:
+        """Crashed processes make the sandbox ``error``."""
+        code = running.proc.poll()
+        if code is None:
+            return False
+        self._kill(record)
+        record.state = "error"
+        record.error_reason = f"sandbox processes exited unexpectedly (status {code})"
+        record.touch()
+        record.persist(self._dir(record))
+        return True
 
     async def _guard_host_disk(self) -> None:
         """The backstop for what accounting cannot see: files unlinked and parked in SCM_RIGHTS
@@ -896,52 +968,97 @@ class SandboxManager:
             floor,
             len(victims),
         )
-        loop = asyncio.get_running_loop()
         for _sandbox_id, running in victims:
-            with contextlib.suppress(SandboxKillError):
-                await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
+            await self._kill_processes_from_host(running)
 
     async def _check(self, record: SandboxRecord, running: _Running) -> None:
-        """Crashed processes become ``error``; idle sandboxes auto-stop; a sandbox over its disk
-        quota, or holding more than its share of the host's file table, has its processes killed."""
-        code = running.proc.poll()
-        if code is not None:
-            self._kill(record)
-            record.state = "error"
-            record.error_reason = f"sandbox processes exited unexpectedly (status {code})"
-            record.touch()
-            record.persist(self._dir(record))
-            return
+        """Idle sandboxes auto-stop; a sandbox over its disk quota has its processes killed."""
+        if self.running.get(record.id) is not running or record.state != "started":
+            return  # crashed, stopped or restarted since the round began
         idle = time.monotonic() - running.last_activity
         interval = record.auto_stop_interval * 60
         if interval > 0 and running.inflight == 0 and idle >= interval:
             with contextlib.suppress(ApiError):
                 await self.stop(record)
             return
-        loop = asyncio.get_running_loop()
         # A home on its own filesystem of the quota's size needs no scan: the kernel refuses the rest.
-        if not self._on_volume(record.id):
-            used = await loop.run_in_executor(None, self._disk_used, record, running)
-            if used > running.limits.disk_bytes:
-                logger.warning(
-                    "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
+        if self._on_volume(record.id):
+            return
+        loop = asyncio.get_running_loop()
+        used = await loop.run_in_executor(self._monitor_executor, self._disk_used, record, running)
+        if used > running.limits.disk_bytes and self.running.get(record.id) is running:
+            logger.warning(
+                "sandbox %s uses %d bytes of disk, over its quota: killing its processes", record.id, used
+            )
+            # From the host, not through the agent: sandbox code may have left it unable to
+            # serve (its process table full), and the kill must work exactly then.
+            await self._kill_processes_from_host(running)
+
+    async def _kill_processes_from_host(self, running: _Running) -> None:
+        """Every process of the sandbox but its agent, SIGKILLed from the host (default executor:
+        a kill must not wait behind the monitor's scans)."""
+        agent = _agent_pid(running.proc.pid)
+        with contextlib.suppress(SandboxKillError):
+            await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(kill_sandbox_processes, agent, parent_pid=running.proc.pid)
+            )
+
+    async def _check_file_table_logged(self) -> None:
+        try:
+            await self._check_file_table()
+        except Exception:  # the file table's trouble must not stop the monitor
+            logger.exception("checking the host's file table failed")
+
+    async def _check_file_table(self) -> None:
+        """Kill the processes of sandboxes holding more than their share of the host's file
+        table, and, while the host's table is past ``file_pressure``, of those holding the most
+        until it would be below (four sandboxes each just under their share fill it too)."""
+        budget = self.file_budget
+        if budget is None:
+            return
+        in_use = host_files_in_use()
+        # While fewer files than one sandbox's budget are open on the whole host, no sandbox can
+        # be over it: one read of fs.file-nr spares counting each sandbox's files.
+        if in_use <= budget:
+            return
+        pressed = self.file_pressure is not None and in_use > self.file_pressure
+        watched = [
+            (record, running)
+            for sandbox_id, running in list(self.running.items())
+            if (record := self.records.get(sandbox_id)) is not None and record.state == "started"
+        ]
+        loop = asyncio.get_running_loop()
+        # Under pressure every file counts, to rank the holders; else only whether one is over.
+        stop_after = in_use if pressed else budget
+        counts = await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    self._monitor_executor, files_held_by, _agent_pid(running.proc.pid), stop_after
                 )
-                # From the host, not through the agent: sandbox code may have left it unable to
-                # serve (its process table full), and the kill must work exactly then.
-                with contextlib.suppress(SandboxKillError):
-                    await loop.run_in_executor(None, kill_sandbox_processes, _agent_pid(running.proc.pid))
-                return
-        if self._file_table_crowded and self.file_budget is not None:
-            agent = _agent_pid(running.proc.pid)
-            held = await loop.run_in_executor(None, files_held_by, agent, self.file_budget)
-            if held > self.file_budget:
-                logger.warning(
-                    "sandbox %s holds over %d files of the host's file table: killing its processes",
-                    record.id,
-                    self.file_budget,
-                )
-                with contextlib.suppress(SandboxKillError):
-                    await loop.run_in_executor(None, kill_sandbox_processes, agent)
+                for _, running in watched
+            )
+        )
+        held = sorted(zip(counts, range(len(watched)), strict=True), reverse=True)
+        excess = in_use - self.file_pressure if pressed and self.file_pressure is not None else 0
+        for count, index in held:
+            over_share = count > budget
+            relieves = excess > 0 and count >= _PRESSURE_KILL_FLOOR
+            if not (over_share or relieves):
+                continue
+            record, running = watched[index]
+            if self.running.get(record.id) is not running:
+                continue  # stopped or restarted meanwhile
+            logger.warning(
+                "sandbox %s holds %d files of the host's file table (%d in use, share %d, pressure %s): "
+                "killing its processes",
+                record.id,
+                count,
+                in_use,
+                budget,
+                self.file_pressure,
+            )
+            excess -= count
+            await self._kill_processes_from_host(running)
 
     def _disk_used(self, record: SandboxRecord, running: _Running) -> int:
         """Every path of the home, plus files its processes unlinked but keep open; a home that

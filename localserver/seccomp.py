@@ -8,10 +8,11 @@ has no syscall table below run without it, and the isolation report says so.
 
 A second group of syscalls is allowed on the caller only. Sandbox code runs as the same uid as
 the agent (the namespace's pid 1), and the kernel lets a process change the resource limits,
-nice value, io priority and scheduling policy of any other process of its uid: without these
-checks a command could starve the agent of file descriptors or processes, or of CPU and disk
-time, with ``prlimit --pid 1``, ``renice``, ``ionice`` or ``chrt``. Aiming at a thread of the
-agent is the same as aiming at the agent, so every other pid is refused, not just 1.
+nice value, io priority, scheduling policy and CPU affinity of any other process of its uid:
+without these checks a command could starve the agent of file descriptors or processes, or of
+CPU and disk time, with ``prlimit --pid 1``, ``renice``, ``ionice``, ``chrt`` or ``taskset -p``.
+Aiming at a thread of the agent is the same as aiming at the agent, so every other pid is
+refused, not just 1.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ _SELF_ONLY_X86_64: dict[str, tuple[int, int, int | None, int | None]] = {
     "setpriority": (141, 1, 0, 2),  # PRIO_USER
     "ioprio_set": (251, 1, 0, 3),  # IOPRIO_WHO_USER
     "sched_setattr": (314, 0, None, None),
+    # The CPU mask is inherited: pinning the agent to one CPU pins every command it starts later.
+    "sched_setaffinity": (203, 0, None, None),
 }
 _PRLIMIT64_X86_64 = 302
 

@@ -30,6 +30,8 @@ from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
 from daytonaflow.localserver.isolation import (
     DEFAULT_SANDBOX_UIDS,
+    DEFAULT_UID_CLAIMS,
+    FILE_TABLE_PRESSURE,
     FILE_TABLE_SHARE,
     Cgroups,
     IsolationReport,
@@ -38,6 +40,7 @@ from daytonaflow.localserver.isolation import (
     SandboxUids,
     build_report,
     cap_open_files,
+    check_uid_range,
     find_bwrap,
     find_node,
     find_python,
@@ -99,12 +102,18 @@ class LocalServer:
         proxy_timeouts: ProxyTimeouts | None = None,
         proxy_limits: ProxyLimits | None = None,
         disk_free_floor: int | None = None,
+        uid_claims: Path | None = DEFAULT_UID_CLAIMS,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
-        sandboxes share ``nobody``, as they must when not root). ``private_ptys``: give each sandbox
-        a devpts instance with its own limit when running as root. ``disk_free_floor``: free bytes
-        of the state directory's filesystem below which accounting-mode sandboxes have their
-        processes killed (``None``: 1 GiB or 5 % of that filesystem, whichever is more)."""
+        sandboxes share ``nobody``, as they must when not root; ``UnsafeSandboxUidsError`` for a
+        range with root, ``nobody`` or uids from 2^31). ``uid_claims``: the directory where root
+        servers claim those uids host-wide (``None``: this server's own bookkeeping only).
+        ``private_ptys``: give each sandbox a devpts instance with its own limit when running as
+        root. ``disk_free_floor``: free bytes of the state directory's filesystem below which
+        accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of that
+        filesystem, whichever is more)."""
+        if sandbox_uids is not None:
+            check_uid_range(sandbox_uids)
         self.host = host
         self.port = port
         self.proxy_port = proxy_port
@@ -114,6 +123,7 @@ class LocalServer:
         self.monitor_interval = monitor_interval
         self.keep_spare = keep_spare
         self.sandbox_uids = sandbox_uids
+        self.uid_claims = uid_claims
         self.private_ptys = private_ptys
         self.disk_mode = disk_mode
         self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
@@ -127,6 +137,7 @@ class LocalServer:
         self._startup_error: BaseException | None = None
         self._stop: asyncio.Event | None = None
         self._lock_file: Any = None
+        self._uids: SandboxUids | None = None
         self.state: ServerState | None = None
 
     # ---- public surface ---------------------------------------------------------------------------
@@ -199,6 +210,10 @@ class LocalServer:
             else:
                 logger.exception("local server crashed")
         finally:
+            if self._uids is not None:
+                # A server stopped in a process that lives on must not keep its uids claimed.
+                self._uids.close()
+                self._uids = None
             self._ready.set()
             loop.close()
 
@@ -229,7 +244,8 @@ class LocalServer:
         python = find_python()
         if python is None:
             raise IsolationUnavailableError("no system python3 (/usr/bin/python3) to run the sandbox agent")
-        uids = SandboxUids(self.sandbox_uids)
+        uids = SandboxUids(self.sandbox_uids, self.uid_claims)
+        self._uids = uids
         host_uid = uids.representative
         probe_bwrap(bwrap, host_uid)
         self._prepare_state_dir(host_uid)
@@ -273,6 +289,7 @@ class LocalServer:
             monitor_interval=self.monitor_interval,
             keep_spare=self.keep_spare,
             file_budget=int(file_max * FILE_TABLE_SHARE),
+            file_pressure=int(file_max * FILE_TABLE_PRESSURE),
             volumes=volumes,
             disk_free_floor=free_floor,
             existing_volumes=existing_volumes,

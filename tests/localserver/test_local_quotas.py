@@ -12,6 +12,9 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,9 +25,17 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
 
-from daytonaflow.localserver import LocalServer, cli
+from daytonaflow.localserver import LocalServer, cli, sandboxes
 from daytonaflow.localserver import server as server_module
-from daytonaflow.localserver.isolation import DEFAULT_SANDBOX_UIDS, FILE_TABLE_SHARE, host_file_max
+from daytonaflow.localserver.errors import UnsafeSandboxUidsError
+from daytonaflow.localserver.isolation import (
+    DEFAULT_SANDBOX_UIDS,
+    FILE_TABLE_PRESSURE,
+    FILE_TABLE_SHARE,
+    SandboxUids,
+    host_file_max,
+    host_files_in_use,
+)
 from daytonaflow.localserver.sandboxes import _agent_pid
 
 pytestmark = [
@@ -327,7 +338,21 @@ def test_serve_takes_the_sandbox_uid_range_from_its_flag(text: str, uids: range 
     assert cli._parser().parse_args(["--sandbox-uids", text]).sandbox_uids == uids
 
 
-@pytest.mark.parametrize("text", ["1900100009-1900100000", "0-5", "abc", "5", "-5-7", "1-4294967296"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1900100009-1900100000",
+        "0-5",
+        "abc",
+        "5",
+        "-5-7",
+        "1-4294967296",
+        "4294967295-4294967295",
+        "2147483000-2147483648",
+        "65530-65540",
+        "65535-65535",
+    ],
+)
 def test_serve_refuses_a_bad_sandbox_uid_range_naming_the_flag(
     text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -347,5 +372,207 @@ def test_a_uid_range_smaller_than_the_sandboxes_refuses_the_extra_one_with_503()
             assert refused.status_code == 503
             assert refused.json()["code"] == "SANDBOX_UIDS_EXHAUSTED"
             assert "1900200000-1900200001" in refused.json()["message"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "uids",
+    [
+        range(4294967295, 4294967296),  # (uid_t)-1: setuid(-1) keeps the caller's root
+        range(0, 10),
+        range(2147483647, 2147483649),
+        range(65534, 65535),
+        range(65500, 65600),
+    ],
+)
+def test_an_unsafe_sandbox_uid_range_is_refused_before_any_sandbox_runs(uids: range) -> None:
+    with pytest.raises(UnsafeSandboxUidsError):
+        SandboxUids(uids, claims=None)
+    with pytest.raises(UnsafeSandboxUidsError):
+        LocalServer(state_dir=make_state_root() / "state", sandbox_uids=uids)
+
+
+_CLAIM_TEST_UIDS = range(1900400000, 1900400010)
+
+
+def _record_uid(state_dir: Path, sandbox_id: str) -> int:
+    uid: int = json.loads((state_dir / "sandboxes" / sandbox_id / "sandbox.json").read_text())["host_uid"]
+    return uid
+
+
+def test_two_root_servers_give_their_sandboxes_distinct_uids() -> None:
+    root = make_state_root()
+    try:
+        with (
+            _served(root / "one", sandbox_uids=_CLAIM_TEST_UIDS) as one,
+            _served(root / "two", sandbox_uids=_CLAIM_TEST_UIDS) as two,
+        ):
+            first, second = one.create(), two.create()
+            assert _uid_of_agent(one.server, first) != _uid_of_agent(two.server, second)
+            assert {_uid_in_records(one, first), _uid_in_records(two, second)} <= set(_CLAIM_TEST_UIDS)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _serve_in_a_process(state_dir: Path, uids: range) -> tuple[subprocess.Popen[str], str]:
+    command = "import sys; from daytonaflow.localserver.cli import main; sys.exit(main(sys.argv[1:]))"
+    flags = ["--port", "0", "--api-key", "k", "--state-dir", str(state_dir)]
+    flags += ["--sandbox-uids", f"{uids.start}-{uids.stop - 1}"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner = ""
+    while "Serving" not in banner:
+        line = process.stdout.readline()
+        assert line, banner
+        banner += line
+    api_url = next(
+        line.split(":", 1)[1].strip() for line in banner.splitlines() if line.startswith("API URL")
+    )
+    return process, api_url
+
+
+def test_a_killed_servers_uids_are_free_for_another_server() -> None:
+    root = make_state_root()
+    try:
+        process, api_url = _serve_in_a_process(root / "killed", _CLAIM_TEST_UIDS)
+        try:
+            with httpx.Client(headers={"Authorization": "Bearer k"}, timeout=60) as http:
+                created = http.post(f"{api_url}/sandbox", json={})
+                assert created.status_code == 200, created.text
+            killed_uid = _record_uid(root / "killed", created.json()["id"])
+            with _served(root / "alive", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+                assert _uid_in_records(api, api.create()) != killed_uid
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                # The kernel dropped the dead server's claims: its (lowest) uid is handed out again.
+                assert _uid_in_records(api, api.create()) == killed_uid
+        finally:
+            process.kill()
+            process.wait()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_adopted_sandbox_whose_uid_another_server_holds_refuses_to_start() -> None:
+    root = make_state_root()
+    try:
+        with _served(root / "first", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+            kept = api.create(name="kept")
+            uid = _uid_in_records(api, kept)
+        with _served(root / "second", sandbox_uids=_CLAIM_TEST_UIDS) as other:
+            assert _uid_in_records(other, other.create()) == uid  # free while the first was stopped
+            with _served(root / "first", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+                refused = api.api("POST", f"/sandbox/{kept['id']}/start")
+                assert refused.status_code == 409, refused.text
+                assert refused.json()["code"] == "SANDBOX_UID_IN_USE"
+                assert f"host uid {uid} is in use by another daytonaflow server" in refused.json()["message"]
+                assert api.api("GET", f"/sandbox/{kept['id']}").json()["state"] == "stopped"
+        with _served(root / "first", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+            assert api.api("POST", f"/sandbox/{kept['id']}/start").status_code == 200
+            assert _uid_of_agent(api.server, kept) == uid
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_without_host_wide_uid_claims_the_report_says_ranges_must_be_disjoint() -> None:
+    root = make_state_root()
+    shared_dir = root / "not-roots-alone"
+    shared_dir.mkdir(mode=0o755)
+    shared_dir.chmod(0o755)
+    try:
+        for claims, why in ((None, "not requested"), (shared_dir, "cannot use")):
+            with _served(root / "state", sandbox_uids=_CLAIM_TEST_UIDS, uid_claims=claims) as api:
+                assert api.server.isolation is not None
+                described = api.server.isolation.limits["uids"]
+                assert "known to this server only" in described
+                assert why in described
+                assert "disjoint ranges" in described
+                assert _uid_in_records(api, api.create()) in _CLAIM_TEST_UIDS
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("host_uid", "reason"),
+    [(0, "host uid is 0 (root)"), (12345, "host uid 12345 is neither")],
+)
+def test_an_adopted_sandbox_recorded_with_a_uid_it_must_not_run_as_stays_error(
+    host_uid: int, reason: str
+) -> None:
+    root = make_state_root()
+    try:
+        with _served(root / "state", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+            damaged = api.create(name="damaged")
+            healthy = api.create(name="healthy")
+        record_file = root / "state" / "sandboxes" / damaged["id"] / "sandbox.json"
+        record = json.loads(record_file.read_text())
+        record["host_uid"] = host_uid
+        record_file.write_text(json.dumps(record))
+        with _served(root / "state", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+            shown = api.api("GET", f"/sandbox/{damaged['id']}").json()
+            assert shown["state"] == "error"
+            assert reason in shown["errorReason"]
+            refused = api.api("POST", f"/sandbox/{damaged['id']}/start")
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["code"] == "SANDBOX_UID_REFUSED"
+            assert damaged["id"] not in api.server.state.manager.running  # type: ignore[union-attr]
+            assert api.api("POST", f"/sandbox/{healthy['id']}/start").status_code == 200
+            assert api.delete(damaged["id"]).status_code == 200
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("host_uid", [True, "1900400000", 1.5, [1900400000]])
+def test_a_record_whose_host_uid_is_not_an_integer_is_adopted_as_unreadable(host_uid: object) -> None:
+    root = make_state_root()
+    try:
+        with _served(root / "state", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+            damaged = api.create(name="damaged")
+        record_file = root / "state" / "sandboxes" / damaged["id"] / "sandbox.json"
+        record = json.loads(record_file.read_text())
+        record["host_uid"] = host_uid
+        record_file.write_text(json.dumps(record))
+        with _served(root / "state", sandbox_uids=_CLAIM_TEST_UIDS) as api:
+            shown = api.api("GET", f"/sandbox/{damaged['id']}").json()
+            assert shown["state"] == "error"
+            assert "'host_uid' is not int | None" in shown["errorReason"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_sandboxes_each_under_their_share_are_stopped_when_the_host_file_table_is_under_pressure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four sandboxes just under their share would fill the table: past the pressure mark the
+    largest holder is killed, whatever its share. The rest of a pretend host's table is in use."""
+    pretend_file_max = 80_000
+    share = int(pretend_file_max * FILE_TABLE_SHARE)
+    pressure = int(pretend_file_max * FILE_TABLE_PRESSURE)
+    mapped = share // 2  # well under its share
+    baseline = host_files_in_use()
+    others = pressure - mapped // 2  # the attacker's mappings take the host past the mark
+    monkeypatch.setattr(server_module, "host_file_max", lambda: pretend_file_max)
+    monkeypatch.setattr(sandboxes, "host_files_in_use", lambda: host_files_in_use() - baseline + others)
+    root = make_state_root()
+    try:
+        with _served(root / "state", monitor_interval=0.2) as api:
+            neighbour, attacker = api.create(), api.create()
+            (_home(api.server, attacker) / "maps.py").write_text(_MAPPINGS_SCRIPT.format(count=mapped))
+            response = api.toolbox(
+                "POST", attacker["id"], "/process/execute", json={"command": "python3 maps.py", "timeout": 90}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["exitCode"] == 137, response.text
+            assert "ESCAPED" not in response.json()["result"]
+            assert api.run(neighbour["id"], "echo unaffected")["result"] == "unaffected\n"
+            assert api.run(attacker["id"], "echo still-served")["result"] == "still-served\n"
+            assert api.server.isolation is not None
+            assert f"past {FILE_TABLE_PRESSURE:.0%} in use" in api.server.isolation.limits["openFiles"]
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -845,6 +845,35 @@ def test_the_agents_priorities_cannot_be_lowered(
     _assert_unaffected(api, neighbour, host_marker)
 
 
+def _allowed_cpus(pid: int) -> set[str]:
+    """The CPU masks of every thread of a process (``Cpus_allowed_list``)."""
+    masks = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        masks.add(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
+        )
+    return masks
+
+
+def test_the_agent_cannot_be_pinned_to_one_cpu(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    """A mask set on the agent would be inherited by every command it starts later."""
+    agent = _agent_of(server, attacker)
+    before = _allowed_cpus(agent)
+    result = _sh(
+        api, attacker, "for t in $(ls /proc/1/task); do taskset -p 1 $t; echo rc=$?; done; taskset 1 nproc"
+    )
+    lines = result["result"].splitlines()
+    assert "rc=0" not in lines
+    assert "Operation not permitted" in result["result"]
+    assert lines[-1] == "1"  # a new command may still be pinned (taskset sets its own mask)
+    assert _allowed_cpus(agent) == before
+    assert api.run(attacker["id"], "taskset -p $$")["exitCode"] == 0  # reading a mask stays allowed
+    _assert_unaffected(api, neighbour, host_marker)
+
+
 def test_signals_the_agent_handles_are_ignored_when_sandbox_code_sends_them(
     api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
 ) -> None:
@@ -931,6 +960,26 @@ def test_the_host_side_kill_refuses_a_process_outside_a_sandbox(
         with pytest.raises(SandboxKillError):
             kill_sandbox_processes(pid)
     assert victim.poll() is None
+
+
+def test_the_host_side_kill_refuses_an_agent_that_is_not_its_sandboxs_child(
+    api: Api, server: LocalServer, attacker: dict[str, Any], neighbour: dict[str, Any], host_marker: Path
+) -> None:
+    """The monitor names the agent by pid and its bwrap: an agent pid reused by another sandbox's
+    init (whose parent is another bwrap) must not have that sandbox's processes killed."""
+    assert server.state is not None
+    neighbours_bwrap = server.state.manager.running[neighbour["id"]].proc.pid
+    api.run(attacker["id"], "nohup sleep 4343 >/dev/null 2>&1 &")
+    agent = _agent_of(server, attacker)
+    namespace = os.readlink(f"/proc/{agent}/ns/pid")
+    sleeper = _wait_for_process(namespace, ["sleep", "4343"])
+    with pytest.raises(SandboxKillError):
+        kill_sandbox_processes(agent, parent_pid=neighbours_bwrap)
+    assert sleeper in _live_processes_once(namespace)
+    own_bwrap = server.state.manager.running[attacker["id"]].proc.pid
+    kill_sandbox_processes(agent, parent_pid=own_bwrap)
+    assert _live_processes_in(namespace, settle=2.0) == [agent]
+    _assert_unaffected(api, neighbour, host_marker)
 
 
 def test_the_host_side_kill_sweeps_when_it_cannot_join_the_namespace(

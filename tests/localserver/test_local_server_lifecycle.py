@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from localserver_testkit import TEST_LIMITS, make_state_root
 
 from daytonaflow.localserver import LocalServer, LocalServerError
+from daytonaflow.localserver.sandboxes import SandboxRecord
 
 pytestmark = pytest.mark.sandbox
 
@@ -209,3 +213,90 @@ def test_limits_below_what_a_request_may_ask_for_still_create_and_restart_sandbo
         started = http.post(f"/sandbox/{sandbox_id}/start")
         assert started.status_code == 200, started.text
         assert started.json()["state"] == "started"
+
+
+class _SlowScan:
+    """Stands in for one sandbox's disk scan: blocks until released, counting scans in progress."""
+
+    def __init__(self, real: Any, slow_id: str) -> None:
+        self.real, self.slow_id = real, slow_id
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.in_progress = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, record: SandboxRecord, running: Any) -> int:
+        if record.id != self.slow_id:
+            return int(self.real(record, running))
+        with self._lock:
+            self.in_progress += 1
+            self.most_at_once = max(self.most_at_once, self.in_progress)
+        self.started.set()
+        try:
+            self.release.wait(60)
+            return int(self.real(record, running))
+        finally:
+            with self._lock:
+                self.in_progress -= 1
+
+
+@contextlib.contextmanager
+def _one_slow_scan(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, str, str, _SlowScan]]:
+    """An accounting-mode server (its monitor scans each home) with two sandboxes, the first of
+    whose scans hangs until the test ends."""
+    with (
+        LocalServer(
+            state_dir=state_dir,
+            limits=TEST_LIMITS,
+            keep_spare=False,
+            monitor_interval=0.2,
+            disk_mode="accounting",
+        ) as server,
+        _client(server.api_url, server.api_key) as http,
+    ):
+        assert server.state is not None
+        manager = server.state.manager
+        slow_id = http.post("/sandbox", json={}).json()["id"]
+        other_id = http.post("/sandbox", json={}).json()["id"]
+        scan = _SlowScan(manager._disk_used, slow_id)
+        monkeypatch.setattr(manager, "_disk_used", scan)
+        try:
+            assert scan.started.wait(30), "the slow scan never began"
+            yield manager, slow_id, other_id, scan
+        finally:
+            scan.release.set()
+
+
+def _crash_and_wait_for_error(manager: Any, sandbox_id: str) -> None:
+    manager.running[sandbox_id].proc.kill()
+    deadline = time.monotonic() + 20  # a hundred monitor rounds, a third of the slow scan
+    while manager.records[sandbox_id].state != "error":
+        assert time.monotonic() < deadline, "the crash was not seen while a scan hung"
+        time.sleep(0.05)
+    assert "exited unexpectedly" in (manager.records[sandbox_id].error_reason or "")
+
+
+def test_a_slow_disk_scan_of_one_sandbox_does_not_delay_crash_detection_of_another(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _one_slow_scan(state_dir, monkeypatch) as (manager, _slow_id, other_id, _scan):
+        _crash_and_wait_for_error(manager, other_id)
+
+
+def test_a_sandbox_whose_own_scan_hangs_still_has_its_crash_seen(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Likewise when every monitor thread is taken by hung scans: the crash check needs none."""
+    with _one_slow_scan(state_dir, monkeypatch) as (manager, slow_id, _other_id, _scan):
+        _crash_and_wait_for_error(manager, slow_id)
+
+
+def test_a_sandbox_whose_check_still_runs_is_skipped_not_checked_again(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _one_slow_scan(state_dir, monkeypatch) as (_manager, _slow_id, _other_id, scan):
+        time.sleep(2)  # ten monitor rounds
+        assert scan.most_at_once == 1

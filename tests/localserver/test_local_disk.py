@@ -663,7 +663,7 @@ def test_the_disk_backstop_kills_once_per_fall_not_every_round_while_the_host_st
     free = [2 * floor]
     kills: list[int] = []
     monkeypatch.setattr(sandboxes, "filesystem_space", lambda _path: (free[0], 100 * floor))
-    monkeypatch.setattr(sandboxes, "kill_sandbox_processes", kills.append)
+    monkeypatch.setattr(sandboxes, "kill_sandbox_processes", lambda agent, **_: kills.append(agent))
     server = LocalServer(
         state_dir=state_dir,
         limits=TEST_LIMITS,

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import TEST_LIMITS, Api, make_state_root
+from localserver_testkit import Api, served
 
 from daytonaflow.localserver import LocalServer
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
-    root = make_state_root()
-    instance = LocalServer(state_dir=root / "state", limits=TEST_LIMITS, monitor_interval=0.2)
-    instance.start()
-    try:
+    with served() as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import httpx
 
 from daytonaflow.localserver import LocalServer, SandboxLimits
+from daytonaflow.localserver.disk import TreeRemovalError, remove_tree
 
 MIB = 1 << 20
 
@@ -30,6 +33,22 @@ def make_state_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="daytonaflow-test-"))
     root.chmod(0o711)
     return root
+
+
+@contextlib.contextmanager
+def served(**options: Any) -> Iterator[LocalServer]:
+    """A real LocalServer (test limits, a fast monitor unless told) on a state directory of its
+    own, stopped and removed afterwards, however deep the trees its sandboxes left."""
+    root = make_state_root()
+    options.setdefault("limits", TEST_LIMITS)
+    options.setdefault("monitor_interval", 0.2)
+    server = LocalServer(state_dir=root / "state", **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        with contextlib.suppress(TreeRemovalError):
+            remove_tree(root)
 
 
 def host_home(server: LocalServer, sandbox_id: str) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
+from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root, served
 
 from daytonaflow.localserver import LocalServer, cli, sandboxes
 from daytonaflow.localserver import server as server_module
@@ -83,14 +83,8 @@ _ENOSPC = 28
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
-    root = make_state_root()
-    instance = LocalServer(state_dir=root / "state", limits=QUOTA_LIMITS, monitor_interval=0.2)
-    instance.start()
-    try:
+    with served(limits=QUOTA_LIMITS) as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

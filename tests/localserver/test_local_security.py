@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
+from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, served
 
 from daytonaflow.localserver import LocalServer, gitclone, isolation, seccomp
 from daytonaflow.localserver.errors import GitCloneError, SandboxKillError
@@ -55,16 +55,8 @@ def attacker(api: Api) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def accounting_server() -> Iterator[LocalServer]:
     """A server whose disk quota is the watchdog's (what a host without loop mounts gets)."""
-    root = make_state_root()
-    instance = LocalServer(
-        state_dir=root / "state", limits=TEST_LIMITS, monitor_interval=0.2, disk_mode="accounting"
-    )
-    instance.start()
-    try:
+    with served(disk_mode="accounting") as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -49,16 +49,20 @@ async def create(
     """Create the sandbox (at most once per node execution) and track it as a run resource."""
     # Resolving first means a missing secret fails the node before anything exists to clean up.
     resolve_secrets(config.secret_specs(), ctx.secrets)
+    key = _key(ctx)
+    # Recorded before the request, released once its answer is: should this process die in
+    # between (or give up on the run), the run's end still finds the sandbox by its label.
+    ctx.resources.acquire(LOST_CREATION_RESOURCE, key)
     try:
-        sandbox = await client.create_sandbox(
-            config.create_request(default_target), idempotency_key=_key(ctx)
-        )
+        sandbox = await client.create_sandbox(config.create_request(default_target), idempotency_key=key)
     except DaytonaError as error:
         if _refused(error):
+            ctx.resources.release(LOST_CREATION_RESOURCE, key)
             raise
         await _reconcile_lost_creation(ctx, client, error)
         raise
     ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
+    ctx.resources.release(LOST_CREATION_RESOURCE, key)
     ctx.logger.info("created sandbox %s (state %s)", sandbox.id, sandbox.state)
     return StartState(sandbox.id, timing.now() + config.timeout), sandbox
 
@@ -72,19 +76,19 @@ async def _reconcile_lost_creation(ctx: ExecutionContext, client: DaytonaClient,
     """A create that failed after it may have happened (lost or cut answer, timeout, 5xx): find the
     sandbox by its idempotency label, record it and delete it, so the failed node leaks nothing.
 
-    When the lookup fails too, the key itself is recorded: the engine's reclaim at the run's end
+    When the lookup fails too, the key stays recorded: the engine's reclaim at the run's end
     looks the label up again.
     """
     try:
         found = await client.sandboxes_created_with(_key(ctx))
     except DaytonaError as error:
-        ctx.resources.acquire(LOST_CREATION_RESOURCE, _key(ctx))
         ctx.logger.warning("create failed (%s) and its sandbox cannot be looked up yet: %s", cause, error)
         return
     for sandbox in found:
         ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
         ctx.logger.warning("create failed (%s) but made sandbox %s: deleting it", cause, sandbox.id)
         await discard(ctx, client, sandbox.id)
+    ctx.resources.release(LOST_CREATION_RESOURCE, _key(ctx))
 
 
 async def delete_created_with(client: DaytonaClient, idempotency_key: str) -> None:

@@ -91,9 +91,30 @@ async def test_a_create_that_gave_up_after_its_answer_was_lost_deletes_the_sandb
         await CreateSandbox().execute(ctx)
     assert daytona.deleted == [SANDBOX_ID]
     assert ctx.resources.log == [
+        ("acquire", LOST_CREATION_RESOURCE, "run-1/exec-1"),
         ("acquire", SANDBOX_RESOURCE, SANDBOX_ID),
         ("release", SANDBOX_RESOURCE, SANDBOX_ID),
+        ("release", LOST_CREATION_RESOURCE, "run-1/exec-1"),
     ]
+
+
+async def test_a_create_cut_short_by_the_process_dying_is_reclaimed_by_its_label(daytona, make_ctx, clock):
+    """The key is recorded before the request: a process killed while the sandbox is being made
+    (and a run then given up on, never rerunning the node) still has it deleted at the run's end."""
+    ctx = make_ctx({})
+    route = daytona.router.routes["create"]
+    original = route.side_effect
+
+    def made_then_died(request, *args, **kwargs):
+        original(request, *args, **kwargs)
+        raise SystemExit("the runner process died here")
+
+    route.side_effect = made_then_died
+    with pytest.raises(SystemExit):
+        await CreateSandbox().execute(ctx)
+    assert ctx.resources.held == {(LOST_CREATION_RESOURCE, "run-1/exec-1")}
+    await CreateSandbox.reclaim(LOST_CREATION_RESOURCE, "run-1/exec-1", ctx.integration)
+    assert daytona.deleted == [SANDBOX_ID]
 
 
 async def test_a_lost_create_whose_lookup_fails_too_is_reclaimed_by_its_label_at_run_end(
@@ -143,9 +164,13 @@ async def test_a_run_whose_create_answer_was_malformed_deletes_the_one_sandbox_a
     with RunStore(tmp_path / "runs.db") as store:
         engine = Engine(store, registry={CreateSandbox.name: CreateSandbox}, integration=integration)
         record = await asyncio.wait_for(engine.run(parse_canvas(CREATE_ONLY)), GUARD_SECONDS)
-        (resource,) = store.resources(record.id)
+        resources = {(r.kind, r.resource_id): r.state for r in store.resources(record.id)}
+        (create,) = [e for e in store.executions(record.id) if e.node_id == "create"]
     assert record.status == "succeeded", record.error
-    assert (resource.resource_id, resource.state) == (SANDBOX_ID, "reclaimed")
+    assert resources == {
+        (SANDBOX_RESOURCE, SANDBOX_ID): "reclaimed",
+        (LOST_CREATION_RESOURCE, f"{record.id}/{create.id}"): "released",
+    }
     assert daytona.router.routes["create"].call_count == 1
     assert daytona.deleted == [SANDBOX_ID]
     assert daytona.sandboxes == {}

@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from daytonaflow.localserver import LocalServer
+from daytonaflow.runner import ResourceRecord, RunStore
+
+
+def sandbox_resources(store: RunStore, run_id: str) -> list[ResourceRecord]:
+    """The sandboxes a run recorded (without the creation intents recorded before each create)."""
+    return [r for r in store.resources(run_id) if r.kind == "daytona.sandbox"]
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from run_support import running_local_server, traversable_temp_dir
+from run_support import running_local_server, sandbox_resources, traversable_temp_dir
 
 from daytonaflow.cli import EXIT_OK, main
 from daytonaflow.runner import RunStore
@@ -57,7 +57,7 @@ def test_with_an_api_key_the_cli_uses_that_api(
     capsys.readouterr()
     with RunStore(db) as store:
         (run,) = store.list_runs()
-        (sandbox,) = store.resources(run.id)
+        (sandbox,) = sandbox_resources(store, run.id)
     # deleteSandbox ran, so there is nothing to keep; create one by hand for `sandboxes`.
     headers = {"Authorization": f"Bearer {remote.api_key}"}
     created = httpx.post(f"{remote.api_url}/sandbox", json={}, headers=headers, timeout=60).json()

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from run_support import kill_after_ready, spawn_worker
+from run_support import kill_after_ready, sandbox_resources, spawn_worker
 
 from daytonaflow.runner import RunStore
 
@@ -42,7 +42,7 @@ def test_hello_runs_killed_at_random_points_finish_without_duplicate_or_leaked_s
         assert len(runs) == RUNS
         assert {run.status for run in runs} == {"succeeded"}, [r.error for r in runs if r.error]
         for run in runs:
-            (sandbox,) = store.resources(run.id)  # one sandbox per run: a re-run made no second one
+            (sandbox,) = sandbox_resources(store, run.id)  # one sandbox per run: a re-run made no second one
             assert sandbox.state == "released"
             hello = next(e for e in store.events(run.id) if e.node_id == "say-hello")
             assert hello.event["data"]["result"].startswith("Hello, run ")

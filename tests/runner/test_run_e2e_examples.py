@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_support import sandbox_resources
 
 from daytonaflow.components import DaytonaIntegration
 from daytonaflow.runner import Engine, RunStore, RunUpdate, load_canvas, parse_canvas
@@ -68,7 +69,7 @@ async def test_hello_runs_python_in_a_sandbox_and_deletes_it(
     assert hello["result"].startswith("Hello, Ada! Python 3")
     deleted = event_data(store, record.id, "delete-sandbox")
     assert deleted == {"deleted": True, "id": event_data(store, record.id, "create-sandbox")["id"]}
-    assert [r.state for r in store.resources(record.id)] == ["released"]
+    assert [r.state for r in sandbox_resources(store, record.id)] == ["released"]
     assert await live_sandboxes(integration) == []
 
 
@@ -123,7 +124,7 @@ async def test_a_node_error_mid_run_still_deletes_the_sandbox(
     record = await real_engine.run(parse_canvas(document))
     assert record.status == "failed"
     assert record.error is not None and record.error.startswith('node "fetch"')
-    (resource,) = store.resources(record.id)
+    (resource,) = sandbox_resources(store, record.id)
     assert (resource.kind, resource.state) == ("daytona.sandbox", "reclaimed")
     assert await live_sandboxes(integration) == []
 
@@ -148,5 +149,5 @@ async def test_cancel_mid_command_kills_it_and_deletes_the_sandbox(
     record = await asyncio.wait_for(real_engine.cancel(run_id), 60)
     assert record.status == "cancelled"
     assert {e.node_id: e.status for e in store.executions(run_id)}["say-hello"] == "cancelled"
-    assert [r.state for r in store.resources(run_id)] == ["reclaimed"]
+    assert [r.state for r in sandbox_resources(store, run_id)] == ["reclaimed"]
     assert await live_sandboxes(integration) == []

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from run_support import traversable_temp_dir
+from run_support import sandbox_resources, traversable_temp_dir
 
 from daytonaflow.runner import RunStore
 
@@ -81,7 +81,7 @@ def test_ctrl_c_during_a_command_cancels_quietly_and_leaves_no_sandbox(workspace
     assert not [e for e in events if e["kind"] in ("node.failed", "resource.reclaim_failed")]
     with RunStore(db) as store:
         (record,) = store.list_runs()
-        (sandbox,) = store.resources(record.id)
+        (sandbox,) = sandbox_resources(store, record.id)
     assert record.status == "cancelled"
     assert sandbox.state == "reclaimed"
     sandboxes = workspace / "xdg" / "daytonaflow" / "local" / "sandboxes"

@@ -449,6 +449,9 @@ def test_a_killed_servers_uids_are_free_for_another_server() -> None:
         finally:
             process.kill()
             process.wait()
+            # A server adopting what the killed one left unmounts its sandboxes' home filesystems.
+            with _served(root / "killed", sandbox_uids=_CLAIM_TEST_UIDS):
+                pass
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

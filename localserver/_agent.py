@@ -944,17 +944,22 @@ def _make_undumpable() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
-def _answer_first_ping(listen_fd: int) -> None:
+def _answer_first_ping(listen_fd: int, lifeline_fd: int) -> None:
     """Answer the server's readiness ping before importing anything else.
 
     Importing ``json``/``socket``/``threading`` costs more than the rest of the sandbox start, so
-    the first connection, always the server's ping, is served with the C-level ``_socket`` alone.
+    the first connection, always the server's ping, is served with C-level modules alone. A
+    server that dies before it pings never connects: end of file on the lifeline ends the wait.
     """
     import _signal  # type: ignore[import-not-found]
     import _socket
+    import select
 
     # Writes past RLIMIT_FSIZE must fail with EFBIG in the agent, not kill it.
     _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
+    ready, _, _ = select.select([listen_fd, lifeline_fd], [], [])
+    if lifeline_fd in ready:
+        os._exit(0)
     listener = _socket.socket(fileno=listen_fd)
     fd, _ = listener._accept()  # type: ignore[attr-defined]
     conn = _socket.socket(fileno=fd)
@@ -983,24 +988,22 @@ def _exit_with_the_server(lifeline_fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    listen_fd = int(argv[1])
-    _answer_first_ping(listen_fd)
+    listen_fd, lifeline_fd = int(argv[1]), int(argv[2])
+    _answer_first_ping(listen_fd, lifeline_fd)
     import contextlib
     import json
     import socket
     import threading
 
     globals().update(contextlib=contextlib, json=json, socket=socket, threading=threading)
-    config: Json = json.loads(argv[2])
+    config: Json = json.loads(argv[3])
     listener = socket.socket(fileno=listen_fd)
     os.set_inheritable(listen_fd, False)
     os.makedirs(_STATE_DIR, mode=0o700, exist_ok=True)
     _apply_limits(config)
     _make_undumpable()
-    lifeline = config.get("lifeline_fd")
-    if isinstance(lifeline, int):
-        os.set_inheritable(lifeline, False)
-        _start_thread(_exit_with_the_server, lifeline)
+    os.set_inheritable(lifeline_fd, False)
+    _start_thread(_exit_with_the_server, lifeline_fd)
     agent = _Agent(config)
     if os.getpid() == 1:
         import signal

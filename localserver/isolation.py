@@ -1128,9 +1128,9 @@ def plan_spawn(
         "cpu_seconds": limits.cpu_seconds,
         "rlimits": rlimits,
         "upload_limit": limits.upload_bytes,
-        "lifeline_fd": lifeline_fd,
     }
-    argv += [python, "-S", "-I", "/opt/daytonaflow/agent.pyc", str(listen_fd), json.dumps(config)]
+    argv += [python, "-S", "-I", "/opt/daytonaflow/agent.pyc", str(listen_fd), str(lifeline_fd)]
+    argv.append(json.dumps(config))
     return SpawnPlan(argv=argv, pass_fds=[*opened, listen_fd, lifeline_fd], close_after_spawn=opened)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -20,6 +21,7 @@ import pytest
 from localserver_testkit import TEST_LIMITS, make_state_root
 
 from daytonaflow.localserver import LocalServer, LocalServerError
+from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.sandboxes import SandboxRecord
 
 pytestmark = pytest.mark.sandbox
@@ -196,6 +198,51 @@ def test_sandboxes_end_when_the_server_is_gone_even_without_bwraps_parent_death_
         manager._lifeline_write = -1  # closed here; the fd number may be reused meanwhile
         assert _wait_gone("sleep 4243") == []
         bwrap.wait(timeout=10)
+
+
+def _agents_under(state_dir: Path) -> list[int]:
+    """Agents whose sandbox mounts come from ``state_dir`` (other servers' sandboxes excluded)."""
+    found = []
+    for pid in _processes_with("agent.pyc"):
+        with contextlib.suppress(OSError):
+            process = Path(f"/proc/{pid}")
+            is_agent = (process / "comm").read_text().startswith("python")  # not bwrap, whose argv names it
+            if is_agent and str(state_dir) in (process / "mountinfo").read_text():
+                found.append(pid)
+    return found
+
+
+def test_a_sandbox_whose_server_dies_before_its_first_ping_ends_too(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent waits for the server's readiness ping watching its lifeline: a server gone
+    before it pinged must not leave the agent waiting forever."""
+    never_answered = threading.Event()
+
+    async def ping_never_sent(self: AgentClient, op: str, **fields: Any) -> dict[str, Any]:
+        never_answered.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(AgentClient, "call", ping_never_sent)
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server:
+        creating = threading.Thread(
+            target=lambda: _client(server.api_url, server.api_key).post("/sandbox", json={}), daemon=True
+        )
+        creating.start()
+        assert never_answered.wait(30)
+        deadline = time.monotonic() + 30
+        while not (agents := _agents_under(state_dir)):
+            assert time.monotonic() < deadline, "the agent never started"
+            time.sleep(0.05)
+        assert server.state is not None
+        manager = server.state.manager
+        os.close(manager._lifeline_write)
+        manager._lifeline_write = -1
+        deadline = time.monotonic() + 10
+        while _agents_under(state_dir):
+            assert time.monotonic() < deadline, f"agents {agents} outlived their server's lifeline"
+            time.sleep(0.05)
 
 
 def test_limits_below_what_a_request_may_ask_for_still_create_and_restart_sandboxes(state_dir: Path) -> None:

@@ -152,6 +152,17 @@ def _pump(
             on_done.set()
 
 
+def _take_output(drained: threading.Event, flush_write: int, flushed: threading.Event) -> None:
+    """Return once the pump has copied all that a finished command wrote, whether or not
+    background children still hold its pipe open; then close the request end."""
+    if not drained.is_set():
+        with contextlib.suppress(OSError):
+            os.write(flush_write, b"x")
+        flushed.wait(_FLUSH_TIMEOUT_SECONDS)
+    with contextlib.suppress(OSError):
+        os.close(flush_write)
+
+
 def _copy_available(pending: dict[int, list[_Output]]) -> None:
     """Copy what each pipe holds now, without waiting for more; forget pipes at end of file."""
     for fd in list(pending):
@@ -296,10 +307,7 @@ class _Agent:
         self.children.discard(proc.pid)
         # Background children may keep the pipe open forever: never wait for them, but take all
         # the command printed, which is in the pipe by now, however long the pump takes to run.
-        if not drained.wait(_DRAIN_GRACE_SECONDS):
-            os.write(flush_write, b"x")
-            flushed.wait(_FLUSH_TIMEOUT_SECONDS)
-        os.close(flush_write)
+        _take_output(drained, flush_write, flushed)
         # Like a shell: a process killed by signal N exits with 128 + N.
         return {"exitCode": code if code >= 0 else 128 - code, "result": output.text(), "timedOut": timed_out}
 
@@ -649,12 +657,7 @@ class _Command:
     def end(self, exit_code: int) -> None:
         """Record the exit status once the output the command wrote is copied (the pump may lag
         on a busy machine, and a background child may hold the stream open past the end)."""
-        if not self.drained.is_set():
-            with contextlib.suppress(OSError):
-                os.write(self.flush_write, b"x")
-            self.flushed.wait(_FLUSH_TIMEOUT_SECONDS)
-        with contextlib.suppress(OSError):
-            os.close(self.flush_write)
+        _take_output(self.drained, self.flush_write, self.flushed)
         self.exit_code = exit_code
         self.done.set()
 

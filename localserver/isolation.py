@@ -154,16 +154,17 @@ def host_files_in_use() -> int:
         return 0
 
 
-def files_held_by(agent_pid: int, stop_after: int) -> int:
+def files_held_by(agent_pid: int, stop_after: int, processes: Mapping[str, list[int]] | None = None) -> int:
     """Entries of the host's file table a sandbox holds: its descriptors, and files it mapped
     into memory (a mapping keeps its file open after the descriptor is closed, beyond what
     RLIMIT_NOFILE sees). Counting stops past ``stop_after``; a shared library mapped several
-    times counts several times, which only errs towards the limit."""
+    times counts several times, which only errs towards the limit. ``processes``: the host's
+    processes by pid namespace, listed once for many sandboxes (else listed here)."""
     namespace = _sandbox_pid_namespace(agent_pid)
     if namespace is None:
         return 0
     held = 0
-    for pid in _processes_in(namespace):
+    for pid in _processes_in(namespace, processes):
         held += _entries(f"/proc/{pid}/fd") + _file_mappings(pid)
         if held > stop_after:
             break
@@ -851,11 +852,11 @@ def _kill_if_in(pid: int, namespace: str) -> None:
         os.close(pidfd)
 
 
-def _processes_in(namespace: str) -> list[int]:
+def _processes_in(namespace: str, processes: Mapping[str, list[int]] | None = None) -> list[int]:
     """Host pids of the live processes of a pid namespace: not zombies, and not already exiting
     (a killed process with many mappings takes a while to tear them down)."""
     pids = []
-    for pid in pids_by_pid_namespace().get(namespace, []):
+    for pid in (processes if processes is not None else pids_by_pid_namespace()).get(namespace, []):
         try:
             fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
             state, flags = fields[0], int(fields[6])

@@ -1030,10 +1030,16 @@ class SandboxManager:
         loop = asyncio.get_running_loop()
         # Under pressure every file counts, to rank the holders; else only whether one is over.
         stop_after = in_use if pressed else budget
+        # The host's processes are listed once for every sandbox, not once per sandbox.
+        processes = await loop.run_in_executor(self._monitor_executor, pids_by_pid_namespace)
         counts = await asyncio.gather(
             *(
                 loop.run_in_executor(
-                    self._monitor_executor, files_held_by, _agent_pid(running.proc.pid), stop_after
+                    self._monitor_executor,
+                    files_held_by,
+                    _agent_pid(running.proc.pid),
+                    stop_after,
+                    processes,
                 )
                 for _, running in watched
             )

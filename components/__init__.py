@@ -4,11 +4,7 @@ Hosts discover the components through the ``daytonaflow.components`` entry-point
 runner hands them a :class:`DaytonaIntegration` as ``ctx.integration``.
 """
 
-from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
-from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
-from daytonaflow.components.create_sandbox import CreateSandbox
-from daytonaflow.components.delete_sandbox import DeleteSandbox
-from daytonaflow.components.errors import (
+from daytonaflow.components._errors import (
     DaytonaApiError,
     DaytonaAuthError,
     DaytonaBadRequestError,
@@ -22,11 +18,8 @@ from daytonaflow.components.errors import (
     DaytonaServerError,
     DaytonaTimeoutError,
 )
-from daytonaflow.components.execute_code import ExecuteCode
-from daytonaflow.components.execute_command import ExecuteCommand
-from daytonaflow.components.get_preview_url import GetPreviewUrl
-from daytonaflow.components.integration import DaytonaIntegration
-from daytonaflow.components.payloads import (
+from daytonaflow.components._integration import DaytonaIntegration
+from daytonaflow.components._payloads import (
     PAYLOAD_TYPES,
     CodeExecutionPayload,
     CommandExecutionPayload,
@@ -35,8 +28,20 @@ from daytonaflow.components.payloads import (
     RepositorySandboxPayload,
     SandboxPayload,
 )
-from daytonaflow.components.retry import RetryPolicy
-from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE
+from daytonaflow.components._retry import RetryPolicy
+from daytonaflow.components._step import (
+    LOST_CREATION_RESOURCE,
+    SANDBOX_RESOURCE,
+    InterruptedCommandError,
+    SandboxRestartError,
+)
+from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
+from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
+from daytonaflow.components.create_sandbox import CreateSandbox
+from daytonaflow.components.delete_sandbox import DeleteSandbox
+from daytonaflow.components.execute_code import ExecuteCode
+from daytonaflow.components.execute_command import ExecuteCommand
+from daytonaflow.components.get_preview_url import GetPreviewUrl
 
 #: The six components, in the order the docs and the manifest list them.
 COMPONENTS = (
@@ -52,6 +57,7 @@ __all__ = [
     "COMPONENTS",
     "DEFAULT_API_URL",
     "IDEMPOTENCY_LABEL",
+    "LOST_CREATION_RESOURCE",
     "PAYLOAD_TYPES",
     "SANDBOX_RESOURCE",
     "CodeExecutionPayload",
@@ -77,8 +83,10 @@ __all__ = [
     "ExecuteCode",
     "ExecuteCommand",
     "GetPreviewUrl",
+    "InterruptedCommandError",
     "PreviewUrlPayload",
     "RepositorySandboxPayload",
     "RetryPolicy",
     "SandboxPayload",
+    "SandboxRestartError",
 ]

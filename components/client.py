@@ -20,14 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import httpx_ws
 from pydantic import BaseModel
 
-from daytonaflow.components.errors import (
+from daytonaflow.components._errors import (
     DaytonaApiError,
     DaytonaConflictError,
     DaytonaConnectionError,
@@ -36,8 +37,8 @@ from daytonaflow.components.errors import (
     DaytonaTimeoutError,
     api_error_class,
 )
-from daytonaflow.components.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
-from daytonaflow.components.wire import (
+from daytonaflow.components._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from daytonaflow.components._wire import (
     CommandLogs,
     ExecuteResult,
     PreviewLink,
@@ -57,7 +58,13 @@ DEFAULT_DEADLINE_SECONDS = 120.0
 #: A retry that would have less than this left before the deadline is not worth starting.
 _MIN_ATTEMPT_SECONDS = 0.5
 _USER_AGENT = "daytonaflow/0.1"
+_NORMAL_CLOSURE = 1000
+_MAX_FRAME_BYTES = 16 * 1024 * 1024
+_FOLLOW_PING_SECONDS = 20.0
+#: Toolbox output-stream markers: the bytes after one belong to stdout (or stderr) until the next.
+_STREAM_MARKERS = (b"\x01\x01\x01", b"\x02\x02\x02")
 _WireT = TypeVar("_WireT", bound=BaseModel)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -138,18 +145,31 @@ class DaytonaClient:
 
     async def _send(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         seconds = self._attempt_seconds(kwargs)
-        budget = max(self.deadline, seconds)
-        async with _within(budget, f"{method} {url.removeprefix(self.api_url)}"):
+
+        async def attempt(remaining: float) -> httpx.Response:
+            return await self._send_once(
+                method, url, idempotent=idempotent, seconds=min(seconds, remaining), **kwargs
+            )
+
+        return await self._attempts(
+            f"{method} {url.removeprefix(self.api_url)}", attempt, max(self.deadline, seconds)
+        )
+
+    async def _attempts(
+        self, what: str, attempt: Callable[[float], Awaitable[_T]], budget: float | None = None
+    ) -> _T:
+        """``attempt(seconds left)`` until it succeeds, repeating on :class:`_Retryable` under the one
+        retry policy, all within ``budget`` (the client's deadline): the only retry loop there is."""
+        budget = self.deadline if budget is None else budget
+        async with _within(budget, what):
             ends_at = _clock() + budget
-            attempt = 0
+            number = 0
             while True:
-                attempt += 1
+                number += 1
                 try:
-                    return await self._send_once(
-                        method, url, idempotent=idempotent, seconds=min(seconds, ends_at - _clock()), **kwargs
-                    )
+                    return await attempt(ends_at - _clock())
                 except _Retryable as retryable:
-                    await self._wait_to_retry(attempt, retryable, ends_at)
+                    await self._wait_to_retry(number, retryable, ends_at)
 
     async def _wait_to_retry(self, attempt: int, retryable: _Retryable, ends_at: float) -> None:
         """Sleep before the next attempt, or raise the failure when none is left in count or time."""
@@ -203,30 +223,32 @@ class DaytonaClient:
             return _parsed(SandboxInfo, document)
         request["labels"] = {**dict(request.get("labels") or {}), IDEMPOTENCY_LABEL: idempotency_key}
         url = f"{self.api_url}/sandbox"
-        async with _within(self.deadline, "POST /sandbox (with its idempotency lookups)"):
-            ends_at = _clock() + self.deadline
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    mine = await self.sandboxes_created_with(idempotency_key)
-                    if mine:
-                        return mine[0]
-                    seconds = min(self.timeout, ends_at - _clock())
-                    response = await self._send_once(
-                        "POST", url, idempotent=True, seconds=seconds, json=request
-                    )
-                    try:
-                        return _parsed(SandboxInfo, _document(response, "POST", "/sandbox"))
-                    except DaytonaProtocolError as error:
-                        # The answer is lost, not the sandbox: the next attempt finds it by its label.
-                        raise _Retryable(error) from None
-                except _Retryable as retryable:
-                    await self._wait_to_retry(attempt, retryable, ends_at)
+
+        async def attempt(remaining: float) -> SandboxInfo:
+            # The lookup is part of the attempt, never retried on its own: attempts do not multiply.
+            mine = await self._created_with_once(idempotency_key, remaining)
+            if mine:
+                return mine[0]
+            response = await self._send_once(
+                "POST", url, idempotent=True, seconds=min(self.timeout, remaining), json=request
+            )
+            try:
+                return _parsed(SandboxInfo, _document(response, "POST", "/sandbox"))
+            except DaytonaProtocolError as error:
+                # The answer is lost, not the sandbox: the next attempt finds it by its label.
+                raise _Retryable(error) from None
+
+        return await self._attempts("POST /sandbox (with its idempotency lookups)", attempt)
 
     async def sandboxes_created_with(self, idempotency_key: str) -> list[SandboxInfo]:
         """The sandboxes :meth:`create_sandbox` made for ``idempotency_key`` (at most one, normally)."""
-        existing = await self.list_sandboxes(labels={IDEMPOTENCY_LABEL: idempotency_key})
+        return await self._attempts(
+            "GET /sandbox (by idempotency label)",
+            lambda remaining: self._created_with_once(idempotency_key, remaining),
+        )
+
+    async def _created_with_once(self, idempotency_key: str, remaining: float) -> list[SandboxInfo]:
+        existing = await self._list_once({IDEMPOTENCY_LABEL: idempotency_key}, remaining)
         # Checked here too: a server that ignored the filter must not hand back a stranger.
         return [sandbox for sandbox in existing if sandbox.labels.get(IDEMPOTENCY_LABEL) == idempotency_key]
 
@@ -237,12 +259,20 @@ class DaytonaClient:
 
     async def list_sandboxes(self, *, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
         """Every sandbox matching ``labels`` (all pages)."""
+        return await self._attempts("GET /sandbox", lambda remaining: self._list_once(labels, remaining))
+
+    async def _list_once(self, labels: Mapping[str, str] | None, remaining: float) -> list[SandboxInfo]:
+        """One attempt at every page (a failed page fails the attempt, the caller repeats it whole)."""
         params: dict[str, str] = {}
         if labels:
             params["labels"] = json.dumps(dict(labels), separators=(",", ":"), sort_keys=True)
+        url = f"{self.api_url}/sandbox"
+        ends_at = _clock() + remaining
         found: list[SandboxInfo] = []
         while True:
-            document = await self._json("GET", f"{self.api_url}/sandbox", idempotent=True, params=params)
+            seconds = min(self.timeout, ends_at - _clock())
+            response = await self._send_once("GET", url, idempotent=True, seconds=seconds, params=params)
+            document = _document(response, "GET", "/sandbox")
             # Older Daytona servers answer a bare list; current ones a page with a cursor.
             if isinstance(document, list):
                 return found + [_parsed(SandboxInfo, item) for item in document]
@@ -338,11 +368,105 @@ class DaytonaClient:
         url = await self._toolbox(sandbox_id, f"/process/session/{session_id}")
         await self._send("DELETE", url, idempotent=True)
 
-    async def session_execute(self, sandbox_id: str, session_id: str, command: str) -> SessionExecuteResult:
-        """Start ``command`` in the session without waiting for it (never repeated: it would run twice)."""
+    async def start_session_command(
+        self, sandbox_id: str, session_id: str, command: str, *, index: int
+    ) -> str:
+        """Start ``command`` in the session without waiting for it, exactly once; its command ID.
+
+        ``index`` is how many commands the session ran before this one. A start whose answer was
+        lost (a 5xx, a dropped connection) may or may not have happened: the session is the
+        caller's alone, so before repeating, its command list says which, and a command that did
+        start is adopted instead of started twice.
+        """
         url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/exec")
         body = {"command": command, "runAsync": True, "async": True}
-        return _parsed(SessionExecuteResult, await self._json("POST", url, idempotent=False, json=body))
+        tried = False
+
+        async def attempt(remaining: float) -> str:
+            nonlocal tried
+            if tried:
+                adopted = await self._session_command_at(sandbox_id, session_id, index, remaining)
+                if adopted is not None:
+                    return adopted
+            tried = True
+            seconds = min(self.timeout, remaining)
+            response = await self._send_once("POST", url, idempotent=True, seconds=seconds, json=body)
+            answer = _parsed(SessionExecuteResult, _document(response, "POST", "/process/session/exec"))
+            return str(answer.cmd_id)
+
+        return await self._attempts(f"POST /process/session/{session_id}/exec", attempt)
+
+    async def session_command_at(self, sandbox_id: str, session_id: str, index: int) -> str | None:
+        """The ID of the session's command number ``index`` (from 0), None when it has fewer."""
+        return await self._attempts(
+            f"GET /process/session/{session_id}",
+            lambda remaining: self._session_command_at(sandbox_id, session_id, index, remaining),
+        )
+
+    async def _session_command_at(
+        self, sandbox_id: str, session_id: str, index: int, remaining: float
+    ) -> str | None:
+        url = await self._toolbox(sandbox_id, f"/process/session/{session_id}")
+        response = await self._send_once("GET", url, idempotent=True, seconds=min(self.timeout, remaining))
+        commands = _parsed(Session, _document(response, "GET", f"/process/session/{session_id}")).commands
+        return commands[index].id if commands is not None and len(commands) > index else None
+
+    async def follow_session_command(
+        self,
+        sandbox_id: str,
+        session_id: str,
+        command_id: str,
+        on_output: Callable[[bytes], None],
+    ) -> bool:
+        """Stream the command's output to ``on_output`` until the command exits.
+
+        Daytona's toolbox serves ``.../logs?follow=true`` as a WebSocket whose frames carry the
+        output (stdout and stderr chunks after their markers) and which closes normally once the
+        command has exited: one request for the command's life, no polling. Returns False when
+        the server does not offer following (the caller then polls); a stream that breaks or
+        ends with an error raises :class:`DaytonaConnectionError`.
+        """
+        path = f"/process/session/{session_id}/command/{command_id}/logs"
+        url = await self._toolbox(sandbox_id, path)
+        demux = _Demux()
+        try:
+            connection: contextlib.AbstractAsyncContextManager[httpx_ws.AsyncWebSocketSession]
+            connection = httpx_ws.aconnect_ws(
+                url,
+                self._http,
+                params={"follow": "true"},
+                max_message_size_bytes=_MAX_FRAME_BYTES,
+                keepalive_ping_interval_seconds=_FOLLOW_PING_SECONDS,
+                keepalive_ping_timeout_seconds=_FOLLOW_PING_SECONDS,
+            )
+            async with connection as socket:
+                while True:
+                    try:
+                        event = await socket.receive()
+                    except httpx_ws.WebSocketDisconnect as closed:
+                        if closed.code != _NORMAL_CLOSURE:
+                            raise DaytonaConnectionError(
+                                f"Daytona ended the output stream of command {command_id} with"
+                                f" {closed.code}: {closed.reason or 'no reason given'}"
+                            ) from None
+                        break
+                    except httpx_ws.WebSocketNetworkError as error:
+                        raise DaytonaConnectionError(
+                            f"the output stream of command {command_id} broke: {error}"
+                        ) from None
+                    data = getattr(event, "data", None)
+                    if isinstance(data, str):
+                        data = data.encode()
+                    if isinstance(data, bytes | bytearray):
+                        on_output(demux.feed(bytes(data)))
+        except httpx_ws.WebSocketUpgradeError:
+            return False
+        except (httpx.TransportError, OSError) as error:
+            raise DaytonaConnectionError(
+                f"cannot follow the output of command {command_id}: {error!r}"
+            ) from None
+        on_output(demux.flush())
+        return True
 
     async def get_session_command(self, sandbox_id: str, session_id: str, command_id: str) -> SessionCommand:
         url = await self._toolbox(sandbox_id, f"/process/session/{session_id}/command/{command_id}")
@@ -408,6 +532,36 @@ class DaytonaClient:
         await self._send(
             "POST", endpoint, idempotent=False, json=body, timeout=_http_timeout(timeout_seconds)
         )
+
+
+class _Demux:
+    """Output bytes without the stream markers (stdout and stderr are reported as one text).
+
+    A marker may be split across frames: up to two trailing bytes that could start one are held
+    back until the next frame says.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self._pending + data
+        for marker in _STREAM_MARKERS:
+            data = data.replace(marker, b"")
+        keep = next(
+            (
+                size
+                for size in (2, 1)
+                if len(data) >= size and any(marker.startswith(data[-size:]) for marker in _STREAM_MARKERS)
+            ),
+            0,
+        )
+        self._pending = data[len(data) - keep :]
+        return data[: len(data) - keep]
+
+    def flush(self) -> bytes:
+        rest, self._pending = self._pending, b""
+        return rest
 
 
 def _clock() -> float:

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
-from daytonaflow.components import sandbox_lifecycle
-from daytonaflow.components.common_fields import SANDBOX_CREATION_FIELDS
-from daytonaflow.components.config_parts import SandboxCreationConfig
-from daytonaflow.components.fields import Field
-from daytonaflow.components.payloads import SandboxPayload
-from daytonaflow.components.sandbox_env import inject_secrets, resolve_secrets
-from daytonaflow.components.sandbox_lifecycle import SandboxCreatingComponent, StartState
-from daytonaflow.components.wire import STARTED
-from daytonaflow.errors import ComponentError
-
-START_TIMEOUT = Field(
-    "timeout",
-    "number",
-    "Start Timeout (seconds)",
-    "How long to wait for the sandbox to reach started before failing (and deleting it).",
-    default=300,
-    minimum=1,
-    maximum=86400,
-)
+from daytonaflow.component import DEFAULT_CHANNEL
+from daytonaflow.components._component import DaytonaComponent
+from daytonaflow.components._config import SandboxCreationConfig, Spec
+from daytonaflow.components._payloads import SandboxPayload
+from daytonaflow.components._step import Outcome, Step
+from daytonaflow.components._wire import STARTED
 
 DOCS = """
 Creates an isolated Daytona sandbox for running code safely.
@@ -55,7 +41,7 @@ Emits `daytona.sandbox` on the default channel:
 ## Notes
 
 - The component checks the sandbox state first after a few milliseconds, then backs off
-  to a couple of seconds between checks; the engine is never blocked while it waits.
+  to a couple of seconds between checks; other nodes run while it waits.
 - A sandbox that ends in `error` or `build_failed`, or does not start before the timeout, fails
   the node and is deleted.
 - Secrets: a `file` secret is written to its path with mode 600; an `env` secret is appended to
@@ -73,10 +59,18 @@ Emits `daytona.sandbox` on the default channel:
 
 
 class CreateSandboxConfig(SandboxCreationConfig):
-    pass
+    timeout: Annotated[
+        int,
+        Spec(
+            "Start Timeout (seconds)",
+            "How long to wait for the sandbox to reach started before failing (and deleting it).",
+            minimum=1,
+            maximum=86400,
+        ),
+    ] = 300
 
 
-class CreateSandbox(SandboxCreatingComponent[CreateSandboxConfig]):
+class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
     name: ClassVar[str] = "daytona.createSandbox"
     label: ClassVar[str] = "Create Sandbox"
     description: ClassVar[str] = "Create an isolated Daytona sandbox and wait until it is started."
@@ -85,32 +79,7 @@ class CreateSandbox(SandboxCreatingComponent[CreateSandboxConfig]):
     payload_type = SandboxPayload
     config_model = CreateSandboxConfig
     docs = DOCS
-    fields = (*SANDBOX_CREATION_FIELDS, START_TIMEOUT)
 
-    async def execute(self, ctx: ExecutionContext) -> None:
-        config = self.parse_config(ctx)
-        if ctx.metadata.get().get("start"):
-            await self.check(ctx)  # resumed after an engine restart
-            return
-        integration = self.integration(ctx)
-        state, sandbox = await sandbox_lifecycle.create(ctx, integration.client, config, integration.target)
-        ctx.metadata.set({"start": state.to_json()})
-        if await sandbox_lifecycle.wait_started(ctx, integration.client, sandbox):
-            await self._finish(ctx, config, state.sandbox_id)
-
-    async def check(self, ctx: ExecutionContext) -> None:
-        config = self.parse_config(ctx)
-        client = self.client(ctx)
-        sandbox_id = StartState.from_json(ctx.metadata.get()["start"]).sandbox_id
-        await sandbox_lifecycle.replay_failure(ctx, client, sandbox_id)
-        if await sandbox_lifecycle.wait_started(ctx, client):
-            await self._finish(ctx, config, sandbox_id)
-
-    async def _finish(self, ctx: ExecutionContext, config: CreateSandboxConfig, sandbox_id: str) -> None:
-        client = self.client(ctx)
-        try:
-            await inject_secrets(client, sandbox_id, resolve_secrets(config.secret_specs(), ctx.secrets))
-        except ComponentError as error:
-            message = f"could not write secrets into sandbox {sandbox_id}: {error}"
-            await sandbox_lifecycle.fail(ctx, client, sandbox_id, message)
-        ctx.emit(DEFAULT_CHANNEL.name, SandboxPayload(id=sandbox_id, state=STARTED))
+    async def run(self, step: Step, config: CreateSandboxConfig) -> Outcome:
+        sandbox_id = await step.create_sandbox(config, config.timeout)
+        return Outcome(DEFAULT_CHANNEL.name, SandboxPayload(id=sandbox_id, state=STARTED))

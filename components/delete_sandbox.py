@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
-from daytonaflow.components.base import ComponentConfig, DaytonaComponent
-from daytonaflow.components.common_fields import SANDBOX
-from daytonaflow.components.errors import DaytonaNotFoundError
-from daytonaflow.components.fields import Field
-from daytonaflow.components.payloads import DeletePayload
-from daytonaflow.components.sandbox_lifecycle import SANDBOX_RESOURCE
+from daytonaflow.component import DEFAULT_CHANNEL
+from daytonaflow.components._component import DaytonaComponent
+from daytonaflow.components._config import ComponentConfig, SandboxRef, Spec
+from daytonaflow.components._errors import DaytonaNotFoundError
+from daytonaflow.components._payloads import DeletePayload
+from daytonaflow.components._step import SANDBOX_RESOURCE, Outcome, Step
 
 DOCS = """
 Deletes an existing Daytona sandbox.
@@ -44,8 +43,8 @@ Emits `daytona.delete.response` on the default channel:
 
 
 class DeleteSandboxConfig(ComponentConfig):
-    sandbox: str
-    force: bool
+    sandbox: SandboxRef
+    force: Annotated[bool, Spec("Force", "Delete even if the sandbox is running or busy.")] = False
 
 
 class DeleteSandbox(DaytonaComponent[DeleteSandboxConfig]):
@@ -57,20 +56,14 @@ class DeleteSandbox(DaytonaComponent[DeleteSandboxConfig]):
     payload_type = DeletePayload
     config_model = DeleteSandboxConfig
     docs = DOCS
-    fields = (
-        SANDBOX,
-        Field("force", "boolean", "Force", "Delete even if the sandbox is running or busy.", default=False),
-    )
 
-    async def execute(self, ctx: ExecutionContext) -> None:
-        config = self.parse_config(ctx)
-        client = self.client(ctx)
+    async def run(self, step: Step, config: DeleteSandboxConfig) -> Outcome:
         sandbox_id = config.sandbox
         # A re-run after the engine died mid-call must not report its own deletion as someone else's.
-        earlier_attempt = bool(ctx.metadata.get().get("deleting"))
-        ctx.metadata.set({"deleting": True})
+        earlier_attempt = bool(step.get("deleting"))
+        step.save(deleting=True)
         try:
-            answer = await client.delete_sandbox(config.sandbox, force=config.force)
+            answer = await step.client.delete_sandbox(config.sandbox, force=config.force)
         except DaytonaNotFoundError:
             deleted = earlier_attempt
         else:
@@ -78,8 +71,6 @@ class DeleteSandbox(DaytonaComponent[DeleteSandboxConfig]):
             # The configuration may name the sandbox; resources and the payload use its ID.
             if answer is not None:
                 sandbox_id = answer.id
-        ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
-        ctx.emit(
-            DEFAULT_CHANNEL.name,
-            DeletePayload(deleted=deleted, id=sandbox_id, already_deleted=None if deleted else True),
-        )
+        step.ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
+        payload = DeletePayload(deleted=deleted, id=sandbox_id, already_deleted=None if deleted else True)
+        return Outcome(DEFAULT_CHANNEL.name, payload)

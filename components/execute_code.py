@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field as ModelField
-
-from daytonaflow.components.base import ComponentConfig
-from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.common_fields import SANDBOX, output_limit
-from daytonaflow.components.fields import Field, Option
-from daytonaflow.components.output import bound_output
-from daytonaflow.components.payloads import CodeExecutionPayload
-from daytonaflow.components.sandbox_env import bash, with_sandbox_env, with_timeout
-from daytonaflow.components.session_component import SessionCommandComponent
-from daytonaflow.components.sessions import StepResult, StepState
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL
+from daytonaflow.components._component import DaytonaComponent
+from daytonaflow.components._config import (
+    DEFAULT_OUTPUT_LIMIT_BYTES,
+    ComponentConfig,
+    OutputLimit,
+    SandboxRef,
+    Spec,
+)
+from daytonaflow.components._fields import Option
+from daytonaflow.components._payloads import CodeExecutionPayload
+from daytonaflow.components._sandbox_env import bash, with_sandbox_env, with_timeout
+from daytonaflow.components._step import Command, Outcome, Step, session_name
 
 LANGUAGES = (
     Option("python", "Python"),
@@ -64,15 +66,37 @@ Routes to `success` (exit code 0) or `failed` (non-zero exit code, or timed out)
   runner process), the sandbox is started again and code that had not been started yet runs;
   code that had already started is not run a second time: the node fails, saying so.
 - Values of secrets injected into the sandbox are masked (`[REDACTED]`) in the reported output.
+- The node follows the output through the toolbox's log stream, so it learns of the exit within
+  milliseconds and the CLI shows the output as it comes (secret values masked); a server without
+  the stream is polled instead, first after a few milliseconds.
 """
 
 
 class ExecuteCodeConfig(ComponentConfig):
-    sandbox: str
-    code: str
-    language: str
-    timeout: int | None = None
-    max_output_bytes: int = ModelField(alias="maxOutputBytes")
+    sandbox: SandboxRef
+    code: Annotated[
+        str,
+        Spec(
+            "Code",
+            "The code to run (supports expressions).",
+            kind="code",
+            placeholder='print("Hello, World!")',
+            language="python",
+        ),
+    ]
+    language: Annotated[str, Spec("Language", options=LANGUAGES, expressions=False)] = "python"
+    timeout: Annotated[
+        int | None,
+        Spec(
+            "Timeout (ms)",
+            "Optional execution timeout in milliseconds.",
+            placeholder="30000",
+            togglable=True,
+            minimum=1,
+            maximum=86_400_000,
+        ),
+    ] = None
+    max_output_bytes: OutputLimit = DEFAULT_OUTPUT_LIMIT_BYTES
 
 
 def _interpreter(language: str, path: str) -> str:
@@ -88,70 +112,44 @@ def _interpreter(language: str, path: str) -> str:
     )
 
 
-class ExecuteCode(SessionCommandComponent[ExecuteCodeConfig]):
+def _describe(config: ExecuteCodeConfig) -> str:
+    lines = config.code.strip().splitlines() or [""]
+    excerpt = lines[0] if len(lines[0]) <= 120 else lines[0][:120] + "..."
+    more = f" (first of {len(lines)} lines)" if len(lines) > 1 else ""
+    return f"{config.language} code {json.dumps(excerpt)}{more}"
+
+
+class ExecuteCode(DaytonaComponent[ExecuteCodeConfig]):
     name: ClassVar[str] = "daytona.executeCode"
     label: ClassVar[str] = "Execute Code"
     description: ClassVar[str] = "Run Python, TypeScript or JavaScript code in a Daytona sandbox."
     icon: ClassVar[str] = "code"
+    channels = (SUCCESS_CHANNEL, FAILED_CHANNEL)
     payload_type = CodeExecutionPayload
     config_model = ExecuteCodeConfig
     docs = DOCS
-    session_purpose = "code"
-    fields = (
-        SANDBOX,
-        Field(
-            "code",
-            "code",
-            "Code",
-            "The code to run (supports expressions).",
-            placeholder='print("Hello, World!")',
-            required=True,
-            language="python",
-        ),
-        Field("language", "select", "Language", options=LANGUAGES, default="python", expressions=False),
-        Field(
-            "timeout",
-            "number",
-            "Timeout (ms)",
-            "Optional execution timeout in milliseconds.",
-            placeholder="30000",
-            togglable=True,
-            minimum=1,
-            maximum=86_400_000,
-        ),
-        output_limit(),
-    )
 
-    def sandbox_of(self, config: ExecuteCodeConfig) -> str:
-        return config.sandbox
+    async def run(self, step: Step, config: ExecuteCodeConfig) -> Outcome:
+        timeout = None if config.timeout is None else config.timeout / 1000
+        name = session_name(step.ctx.run_id, step.ctx.execution_id, "code")
+        path = f"/tmp/{name}.{_EXTENSIONS[config.language]}"
 
-    def timeout_seconds(self, config: ExecuteCodeConfig) -> float | None:
-        return None if config.timeout is None else config.timeout / 1000
+        async def build() -> str:
+            await step.client.upload_file(config.sandbox, path, config.code.encode("utf-8"))
+            return with_timeout(bash(with_sandbox_env(_interpreter(config.language, path))), timeout)
 
-    @staticmethod
-    def _code_path(config: ExecuteCodeConfig, step: StepState) -> str:
-        return f"/tmp/{step.session}.{_EXTENSIONS[config.language]}"
-
-    async def prepare(self, client: DaytonaClient, config: ExecuteCodeConfig, step: StepState) -> str:
-        path = self._code_path(config, step)
-        await client.upload_file(step.sandbox, path, config.code.encode("utf-8"))
-        run = bash(with_sandbox_env(_interpreter(config.language, path)))
-        return with_timeout(run, self.timeout_seconds(config))
-
-    async def cleanup(self, client: DaytonaClient, config: ExecuteCodeConfig, step: StepState) -> None:
-        await client.delete_file(step.sandbox, self._code_path(config, step))
-
-    def describe(self, config: ExecuteCodeConfig) -> str:
-        lines = config.code.strip().splitlines() or [""]
-        excerpt = lines[0] if len(lines[0]) <= 120 else lines[0][:120] + "..."
-        more = f" (first of {len(lines)} lines)" if len(lines) > 1 else ""
-        return f"{config.language} code {json.dumps(excerpt)}{more}"
-
-    def payload(self, config: ExecuteCodeConfig, result: StepResult) -> CodeExecutionPayload:
-        output, truncated = bound_output(result.output, config.max_output_bytes)
-        return CodeExecutionPayload(
+        step.on_end({"sandbox": config.sandbox, "file": path})
+        command = Command(
+            "command", config.sandbox, "code", build, timeout, config.max_output_bytes, _describe(config)
+        )
+        result = await step.run_command(command)
+        output, truncated = result.output.bounded()
+        payload = CodeExecutionPayload(
             exit_code=result.exit_code if result.exit_code is not None else -1,
             result=output,
             timeout=True if result.timed_out else None,
             truncated=True if truncated else None,
         )
+        if result.succeeded:
+            return Outcome(SUCCESS_CHANNEL.name, payload)
+        return Outcome(FAILED_CHANNEL.name, payload, succeeded=False)

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field as ModelField
 
-from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, ExecutionContext
-from daytonaflow.components import outcome, sessions, timing
-from daytonaflow.components.base import ComponentConfig
-from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.common_fields import SANDBOX, env_list, output_limit
-from daytonaflow.components.config_parts import EnvVar
-from daytonaflow.components.errors import DaytonaError
-from daytonaflow.components.fields import Field, When
-from daytonaflow.components.output import bound_output
-from daytonaflow.components.payloads import CommandExecutionPayload
-from daytonaflow.components.sandbox_env import bash, with_sandbox_env, with_timeout
-from daytonaflow.components.session_component import SessionCommandComponent
-from daytonaflow.components.sessions import StepResult, StepState
-from daytonaflow.components.wire import SessionCommand
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL
+from daytonaflow.components import _timing
+from daytonaflow.components._component import DaytonaComponent
+from daytonaflow.components._config import (
+    DEFAULT_OUTPUT_LIMIT_BYTES,
+    ComponentConfig,
+    EnvVar,
+    OutputLimit,
+    SandboxRef,
+    Spec,
+)
+from daytonaflow.components._fields import When
+from daytonaflow.components._payloads import CommandExecutionPayload
+from daytonaflow.components._sandbox_env import bash, with_sandbox_env, with_timeout
+from daytonaflow.components._step import Command, CommandResult, Outcome, Step
 
 DEFAULT_TIMEOUT_SECONDS = 60
 #: A background process that is still alive this long after its start counts as running.
@@ -71,6 +71,9 @@ partial output is kept), `result` (the command's output, bounded) and, for a bac
   as shell syntax. The sandbox env file (secrets injected as environment variables) is
   sourced first.
 - A timed-out command is killed inside the sandbox (its whole process group).
+- The node follows the output through the toolbox's log stream, so it learns of the exit within
+  milliseconds and the CLI shows the output as it comes (secret values masked); a server without
+  the stream is polled instead, first after a few milliseconds.
 - Values of secrets injected into the sandbox by createSandbox or createRepositorySandbox are
   masked (`[REDACTED]`) in the reported output.
 - The command continues across an engine restart: the node resumes watching the same process.
@@ -81,14 +84,51 @@ partial output is kept), `result` (the command's output, bounded) and, for a bac
 
 
 class ExecuteCommandConfig(ComponentConfig):
-    sandbox: str
-    command: str
-    cwd: str | None = None
-    env: list[EnvVar] = ModelField(default_factory=list)
-    timeout: int
-    background: bool = False
-    wait_for_port: int | None = ModelField(default=None, alias="waitForPort")
-    max_output_bytes: int = ModelField(alias="maxOutputBytes")
+    sandbox: SandboxRef
+    command: Annotated[
+        str, Spec("Command", "The shell command to run.", kind="text", placeholder="pip install requests")
+    ]
+    cwd: Annotated[
+        str | None, Spec("Working Directory", "Directory to run the command in.", placeholder="/home/daytona")
+    ] = None
+    env: Annotated[
+        list[EnvVar],
+        Spec(
+            "Environment Variables",
+            "Name/value pairs exported before the command runs.",
+            item=("variable", "Variable"),
+        ),
+    ] = ModelField(default_factory=list)
+    timeout: Annotated[
+        int,
+        Spec(
+            "Timeout (seconds)",
+            "Seconds before the command is killed; "
+            "for a background command, how long to wait for it to start.",
+            minimum=1,
+            maximum=86400,
+        ),
+    ] = DEFAULT_TIMEOUT_SECONDS
+    background: Annotated[
+        bool,
+        Spec(
+            "Run In Background",
+            "Start a long-running process (a web server), return once it runs and leave it running.",
+        ),
+    ] = False
+    wait_for_port: Annotated[
+        int | None,
+        Spec(
+            "Wait For Port",
+            "With background: return only once this sandbox port accepts connections.",
+            placeholder="3000",
+            togglable=True,
+            minimum=1,
+            maximum=65535,
+            visible_when=(When("background", (True,)),),
+        ),
+    ] = None
+    max_output_bytes: OutputLimit = DEFAULT_OUTPUT_LIMIT_BYTES
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -106,165 +146,75 @@ def shell_script(config: ExecuteCommandConfig) -> str:
     return with_sandbox_env("\n".join(lines))
 
 
-class ExecuteCommand(SessionCommandComponent[ExecuteCommandConfig]):
+class ExecuteCommand(DaytonaComponent[ExecuteCommandConfig]):
     name: ClassVar[str] = "daytona.executeCommand"
     label: ClassVar[str] = "Execute Command"
     description: ClassVar[str] = "Run a shell command in a Daytona sandbox, or start a background process."
     icon: ClassVar[str] = "terminal"
+    channels = (SUCCESS_CHANNEL, FAILED_CHANNEL)
     payload_type = CommandExecutionPayload
     config_model = ExecuteCommandConfig
     docs = DOCS
-    session_purpose = "command"
-    fields = (
-        SANDBOX,
-        Field(
+
+    async def run(self, step: Step, config: ExecuteCommandConfig) -> Outcome:
+        script = bash(shell_script(config))
+
+        async def build() -> str:
+            # A background process outlives the node; its timeout only bounds the wait for it to start.
+            return script if config.background else with_timeout(script, config.timeout)
+
+        command = Command(
             "command",
-            "text",
-            "Command",
-            "The shell command to run.",
-            placeholder="pip install requests",
-            required=True,
-        ),
-        Field(
-            "cwd",
-            "string",
-            "Working Directory",
-            "Directory to run the command in.",
-            placeholder="/home/daytona",
-        ),
-        env_list("Name/value pairs exported before the command runs."),
-        Field(
-            "timeout",
-            "number",
-            "Timeout (seconds)",
-            "Seconds before the command is killed; "
-            "for a background command, how long to wait for it to start.",
-            default=DEFAULT_TIMEOUT_SECONDS,
-            minimum=1,
-            maximum=86400,
-        ),
-        Field(
-            "background",
-            "boolean",
-            "Run In Background",
-            "Start a long-running process (a web server), return once it runs and leave it running.",
-            default=False,
-        ),
-        Field(
-            "waitForPort",
-            "number",
-            "Wait For Port",
-            "With background: return only once this sandbox port accepts connections.",
-            placeholder="3000",
-            togglable=True,
-            minimum=1,
-            maximum=65535,
-            visible_when=(When("background", (True,)),),
-        ),
-        output_limit(),
-    )
-
-    def sandbox_of(self, config: ExecuteCommandConfig) -> str:
-        return config.sandbox
-
-    def timeout_seconds(self, config: ExecuteCommandConfig) -> float | None:
-        return float(config.timeout)
-
-    async def prepare(self, client: DaytonaClient, config: ExecuteCommandConfig, step: StepState) -> str:
-        command = bash(shell_script(config))
-        # A background process outlives the node; its timeout only bounds the wait for it to start.
-        return command if config.background else with_timeout(command, self.timeout_seconds(config))
-
-    def new_step(self, ctx: ExecutionContext, config: ExecuteCommandConfig) -> StepState:
-        step = super().new_step(ctx, config)
-        if config.background:
-            step.session = sessions.session_name(ctx.run_id, ctx.execution_id, "background")
-        return step
-
-    def describe(self, config: ExecuteCommandConfig) -> str:
-        return f"command {_excerpt(config.command)}"
-
-    def payload(self, config: ExecuteCommandConfig, result: StepResult) -> CommandExecutionPayload:
-        output, truncated = bound_output(result.output, config.max_output_bytes)
-        return CommandExecutionPayload(
-            exit_code=result.exit_code,
-            result=output,
-            timeout=result.timed_out,
-            truncated=True if truncated else None,
+            config.sandbox,
+            "background" if config.background else "command",
+            build,
+            float(config.timeout),
+            config.max_output_bytes,
+            f"command {_excerpt(config.command)}",
+            background=config.background,
         )
-
-    # --- background ---------------------------------------------------------------------------
-
-    async def check(self, ctx: ExecutionContext) -> None:
-        config = self.parse_config(ctx)
         if not config.background:
-            await super().check(ctx)
-            return
-        if await self.replayed_background(ctx):
-            return
-        step = StepState.from_json(ctx.metadata.get()["step"])
-        client = self.client(ctx)
-        status = await self.restarting(ctx, config, step, lambda: self._background_status(ctx, config, step))
-        if status.exit_code is not None:
-            # It ended while it was meant to keep running: report how, like a foreground command.
-            await self.finish(ctx, config, step, await self._result(client, step, status.exit_code, False))
-            return
-        if await self._is_ready(client, config, step):
-            result = await self.masked(ctx, step, await self._result(client, step, None, False))
-            output, truncated = bound_output(result.output, config.max_output_bytes)
-            payload = CommandExecutionPayload(
-                result=output,
-                timeout=False,
-                truncated=True if truncated else None,
-                background=True,
-                session_id=step.session,
-                command_id=step.command_id,
-                port=config.wait_for_port,
+            return _outcome(await step.run_command(command))
+
+        async def ready() -> bool:
+            if config.wait_for_port is None:
+                started_at = float(step.get(command.key)["startedAt"])
+                return _timing.now() >= started_at + BACKGROUND_SETTLE_SECONDS
+            probe = bash(f"exec 3<>/dev/tcp/127.0.0.1/{config.wait_for_port}")
+            answer = await step.client.execute(
+                config.sandbox,
+                probe + " 2>/dev/null",
+                timeout_seconds=PORT_PROBE_TIMEOUT_SECONDS,
+                idempotent=True,
             )
-            outcome.emit(ctx, SUCCESS_CHANNEL.name, payload)
-            return
-        if step.deadline is not None and timing.now() >= step.deadline:
-            result = await self.masked(ctx, step, await self._result(client, step, None, True))
-            payload = self.payload(config, result)
-            outcome.record_emit(ctx, FAILED_CHANNEL.name, payload)
-            await sessions.kill(client, step)
-            ctx.emit(FAILED_CHANNEL.name, payload)
-            return
-        self._reschedule(ctx, step)
+            return bool(answer.exit_code == 0)
 
-    async def _background_status(
-        self, ctx: ExecutionContext, config: ExecuteCommandConfig, step: StepState
-    ) -> SessionCommand:
-        if step.command_id is None:
-            await self._start(ctx, config, step)
-        assert step.command_id is not None
-        return await self.client(ctx).get_session_command(step.sandbox, step.session, step.command_id)
-
-    async def replayed_background(self, ctx: ExecutionContext) -> bool:
-        """A background start that already ended is emitted again (its process is left alone:
-        a success keeps it running, and a failure already stopped it)."""
-        record = outcome.recorded(ctx)
-        if record is None:
-            return False
-        if record.get("channel") == FAILED_CHANNEL.name:
-            with contextlib.suppress(DaytonaError):
-                await sessions.kill(self.client(ctx), StepState.from_json(ctx.metadata.get()["step"]))
-        outcome.replay(ctx, record, self.payload_type)
-        return True
-
-    async def _is_ready(self, client: DaytonaClient, config: ExecuteCommandConfig, step: StepState) -> bool:
-        if config.wait_for_port is None:
-            return timing.now() >= step.started_at + BACKGROUND_SETTLE_SECONDS
-        probe = bash(f"exec 3<>/dev/tcp/127.0.0.1/{config.wait_for_port}")
-        answer = await client.execute(
-            step.sandbox, probe + " 2>/dev/null", timeout_seconds=PORT_PROBE_TIMEOUT_SECONDS, idempotent=True
+        result = await step.run_command(command, ready)
+        if result.exit_code is not None or result.timed_out:
+            # It ended (or never became ready) while it was meant to keep running: report how.
+            return _outcome(result)
+        state = step.get(command.key)
+        output, truncated = result.output.bounded()
+        payload = CommandExecutionPayload(
+            result=output,
+            timeout=False,
+            truncated=True if truncated else None,
+            background=True,
+            session_id=state["session"],
+            command_id=state["commandId"],
+            port=config.wait_for_port,
         )
-        return answer.exit_code == 0
+        return Outcome(SUCCESS_CHANNEL.name, payload)
 
-    @staticmethod
-    async def _result(
-        client: DaytonaClient, step: StepState, exit_code: int | None, timed_out: bool
-    ) -> StepResult:
-        assert step.command_id is not None
-        logs = await client.get_session_command_logs(step.sandbox, step.session, step.command_id)
-        return StepResult(exit_code, logs.output or (logs.stdout + logs.stderr), timed_out)
+
+def _outcome(result: CommandResult) -> Outcome:
+    output, truncated = result.output.bounded()
+    payload = CommandExecutionPayload(
+        exit_code=result.exit_code,
+        result=output,
+        timeout=result.timed_out,
+        truncated=True if truncated else None,
+    )
+    if result.succeeded:
+        return Outcome(SUCCESS_CHANNEL.name, payload)
+    return Outcome(FAILED_CHANNEL.name, payload, succeeded=False)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field as ModelField
-
-from daytonaflow.component import DEFAULT_CHANNEL, ExecutionContext
-from daytonaflow.components.base import ComponentConfig, DaytonaComponent
-from daytonaflow.components.common_fields import SANDBOX
-from daytonaflow.components.fields import Field, When
-from daytonaflow.components.payloads import PreviewUrlPayload
+from daytonaflow.component import DEFAULT_CHANNEL
+from daytonaflow.components._component import DaytonaComponent
+from daytonaflow.components._config import ComponentConfig, SandboxRef, Spec
+from daytonaflow.components._fields import When
+from daytonaflow.components._payloads import PreviewUrlPayload
+from daytonaflow.components._step import Outcome, Step
 
 DEFAULT_PORT = 3000
 DEFAULT_EXPIRY_SECONDS = 60
@@ -59,10 +58,21 @@ Emits `daytona.preview.response` on the default channel:
 
 
 class GetPreviewUrlConfig(ComponentConfig):
-    sandbox: str
-    port: int
-    signed: bool
-    expires_in_seconds: int = ModelField(alias="expiresInSeconds")
+    sandbox: SandboxRef
+    port: Annotated[int, Spec("Port", "Sandbox port to preview.", minimum=1, maximum=65535)] = DEFAULT_PORT
+    signed: Annotated[
+        bool, Spec("Signed URL", "Embed the authentication in the URL, so it opens without custom headers.")
+    ] = True
+    expires_in_seconds: Annotated[
+        int,
+        Spec(
+            "Expires In Seconds",
+            "Lifetime of the signed URL.",
+            minimum=1,
+            maximum=MAX_EXPIRY_SECONDS,
+            visible_when=(When("signed", (True,)),),
+        ),
+    ] = DEFAULT_EXPIRY_SECONDS
 
 
 class GetPreviewUrl(DaytonaComponent[GetPreviewUrlConfig]):
@@ -74,43 +84,14 @@ class GetPreviewUrl(DaytonaComponent[GetPreviewUrlConfig]):
     payload_type = PreviewUrlPayload
     config_model = GetPreviewUrlConfig
     docs = DOCS
-    fields = (
-        SANDBOX,
-        Field(
-            "port",
-            "number",
-            "Port",
-            "Sandbox port to preview.",
-            default=DEFAULT_PORT,
-            minimum=1,
-            maximum=65535,
-        ),
-        Field(
-            "signed",
-            "boolean",
-            "Signed URL",
-            "Embed the authentication in the URL, so it opens without custom headers.",
-            default=True,
-        ),
-        Field(
-            "expiresInSeconds",
-            "number",
-            "Expires In Seconds",
-            "Lifetime of the signed URL.",
-            default=DEFAULT_EXPIRY_SECONDS,
-            minimum=1,
-            maximum=MAX_EXPIRY_SECONDS,
-            visible_when=(When("signed", (True,)),),
-        ),
-    )
 
-    async def execute(self, ctx: ExecutionContext) -> None:
-        config = self.parse_config(ctx)
-        client = self.client(ctx)
+    async def run(self, step: Step, config: GetPreviewUrlConfig) -> Outcome:
         if config.signed:
-            link = await client.get_signed_preview_url(config.sandbox, config.port, config.expires_in_seconds)
+            link = await step.client.get_signed_preview_url(
+                config.sandbox, config.port, config.expires_in_seconds
+            )
         else:
-            link = await client.get_preview_url(config.sandbox, config.port)
+            link = await step.client.get_preview_url(config.sandbox, config.port)
         payload = PreviewUrlPayload(
             sandbox=config.sandbox,
             port=config.port,
@@ -119,4 +100,4 @@ class GetPreviewUrl(DaytonaComponent[GetPreviewUrlConfig]):
             token=link.token,
             expires_in_seconds=config.expires_in_seconds if config.signed else None,
         )
-        ctx.emit(DEFAULT_CHANNEL.name, payload)
+        return Outcome(DEFAULT_CHANNEL.name, payload)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +62,42 @@ class RunResources:
         self._store.set_resource_state(self._run_id, kind, resource_id, RES_RELEASED)
 
 
+class HookSlot:
+    """One of the engine's hook slots: held while a hook works, handed back while it waits."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def __aenter__(self) -> HookSlot:
+        await self._slots.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def released(self) -> AsyncIterator[None]:
+        self._release()
+        cancelled = False
+        try:
+            yield
+        except asyncio.CancelledError:
+            # The hook is being stopped: it ends without a slot, and must not wait for one.
+            cancelled = True
+            raise
+        finally:
+            if not cancelled:
+                await self._slots.acquire()
+                self._held = True
+
+
 @dataclass(frozen=True)
 class Emission:
     channel: str
@@ -82,6 +121,8 @@ class NodeContext:
         metadata: StoredMetadata,
         resources: RunResources,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        slot: HookSlot | None = None,
+        on_output: Callable[[str], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.node_id = node_id
@@ -94,6 +135,8 @@ class NodeContext:
         self.resources: ResourceTracker = resources
         self.logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger
         self._component = component
+        self._slot = slot
+        self._on_output = on_output
         self.emission: Emission | None = None
         self.check_delay: float | None = None
 
@@ -122,3 +165,12 @@ class NodeContext:
         if not delay_seconds >= 0:
             raise ComponentError(f"{self._component.name} scheduled a check with a negative delay")
         self.check_delay = float(delay_seconds)
+
+    def waiting(self) -> AbstractAsyncContextManager[None]:
+        if self._slot is None:
+            return contextlib.nullcontext()
+        return self._slot.released()
+
+    def report_output(self, text: str) -> None:
+        if self._on_output is not None and text:
+            self._on_output(text)

@@ -28,7 +28,7 @@ from daytonaflow.events import Event
 from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
-from daytonaflow.runner.context import NodeContext, NoSecrets, RunResources, StoredMetadata
+from daytonaflow.runner.context import HookSlot, NodeContext, NoSecrets, RunResources, StoredMetadata
 from daytonaflow.runner.errors import CanvasError, RunInputError, RunNotFoundError
 from daytonaflow.runner.graph import CanvasGraph
 from daytonaflow.runner.ownership import current_owner, owner_alive
@@ -384,8 +384,8 @@ class Engine:
 
     async def _drive_in_slot(self, run: _Run, execution: _Execution, phase: Phase) -> None:
         """Drive the execution once one of the engine's hook slots is free (a pending node waits here)."""
-        async with self._hook_slots:
-            await self._drive(run, execution, phase)
+        async with HookSlot(self._hook_slots) as slot:
+            await self._drive(run, execution, phase, slot)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -407,7 +407,9 @@ class Engine:
 
     # --- one node execution ------------------------------------------------------------------------
 
-    async def _drive(self, run: _Run, execution: _Execution, phase: Phase) -> None:
+    async def _drive(
+        self, run: _Run, execution: _Execution, phase: Phase, slot: HookSlot | None = None
+    ) -> None:
         if run.is_stopping():
             return  # the run is being cancelled or failed: `_stop` settles this execution
         node = execution.node
@@ -420,7 +422,7 @@ class Engine:
         if phase == "execute":
             self._notify(self._node_update(progress.NODE_STARTED, run, execution, status=status))
         try:
-            ctx = self._context(run, execution, component)
+            ctx = self._context(run, execution, component, slot)
             hook = component()
             await (hook.execute(ctx) if phase == "execute" else hook.check(ctx))
             event = self._event_of(component, ctx) if ctx.emission is not None else None
@@ -456,7 +458,9 @@ class Engine:
         if not run.active:
             await self._finish(run)
 
-    def _context(self, run: _Run, execution: _Execution, component: type[Component]) -> NodeContext:
+    def _context(
+        self, run: _Run, execution: _Execution, component: type[Component], slot: HookSlot | None = None
+    ) -> NodeContext:
         node = execution.node
         if _mentions_delimiters(node.configuration):
             chain = run.chain(execution.trigger_event_id)
@@ -486,6 +490,10 @@ class Engine:
             logger=logging.LoggerAdapter(
                 logging.getLogger(f"daytonaflow.components.{node.component}"),
                 {"run_id": run.id, "node_id": node.id, "execution_id": execution.id},
+            ),
+            slot=slot,
+            on_output=lambda text: self._notify(
+                self._node_update(progress.NODE_OUTPUT, run, execution, text=text)
             ),
         )
 

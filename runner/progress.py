@@ -12,6 +12,8 @@ RUN_RESUMED = "run.resumed"
 RUN_FINISHED = "run.finished"
 NODE_STARTED = "node.started"
 NODE_WAITING = "node.waiting"
+#: A piece of a running node's output (``text``), as it comes; not persisted.
+NODE_OUTPUT = "node.output"
 NODE_EMITTED = "node.emitted"
 NODE_COMPLETED = "node.completed"
 NODE_FAILED = "node.failed"
@@ -40,6 +42,8 @@ class RunUpdate:
     event: dict[str, Any] | None = None
     error: str | None = None
     resource: str | None = None
+    #: A piece of output (node.output).
+    text: str | None = None
     timestamp: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -92,6 +93,19 @@ class ExecutionContext(Protocol):
         component resumes from :attr:`metadata`. Returning from a hook without emitting or
         scheduling a check means the execution is done with no output.
         """
+        ...
+
+    def waiting(self) -> AbstractAsyncContextManager[None]:
+        """Enter while the hook waits on something outside (a running command, a sandbox starting).
+
+        The engine counts such a hook as idle: it may run other hooks meanwhile, so a canvas of
+        many long commands never starves the nodes ready to start.
+        """
+        ...
+
+    def report_output(self, text: str) -> None:
+        """Pass a piece of a running operation's output to the engine's observers as it comes (a
+        live view shows it). Informational only: it is not persisted; the payload carries the output."""
         ...
 
 

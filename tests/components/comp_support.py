@@ -7,11 +7,13 @@ went over the wire.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import logging
 import shlex
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,10 @@ class FakeContext:
     emitted: list[tuple[str, Event]] = field(default_factory=list)
     scheduled: list[float] = field(default_factory=list)
     pending: float | None = None
+    #: Output pieces the component reported while it ran.
+    reported: list[str] = field(default_factory=list)
+    #: How many times the component said it waits (the engine then frees its hook slot).
+    waits: int = 0
 
     def emit(self, channel: str, payload: Payload) -> None:
         assert not self.emitted, "a node execution emits once"
@@ -105,6 +111,14 @@ class FakeContext:
         assert self.pending is None, "one pending check at a time"
         self.scheduled.append(delay_seconds)
         self.pending = delay_seconds
+
+    @contextlib.asynccontextmanager
+    async def waiting(self) -> AsyncIterator[None]:
+        self.waits += 1
+        yield
+
+    def report_output(self, text: str) -> None:
+        self.reported.append(text)
 
     @property
     def channel(self) -> str:
@@ -124,12 +138,38 @@ def inner_script(command_line: str) -> str:
 class FakeClock:
     def __init__(self) -> None:
         self.value = 1_768_824_000.0  # 2026-01-19T12:00:00Z
+        #: Every wait between polls, in order.
+        self.sleeps: list[float] = []
+        self._crash_after: int | None = None
+        self._crash_when: Callable[[], bool] | None = None
 
     def __call__(self) -> float:
         return self.value
 
     def advance(self, seconds: float) -> None:
         self.value += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+        if self._crash_after is not None and len(self.sleeps) >= self._crash_after:
+            self._crash_after = None
+            raise ProcessDied
+        if self._crash_when is not None and self._crash_when():
+            self._crash_when = None
+            raise ProcessDied
+
+    def crash_when(self, condition: Callable[[], bool]) -> None:
+        """The engine's process dies during the first wait at which ``condition()`` holds."""
+        self._crash_when = condition
+
+    def crash_after(self, waits: int) -> None:
+        """The engine's process dies during the component's ``waits``-th wait (nothing after it runs)."""
+        self._crash_after = waits
+
+
+class ProcessDied(BaseException):
+    """The engine's process died mid-hook: no ``except Exception`` sees it, as none would."""
 
 
 async def drive(component: Component, ctx: FakeContext, clock: FakeClock, max_checks: int = 500) -> None:
@@ -231,6 +271,11 @@ class FakeDaytona:
         command = box + r"/process/session/(?P<session>[^/]+)/command/(?P<cmd>[^/]+)"
         r.get(url__regex=command + "$", name="command").mock(side_effect=self._command)
         r.get(url__regex=command + "/logs$", name="logs").mock(side_effect=self._logs)
+        # Following the output is a WebSocket on Daytona, which respx cannot serve: this double is a
+        # toolbox without it (the components then poll); the local server tests cover the stream.
+        r.get(url__regex=command + r"/logs\?follow=true$", name="follow").mock(
+            return_value=httpx.Response(426, json=error_body(426, "WebSocket required", "Upgrade Required"))
+        )
         r.post(url__regex=box + r"/process/execute$", name="execute").mock(side_effect=self._execute)
         r.post(url__regex=box + r"/files/upload", name="upload").mock(side_effect=self._upload)
         r.post(url__regex=box + r"/files/permissions", name="permissions").mock(side_effect=self._permissions)

@@ -9,15 +9,15 @@ import pytest
 import respx
 from comp_support import API_KEY, API_URL, FakeClock, FakeContext, FakeDaytona, NoSleep
 
-from daytonaflow.components import timing
-from daytonaflow.components.integration import DaytonaIntegration
-from daytonaflow.components.retry import RetryPolicy
+from daytonaflow.components import DaytonaIntegration, RetryPolicy, _timing
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Time the components see; their waits between polls move it instead of sleeping."""
     fake = FakeClock()
-    monkeypatch.setattr(timing, "now", fake)
+    monkeypatch.setattr(_timing, "now", fake)
+    monkeypatch.setattr(_timing, "sleep", fake.sleep)
     return fake
 
 

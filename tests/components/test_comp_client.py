@@ -20,8 +20,8 @@ from daytonaflow.components import (
     DaytonaNotFoundError,
     DaytonaRateLimitError,
     DaytonaServerError,
+    RetryPolicy,
 )
-from daytonaflow.components.retry import RetryPolicy
 
 
 @pytest.fixture
@@ -125,14 +125,30 @@ async def test_exhausted_retries_raise_the_last_error(daytona, client, sleeps):
     assert daytona.router.routes["get"].call_count == 4
 
 
-async def test_starting_a_command_is_never_repeated_after_a_5xx(daytona, client):
+async def test_a_command_start_whose_5xx_hid_a_started_command_adopts_it(daytona, client):
     daytona.sessions["s"] = []
-    daytona.router.routes["exec"].mock(
-        return_value=httpx.Response(500, json=error_body(500, "boom", "Internal"))
-    )
-    with pytest.raises(DaytonaServerError):
-        await client.session_execute(SANDBOX_ID, "s", "make deploy")
-    assert daytona.router.routes["exec"].call_count == 1
+    route = daytona.router.routes["exec"]
+    original = route.side_effect
+
+    def start_then_fail(request, sid, session):
+        original(request, sid, session)
+        return httpx.Response(500, json=error_body(500, "boom", "Internal"))
+
+    route.side_effect = start_then_fail
+    command_id = await client.start_session_command(SANDBOX_ID, "s", "make deploy", index=0)
+    assert route.call_count == 1
+    assert [command.id for command in daytona.sessions["s"]] == [command_id]
+
+
+async def test_a_command_start_that_failed_before_starting_is_started_once_more(daytona, client):
+    daytona.sessions["s"] = []
+    route = daytona.router.routes["exec"]
+    original = route.side_effect
+    answers = iter([httpx.Response(503, json=error_body(503, "busy", "Unavailable"))])
+    route.side_effect = lambda request, sid, session: next(answers, None) or original(request, sid, session)
+    command_id = await client.start_session_command(SANDBOX_ID, "s", "make deploy", index=0)
+    assert route.call_count == 2
+    assert [command.id for command in daytona.sessions["s"]] == [command_id]
 
 
 async def test_a_429_is_retried_even_for_commands_honouring_retry_after(daytona, client, sleeps):
@@ -144,8 +160,7 @@ async def test_a_429_is_retried_even_for_commands_honouring_retry_after(daytona,
     )
     answers = iter([limited])
     route.side_effect = lambda request, sid, session: next(answers, None) or original(request, sid, session)
-    result = await client.session_execute(SANDBOX_ID, "s", "make deploy")
-    assert result.cmd_id
+    assert await client.start_session_command(SANDBOX_ID, "s", "make deploy", index=0)
     assert route.call_count == 2
     assert sleeps.delays == [1.5]
     assert len(daytona.sessions["s"]) == 1
@@ -166,12 +181,35 @@ async def test_connection_failures_are_retried_and_then_named(daytona, client, s
     assert daytona.router.routes["get"].call_count == 4
 
 
-async def test_a_lost_answer_to_a_command_start_is_not_repeated(daytona, client):
+async def test_a_lost_answer_to_a_command_start_adopts_the_command_instead_of_starting_it_twice(
+    daytona, client
+):
     daytona.sessions["s"] = []
-    daytona.router.routes["exec"].mock(side_effect=httpx.ReadError("connection reset"))
-    with pytest.raises(DaytonaConnectionError):
-        await client.session_execute(SANDBOX_ID, "s", "make deploy")
-    assert daytona.router.routes["exec"].call_count == 1
+    route = daytona.router.routes["exec"]
+    original = route.side_effect
+
+    def start_then_reset(request, sid, session):
+        original(request, sid, session)
+        raise httpx.ReadError("connection reset after the command started")
+
+    route.side_effect = start_then_reset
+    command_id = await client.start_session_command(SANDBOX_ID, "s", "make deploy", index=0)
+    assert route.call_count == 1
+    assert daytona.started == ["make deploy"]
+    assert daytona.sessions["s"][0].id == command_id
+
+
+async def test_the_idempotency_lookup_is_part_of_each_create_attempt_not_retried_on_its_own(
+    daytona, client, sleeps
+):
+    daytona.router.routes["list"].mock(
+        return_value=httpx.Response(503, json=error_body(503, "busy", "Unavailable"))
+    )
+    with pytest.raises(DaytonaServerError):
+        await client.create_sandbox({}, idempotency_key="run-1/exec-1")
+    # One policy: four attempts in all (each a lookup that failed), not four lookups per attempt.
+    assert daytona.router.routes["list"].call_count == 4
+    assert daytona.router.routes["create"].call_count == 0
 
 
 async def test_sandbox_creation_after_a_lost_answer_returns_the_first_sandbox(daytona, client):
@@ -227,9 +265,9 @@ async def test_listing_follows_cursors_and_accepts_bare_lists(daytona, client):
 
 async def test_plain_text_command_logs_are_accepted(daytona, client):
     daytona.sessions["s"] = []
-    result = await client.session_execute(SANDBOX_ID, "s", "echo hi")
+    command_id = await client.start_session_command(SANDBOX_ID, "s", "echo hi", index=0)
     daytona.router.routes["logs"].mock(return_value=httpx.Response(200, text="hi\n"))
-    logs = await client.get_session_command_logs(SANDBOX_ID, "s", result.cmd_id)
+    logs = await client.get_session_command_logs(SANDBOX_ID, "s", command_id)
     assert logs.output == "hi\n"
 
 

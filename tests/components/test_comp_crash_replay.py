@@ -11,7 +11,7 @@ import pytest
 from comp_support import SANDBOX_ID, DictSecrets, drive, fixture
 
 from daytonaflow.components import CreateRepositorySandbox, CreateSandbox, ExecuteCode, ExecuteCommand
-from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
+from daytonaflow.components._sandbox_env import SECRET_REFS_LABEL
 from daytonaflow.errors import ComponentError
 
 

@@ -7,11 +7,11 @@ import json
 
 import httpx
 import pytest
-from comp_support import SANDBOX_ID, DictSecrets, FakeContext, drive, error_body
+from comp_support import SANDBOX_ID, DictSecrets, FakeContext, ProcessDied, drive, error_body
 
 from daytonaflow.components import IDEMPOTENCY_LABEL, SANDBOX_RESOURCE, CreateSandbox
-from daytonaflow.components.sandbox_env import ENV_FILE
-from daytonaflow.components.timing import FIRST_POLL_DELAY, MAX_POLL_DELAY
+from daytonaflow.components._sandbox_env import ENV_FILE
+from daytonaflow.components._timing import FIRST_POLL_DELAY, MAX_POLL_DELAY
 from daytonaflow.errors import ComponentError, ConfigError
 
 SECRET_VALUE = "s3cr3t-value-that-must-not-leak"
@@ -57,21 +57,23 @@ async def test_default_auto_stop_interval_is_sent(daytona, make_ctx, clock):
     assert daytona.create_bodies[0]["autoStopInterval"] == 15
 
 
-async def test_execute_returns_at_once_and_schedules_a_check_within_tens_of_milliseconds(
+async def test_the_first_look_at_the_state_comes_within_tens_of_milliseconds_as_an_idle_wait(
     daytona, make_ctx, clock
 ):
     ctx = make_ctx({})
     await CreateSandbox().execute(ctx)
-    assert not ctx.emitted
-    assert ctx.scheduled == [FIRST_POLL_DELAY]
+    assert clock.sleeps[0] == FIRST_POLL_DELAY
     assert FIRST_POLL_DELAY <= 0.05
+    # The engine may run other nodes meanwhile.
+    assert ctx.waits == 1
+    assert ctx.data["state"] == "started"
 
 
 async def test_polling_backs_off_by_doubling_up_to_a_cap_of_seconds(daytona, make_ctx, clock):
     daytona.start_states = ["creating"] * 12 + ["started"]
     ctx = make_ctx({})
     await drive(CreateSandbox(), ctx, clock)
-    delays = ctx.scheduled
+    delays = clock.sleeps
     assert delays[0] == FIRST_POLL_DELAY
     assert all(later >= earlier for earlier, later in itertools.pairwise(delays))
     assert delays[1] == 2 * delays[0]
@@ -102,13 +104,15 @@ async def test_not_starting_before_the_timeout_fails_and_deletes_the_sandbox(day
         await drive(CreateSandbox(), ctx, clock)
     assert daytona.deleted == [SANDBOX_ID]
     # The last check lands on the deadline, not a full back-off step after it.
-    assert sum(ctx.scheduled) == pytest.approx(5)
+    assert sum(clock.sleeps) == pytest.approx(5)
 
 
 async def test_resuming_after_a_restart_continues_with_the_same_sandbox(daytona, make_ctx, clock):
     daytona.start_states = ["creating", "creating", "started"]
     first = make_ctx({})
-    await CreateSandbox().execute(first)
+    clock.crash_after(1)
+    with pytest.raises(ProcessDied):
+        await CreateSandbox().execute(first)
     # The engine restarts: a new component instance and context, with the persisted metadata.
     resumed = make_ctx({}, metadata=first.metadata, resources=first.resources)
     await drive(CreateSandbox(), resumed, clock)
@@ -119,7 +123,9 @@ async def test_resuming_after_a_restart_continues_with_the_same_sandbox(daytona,
 async def test_running_execute_again_for_the_same_execution_never_creates_a_second_sandbox(
     daytona, make_ctx, clock
 ):
-    await CreateSandbox().execute(make_ctx({}))
+    clock.crash_after(1)
+    with pytest.raises(ProcessDied):
+        await CreateSandbox().execute(make_ctx({}))
     second = make_ctx({})  # same run and execution ids, metadata lost
     await drive(CreateSandbox(), second, clock)
     assert len(daytona.create_bodies) == 1
@@ -214,6 +220,7 @@ async def test_cancel_deletes_the_sandbox_being_created(daytona, make_ctx, clock
 
 async def test_cancel_while_the_create_was_in_flight_finds_the_sandbox_by_its_label(daytona, make_ctx):
     ctx = make_ctx({})  # run-1 / exec-1: the create landed but its answer was never recorded
+    ctx.metadata.set({"creating": "run-1/exec-1"})
     daytona.sandboxes[SANDBOX_ID] = {"id": SANDBOX_ID, "labels": {IDEMPOTENCY_LABEL: "run-1/exec-1"}}
     daytona.sandboxes["sandbox-of-another-node"] = {
         "id": "sandbox-of-another-node",

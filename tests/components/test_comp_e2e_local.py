@@ -27,12 +27,12 @@ from daytonaflow.components import (
     SANDBOX_RESOURCE,
     CreateRepositorySandbox,
     CreateSandbox,
+    DaytonaIntegration,
     DeleteSandbox,
     ExecuteCode,
     ExecuteCommand,
     GetPreviewUrl,
 )
-from daytonaflow.components.integration import DaytonaIntegration
 from daytonaflow.errors import ComponentError
 from daytonaflow.localserver import LocalServer
 

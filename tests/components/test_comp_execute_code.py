@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from comp_support import SANDBOX_ID, drive
+from comp_support import SANDBOX_ID, ProcessDied, drive
 
 from daytonaflow.components import ExecuteCode
-from daytonaflow.components.sandbox_env import ENV_FILE
-from daytonaflow.components.timing import FIRST_POLL_DELAY
+from daytonaflow.components._sandbox_env import ENV_FILE
+from daytonaflow.components._timing import FIRST_POLL_DELAY
 from daytonaflow.errors import ConfigError
 
 
@@ -60,11 +60,14 @@ async def test_the_session_and_code_file_are_removed_afterwards(daytona, make_ct
     assert any(path.endswith(".py") for path in daytona.deleted_files)
 
 
-async def test_execute_does_not_wait_for_the_code(daytona, make_ctx, clock):
+async def test_waiting_for_the_code_frees_the_engine_and_first_looks_within_milliseconds(
+    daytona, make_ctx, clock
+):
     ctx = make_ctx(code_config())
     await ExecuteCode().execute(ctx)
-    assert not ctx.emitted
-    assert ctx.scheduled == [FIRST_POLL_DELAY]
+    assert ctx.waits >= 1
+    assert clock.sleeps[0] == FIRST_POLL_DELAY
+    assert ctx.channel == "success"
 
 
 async def test_the_timeout_in_milliseconds_is_enforced_inside_the_sandbox(daytona, make_ctx, clock):
@@ -107,17 +110,22 @@ async def test_long_output_is_bounded_with_a_marker(daytona, make_ctx, clock):
 async def test_cancel_kills_the_running_code(daytona, make_ctx, clock):
     daytona.next_exits = [[None]]
     ctx = make_ctx(code_config())
-    await ExecuteCode().execute(ctx)
+    clock.crash_after(3)  # the engine stops the hook while the code runs, then cancels
+    with pytest.raises(ProcessDied):
+        await ExecuteCode().execute(ctx)
     await ExecuteCode().cancel(ctx)
     assert len(daytona.deleted_sessions) == 1
+    assert any(path.endswith(".py") for path in daytona.deleted_files)
 
 
 async def test_a_restart_before_the_command_id_was_saved_adopts_the_running_command(daytona, make_ctx, clock):
     ctx = make_ctx(code_config())
-    await ExecuteCode().execute(ctx)
+    clock.crash_after(1)
+    with pytest.raises(ProcessDied):
+        await ExecuteCode().execute(ctx)
     # Simulate a crash right after the command started but before its ID was persisted.
-    first_state = ctx.metadata.history[0]
-    assert first_state["step"]["commandId"] is None
+    first_state = next(state for state in ctx.metadata.history if state.get("command", {}).get("launched"))
+    assert first_state["command"]["commandId"] is None
     resumed = make_ctx(code_config())
     resumed.metadata.set(first_state)
     await drive(ExecuteCode(), resumed, clock)

@@ -9,7 +9,7 @@ import pytest
 from comp_support import SANDBOX_ID, DictSecrets, drive, error_body, fixture, inner_script
 
 from daytonaflow.components import CreateSandbox, ExecuteCommand
-from daytonaflow.components.sandbox_env import SECRET_REFS_LABEL
+from daytonaflow.components._sandbox_env import SECRET_REFS_LABEL
 from daytonaflow.errors import ComponentError, ConfigError
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from daytonaflow.component import Component
 from daytonaflow.components import COMPONENTS, PAYLOAD_TYPES
-from daytonaflow.components.generate import main as generate_main
-from daytonaflow.components.generate import render_all, stale_files
+from daytonaflow.components._generate import main as generate_main
+from daytonaflow.components._generate import render_all, stale_files
 from daytonaflow.events import Event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def test_there_is_one_payload_type_per_component():
 
 def test_committed_schemas_manifest_and_docs_match_the_code():
     stale = stale_files(ROOT, render_all())
-    assert stale == [], f"regenerate with `python -m daytonaflow.components.generate`: {stale}"
+    assert stale == [], f"regenerate with `python -m daytonaflow.components._generate`: {stale}"
 
 
 def test_the_generator_writes_a_tree_that_then_checks_clean(tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from comp_support import SANDBOX_ID, DictSecrets, drive, inner_script
+from comp_support import SANDBOX_ID, DictSecrets, ProcessDied, drive, inner_script
 
 from daytonaflow.components import SANDBOX_RESOURCE, CreateRepositorySandbox
 from daytonaflow.components.create_repository_sandbox import repository_name
@@ -209,11 +209,9 @@ async def test_a_sandbox_in_error_fails_and_is_deleted_before_any_clone(daytona,
 async def test_restarting_mid_bootstrap_resumes_without_cloning_again(daytona, make_ctx, clock):
     daytona.next_exits = [[None, None, None, 0]]
     first = make_ctx(seed_config(), secrets=seed_secrets())
-    component = CreateRepositorySandbox()
-    await component.execute(first)
-    while first.metadata.data.get("phase") != "bootstrapping":
-        first.pending = None
-        await component.check(first)
+    clock.crash_when(lambda: "bootstrap" in first.metadata.data)
+    with pytest.raises(ProcessDied):
+        await CreateRepositorySandbox().execute(first)
     resumed = make_ctx(
         seed_config(), secrets=seed_secrets(), metadata=first.metadata, resources=first.resources
     )
@@ -227,12 +225,15 @@ async def test_restarting_mid_bootstrap_resumes_without_cloning_again(daytona, m
 async def test_restarting_mid_clone_clones_again_into_a_clean_directory(daytona, make_ctx, clock):
     first = make_ctx(seed_config(), secrets=seed_secrets())
     await drive(CreateRepositorySandbox(), first, clock)
-    crashed_during_clone = next(state for state in first.metadata.history if state.get("phase") == "cloning")
+    crashed_during_clone = next(
+        state for state in first.metadata.history if state.get("cloning") and not state.get("cloned")
+    )
     resumed = make_ctx(seed_config(), secrets=seed_secrets())
     resumed.metadata.set(crashed_during_clone)
-    await CreateRepositorySandbox().check(resumed)
-    assert daytona.deleted_files == ["/home/daytona/example-app"]
+    await CreateRepositorySandbox().execute(resumed)
+    assert "/home/daytona/example-app" in daytona.deleted_files
     assert len(daytona.clones) == 2
+    assert resumed.channel == "default"
 
 
 async def test_keep_on_failure_also_keeps_the_sandbox_after_a_failed_clone(daytona, make_ctx, clock):
@@ -256,7 +257,9 @@ async def test_cancel_deletes_the_sandbox(daytona, make_ctx, clock):
     daytona.next_exits = [[None]]
     ctx = make_ctx(seed_config(), secrets=seed_secrets())
     component = CreateRepositorySandbox()
-    await component.execute(ctx)
+    clock.crash_when(lambda: "bootstrap" in ctx.metadata.data)
+    with pytest.raises(ProcessDied):
+        await component.execute(ctx)
     await component.cancel(ctx)
     assert daytona.deleted == [SANDBOX_ID]
     assert not ctx.resources.held

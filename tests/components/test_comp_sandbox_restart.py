@@ -7,10 +7,15 @@ run again: the node fails with a message naming the command and the sandbox.
 from __future__ import annotations
 
 import pytest
-from comp_support import SANDBOX_ID, drive, fixture
+from comp_support import SANDBOX_ID, ProcessDied, drive, fixture
 
-from daytonaflow.components import CreateRepositorySandbox, CreateSandbox, ExecuteCode, ExecuteCommand
-from daytonaflow.components.sandbox_restart import InterruptedCommandError
+from daytonaflow.components import (
+    CreateRepositorySandbox,
+    CreateSandbox,
+    ExecuteCode,
+    ExecuteCommand,
+    InterruptedCommandError,
+)
 from daytonaflow.errors import ComponentError
 
 COMMAND = {"sandbox": SANDBOX_ID, "command": "make deploy"}
@@ -23,6 +28,13 @@ def existing(daytona):
     daytona.sandboxes[SANDBOX_ID] = fixture("sandbox", id=SANDBOX_ID, labels={})
     daytona.states[SANDBOX_ID] = ["started"]
     return SANDBOX_ID
+
+
+async def _until_the_runner_dies(component, ctx, clock):
+    """Run the node until its first wait, where the runner's process dies."""
+    clock.crash_after(1)
+    with pytest.raises(ProcessDied):
+        await component.execute(ctx)
 
 
 def resumed_ctx(make_ctx, first):
@@ -41,10 +53,10 @@ async def test_a_started_command_whose_sandbox_stopped_fails_naming_it_and_never
 ):
     daytona.next_exits = [[None]]  # still running when the runner dies
     first = make_ctx(config)
-    await component.execute(first)
+    await _until_the_runner_dies(component, first, clock)
     daytona.stop(existing)
     with pytest.raises(InterruptedCommandError) as failure:
-        await component.check(resumed_ctx(make_ctx, first))
+        await component.execute(resumed_ctx(make_ctx, first))
     message = str(failure.value)
     assert message.startswith(f'node "node-1": {named} was interrupted')
     assert f"sandbox {existing} was found stopped" in message
@@ -59,12 +71,12 @@ async def test_the_interruption_is_replayed_after_a_crash_without_asking_the_san
 ):
     daytona.next_exits = [[None]]
     first = make_ctx(COMMAND)
-    await ExecuteCommand().execute(first)
+    await _until_the_runner_dies(ExecuteCommand(), first, clock)
     daytona.stop(existing)
     with pytest.raises(InterruptedCommandError) as failure:
-        await ExecuteCommand().check(resumed_ctx(make_ctx, first))
+        await ExecuteCommand().execute(resumed_ctx(make_ctx, first))
     with pytest.raises(Exception, match="was interrupted") as again:
-        await ExecuteCommand().check(resumed_ctx(make_ctx, first))
+        await ExecuteCommand().execute(resumed_ctx(make_ctx, first))
     assert str(again.value) == str(failure.value)
     assert len(daytona.started) == 1
 
@@ -93,10 +105,11 @@ async def test_code_whose_upload_found_the_sandbox_stopped_is_uploaded_and_run_a
 
 async def test_a_sandbox_that_stopped_while_starting_is_started_once_and_emitted(daytona, make_ctx, clock):
     first = make_ctx({})
-    await CreateSandbox().execute(first)  # created; the runner dies before it reports started
+    # Created; the runner dies before it reports started.
+    await _until_the_runner_dies(CreateSandbox(), first, clock)
     daytona.stop(SANDBOX_ID)
     resumed = resumed_ctx(make_ctx, first)
-    await CreateSandbox().check(resumed)
+    await CreateSandbox().execute(resumed)
     assert resumed.channel == "default"
     assert resumed.data == {"id": SANDBOX_ID, "state": "started"}
     assert daytona.restarted == [SANDBOX_ID]
@@ -106,7 +119,7 @@ async def test_a_sandbox_that_stopped_while_starting_is_started_once_and_emitted
 async def test_cancelling_a_command_whose_sandbox_stopped_is_quiet(daytona, existing, make_ctx, clock):
     daytona.next_exits = [[None]]
     first = make_ctx(COMMAND)
-    await ExecuteCommand().execute(first)
+    await _until_the_runner_dies(ExecuteCommand(), first, clock)
     daytona.stop(existing)
     await ExecuteCommand().cancel(resumed_ctx(make_ctx, first))  # nothing runs there any more
     assert daytona.deleted_sessions == []
@@ -119,12 +132,9 @@ REPOSITORY = {
 
 
 async def _until_bootstrap_started(component, ctx, clock):
-    await component.execute(ctx)
-    while not (ctx.metadata.data.get("step") or {}).get("commandId"):
-        assert ctx.pending is not None, "the bootstrap never started"
-        delay, ctx.pending = ctx.pending, None
-        clock.advance(delay)
-        await component.check(ctx)
+    clock.crash_when(lambda: (ctx.metadata.data.get("bootstrap") or {}).get("commandId") is not None)
+    with pytest.raises(ProcessDied):
+        await component.execute(ctx)
 
 
 async def test_a_started_bootstrap_whose_sandbox_stopped_fails_and_deletes_the_sandbox(
@@ -135,7 +145,7 @@ async def test_a_started_bootstrap_whose_sandbox_stopped_fails_and_deletes_the_s
     await _until_bootstrap_started(CreateRepositorySandbox(), first, clock)
     daytona.stop(SANDBOX_ID)
     with pytest.raises(ComponentError, match=r"bootstrap of .* was interrupted") as failure:
-        await CreateRepositorySandbox().check(resumed_ctx(make_ctx, first))
+        await CreateRepositorySandbox().execute(resumed_ctx(make_ctx, first))
     assert f"sandbox {SANDBOX_ID} is deleted" in str(failure.value)
     assert daytona.deleted == [SANDBOX_ID]
     assert daytona.restarted == []
@@ -145,16 +155,13 @@ async def test_a_clone_cut_by_a_stopped_sandbox_is_cloned_again_after_a_restart(
     first = make_ctx({"repository": REPOSITORY["repository"]})
     component = CreateRepositorySandbox()
     await component.execute(first)
-    while first.metadata.data.get("phase") == "starting":
-        delay, first.pending = first.pending, None
-        clock.advance(delay)
-        await component.check(first)
-    # The runner died during the clone: the metadata of that moment has no outcome yet.
-    before_outcome = {key: value for key, value in first.metadata.data.items() if key != "outcome"}
-    first.metadata.set({**before_outcome, "phase": "cloning"})
+    # The runner died during the clone: the metadata of that moment.
+    first.metadata.set(
+        next(state for state in first.metadata.history if state.get("cloning") and not state.get("cloned"))
+    )
     daytona.stop(SANDBOX_ID)
     resumed = resumed_ctx(make_ctx, first)
-    await component.check(resumed)
+    await component.execute(resumed)
     assert resumed.channel == "default"
     assert daytona.restarted == [SANDBOX_ID]
     assert len(daytona.clones) == 2

@@ -178,3 +178,66 @@ async def test_an_http_fan_out_keeps_requests_in_flight_and_tls_contexts_bounded
     assert record.status == "succeeded", record.error
     assert 1 <= _CountingHandler.most <= 8
     assert len(loaded) <= 1
+
+
+class IdleHeld(FakeComponent):
+    """Waits, as a followed command does, inside ``ctx.waiting()``; reports output meanwhile."""
+
+    name: ClassVar[str] = "test.idleHeld"
+    in_flight: ClassVar[_InFlight]
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        async with ctx.waiting():
+            self.in_flight.enter()
+            ctx.report_output(f"{ctx.node_id} is waiting\n")
+            try:
+                await self.in_flight.release.wait()
+            finally:
+                self.in_flight.leave()
+        ctx.emit("default", ValuePayload(value=ctx.node_id))
+
+
+async def test_hooks_waiting_on_the_outside_do_not_hold_the_engines_slots(
+    store: RunStore, in_flight: _InFlight
+) -> None:
+    IdleHeld.in_flight = in_flight
+    engine = Engine(store, registry={IdleHeld.name: IdleHeld}, max_active_hooks=2)
+    run_id = await engine.start(fanout(20, IdleHeld.name))
+    # Every node gets to wait at once: two slots, twenty long waits, no starvation.
+    await _settle(in_flight, 20)
+    assert in_flight.now == 20
+    in_flight.release.set()
+    assert (await engine.wait(run_id)).status == "succeeded"
+
+
+async def test_a_cancelled_waiting_hook_gives_back_no_slot_it_does_not_hold(
+    store: RunStore, in_flight: _InFlight
+) -> None:
+    IdleHeld.in_flight = in_flight
+    engine = Engine(store, registry={IdleHeld.name: IdleHeld}, max_active_hooks=2)
+    run_id = await engine.start(fanout(10, IdleHeld.name))
+    await _settle(in_flight, 10)
+    assert (await engine.cancel(run_id)).status == "cancelled"
+    # The slots are whole again: exactly two hooks may hold one at a time afterwards.
+    Held.in_flight = second = _InFlight()
+    engine.registry = {**engine.registry, Held.name: Held}  # type: ignore[assignment]
+    next_run = await engine.start(fanout(5, Held.name))
+    await _settle(second, 2)
+    await asyncio.sleep(0.05)
+    assert second.most == 2
+    second.release.set()
+    assert (await engine.wait(next_run)).status == "succeeded"
+
+
+async def test_output_a_hook_reports_reaches_the_observers_as_it_comes(
+    store: RunStore, in_flight: _InFlight
+) -> None:
+    IdleHeld.in_flight = in_flight
+    updates: list[Any] = []
+    engine = Engine(store, registry={IdleHeld.name: IdleHeld}, observers=[updates.append])
+    run_id = await engine.start(fanout(1, IdleHeld.name))
+    await _settle(in_flight, 1)
+    outputs = [update for update in updates if update.kind == "node.output"]
+    assert [(update.node_id, update.text) for update in outputs] == [("n0", "n0 is waiting\n")]
+    in_flight.release.set()
+    assert (await engine.wait(run_id)).status == "succeeded"

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from daytonaflow.component import SecretsProvider
+from daytonaflow.components._errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.errors import ComponentError, SecretNotFoundError
 
 #: Sandbox label listing the injected secrets' references (never values), so that later steps

@@ -1,11 +1,12 @@
 """Clock and adaptive polling: first checks within milliseconds, backing off to seconds.
 
 Deadlines are wall-clock epoch seconds so they survive an engine restart in persisted metadata.
-Tests replace :func:`now` to move time without waiting.
+Tests replace :func:`now` and :func:`sleep` to move time without waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -15,6 +16,11 @@ MAX_POLL_DELAY = 2.0
 
 def now() -> float:
     return time.time()
+
+
+async def sleep(seconds: float) -> None:
+    """Wait between polls (tests replace it, with :func:`now`, to move time without waiting)."""
+    await asyncio.sleep(seconds)
 
 
 def iso_utc(epoch: float) -> str:

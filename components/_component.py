@@ -1,31 +1,25 @@
-"""What every Daytona component shares: self-description from its field specs, typed config, the client."""
+"""What every Daytona component shares: self-description from its config model, the durable step."""
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict
-
 from daytonaflow.component import Component, ExecutionContext
-from daytonaflow.components import fields as field_specs
+from daytonaflow.components import _fields
+from daytonaflow.components._config import ComponentConfig, fields_of
+from daytonaflow.components._fields import Field
+from daytonaflow.components._integration import integration_of
+from daytonaflow.components._step import Outcome, Step, reclaim_sandbox
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.components.fields import Field
-from daytonaflow.components.integration import DaytonaIntegration, integration_of
 from daytonaflow.errors import ConfigError, ConfigIssue
 
 ICON = "box"
 COLOR = "#2ECC71"
-
-
-class ComponentConfig(BaseModel):
-    """Base of the typed configs: built from a validated, defaults-applied configuration."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-
 
 ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
 
@@ -39,17 +33,28 @@ def _example(name: str) -> dict[str, Any]:
     return document
 
 
-class DaytonaComponent(Component, Generic[ConfigT]):
-    """A Daytona component described by ``fields`` (the single source of truth of its config)."""
+class DaytonaComponent(Component, Generic[ConfigT], abc.ABC):
+    """A Daytona component: a config model (the single declaration of its fields) and a ``run``.
+
+    ``run`` says what the component does, on a :class:`Step` that owns state, waits, clean-up
+    and the emit; ``execute``, ``check`` and ``cancel`` are the step's, the same for all.
+    """
 
     icon: ClassVar[str] = ICON
     color: ClassVar[str] = COLOR
-    fields: ClassVar[tuple[Field, ...]]
     config_model: ClassVar[type[ComponentConfig]]
     #: Markdown shown in the canvas UI and rendered into docs/components/.
     docs: ClassVar[str]
 
+    @abc.abstractmethod
+    async def run(self, step: Step, config: ConfigT) -> Outcome:
+        """Do the work and say how it ended; raise ``ComponentError`` to fail the node."""
+
     # --- self-description -------------------------------------------------------------------
+
+    @classmethod
+    def fields(cls) -> tuple[Field, ...]:
+        return fields_of(cls.config_model)
 
     @classmethod
     def documentation(cls) -> str:
@@ -57,7 +62,7 @@ class DaytonaComponent(Component, Generic[ConfigT]):
 
     @classmethod
     def config_schema(cls) -> dict[str, Any]:
-        return field_specs.config_schema(cls.name, cls.label, cls.description, cls.fields)
+        return _fields.config_schema(cls.name, cls.label, cls.description, cls.fields())
 
     @classmethod
     def example_output(cls) -> dict[str, Any]:
@@ -66,7 +71,7 @@ class DaytonaComponent(Component, Generic[ConfigT]):
 
     @classmethod
     def manifest(cls) -> dict[str, Any]:
-        return {**super().manifest(), "fields": field_specs.manifest_fields(cls.fields)}
+        return {**super().manifest(), "fields": _fields.manifest_fields(cls.fields())}
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -74,7 +79,7 @@ class DaytonaComponent(Component, Generic[ConfigT]):
     def validate_config(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
         if not isinstance(cast(object, config), Mapping):
             return [ConfigIssue("", "the configuration must be an object")]
-        issues = field_specs.validate(cls.fields, config, allow_expressions=allow_expressions)
+        issues = _fields.validate(cls.fields(), config, allow_expressions=allow_expressions)
         # Every broken rule at once, but one issue per field: a cross-field rule about a value the
         # field specs already rejected would only repeat the problem.
         reported = {issue.field for issue in issues}
@@ -95,15 +100,26 @@ class DaytonaComponent(Component, Generic[ConfigT]):
         issues = self.validate_config(ctx.config, allow_expressions=False)
         if issues:
             raise ConfigError(issues, node=ctx.node_name or ctx.node_id)
-        config = field_specs.apply_defaults(self.fields, ctx.config)
+        config = _fields.apply_defaults(self.fields(), ctx.config)
         return self.config_model.model_validate(config)  # type: ignore[return-value]
 
-    # --- collaborators ----------------------------------------------------------------------
+    # --- lifecycle ----------------------------------------------------------------------------
 
-    @staticmethod
-    def integration(ctx: ExecutionContext) -> DaytonaIntegration:
-        return integration_of(ctx.integration)
+    async def execute(self, ctx: ExecutionContext) -> None:
+        config = self.parse_config(ctx)
+        await Step(ctx, self.client(ctx)).drive(lambda step: self.run(step, config), self.payload_type)
+
+    async def check(self, ctx: ExecutionContext) -> None:
+        # A check scheduled by an earlier version resumes the same way: from the persisted step.
+        await self.execute(ctx)
+
+    async def cancel(self, ctx: ExecutionContext) -> None:
+        await Step(ctx, self.client(ctx)).cancel()
 
     @classmethod
-    def client(cls, ctx: ExecutionContext) -> DaytonaClient:
+    async def reclaim(cls, kind: str, resource_id: str, integration: Any) -> None:
+        await reclaim_sandbox(integration_of(integration).client, kind, resource_id)
+
+    @staticmethod
+    def client(ctx: ExecutionContext) -> DaytonaClient:
         return integration_of(ctx.integration).client

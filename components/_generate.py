@@ -1,6 +1,6 @@
 """Generate ``schemas/`` and ``docs/components/`` from the components' metadata.
 
-``python -m daytonaflow.components.generate [ROOT]`` writes, under ROOT (default: the current
+``python -m daytonaflow.components._generate [ROOT]`` writes, under ROOT (default: the current
 directory):
 
 * ``schemas/config/<component>.schema.json``: JSON Schema of each configuration;
@@ -25,7 +25,7 @@ import jinja2
 
 from daytonaflow.component import Component
 from daytonaflow.components import COMPONENTS
-from daytonaflow.components.fields import JSON_SCHEMA_DIALECT, SCHEMA_ID_BASE
+from daytonaflow.components._fields import JSON_SCHEMA_DIALECT, SCHEMA_ID_BASE
 from daytonaflow.events import Payload
 
 MANIFEST_VERSION = 1
@@ -182,7 +182,7 @@ def _read(path: Path) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m daytonaflow.components.generate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m daytonaflow.components._generate", description=__doc__)
     parser.add_argument("root", nargs="?", default=".", type=Path, help="repository root (default: .)")
     parser.add_argument("--check", action="store_true", help="only report files that are out of date")
     arguments = parser.parse_args(argv)

@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from daytonaflow.components._errors import DaytonaNotConfiguredError
+from daytonaflow.components._retry import RetryPolicy
 from daytonaflow.components.client import DEFAULT_API_URL, DaytonaClient
-from daytonaflow.components.errors import DaytonaNotConfiguredError
-from daytonaflow.components.retry import RetryPolicy
 
 API_KEY_ENV = "DAYTONA_API_KEY"
 API_URL_ENV = "DAYTONA_API_URL"

@@ -1,0 +1,642 @@
+"""The durable step: the one owner of how a Daytona node execution proceeds, waits and ends.
+
+A component describes its work as a coroutine over a :class:`Step` (see ``DaytonaComponent.run``)
+and returns an :class:`Outcome`; the step does the rest, the same way for all six components:
+
+* **State.** Every fact a re-run needs (the sandbox being created, the command started, its
+  session) is persisted in the node's metadata before the action that makes it true, so an
+  engine restart resumes the same work instead of doing it twice.
+* **Waits.** A command is followed through the toolbox's output stream, which ends when the
+  command exits (one request for its life); where a server offers no stream, and for sandbox
+  starts, the step polls with one backoff, first after milliseconds. While it waits, the engine
+  may run other nodes (``ctx.waiting()``).
+* **Retries.** One policy, in the client; the step adds only what the client cannot know: a
+  sandbox found stopped under a command that had not started yet is started again once.
+* **Resources and clean-up.** What the step makes is recorded as it is made (run resources for
+  sandboxes, clean-ups for sessions and files), and cleaned up when the execution ends, fails or
+  is cancelled: a failed step never leaks its sandbox or session.
+* **Emit.** The outcome is recorded before the clean-up that destroys its evidence, then
+  emitted; a re-run after a crash in between replays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+from daytonaflow.component import ExecutionContext
+from daytonaflow.components import _timing
+from daytonaflow.components._config import SandboxCreationConfig
+from daytonaflow.components._errors import (
+    DaytonaApiError,
+    DaytonaConnectionError,
+    DaytonaError,
+    DaytonaNotFoundError,
+)
+from daytonaflow.components._integration import integration_of
+from daytonaflow.components._output import REDACTED, OutputBuffer
+from daytonaflow.components._sandbox_env import (
+    inject_secrets,
+    injected_secret_values,
+    resolve_secrets,
+)
+from daytonaflow.components._wire import FAILED_STATES, GONE_STATES, STARTED, SandboxInfo
+from daytonaflow.components.client import DaytonaClient
+from daytonaflow.errors import ComponentError
+from daytonaflow.events import Payload
+
+#: The resource kind sandboxes are tracked under; the engine reclaims leftovers at run end.
+SANDBOX_RESOURCE = "daytona.sandbox"
+#: A creation whose answer was lost and whose sandbox could not be looked up yet; its resource ID is
+#: the idempotency key, and reclaiming it deletes whatever sandbox carries that key's label.
+LOST_CREATION_RESOURCE = "daytona.sandbox-creation"
+#: States of a sandbox that exists with its files but without processes: a start brings it back.
+STOPPED_STATES = frozenset({"stopped", "archived"})
+RESTART_TIMEOUT_SECONDS = 120.0
+#: Exit codes of coreutils ``timeout`` when it ended the command (TERM, then KILL).
+TIMEOUT_EXIT_CODES = frozenset({124, 137})
+#: How long past its deadline a command may still run before its session is deleted under it.
+KILL_GRACE_SECONDS = 10.0
+
+_OUTCOME = "outcome"
+_CLEANUP = "cleanup"
+_T = TypeVar("_T")
+
+
+class SandboxRestartError(ComponentError):
+    """A stopped sandbox could not be started again."""
+
+
+class InterruptedCommandError(ComponentError):
+    """A command had started when its sandbox's processes died; it is not run again."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    channel: str
+    payload: Payload
+    #: False for an outcome that reports a failure (a non-zero exit): clean-ups kept for failures
+    #: run too, as when the step raises.
+    succeeded: bool = True
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a command ended (``exit_code`` None: a background command still running)."""
+
+    exit_code: int | None
+    output: OutputBuffer
+    timed_out: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command to run in its own session of a sandbox."""
+
+    #: Where its state is persisted in the metadata (one component may run several).
+    key: str
+    sandbox: str
+    #: Names the session: ``daytonaflow-<purpose>-<digest>``.
+    purpose: str
+    #: Builds the command line (uploading what it needs first); called once, right before the start.
+    build: Callable[[], Awaitable[str]]
+    #: Seconds from the start until the command is ended; None: no limit.
+    timeout: float | None
+    #: Output kept for the payload (its head and tail when longer).
+    keep_bytes: int
+    #: Says, in a failure message, what ran: ``command "make test"``.
+    description: str
+    #: A background command keeps running after the step; its session is cleaned up only on failure.
+    background: bool = False
+
+
+def session_name(run_id: str, execution_id: str, purpose: str) -> str:
+    """A session ID unique to one node execution, stable across restarts."""
+    digest = hashlib.sha256(f"{run_id}/{execution_id}".encode()).hexdigest()[:20]
+    return f"daytonaflow-{purpose}-{digest}"
+
+
+class Step:
+    """One hook call's view of its node execution's durable state, and the ways it may end."""
+
+    def __init__(self, ctx: ExecutionContext, client: DaytonaClient) -> None:
+        self.ctx = ctx
+        self.client = client
+
+    # --- persisted state ------------------------------------------------------------------------
+
+    def get(self, key: str) -> Any:
+        return self.ctx.metadata.get().get(key)
+
+    def save(self, **values: Any) -> None:
+        """Persist ``values`` (durable once this returns)."""
+        self.ctx.metadata.set({**self.ctx.metadata.get(), **values})
+
+    def on_end(self, action: dict[str, Any], *, only_on_failure: bool = False) -> None:
+        """Record a clean-up to run when the execution ends (or only when it fails or is cancelled)."""
+        entry = {**action, "onlyOnFailure": only_on_failure}
+        cleanups = [item for item in self.get(_CLEANUP) or [] if _same_target(item, entry) is False]
+        self.save(**{_CLEANUP: [*cleanups, entry]})
+
+    # --- how the execution ends ---------------------------------------------------------------------
+
+    async def drive(self, work: Callable[[Step], Awaitable[Outcome]], payload_type: type[Payload]) -> None:
+        """Run ``work`` to its outcome and emit it, or replay the outcome a crashed attempt recorded."""
+        record = self.get(_OUTCOME)
+        if isinstance(record, dict):
+            await self._clean_up(failed="failure" in record or record.get("succeeded") is False)
+            if "failure" in record:
+                raise ComponentError(str(record["failure"]))
+            self.ctx.emit(str(record["channel"]), payload_type.model_validate(record["data"]))
+            return
+        try:
+            outcome = await work(self)
+        except asyncio.CancelledError:
+            raise  # the engine cancels and then calls cancel(), which cleans up
+        except Exception as error:
+            message = str(error)
+            self.save(**{_OUTCOME: {"failure": message}})
+            await self._clean_up(failed=True)
+            raise
+        data = outcome.payload.model_dump(mode="json", by_alias=True, exclude_none=True)
+        record = {"channel": outcome.channel, "data": data, "succeeded": outcome.succeeded}
+        self.save(**{_OUTCOME: record})
+        await self._clean_up(failed=not outcome.succeeded)
+        self.ctx.emit(outcome.channel, outcome.payload)
+
+    async def cancel(self) -> None:
+        """Undo what the execution made: its sessions end, and a sandbox it was making is deleted."""
+        creating = self.get("creating")
+        if creating and not self.get("sandbox"):
+            # The create may be in flight, or its answer unsaved: find the sandbox by its label.
+            for sandbox in await self.client.sandboxes_created_with(str(creating)):
+                await self._discard(sandbox.id)
+        await self._clean_up(failed=True)
+        made = self.get("sandbox")
+        if made:
+            # Kept only when its own work fails: a cancelled execution deletes what it made.
+            await self._discard(str(made))
+
+    async def _clean_up(self, *, failed: bool) -> None:
+        """Run the recorded clean-ups (sessions first: they end what still runs); each is idempotent
+        and never raises over the outcome."""
+        for entry in sorted(self.get(_CLEANUP) or [], key=lambda entry: "session" not in entry):
+            if entry.get("onlyOnFailure") and not failed:
+                continue
+            try:
+                await self._clean(entry)
+            except DaytonaError as error:
+                self.ctx.logger.warning("clean-up %s failed: %s", _describe(entry), error)
+
+    async def _clean(self, entry: dict[str, Any]) -> None:
+        if "session" in entry:
+            await self._end_session(entry["sandbox"], entry["session"])
+        elif "file" in entry:
+            with contextlib.suppress(DaytonaNotFoundError):
+                await self.client.delete_file(entry["sandbox"], entry["file"])
+        elif "discardSandbox" in entry:
+            await self._discard(entry["discardSandbox"])
+        elif "releaseSandbox" in entry:
+            self.ctx.resources.release(SANDBOX_RESOURCE, entry["releaseSandbox"])
+
+    def fail(self, message: str) -> NoReturn:
+        """End the execution as failed with ``message`` (its clean-ups run, see :meth:`drive`)."""
+        raise ComponentError(message)
+
+    # --- waiting ------------------------------------------------------------------------------
+
+    async def poll(
+        self, probe: Callable[[], Awaitable[_T | None]], *, deadline: float | None = None
+    ) -> _T | None:
+        """``probe()`` until it answers, backing off from milliseconds to seconds; None at ``deadline``."""
+        delay: float | None = None
+        async with self.ctx.waiting():
+            while True:
+                answer = await probe()
+                if answer is not None:
+                    return answer
+                if deadline is not None and _timing.now() >= deadline:
+                    return None
+                delay = _timing.next_poll_delay(delay)
+                await _timing.sleep(_timing.until_deadline(delay, deadline))
+
+    # --- sandboxes ------------------------------------------------------------------------------
+
+    async def create_sandbox(
+        self, config: SandboxCreationConfig, timeout: float, *, keep_on_failure: bool = False
+    ) -> str:
+        """Create the sandbox (at most once per execution), wait until it is started, inject secrets.
+
+        The sandbox is a run resource from the moment it may exist, and is deleted when the
+        execution fails or is cancelled; with ``keep_on_failure`` a failed execution keeps it (for
+        inspection), and the run then no longer reclaims it.
+        """
+        secret_specs = config.secret_specs()
+        # Resolving first means a missing secret fails the node before anything exists to clean up.
+        resolve_secrets(secret_specs, self.ctx.secrets)
+        sandbox_id = self.get("sandbox")
+        if self.get("sandboxReady"):
+            return str(sandbox_id)  # resumed after it was handed on: what follows handles its state
+        if sandbox_id is None:
+            request = config.create_request(integration_of(self.ctx.integration).target)
+            sandbox = await self._create(request, keep_on_failure)
+            sandbox_id = sandbox.id
+            self.save(sandbox=sandbox_id, startDeadline=_timing.now() + timeout)
+        else:
+            sandbox = None
+        await self._wait_started(sandbox_id, sandbox)
+        try:
+            await inject_secrets(self.client, sandbox_id, resolve_secrets(secret_specs, self.ctx.secrets))
+        except ComponentError as error:
+            self.fail(f"could not write secrets into sandbox {sandbox_id}: {error}")
+        self.save(sandboxReady=True)
+        return str(sandbox_id)
+
+    async def _create(self, request: dict[str, Any], keep_on_failure: bool) -> SandboxInfo:
+        key = f"{self.ctx.run_id}/{self.ctx.execution_id}"
+        # Recorded before the request, released once its answer is: should this process die in
+        # between (or give up on the run), the run's end still finds the sandbox by its label.
+        self.save(creating=key)
+        self.ctx.resources.acquire(LOST_CREATION_RESOURCE, key)
+        try:
+            sandbox = await self.client.create_sandbox(request, idempotency_key=key)
+        except DaytonaError as error:
+            if isinstance(error, DaytonaApiError) and error.status < 500:
+                # Refused outright: no sandbox can exist.
+                self.ctx.resources.release(LOST_CREATION_RESOURCE, key)
+                raise
+            await self._reconcile_lost_creation(key, error)
+            raise
+        self.ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
+        on_failure = "releaseSandbox" if keep_on_failure else "discardSandbox"
+        self.on_end({on_failure: sandbox.id}, only_on_failure=True)
+        self.ctx.resources.release(LOST_CREATION_RESOURCE, key)
+        self.ctx.logger.info("created sandbox %s (state %s)", sandbox.id, sandbox.state)
+        return sandbox
+
+    async def _reconcile_lost_creation(self, key: str, cause: DaytonaError) -> None:
+        """A create that failed after it may have happened: find the sandbox by its label and delete
+        it. When the lookup fails too, the key stays recorded for the engine's reclaim."""
+        try:
+            found = await self.client.sandboxes_created_with(key)
+        except DaytonaError as error:
+            self.ctx.logger.warning(
+                "create failed (%s) and its sandbox cannot be looked up yet: %s", cause, error
+            )
+            return
+        for sandbox in found:
+            self.ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
+            self.ctx.logger.warning("create failed (%s) but made sandbox %s: deleting it", cause, sandbox.id)
+            await self._discard(sandbox.id)
+        self.ctx.resources.release(LOST_CREATION_RESOURCE, key)
+
+    async def _wait_started(self, sandbox_id: str, known: SandboxInfo | None) -> None:
+        deadline = float(self.get("startDeadline"))
+
+        async def started() -> bool | None:
+            nonlocal known, deadline
+            sandbox = known or await self.client.get_sandbox(sandbox_id)
+            known = None
+            if sandbox.state in STOPPED_STATES and not self.get("restarted"):
+                # Stopped before it was handed on (its processes died, e.g. with the embedded
+                # backend's runner process): nothing ran in it yet, so starting it again is safe, once.
+                self.ctx.logger.warning(
+                    "sandbox %s was stopped while starting: starting it again", sandbox_id
+                )
+                deadline = max(deadline, _timing.now() + RESTART_TIMEOUT_SECONDS)
+                self.save(restarted=True, startDeadline=deadline)
+                sandbox = await self.client.start_sandbox(sandbox_id)
+            reason = _start_failure(sandbox, deadline)
+            if reason is not None:
+                self.fail(reason)
+            return True if sandbox.state == STARTED else None
+
+        # The probe fails the node at the deadline; poll() ends early only when a restart moved it.
+        while await self.poll(started, deadline=deadline) is None:
+            continue
+
+    async def _discard(self, sandbox_id: str) -> None:
+        """Delete a sandbox the execution made; when that fails it stays a run resource (reclaimed later)."""
+        try:
+            await delete_if_present(self.client, sandbox_id)
+        except DaytonaError as error:
+            self.ctx.logger.warning("could not delete sandbox %s: %s", sandbox_id, error)
+            return
+        self.ctx.resources.release(SANDBOX_RESOURCE, sandbox_id)
+
+    async def is_stopped(self, sandbox_id: str) -> bool:
+        """Whether the sandbox exists but is stopped (a lookup that fails counts as no)."""
+        try:
+            sandbox = await self.client.get_sandbox(sandbox_id)
+        except DaytonaError:
+            return False
+        return sandbox.state in STOPPED_STATES
+
+    async def restart(self, sandbox_id: str) -> None:
+        """Start the stopped sandbox and wait until it is started."""
+        ends_at = _timing.now() + RESTART_TIMEOUT_SECONDS
+        try:
+            first: SandboxInfo | None = await self.client.start_sandbox(sandbox_id)
+
+            async def started() -> bool | None:
+                nonlocal first
+                sandbox = first or await self.client.get_sandbox(sandbox_id)
+                first = None
+                if sandbox.state == STARTED:
+                    return True
+                if sandbox.state in FAILED_STATES or sandbox.state in GONE_STATES or _timing.now() >= ends_at:
+                    reason = f": {sandbox.error_reason}" if sandbox.error_reason else ""
+                    raise SandboxRestartError(
+                        f"sandbox {sandbox_id} was stopped and did not start again"
+                        f" (state {sandbox.state}{reason})"
+                    )
+                return None
+
+            await self.poll(started)
+        except DaytonaError as error:
+            raise SandboxRestartError(
+                f"sandbox {sandbox_id} was stopped and could not be started again: {error}"
+            ) from None
+
+    # --- commands -------------------------------------------------------------------------------
+
+    async def run_command(
+        self, command: Command, ready: Callable[[], Awaitable[bool]] | None = None
+    ) -> CommandResult:
+        """Run ``command`` in its session until it exits (or, for a background command, until
+        ``ready()``), ending it past its timeout; resumes the same command after a restart."""
+        state = self.get(command.key)
+        if state is None:
+            started = _timing.now()
+            state = {
+                "sandbox": command.sandbox,
+                "session": session_name(self.ctx.run_id, self.ctx.execution_id, command.purpose),
+                "startedAt": started,
+                "deadline": None if command.timeout is None else started + command.timeout,
+                "commandId": None,
+                "launched": False,
+            }
+            self.save(**{command.key: state})
+        self.on_end(
+            {"sandbox": state["sandbox"], "session": state["session"]}, only_on_failure=command.background
+        )
+        try:
+            await self._launch(command, state)
+        except DaytonaApiError:
+            if not await self.is_stopped(command.sandbox):
+                raise
+            if state["launched"]:
+                raise self._interrupted(command) from None
+            self.ctx.logger.warning(
+                "sandbox %s was stopped: starting it again to run the command", command.sandbox
+            )
+            await self.restart(command.sandbox)
+            # The command starts now: its time limit counts from here.
+            state["startedAt"] = _timing.now()
+            state["deadline"] = None if command.timeout is None else state["startedAt"] + command.timeout
+            self.save(**{command.key: state})
+            await self._launch(command, state)
+        try:
+            if ready is not None:
+                return await self._until_ready(command, state, ready)
+            return await self._until_exit(command, state)
+        except DaytonaApiError:
+            if await self.is_stopped(command.sandbox):
+                raise self._interrupted(command) from None
+            raise
+
+    def _interrupted(self, command: Command) -> InterruptedCommandError:
+        sandbox = command.sandbox
+        cleanups = self.get(_CLEANUP) or []
+        if any(entry.get("discardSandbox") == sandbox for entry in cleanups):
+            fate = f"sandbox {sandbox} is deleted"
+        elif any(entry.get("releaseSandbox") == sandbox for entry in cleanups):
+            fate = f"sandbox {sandbox} is kept"
+        else:
+            fate = (
+                f"sandbox {sandbox} is left stopped with its files (the run's end deletes it unless"
+                " sandboxes are kept)"
+            )
+        return InterruptedCommandError(
+            f'node "{self.ctx.node_id}": {command.description} was interrupted: sandbox {sandbox}'
+            " was found stopped, so its processes, the command's among them, had died (on the embedded"
+            f" backend they die with the runner process). It had already started, so it is not run again;"
+            f" {fate}"
+        )
+
+    async def _launch(self, command: Command, state: dict[str, Any]) -> None:
+        """Start the command, or find it when an earlier attempt already did; saves its ID."""
+        if state["commandId"] is not None:
+            return
+        sandbox, session = state["sandbox"], state["session"]
+        if not await self.client.create_session(sandbox, session):
+            # The session exists: an earlier attempt made it, and perhaps started the command.
+            state["commandId"] = await self.client.session_command_at(sandbox, session, 0)
+        if state["commandId"] is None:
+            line = await command.build()
+            # From here on the command may be running: it is never started again in a sandbox that
+            # lost its processes.
+            state["launched"] = True
+            self.save(**{command.key: state})
+            state["commandId"] = await self.client.start_session_command(sandbox, session, line, index=0)
+        self.save(**{command.key: state})
+        self.ctx.logger.info(
+            "started command %s in session %s of sandbox %s", state["commandId"], session, sandbox
+        )
+
+    async def _until_exit(self, command: Command, state: dict[str, Any]) -> CommandResult:
+        sandbox, session, command_id = state["sandbox"], state["session"], state["commandId"]
+        deadline = state["deadline"]
+        masking = _Masking(await injected_secret_values(self.client, sandbox, self.ctx.secrets))
+        output = OutputBuffer(command.keep_bytes)
+
+        def on_output(data: bytes) -> None:
+            text = masking.feed(data)
+            if text:
+                output.add(text)
+                self.ctx.report_output(text)
+
+        exit_code: int | None = None
+        async with self.ctx.waiting():
+            followed = False
+            with contextlib.suppress(TimeoutError, DaytonaConnectionError):
+                # A stream that breaks or outlives the kill grace leaves the rest to polling.
+                async with _at_most(
+                    None if deadline is None else deadline + KILL_GRACE_SECONDS - _timing.now()
+                ):
+                    followed = await self.client.follow_session_command(
+                        sandbox, session, command_id, on_output
+                    )
+            if followed:
+                exit_code = (await self.client.get_session_command(sandbox, session, command_id)).exit_code
+        if exit_code is None:
+            exit_code = await self._poll_exit(state)
+            # Without a stream, the output is read once, at the end.
+            output = OutputBuffer(command.keep_bytes)
+            masking = _Masking(masking.values)
+            text = await self._logs(state)
+            output.add(masking.feed(text.encode()) + masking.flush())
+        else:
+            rest = masking.flush()
+            if rest:
+                output.add(rest)
+                self.ctx.report_output(rest)
+        if exit_code is None:
+            # The in-sandbox timeout did not end it: end the session, which ends its processes.
+            await self._end_session(sandbox, session)
+            return CommandResult(124, output, True)
+        past_deadline = deadline is not None and _timing.now() >= deadline
+        return CommandResult(exit_code, output, past_deadline and exit_code in TIMEOUT_EXIT_CODES)
+
+    async def _poll_exit(self, state: dict[str, Any]) -> int | None:
+        """The exit code once the command ended; None when it still runs past its kill grace."""
+        deadline = state["deadline"]
+
+        async def exited() -> int | None:
+            status = await self.client.get_session_command(
+                state["sandbox"], state["session"], state["commandId"]
+            )
+            return status.exit_code
+
+        return await self.poll(exited, deadline=None if deadline is None else deadline + KILL_GRACE_SECONDS)
+
+    async def _until_ready(
+        self, command: Command, state: dict[str, Any], ready: Callable[[], Awaitable[bool]]
+    ) -> CommandResult:
+        """A background command: running and ready, exited (how it ended), or not ready by its deadline."""
+        sandbox, session, command_id = state["sandbox"], state["session"], state["commandId"]
+
+        async def settled() -> tuple[int | None] | None:
+            status = await self.client.get_session_command(sandbox, session, command_id)
+            if status.exit_code is not None:
+                return (status.exit_code,)
+            return (None,) if await ready() else None
+
+        answer = await self.poll(settled, deadline=state["deadline"])
+        masking = _Masking(await injected_secret_values(self.client, sandbox, self.ctx.secrets))
+        output = OutputBuffer(command.keep_bytes)
+        output.add(masking.feed((await self._logs(state)).encode()) + masking.flush())
+        if answer is None:
+            await self._end_session(sandbox, session)
+            return CommandResult(None, output, True)
+        return CommandResult(answer[0], output, False)
+
+    async def _logs(self, state: dict[str, Any]) -> str:
+        logs = await self.client.get_session_command_logs(
+            state["sandbox"], state["session"], state["commandId"]
+        )
+        return logs.output or (logs.stdout + logs.stderr)
+
+    async def _end_session(self, sandbox: str, session: str) -> None:
+        """Delete the session (ending whatever still runs in it); one already gone is fine, and so is
+        a stopped sandbox: its sessions died with its processes."""
+        try:
+            await self.client.delete_session(sandbox, session)
+        except DaytonaNotFoundError:
+            return
+        except DaytonaApiError:
+            if not await self.is_stopped(sandbox):
+                raise
+
+
+async def delete_if_present(client: DaytonaClient, sandbox_id: str) -> bool:
+    """Delete the sandbox; False when it was already gone."""
+    try:
+        await client.delete_sandbox(sandbox_id, force=True)
+    except DaytonaNotFoundError:
+        return False
+    return True
+
+
+async def reclaim_sandbox(client: DaytonaClient, kind: str, resource_id: str) -> None:
+    """Free a sandbox a run left behind, or one a lost creation made (found by its label)."""
+    if kind == LOST_CREATION_RESOURCE:
+        for sandbox in await client.sandboxes_created_with(resource_id):
+            await delete_if_present(client, sandbox.id)
+        return
+    if kind != SANDBOX_RESOURCE:
+        raise ComponentError(f"cannot reclaim a resource of kind {kind!r}")
+    await delete_if_present(client, resource_id)
+
+
+def _start_failure(sandbox: SandboxInfo, deadline: float) -> str | None:
+    """Why the sandbox will never start, or None while it still may."""
+    if sandbox.state in FAILED_STATES:
+        reason = f": {sandbox.error_reason}" if sandbox.error_reason else ""
+        return f"sandbox {sandbox.id} entered state {sandbox.state}{reason}"
+    if sandbox.state in GONE_STATES:
+        return f"sandbox {sandbox.id} was deleted while starting"
+    if sandbox.state != STARTED and _timing.now() >= deadline:
+        return f"sandbox {sandbox.id} did not reach started before the timeout (last state {sandbox.state})"
+    return None
+
+
+def _same_target(left: dict[str, Any], right: dict[str, Any]) -> bool:
+    """Whether two clean-up entries act on the same thing (a later one replaces the earlier)."""
+    strip = {"onlyOnFailure"}
+    return {k: v for k, v in left.items() if k not in strip} == {
+        k: v for k, v in right.items() if k not in strip
+    }
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in entry.items() if key != "onlyOnFailure")
+
+
+def _command_of(state: dict[str, Any]) -> tuple[str, str, str]:
+    """Sandbox, session and command ID of a started command's persisted state."""
+    return str(state["sandbox"]), str(state["session"]), str(state["commandId"])
+
+
+def _seconds_until(deadline: float | None, grace: float) -> float | None:
+    return None if deadline is None else deadline + grace - _timing.now()
+
+
+@contextlib.asynccontextmanager
+async def _at_most(seconds: float | None) -> AsyncIterator[None]:
+    if seconds is None:
+        yield
+        return
+    async with asyncio.timeout(max(0.0, seconds)):
+        yield
+
+
+class _Masking:
+    """Masks secret values in output that arrives in pieces.
+
+    The text is decoded incrementally (a UTF-8 sequence split across pieces stays whole), and
+    the last characters that could begin a value are held back until the next piece, so a
+    value split across two pieces is masked too.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self.values = sorted({value for value in values if len(value) >= 4}, key=len, reverse=True)
+        self._hold = max((len(value) for value in self.values), default=1) - 1
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes) -> str:
+        text = self._mask(self._pending + self._decoder.decode(data))
+        if not self._hold:
+            return text
+        text, self._pending = text[: -self._hold], text[-self._hold :]
+        return text
+
+    def flush(self) -> str:
+        text = self._mask(self._pending + self._decoder.decode(b"", final=True))
+        self._pending = ""
+        return text
+
+    def _mask(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, REDACTED)
+        return text

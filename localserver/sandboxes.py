@@ -22,6 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from daytonaflow.localserver._bwrap import compile_agent, plan_spawn, spawn
+from daytonaflow.localserver._cgroups import Cgroups
+from daytonaflow.localserver._etc import write_synthetic_etc
+from daytonaflow.localserver._limits import SandboxLimits, host_files_in_use
+from daytonaflow.localserver._processes import files_held_by, kill_sandbox_processes
+from daytonaflow.localserver._ptys import PrivatePtys
+from daytonaflow.localserver._uids import SandboxUids
 from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.disk import (
     OVER_ANY_QUOTA,
@@ -41,19 +48,6 @@ from daytonaflow.localserver.errors import (
     SandboxKillError,
     SandboxUidRefusedError,
     SandboxUidsExhaustedError,
-)
-from daytonaflow.localserver.isolation import (
-    Cgroups,
-    PrivatePtys,
-    SandboxLimits,
-    SandboxUids,
-    compile_agent,
-    files_held_by,
-    host_files_in_use,
-    kill_sandbox_processes,
-    plan_spawn,
-    spawn,
-    write_synthetic_etc,
 )
 
 logger = logging.getLogger("daytonaflow.localserver")

@@ -17,6 +17,21 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from daytonaflow.localserver._cgroups import Cgroups
+from daytonaflow.localserver._limits import (
+    FILE_TABLE_PRESSURE,
+    FILE_TABLE_SHARE,
+    SandboxLimits,
+    cap_open_files,
+    host_file_max,
+)
+from daytonaflow.localserver._ptys import PrivatePtys
+from daytonaflow.localserver._uids import (
+    DEFAULT_SANDBOX_UIDS,
+    DEFAULT_UID_CLAIMS,
+    SandboxUids,
+    check_uid_range,
+)
 from daytonaflow.localserver.api import ServerState, api_routes
 from daytonaflow.localserver.disk import (
     DiskMode,
@@ -29,22 +44,11 @@ from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServe
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
 from daytonaflow.localserver.isolation import (
-    DEFAULT_SANDBOX_UIDS,
-    DEFAULT_UID_CLAIMS,
-    FILE_TABLE_PRESSURE,
-    FILE_TABLE_SHARE,
-    Cgroups,
     IsolationReport,
-    PrivatePtys,
-    SandboxLimits,
-    SandboxUids,
     build_report,
-    cap_open_files,
-    check_uid_range,
     find_bwrap,
     find_node,
     find_python,
-    host_file_max,
     probe_bwrap,
 )
 from daytonaflow.localserver.proxy import PreviewProxy, ProxyLimits, ProxyTimeouts

@@ -63,12 +63,13 @@ class _Output:
     even when the middle of a flood has been dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cond: threading.Condition | None = None) -> None:
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
         self.closed = False
-        self.cond = threading.Condition()
+        # A command's outputs share one: a follower of both streams waits for either.
+        self.cond = cond or threading.Condition()
 
     def write(self, data: bytes) -> None:
         with self.cond:
@@ -100,13 +101,27 @@ class _Output:
 
     def read_from(self, offset: int) -> tuple[bytes, int]:
         """Bytes available at ``offset`` and the offset after them (caller holds ``cond``)."""
+        skipped = self.skipped_at(offset)
+        if skipped:
+            return _omitted(skipped), offset + skipped
+        return self.read_kept(offset)
+
+    def skipped_at(self, offset: int) -> int:
+        """How many bytes from ``offset`` on were dropped from the middle (caller holds ``cond``)."""
+        if offset < len(self.head):
+            return 0
+        return max(0, self.total - len(self.tail) - offset)
+
+    def read_kept(self, offset: int) -> tuple[bytes, int]:
+        """Kept bytes at ``offset`` (not in the dropped middle) and the offset after them."""
         if offset < len(self.head):
             return bytes(self.head[offset:]), len(self.head)
         tail_start = self.total - len(self.tail)
-        if offset < tail_start:
-            skipped = tail_start - offset
-            return f"\n[daytonaflow: {skipped} bytes of output omitted]\n".encode(), tail_start
         return bytes(self.tail[offset - tail_start :]), self.total
+
+
+def _omitted(skipped: int) -> bytes:
+    return f"\n[daytonaflow: {skipped} bytes of output omitted]\n".encode()
 
 
 def _pump(
@@ -400,21 +415,23 @@ class _Agent:
         if not request.get("follow"):
             return {"output": cmd.output.text(), "stdout": cmd.stdout.text(), "stderr": cmd.stderr.text()}
         _send_json(conn, {"ok": True})
+        if request.get("framed"):
+            _follow_framed(cmd, conn)
+            return None
         offset = 0
         output = cmd.output
         while True:
-            with output.cond:
-                while offset >= output.total and not (cmd.done.is_set() and output.closed):
-                    if cmd.done.is_set() and not output.closed:
-                        # The command ended but a background child holds the stream open.
-                        output.cond.wait(_DRAIN_GRACE_SECONDS)
-                        break
-                    output.cond.wait(0.5)
+            with cmd.cond:
+                # Once the command has ended, all it wrote is in the output (``_Command.end``
+                # took it): a background child still holding the stream open is not waited for.
+                while offset >= output.total and not cmd.done.is_set():
+                    cmd.cond.wait()
+                output = cmd.output  # replaced once the command is old enough to be forgotten
                 chunk, offset = output.read_from(offset)
-                finished = cmd.done.is_set() and (output.closed or offset >= output.total)
+                finished = cmd.done.is_set() and offset >= output.total
             if chunk:
                 conn.sendall(chunk)
-            if finished and offset >= output.total:
+            if finished:
                 return None
 
     def op_terminate_all(self, request: Json, conn: socket.socket) -> Json:
@@ -586,6 +603,37 @@ class _Agent:
         return None
 
 
+def _follow_framed(cmd: _Command, conn: socket.socket) -> None:
+    """Send a command's stdout and stderr as frames until it has ended and all is sent.
+
+    A frame is one byte naming the stream (1 stdout, 2 stderr), four bytes of big-endian length
+    and the bytes; a frame of stream 0 and length 0 says the command ended and nothing is left.
+    What a slow follower missed of the dropped middle of either stream comes as the omitted
+    marker on stdout.
+    """
+    offsets = {1: 0, 2: 0}
+    while True:
+        with cmd.cond:
+            streams = {1: cmd.stdout, 2: cmd.stderr}
+            while not cmd.done.is_set() and all(offsets[s] >= streams[s].total for s in streams):
+                cmd.cond.wait()
+            frames = []
+            for stream, output in streams.items():
+                skipped = output.skipped_at(offsets[stream])
+                if skipped:
+                    frames.append((1, _omitted(skipped)))
+                    offsets[stream] += skipped
+                chunk, offsets[stream] = output.read_kept(offsets[stream])
+                if chunk:
+                    frames.append((stream, chunk))
+            finished = cmd.done.is_set() and all(offsets[s] >= streams[s].total for s in streams)
+        for stream, data in frames:
+            conn.sendall(bytes([stream]) + len(data).to_bytes(4, "big") + data)
+        if finished:
+            conn.sendall(b"\0\0\0\0\0")
+            return
+
+
 def _other_processes(me: int, live_only: bool = False) -> list[int]:
     """Pids of the sandbox but ours and init's; ``live_only`` leaves out zombies."""
     pids = []
@@ -649,9 +697,10 @@ class _Command:
         self.cmd_id = cmd_id
         self.command = command
         self.exit_code: int | None = None
-        self.output = _Output()
-        self.stdout = _Output()
-        self.stderr = _Output()
+        self.cond = threading.Condition()
+        self.output = _Output(self.cond)
+        self.stdout = _Output(self.cond)
+        self.stderr = _Output(self.cond)
         self.done = threading.Event()
         self.drained = threading.Event()
         self.flushed = threading.Event()
@@ -662,7 +711,11 @@ class _Command:
         on a busy machine, and a background child may hold the stream open past the end)."""
         _take_output(self.drained, self.flush_write, self.flushed)
         self.exit_code = exit_code
-        self.done.set()
+        with self.cond:
+            self.done.set()
+            # Followers wait on the outputs' condition: the exit wakes them at once, even while
+            # a background child keeps the streams open.
+            self.cond.notify_all()
 
     def describe(self) -> Json:
         return {"id": self.cmd_id, "command": self.command, "exitCode": self.exit_code}
@@ -777,7 +830,7 @@ class _Session:
             old = self.commands[old_id]
             if old.done.is_set() and old.output.total:
                 for name in ("output", "stdout", "stderr"):
-                    forgotten = _Output()
+                    forgotten = _Output(old.cond)
                     forgotten.write(b"[daytonaflow: output of this old command was discarded]\n")
                     forgotten.close()
                     setattr(old, name, forgotten)

@@ -376,6 +376,20 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _RefusedHandshakeFilter(logging.Filter):
+    """uvicorn's sans-I/O WebSocket protocol logs an error after every handshake refused with an
+    HTTP answer of the app's own (a 401 for a bad key, a 404 for an unknown command), although
+    it sent that answer: those refusals are not errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_UVICORN_LOGGER = logging.getLogger("uvicorn.error")
+if not any(isinstance(f, _RefusedHandshakeFilter) for f in _UVICORN_LOGGER.filters):
+    _UVICORN_LOGGER.addFilter(_RefusedHandshakeFilter())
+
+
 def _uvicorn(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, socket.socket]:
     config = uvicorn.Config(
         app,

@@ -39,6 +39,7 @@ _STATE_DIR = "/run/daytonaflow"
 _HEAD_CAP = 1 << 20
 _TAIL_CAP = 1 << 20
 _MAX_REQUEST_LINE = 64 << 20
+_LINE_PEEK = 64 << 10
 _DRAIN_GRACE_SECONDS = 0.05
 # Only a pump starved of CPU for this long loses output (a machine far beyond overloaded).
 _FLUSH_TIMEOUT_SECONDS = 30.0
@@ -937,12 +938,15 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes:
 
 
 def _recv_line(conn: socket.socket) -> bytes:
+    """The request line, and not a byte past it (raw bytes may follow it): what has arrived is
+    peeked at and only the line taken, a system call or two where one per byte took hundreds."""
     data = bytearray()
     while not data.endswith(b"\n"):
-        chunk = conn.recv(1)
-        if not chunk:
+        peeked = conn.recv(_LINE_PEEK, socket.MSG_PEEK)
+        if not peeked:
             break
-        data += chunk
+        end = peeked.find(b"\n")
+        data += conn.recv(end + 1 if end >= 0 else len(peeked))
         if len(data) > _MAX_REQUEST_LINE:
             raise _Fail(413, "request too large")
     return bytes(data)

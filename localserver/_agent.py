@@ -3,7 +3,8 @@
 It is started by bubblewrap as ``/usr/bin/python3 -S -I /opt/daytonaflow/agent.py FD CONFIG`` where
 FD is a listening Unix socket created by the server (so the socket path is never visible inside the
 sandbox) and CONFIG a JSON object. Only the standard library is used and only what serving a ping
-needs is imported eagerly: startup time is the sandbox's create latency.
+needs is imported before the ping is answered (startup time is the sandbox's create latency); the
+rest is imported meanwhile in a thread (see ``_preload``).
 
 Wire protocol, one request per connection: the client sends one JSON line ``{"op": ..., ...}``; the
 agent answers one JSON line ``{"ok": true, ...}`` or ``{"ok": false, "status": N, "message": ...}``.
@@ -38,10 +39,13 @@ _STATE_DIR = "/run/daytonaflow"
 _HEAD_CAP = 1 << 20
 _TAIL_CAP = 1 << 20
 _MAX_REQUEST_LINE = 64 << 20
+_LINE_PEEK = 64 << 10
 _DRAIN_GRACE_SECONDS = 0.05
 # Only a pump starved of CPU for this long loses output (a machine far beyond overloaded).
 _FLUSH_TIMEOUT_SECONDS = 30.0
 _KEPT_COMMAND_OUTPUTS = 100
+_SWITCH_INTERVAL_SECONDS = 0.005
+_PRELOAD_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class _Fail(Exception):
@@ -60,12 +64,13 @@ class _Output:
     even when the middle of a flood has been dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cond: threading.Condition | None = None) -> None:
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
         self.closed = False
-        self.cond = threading.Condition()
+        # A command's outputs share one: a follower of both streams waits for either.
+        self.cond = cond or threading.Condition()
 
     def write(self, data: bytes) -> None:
         with self.cond:
@@ -97,13 +102,27 @@ class _Output:
 
     def read_from(self, offset: int) -> tuple[bytes, int]:
         """Bytes available at ``offset`` and the offset after them (caller holds ``cond``)."""
+        skipped = self.skipped_at(offset)
+        if skipped:
+            return _omitted(skipped), offset + skipped
+        return self.read_kept(offset)
+
+    def skipped_at(self, offset: int) -> int:
+        """How many bytes from ``offset`` on were dropped from the middle (caller holds ``cond``)."""
+        if offset < len(self.head):
+            return 0
+        return max(0, self.total - len(self.tail) - offset)
+
+    def read_kept(self, offset: int) -> tuple[bytes, int]:
+        """Kept bytes at ``offset`` (not in the dropped middle) and the offset after them."""
         if offset < len(self.head):
             return bytes(self.head[offset:]), len(self.head)
         tail_start = self.total - len(self.tail)
-        if offset < tail_start:
-            skipped = tail_start - offset
-            return f"\n[daytonaflow: {skipped} bytes of output omitted]\n".encode(), tail_start
         return bytes(self.tail[offset - tail_start :]), self.total
+
+
+def _omitted(skipped: int) -> bytes:
+    return f"\n[daytonaflow: {skipped} bytes of output omitted]\n".encode()
 
 
 def _pump(
@@ -397,21 +416,23 @@ class _Agent:
         if not request.get("follow"):
             return {"output": cmd.output.text(), "stdout": cmd.stdout.text(), "stderr": cmd.stderr.text()}
         _send_json(conn, {"ok": True})
+        if request.get("framed"):
+            _follow_framed(cmd, conn)
+            return None
         offset = 0
         output = cmd.output
         while True:
-            with output.cond:
-                while offset >= output.total and not (cmd.done.is_set() and output.closed):
-                    if cmd.done.is_set() and not output.closed:
-                        # The command ended but a background child holds the stream open.
-                        output.cond.wait(_DRAIN_GRACE_SECONDS)
-                        break
-                    output.cond.wait(0.5)
+            with cmd.cond:
+                # Once the command has ended, all it wrote is in the output (``_Command.end``
+                # took it): a background child still holding the stream open is not waited for.
+                while offset >= output.total and not cmd.done.is_set():
+                    cmd.cond.wait()
+                output = cmd.output  # replaced once the command is old enough to be forgotten
                 chunk, offset = output.read_from(offset)
-                finished = cmd.done.is_set() and (output.closed or offset >= output.total)
+                finished = cmd.done.is_set() and offset >= output.total
             if chunk:
                 conn.sendall(chunk)
-            if finished and offset >= output.total:
+            if finished:
                 return None
 
     def op_terminate_all(self, request: Json, conn: socket.socket) -> Json:
@@ -583,6 +604,37 @@ class _Agent:
         return None
 
 
+def _follow_framed(cmd: _Command, conn: socket.socket) -> None:
+    """Send a command's stdout and stderr as frames until it has ended and all is sent.
+
+    A frame is one byte naming the stream (1 stdout, 2 stderr), four bytes of big-endian length
+    and the bytes; a frame of stream 0 and length 0 says the command ended and nothing is left.
+    What a slow follower missed of the dropped middle of either stream comes as the omitted
+    marker on stdout.
+    """
+    offsets = {1: 0, 2: 0}
+    while True:
+        with cmd.cond:
+            streams = {1: cmd.stdout, 2: cmd.stderr}
+            while not cmd.done.is_set() and all(offsets[s] >= streams[s].total for s in streams):
+                cmd.cond.wait()
+            frames = []
+            for stream, output in streams.items():
+                skipped = output.skipped_at(offsets[stream])
+                if skipped:
+                    frames.append((1, _omitted(skipped)))
+                    offsets[stream] += skipped
+                chunk, offsets[stream] = output.read_kept(offsets[stream])
+                if chunk:
+                    frames.append((stream, chunk))
+            finished = cmd.done.is_set() and all(offsets[s] >= streams[s].total for s in streams)
+        for stream, data in frames:
+            conn.sendall(bytes([stream]) + len(data).to_bytes(4, "big") + data)
+        if finished:
+            conn.sendall(b"\0\0\0\0\0")
+            return
+
+
 def _other_processes(me: int, live_only: bool = False) -> list[int]:
     """Pids of the sandbox but ours and init's; ``live_only`` leaves out zombies."""
     pids = []
@@ -646,9 +698,10 @@ class _Command:
         self.cmd_id = cmd_id
         self.command = command
         self.exit_code: int | None = None
-        self.output = _Output()
-        self.stdout = _Output()
-        self.stderr = _Output()
+        self.cond = threading.Condition()
+        self.output = _Output(self.cond)
+        self.stdout = _Output(self.cond)
+        self.stderr = _Output(self.cond)
         self.done = threading.Event()
         self.drained = threading.Event()
         self.flushed = threading.Event()
@@ -659,7 +712,11 @@ class _Command:
         on a busy machine, and a background child may hold the stream open past the end)."""
         _take_output(self.drained, self.flush_write, self.flushed)
         self.exit_code = exit_code
-        self.done.set()
+        with self.cond:
+            self.done.set()
+            # Followers wait on the outputs' condition: the exit wakes them at once, even while
+            # a background child keeps the streams open.
+            self.cond.notify_all()
 
     def describe(self) -> Json:
         return {"id": self.cmd_id, "command": self.command, "exitCode": self.exit_code}
@@ -774,7 +831,7 @@ class _Session:
             old = self.commands[old_id]
             if old.done.is_set() and old.output.total:
                 for name in ("output", "stdout", "stderr"):
-                    forgotten = _Output()
+                    forgotten = _Output(old.cond)
                     forgotten.write(b"[daytonaflow: output of this old command was discarded]\n")
                     forgotten.close()
                     setattr(old, name, forgotten)
@@ -881,12 +938,15 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes:
 
 
 def _recv_line(conn: socket.socket) -> bytes:
+    """The request line, and not a byte past it (raw bytes may follow it): what has arrived is
+    peeked at and only the line taken, a system call or two where one per byte took hundreds."""
     data = bytearray()
     while not data.endswith(b"\n"):
-        chunk = conn.recv(1)
-        if not chunk:
+        peeked = conn.recv(_LINE_PEEK, socket.MSG_PEEK)
+        if not peeked:
             break
-        data += chunk
+        end = peeked.find(b"\n")
+        data += conn.recv(end + 1 if end >= 0 else len(peeked))
         if len(data) > _MAX_REQUEST_LINE:
             raise _Fail(413, "request too large")
     return bytes(data)
@@ -948,7 +1008,7 @@ def _make_undumpable() -> None:
 
 
 def _answer_first_ping(listen_fd: int, lifeline_fd: int) -> None:
-    """Answer the server's readiness ping before importing anything else.
+    """Answer the server's readiness ping before anything else is imported (``_preload`` runs meanwhile).
 
     Importing ``json``/``socket``/``threading`` costs more than the rest of the sandbox start, so
     the first connection, always the server's ping, is served with C-level modules alone. A
@@ -990,8 +1050,33 @@ def _exit_with_the_server(lifeline_fd: int) -> None:
         os._exit(0)
 
 
+def _preload() -> None:
+    """Import what serving commands needs while the first ping is awaited and answered.
+
+    Imported on the first command instead, they cost it three times a later one's latency. In a
+    thread of its own (``_thread``: ``threading`` is one of them), the ping is not kept waiting
+    for them: a short switch interval hands the GIL to the main thread within a millisecond
+    when the ping arrives, and the default comes back once all is imported.
+    """
+    try:
+        import contextlib  # noqa: F401
+        import json  # noqa: F401
+        import select  # noqa: F401
+        import signal  # noqa: F401
+        import socket  # noqa: F401
+        import subprocess  # noqa: F401
+        import threading  # noqa: F401
+        import time  # noqa: F401
+    finally:
+        sys.setswitchinterval(_SWITCH_INTERVAL_SECONDS)
+
+
 def main(argv: list[str]) -> int:
+    import _thread
+
     listen_fd, lifeline_fd = int(argv[1]), int(argv[2])
+    sys.setswitchinterval(_PRELOAD_SWITCH_INTERVAL_SECONDS)
+    _thread.start_new_thread(_preload, ())
     _answer_first_ping(listen_fd, lifeline_fd)
     import contextlib
     import json

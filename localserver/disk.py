@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import logging
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import time
 from collections.abc import Iterable
@@ -64,6 +66,18 @@ _COMMAND_TIMEOUT_SECONDS = 60.0
 _UNMOUNT_ATTEMPTS = 50
 _DETACH_WAIT_SECONDS = 5.0
 _LOOP_MAJOR = 7
+_LOOP_CTL_GET_FREE = 0x4C82
+_LOOP_CONFIGURE = 0x4C0A
+_LOOP_CLR_FD = 0x4C01
+_LO_FLAGS_AUTOCLEAR = 4
+# struct loop_config: fd, block_size, struct loop_info64 (232 bytes), 8 reserved u64.
+_LOOP_CONFIG_SIZE = 4 + 4 + 232 + 64
+_LOOP_CONFIG_FLAGS_OFFSET = 8 + 8 * 5 + 4 * 3  # info.lo_flags, after 5 u64 and 3 u32
+_LOOP_CONFIG_NAME_OFFSET = _LOOP_CONFIG_FLAGS_OFFSET + 4  # info.lo_file_name[64]
+_LOOP_BIND_ATTEMPTS = 20
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_NOATIME = 1024
 LIBC = ctypes.CDLL(None, use_errno=True)
 """The C library, one handle for the package, for the calls ``os`` lacks (``umount2``, ``mount``)."""
 
@@ -573,9 +587,18 @@ class LoopVolumes:
         if not _is_mount_point(volume):
             if not image.exists():
                 self._make_image(image, size_bytes)
-            _wait_detached(image)
+            else:
+                # An image just made is backed by no loop device yet: only an older one may
+                # still be held by the namespaces of its last run (a look at every device).
+                _wait_detached(image)
             volume.mkdir(mode=0o711, exist_ok=True)
-            self._run([self.mount, "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(volume)], "mount")
+            try:
+                _mount_on_loop_device(image, volume)
+            except OSError as error:
+                # An old kernel without LOOP_CONFIGURE, or a device race lost too often.
+                logger.debug("mounting %s directly failed (%s): using mount(8)", image, error)
+                argv = [self.mount, "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(volume)]
+                self._run(argv, "mount")
             volume.chmod(0o711)
             with contextlib.suppress(FileNotFoundError):
                 (volume / "lost+found").rmdir()
@@ -629,6 +652,62 @@ class LoopVolumes:
             raise VolumeError(f"{what} failed: {error}") from None
         if result.returncode != 0:
             raise VolumeError(f"{what} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+
+
+def _mount_on_loop_device(image: Path, volume: Path) -> None:
+    """Bind ``image`` to a free loop device and mount it on ``volume``, by system calls.
+
+    What ``mount -o loop`` does, without its fork and exec nor its look at every loop device of
+    the host for one already backed by the image (hundreds of sysfs reads per mount on a busy
+    host): the device is set to clear itself once unmounted, as mount(8) sets it.
+    """
+    control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        backing = os.open(image, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            device, device_fd = _bind_free_loop_device(control, backing, image)
+        finally:
+            os.close(backing)
+    finally:
+        os.close(control)
+    try:
+        flags = _MS_NOSUID | _MS_NODEV | _MS_NOATIME
+        if LIBC.mount(device.encode(), os.fsencode(volume), b"ext4", flags, b"noinit_itable") != 0:
+            failure = ctypes.get_errno()
+            raise OSError(failure, f"cannot mount {image} on {volume}: {os.strerror(failure)}")
+    except BaseException:
+        # Unmounted, the device keeps its image until told: release it for the next one.
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(device_fd, _LOOP_CLR_FD)
+        raise
+    finally:
+        os.close(device_fd)
+
+
+def _bind_free_loop_device(control: int, backing: int, image: Path) -> tuple[str, int]:
+    """The path and an open fd of a loop device now backed by ``backing`` (autoclear)."""
+    config = bytearray(_LOOP_CONFIG_SIZE)
+    struct.pack_into("=I", config, 0, backing)
+    # loop_config.info.lo_flags, and lo_file_name (what losetup shows).
+    struct.pack_into("=I", config, _LOOP_CONFIG_FLAGS_OFFSET, _LO_FLAGS_AUTOCLEAR)
+    name = os.fsencode(image)[-63:]
+    config[_LOOP_CONFIG_NAME_OFFSET : _LOOP_CONFIG_NAME_OFFSET + len(name)] = name
+    for _attempt in range(_LOOP_BIND_ATTEMPTS):
+        number = fcntl.ioctl(control, _LOOP_CTL_GET_FREE)
+        device = f"/dev/loop{number}"
+        try:
+            device_fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # its node is not made yet (udev): ask again
+        try:
+            fcntl.ioctl(device_fd, _LOOP_CONFIGURE, bytes(config))
+        except OSError as error:
+            os.close(device_fd)
+            if error.errno == errno.EBUSY:
+                continue  # another mount took the same free device first
+            raise
+        return device, device_fd
+    raise OSError(errno.EBUSY, f"no free loop device for {image} after {_LOOP_BIND_ATTEMPTS} attempts")
 
 
 def _wait_detached(image: Path, devices: list[Path] | None = None) -> None:

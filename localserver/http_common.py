@@ -254,11 +254,13 @@ class BearerAuth:
                 given = value
                 break
         if not hmac.compare_digest(given, self.expected):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
             message = "missing API key" if not given else "invalid API key"
             response = error_response(401, f"Unauthorized: {message}", "UNAUTHORIZED")
+            if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+                # A server that cannot refuse a handshake with a response of its own: 403.
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            # A WebSocket handshake is refused with the very answer a plain request gets.
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

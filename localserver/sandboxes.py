@@ -15,13 +15,20 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from daytonaflow.localserver._bwrap import compile_agent, plan_spawn, spawn
+from daytonaflow.localserver._cgroups import Cgroups
+from daytonaflow.localserver._etc import write_synthetic_etc
+from daytonaflow.localserver._limits import SandboxLimits, host_files_in_use
+from daytonaflow.localserver._processes import files_held_by, kill_sandbox_processes
+from daytonaflow.localserver._ptys import PrivatePtys
+from daytonaflow.localserver._uids import SandboxUids
 from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.disk import (
     OVER_ANY_QUOTA,
@@ -42,21 +49,12 @@ from daytonaflow.localserver.errors import (
     SandboxUidRefusedError,
     SandboxUidsExhaustedError,
 )
-from daytonaflow.localserver.isolation import (
-    Cgroups,
-    PrivatePtys,
-    SandboxLimits,
-    SandboxUids,
-    compile_agent,
-    files_held_by,
-    host_files_in_use,
-    kill_sandbox_processes,
-    plan_spawn,
-    spawn,
-    write_synthetic_etc,
-)
 
 logger = logging.getLogger("daytonaflow.localserver")
+_T = TypeVar("_T")
+# A started bwrap, its devpts instance still mounted on the host, the cgroup.procs files to join.
+_Started = tuple[subprocess.Popen[bytes], Path | None, list[str]]
+_Paths = list[Path]
 
 _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
 _SOCKETS_PREFIX = "daytonaflow-sockets-"
@@ -68,8 +66,14 @@ _DISK_SCAN_MAX_ENTRIES = 200_000
 _UNSETTLED_SCANS_LIMIT = 3
 _REMOVAL_RETRY_SECONDS = 10.0
 # Threads of the monitor's own executor: that many sandboxes are scanned at once, and the scans
-# never queue ahead of the starts, stops and kills that use the loop's default executor.
+# never queue ahead of the starts, stops and kills, which have executors of their own.
 _MONITOR_WORKERS = 4
+# Threads that start and kill sandbox processes and make, join and remove their cgroups. Their
+# work mostly waits (for a forked child's exec, an RCU grace period, a killed process to leave its
+# group), so many run at once; none of it waits behind home filesystems or tree removals.
+_PROCESS_WORKERS = 16
+# Threads that make, mount, unmount and remove sandboxes' files (mkfs is CPU-bound).
+_FILES_WORKERS = 4
 # Under host-wide file table pressure, a sandbox holding fewer files than this is never killed:
 # an idle sandbox (agent, shell, libraries) holds about a hundred, and killing it frees nothing.
 _PRESSURE_KILL_FLOOR = 1000
@@ -247,6 +251,11 @@ class SandboxManager:
         self._monitor_executor = ThreadPoolExecutor(
             _MONITOR_WORKERS, thread_name_prefix="daytonaflow-monitor"
         )
+        self._process_executor = ThreadPoolExecutor(
+            _PROCESS_WORKERS, thread_name_prefix="daytonaflow-processes"
+        )
+        self._files_executor = ThreadPoolExecutor(_FILES_WORKERS, thread_name_prefix="daytonaflow-files")
+        self._background: set[asyncio.Future[object]] = set()
         self.records: dict[str, SandboxRecord] = {}
         self.running: dict[str, _Running] = {}
         self.adopted: list[str] = []
@@ -395,7 +404,7 @@ class SandboxManager:
 
     async def _remove_off_loop(self, directory: Path) -> bool:
         loop = asyncio.get_running_loop()
-        error = await loop.run_in_executor(None, self._unmount_and_remove, directory)
+        error = await loop.run_in_executor(self._files_executor, self._unmount_and_remove, directory)
         return self._note_removal(directory, error)
 
     def _unmount_and_remove(self, directory: Path) -> TreeRemovalError | None:
@@ -428,18 +437,26 @@ class SandboxManager:
         await asyncio.gather(*checks, return_exceptions=True)
         # A scan already running in a thread finishes on its own; nothing waits for it.
         self._monitor_executor.shutdown(wait=False, cancel_futures=True)
-        for sandbox_id in list(self.running):
-            record = self.records[sandbox_id]
-            self._kill(record)
+        stopping = [self.records[sandbox_id] for sandbox_id in list(self.running)]
+        killed = await asyncio.gather(*(self._kill(record) for record in stopping), return_exceptions=True)
+        for record, outcome in zip(stopping, killed, strict=True):
+            if isinstance(outcome, BaseException):
+                logger.warning("killing sandbox %s failed: %s", record.id, outcome)
+            sandbox_id = record.id
             record.state = "stopped"
             record.touch()
             try:
                 record.persist(self._dir(record))
             except OSError as error:  # one sandbox's trouble must not keep the others running
                 logger.warning("cannot record sandbox %s as stopped: %s", sandbox_id, error)
-        for record in self.records.values():
-            self._detach_volume(self._dir(record))  # of stopped sandboxes too: one in error may hold it
-        self.cgroups.remove_instance_tree()
+        # Of stopped sandboxes too: one in error may hold it.
+        directories = [self._dir(record) for record in self.records.values()]
+        await self._off_loop(self._files_executor, self._detach_volumes, directories)
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._off_loop(self._process_executor, self.cgroups.remove_instance_tree)
+        # Every start, kill and removal was awaited above: nothing is left running in them.
+        self._process_executor.shutdown(wait=True)
+        self._files_executor.shutdown(wait=True)
         if self._sockets is not None:
             shutil.rmtree(self._sockets, ignore_errors=True)
             self._sockets = None
@@ -594,6 +611,10 @@ class SandboxManager:
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         _give_home_to(home, self.uids.of(sandbox_id))
 
+    def _detach_volumes(self, directories: _Paths) -> None:
+        for directory in directories:
+            self._detach_volume(directory)
+
     def _detach_volume(self, directory: Path) -> None:
         """Unmount the home filesystem of a sandbox whose processes are gone."""
         if not LoopVolumes.is_mounted(directory):
@@ -637,7 +658,7 @@ class SandboxManager:
 
     async def _discard(self, sandbox_id: str, running: _Running) -> None:
         """Kill and remove a spare, off the event loop (waiting for bwrap, unmounting, removing)."""
-        await asyncio.get_running_loop().run_in_executor(None, self._kill_process, sandbox_id, running)
+        await self._off_loop(self._process_executor, self._kill_process, sandbox_id, running)
         await self._drop_files(sandbox_id)
 
     async def _drop_files(self, sandbox_id: str) -> None:
@@ -674,13 +695,52 @@ class SandboxManager:
         if self._sockets is None:
             raise ApiError(503, "the server is not open", code="SERVER_NOT_READY")
         if self._on_volume(sandbox_id):
-            await asyncio.get_running_loop().run_in_executor(None, self._attach_volume, sandbox_id, limits)
+            await self._off_loop(self._files_executor, self._attach_volume, sandbox_id, limits)
         socket_path = self._sockets / f"{sandbox_id}.sock"
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(socket_path))
-        listener.listen(128)
+        try:
+            listener.bind(str(socket_path))
+            listener.listen(128)
+            # A fork waits for its child's exec, a devpts mount and a cgroup's creation for the
+            # kernel: on a busy host, milliseconds each, that must not stall every other request.
+            started = await self._off_loop(
+                self._process_executor,
+                self._start_process,
+                sandbox_id,
+                limits,
+                listener.fileno(),
+                undo=functools.partial(self._undo_start, sandbox_id),
+            )
+        finally:
+            listener.close()
+        proc, ptys, cgroup_procs = started
+        running = _Running(proc=proc, client=AgentClient(socket_path, sandbox_id), limits=limits)
+        try:
+            await asyncio.wait_for(running.client.call("ping"), _READY_TIMEOUT_SECONDS)
+        except (AgentCallError, TimeoutError, OSError, ValueError) as error:
+            await self._off_loop(self._process_executor, self._unmount_ptys, ptys)
+            await self._off_loop(self._process_executor, self._kill_process, sandbox_id, running)
+            log = (directory / "bwrap.log").read_text(errors="replace").strip()[-2000:]
+            raise ApiError(
+                500, f"sandbox failed to start: {log or error}", code="SANDBOX_START_FAILED"
+            ) from None
+        except BaseException:
+            await self._off_loop(self._process_executor, self._unmount_ptys, ptys)
+            await self._off_loop(self._process_executor, self._kill_process, sandbox_id, running)
+            raise
+        # Once the agent answers, bwrap has bound the instance in; the sandbox's mount namespace
+        # keeps it alive and the host needs no mount of its own any more. The create does not
+        # wait for it: an unmount waits for an RCU grace period, long on a busy host.
+        self._in_background(self._process_executor, self._unmount_ptys, ptys)
+        running.limits_applied = asyncio.get_running_loop().run_in_executor(
+            self._process_executor, self.cgroups.attach, cgroup_procs, _agent_pid(proc.pid)
+        )
+        return running
+
+    def _start_process(self, sandbox_id: str, limits: SandboxLimits, listen_fd: int) -> _Started:
+        """Mount the devpts instance, make the cgroups and start bwrap (a thread's work)."""
         ptys: Path | None = None
         try:
             if self.ptys is not None:
@@ -699,14 +759,14 @@ class SandboxManager:
                 home=self._home_of(sandbox_id),
                 node_dir=self.node_dir,
                 hostname=f"sandbox-{sandbox_id[:8]}",
-                listen_fd=listener.fileno(),
+                listen_fd=listen_fd,
                 lifeline_fd=self._lifeline_read,
                 limits=limits,
                 env=_BASE_ENV,
                 rlimit_fallbacks=fallbacks,
                 ptys=ptys,
             )
-            proc = spawn(plan, self.uids.of(sandbox_id), directory / "bwrap.log")
+            proc = spawn(plan, self.uids.of(sandbox_id), self._root / sandbox_id / "bwrap.log")
         except OSError as error:
             # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
             self._unmount_ptys(ptys)
@@ -715,29 +775,48 @@ class SandboxManager:
         except BaseException:
             self._unmount_ptys(ptys)
             raise
-        finally:
-            listener.close()
-        running = _Running(proc=proc, client=AgentClient(socket_path, sandbox_id), limits=limits)
+        return proc, ptys, cgroup_procs
+
+    async def _off_loop(
+        self,
+        executor: ThreadPoolExecutor,
+        work: Callable[..., _T],
+        *args: Any,
+        undo: Callable[[_T], object] | None = None,
+    ) -> _T:
+        """``work`` in one of the manager's executors. Cancelled meanwhile, it still waits for the
+        work to end, then runs ``undo`` on its result off the loop too (a start completed for a
+        caller gone must not leave a process nobody kills), and the cancellation goes on."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(executor, work, *args)
         try:
-            try:
-                await asyncio.wait_for(running.client.call("ping"), _READY_TIMEOUT_SECONDS)
-            finally:
-                # Once the agent answers, bwrap has bound the instance in; the sandbox's mount
-                # namespace keeps it alive and the host needs no mount of its own any more.
-                self._unmount_ptys(ptys)
-        except (AgentCallError, TimeoutError, OSError, ValueError) as error:
-            self._kill_process(sandbox_id, running)
-            log = (directory / "bwrap.log").read_text(errors="replace").strip()[-2000:]
-            raise ApiError(
-                500, f"sandbox failed to start: {log or error}", code="SANDBOX_START_FAILED"
-            ) from None
-        except BaseException:
-            self._kill_process(sandbox_id, running)
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                done = await future
+                if undo is not None:
+                    await asyncio.shield(loop.run_in_executor(executor, undo, done))
             raise
-        running.limits_applied = asyncio.get_running_loop().run_in_executor(
-            None, self.cgroups.attach, cgroup_procs, _agent_pid(proc.pid)
-        )
-        return running
+
+    def _in_background(self, executor: ThreadPoolExecutor, work: Callable[..., object], *args: Any) -> None:
+        """``work`` off the loop, awaited by nobody but :meth:`close`; its failure is logged."""
+        future = asyncio.get_running_loop().run_in_executor(executor, work, *args)
+        self._background.add(future)
+        future.add_done_callback(self._background_done)
+
+    def _background_done(self, future: asyncio.Future[object]) -> None:
+        self._background.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("background sandbox work failed: %s", future.exception())
+
+    def _undo_start(self, sandbox_id: str, started: _Started) -> None:
+        proc, ptys, _ = started
+        self._unmount_ptys(ptys)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        self.cgroups.kill_and_remove(sandbox_id)
 
     def _unmount_ptys(self, ptys: Path | None) -> None:
         if self.ptys is not None and ptys is not None:
@@ -770,8 +849,11 @@ class SandboxManager:
             with contextlib.suppress(OSError):
                 await running.limits_applied
 
-    def _kill(self, record: SandboxRecord) -> None:
-        self._kill_process(record.id, self.running.pop(record.id, None))
+    async def _kill(self, record: SandboxRecord) -> None:
+        """Kill the sandbox's processes off the loop (waiting for bwrap and for its cgroups to
+        empty takes milliseconds, seconds on a busy host)."""
+        running = self.running.pop(record.id, None)
+        await self._off_loop(self._process_executor, self._kill_process, record.id, running)
 
     def _kill_process(self, sandbox_id: str, running: _Running | None) -> None:
         """SIGKILL the sandbox: bwrap's --die-with-parent takes its pid namespace down with it."""
@@ -820,8 +902,8 @@ class SandboxManager:
                         running.client.call("terminate_all", grace=self.stop_grace_seconds),
                         self.stop_grace_seconds + 5,
                     )
-            self._kill(record)
-            await asyncio.get_running_loop().run_in_executor(None, self._detach_volume, self._dir(record))
+            await self._kill(record)
+            await self._off_loop(self._files_executor, self._detach_volume, self._dir(record))
             record.state = "stopped"
             record.touch()
             record.persist(self._dir(record))
@@ -836,7 +918,7 @@ class SandboxManager:
             with contextlib.suppress(OSError):
                 record.persist(self._dir(record))
             await self._settle(record)
-            self._kill(record)
+            await self._kill(record)
             directory = self._dir(record)
             if not await self._remove_off_loop(directory):
                 record.state = "error"
@@ -899,7 +981,7 @@ class SandboxManager:
                     continue
                 # Every round, whatever the sandbox's scan is doing: a poll costs nothing.
                 try:
-                    if self._crashed(record, running):
+                    if await self._crashed(record, running):
                         continue
                 except Exception:  # one sandbox's trouble must not stop the monitor
                     logger.exception("recording the crash of sandbox %s failed", sandbox_id)
@@ -924,12 +1006,12 @@ class SandboxManager:
         except Exception:  # one sandbox's trouble must not stop the monitor
             logger.exception("monitoring sandbox %s failed", record.id)
 
-    def _crashed(self, record: SandboxRecord, running: _Running) -> bool:
+    async def _crashed(self, record: SandboxRecord, running: _Running) -> bool:
         """Crashed processes make the sandbox ``error``."""
         code = running.proc.poll()
         if code is None:
             return False
-        self._kill(record)
+        await self._kill(record)
         record.state = "error"
         record.error_reason = f"sandbox processes exited unexpectedly (status {code})"
         record.touch()
@@ -995,12 +1077,13 @@ class SandboxManager:
             await self._kill_processes_from_host(running)
 
     async def _kill_processes_from_host(self, running: _Running) -> None:
-        """Every process of the sandbox but its agent, SIGKILLed from the host (default executor:
-        a kill must not wait behind the monitor's scans)."""
+        """Every process of the sandbox but its agent, SIGKILLed from the host (in the process
+        executor: a kill must not wait behind the monitor's scans)."""
         agent = _agent_pid(running.proc.pid)
         with contextlib.suppress(SandboxKillError):
-            await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(kill_sandbox_processes, agent, parent_pid=running.proc.pid)
+            await self._off_loop(
+                self._process_executor,
+                functools.partial(kill_sandbox_processes, agent, parent_pid=running.proc.pid),
             )
 
     async def _check_file_table_logged(self) -> None:

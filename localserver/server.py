@@ -17,6 +17,21 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from daytonaflow.localserver._cgroups import Cgroups
+from daytonaflow.localserver._limits import (
+    FILE_TABLE_PRESSURE,
+    FILE_TABLE_SHARE,
+    SandboxLimits,
+    cap_open_files,
+    host_file_max,
+)
+from daytonaflow.localserver._ptys import PrivatePtys
+from daytonaflow.localserver._uids import (
+    DEFAULT_SANDBOX_UIDS,
+    DEFAULT_UID_CLAIMS,
+    SandboxUids,
+    check_uid_range,
+)
 from daytonaflow.localserver.api import ServerState, api_routes
 from daytonaflow.localserver.disk import (
     DiskMode,
@@ -29,22 +44,11 @@ from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServe
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
 from daytonaflow.localserver.isolation import (
-    DEFAULT_SANDBOX_UIDS,
-    DEFAULT_UID_CLAIMS,
-    FILE_TABLE_PRESSURE,
-    FILE_TABLE_SHARE,
-    Cgroups,
     IsolationReport,
-    PrivatePtys,
-    SandboxLimits,
-    SandboxUids,
     build_report,
-    cap_open_files,
-    check_uid_range,
     find_bwrap,
     find_node,
     find_python,
-    host_file_max,
     probe_bwrap,
 )
 from daytonaflow.localserver.proxy import PreviewProxy, ProxyLimits, ProxyTimeouts
@@ -370,6 +374,20 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
+
+
+class _RefusedHandshakeFilter(logging.Filter):
+    """uvicorn's sans-I/O WebSocket protocol logs an error after every handshake refused with an
+    HTTP answer of the app's own (a 401 for a bad key, a 404 for an unknown command), although
+    it sent that answer: those refusals are not errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+_UVICORN_LOGGER = logging.getLogger("uvicorn.error")
+if not any(isinstance(f, _RefusedHandshakeFilter) for f in _UVICORN_LOGGER.filters):
+    _UVICORN_LOGGER.addFilter(_RefusedHandshakeFilter())
 
 
 def _uvicorn(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, socket.socket]:

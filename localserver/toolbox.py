@@ -7,6 +7,8 @@ clone excepted, which needs the host's network).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,13 +16,16 @@ from typing import Any
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from daytonaflow.localserver import gitclone
+from daytonaflow.localserver.agent_client import AgentStream
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
     bounded_number,
+    error_response,
     json_body,
     optional_env,
     optional_str,
@@ -31,6 +36,13 @@ from daytonaflow.localserver.sandboxes import SandboxRecord
 
 _NODE = "/opt/daytonaflow/node/bin/node"
 _MULTIPART_OVERHEAD = 64 << 10
+# The follow WebSocket's wire format, Daytona's: a marker per stream before its bytes.
+_STREAM_MARKERS = {1: b"\x01\x01\x01", 2: b"\x02\x02\x02"}
+_FRAME_HEAD = 5  # the agent's frames: stream byte, 4-byte length
+_CLOSE_DONE = 1000
+_CLOSE_BROKEN = 1011
+# Like the preview proxy's WebSocket messages (ProxyLimits): none larger than 16 MiB.
+_WS_MESSAGE_BYTES = 16 << 20
 
 
 def _state(request: Request) -> ServerState:
@@ -178,6 +190,75 @@ async def command_logs(request: Request) -> Response:
     if "text/plain" in accept and "application/json" not in accept:
         return Response(answer["output"], media_type="text/plain; charset=utf-8")
     return JSONResponse(answer)
+
+
+async def command_logs_websocket(websocket: WebSocket) -> None:
+    """``logs?follow=true`` as a WebSocket, the way Daytona's toolbox serves it to its SDKs.
+
+    Binary messages carry the output, each starting with the marker of its stream (stdout
+    ``\x01\x01\x01``, stderr ``\x02\x02\x02``); once the command has exited and all it wrote
+    is sent, the server closes with 1000. The handshake is refused with the answer the HTTP route
+    gives (404 for an unknown sandbox, session or command, 409 for a sandbox not started); a
+    sandbox stopped or deleted mid-follow closes it with 1011.
+    """
+    state: ServerState = websocket.app.state.server
+    try:
+        record = state.manager.get(websocket.path_params["sandbox"])
+        # Not inside activity(), as the HTTP follow: a follower must not keep the sandbox awake.
+        stream = await state.manager.client(record).stream(
+            "logs",
+            sessionId=websocket.path_params["session"],
+            commandId=websocket.path_params["command"],
+            follow=True,
+            framed=True,
+        )
+    except ApiError as error:
+        await websocket.send_denial_response(error_response(error.status, error.message, error.code))
+        return
+    try:
+        await websocket.accept()
+        relay = asyncio.create_task(_relay_framed_output(stream, websocket))
+        hangup = asyncio.create_task(_until_disconnect(websocket))
+        done, _ = await asyncio.wait((relay, hangup), return_when=asyncio.FIRST_COMPLETED)
+        for task in (relay, hangup):
+            task.cancel()
+        await asyncio.gather(relay, hangup, return_exceptions=True)
+        if relay in done and not relay.cancelled():
+            code, reason = relay.result()
+            if code == _CLOSE_DONE and record.state != "started":
+                # A stop ends the commands (SIGTERM first): they did end, but not on their own.
+                code, reason = _CLOSE_BROKEN, f"the sandbox was stopped or deleted ({record.state})"
+            with contextlib.suppress(Exception):  # the client may be gone meanwhile
+                await websocket.close(code, reason)
+    finally:
+        await stream.close()
+
+
+async def _relay_framed_output(stream: AgentStream, websocket: WebSocket) -> tuple[int, str]:
+    """Forward the agent's frames (see ``_agent._follow_framed``) as marked messages; the close
+    code and reason once the agent's stream ends."""
+    try:
+        while True:
+            head = await stream.reader.readexactly(_FRAME_HEAD)
+            size = int.from_bytes(head[1:], "big")
+            if head[0] == 0:
+                return _CLOSE_DONE, ""
+            marker = _STREAM_MARKERS.get(head[0])
+            if marker is None:
+                return _CLOSE_BROKEN, f"the agent sent an unknown stream {head[0]}"
+            while size > 0:
+                # A frame is at most a megabyte or so; still, no message exceeds the cap.
+                piece = await stream.reader.readexactly(min(size, _WS_MESSAGE_BYTES - len(marker)))
+                size -= len(piece)
+                await websocket.send_bytes(marker + piece)
+    except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        return _CLOSE_BROKEN, "the sandbox was stopped or deleted while its command ran"
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Read (and drop) what the client sends until it goes away."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 def _path_param(request: Request) -> str:
@@ -340,6 +421,7 @@ def toolbox_routes(base: str = "/{sandbox}") -> list[BaseRoute]:
         Route(f"{session}/exec", session_exec, methods=["POST"]),
         Route(f"{session}/command/{{command}}", get_command, methods=["GET"]),
         Route(f"{session}/command/{{command}}/logs", command_logs, methods=["GET"]),
+        WebSocketRoute(f"{session}/command/{{command}}/logs", command_logs_websocket),
         Route(f"{base}/files", list_files, methods=["GET"]),
         Route(f"{base}/files", delete_file, methods=["DELETE"]),
         Route(f"{base}/files/info", file_info, methods=["GET"]),

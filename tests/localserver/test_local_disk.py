@@ -8,6 +8,7 @@ every other host gets, forced here while running as root).
 from __future__ import annotations
 
 import ctypes
+import errno
 import itertools
 import json
 import os
@@ -875,3 +876,21 @@ def test_loop_homes_a_server_cannot_mount_are_counted_with_the_reason(
     (tmp_path / "an-accounted-sandbox" / "home").mkdir(parents=True)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # what a server run by a normal user sees
     assert disk.volumes_for_existing_homes(tmp_path) == (None, 1, "loop mounts need a server running as root")
+
+
+@loop_only
+def test_a_loop_home_is_mounted_by_mount8_where_the_direct_loop_setup_fails(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_loop_configure(image: Path, volume: Path) -> None:
+        raise OSError(errno.ENOTTY, "LOOP_CONFIGURE unsupported (pretended)")
+
+    monkeypatch.setattr(disk, "_mount_on_loop_device", no_loop_configure)
+    with _server(state_dir, "loop") as server, _client(server) as http:
+        api = Api(server, http)
+        sandbox = api.create(disk=0.25)
+        directory = _sandbox_dir(server, sandbox["id"])
+        assert os.path.ismount(directory / "volume")
+        assert api.run(sandbox["id"], "echo on-its-own-fs > f && cat f")["result"] == "on-its-own-fs\n"
+        assert api.delete(sandbox["id"]).status_code == 200
+        assert loop_devices_of(directory) == []

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, served
 
-from daytonaflow.localserver import LocalServer, gitclone, isolation, seccomp
+from daytonaflow.localserver import LocalServer, _processes, gitclone, seccomp
+from daytonaflow.localserver._processes import kill_sandbox_processes
 from daytonaflow.localserver.errors import GitCloneError, SandboxKillError
-from daytonaflow.localserver.isolation import kill_sandbox_processes
 from daytonaflow.localserver.sandboxes import _agent_pid, _remove_tree
 
 pytestmark = pytest.mark.sandbox
@@ -982,7 +982,7 @@ def test_the_host_side_kill_sweeps_when_it_cannot_join_the_namespace(
     host_marker: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(isolation, "_KILL_NAMESPACE_SCRIPT", "raise SystemExit('cannot join')")
+    monkeypatch.setattr(_processes, "_KILL_NAMESPACE_SCRIPT", "raise SystemExit('cannot join')")
     agent = _agent_of(server, attacker)
     api.run(attacker["id"], "for i in 1 2 3; do nohup sleep 4242 >/dev/null 2>&1 & done")
     namespace = os.readlink(f"/proc/{agent}/ns/pid")

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from localserver_testkit import TEST_LIMITS, make_state_root
 
-from daytonaflow.localserver import LocalServer, LocalServerError
+from daytonaflow.localserver import LocalServer, LocalServerError, _bwrap, sandboxes
 from daytonaflow.localserver.agent_client import AgentClient
-from daytonaflow.localserver.sandboxes import SandboxRecord
+from daytonaflow.localserver.sandboxes import SandboxRecord, _agent_pid
 
 pytestmark = pytest.mark.sandbox
 
@@ -347,3 +347,97 @@ def test_a_sandbox_whose_check_still_runs_is_skipped_not_checked_again(
     with _one_slow_scan(state_dir, monkeypatch) as (_manager, _slow_id, _other_id, scan):
         time.sleep(2)  # ten monitor rounds
         assert scan.most_at_once == 1
+
+
+# ---- sandbox processes are started and killed off the event loop --------------------------------
+
+
+def _slowed(real: Any, entered: threading.Event, seconds: float) -> Any:
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    return slow
+
+
+def _listing_seconds(http: httpx.Client) -> float:
+    began = time.monotonic()
+    assert http.get("/sandbox").status_code == 200
+    return time.monotonic() - began
+
+
+def test_the_api_answers_while_a_sandbox_process_is_being_started(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spawn waits for its forked child's exec (long on a busy host): not on the event loop."""
+    entered = threading.Event()
+    monkeypatch.setattr(sandboxes, "spawn", _slowed(sandboxes.spawn, entered, 3.0))
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server:
+        http = _client(server.api_url, server.api_key)
+        creating = threading.Thread(target=lambda: http.post("/sandbox", json={}), daemon=True)
+        creating.start()
+        assert entered.wait(30)
+        assert _listing_seconds(http) < 1.5
+        creating.join(60)
+
+
+def test_the_api_answers_while_a_sandbox_is_being_killed(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered = threading.Event()
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server:
+        http = _client(server.api_url, server.api_key)
+        sandbox_id = http.post("/sandbox", json={}).json()["id"]
+        assert server.state is not None
+        manager = server.state.manager
+        monkeypatch.setattr(manager, "_kill_process", _slowed(manager._kill_process, entered, 3.0))
+        deleting = threading.Thread(target=lambda: http.delete(f"/sandbox/{sandbox_id}"), daemon=True)
+        deleting.start()
+        assert entered.wait(30)
+        assert _listing_seconds(http) < 1.5
+        deleting.join(60)
+
+
+def test_creating_using_and_deleting_a_sandbox_never_waits_behind_the_default_executor(
+    state_dir: Path,
+) -> None:
+    """Starts, cgroup joins and kills have executors of the server's own: a default thread pool
+    kept busy (by anything else in the process) delays none of them."""
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server:
+        http = _client(server.api_url, server.api_key)
+        loop = server._loop
+        assert loop is not None
+        release = threading.Event()
+        for _ in range(64):
+            loop.call_soon_threadsafe(loop.run_in_executor, None, release.wait, 30)
+        try:
+            began = time.monotonic()
+            sandbox_id = http.post("/sandbox", json={}).json()["id"]
+            ran = http.post(f"{server.toolbox_url}/{sandbox_id}/process/execute", json={"command": "echo ok"})
+            assert ran.json()["result"] == "ok\n"
+            assert http.delete(f"/sandbox/{sandbox_id}").status_code == 200
+            assert time.monotonic() - began < 15
+        finally:
+            release.set()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to a sandbox uid needs root")
+@pytest.mark.parametrize("setpriv", [_bwrap.SETPRIV, None], ids=["setpriv", "popen-setuid"])
+def test_a_root_server_runs_each_sandbox_as_its_own_uid_with_no_groups(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, setpriv: str | None
+) -> None:
+    if setpriv is None:
+        monkeypatch.setattr(_bwrap, "SETPRIV", None)
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS, keep_spare=False) as server:
+        http = _client(server.api_url, server.api_key)
+        sandbox_id = http.post("/sandbox", json={}).json()["id"]
+        assert server.state is not None
+        manager = server.state.manager
+        uid = manager.uids.of(sandbox_id)
+        status = Path(f"/proc/{_agent_pid(manager.running[sandbox_id].proc.pid)}/status").read_text()
+        fields = {line.split(":")[0]: line.split()[1:] for line in status.splitlines()}
+        assert fields["Uid"] == [str(uid)] * 4
+        assert fields["Gid"] == [str(uid)] * 4
+        assert fields["Groups"] == []
+        assert fields["CapEff"] == ["0000000000000000"]

@@ -1,0 +1,187 @@
+"""The bubblewrap command line of a sandbox, and starting it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from daytonaflow.localserver import seccomp
+from daytonaflow.localserver._limits import MIB, SandboxLimits
+from daytonaflow.localserver._uids import SANDBOX_UID
+
+_TOP_LEVEL_SYSTEM = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_SECCOMP_PROGRAM = seccomp.filter_program()
+
+SETPRIV = next((path for path in ("/usr/bin/setpriv", "/bin/setpriv") if os.access(path, os.X_OK)), None)
+"""util-linux's setpriv, which drops a root server's child to the sandbox's uid (see :func:`spawn`);
+``None``: Python's own setuid in a forked child."""
+
+
+@dataclass
+class SpawnPlan:
+    """Everything needed to start one sandbox: argv, inherited fds and the environment."""
+
+    argv: list[str]
+    pass_fds: list[int]
+    close_after_spawn: list[int]
+
+
+def compile_agent(python: str, source: Path, target: Path) -> None:
+    """Byte-compile the agent with the sandbox's own python: compiling at each start costs 5 ms."""
+    compile_script = (
+        "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"
+    )
+    subprocess.run([python, "-I", "-c", compile_script, str(source), str(target)], check=True)
+    target.chmod(0o644)
+
+
+def plan_spawn(
+    *,
+    bwrap: str,
+    python: str,
+    agent_script: Path,
+    synthetic_etc: Path,
+    home: Path,
+    node_dir: Path | None,
+    hostname: str,
+    listen_fd: int,
+    lifeline_fd: int,
+    limits: SandboxLimits,
+    env: Mapping[str, str],
+    rlimit_fallbacks: Mapping[str, int],
+    ptys: Path | None = None,
+) -> SpawnPlan:
+    """The bwrap command line for a sandbox; non-system paths are passed as open fds.
+
+    Fds rather than paths, because bwrap runs as the sandbox's host uid, which may not be allowed
+    to traverse the state directory (e.g. a 0700 directory of root). ``ptys``, a devpts instance
+    of the sandbox's own (see :class:`PrivatePtys`), is the exception: bwrap binds devices by path
+    only, and the server made its directory traversable.
+    """
+    opened: list[int] = []
+
+    def path_fd(path: Path) -> str:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        opened.append(fd)
+        return str(fd)
+
+    argv = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        # The agent is the namespace's init: the kernel then drops every signal sandbox code sends
+        # it (even SIGKILL), so `kill -9 -1` inside cannot take the toolbox down.
+        "--as-pid-1",
+        "--new-session",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        hostname,
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    argv += system_dir_args()
+    argv += ["--ro-bind-fd", path_fd(synthetic_etc), "/etc"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if ptys is not None:
+        argv += ["--dev-bind", str(ptys), "/dev/pts"]
+    # Unsized, a tmpfs may take half the host's memory where no memory cgroup charges it.
+    argv += ["--perms", "1777", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm"]
+    argv += [
+        "--size",
+        str(limits.tmp_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(64 * MIB),
+        "--tmpfs",
+        "/run",
+        "--dir",
+        "/home",
+        "--bind-fd",
+        path_fd(home),
+        "/home/daytona",
+        "--dir",
+        "/opt/daytonaflow",
+        "--ro-bind-fd",
+        path_fd(agent_script),
+        "/opt/daytonaflow/agent.pyc",
+    ]
+    if node_dir is not None:
+        argv += ["--ro-bind-fd", path_fd(node_dir), "/opt/daytonaflow/node"]
+    if _SECCOMP_PROGRAM is not None:
+        program_fd = seccomp.filter_fd(_SECCOMP_PROGRAM)
+        opened.append(program_fd)
+        argv += ["--seccomp", str(program_fd)]
+    argv += ["--chdir", "/home/daytona", "--remount-ro", "/", "--clearenv"]
+    argv += ["--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
+    rlimits = {"nofile": limits.open_files, "fsize": limits.disk_bytes, **rlimit_fallbacks}
+    config = {
+        "env": dict(env),
+        "cpu_seconds": limits.cpu_seconds,
+        "rlimits": rlimits,
+        "upload_limit": limits.upload_bytes,
+    }
+    argv += [python, "-S", "-I", "/opt/daytonaflow/agent.pyc", str(listen_fd), str(lifeline_fd)]
+    argv.append(json.dumps(config))
+    return SpawnPlan(argv=argv, pass_fds=[*opened, listen_fd, lifeline_fd], close_after_spawn=opened)
+
+
+def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start bwrap; as root, drop to ``host_uid`` first so the sandbox is unprivileged on the host.
+
+    The drop is setpriv's when there is one: Python forks (rather than vforks) a child it must
+    setuid itself, and a fork copies the server's page tables while holding the GIL, tens of
+    milliseconds for a server of a few hundred MiB during which nothing else of it runs.
+    setpriv sets real, effective and saved ids and clears the groups as Popen would.
+    """
+    as_other = host_uid != os.geteuid()
+    setpriv = SETPRIV
+    argv = plan.argv
+    by_setpriv = as_other and setpriv is not None
+    if by_setpriv:
+        ids = [f"--reuid={host_uid}", f"--regid={host_uid}", "--clear-groups"]
+        argv = [str(setpriv), *ids, "--", *plan.argv]
+    by_popen = as_other and not by_setpriv
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        return subprocess.Popen(
+            argv,
+            pass_fds=plan.pass_fds,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_fd,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            user=host_uid if by_popen else None,
+            group=host_uid if by_popen else None,
+            extra_groups=[] if by_popen else None,
+            cwd="/",
+            # Out of the server's process group: a Ctrl-C (or `timeout -s INT`) meant for the
+            # runner must not reach the sandboxes, which the runner then cleans up in order.
+            start_new_session=True,
+        )
+    finally:
+        os.close(log_fd)
+        for fd in plan.close_after_spawn:
+            os.close(fd)
+
+
+def system_dir_args() -> list[str]:
+    """/bin, /lib… as on the host: symlinks into /usr when merged, read-only binds otherwise."""
+    args: list[str] = []
+    for name in _TOP_LEVEL_SYSTEM:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{name}"]
+    return args

@@ -2,20 +2,23 @@
 
 Prints ``name value unit`` lines. Each component figure comes with a baseline measured in the
 same run: the single raw API call that does the same work synchronously, so the ratio shows
-what the non-blocking, resumable design (sessions, scheduled checks) costs.
+what the non-blocking, resumable design (sessions, a followed output stream) costs. Targets
+(issue 9): executeCommand ``echo`` <= 1.5x raw ``process/execute``; a 2.7 s ``sleep`` ends
+<= 50 ms after its process; a 1 GiB output flood <= 1.2x ``process/execute``.
 
-    python bench/components.py [--rounds N]
+    python bench/components.py [--rounds N] [--flood-mib M]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,13 @@ class _Context:
     def schedule_check(self, delay_seconds: float) -> None:
         self.pending = delay_seconds
 
+    @contextlib.asynccontextmanager
+    async def waiting(self) -> AsyncIterator[None]:
+        yield
+
+    def report_output(self, text: str) -> None:
+        return None
+
 
 async def _run(component: Component, ctx: _Context) -> Event:
     await component.execute(ctx)
@@ -87,7 +97,7 @@ async def _median_ms(rounds: int, action: Callable[[int], Awaitable[object]]) ->
     return statistics.median(samples)
 
 
-async def _bench(rounds: int) -> None:
+async def _bench(rounds: int, flood_mib: int) -> None:
     with LocalServer(state_dir=Path(tempfile.mkdtemp(prefix="daytonaflow-bench-"))) as server:
         integration = DaytonaIntegration(server.api_url, server.api_key)
         client = integration.client
@@ -135,6 +145,27 @@ async def _bench(rounds: int) -> None:
             for what in ("execute_command", "execute_code", "create_sandbox"):
                 ratio = values[f"{what}_component_ms"] / values[f"{what}_raw_baseline_ms"]
                 print(f"{what}_overhead_ratio {ratio:.2f} x")
+
+            # How late the node learns that a 2.7 s command ended: its process prints the time it ends.
+            late = []
+            for index in range(3):
+                config = {"sandbox": sandbox_id, "command": "sleep 2.7; date +%s.%N"}
+                event = await _run(ExecuteCommand(), _Context(config, integration, f"sleep-{index}"))
+                late.append((time.time() - float(event.data["result"].strip())) * 1000)
+            print(f"sleep_2700ms_end_lateness_ms {statistics.median(late):.1f} ms")
+            print("sleep_2700ms_end_lateness_target_ms 50.0 ms")
+
+            flood = f"head -c {flood_mib * 1024 * 1024} /dev/zero | tr '\\0' a; echo"
+            started = time.perf_counter()
+            await client.execute(sandbox_id, flood, timeout_seconds=600)
+            raw_flood = time.perf_counter() - started
+            started = time.perf_counter()
+            config = {"sandbox": sandbox_id, "command": flood, "timeout": 600}
+            await _run(ExecuteCommand(), _Context(config, integration, "flood"))
+            component_flood = time.perf_counter() - started
+            print(f"flood_{flood_mib}mib_component_s {component_flood:.2f} s")
+            print(f"flood_{flood_mib}mib_raw_baseline_s {raw_flood:.2f} s")
+            print(f"flood_{flood_mib}mib_overhead_ratio {component_flood / raw_flood:.2f} x")
             await client.delete_sandbox(sandbox_id)
         finally:
             await integration.aclose()
@@ -143,7 +174,9 @@ async def _bench(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
-    asyncio.run(_bench(parser.parse_args().rounds))
+    parser.add_argument("--flood-mib", type=int, default=1024, help="size of the output flood")
+    arguments = parser.parse_args()
+    asyncio.run(_bench(arguments.rounds, arguments.flood_mib))
 
 
 if __name__ == "__main__":

@@ -143,9 +143,12 @@ class Step:
 
     def on_end(self, action: dict[str, Any], *, only_on_failure: bool = False) -> None:
         """Record a clean-up to run when the execution ends (or only when it fails or is cancelled)."""
+        self.save(**{_CLEANUP: self._cleanups_with(action, only_on_failure=only_on_failure)})
+
+    def _cleanups_with(self, action: dict[str, Any], *, only_on_failure: bool) -> list[dict[str, Any]]:
         entry = {**action, "onlyOnFailure": only_on_failure}
-        cleanups = [item for item in self.get(_CLEANUP) or [] if _same_target(item, entry) is False]
-        self.save(**{_CLEANUP: [*cleanups, entry]})
+        kept = [item for item in self.get(_CLEANUP) or [] if not _same_target(item, entry)]
+        return [*kept, entry]
 
     # --- how the execution ends ---------------------------------------------------------------------
 
@@ -385,10 +388,28 @@ class Step:
                 "commandId": None,
                 "launched": False,
             }
-            self.save(**{command.key: state})
-        self.on_end(
-            {"sandbox": state["sandbox"], "session": state["session"]}, only_on_failure=command.background
+        session = {"sandbox": state["sandbox"], "session": state["session"]}
+        # One write: the command's state and that its session is cleaned up, before anything starts.
+        self.save(
+            **{command.key: state, _CLEANUP: self._cleanups_with(session, only_on_failure=command.background)}
         )
+        # Which secret values to mask is asked while the command starts, not after.
+        secrets = asyncio.create_task(injected_secret_values(self.client, command.sandbox, self.ctx.secrets))
+        try:
+            await self._start(command, state)
+            try:
+                if ready is not None:
+                    return await self._until_ready(command, state, ready, secrets)
+                return await self._until_exit(command, state, secrets)
+            except DaytonaApiError:
+                if await self.is_stopped(command.sandbox):
+                    raise self._interrupted(command) from None
+                raise
+        finally:
+            secrets.cancel()
+
+    async def _start(self, command: Command, state: dict[str, Any]) -> None:
+        """Launch the command; a sandbox found stopped before it was sent is started again, once."""
         try:
             await self._launch(command, state)
         except DaytonaApiError:
@@ -405,14 +426,6 @@ class Step:
             state["deadline"] = None if command.timeout is None else state["startedAt"] + command.timeout
             self.save(**{command.key: state})
             await self._launch(command, state)
-        try:
-            if ready is not None:
-                return await self._until_ready(command, state, ready)
-            return await self._until_exit(command, state)
-        except DaytonaApiError:
-            if await self.is_stopped(command.sandbox):
-                raise self._interrupted(command) from None
-            raise
 
     def _interrupted(self, command: Command) -> InterruptedCommandError:
         sandbox = command.sandbox
@@ -453,10 +466,12 @@ class Step:
             "started command %s in session %s of sandbox %s", state["commandId"], session, sandbox
         )
 
-    async def _until_exit(self, command: Command, state: dict[str, Any]) -> CommandResult:
+    async def _until_exit(
+        self, command: Command, state: dict[str, Any], secrets: asyncio.Task[list[str]]
+    ) -> CommandResult:
         sandbox, session, command_id = state["sandbox"], state["session"], state["commandId"]
         deadline = state["deadline"]
-        masking = _Masking(await injected_secret_values(self.client, sandbox, self.ctx.secrets))
+        masking = _Masking(await secrets)
         output = OutputBuffer(command.keep_bytes)
 
         def on_output(data: bytes) -> None:
@@ -510,7 +525,11 @@ class Step:
         return await self.poll(exited, deadline=None if deadline is None else deadline + KILL_GRACE_SECONDS)
 
     async def _until_ready(
-        self, command: Command, state: dict[str, Any], ready: Callable[[], Awaitable[bool]]
+        self,
+        command: Command,
+        state: dict[str, Any],
+        ready: Callable[[], Awaitable[bool]],
+        secrets: asyncio.Task[list[str]],
     ) -> CommandResult:
         """A background command: running and ready, exited (how it ended), or not ready by its deadline."""
         sandbox, session, command_id = state["sandbox"], state["session"], state["commandId"]
@@ -522,7 +541,7 @@ class Step:
             return (None,) if await ready() else None
 
         answer = await self.poll(settled, deadline=state["deadline"])
-        masking = _Masking(await injected_secret_values(self.client, sandbox, self.ctx.secrets))
+        masking = _Masking(await secrets)
         output = OutputBuffer(command.keep_bytes)
         output.add(masking.feed((await self._logs(state)).encode()) + masking.flush())
         if answer is None:

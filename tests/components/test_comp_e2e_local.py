@@ -567,3 +567,49 @@ async def test_reclaim_deletes_a_sandbox_a_run_left_behind(server, integration):
     assert server.sandbox(sandbox_id).status_code == 404
     # Reclaiming is idempotent: a sandbox already gone is not an error.
     await CreateSandbox.reclaim(SANDBOX_RESOURCE, sandbox_id, integration)
+
+
+# --- following the output -------------------------------------------------------------------------
+
+
+async def test_a_command_is_followed_through_the_output_stream_not_polled(sandbox, make_ctx):
+    ctx = make_ctx({"sandbox": sandbox, "command": "echo first; sleep 0.5; echo second >&2"})
+    await run_to_end(ExecuteCommand(), ctx)
+    assert ctx.channel == "success"
+    # The pieces came while it ran, stdout and stderr alike, and add up to the payload's output.
+    assert "".join(ctx.reported) == ctx.data["result"] == "first\nsecond\n"
+    assert ctx.reported[0] == "first\n"
+
+
+async def test_a_secret_in_followed_output_is_masked_in_every_reported_piece(server, make_ctx):
+    secrets = DictSecrets({"api-key-secret": {"API_KEY": SECRET_VALUE}})
+    created = make_ctx({"secrets": [API_KEY_SECRET]}, secrets=secrets)
+    await run_to_end(CreateSandbox(), created)
+    sandbox_id = created.data["id"]
+    try:
+        # Printed a few characters at a time: the value arrives split across pieces.
+        script = 'for i in $(seq 0 3 ${#API_KEY}); do printf %s "${API_KEY:$i:3}"; sleep 0.05; done; echo'
+        ctx = make_ctx({"sandbox": sandbox_id, "command": script}, secrets=secrets)
+        await run_to_end(ExecuteCommand(), ctx)
+        shown = "".join(ctx.reported)
+        assert SECRET_VALUE not in shown
+        assert "[REDACTED]" in shown
+        assert ctx.data["result"] == "[REDACTED]\n"
+    finally:
+        server.delete(sandbox_id)
+
+
+async def test_a_resumed_command_is_followed_again_and_never_started_twice(server, sandbox, make_ctx):
+    command = "sleep 1; echo started once >> /tmp/runs; cat /tmp/runs"
+    first = make_ctx({"sandbox": sandbox, "command": command})
+    task = asyncio.create_task(ExecuteCommand().execute(first))
+    for _ in range(200):
+        if (first.metadata.data.get("command") or {}).get("commandId"):
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()  # the engine's process dies while the node follows the command
+    await asyncio.gather(task, return_exceptions=True)
+    resumed = make_ctx(first.config, metadata=first.metadata, resources=first.resources)
+    await run_to_end(ExecuteCommand(), resumed)
+    assert resumed.channel == "success"
+    assert resumed.data["result"] == "started once\n"

@@ -15,6 +15,7 @@ from run_fakes import FakeComponent, ValuePayload, make_canvas
 
 from daytonaflow.component import ExecutionContext
 from daytonaflow.runner import BUILTIN_COMPONENTS, DEFAULT_MAX_ACTIVE_HOOKS, Engine, RunStore, parse_canvas
+from daytonaflow.runner.graph import CanvasGraph
 
 
 class _InFlight:
@@ -178,3 +179,12 @@ async def test_an_http_fan_out_keeps_requests_in_flight_and_tls_contexts_bounded
     assert record.status == "succeeded", record.error
     assert 1 <= _CountingHandler.most <= 8
     assert len(loaded) <= 1
+
+
+def test_a_repeated_edge_is_one_listener_and_listeners_keep_edge_order() -> None:
+    targets = [f"b{index}" for index in range(50)]
+    edges: list[tuple[str, str] | tuple[str, str, str]] = [("start", target) for target in targets]
+    edges += [("start", "b7"), ("start", "b0")]  # the same edges again
+    nodes = [{"id": target, "component": "test.echo", "configuration": {"value": 1}} for target in targets]
+    graph = CanvasGraph(parse_canvas(make_canvas(nodes, edges)))
+    assert graph.listeners("start", "default") == targets

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 import pytest
 from run_fakes import FakeComponent, ValuePayload, make_canvas
 
+from daytonaflow.builtins import BUILTIN_COMPONENTS
 from daytonaflow.component import ExecutionContext
-from daytonaflow.runner import BUILTIN_COMPONENTS, DEFAULT_MAX_ACTIVE_HOOKS, Engine, RunStore, parse_canvas
+from daytonaflow.runner import DEFAULT_MAX_ACTIVE_HOOKS, Engine, RunStore, parse_canvas
 from daytonaflow.runner.graph import CanvasGraph
 
 

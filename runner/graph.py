@@ -14,19 +14,22 @@ class CanvasGraph:
     def __init__(self, canvas: Canvas) -> None:
         self.canvas = canvas
         self.nodes: dict[str, Node] = {}
+        nodes = self.nodes
         for node in canvas.spec.nodes:
-            self.nodes.setdefault(node.id, node)
+            nodes.setdefault(node.id, node)
         # Ordered sets (dicts) of targets: an edge repeated is one listener, found in O(1).
         self._listeners: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
         self._parents: dict[str, set[str]] = defaultdict(set)
         self._children: dict[str, set[str]] = defaultdict(set)
         #: (node id, key) -> whether a node upstream of it has that id, name or component
         self._key_upstream: dict[tuple[str, str], bool] = {}
+        listeners, parents, children = self._listeners, self._parents, self._children
         for edge in canvas.spec.edges:
-            if edge.source_id in self.nodes and edge.target_id in self.nodes:
-                self._listeners[(edge.source_id, edge.channel)][edge.target_id] = None
-                self._parents[edge.target_id].add(edge.source_id)
-                self._children[edge.source_id].add(edge.target_id)
+            source, target = edge.source_id, edge.target_id
+            if source in nodes and target in nodes:
+                listeners[(source, edge.channel)][target] = None
+                parents[target].add(source)
+                children[source].add(target)
 
     def listeners(self, source_id: str, channel: str) -> list[str]:
         """Nodes that run when ``source_id`` emits on ``channel``, in edge order."""

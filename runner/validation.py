@@ -113,8 +113,8 @@ def _edge_issues(
     canvas: Canvas, graph: CanvasGraph, registry: Mapping[str, type[Component]]
 ) -> list[CanvasIssue]:
     issues = []
-    # A fan-out's edges share their source: look its channels up once, not once per edge.
-    channels_by_source: dict[str, tuple[str, ...] | None] = {}
+    # Many edges share a source, many sources a component: look channels up once per component.
+    channels_by_kind: dict[tuple[NodeType, str], tuple[str, ...] | None] = {}
     for index, edge in enumerate(canvas.spec.edges):
         where = f"edges.{index}"
         source = graph.nodes.get(edge.source_id)
@@ -132,9 +132,10 @@ def _edge_issues(
                 CanvasIssue(target.id, f"{where}.targetId", "is a trigger: nothing can flow into it")
             )
         if source is not None:
-            if source.id not in channels_by_source:
-                channels_by_source[source.id] = channels_of(source, registry)
-            channels = channels_by_source[source.id]
+            kind = (source.type, source.component)
+            if kind not in channels_by_kind:
+                channels_by_kind[kind] = channels_of(source, registry)
+            channels = channels_by_kind[kind]
             if channels is not None and edge.channel not in channels:
                 issues.append(
                     CanvasIssue(

@@ -11,6 +11,7 @@ from run_fakes import FAKE_COMPONENTS, Echo, FakeBackend, make_canvas
 
 from daytonaflow.component import Component, ExecutionContext
 from daytonaflow.runner import Canvas, Engine, RunStore, RunUpdate, parse_canvas
+from daytonaflow.runner.progress import NODE_STARTED
 
 DEAD_OWNER = f"{socket.gethostname()}:999999999:0"
 LENGTH = 240
@@ -102,7 +103,7 @@ async def test_a_long_chain_resumed_from_the_store_reads_the_same_events(
     at_gate = asyncio.Event()
 
     def watch(update: RunUpdate) -> None:
-        if update.kind == "node.started" and update.node_id == f"e{GATE}":
+        if update.kind == NODE_STARTED and update.node_id == f"e{GATE}":
             at_gate.set()
 
     first = Engine(store, registry=REGISTRY, integration=backend, observers=[watch])

@@ -11,8 +11,10 @@ peak memory), beside a 1,000-node chain of the same nodes and a 10,000-node chai
 expressions; each chain runs in a child process of its own, so ``ru_maxrss`` is that run's peak.
 Validation of a canvas fanning out from its trigger to 10,000 branches, beside 1,000 branches
 and a 10,000-node chain (as many nodes and edges, no fan-out), and of a 10,000-node chain whose
-every node names the trigger (``$["start"]``). Every step is persisted to a SQLite
-database in a temporary directory, as in real runs. Prints ``name value unit`` lines.
+every node names the trigger (``$["start"]``). Each time is printed as wall time and, as
+``..._cpu_...``, as the CPU time alone (on a shared machine the wall also counts waits for a
+core). Every step is persisted to a SQLite database in a temporary directory, as in real runs.
+Prints ``name value unit`` lines.
 
     python bench/engine.py [--nodes 1000] [--runs 1000] [--long-chain 10000] [--branches 10000]
 """
@@ -164,7 +166,7 @@ def validation_ms(canvas: Canvas, repeat: int = 5) -> tuple[float, float]:
 
 
 async def chain_child(length: int, expressions: bool) -> None:
-    """In a child process: run one chain, print its wall time and this process's peak memory."""
+    """In a child process: run one chain, print its wall and CPU time and this process's peak memory."""
     with tempfile.TemporaryDirectory() as directory, RunStore(Path(directory) / "bench.db") as store:
         engine = Engine(store, registry=REGISTRY)
         canvas = chain_canvas(length, PREVIOUS_DATA if expressions else None)

@@ -1,13 +1,22 @@
-"""Engine overhead per node: a no-op component in a 1,000-node chain and in 1,000 parallel runs.
+"""Engine overhead per node, and how the engine scales with the length and width of a canvas.
 
-Each parallel run is a start trigger and one no-op node, so its per-node figure includes creating
-and finishing the run. The baseline, measured in the same process, is what the same shape costs
-with bare asyncio (one task per node, awaited in sequence for the chain, all at once for the
-parallel runs); the engine's overhead is the difference divided by the number of nodes. Every
-step is persisted to a SQLite database in a temporary directory, as in real runs. Prints
-``name value unit`` lines.
+Overhead: a no-op component in a 1,000-node chain and in 1,000 parallel runs. Each parallel run is
+a start trigger and one no-op node, so its per-node figure includes creating and finishing the
+run. The baseline, measured in the same process, is what the same shape costs with bare asyncio
+(one task per node, awaited in sequence for the chain, all at once for the parallel runs); the
+engine's overhead is the difference divided by the number of nodes.
 
-    python bench/engine.py [--nodes 1000] [--runs 1000]
+Scaling: a chain of 10,000 no-op nodes each reading ``{{ previous().data }}`` (cost per node and
+peak memory), beside a 1,000-node chain of the same nodes and a 10,000-node chain without
+expressions; each chain runs in a child process of its own, so ``ru_maxrss`` is that run's peak.
+Validation of a canvas fanning out from its trigger to 10,000 branches, beside 1,000 branches
+and a 10,000-node chain (as many nodes and edges, no fan-out), and of a 10,000-node chain whose
+every node names the trigger (``$["start"]``). Each time is printed as wall time and, as
+``..._cpu_...``, as the CPU time alone (on a shared machine the wall also counts waits for a
+core). Every step is persisted to a SQLite database in a temporary directory, as in real runs.
+Prints ``name value unit`` lines.
+
+    python bench/engine.py [--nodes 1000] [--runs 1000] [--long-chain 10000] [--branches 10000]
 """
 
 from __future__ import annotations
@@ -15,16 +24,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from daytonaflow.component import Component, ExecutionContext
 from daytonaflow.errors import ConfigIssue
 from daytonaflow.events import Payload
-from daytonaflow.runner import Canvas, Engine, RunStore, parse_canvas
+from daytonaflow.runner import Canvas, Engine, RunStore, check_canvas, parse_canvas
 
 
 class NothingPayload(Payload):
@@ -68,16 +82,36 @@ class NoOp(Component):
 REGISTRY: dict[str, type[Component]] = {NoOp.name: NoOp}
 
 
-def chain_canvas(length: int) -> Canvas:
+#: What each node of the expression chain resolves: its predecessor's event data.
+PREVIOUS_DATA = {"value": "{{ previous().data }}"}
+#: What each node of the named chain validates: a reference to the trigger by its name.
+NAMES_THE_TRIGGER = {"value": '{{ $["start"].data }}'}
+
+
+def chain_canvas(length: int, configuration: dict[str, Any] | None = None) -> Canvas:
     nodes: list[dict[str, Any]] = [{"id": "start", "type": "TYPE_TRIGGER", "component": "start"}]
-    nodes += [{"id": f"n{i}", "component": NoOp.name} for i in range(length)]
+    nodes += [
+        {"id": f"n{i}", "component": NoOp.name, "configuration": dict(configuration or {})}
+        for i in range(length)
+    ]
     ids = ["start"] + [f"n{i}" for i in range(length)]
     edges = [{"sourceId": a, "targetId": b, "channel": "default"} for a, b in itertools.pairwise(ids)]
+    return _canvas("chain", nodes, edges)
+
+
+def fanout_canvas(branches: int) -> Canvas:
+    nodes: list[dict[str, Any]] = [{"id": "start", "type": "TYPE_TRIGGER", "component": "start"}]
+    nodes += [{"id": f"b{i}", "component": NoOp.name} for i in range(branches)]
+    edges = [{"sourceId": "start", "targetId": f"b{i}", "channel": "default"} for i in range(branches)]
+    return _canvas("fanout", nodes, edges)
+
+
+def _canvas(name: str, nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> Canvas:
     return parse_canvas(
         {
             "apiVersion": "v1",
             "kind": "Canvas",
-            "metadata": {"name": "chain"},
+            "metadata": {"name": name},
             "spec": {"nodes": nodes, "edges": edges},
         }
     )
@@ -117,6 +151,50 @@ async def engine_parallel(engine: Engine, canvas: Canvas, runs: int) -> float:
     return elapsed
 
 
+def validation_ms(canvas: Canvas, repeat: int = 5) -> tuple[float, float]:
+    """(wall, CPU) milliseconds of the fastest of ``repeat`` validations of ``canvas``.
+
+    The fastest, because the machine may be shared: it is the least disturbed one.
+    """
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeat):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        check_canvas(canvas, REGISTRY)  # what Engine.validate runs
+        best_wall = min(best_wall, time.perf_counter() - started)
+        best_cpu = min(best_cpu, time.process_time() - cpu_started)
+    return best_wall * 1000, best_cpu * 1000
+
+
+async def chain_child(length: int, expressions: bool) -> None:
+    """In a child process: run one chain, print its wall and CPU time and this process's peak memory."""
+    with tempfile.TemporaryDirectory() as directory, RunStore(Path(directory) / "bench.db") as store:
+        engine = Engine(store, registry=REGISTRY)
+        canvas = chain_canvas(length, PREVIOUS_DATA if expressions else None)
+        cpu_started = time.process_time()
+        wall = await engine_chain(engine, canvas)
+        cpu = time.process_time() - cpu_started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": peak_kib / 1024}), flush=True)
+
+
+@dataclass(frozen=True)
+class ChainFigures:
+    wall_ms_per_node: float
+    #: CPU time alone: on a shared machine, wall time also counts the waits for a core
+    cpu_ms_per_node: float
+    peak_mib: float
+
+
+def measure_chain(length: int, expressions: bool) -> ChainFigures:
+    """The figures of one chain run in a fresh process."""
+    command = [sys.executable, __file__, "--child-chain", str(length)]
+    if expressions:
+        command.append("--child-expressions")
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return ChainFigures(figures["wall"] / length * 1000, figures["cpu"] / length * 1000, figures["peak_mib"])
+
+
 def line(name: str, value: float, unit: str) -> None:
     text = str(int(value)) if unit == "count" else f"{value:.4f}"
     print(f"{name} {text} {unit}", flush=True)
@@ -130,7 +208,18 @@ async def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=1000, help="parallel runs of a one-node canvas (default 1000)"
     )
+    parser.add_argument(
+        "--long-chain", type=int, default=10000, help="length of the expression chain (default 10000)"
+    )
+    parser.add_argument(
+        "--branches", type=int, default=10000, help="branches of the validated fan-out (default 10000)"
+    )
+    parser.add_argument("--child-chain", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-expressions", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_chain is not None:
+        await chain_child(args.child_chain, args.child_expressions)
+        return
     with tempfile.TemporaryDirectory() as directory, RunStore(Path(directory) / "bench.db") as store:
         engine = Engine(store, registry=REGISTRY)
         chain = chain_canvas(args.nodes)
@@ -153,6 +242,35 @@ async def main() -> None:
         line("baseline.parallel.wall", parallel_base, "s")
         line("engine.parallel.overhead_per_node", (parallel_wall - parallel_base) / args.runs * 1000, "ms")
         line("target.overhead_per_node", 1.0, "ms")
+
+    long, short = args.long_chain, max(1, args.long_chain // 10)
+    measured = {
+        f"expression_chain_{long}": measure_chain(long, expressions=True),
+        f"baseline.expression_chain_{short}": measure_chain(short, expressions=True),
+        f"baseline.plain_chain_{long}": measure_chain(long, expressions=False),
+    }
+    for name, figures in measured.items():
+        line(f"{name}_ms_per_node", figures.wall_ms_per_node, "ms")
+    line("target.expression_chain_ms_per_node", 0.3, "ms")
+    for name, figures in measured.items():
+        line(f"{name}_cpu_ms_per_node", figures.cpu_ms_per_node, "ms")
+    for name, figures in measured.items():
+        line(f"{name}_peak_mib", figures.peak_mib, "MiB")
+    line("target.expression_chain_peak_mib", 150, "MiB")
+
+    wide, narrow = args.branches, max(1, args.branches // 10)
+    validations = {
+        f"fanout_validation_{wide}": validation_ms(fanout_canvas(wide)),
+        f"baseline.fanout_validation_{narrow}": validation_ms(fanout_canvas(narrow)),
+        f"baseline.chain_validation_{wide}": validation_ms(chain_canvas(wide)),
+        # Each node names the trigger: every reference is checked against the nodes upstream.
+        f"named_chain_validation_{wide}": validation_ms(chain_canvas(wide, NAMES_THE_TRIGGER)),
+    }
+    for name, (wall, _) in validations.items():
+        line(f"{name}_ms", wall, "ms")
+    line("target.fanout_validation_ms", 50, "ms")
+    for name, (_, cpu) in validations.items():
+        line(f"{name}_cpu_ms", cpu, "ms")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def fanout_canvas(nodes: int, url: str) -> dict[str, Any]:
 
 
 async def _child(mode: str, database: str, canvas_file: str | None) -> dict[str, Any]:
-    from daytonaflow.runner import BUILTIN_COMPONENTS, Engine, RunStore, parse_canvas
+    from daytonaflow.builtins import BUILTIN_COMPONENTS
+    from daytonaflow.runner import Engine, RunStore, parse_canvas
 
     with RunStore(database) as store:
         engine = Engine(store, registry=BUILTIN_COMPONENTS)

@@ -3,7 +3,7 @@
 A pure library: template and context in, JSON value out. See docs/expressions.md for the language.
 """
 
-from daytonaflow.expressions.context import ChainEntry, ExpressionContext
+from daytonaflow.expressions.context import ChainEntry, EventChain, ExpressionContext
 from daytonaflow.expressions.errors import (
     AmbiguousReferenceError,
     ExpressionError,
@@ -22,6 +22,7 @@ __all__ = [
     "AmbiguousReferenceError",
     "ChainEntry",
     "CompiledTemplate",
+    "EventChain",
     "ExpressionContext",
     "ExpressionError",
     "ExpressionLimitError",

@@ -28,7 +28,6 @@ from daytonaflow.runner.errors import (
     RunStoreError,
 )
 from daytonaflow.runner.graph import CanvasGraph
-from daytonaflow.runner.http_request import BUILTIN_COMPONENTS, HttpRequest, HttpResponsePayload
 from daytonaflow.runner.progress import Observer, RunUpdate
 from daytonaflow.runner.registry import ENTRY_POINT_GROUP, ComponentRegistry
 from daytonaflow.runner.store import (
@@ -43,7 +42,6 @@ from daytonaflow.runner.store import (
 from daytonaflow.runner.validation import check_canvas, validate_canvas
 
 __all__ = [
-    "BUILTIN_COMPONENTS",
     "DB_ENV",
     "DEFAULT_MAX_ACTIVE_HOOKS",
     "DEFAULT_MAX_RESUME_ATTEMPTS",
@@ -61,8 +59,6 @@ __all__ = [
     "Engine",
     "EventRecord",
     "ExecutionRecord",
-    "HttpRequest",
-    "HttpResponsePayload",
     "JsonLines",
     "Node",
     "NodeType",

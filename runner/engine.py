@@ -25,7 +25,7 @@ from daytonaflow import documents
 from daytonaflow.component import Component, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
 from daytonaflow.events import Event
-from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
+from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
 from daytonaflow.runner.context import HookSlot, NodeContext, NoSecrets, RunResources, StoredMetadata
@@ -94,9 +94,10 @@ class _Run:
     created_at: float
     done: asyncio.Future[RunRecord]
     active: dict[str, _Execution] = field(default_factory=dict)
-    #: event id -> (parent event id, chain entry of the node that emitted it)
-    events: dict[str, tuple[str | None, ChainEntry]] = field(default_factory=dict)
-    chains: dict[str, tuple[ChainEntry, ...]] = field(default_factory=dict)
+    #: event id -> (parent event id, chain entry of the node that emitted it), until it is linked
+    unlinked: dict[str, tuple[str | None, ChainEntry]] = field(default_factory=dict)
+    #: event id -> the chain ending with that event; each links to its parent's, sharing it
+    chains: dict[str, EventChain] = field(default_factory=dict)
     failure: str | None = None
     cancelling: bool = False
     finishing: bool = False
@@ -108,20 +109,21 @@ class _Run:
         return self.cancelling or self.finishing or self.failure is not None
 
     def add_event(self, event_id: str, parent_id: str | None, entry: ChainEntry) -> None:
-        self.events[event_id] = (parent_id, entry)
+        # Linked when a chain first reaches it: a resumed run's events may come in any order.
+        self.unlinked[event_id] = (parent_id, entry)
 
-    def chain(self, event_id: str | None) -> tuple[ChainEntry, ...]:
-        """The events from the run's trigger down to ``event_id``, oldest first."""
+    def chain(self, event_id: str | None) -> EventChain | None:
+        """The events from the run's trigger down to ``event_id``, oldest first (None: no event)."""
         if event_id is None:
-            return ()
+            return None
         pending: list[str] = []
         cursor: str | None = event_id
         while cursor is not None and cursor not in self.chains:
             pending.append(cursor)
-            cursor = self.events[cursor][0]
-        chain = self.chains[cursor] if cursor is not None else ()
+            cursor = self.unlinked[cursor][0]
+        chain = self.chains[cursor] if cursor is not None else None
         for step in reversed(pending):
-            chain = (*chain, self.events[step][1])
+            chain = EventChain(self.unlinked.pop(step)[1], chain)
             self.chains[step] = chain
         return chain
 
@@ -464,7 +466,10 @@ class Engine:
         node = execution.node
         if _mentions_delimiters(node.configuration):
             chain = run.chain(execution.trigger_event_id)
-            expression_context = ExpressionContext(chain, chain[0].event if chain else None)
+            if chain is None:
+                expression_context = ExpressionContext(())
+            else:
+                expression_context = ExpressionContext(chain, chain.root.entry.event)
             resolved = resolve(
                 node.configuration, expression_context, node=node.id, literal_paths=component.literal_fields
             )

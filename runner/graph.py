@@ -14,18 +14,22 @@ class CanvasGraph:
     def __init__(self, canvas: Canvas) -> None:
         self.canvas = canvas
         self.nodes: dict[str, Node] = {}
+        nodes = self.nodes
         for node in canvas.spec.nodes:
-            self.nodes.setdefault(node.id, node)
-        self._listeners: dict[tuple[str, str], list[str]] = defaultdict(list)
+            nodes.setdefault(node.id, node)
+        # Ordered sets (dicts) of targets: an edge repeated is one listener, found in O(1).
+        self._listeners: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
         self._parents: dict[str, set[str]] = defaultdict(set)
         self._children: dict[str, set[str]] = defaultdict(set)
+        #: (node id, key) -> whether a node upstream of it has that id, name or component
+        self._key_upstream: dict[tuple[str, str], bool] = {}
+        listeners, parents, children = self._listeners, self._parents, self._children
         for edge in canvas.spec.edges:
-            if edge.source_id in self.nodes and edge.target_id in self.nodes:
-                targets = self._listeners[(edge.source_id, edge.channel)]
-                if edge.target_id not in targets:
-                    targets.append(edge.target_id)
-                self._parents[edge.target_id].add(edge.source_id)
-                self._children[edge.source_id].add(edge.target_id)
+            source, target = edge.source_id, edge.target_id
+            if source in nodes and target in nodes:
+                listeners[(source, edge.channel)][target] = None
+                parents[target].add(source)
+                children[source].add(target)
 
     def listeners(self, source_id: str, channel: str) -> list[str]:
         """Nodes that run when ``source_id`` emits on ``channel``, in edge order."""
@@ -43,6 +47,47 @@ class CanvasGraph:
                 if indegree[child] == 0:
                     ready.append(child)
         return [node_id for node_id, degree in indegree.items() if degree > 0]
+
+    def has_upstream(self, node_id: str, key: str) -> bool:
+        """Whether a node with a path to ``node_id`` has ``key`` as its id, name or component.
+
+        Searches up from ``node_id`` and stops at the first such node, or at a node already known
+        to have one upstream; a node already known to have none is not searched past. Every node
+        of a 10,000-node chain naming the trigger then costs O(1), not a walk up the chain.
+        """
+        known = self._key_upstream.get((node_id, key))
+        if known is not None:
+            return known
+        #: each node reached -> the node it was reached from (to mark the path found)
+        reached_from: dict[str, str] = {}
+        pending = deque(self._parents.get(node_id, ()))
+        for parent in pending:
+            reached_from[parent] = node_id
+        while pending:
+            current = pending.popleft()
+            node = self.nodes[current]
+            if key in (node.id, node.name, node.component) or self._key_upstream.get((current, key)):
+                self._mark_found(current, node_id, key, reached_from)
+                return True
+            if self._key_upstream.get((current, key)) is False:
+                continue  # nothing upstream of it has the key: no need to look past it
+            for parent in self._parents.get(current, ()):
+                if parent not in reached_from:
+                    reached_from[parent] = current
+                    pending.append(parent)
+        # Searched to the top: nothing upstream of any node reached has the key either.
+        for reached in (*reached_from, node_id):
+            self._key_upstream.setdefault((reached, key), False)
+        return False
+
+    def _mark_found(self, found: str, node_id: str, key: str, reached_from: dict[str, str]) -> None:
+        """Remember ``key`` as upstream of every node on the path from ``found`` down to ``node_id``."""
+        below = reached_from[found]
+        while True:
+            self._key_upstream[(below, key)] = True
+            if below == node_id:
+                return
+            below = reached_from[below]
 
     def ancestors(self, node_id: str) -> set[str]:
         """Every node with a path to ``node_id`` (not including itself unless on a cycle)."""

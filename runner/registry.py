@@ -27,8 +27,8 @@ class ComponentRegistry(Mapping[str, type[Component]]):
 
     @classmethod
     def discover(cls, group: str = ENTRY_POINT_GROUP, *, builtins: bool = True) -> ComponentRegistry:
-        """Every component of the entry-point ``group``, plus the runner's built-in ones."""
-        from daytonaflow.runner.http_request import BUILTIN_COMPONENTS
+        """Every component of the entry-point ``group``, plus the built-in ones (``daytonaflow.builtins``)."""
+        from daytonaflow.builtins import BUILTIN_COMPONENTS
 
         components: dict[str, type[Component]] = dict(BUILTIN_COMPONENTS) if builtins else {}
         broken: dict[str, str] = {}

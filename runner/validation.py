@@ -37,7 +37,7 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
         issues.append(CanvasIssue(cycle[0], "", "is on a cycle: " + " -> ".join(cycle)))
     for node in canvas.spec.nodes:
         component = registry.get(node.component)
-        if node.type is NodeType.ACTION and component is not None:
+        if node.type is NodeType.ACTION and component is not None and node.configuration:
             issues.extend(_expression_issues(node, graph, registry, component.literal_fields))
     names = {node.id: node.name for node in canvas.spec.nodes}
     return [replace(issue, node_name=names.get(issue.node, "")) for issue in issues]
@@ -113,6 +113,8 @@ def _edge_issues(
     canvas: Canvas, graph: CanvasGraph, registry: Mapping[str, type[Component]]
 ) -> list[CanvasIssue]:
     issues = []
+    # Many edges share a source, many sources a component: look channels up once per component.
+    channels_by_kind: dict[tuple[NodeType, str], tuple[str, ...] | None] = {}
     for index, edge in enumerate(canvas.spec.edges):
         where = f"edges.{index}"
         source = graph.nodes.get(edge.source_id)
@@ -130,7 +132,10 @@ def _edge_issues(
                 CanvasIssue(target.id, f"{where}.targetId", "is a trigger: nothing can flow into it")
             )
         if source is not None:
-            channels = channels_of(source, registry)
+            kind = (source.type, source.component)
+            if kind not in channels_by_kind:
+                channels_by_kind[kind] = channels_of(source, registry)
+            channels = channels_by_kind[kind]
             if channels is not None and edge.channel not in channels:
                 issues.append(
                     CanvasIssue(
@@ -149,8 +154,6 @@ def _expression_issues(
     registry: Mapping[str, type[Component]],
     literal_fields: Collection[str],
 ) -> list[CanvasIssue]:
-    upstream: list[Node] | None = None
-    known: set[str] = set()
     issues = []
     for path, value in _string_leaves(node.configuration, "configuration"):
         if _is_literal(path.removeprefix("configuration."), literal_fields):
@@ -160,12 +163,12 @@ def _expression_issues(
         except ExpressionError as error:
             issues.append(CanvasIssue(node.id, path, _bare_message(error)))
             continue
-        if keys and upstream is None:
-            # Computed only for nodes that reference others: most nodes of a long chain do not.
-            upstream = [graph.nodes[node_id] for node_id in graph.ancestors(node.id)]
-            known = {key for other in upstream for key in (other.id, other.name, other.component)}
-        for key in sorted(keys - known):
-            names = ", ".join(sorted(other.name for other in upstream or ())) or "none"
+        for key in sorted(keys):
+            if graph.has_upstream(node.id, key):
+                continue
+            # Only for a key that names no upstream node: listing them all walks up the canvas.
+            upstream = (graph.nodes[node_id] for node_id in graph.ancestors(node.id))
+            names = ", ".join(sorted(other.name for other in upstream)) or "none"
             issues.append(
                 CanvasIssue(node.id, path, f'$["{key}"] is not an upstream node (upstream: {names})')
             )

@@ -315,8 +315,9 @@ def _read_input(args: argparse.Namespace) -> Any:
 
 
 def _needs_backend(canvas: Canvas) -> bool:
-    """Whether any node uses a plugin component (the runner's built-ins need no sandbox backend)."""
-    from daytonaflow.runner import BUILTIN_COMPONENTS, NodeType
+    """Whether any node uses a plugin component (the built-in ones need no sandbox backend)."""
+    from daytonaflow.builtins import BUILTIN_COMPONENTS
+    from daytonaflow.runner import NodeType
 
     return any(
         node.type is NodeType.ACTION and node.component not in BUILTIN_COMPONENTS

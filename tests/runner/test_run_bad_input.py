@@ -19,8 +19,9 @@ import yaml
 from run_fakes import make_canvas
 
 from daytonaflow import documents
+from daytonaflow.builtins import BUILTIN_COMPONENTS
 from daytonaflow.cli import EXIT_FAILED, EXIT_OK, main
-from daytonaflow.runner import BUILTIN_COMPONENTS, Engine, RunInputError, RunStore, load_canvas, parse_canvas
+from daytonaflow.runner import Engine, RunInputError, RunStore, load_canvas, parse_canvas
 
 LIMIT_MESSAGE = f"nested deeper than the limit of {documents.MAX_DEPTH} levels"
 

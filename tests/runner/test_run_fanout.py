@@ -13,8 +13,10 @@ from typing import Any, ClassVar
 import pytest
 from run_fakes import FakeComponent, ValuePayload, make_canvas
 
+from daytonaflow.builtins import BUILTIN_COMPONENTS
 from daytonaflow.component import ExecutionContext
-from daytonaflow.runner import BUILTIN_COMPONENTS, DEFAULT_MAX_ACTIVE_HOOKS, Engine, RunStore, parse_canvas
+from daytonaflow.runner import DEFAULT_MAX_ACTIVE_HOOKS, Engine, RunStore, parse_canvas
+from daytonaflow.runner.graph import CanvasGraph
 
 
 class _InFlight:
@@ -241,3 +243,12 @@ async def test_output_a_hook_reports_reaches_the_observers_as_it_comes(
     assert [(update.node_id, update.text) for update in outputs] == [("n0", "n0 is waiting\n")]
     in_flight.release.set()
     assert (await engine.wait(run_id)).status == "succeeded"
+
+
+def test_a_repeated_edge_is_one_listener_and_listeners_keep_edge_order() -> None:
+    targets = [f"b{index}" for index in range(50)]
+    edges: list[tuple[str, str] | tuple[str, str, str]] = [("start", target) for target in targets]
+    edges += [("start", "b7"), ("start", "b0")]  # the same edges again
+    nodes = [{"id": target, "component": "test.echo", "configuration": {"value": 1}} for target in targets]
+    graph = CanvasGraph(parse_canvas(make_canvas(nodes, edges)))
+    assert graph.listeners("start", "default") == targets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,101 @@ def test_upstream_nodes_match_by_name_id_or_component() -> None:
         [("start", "a"), ("a", "b")],
     )
     assert issues_of(document) == []
+
+
+def test_references_are_checked_along_every_path_into_a_node() -> None:
+    # A diamond with a side branch: "join" sees both arms; "side" sees neither, "tail" sees all.
+    echo = {"component": "test.echo"}
+    document = make_canvas(
+        [
+            {"id": "left", **echo, "configuration": {"value": 1}},
+            {"id": "right", "name": "Right arm", **echo, "configuration": {"value": 2}},
+            {"id": "side", **echo, "configuration": {"value": '{{ $["Right arm"].data.value }}'}},
+            {
+                "id": "join",
+                **echo,
+                "configuration": {"value": '{{ $["left"].data.value }}{{ $["Right arm"].data.value }}'},
+            },
+            {
+                "id": "tail",
+                **echo,
+                "configuration": {"value": '{{ $["Right arm"].data.value }}{{ $["side"].data.value }}'},
+            },
+        ],
+        [
+            ("start", "left"),
+            ("start", "right"),
+            ("left", "join"),
+            ("right", "join"),
+            ("start", "side"),
+            ("join", "tail"),
+            ("side", "tail"),
+        ],
+    )
+    issues = issues_of(document)
+    assert [(issue.node, issue.field) for issue in issues] == [("side", "configuration.value")]
+    assert issues[0].message == ('$["Right arm"] is not an upstream node (upstream: Manual Run)')
+
+
+def refers_to_holder(node_id: str) -> dict[str, Any]:
+    return {"id": node_id, "component": "test.echo", "configuration": {"value": '{{ $["Holder"] }}'}}
+
+
+def plain(node_id: str, name: str = "") -> dict[str, Any]:
+    return {"id": node_id, "name": name or node_id, "component": "test.echo", "configuration": {"value": 1}}
+
+
+def test_a_node_beside_the_path_that_found_a_key_still_needs_it_upstream() -> None:
+    # "joined" finds Holder through "holder"; "other", also searched, has no Holder above it.
+    document = make_canvas(
+        [plain("holder", "Holder"), plain("other"), refers_to_holder("joined"), refers_to_holder("below")],
+        [
+            ("start", "holder"),
+            ("start", "other"),
+            ("holder", "joined"),
+            ("other", "joined"),
+            ("other", "below"),
+        ],
+    )
+    assert [(issue.node, issue.field) for issue in issues_of(document)] == [("below", "configuration.value")]
+
+
+def test_a_node_with_no_key_upstream_does_not_hide_another_path_that_has_it() -> None:
+    # "lacking" is searched first and has no Holder above it; "merged" has it through "middle".
+    document = make_canvas(
+        [plain("holder", "Holder"), plain("middle"), refers_to_holder("lacking"), refers_to_holder("merged")],
+        [
+            ("start", "holder"),
+            ("holder", "middle"),
+            ("start", "lacking"),
+            ("lacking", "merged"),
+            ("middle", "merged"),
+        ],
+    )
+    assert [(issue.node, issue.field) for issue in issues_of(document)] == [
+        ("lacking", "configuration.value")
+    ]
+
+
+def test_a_key_found_nowhere_upstream_is_reported_for_every_node_naming_it() -> None:
+    chain = [
+        {"id": f"n{i}", "component": "test.echo", "configuration": {"value": '{{ $["nope"] }}'}}
+        for i in range(30)
+    ]
+    ids = ["start", *(node["id"] for node in chain)]
+    issues = issues_of(make_canvas(chain, list(itertools.pairwise(ids))))
+    assert [issue.node for issue in issues] == [node["id"] for node in chain]
+    assert all('$["nope"] is not an upstream node' in issue.message for issue in issues)
+
+
+def test_a_long_chain_naming_its_first_node_everywhere_is_valid() -> None:
+    chain = [{"id": "first", "component": "test.echo", "configuration": {"value": 0}}]
+    chain += [
+        {"id": f"n{i}", "component": "test.echo", "configuration": {"value": '{{ $["first"].data.value }}'}}
+        for i in range(2000)
+    ]
+    ids = ["start", *(node["id"] for node in chain)]
+    assert issues_of(make_canvas(chain, list(itertools.pairwise(ids)))) == []
 
 
 def test_an_expression_syntax_error_names_the_node_and_field() -> None:

@@ -1,6 +1,6 @@
 """The built-in ``http`` component: one HTTP request from the host running the canvas.
 
-SuperPlane ships an HTTP component in its core; the runner does too, so a canvas can check what
+SuperPlane ships an HTTP component in its core; daytonaflow does too, so a canvas can check what
 it built (a preview URL, a health endpoint) without a sandbox of its own.
 """
 
@@ -236,7 +236,3 @@ def _is_http_url(value: Any) -> bool:
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-#: Components the runner provides itself (the start trigger is handled by the engine directly).
-BUILTIN_COMPONENTS: dict[str, type[Component]] = {HttpRequest.name: HttpRequest}

@@ -25,7 +25,7 @@ import asyncio
 import codecs
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -65,6 +65,11 @@ KILL_GRACE_SECONDS = 10.0
 
 _OUTCOME = "outcome"
 _CLEANUP = "cleanup"
+_SANDBOX_ENTRIES = frozenset({"discardSandbox", "releaseSandbox"})
+#: While a command's output is followed, its status is also asked this often (a stream a proxy
+#: keeps open after the exit must not hold the node).
+_WATCH_SECONDS = 30.0
+_STREAM_CLOSE_GRACE_SECONDS = 2.0
 _T = TypeVar("_T")
 
 
@@ -154,9 +159,11 @@ class Step:
 
     async def drive(self, work: Callable[[Step], Awaitable[Outcome]], payload_type: type[Payload]) -> None:
         """Run ``work`` to its outcome and emit it, or replay the outcome a crashed attempt recorded."""
+        _migrate(self.ctx)
         record = self.get(_OUTCOME)
         if isinstance(record, dict):
-            await self._clean_up(failed="failure" in record or record.get("succeeded") is False)
+            succeeded = record.get("succeeded", record.get("channel") != "failed")
+            await self._clean_up(failed="failure" in record or not succeeded)
             if "failure" in record:
                 raise ComponentError(str(record["failure"]))
             self.ctx.emit(str(record["channel"]), payload_type.model_validate(record["data"]))
@@ -177,24 +184,31 @@ class Step:
         self.ctx.emit(outcome.channel, outcome.payload)
 
     async def cancel(self) -> None:
-        """Undo what the execution made: its sessions end, and a sandbox it was making is deleted."""
-        creating = self.get("creating")
-        if creating and not self.get("sandbox"):
-            # The create may be in flight, or its answer unsaved: find the sandbox by its label.
-            for sandbox in await self.client.sandboxes_created_with(str(creating)):
-                await self._discard(sandbox.id)
-        await self._clean_up(failed=True)
+        """Undo what the execution made: its sessions end, and a sandbox it made or was making is
+        deleted (one kept on failure too: a cancelled execution keeps nothing)."""
+        _migrate(self.ctx)
         made = self.get("sandbox")
+        creating = self.get("creating")
+        if creating and not made:
+            # The create may be in flight, or its answer unsaved: find the sandbox by its label.
+            try:
+                for sandbox in await self.client.sandboxes_created_with(str(creating)):
+                    await self._discard(sandbox.id)
+            except DaytonaError as error:
+                # Its key stays a run resource: the run's end looks the label up again.
+                self.ctx.logger.warning("cannot look up the sandbox being created: %s", error)
+        await self._clean_up(failed=True, cancelled=True)
         if made:
-            # Kept only when its own work fails: a cancelled execution deletes what it made.
             await self._discard(str(made))
 
-    async def _clean_up(self, *, failed: bool) -> None:
+    async def _clean_up(self, *, failed: bool, cancelled: bool = False) -> None:
         """Run the recorded clean-ups (sessions first: they end what still runs); each is idempotent
         and never raises over the outcome."""
         for entry in sorted(self.get(_CLEANUP) or [], key=lambda entry: "session" not in entry):
             if entry.get("onlyOnFailure") and not failed:
                 continue
+            if cancelled and _SANDBOX_ENTRIES.intersection(entry):
+                continue  # cancel() deletes the sandbox itself, kept or not
             try:
                 await self._clean(entry)
             except DaytonaError as error:
@@ -243,12 +257,14 @@ class Step:
         execution fails or is cancelled; with ``keep_on_failure`` a failed execution keeps it (for
         inspection), and the run then no longer reclaims it.
         """
+        sandbox_id = self.get("sandbox")
+        if self.get("sandboxReady"):
+            # Resumed after it was handed on: what follows handles its state.
+            self._on_failure_of(str(sandbox_id), keep=keep_on_failure)
+            return str(sandbox_id)
         secret_specs = config.secret_specs()
         # Resolving first means a missing secret fails the node before anything exists to clean up.
         resolve_secrets(secret_specs, self.ctx.secrets)
-        sandbox_id = self.get("sandbox")
-        if self.get("sandboxReady"):
-            return str(sandbox_id)  # resumed after it was handed on: what follows handles its state
         if sandbox_id is None:
             request = config.create_request(integration_of(self.ctx.integration).target)
             sandbox = await self._create(request, keep_on_failure)
@@ -256,6 +272,7 @@ class Step:
             self.save(sandbox=sandbox_id, startDeadline=_timing.now() + timeout)
         else:
             sandbox = None
+            self._on_failure_of(str(sandbox_id), keep=keep_on_failure)
         await self._wait_started(sandbox_id, sandbox)
         try:
             await inject_secrets(self.client, sandbox_id, resolve_secrets(secret_specs, self.ctx.secrets))
@@ -273,18 +290,22 @@ class Step:
         try:
             sandbox = await self.client.create_sandbox(request, idempotency_key=key)
         except DaytonaError as error:
-            if isinstance(error, DaytonaApiError) and error.status < 500:
-                # Refused outright: no sandbox can exist.
+            if isinstance(error, DaytonaApiError) and error.status < 500 and error.status not in (408, 429):
+                # Refused outright: no sandbox can exist (a timeout or a rate limit proves nothing:
+                # an earlier attempt may have made one).
                 self.ctx.resources.release(LOST_CREATION_RESOURCE, key)
                 raise
             await self._reconcile_lost_creation(key, error)
             raise
         self.ctx.resources.acquire(SANDBOX_RESOURCE, sandbox.id)
-        on_failure = "releaseSandbox" if keep_on_failure else "discardSandbox"
-        self.on_end({on_failure: sandbox.id}, only_on_failure=True)
+        self._on_failure_of(sandbox.id, keep=keep_on_failure)
         self.ctx.resources.release(LOST_CREATION_RESOURCE, key)
         self.ctx.logger.info("created sandbox %s (state %s)", sandbox.id, sandbox.state)
         return sandbox
+
+    def _on_failure_of(self, sandbox_id: str, *, keep: bool) -> None:
+        """Delete the sandbox when the execution fails, or keep it (the run then no longer reclaims it)."""
+        self.on_end({"releaseSandbox" if keep else "discardSandbox": sandbox_id}, only_on_failure=True)
 
     async def _reconcile_lost_creation(self, key: str, cause: DaytonaError) -> None:
         """A create that failed after it may have happened: find the sandbox by its label and delete
@@ -406,6 +427,8 @@ class Step:
                     raise self._interrupted(command) from None
                 raise
         finally:
+            if secrets.done() and not secrets.cancelled():
+                secrets.exception()  # retrieved: a failure here is not the one being raised
             secrets.cancel()
 
     async def _start(self, command: Command, state: dict[str, Any]) -> None:
@@ -482,24 +505,18 @@ class Step:
 
         exit_code: int | None = None
         async with self.ctx.waiting():
-            followed = False
-            with contextlib.suppress(TimeoutError, DaytonaConnectionError):
-                # A stream that breaks or outlives the kill grace leaves the rest to polling.
-                async with _at_most(
-                    None if deadline is None else deadline + KILL_GRACE_SECONDS - _timing.now()
-                ):
-                    followed = await self.client.follow_session_command(
-                        sandbox, session, command_id, on_output
-                    )
-            if followed:
+            if await self._follow(state, on_output):
                 exit_code = (await self.client.get_session_command(sandbox, session, command_id)).exit_code
         if exit_code is None:
             exit_code = await self._poll_exit(state)
-            # Without a stream, the output is read once, at the end.
+            # Without a (whole) stream, the output is read once, at the end.
+            streamed = output.total > 0
             output = OutputBuffer(command.keep_bytes)
             masking = _Masking(masking.values)
-            text = await self._logs(state)
-            output.add(masking.feed(text.encode()) + masking.flush())
+            text = masking.feed((await self._logs(state)).encode()) + masking.flush()
+            output.add(text)
+            if not streamed:
+                self.ctx.report_output(text)
         else:
             rest = masking.flush()
             if rest:
@@ -511,6 +528,42 @@ class Step:
             return CommandResult(124, output, True)
         past_deadline = deadline is not None and _timing.now() >= deadline
         return CommandResult(exit_code, output, past_deadline and exit_code in TIMEOUT_EXIT_CODES)
+
+    async def _follow(self, state: dict[str, Any], on_output: Callable[[bytes], None]) -> bool:
+        """Follow the command's output stream to its end; False when the rest is left to polling
+        (no stream offered, a stream that broke, or one still open past the kill grace).
+
+        A status check every :data:`_WATCH_SECONDS` runs beside the stream: a stream that stays
+        open after the command ended (a proxy holding it) does not hold the node.
+        """
+        deadline = state["deadline"]
+        limit = None if deadline is None else max(0.0, deadline + KILL_GRACE_SECONDS - _timing.now())
+        follow = asyncio.ensure_future(self.client.follow_session_command(*_command_of(state), on_output))
+        watch = asyncio.ensure_future(self._watch_exit(state))
+        try:
+            done, _ = await asyncio.wait({follow, watch}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            if watch in done and follow not in done:
+                # Ended by its status; the stream's last frames may still be on their way.
+                done, _ = await asyncio.wait({follow}, timeout=_STREAM_CLOSE_GRACE_SECONDS)
+            if follow not in done:
+                return False
+            try:
+                return follow.result()
+            except DaytonaConnectionError as error:
+                self.ctx.logger.info("the output stream ended early (%s): polling instead", error)
+                return False
+        finally:
+            for task in (follow, watch):
+                task.cancel()
+            await asyncio.gather(follow, watch, return_exceptions=True)
+
+    async def _watch_exit(self, state: dict[str, Any]) -> None:
+        """Return once the command's status says it exited (asked every :data:`_WATCH_SECONDS`)."""
+        while True:
+            await asyncio.sleep(_WATCH_SECONDS)
+            with contextlib.suppress(DaytonaError):
+                if (await self.client.get_session_command(*_command_of(state))).exit_code is not None:
+                    return
 
     async def _poll_exit(self, state: dict[str, Any]) -> int | None:
         """The exit code once the command ended; None when it still runs past its kill grace."""
@@ -549,6 +602,11 @@ class Step:
             return CommandResult(None, output, True)
         return CommandResult(answer[0], output, False)
 
+    async def end_command(self, command: Command) -> None:
+        """End ``command``'s session now (a background command that exited before it was ready)."""
+        state = self.get(command.key)
+        await self._end_session(state["sandbox"], state["session"])
+
     async def _logs(self, state: dict[str, Any]) -> str:
         logs = await self.client.get_session_command_logs(
             state["sandbox"], state["session"], state["commandId"]
@@ -565,6 +623,43 @@ class Step:
         except DaytonaApiError:
             if not await self.is_stopped(sandbox):
                 raise
+
+
+def _migrate(ctx: ExecutionContext) -> None:
+    """Metadata a version before the durable step persisted, in today's shape (a run resumed after
+    an upgrade carries on where it was, and never starts its command twice)."""
+    metadata = ctx.metadata.get()
+    old_step, start, phase = metadata.get("step"), metadata.get("start"), metadata.get("phase")
+    if not (isinstance(old_step, dict) or isinstance(start, dict)) or _CLEANUP in metadata:
+        return
+    cleanup: list[dict[str, Any]] = []
+    if isinstance(start, dict):
+        sandbox_id = str(start["sandboxId"])
+        metadata.update(sandbox=sandbox_id, startDeadline=float(start["deadline"]))
+        metadata["sandboxReady"] = phase in ("cloning", "bootstrapping")
+        cleanup.append({"discardSandbox": sandbox_id, "onlyOnFailure": True})
+    if "startedAt" in metadata and phase:
+        metadata["sandboxStartedAt"] = metadata["startedAt"]
+    if phase == "cloning":
+        metadata["cloning"] = True
+    if phase == "bootstrapping":
+        metadata["cloned"] = True
+    if isinstance(old_step, dict):
+        key = "bootstrap" if phase else "command"
+        metadata[key] = {
+            "sandbox": old_step["sandbox"],
+            "session": old_step["session"],
+            "startedAt": old_step["startedAt"],
+            "deadline": old_step.get("deadline"),
+            "commandId": old_step.get("commandId"),
+            "launched": bool(old_step.get("launched") or old_step.get("commandId")),
+        }
+        background = "-background-" in str(old_step["session"])
+        cleanup.insert(
+            0, {"sandbox": old_step["sandbox"], "session": old_step["session"], "onlyOnFailure": background}
+        )
+    metadata[_CLEANUP] = cleanup
+    ctx.metadata.set(metadata)
 
 
 async def delete_if_present(client: DaytonaClient, sandbox_id: str) -> bool:
@@ -601,10 +696,16 @@ def _start_failure(sandbox: SandboxInfo, deadline: float) -> str | None:
 
 def _same_target(left: dict[str, Any], right: dict[str, Any]) -> bool:
     """Whether two clean-up entries act on the same thing (a later one replaces the earlier)."""
-    strip = {"onlyOnFailure"}
-    return {k: v for k, v in left.items() if k not in strip} == {
-        k: v for k, v in right.items() if k not in strip
-    }
+
+    def target(entry: dict[str, Any]) -> dict[str, Any]:
+        # Deleting or keeping a sandbox on failure is one decision about one sandbox.
+        return {
+            ("sandbox" if key in _SANDBOX_ENTRIES else key): value
+            for key, value in entry.items()
+            if key != "onlyOnFailure"
+        }
+
+    return target(left) == target(right)
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -614,19 +715,6 @@ def _describe(entry: dict[str, Any]) -> str:
 def _command_of(state: dict[str, Any]) -> tuple[str, str, str]:
     """Sandbox, session and command ID of a started command's persisted state."""
     return str(state["sandbox"]), str(state["session"]), str(state["commandId"])
-
-
-def _seconds_until(deadline: float | None, grace: float) -> float | None:
-    return None if deadline is None else deadline + grace - _timing.now()
-
-
-@contextlib.asynccontextmanager
-async def _at_most(seconds: float | None) -> AsyncIterator[None]:
-    if seconds is None:
-        yield
-        return
-    async with asyncio.timeout(max(0.0, seconds)):
-        yield
 
 
 class _Masking:

@@ -5,8 +5,8 @@ toolbox, whose base URL comes from ``GET {api_url}/config`` (``proxyToolboxUrl``
 and cached: ``{proxyToolboxUrl}/{sandboxId}/process/execute``. Every request carries
 ``Authorization: Bearer <api key>``.
 
-Failures raise the named errors of :mod:`daytonaflow.components.errors` with Daytona's own
-message. 429, 5xx and connection failures are repeated with capped, jittered backoff, but only
+Failures raise the named errors of :mod:`daytonaflow.components` with Daytona's own message.
+429, 5xx and connection failures are repeated with capped, jittered backoff, but only
 where repeating cannot do the work twice: reads, deletes, overwrites, and sandbox creation,
 which first looks its idempotency label up so a lost answer never yields a second sandbox.
 
@@ -61,6 +61,8 @@ _USER_AGENT = "daytonaflow/0.1"
 _NORMAL_CLOSURE = 1000
 _MAX_FRAME_BYTES = 16 * 1024 * 1024
 _FOLLOW_PING_SECONDS = 20.0
+#: Output streams one client holds open at once (a command beyond them is polled instead).
+_MAX_FOLLOWERS = 64
 #: Toolbox output-stream markers: the bytes after one belong to stdout (or stderr) until the next.
 _STREAM_MARKERS = (b"\x01\x01\x01", b"\x02\x02\x02")
 _WireT = TypeVar("_WireT", bound=BaseModel)
@@ -97,11 +99,21 @@ class DaytonaClient:
             timeout=timeout,
             transport=transport,
         )
+        # Output streams are held for a command's life: on a pool of their own, so they never
+        # starve the short requests, and bounded, so a wide fan-out polls beyond the bound.
+        self._stream_http = httpx.AsyncClient(
+            headers=self._http.headers,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=_MAX_FOLLOWERS, max_keepalive_connections=0),
+        )
+        self._followers = asyncio.Semaphore(_MAX_FOLLOWERS)
         self._toolbox_base: str | None = None
         self._toolbox_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._stream_http.aclose()
 
     # --- transport ------------------------------------------------------------------------
 
@@ -426,45 +438,65 @@ class DaytonaClient:
         the server does not offer following (the caller then polls); a stream that breaks or
         ends with an error raises :class:`DaytonaConnectionError`.
         """
+        if self._followers.locked():
+            return False  # as many streams as this client holds open: the rest poll
+        async with self._followers:
+            failure = await self._follow(sandbox_id, session_id, command_id, on_output)
+        if isinstance(failure, DaytonaConnectionError):
+            raise failure
+        return failure
+
+    async def _follow(
+        self, sandbox_id: str, session_id: str, command_id: str, on_output: Callable[[bytes], None]
+    ) -> bool | DaytonaConnectionError:
+        """The stream itself; a failure is returned, not raised: raised inside the socket's task
+        group it would come out wrapped in an exception group."""
         path = f"/process/session/{session_id}/command/{command_id}/logs"
         url = await self._toolbox(sandbox_id, path)
         demux = _Demux()
+        failure: DaytonaConnectionError | None = None
         try:
             connection: contextlib.AbstractAsyncContextManager[httpx_ws.AsyncWebSocketSession]
             connection = httpx_ws.aconnect_ws(
                 url,
-                self._http,
+                self._stream_http,
                 params={"follow": "true"},
                 max_message_size_bytes=_MAX_FRAME_BYTES,
                 keepalive_ping_interval_seconds=_FOLLOW_PING_SECONDS,
                 keepalive_ping_timeout_seconds=_FOLLOW_PING_SECONDS,
             )
             async with connection as socket:
-                while True:
+                while failure is None:
                     try:
                         event = await socket.receive()
                     except httpx_ws.WebSocketDisconnect as closed:
-                        if closed.code != _NORMAL_CLOSURE:
-                            raise DaytonaConnectionError(
-                                f"Daytona ended the output stream of command {command_id} with"
-                                f" {closed.code}: {closed.reason or 'no reason given'}"
-                            ) from None
-                        break
+                        if closed.code == _NORMAL_CLOSURE:
+                            break
+                        failure = DaytonaConnectionError(
+                            f"Daytona ended the output stream of command {command_id} with"
+                            f" {closed.code}: {closed.reason or 'no reason given'}"
+                        )
                     except httpx_ws.WebSocketNetworkError as error:
-                        raise DaytonaConnectionError(
+                        failure = DaytonaConnectionError(
                             f"the output stream of command {command_id} broke: {error}"
-                        ) from None
-                    data = getattr(event, "data", None)
-                    if isinstance(data, str):
-                        data = data.encode()
-                    if isinstance(data, bytes | bytearray):
-                        on_output(demux.feed(bytes(data)))
+                        )
+                    else:
+                        data = getattr(event, "data", None)
+                        if isinstance(data, str):
+                            data = data.encode()
+                        if isinstance(data, bytes | bytearray):
+                            on_output(demux.feed(bytes(data)))
         except httpx_ws.WebSocketUpgradeError:
             return False
-        except (httpx.TransportError, OSError) as error:
-            raise DaytonaConnectionError(
-                f"cannot follow the output of command {command_id}: {error!r}"
-            ) from None
+        except (httpx.TransportError, OSError, httpx_ws.HTTPXWSException) as error:
+            failure = DaytonaConnectionError(f"cannot follow the output of command {command_id}: {error!r}")
+        except ExceptionGroup as group:
+            # A failure of the socket's own tasks (a keepalive ping that timed out, a reset).
+            failure = DaytonaConnectionError(
+                f"the output stream of command {command_id} broke: {group.exceptions[0]!r}"
+            )
+        if failure is not None:
+            return failure
         on_output(demux.flush())
         return True
 

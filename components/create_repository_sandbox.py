@@ -216,15 +216,14 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         return []
 
     async def run(self, step: Step, config: CreateRepositorySandboxConfig) -> Outcome:
-        secrets = resolve_secrets(config.secret_specs(), step.ctx.secrets)
         sandbox_id = await step.create_sandbox(config, config.timeout, keep_on_failure=config.keep_on_failure)
         if step.get("sandboxStartedAt") is None:
             step.save(sandboxStartedAt=_timing.iso_utc(_timing.now()))
         deadline = float(step.get("startDeadline"))
-        await self._clone(step, config, sandbox_id, secrets, deadline)
+        await self._clone(step, config, sandbox_id, deadline)
         bootstrap = None
         if config.bootstrap is not None:
-            bootstrap = await self._bootstrap(step, config, config.bootstrap, sandbox_id, secrets, deadline)
+            bootstrap = await self._bootstrap(step, config, config.bootstrap, sandbox_id, deadline)
         payload = RepositorySandboxPayload(
             sandbox_id=sandbox_id,
             sandbox_started_at=step.get("sandboxStartedAt"),
@@ -241,13 +240,14 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         step: Step,
         config: CreateRepositorySandboxConfig,
         sandbox_id: str,
-        secrets: list[ResolvedSecret],
         deadline: float,
     ) -> None:
         """Clone through Daytona's git API; a clone cut short by a restart starts over, from a clean
         directory (in the sandbox started again if the restart found it stopped)."""
         if step.get("cloned"):
             return
+        # Resolved only for the clone: a bootstrap resumed later needs none of them.
+        secrets = resolve_secrets(config.secret_specs(), step.ctx.secrets)
         try:
             if step.get("cloning"):
                 if await step.is_stopped(sandbox_id):
@@ -278,14 +278,13 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         config: CreateRepositorySandboxConfig,
         bootstrap: Bootstrap,
         sandbox_id: str,
-        secrets: list[ResolvedSecret],
         deadline: float,
     ) -> BootstrapOutcome:
         inline = bootstrap.from_ == "inline"
         script_path = bootstrap.path or ""
         if inline:
+            # Left in place, beside the sandbox env file: a sandbox kept on failure shows what ran.
             script_path = f"{STATE_DIR}/bootstrap-{step.ctx.execution_id}.sh"
-            step.on_end({"sandbox": sandbox_id, "file": script_path})
 
         async def build() -> str:
             if inline:

@@ -192,6 +192,7 @@ class ExecuteCommand(DaytonaComponent[ExecuteCommandConfig]):
         result = await step.run_command(command, ready)
         if result.exit_code is not None or result.timed_out:
             # It ended (or never became ready) while it was meant to keep running: report how.
+            await step.end_command(command)
             return _outcome(result)
         state = step.get(command.key)
         output, truncated = result.output.bounded()

@@ -84,6 +84,9 @@ class HookSlot:
 
     @contextlib.asynccontextmanager
     async def released(self) -> AsyncIterator[None]:
+        if not self._held:
+            yield  # already handed back (a wait inside a wait): nothing to give or take back
+            return
         self._release()
         cancelled = False
         try:

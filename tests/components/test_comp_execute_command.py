@@ -121,6 +121,14 @@ async def test_background_returns_once_the_port_answers_and_leaves_the_process_r
     assert "/dev/tcp/127.0.0.1/3000" in daytona.executed[0]["command"]
 
 
+async def test_a_background_command_that_exits_before_it_is_ready_ends_its_session(daytona, make_ctx, clock):
+    daytona.next_exits = [[0]]
+    ctx = make_ctx(command_config(command="true", background=True, waitForPort=3000))
+    await drive(ExecuteCommand(), ctx, clock)
+    assert ctx.data["exitCode"] == 0
+    assert len(daytona.deleted_sessions) == 1
+
+
 async def test_background_commands_are_not_wrapped_in_a_timeout(daytona, make_ctx, clock):
     daytona.next_exits = [[None]]
     await drive(ExecuteCommand(), make_ctx(command_config(background=True)), clock)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from comp_support import SANDBOX_ID, DictSecrets, ProcessDied, drive, inner_script
 
@@ -169,6 +170,22 @@ async def test_keep_on_failure_keeps_the_sandbox_and_says_so(daytona, make_ctx, 
         await drive(CreateRepositorySandbox(), ctx, clock)
     assert daytona.deleted == []
     assert (SANDBOX_RESOURCE, SANDBOX_ID) not in ctx.resources.held  # not reclaimed at run end
+
+
+async def test_cancel_deletes_a_sandbox_kept_on_failure_and_releases_it_only_then(daytona, make_ctx, clock):
+    daytona.next_exits = [[None]]
+    ctx = make_ctx(seed_config(keepOnFailure=True), secrets=seed_secrets())
+    clock.crash_when(lambda: "bootstrap" in ctx.metadata.data)
+    with pytest.raises(ProcessDied):
+        await CreateRepositorySandbox().execute(ctx)
+    daytona.router.routes["delete"].mock(return_value=httpx.Response(503, json={"message": "busy"}))
+    await CreateRepositorySandbox().cancel(ctx)
+    # The delete failed: the sandbox stays a run resource, so the run's end deletes it.
+    assert (SANDBOX_RESOURCE, SANDBOX_ID) in ctx.resources.held
+    daytona.router.routes["delete"].mock(side_effect=daytona._delete)
+    await CreateRepositorySandbox().cancel(ctx)
+    assert daytona.deleted == [SANDBOX_ID]
+    assert (SANDBOX_RESOURCE, SANDBOX_ID) not in ctx.resources.held
 
 
 async def test_secret_values_printed_by_the_bootstrap_are_masked(daytona, make_ctx, clock):

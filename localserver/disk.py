@@ -612,7 +612,9 @@ class LoopVolumes:
                 logger.debug("mounting %s directly failed (%s): using mount(8)", image, error)
                 argv = [self.mount, "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(volume)]
                 self._run(argv, "mount")
-            volume.chmod(0o711)
+            # Changed only where a copied template did not do it already (see _lay_out_template).
+            if volume.stat().st_mode & 0o7777 != 0o711:
+                volume.chmod(0o711)
             with contextlib.suppress(FileNotFoundError):
                 (volume / "lost+found").rmdir()
         home = volume / "home"
@@ -681,8 +683,30 @@ class LoopVolumes:
                 with open(partial, "wb") as handle:
                     handle.truncate(size_bytes)
                 self._format(partial)
+                self._lay_out_template(partial)
                 partial.replace(template)
         return template
+
+    def _lay_out_template(self, image: Path) -> None:
+        """Give the template, unmounted, the root every home needs (mode 0711, a ``home``
+        directory, no ``lost+found``), so that a home copied from it needs no metadata change
+        after its mount, where each costs milliseconds (a template mounted once to do it would
+        make every copy's mount slower). Without debugfs, each home is laid out at its mount."""
+        debugfs = _find_tool("debugfs")
+        if debugfs is None:
+            return
+        script = "rmdir lost+found\nmkdir home\nsif / mode 040711\nsif home mode 040755\n"
+        try:
+            subprocess.run(
+                [debugfs, "-w", "-f", "-", str(image)],
+                input=script,
+                capture_output=True,
+                text=True,
+                timeout=_COMMAND_TIMEOUT_SECONDS,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            logger.debug("cannot lay out the home template %s with debugfs: %s", image, error)
 
     def _run(self, argv: list[str], what: str) -> None:
         try:

@@ -35,11 +35,16 @@ from pathlib import Path
 import httpx
 
 from daytonaflow.localserver import LocalServer, SandboxLimits
-from daytonaflow.localserver._bwrap import compile_agent, plan_spawn, spawn
-from daytonaflow.localserver._etc import write_synthetic_etc
-from daytonaflow.localserver._uids import host_uid_for_sandboxes
 from daytonaflow.localserver.agent_client import AgentClient
-from daytonaflow.localserver.isolation import find_bwrap, find_python
+from daytonaflow.localserver.isolation import (
+    compile_agent,
+    find_bwrap,
+    find_python,
+    host_uid_for_sandboxes,
+    plan_spawn,
+    spawn,
+    write_synthetic_etc,
+)
 from daytonaflow.localserver.sandboxes import _AGENT_SOURCE, _BASE_ENV
 
 

@@ -72,8 +72,9 @@ _MONITOR_WORKERS = 4
 # work mostly waits (for a forked child's exec, an RCU grace period, a killed process to leave its
 # group), so many run at once; none of it waits behind home filesystems or tree removals.
 _PROCESS_WORKERS = 16
-# Threads that make, mount, unmount and remove sandboxes' files (mkfs is CPU-bound).
-_FILES_WORKERS = 4
+# Threads that make, mount, unmount and remove sandboxes' files: mostly waiting for the disk (mkfs is
+# CPU-bound, but a few at once suffice for it).
+_FILES_WORKERS = 8
 # Under host-wide file table pressure, a sandbox holding fewer files than this is never killed:
 # an idle sandbox (agent, shell, libraries) holds about a hundred, and killing it frees nothing.
 _PRESSURE_KILL_FLOOR = 1000
@@ -575,10 +576,15 @@ class SandboxManager:
             self.running[record.id] = running
             self._mark_started(record)
             return record
-        self._make_dirs(record.id, host_uid)
-        record.persist(self._dir(record))
+        # Directories and a first record on disk: a few milliseconds of file system work each,
+        # which a hundred creates arriving at once must not spend one after another on the loop.
+        await self._off_loop(self._files_executor, self._lay_out, record, host_uid)
         await self._launch(record)
         return record
+
+    def _lay_out(self, record: SandboxRecord, host_uid: int) -> None:
+        self._make_dirs(record.id, host_uid)
+        record.persist(self._dir(record))
 
     def _check_name_free(self, name: str) -> None:
         if any(r.name == name for r in self.records.values()):

@@ -894,3 +894,16 @@ def test_a_loop_home_is_mounted_by_mount8_where_the_direct_loop_setup_fails(
         assert api.run(sandbox["id"], "echo on-its-own-fs > f && cat f")["result"] == "on-its-own-fs\n"
         assert api.delete(sandbox["id"]).status_code == 200
         assert loop_devices_of(directory) == []
+
+
+@loop_only
+def test_homes_copied_from_one_formatted_image_are_each_a_filesystem_of_their_own(state_dir: Path) -> None:
+    with _server(state_dir, "loop") as server, _client(server) as http:
+        api = Api(server, http)
+        first, second = api.create(disk=0.25), api.create(disk=0.25)
+        api.run(first["id"], "echo mine > only-here.txt")
+        assert api.run(second["id"], "ls -A /home/daytona")["result"] == ""
+        homes = [_sandbox_dir(server, s["id"]) / "volume" for s in (first, second)]
+        assert os.stat(homes[0]).st_dev != os.stat(homes[1]).st_dev
+        for sandbox in (first, second):
+            assert api.delete(sandbox["id"]).status_code == 200

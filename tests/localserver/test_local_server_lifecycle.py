@@ -90,7 +90,8 @@ def test_a_restarted_server_adopts_sandboxes_as_stopped_with_their_files(state_d
     ):
         assert second.adopted == [sandbox_id]
         assert http.get(f"/sandbox/{sandbox_id}").json()["state"] == "stopped"
-        assert http.post(f"/sandbox/{sandbox_id}/start").json()["state"] == "started"
+        started = http.post(f"/sandbox/{sandbox_id}/start").json()
+        assert started["state"] == "started", started
         result = http.post(
             f"{second.toolbox_url}/{sandbox_id}/process/execute", json={"command": "cat kept.txt"}
         )

@@ -1,0 +1,474 @@
+"""Terminal rendering of runs for the CLI: the live progress view, the summary, history, JSON lines.
+
+Only the CLI draws runs, so this sits beside it, not in the runner: the runner reports progress
+as :class:`RunUpdate` and knows nothing of terminals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from daytonaflow.runner import progress
+from daytonaflow.runner.progress import RunUpdate
+from daytonaflow.runner.store import EventRecord, ExecutionRecord, RunRecord, RunStore
+
+_STATE_STYLES = {
+    "pending": "dim",
+    "running": "yellow",
+    "checking": "yellow",
+    "waiting": "cyan",
+    "emitted": "green",
+    "completed": "green",
+    "succeeded": "bold green",
+    "failed": "bold red",
+    "cancelled": "magenta",
+    "cancelling": "magenta",
+}
+EXCERPT_WIDTH = 60
+#: Rows of each table ``runs show`` draws by default: a huge run is read and drawn a page at a time.
+DEFAULT_PAGE_ROWS = 20
+_WRITE_BATCH = 500
+#: A running command's output, streamed in chunks (the live view shows each node's latest line).
+NODE_OUTPUT = "node.output"
+_NODE_STATES = (
+    progress.NODE_STARTED,
+    progress.NODE_WAITING,
+    progress.NODE_EMITTED,
+    progress.NODE_COMPLETED,
+    progress.NODE_FAILED,
+    progress.NODE_CANCELLED,
+)
+_RESOURCE_VERBS = {
+    progress.RESOURCE_RECLAIMED: "reclaimed",
+    progress.RESOURCE_KEPT: "kept",
+    progress.RESOURCE_RECLAIM_FAILED: "could not reclaim",
+}
+
+
+def excerpt(event: dict[str, Any] | None, width: int = EXCERPT_WIDTH) -> str:
+    """A one-line glimpse of an event's data: a command's output if it has one, else compact JSON."""
+    if not event:
+        return ""
+    data = event.get("data", {})
+    text: str
+    if isinstance(data, dict) and isinstance(data.get("status"), int) and isinstance(data.get("body"), str):
+        lines = [line for line in data["body"].splitlines() if line.strip()]
+        text = f"{data['status']}: {lines[0] if lines else ''}"
+    elif isinstance(data, dict) and isinstance(data.get("result"), str):
+        lines = [line for line in data["result"].splitlines() if line.strip()]
+        text = lines[-1] if lines else '""'
+        if "exitCode" in data:
+            text = f"exit {data['exitCode']}: {text}"
+    else:
+        text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+@dataclass
+class _NodeLine:
+    node_id: str
+    name: str
+    component: str
+    state: str = "pending"
+    started: float | None = None
+    duration: float | None = None
+    channel: str = ""
+    detail: str = ""
+
+
+class RunView:
+    """Live table of one run's nodes, fed with :class:`RunUpdate`; falls back to plain lines off a TTY."""
+
+    def __init__(self, console: Console, *, every_run: bool = False) -> None:
+        self.console = console
+        #: Without ``every_run`` the view follows the first run that starts after it subscribed.
+        self.every_run = every_run
+        self.run_id: str | None = None
+        self._lines: dict[str, _NodeLine] = {}
+        self._title = ""
+        self._live: Live | None = None
+        self._notes: list[str] = []
+
+    def __enter__(self) -> RunView:
+        if self.console.is_terminal:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=12, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(None, None, None)
+
+    def __call__(self, update: RunUpdate) -> None:
+        if not self.every_run:
+            if self.run_id is None and update.kind == progress.RUN_STARTED:
+                self.run_id = update.run_id
+            if update.run_id != self.run_id:
+                return
+        if update.kind in (progress.RUN_STARTED, progress.RUN_RESUMED):
+            self._title = f"{update.canvas} · run {update.run_id}"
+        elif update.node_id is not None and update.kind in _NODE_STATES:
+            self._node(update)
+        elif update.node_id is not None and update.kind == NODE_OUTPUT:
+            self._output(update)
+        elif update.kind in _RESOURCE_VERBS:
+            note = f"{_RESOURCE_VERBS[update.kind]} {update.resource} (from node {update.node_id})"
+            if update.error:
+                note += f": {update.error}"
+            self._say(note)
+        else:
+            return  # a kind this view does not know (a newer engine's): nothing to draw
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _line(self, update: RunUpdate) -> _NodeLine:
+        assert update.node_id is not None
+        key = update.execution_id or update.node_id
+        line = self._lines.get(key)
+        if line is None:
+            line = _NodeLine(update.node_id, update.node_name or update.node_id, update.component or "")
+            self._lines[key] = line
+        return line
+
+    def _output(self, update: RunUpdate) -> None:
+        """The live table shows a running node's latest output line; plain lines skip the chunks
+        (the node's final line carries its output), so a flood does not flood the log."""
+        text: Any = getattr(update, "text", None)
+        if not isinstance(text, str):
+            return
+        latest = [line for line in text.splitlines() if line.strip()]
+        if latest:
+            self._line(update).detail = latest[-1]
+
+    def _node(self, update: RunUpdate) -> None:
+        line = self._line(update)
+        line.state = update.status or line.state
+        line.duration = update.duration
+        if update.kind == progress.NODE_STARTED:
+            line.started = time.monotonic() - (update.duration or 0.0)
+        if update.channel:
+            line.channel = update.channel
+        if update.event is not None:
+            line.detail = excerpt(update.event)
+        if update.error:
+            line.detail = update.error
+        if self._live is None and update.kind != progress.NODE_STARTED:
+            self._say(
+                f"{line.name} [{line.component}] {line.state}"
+                + (f" on {line.channel}" if line.channel else "")
+                + (f" in {format_duration(line.duration)}" if line.duration is not None else "")
+                + (f": {line.detail}" if line.detail else "")
+            )
+
+    def _say(self, text: str) -> None:
+        if self._live is None:
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self._notes.append(text)
+
+    def _render(self) -> RenderableType:
+        table = Table(title=Text(self._title) if self._title else None, title_justify="left", expand=True)
+        table.add_column("node", no_wrap=True, overflow="ellipsis", max_width=28)
+        table.add_column("state", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        table.add_column("channel", no_wrap=True)
+        table.add_column("output", no_wrap=True, overflow="ellipsis", ratio=1)
+        for line in self._lines.values():
+            duration = line.duration
+            if line.state in ("running", "checking", "waiting") and line.started is not None:
+                duration = time.monotonic() - line.started
+            table.add_row(
+                Text(line.name),
+                Text(line.state, style=_STATE_STYLES.get(line.state, "")),
+                format_duration(duration),
+                Text(line.channel),
+                Text(line.detail.splitlines()[0] if line.detail else ""),
+            )
+        notes = [Text(note, style="dim") for note in self._notes]
+        return Group(table, *notes)
+
+
+class JsonLines:
+    """Writes every update as one JSON object per line (``--json``)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._reader_gone = False
+
+    def __call__(self, update: RunUpdate) -> None:
+        if self._reader_gone:
+            return
+        try:
+            self.stream.write(json.dumps(update.to_json(), separators=(",", ":"), default=str) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`daytonaflow run c.yaml --json | head`): the run goes on unwatched,
+            # and what is still buffered drains into /dev/null instead of failing again at exit.
+            self._reader_gone = True
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+
+def summary(record: RunRecord, store: RunStore) -> RenderableType:
+    """The end-of-run report: outcome, duration, failed node, resources."""
+    style = _STATE_STYLES.get(record.status, "")
+    duration = (record.finished_at or time.time()) - record.created_at
+    head = Text.assemble(
+        ("run ", ""), (record.id, "bold"), (f" {record.canvas_name}: ", ""), (record.status, style)
+    )
+    head.append(f" in {format_duration(duration)}")
+    parts: list[RenderableType] = [head]
+    if record.error:
+        parts.append(Text(record.error, style="red"))
+    leaked = [r for r in store.resources(record.id) if r.state == "reclaim_failed"]
+    for resource in leaked:
+        parts.append(
+            Text(f"not reclaimed: {resource.kind} {resource.resource_id}: {resource.error}", style="red")
+        )
+    kept = [r for r in store.resources(record.id) if r.state == "kept"]
+    for resource in kept:
+        parts.append(
+            Text(f"kept: {resource.kind} {resource.resource_id} (node {resource.node_id})", style="cyan")
+        )
+    parts.append(Text(f"details: daytonaflow runs show {record.id}", style="dim"))
+    return Group(*parts)
+
+
+def runs_table(records: list[RunRecord]) -> Table:
+    table = Table(expand=True)
+    for column in ("run", "canvas", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error", no_wrap=True, overflow="ellipsis", ratio=1)
+    for record in records:
+        duration = (record.finished_at - record.created_at) if record.finished_at else None
+        table.add_row(
+            record.id,
+            Text(record.canvas_name),
+            Text(record.status, style=_STATE_STYLES.get(record.status, "")),
+            _when(record.created_at),
+            format_duration(duration),
+            Text(record.error.splitlines()[0] if record.error else ""),
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which rows of each table ``runs show`` draws: page ``number`` (1-based; -1 is the last)."""
+
+    number: int = 1
+    size: int = DEFAULT_PAGE_ROWS
+
+    def pages(self, total: int) -> int:
+        return max(1, -(-total // self.size))
+
+    def shown(self, total: int) -> int:
+        """The 1-based page drawn of a table of ``total`` rows: past either end, the nearest one."""
+        pages = self.pages(total)
+        wanted = self.number if self.number > 0 else pages + 1 + self.number
+        return min(max(wanted, 1), pages)
+
+    def offset(self, total: int) -> int:
+        return (self.shown(total) - 1) * self.size
+
+
+def run_details(record: RunRecord, store: RunStore, page: Page | None = None) -> RenderableType:
+    """``runs show``: the summary, then one page of the run's nodes and events, then its resources.
+
+    Only the page's rows are read and drawn, so a run of 10,000 events shows as fast as one of ten.
+    """
+    page = page or Page()
+    counts = store.execution_counts(record.id)
+    executions_total = sum(counts.values())
+    events_total = store.count_events(record.id)
+    parts: list[RenderableType] = [summary(record, store)]
+    if executions_total > page.size or events_total > page.size:
+        states = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()))
+        parts.append(Text(f"{executions_total:,} node executions ({states}) · {events_total:,} events"))
+    offset = page.offset(executions_total)
+    executions = store.executions(record.id, offset=offset, limit=page.size)
+    parts.append(_executions_table(executions, _title("nodes", offset, len(executions), executions_total)))
+    offset = page.offset(events_total)
+    events = store.events(record.id, offset=offset, limit=page.size)
+    title = _title("events", offset, len(events), events_total)
+    parts.append(_events_table(events, _node_names(record), title))
+    resources = store.resources(record.id)
+    if resources:
+        table = Table(title="resources", title_justify="left")
+        for column in ("kind", "id", "node", "state", "error"):
+            table.add_column(column, overflow="fold")
+        for resource in resources:
+            table.add_row(
+                *(Text(cell) for cell in (resource.kind, resource.resource_id, resource.node_id)),
+                Text(resource.state),
+                Text(resource.error or ""),
+            )
+        parts.append(table)
+    pages = max(page.pages(executions_total), page.pages(events_total))
+    if pages > 1:
+        shown = page.shown(max(executions_total, events_total))
+        hint = f"page {shown} of {pages}, {page.size} rows each: daytonaflow runs show {record.id}"
+        hint += " --page N (-1 the last) --limit ROWS; everything: --json"
+        parts.append(Text(hint, style="dim"))
+    return Group(*parts)
+
+
+def _title(name: str, offset: int, shown: int, total: int) -> str:
+    if shown >= total:
+        return name
+    return f"{name} {offset + 1:,}-{offset + shown:,} of {total:,}"
+
+
+def _executions_table(executions: Iterable[ExecutionRecord], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("node", "component", "status", "channel", "duration", "error"):
+        table.add_column(column, overflow="fold" if column == "error" else "ellipsis")
+    for execution in executions:
+        table.add_row(
+            Text(execution.node_name),
+            Text(execution.component),
+            Text(execution.status, style=_STATE_STYLES.get(execution.status, "")),
+            Text(execution.channel or ""),
+            format_duration(_execution_duration(execution)),
+            Text(execution.error or ""),
+        )
+    return table
+
+
+def _events_table(events: Iterable[EventRecord], names: dict[str, str], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("node", "channel", "type", "data"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            Text(names.get(event.node_id, event.node_id)),
+            Text(event.channel),
+            Text(str(event.event.get("type", ""))),
+            Text(json.dumps(event.event.get("data", {}), sort_keys=True)),
+        )
+    return table
+
+
+def _node_names(record: RunRecord) -> dict[str, str]:
+    """Node names by id, from the canvas the run was started with (no read of every execution)."""
+    spec = record.canvas.get("spec")
+    nodes = spec.get("nodes") if isinstance(spec, dict) else None
+    names: dict[str, str] = {}
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            names[node["id"]] = str(node.get("name") or node["id"])
+    return names
+
+
+def run_header(record: RunRecord) -> dict[str, Any]:
+    """A run's own fields, as JSON (``runs --json`` lists these)."""
+    return {
+        "id": record.id,
+        "canvas": record.canvas_name,
+        "status": record.status,
+        "error": record.error,
+        "input": record.input,
+        "keepResources": record.keep_resources,
+        "createdAt": record.created_at,
+        "finishedAt": record.finished_at,
+    }
+
+
+def write_run_document(record: RunRecord, store: RunStore, stream: IO[str]) -> None:
+    """Everything stored about a run as one JSON object (``runs show --json``), written as it is read.
+
+    Executions and events are read in batches and written one per line, so a run of any size
+    starts printing at once and never sits whole in memory.
+    """
+    stream.write('{\n  "run": ' + _indented(run_header(record)) + ",\n")
+    executions = (_execution_document(execution) for execution in store.iter_executions(record.id))
+    _write_list(stream, "executions", executions)
+    _write_list(stream, "events", (_event_document(event) for event in store.iter_events(record.id)))
+    resources = (
+        {"kind": r.kind, "id": r.resource_id, "node": r.node_id, "state": r.state, "error": r.error}
+        for r in store.resources(record.id)
+    )
+    _write_list(stream, "resources", resources)
+    stream.write('  "canvas": ' + _compact(record.canvas) + "\n}\n")
+
+
+def _write_list(stream: IO[str], name: str, items: Iterable[dict[str, Any]]) -> None:
+    stream.write(f'  "{name}": [')
+    chunk: list[str] = []
+    first = True
+    for item in items:
+        chunk.append(("\n    " if first else ",\n    ") + _compact(item))
+        first = False
+        # Written a batch at a time: an unbuffered stdout (PYTHONUNBUFFERED) makes each write a syscall.
+        if len(chunk) >= _WRITE_BATCH:
+            stream.write("".join(chunk))
+            chunk.clear()
+    stream.write("".join(chunk) + ("],\n" if first else "\n  ],\n"))
+
+
+def _execution_document(execution: ExecutionRecord) -> dict[str, Any]:
+    return {
+        "id": execution.id,
+        "node": execution.node_id,
+        "nodeName": execution.node_name,
+        "component": execution.component,
+        "status": execution.status,
+        "channel": execution.channel,
+        "error": execution.error,
+        "metadata": execution.metadata,
+        "startedAt": execution.started_at,
+        "finishedAt": execution.finished_at,
+    }
+
+
+def _event_document(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "node": event.node_id,
+        "channel": event.channel,
+        "parent": event.parent_event_id,
+        "event": event.event,
+    }
+
+
+def _compact(value: Any) -> str:
+    # The C encoder runs only without ``indent``: one record per line keeps it on the fast path.
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def _indented(value: Any) -> str:
+    return json.dumps(value, indent=2).replace("\n", "\n  ")
+
+
+def _execution_duration(execution: ExecutionRecord) -> float | None:
+    if execution.started_at is None or execution.finished_at is None:
+        return None
+    return execution.finished_at - execution.started_at
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")

@@ -252,15 +252,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, Any] | None) -> int:
-    from daytonaflow._console import JsonLines, RunView, summary
     from daytonaflow.runner import parse_canvas
 
-    console = _stdout()
     with _open_store(args.db) as store:
         orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
         needs_backend = _needs_backend(canvas) or any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
         async with _backend(needs_backend) as backend:
             # The engine loads its components and checks the canvas while the local server starts.
+            from daytonaflow._console import JsonLines, RunView, summary
+
+            console = _stdout()
             engine = _engine(store, args.secrets)
             engine.validate(canvas, source=str(args.canvas))
             engine.integration = await backend.integration()

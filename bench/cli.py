@@ -6,8 +6,8 @@ in the same run and the same venv, is ``python -c "import httpx"``; the processe
 each figure is the median of ``--repeat`` rounds after one warm-up round.
 
 - ``cli.help``: ``daytonaflow --help`` (target ≤ 0.5 x the baseline).
-- ``cli.hello``: ``daytonaflow run examples/hello.yaml`` on the embedded local backend, a real
-  sandbox created, used and deleted (target ≤ 3.5 x the baseline).
+- ``cli.hello``: ``daytonaflow run examples/hello.yaml`` on the embedded local backend (its default
+  state directory), a real sandbox created, used and deleted (target ≤ 3.5 x the baseline).
 - ``runs_show_10000_events_s`` / ``runs_show_json_10000_events_s``: ``daytonaflow runs show ID``
   (and ``--json``) of one run of 10,000 node executions and 10,000 events, written beforehand
   through the run store's API into a temporary database (target ≤ 1 s each).
@@ -111,11 +111,10 @@ def main() -> None:
         raise BenchError(f"no daytonaflow command beside {sys.executable}: install the package in this venv")
     with tempfile.TemporaryDirectory(prefix="daytonaflow-bench-cli-") as directory:
         work = Path(directory)
-        # The embedded server keeps its state under XDG_DATA_HOME: the sandbox user must traverse it.
-        work.chmod(0o711)
+        # The embedded server keeps its default state directory, as `daytonaflow run` uses it.
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         env.pop("DAYTONA_API_KEY", None)
-        env.update(PYTHONPYCACHEPREFIX=str(work / "pycache"), XDG_DATA_HOME=str(work / "data"))
+        env.update(PYTHONPYCACHEPREFIX=str(work / "pycache"))
         hello_db, huge_db = work / "hello.db", work / "huge.db"
         started = time.perf_counter()
         run_id = build_huge_run(huge_db, args.events)

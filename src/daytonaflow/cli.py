@@ -167,7 +167,10 @@ def _parser() -> argparse.ArgumentParser:
         help="list: how many runs; show: rows of each table per page (default 20)",
     )
     runs.add_argument(
-        "--page", type=int, default=1, help="show: which page of nodes and events (default 1; -1 the last)"
+        "--page",
+        type=_page_number,
+        default=1,
+        help="show: which page of nodes and events (default 1; -1 the last, -2 the one before)",
     )
     runs.add_argument("--json", action="store_true", help="print JSON")
     runs.set_defaults(handler=_cmd_runs)
@@ -205,6 +208,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
+    return value
+
+
+def _page_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be a page number (1 the first, -1 the last), not {text!r}")
     return value
 
 

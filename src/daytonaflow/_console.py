@@ -40,7 +40,6 @@ _STATE_STYLES = {
 EXCERPT_WIDTH = 60
 #: Rows of each table ``runs show`` draws by default: a huge run is read and drawn a page at a time.
 DEFAULT_PAGE_ROWS = 20
-_WRITE_BATCH = 500
 #: A running command's output, streamed in chunks (the live view shows each node's latest line).
 NODE_OUTPUT = "node.output"
 _NODE_STATES = (
@@ -382,86 +381,6 @@ def _node_names(record: RunRecord) -> dict[str, str]:
         if isinstance(node, dict) and isinstance(node.get("id"), str):
             names[node["id"]] = str(node.get("name") or node["id"])
     return names
-
-
-def run_header(record: RunRecord) -> dict[str, Any]:
-    """A run's own fields, as JSON (``runs --json`` lists these)."""
-    return {
-        "id": record.id,
-        "canvas": record.canvas_name,
-        "status": record.status,
-        "error": record.error,
-        "input": record.input,
-        "keepResources": record.keep_resources,
-        "createdAt": record.created_at,
-        "finishedAt": record.finished_at,
-    }
-
-
-def write_run_document(record: RunRecord, store: RunStore, stream: IO[str]) -> None:
-    """Everything stored about a run as one JSON object (``runs show --json``), written as it is read.
-
-    Executions and events are read in batches and written one per line, so a run of any size
-    starts printing at once and never sits whole in memory.
-    """
-    stream.write('{\n  "run": ' + _indented(run_header(record)) + ",\n")
-    executions = (_execution_document(execution) for execution in store.iter_executions(record.id))
-    _write_list(stream, "executions", executions)
-    _write_list(stream, "events", (_event_document(event) for event in store.iter_events(record.id)))
-    resources = (
-        {"kind": r.kind, "id": r.resource_id, "node": r.node_id, "state": r.state, "error": r.error}
-        for r in store.resources(record.id)
-    )
-    _write_list(stream, "resources", resources)
-    stream.write('  "canvas": ' + _compact(record.canvas) + "\n}\n")
-
-
-def _write_list(stream: IO[str], name: str, items: Iterable[dict[str, Any]]) -> None:
-    stream.write(f'  "{name}": [')
-    chunk: list[str] = []
-    first = True
-    for item in items:
-        chunk.append(("\n    " if first else ",\n    ") + _compact(item))
-        first = False
-        # Written a batch at a time: an unbuffered stdout (PYTHONUNBUFFERED) makes each write a syscall.
-        if len(chunk) >= _WRITE_BATCH:
-            stream.write("".join(chunk))
-            chunk.clear()
-    stream.write("".join(chunk) + ("],\n" if first else "\n  ],\n"))
-
-
-def _execution_document(execution: ExecutionRecord) -> dict[str, Any]:
-    return {
-        "id": execution.id,
-        "node": execution.node_id,
-        "nodeName": execution.node_name,
-        "component": execution.component,
-        "status": execution.status,
-        "channel": execution.channel,
-        "error": execution.error,
-        "metadata": execution.metadata,
-        "startedAt": execution.started_at,
-        "finishedAt": execution.finished_at,
-    }
-
-
-def _event_document(event: EventRecord) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "node": event.node_id,
-        "channel": event.channel,
-        "parent": event.parent_event_id,
-        "event": event.event,
-    }
-
-
-def _compact(value: Any) -> str:
-    # The C encoder runs only without ``indent``: one record per line keeps it on the fast path.
-    return json.dumps(value, separators=(", ", ": "))
-
-
-def _indented(value: Any) -> str:
-    return json.dumps(value, indent=2).replace("\n", "\n  ")
 
 
 def _execution_duration(execution: ExecutionRecord) -> float | None:

@@ -446,8 +446,6 @@ def _cmd_components(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from daytonaflow._console import Page, run_details, run_header, runs_table, write_run_document
-
     if args.action == "resume":
         import asyncio
 
@@ -459,19 +457,31 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with _open_store(args.db) as store:
         if args.action == "show":
-            record = store.find_run(args.run_id)
-            if args.json:
-                write_run_document(record, store, sys.stdout)
-            else:
-                _stdout().print(run_details(record, store, Page(args.page, args.limit)))
-            return EXIT_OK
+            return _show_run(args, store)
         records = store.list_runs(args.limit)
         if args.json:
+            from daytonaflow._run_json import run_header
+
             print(json.dumps([run_header(record) for record in records], indent=2))
         elif records:
+            from daytonaflow._console import runs_table
+
             _stdout().print(runs_table(records))
         else:
             print(f"no runs yet in {store.path}")
+    return EXIT_OK
+
+
+def _show_run(args: argparse.Namespace, store: RunStore) -> int:
+    record = store.find_run(args.run_id)
+    if args.json:
+        from daytonaflow._run_json import write_run_document
+
+        write_run_document(record, store, sys.stdout)
+    else:
+        from daytonaflow._console import Page, run_details
+
+        _stdout().print(run_details(record, store, Page(args.page, args.limit)))
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from daytonaflow.runner import RunStore
+
 #: Libraries the run path needs and `--help` must not load.
 HEAVY = ("pydantic", "httpx", "starlette", "uvicorn", "rich", "yaml", "websockets", "anyio", "asyncio")
 
@@ -62,6 +64,15 @@ def test_runs_history_needs_neither_pydantic_nor_http_nor_the_server(tmp_path: P
     modules = modules_after(tmp_path, "runs", "--db", str(tmp_path / "runs.db"))
     assert loaded_heavy(modules) <= {"rich"}
     assert not any(name.startswith(("daytonaflow.components", "daytonaflow.localserver")) for name in modules)
+
+
+def test_runs_show_json_renders_nothing_for_a_terminal(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    with RunStore(db) as store:
+        store.insert_run("r1", {"metadata": {"name": "c"}}, {}, keep_resources=False, owner="me")
+    modules = modules_after(tmp_path, "runs", "show", "r1", "--json", "--db", str(db))
+    assert "daytonaflow._run_json" in modules
+    assert loaded_heavy(modules) == set()
 
 
 def test_importing_the_packages_imports_none_of_their_modules(tmp_path: Path) -> None:

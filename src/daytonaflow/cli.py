@@ -269,15 +269,16 @@ async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, An
 
     with _open_store(args.db) as store:
         orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
-        needs_backend = _needs_backend(canvas) or any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
-        async with _backend(needs_backend) as backend:
+        canvases = [canvas, *(parse_canvas(record.canvas) for record in orphans)]
+        async with _backend(_uses_plugins(canvases)) as backend:
             # The engine loads its components and checks the canvas while the local server starts.
             from daytonaflow._console import JsonLines, RunView, summary
 
             console = _stdout()
             engine = _engine(store, args.secrets)
             engine.validate(canvas, source=str(args.canvas))
-            engine.integration = await backend.integration()
+            if any(_needs_backend(each) for each in canvases):
+                engine.integration = await backend.integration()
             resumed = await engine.resume()
             if resumed and not args.json:
                 console.print(f"[dim]resuming {len(resumed)} unfinished run(s) of a previous process[/]")
@@ -358,6 +359,23 @@ def _read_input(args: argparse.Namespace) -> Any:
         raise RunInputError(f"{source}: {error.strerror}") from None
     except documents.DocumentError as error:
         raise RunInputError(str(error)) from None
+
+
+def _uses_plugins(canvases: Sequence[Canvas]) -> bool:
+    """Whether a node uses a component of the plugin entry points, the ones that may need the
+    sandbox backend. Their names are known without importing them (nor httpx, nor the runner's
+    built-ins), so the embedded server can start before any of that loads."""
+    import importlib.metadata
+
+    from daytonaflow.runner.canvas import NodeType
+    from daytonaflow.runner.registry import ENTRY_POINT_GROUP
+
+    plugins = {entry_point.name for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return any(
+        node.type is NodeType.ACTION and node.component in plugins
+        for canvas in canvases
+        for node in canvas.spec.nodes
+    )
 
 
 def _needs_backend(canvas: Canvas) -> bool:
@@ -523,10 +541,11 @@ async def _resume(args: argparse.Namespace) -> int:
         if not orphans:
             console.print("nothing to resume")
             return EXIT_OK
-        needs_backend = any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
-        async with _backend(needs_backend) as backend:
+        canvases = [parse_canvas(record.canvas) for record in orphans]
+        async with _backend(_uses_plugins(canvases)) as backend:
             engine = _engine(store, args.secrets)
-            engine.integration = await backend.integration()
+            if any(_needs_backend(each) for each in canvases):
+                engine.integration = await backend.integration()
             engine.subscribe(JsonLines() if args.json else RunView(console, every_run=True))
             resumed = await engine.resume(wanted)
             records = [await engine.wait(run_id) for run_id in resumed]

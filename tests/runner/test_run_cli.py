@@ -337,3 +337,29 @@ def test_an_invalid_canvas_is_reported_as_such_while_the_local_server_could_not_
     error = " ".join(capsys.readouterr().err.split())
     assert "configuration.code" in error
     assert "bwrap" not in error
+
+
+def test_a_canvas_of_built_in_components_only_starts_no_sandbox_server(
+    tmp_path: Path, db: Path, web: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daytonaflow.localserver import LocalServer
+
+    started: list[LocalServer] = []
+    monkeypatch.setattr(LocalServer, "start", lambda self: started.append(self) or self)
+    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+    assert main(["run", str(write_canvas(tmp_path, fetch_canvas(web + "/hello")))]) == EXIT_OK
+    assert started == []
+
+
+def test_a_canvas_using_a_sandbox_component_starts_the_embedded_server(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daytonaflow.localserver import LocalServer, LocalServerError
+
+    def refuse(self: LocalServer) -> LocalServer:
+        raise LocalServerError("test: no server here")
+
+    monkeypatch.setattr(LocalServer, "start", refuse)
+    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+    assert main(["run", str(EXAMPLES / "hello.yaml")]) == EXIT_FAILED
+    assert "test: no server here" in capsys.readouterr().err

@@ -4,54 +4,123 @@ Hosts discover the components through the ``daytonaflow.components`` entry-point
 runner hands them a :class:`DaytonaIntegration` as ``ctx.integration``.
 """
 
-from daytonaflow.components._errors import (
-    DaytonaApiError,
-    DaytonaAuthError,
-    DaytonaBadRequestError,
-    DaytonaConflictError,
-    DaytonaConnectionError,
-    DaytonaError,
-    DaytonaNotConfiguredError,
-    DaytonaNotFoundError,
-    DaytonaProtocolError,
-    DaytonaRateLimitError,
-    DaytonaServerError,
-    DaytonaTimeoutError,
-)
-from daytonaflow.components._integration import DaytonaIntegration
-from daytonaflow.components._payloads import (
-    PAYLOAD_TYPES,
-    CodeExecutionPayload,
-    CommandExecutionPayload,
-    DeletePayload,
-    PreviewUrlPayload,
-    RepositorySandboxPayload,
-    SandboxPayload,
-)
-from daytonaflow.components._retry import RetryPolicy
-from daytonaflow.components._step import (
-    LOST_CREATION_RESOURCE,
-    SANDBOX_RESOURCE,
-    InterruptedCommandError,
-    SandboxRestartError,
-)
-from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
-from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
-from daytonaflow.components.create_sandbox import CreateSandbox
-from daytonaflow.components.delete_sandbox import DeleteSandbox
-from daytonaflow.components.execute_code import ExecuteCode
-from daytonaflow.components.execute_command import ExecuteCommand
-from daytonaflow.components.get_preview_url import GetPreviewUrl
+from __future__ import annotations
 
-#: The six components, in the order the docs and the manifest list them.
-COMPONENTS = (
-    CreateSandbox,
-    CreateRepositorySandbox,
-    ExecuteCode,
-    ExecuteCommand,
-    GetPreviewUrl,
-    DeleteSandbox,
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
+    from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
+    from daytonaflow.components.create_sandbox import CreateSandbox
+    from daytonaflow.components.delete_sandbox import DeleteSandbox
+    from daytonaflow.components._errors import (
+        DaytonaApiError,
+        DaytonaAuthError,
+        DaytonaBadRequestError,
+        DaytonaConflictError,
+        DaytonaConnectionError,
+        DaytonaError,
+        DaytonaNotConfiguredError,
+        DaytonaNotFoundError,
+        DaytonaProtocolError,
+        DaytonaRateLimitError,
+        DaytonaServerError,
+        DaytonaTimeoutError,
+    )
+    from daytonaflow.components.execute_code import ExecuteCode
+    from daytonaflow.components.execute_command import ExecuteCommand
+    from daytonaflow.components.get_preview_url import GetPreviewUrl
+    from daytonaflow.components._integration import DaytonaIntegration
+    from daytonaflow.components._payloads import (
+        PAYLOAD_TYPES,
+        CodeExecutionPayload,
+        CommandExecutionPayload,
+        DeletePayload,
+        PreviewUrlPayload,
+        RepositorySandboxPayload,
+        SandboxPayload,
+    )
+    from daytonaflow.components._retry import RetryPolicy
+    from daytonaflow.components._step import (
+        LOST_CREATION_RESOURCE,
+        SANDBOX_RESOURCE,
+        InterruptedCommandError,
+        SandboxRestartError,
+    )
+
+#: Where each public name lives. Names are imported on first use: an entry point loads its one
+#: component's module, and the CLI importing the integration does not import all six components.
+_EXPORTS = {
+    "DEFAULT_API_URL": "daytonaflow.components.client",
+    "IDEMPOTENCY_LABEL": "daytonaflow.components.client",
+    "DaytonaClient": "daytonaflow.components.client",
+    "CreateRepositorySandbox": "daytonaflow.components.create_repository_sandbox",
+    "CreateSandbox": "daytonaflow.components.create_sandbox",
+    "DeleteSandbox": "daytonaflow.components.delete_sandbox",
+    "DaytonaApiError": "daytonaflow.components._errors",
+    "DaytonaAuthError": "daytonaflow.components._errors",
+    "DaytonaBadRequestError": "daytonaflow.components._errors",
+    "DaytonaConflictError": "daytonaflow.components._errors",
+    "DaytonaConnectionError": "daytonaflow.components._errors",
+    "DaytonaError": "daytonaflow.components._errors",
+    "DaytonaNotConfiguredError": "daytonaflow.components._errors",
+    "DaytonaNotFoundError": "daytonaflow.components._errors",
+    "DaytonaProtocolError": "daytonaflow.components._errors",
+    "DaytonaRateLimitError": "daytonaflow.components._errors",
+    "DaytonaServerError": "daytonaflow.components._errors",
+    "DaytonaTimeoutError": "daytonaflow.components._errors",
+    "ExecuteCode": "daytonaflow.components.execute_code",
+    "ExecuteCommand": "daytonaflow.components.execute_command",
+    "GetPreviewUrl": "daytonaflow.components.get_preview_url",
+    "DaytonaIntegration": "daytonaflow.components._integration",
+    "PAYLOAD_TYPES": "daytonaflow.components._payloads",
+    "CodeExecutionPayload": "daytonaflow.components._payloads",
+    "CommandExecutionPayload": "daytonaflow.components._payloads",
+    "DeletePayload": "daytonaflow.components._payloads",
+    "PreviewUrlPayload": "daytonaflow.components._payloads",
+    "RepositorySandboxPayload": "daytonaflow.components._payloads",
+    "SandboxPayload": "daytonaflow.components._payloads",
+    "RetryPolicy": "daytonaflow.components._retry",
+    "SANDBOX_RESOURCE": "daytonaflow.components._step",
+    "LOST_CREATION_RESOURCE": "daytonaflow.components._step",
+    "InterruptedCommandError": "daytonaflow.components._step",
+    "SandboxRestartError": "daytonaflow.components._step",
+}
+
+
+#: The six components, in the order the docs and the manifest list them (``COMPONENTS``).
+_COMPONENT_NAMES = (
+    "CreateSandbox",
+    "CreateRepositorySandbox",
+    "ExecuteCode",
+    "ExecuteCommand",
+    "GetPreviewUrl",
+    "DeleteSandbox",
 )
+
+if TYPE_CHECKING:
+    from daytonaflow.component import Component
+
+    COMPONENTS: tuple[type[Component], ...]
+
+
+# Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name == "COMPONENTS":
+            value: Any = tuple(__getattr__(component) for component in _COMPONENT_NAMES)
+        elif name in _EXPORTS:
+            value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_EXPORTS, "COMPONENTS"})
+
 
 __all__ = [
     "COMPONENTS",

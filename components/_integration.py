@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daytonaflow.components._errors import DaytonaNotConfiguredError
-from daytonaflow.components._retry import RetryPolicy
-from daytonaflow.components.client import DEFAULT_API_URL, DaytonaClient
+
+if TYPE_CHECKING:
+    # The client (httpx, its models) is imported when first built: a host deciding whether it
+    # has a key (the CLI, before it starts the embedded server) does not pay for it.
+    from daytonaflow.components.client import DaytonaClient
+    from daytonaflow.components._retry import RetryPolicy
 
 API_KEY_ENV = "DAYTONA_API_KEY"
 API_URL_ENV = "DAYTONA_API_URL"
@@ -44,6 +48,8 @@ class DaytonaIntegration:
         api_key = env.get(API_KEY_ENV)
         if not api_key:
             return None
+        from daytonaflow.components.client import DEFAULT_API_URL
+
         return cls(env.get(API_URL_ENV) or DEFAULT_API_URL, api_key, env.get(TARGET_ENV) or None)
 
     @property
@@ -51,6 +57,8 @@ class DaytonaIntegration:
         """The client for the running event loop (its connections belong to one loop)."""
         loop = _running_loop()
         if self._client is None or self._client_loop is not loop:
+            from daytonaflow.components.client import DaytonaClient
+
             self._client = DaytonaClient(self.api_url, self.api_key, retry=self._retry)
             self._client_loop = loop
         return self._client

@@ -1,45 +1,105 @@
 """daytonaflow.runner: load canvases, validate them, run them event by event, keep every run on disk."""
 
-from daytonaflow.runner.canvas import (
-    START_TRIGGER,
-    Canvas,
-    CanvasMetadata,
-    CanvasSpec,
-    Edge,
-    Node,
-    NodeType,
-    Position,
-    load_canvas,
-    parse_canvas,
-)
-from daytonaflow.runner.console import JsonLines, RunView, run_details, run_document, runs_table, summary
-from daytonaflow.runner.engine import (
-    DEFAULT_MAX_ACTIVE_HOOKS,
-    DEFAULT_MAX_RESUME_ATTEMPTS,
-    MANUAL_RUN_EVENT,
-    Engine,
-)
-from daytonaflow.runner.errors import (
-    CanvasError,
-    CanvasIssue,
-    RunInputError,
-    RunnerError,
-    RunNotFoundError,
-    RunStoreError,
-)
-from daytonaflow.runner.graph import CanvasGraph
-from daytonaflow.runner.progress import Observer, RunUpdate
-from daytonaflow.runner.registry import ENTRY_POINT_GROUP, ComponentRegistry
-from daytonaflow.runner.store import (
-    DB_ENV,
-    EventRecord,
-    ExecutionRecord,
-    ResourceRecord,
-    RunRecord,
-    RunStore,
-    default_db_path,
-)
-from daytonaflow.runner.validation import check_canvas, validate_canvas
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daytonaflow.runner.canvas import (
+        START_TRIGGER,
+        Canvas,
+        CanvasMetadata,
+        CanvasSpec,
+        Edge,
+        Node,
+        NodeType,
+        Position,
+        load_canvas,
+        parse_canvas,
+    )
+    from daytonaflow.runner.engine import (
+        DEFAULT_MAX_ACTIVE_HOOKS,
+        DEFAULT_MAX_RESUME_ATTEMPTS,
+        MANUAL_RUN_EVENT,
+        Engine,
+    )
+    from daytonaflow.runner.errors import (
+        CanvasError,
+        CanvasIssue,
+        RunInputError,
+        RunnerError,
+        RunNotFoundError,
+        RunStoreError,
+    )
+    from daytonaflow.runner.graph import CanvasGraph
+    from daytonaflow.runner.progress import Observer, RunUpdate
+    from daytonaflow.runner.registry import ENTRY_POINT_GROUP, ComponentRegistry
+    from daytonaflow.runner.store import (
+        DB_ENV,
+        EventRecord,
+        ExecutionRecord,
+        ResourceRecord,
+        RunRecord,
+        RunStore,
+        default_db_path,
+    )
+    from daytonaflow.runner.validation import check_canvas, validate_canvas
+
+#: Where each public name lives. Names are imported on first use, so importing this package (as
+#: the CLI does for ``--help``) does not import pydantic, httpx or rich behind them.
+_EXPORTS = {
+    "START_TRIGGER": "daytonaflow.runner.canvas",
+    "Canvas": "daytonaflow.runner.canvas",
+    "CanvasMetadata": "daytonaflow.runner.canvas",
+    "CanvasSpec": "daytonaflow.runner.canvas",
+    "Edge": "daytonaflow.runner.canvas",
+    "Node": "daytonaflow.runner.canvas",
+    "NodeType": "daytonaflow.runner.canvas",
+    "Position": "daytonaflow.runner.canvas",
+    "load_canvas": "daytonaflow.runner.canvas",
+    "parse_canvas": "daytonaflow.runner.canvas",
+    "DEFAULT_MAX_ACTIVE_HOOKS": "daytonaflow.runner.engine",
+    "DEFAULT_MAX_RESUME_ATTEMPTS": "daytonaflow.runner.engine",
+    "MANUAL_RUN_EVENT": "daytonaflow.runner.engine",
+    "Engine": "daytonaflow.runner.engine",
+    "CanvasError": "daytonaflow.runner.errors",
+    "CanvasIssue": "daytonaflow.runner.errors",
+    "RunInputError": "daytonaflow.runner.errors",
+    "RunNotFoundError": "daytonaflow.runner.errors",
+    "RunStoreError": "daytonaflow.runner.errors",
+    "RunnerError": "daytonaflow.runner.errors",
+    "CanvasGraph": "daytonaflow.runner.graph",
+    "Observer": "daytonaflow.runner.progress",
+    "RunUpdate": "daytonaflow.runner.progress",
+    "ENTRY_POINT_GROUP": "daytonaflow.runner.registry",
+    "ComponentRegistry": "daytonaflow.runner.registry",
+    "DB_ENV": "daytonaflow.runner.store",
+    "EventRecord": "daytonaflow.runner.store",
+    "ExecutionRecord": "daytonaflow.runner.store",
+    "ResourceRecord": "daytonaflow.runner.store",
+    "RunRecord": "daytonaflow.runner.store",
+    "RunStore": "daytonaflow.runner.store",
+    "default_db_path": "daytonaflow.runner.store",
+    "check_canvas": "daytonaflow.runner.validation",
+    "validate_canvas": "daytonaflow.runner.validation",
+}
+
+
+# Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "DB_ENV",
@@ -59,7 +119,6 @@ __all__ = [
     "Engine",
     "EventRecord",
     "ExecutionRecord",
-    "JsonLines",
     "Node",
     "NodeType",
     "Observer",
@@ -71,15 +130,10 @@ __all__ = [
     "RunStore",
     "RunStoreError",
     "RunUpdate",
-    "RunView",
     "RunnerError",
     "check_canvas",
     "default_db_path",
     "load_canvas",
     "parse_canvas",
-    "run_details",
-    "run_document",
-    "runs_table",
-    "summary",
     "validate_canvas",
 ]

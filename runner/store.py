@@ -7,6 +7,7 @@ version so a foreign or newer database is refused instead of being misread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -23,6 +24,8 @@ from daytonaflow.runner.errors import RunNotFoundError, RunStoreError
 APPLICATION_ID = 0x44664C77
 SCHEMA_VERSION = 1
 DB_ENV = "DAYTONAFLOW_DB"
+#: Rows per query when a run's executions or events are read through in order.
+_BATCH = 500
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -57,6 +60,7 @@ CREATE TABLE executions (
     finished_at REAL
 );
 CREATE INDEX executions_by_run ON executions(run_id, status);
+CREATE INDEX executions_by_run_seq ON executions(run_id, seq);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -254,17 +258,17 @@ class RunStore:
         )
 
     def get_run(self, run_id: str) -> RunRecord:
-        row = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        rows = self._rows("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
             raise RunNotFoundError(f'no run "{run_id}" in {self.path}')
-        return _run(row)
+        return _run(rows[0])
 
     def find_run(self, prefix: str) -> RunRecord:
         """The run whose id is ``prefix`` or starts with it (unambiguously)."""
-        rows = self._execute(
+        rows = self._rows(
             "SELECT * FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
             (prefix, _like_prefix(prefix)),
-        ).fetchall()
+        )
         exact = [row for row in rows if row["id"] == prefix]
         if exact:
             return _run(exact[0])
@@ -275,14 +279,14 @@ class RunStore:
         return _run(rows[0])
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self._execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))
-        return [_run(row) for row in rows.fetchall()]
+        rows = self._rows("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))
+        return [_run(row) for row in rows]
 
     def unfinished_runs(self) -> list[RunRecord]:
-        rows = self._execute(
+        rows = self._rows(
             "SELECT * FROM runs WHERE status IN (?, ?) ORDER BY created_at", UNFINISHED_RUN_STATES
         )
-        return [_run(row) for row in rows.fetchall()]
+        return [_run(row) for row in rows]
 
     def claim_run(self, run_id: str, expected_owner: str | None, owner: str) -> bool:
         """Take ownership of a run if nobody else took it since ``expected_owner`` was read."""
@@ -328,9 +332,25 @@ class RunStore:
             (execution_id, run_id, node_id, node_name, component, trigger_event_id, status, time.time()),
         )
 
-    def executions(self, run_id: str) -> list[ExecutionRecord]:
-        rows = self._execute("SELECT * FROM executions WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [_execution(row) for row in rows.fetchall()]
+    def executions(self, run_id: str, *, offset: int = 0, limit: int | None = None) -> list[ExecutionRecord]:
+        """The run's executions in the order they were created; ``offset``/``limit`` take one page."""
+        rows = self._rows(
+            "SELECT * FROM executions WHERE run_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (run_id, -1 if limit is None else limit, offset),
+        )
+        return [_execution(row) for row in rows]
+
+    def iter_executions(self, run_id: str, *, batch: int = _BATCH) -> Iterator[ExecutionRecord]:
+        """Every execution of the run, read ``batch`` rows at a time (a huge run is never all in memory)."""
+        for row in self._batches("executions", run_id, batch):
+            yield _execution(row)
+
+    def execution_counts(self, run_id: str) -> dict[str, int]:
+        """How many of the run's executions are in each state."""
+        rows = self._rows(
+            "SELECT status, count(*) AS n FROM executions WHERE run_id = ? GROUP BY status", (run_id,)
+        )
+        return {row["status"]: row["n"] for row in rows}
 
     def mark_started(self, execution_id: str, status: str) -> None:
         self._execute(
@@ -376,9 +396,21 @@ class RunStore:
             (event_id, run_id, execution_id, node_id, channel, parent_event_id, _dumps(event), time.time()),
         )
 
-    def events(self, run_id: str) -> list[EventRecord]:
-        rows = self._execute("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
-        return [_event(row) for row in rows.fetchall()]
+    def events(self, run_id: str, *, offset: int = 0, limit: int | None = None) -> list[EventRecord]:
+        """The run's events in the order they were emitted; ``offset``/``limit`` take one page."""
+        rows = self._rows(
+            "SELECT * FROM events WHERE run_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (run_id, -1 if limit is None else limit, offset),
+        )
+        return [_event(row) for row in rows]
+
+    def iter_events(self, run_id: str, *, batch: int = _BATCH) -> Iterator[EventRecord]:
+        """Every event of the run, read ``batch`` rows at a time."""
+        for row in self._batches("events", run_id, batch):
+            yield _event(row)
+
+    def count_events(self, run_id: str) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM events WHERE run_id = ?", (run_id,))[0]["n"])
 
     def schedule_check(self, execution_id: str, run_id: str, due_at: float) -> None:
         with self.transaction():
@@ -389,8 +421,8 @@ class RunStore:
             self._execute("UPDATE executions SET status = ? WHERE id = ?", (EXEC_WAITING, execution_id))
 
     def checks(self, run_id: str) -> list[CheckRecord]:
-        rows = self._execute("SELECT * FROM checks WHERE run_id = ?", (run_id,))
-        return [CheckRecord(row["execution_id"], row["run_id"], row["due_at"]) for row in rows.fetchall()]
+        rows = self._rows("SELECT * FROM checks WHERE run_id = ?", (run_id,))
+        return [CheckRecord(row["execution_id"], row["run_id"], row["due_at"]) for row in rows]
 
     # --- resources ---------------------------------------------------------------------------
 
@@ -413,20 +445,61 @@ class RunStore:
         )
 
     def resources(self, run_id: str) -> list[ResourceRecord]:
-        rows = self._execute("SELECT * FROM resources WHERE run_id = ? ORDER BY acquired_at", (run_id,))
-        return [ResourceRecord(**dict(row)) for row in rows.fetchall()]
+        rows = self._rows("SELECT * FROM resources WHERE run_id = ? ORDER BY acquired_at", (run_id,))
+        return [ResourceRecord(**dict(row)) for row in rows]
+
+    # --- integrity ---------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """SQLite's full integrity check of the file: the problems it finds, none when it is sound.
+
+        Opening checks nothing beyond the header (a check reads the whole file, which grows with
+        the history): damage met later fails the statement that meets it, naming the file.
+        """
+        try:
+            problems = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as error:
+            # Damage bad enough to stop the check where it starts is itself the finding.
+            return [str(error)]
+        return [] if problems == ["ok"] else problems
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """All rows of a query; damage met while stepping through them is reported like any other."""
+        cursor = self._execute(sql, parameters)
+        try:
+            rows: list[sqlite3.Row] = cursor.fetchall()
+        except sqlite3.DatabaseError as error:
+            if not _is_damage(error):
+                raise
+            raise self._damaged(error) from error
+        return rows
+
+    def _batches(self, table: str, run_id: str, batch: int) -> Iterator[sqlite3.Row]:
+        """A run's rows of ``table`` in ``seq`` order, one page of ``batch`` per query (keyset paging:
+        each page starts from the index, so the last page costs what the first does)."""
+        after = 0
+        while True:
+            rows = self._rows(
+                f"SELECT * FROM {table} WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (run_id, after, batch),
+            )
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1]["seq"]
+
+    def _damaged(self, error: sqlite3.DatabaseError) -> RunStoreError:
+        return RunStoreError(f"{self.path}: the run database is damaged ({error})")
 
     def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         try:
             return self._db.execute(sql, parameters)
         except sqlite3.DatabaseError as error:
-            if isinstance(error, sqlite3.IntegrityError | sqlite3.OperationalError) and not _is_corruption(
-                error
-            ):
+            if not _is_damage(error):
                 raise
-            raise RunStoreError(f"{self.path}: the run database is damaged ({error})") from error
+            raise self._damaged(error) from error
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -454,10 +527,8 @@ def _open(path: Path) -> sqlite3.Connection:
             )
         elif version < SCHEMA_VERSION:
             raise RunStoreError(f"{path} has an unknown schema version {version}")
-        problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
-        if problems != ["ok"]:
-            raise RunStoreError(f"{path}: the run database is damaged ({'; '.join(problems[:3])})")
         _add_missing_columns(db)
+        _add_missing_indexes(db)
         db.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a killed process (the case the runner promises); only power
         # loss may drop the last commits.
@@ -468,10 +539,23 @@ def _open(path: Path) -> sqlite3.Connection:
         raise
     except sqlite3.DatabaseError as error:
         db.close()
+        # Only now is the file read through: what the check finds says more than the first error.
+        found = [problem for problem in _quick_check(path) if problem != str(error)]
+        detail = "; ".join([str(error), *found[:3]])
         raise RunStoreError(
-            f"{path} is not a usable daytonaflow run database ({error}); move it aside or pass --db"
+            f"{path} is not a usable daytonaflow run database ({detail}); move it aside or pass --db"
         ) from error
     return db
+
+
+def _quick_check(path: Path) -> list[str]:
+    """SQLite's quick check of a file that failed to open: its problems, or none it could name."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5.0)) as db:
+            problems = [str(row[0]) for row in db.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.Error as error:
+        return [str(error)]
+    return [] if problems == ["ok"] else problems
 
 
 def _create(db: sqlite3.Connection) -> None:
@@ -506,6 +590,24 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
                     # Another process added it between our look and our ALTER.
                     if "duplicate column" not in str(error):
                         raise
+
+
+#: Indexes added to schema 1 after its release: paging a run's nodes in order reads only that page.
+_ADDED_INDEXES = {"executions_by_run_seq": "executions(run_id, seq)"}
+
+
+def _add_missing_indexes(db: sqlite3.Connection) -> None:
+    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    for name, definition in _ADDED_INDEXES.items():
+        if name not in present:
+            db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    """Whether the file is at fault; a broken constraint or a lock is the program's or another's."""
+    if isinstance(error, sqlite3.IntegrityError | sqlite3.OperationalError):
+        return _is_corruption(error)
+    return True
 
 
 def _is_corruption(error: sqlite3.DatabaseError) -> bool:

@@ -1,13 +1,13 @@
 """The ``daytonaflow`` command: run, validate and inspect canvases; the composition root.
 
 This module wires the parts together (runner, components, local server, secrets) and imports
-each lazily inside the subcommand that needs it, so ``--help`` works even if one is missing.
+each lazily inside the subcommand that needs it: ``--help`` imports none of them (no pydantic,
+httpx, starlette or rich), works even if one is missing, and each command pays only for its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -21,8 +21,11 @@ from daytonaflow import __version__
 from daytonaflow.errors import DaytonaflowError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from rich.console import Console
 
+    from daytonaflow.localserver import LocalServer
     from daytonaflow.runner import Canvas, Engine, RunRecord, RunStore
 
 EXIT_OK = 0
@@ -38,6 +41,7 @@ examples:
   daytonaflow validate examples/preview.yaml
   daytonaflow components daytona.executeCommand
   daytonaflow runs show 3f2a9c
+  daytonaflow runs check
 
 backend: with DAYTONA_API_KEY set (and optionally DAYTONA_API_URL, DAYTONA_TARGET) canvases run on
 Daytona; without it an embedded Daytona-compatible server starts on a free loopback port.
@@ -145,14 +149,29 @@ def _parser() -> argparse.ArgumentParser:
     runs = _command(
         commands,
         "runs",
-        "run history: list, show (nodes, events, resources), resume",
-        "daytonaflow runs\n  daytonaflow runs show 3f2a9c\n  daytonaflow runs show 3f2a9c --json\n"
-        "  daytonaflow runs resume   # finish runs whose process died",
+        "run history: list, show (nodes, events, resources), resume, check the database",
+        "daytonaflow runs\n  daytonaflow runs show 3f2a9c\n"
+        "  daytonaflow runs show 3f2a9c --page 2      # nodes and events 21-40\n"
+        "  daytonaflow runs show 3f2a9c --page -1     # the last ones\n"
+        "  daytonaflow runs show 3f2a9c --json        # everything, streamed\n"
+        "  daytonaflow runs resume   # finish runs whose process died\n"
+        "  daytonaflow runs check    # SQLite's full integrity check of the run database",
         parents=[db, secrets],
     )
-    runs.add_argument("action", nargs="?", choices=("list", "show", "resume"), default="list")
+    runs.add_argument("action", nargs="?", choices=("list", "show", "resume", "check"), default="list")
     runs.add_argument("run_id", nargs="?", help="run id (or a unique prefix) for show/resume")
-    runs.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    runs.add_argument(
+        "--limit",
+        type=_positive,
+        default=20,
+        help="list: how many runs; show: rows of each table per page (default 20)",
+    )
+    runs.add_argument(
+        "--page",
+        type=_page_number,
+        default=1,
+        help="show: which page of nodes and events (default 1; -1 the last, -2 the one before)",
+    )
     runs.add_argument("--json", action="store_true", help="print JSON")
     runs.set_defaults(handler=_cmd_runs)
 
@@ -180,6 +199,26 @@ def _parser() -> argparse.ArgumentParser:
         "daytonaflow serve --help",
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
+    return value
+
+
+def _page_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be a page number (1 the first, -1 the last), not {text!r}")
+    return value
 
 
 def _command(
@@ -214,6 +253,8 @@ def _delegate(name: str, rest: list[str]) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from daytonaflow.runner import RunInputError, load_canvas
 
     canvas = load_canvas(args.canvas)
@@ -224,16 +265,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, Any] | None) -> int:
-    from daytonaflow.runner import JsonLines, RunView, parse_canvas, summary
+    from daytonaflow.runner import parse_canvas
 
-    console = _stdout()
     with _open_store(args.db) as store:
-        engine = _engine(store, args.secrets)
-        engine.validate(canvas, source=str(args.canvas))
         orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
-        needs_backend = _needs_backend(canvas) or any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
-        async with _backend(needs_backend, console if not args.json else _stderr()) as integration:
-            engine.integration = integration
+        canvases = [canvas, *(parse_canvas(record.canvas) for record in orphans)]
+        async with _backend(_uses_plugins(canvases)) as backend:
+            # The engine loads its components and checks the canvas while the local server starts.
+            from daytonaflow._console import JsonLines, RunView, summary
+
+            console = _stdout()
+            engine = _engine(store, args.secrets)
+            engine.validate(canvas, source=str(args.canvas))
+            if any(_needs_backend(each) for each in canvases):
+                engine.integration = await backend.integration()
             resumed = await engine.resume()
             if resumed and not args.json:
                 console.print(f"[dim]resuming {len(resumed)} unfinished run(s) of a previous process[/]")
@@ -254,6 +299,8 @@ async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, An
 
 async def _wait_interruptibly(engine: Engine, run_id: str, console: Console) -> RunRecord:
     """Wait for the run; the first Ctrl-C (or SIGTERM) cancels it cleanly, a second one quits at once."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     interrupted = 0
     cancelling: asyncio.Task[Any] | None = None
@@ -312,6 +359,23 @@ def _read_input(args: argparse.Namespace) -> Any:
         raise RunInputError(f"{source}: {error.strerror}") from None
     except documents.DocumentError as error:
         raise RunInputError(str(error)) from None
+
+
+def _uses_plugins(canvases: Sequence[Canvas]) -> bool:
+    """Whether a node uses a component of the plugin entry points, the ones that may need the
+    sandbox backend. Their names are known without importing them (nor httpx, nor the runner's
+    built-ins), so the embedded server can start before any of that loads."""
+    import importlib.metadata
+
+    from daytonaflow.runner.canvas import NodeType
+    from daytonaflow.runner.registry import ENTRY_POINT_GROUP
+
+    plugins = {entry_point.name for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return any(
+        node.type is NodeType.ACTION and node.component in plugins
+        for canvas in canvases
+        for node in canvas.spec.nodes
+    )
 
 
 def _needs_backend(canvas: Canvas) -> bool:
@@ -401,34 +465,73 @@ def _cmd_components(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from daytonaflow.runner import run_details, run_document, runs_table
-
-    console = _stdout()
     if args.action == "resume":
+        import asyncio
+
         return asyncio.run(_resume(args))
+    if args.action == "check":
+        return _check_store(args)
+    if args.action == "show" and not args.run_id:
+        _stderr().print("[bold red]error:[/] runs show needs a run id")
+        return EXIT_USAGE
     with _open_store(args.db) as store:
         if args.action == "show":
-            if not args.run_id:
-                _stderr().print("[bold red]error:[/] runs show needs a run id")
-                return EXIT_USAGE
-            record = store.find_run(args.run_id)
-            if args.json:
-                print(json.dumps(run_document(record, store), indent=2))
-            else:
-                console.print(run_details(record, store))
-            return EXIT_OK
+            return _show_run(args, store)
         records = store.list_runs(args.limit)
         if args.json:
-            print(json.dumps([run_document(record, store)["run"] for record in records], indent=2))
+            from daytonaflow._run_json import run_header
+
+            print(json.dumps([run_header(record) for record in records], indent=2))
         elif records:
-            console.print(runs_table(records))
+            from daytonaflow._console import runs_table
+
+            _stdout().print(runs_table(records))
         else:
-            console.print(f"no runs yet in {store.path}", markup=False)
+            print(f"no runs yet in {store.path}")
     return EXIT_OK
 
 
+def _show_run(args: argparse.Namespace, store: RunStore) -> int:
+    record = store.find_run(args.run_id)
+    if args.json:
+        from daytonaflow._run_json import write_run_document
+
+        write_run_document(record, store, sys.stdout)
+    else:
+        from daytonaflow._console import Page, run_details
+
+        _stdout().print(run_details(record, store, Page(args.page, args.limit)))
+    return EXIT_OK
+
+
+def _check_store(args: argparse.Namespace) -> int:
+    """``runs check``: the full integrity check opening skips. A file that will not even open is
+    one of the problems it reports, not an error of the command."""
+    from daytonaflow.runner import RunStoreError, default_db_path
+
+    path: Path = args.db if args.db is not None else default_db_path()
+    if not path.exists():
+        _stderr().print(f"[bold red]error:[/] no run database at {_escape(str(path))}")
+        return EXIT_FAILED
+    try:
+        with _open_store(path) as store:
+            problems = store.check()
+    except RunStoreError as error:
+        problems = [str(error)]
+    if args.json:
+        print(json.dumps({"database": str(path), "ok": not problems, "problems": problems}, indent=2))
+    elif problems:
+        print(f"damaged: {path}")
+        for problem in problems:
+            print(f"  {problem}")
+    else:
+        print(f"ok: {path}")
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 async def _resume(args: argparse.Namespace) -> int:
-    from daytonaflow.runner import JsonLines, RunView, parse_canvas
+    from daytonaflow._console import JsonLines, RunView
+    from daytonaflow.runner import parse_canvas
 
     console = _stdout()
     with _open_store(args.db) as store:
@@ -439,10 +542,11 @@ async def _resume(args: argparse.Namespace) -> int:
         if not orphans:
             console.print("nothing to resume")
             return EXIT_OK
-        engine = _engine(store, args.secrets)
-        needs_backend = any(_needs_backend(parse_canvas(r.canvas)) for r in orphans)
-        async with _backend(needs_backend, console) as integration:
-            engine.integration = integration
+        canvases = [parse_canvas(record.canvas) for record in orphans]
+        async with _backend(_uses_plugins(canvases)) as backend:
+            engine = _engine(store, args.secrets)
+            if any(_needs_backend(each) for each in canvases):
+                engine.integration = await backend.integration()
             engine.subscribe(JsonLines() if args.json else RunView(console, every_run=True))
             resumed = await engine.resume(wanted)
             records = [await engine.wait(run_id) for run_id in resumed]
@@ -456,6 +560,8 @@ async def _resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandboxes(args: argparse.Namespace) -> int:
+    import asyncio
+
     return asyncio.run(_sandboxes(args))
 
 
@@ -464,8 +570,8 @@ async def _sandboxes(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     console = _stdout()
-    async with _backend(True, _stderr()) as integration:
-        client = integration.client
+    async with _backend(True) as backend:
+        client = (await backend.integration()).client
         if args.action == "delete":
             if not args.sandbox_id:
                 _stderr().print("[bold red]error:[/] sandboxes delete needs a sandbox id")
@@ -490,33 +596,71 @@ async def _sandboxes(args: argparse.Namespace) -> int:
 # --- composition ------------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _backend(needed: bool, console: Console) -> AsyncIterator[Any]:
-    """Daytona when ``DAYTONA_API_KEY`` is set, else the embedded local server on a free loopback port."""
-    if not needed:
-        yield None
-        return
-    from daytonaflow.components import DaytonaIntegration
+class _Backend:
+    """The sandbox backend of a command: Daytona when ``DAYTONA_API_KEY`` is set, else the embedded
+    local server on a free loopback port.
 
-    integration = DaytonaIntegration.from_env()
-    server = None
-    if integration is None:
-        from daytonaflow.localserver import IsolationUnavailableError, LocalServer
+    The local server starts in the background as soon as the backend is made: the command loads
+    its engine meanwhile (the server's subprocesses and file copies overlap that work) and awaits
+    :meth:`integration` only when it needs sandboxes.
+    """
 
-        server = LocalServer()
+    def __init__(self, needed: bool) -> None:
+        import asyncio
+
+        self._integration: Any = None
+        self._server: LocalServer | None = None
+        self._starting: asyncio.Future[Any] | None = None
+        if not needed:
+            return
+        from daytonaflow.components import DaytonaIntegration
+
+        self._integration = DaytonaIntegration.from_env()
+        if self._integration is None:
+            from daytonaflow.localserver import LocalServer
+
+            self._server = LocalServer()
+            # Submitted to a thread now, not when the loop next runs: the caller's next steps are
+            # synchronous (loading the engine), and the start must run beside them.
+            self._starting = asyncio.get_running_loop().run_in_executor(None, self._server.start)
+
+    async def integration(self) -> Any:
+        """The integration the components use (None when the command needs no backend)."""
+        if self._server is None or self._integration is not None:
+            return self._integration
+        from daytonaflow.components import DaytonaIntegration
+        from daytonaflow.localserver import IsolationUnavailableError
+
+        assert self._starting is not None
         try:
-            await asyncio.to_thread(server.start)
+            await self._starting
         except IsolationUnavailableError as error:
             raise IsolationUnavailableError(
                 f"{error}. The embedded backend needs it; or set DAYTONA_API_KEY to run on Daytona's cloud"
             ) from None
-        integration = DaytonaIntegration(server.api_url, server.api_key)
+        self._integration = DaytonaIntegration(self._server.api_url, self._server.api_key)
+        return self._integration
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        if self._integration is not None:
+            await self._integration.aclose()
+        if self._starting is not None:
+            # A command that failed before it needed the server: the start's own outcome is no news.
+            with contextlib.suppress(Exception):
+                await self._starting
+        if self._server is not None:
+            await asyncio.to_thread(self._server.stop)
+
+
+@contextlib.asynccontextmanager
+async def _backend(needed: bool) -> AsyncIterator[_Backend]:
+    backend = _Backend(needed)
     try:
-        yield integration
+        yield backend
     finally:
-        await integration.aclose()
-        if server is not None:
-            await asyncio.to_thread(server.stop)
+        await backend.aclose()
 
 
 def _engine(store: RunStore, secrets_file: Path | None) -> Engine:
@@ -550,13 +694,13 @@ def _open_store(path: Path | None) -> RunStore:
 def _stdout() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, emoji=False)
 
 
 def _stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def _escape(text: str) -> str:

@@ -315,3 +315,51 @@ def test_a_host_without_sandboxes_gets_bubblewraps_reason_and_the_cloud_alternat
     error = " ".join(capsys.readouterr().err.split())
     assert "bwrap: No permissions to create new namespace" in error
     assert "set DAYTONA_API_KEY to run on Daytona's cloud" in error
+
+
+def test_an_invalid_canvas_is_reported_as_such_while_the_local_server_could_not_start(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The server starts beside the engine's loading: its failure must not hide the canvas's own.
+    document = make_canvas(
+        [{"id": "exec", "component": "daytona.executeCode", "configuration": {"language": "python"}}],
+        [("start", "exec")],
+    )
+    canvas = write_canvas(tmp_path, document)
+    with traversable_temp_dir("daytonaflow-fake-bwrap-") as fake_bin:
+        fake_bin.chmod(0o755)
+        bwrap = fake_bin / "bwrap"
+        bwrap.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+        bwrap.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+        assert main(["run", str(canvas)]) == EXIT_FAILED
+    error = " ".join(capsys.readouterr().err.split())
+    assert "configuration.code" in error
+    assert "bwrap" not in error
+
+
+def test_a_canvas_of_built_in_components_only_starts_no_sandbox_server(
+    tmp_path: Path, db: Path, web: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daytonaflow.localserver import LocalServer
+
+    started: list[LocalServer] = []
+    monkeypatch.setattr(LocalServer, "start", lambda self: started.append(self) or self)
+    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+    assert main(["run", str(write_canvas(tmp_path, fetch_canvas(web + "/hello")))]) == EXIT_OK
+    assert started == []
+
+
+def test_a_canvas_using_a_sandbox_component_starts_the_embedded_server(
+    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daytonaflow.localserver import LocalServer, LocalServerError
+
+    def refuse(self: LocalServer) -> LocalServer:
+        raise LocalServerError("test: no server here")
+
+    monkeypatch.setattr(LocalServer, "start", refuse)
+    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+    assert main(["run", str(EXAMPLES / "hello.yaml")]) == EXIT_FAILED
+    assert "test: no server here" in capsys.readouterr().err

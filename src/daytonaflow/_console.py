@@ -1,10 +1,17 @@
-"""Terminal rendering of runs: the live progress view, the summary, history, and JSON lines."""
+"""Terminal rendering of runs for the CLI: the live progress view, the summary, history, JSON lines.
+
+Only the CLI draws runs, so this sits beside it, not in the runner: the runner reports progress
+as :class:`RunUpdate` and knows nothing of terminals.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -16,7 +23,7 @@ from rich.text import Text
 
 from daytonaflow.runner import progress
 from daytonaflow.runner.progress import RunUpdate
-from daytonaflow.runner.store import ExecutionRecord, RunRecord, RunStore
+from daytonaflow.runner.store import EventRecord, ExecutionRecord, RunRecord, RunStore
 
 _STATE_STYLES = {
     "pending": "dim",
@@ -31,6 +38,23 @@ _STATE_STYLES = {
     "cancelling": "magenta",
 }
 EXCERPT_WIDTH = 60
+#: Rows of each table ``runs show`` draws by default: a huge run is read and drawn a page at a time.
+DEFAULT_PAGE_ROWS = 20
+#: A running command's output, streamed in chunks (the live view shows each node's latest line).
+NODE_OUTPUT = "node.output"
+_NODE_STATES = (
+    progress.NODE_STARTED,
+    progress.NODE_WAITING,
+    progress.NODE_EMITTED,
+    progress.NODE_COMPLETED,
+    progress.NODE_FAILED,
+    progress.NODE_CANCELLED,
+)
+_RESOURCE_VERBS = {
+    progress.RESOURCE_RECLAIMED: "reclaimed",
+    progress.RESOURCE_KEPT: "kept",
+    progress.RESOURCE_RECLAIM_FAILED: "could not reclaim",
+}
 
 
 def excerpt(event: dict[str, Any] | None, width: int = EXCERPT_WIDTH) -> str:
@@ -106,27 +130,41 @@ class RunView:
                 return
         if update.kind in (progress.RUN_STARTED, progress.RUN_RESUMED):
             self._title = f"{update.canvas} · run {update.run_id}"
-        elif update.node_id is not None and update.kind.startswith("node."):
+        elif update.node_id is not None and update.kind in _NODE_STATES:
             self._node(update)
-        elif update.kind.startswith("resource."):
-            verb = {
-                progress.RESOURCE_RECLAIMED: "reclaimed",
-                progress.RESOURCE_KEPT: "kept",
-                progress.RESOURCE_RECLAIM_FAILED: "could not reclaim",
-            }[update.kind]
-            note = f"{verb} {update.resource} (from node {update.node_id})"
+        elif update.node_id is not None and update.kind == NODE_OUTPUT:
+            self._output(update)
+        elif update.kind in _RESOURCE_VERBS:
+            note = f"{_RESOURCE_VERBS[update.kind]} {update.resource} (from node {update.node_id})"
             if update.error:
                 note += f": {update.error}"
             self._say(note)
+        else:
+            return  # a kind this view does not know (a newer engine's): nothing to draw
         if self._live is not None:
             self._live.update(self._render())
 
-    def _node(self, update: RunUpdate) -> None:
+    def _line(self, update: RunUpdate) -> _NodeLine:
         assert update.node_id is not None
-        line = self._lines.get(update.execution_id or update.node_id)
+        key = update.execution_id or update.node_id
+        line = self._lines.get(key)
         if line is None:
             line = _NodeLine(update.node_id, update.node_name or update.node_id, update.component or "")
-            self._lines[update.execution_id or update.node_id] = line
+            self._lines[key] = line
+        return line
+
+    def _output(self, update: RunUpdate) -> None:
+        """The live table shows a running node's latest output line; plain lines skip the chunks
+        (the node's final line carries its output), so a flood does not flood the log."""
+        text: Any = getattr(update, "text", None)
+        if not isinstance(text, str):
+            return
+        latest = [line for line in text.splitlines() if line.strip()]
+        if latest:
+            self._line(update).detail = latest[-1]
+
+    def _node(self, update: RunUpdate) -> None:
+        line = self._line(update)
         line.state = update.status or line.state
         line.duration = update.duration
         if update.kind == progress.NODE_STARTED:
@@ -178,10 +216,20 @@ class JsonLines:
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
+        self._reader_gone = False
 
     def __call__(self, update: RunUpdate) -> None:
-        self.stream.write(json.dumps(update.to_json(), separators=(",", ":"), default=str) + "\n")
-        self.stream.flush()
+        if self._reader_gone:
+            return
+        try:
+            self.stream.write(json.dumps(update.to_json(), separators=(",", ":"), default=str) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`daytonaflow run c.yaml --json | head`): the run goes on unwatched,
+            # and what is still buffered drains into /dev/null instead of failing again at exit.
+            self._reader_gone = True
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
 
 
 def summary(record: RunRecord, store: RunStore) -> RenderableType:
@@ -227,31 +275,46 @@ def runs_table(records: list[RunRecord]) -> Table:
     return table
 
 
-def run_details(record: RunRecord, store: RunStore) -> RenderableType:
-    executions = Table(title="nodes", title_justify="left")
-    for column in ("node", "component", "status", "channel", "duration", "error"):
-        executions.add_column(column, overflow="fold" if column == "error" else "ellipsis")
-    for execution in store.executions(record.id):
-        executions.add_row(
-            Text(execution.node_name),
-            Text(execution.component),
-            Text(execution.status, style=_STATE_STYLES.get(execution.status, "")),
-            Text(execution.channel or ""),
-            format_duration(_execution_duration(execution)),
-            Text(execution.error or ""),
-        )
-    names = {execution.node_id: execution.node_name for execution in store.executions(record.id)}
-    events = Table(title="events", title_justify="left")
-    for column in ("node", "channel", "type", "data"):
-        events.add_column(column, overflow="fold")
-    for event in store.events(record.id):
-        events.add_row(
-            Text(names.get(event.node_id, event.node_id)),
-            Text(event.channel),
-            Text(str(event.event.get("type", ""))),
-            Text(json.dumps(event.event.get("data", {}), sort_keys=True)),
-        )
-    parts: list[RenderableType] = [summary(record, store), executions, events]
+@dataclass(frozen=True)
+class Page:
+    """Which rows of each table ``runs show`` draws: page ``number`` (1-based; -1 is the last)."""
+
+    number: int = 1
+    size: int = DEFAULT_PAGE_ROWS
+
+    def pages(self, total: int) -> int:
+        return max(1, -(-total // self.size))
+
+    def shown(self, total: int) -> int:
+        """The 1-based page drawn of a table of ``total`` rows: past either end, the nearest one."""
+        pages = self.pages(total)
+        wanted = self.number if self.number > 0 else pages + 1 + self.number
+        return min(max(wanted, 1), pages)
+
+    def offset(self, total: int) -> int:
+        return (self.shown(total) - 1) * self.size
+
+
+def run_details(record: RunRecord, store: RunStore, page: Page | None = None) -> RenderableType:
+    """``runs show``: the summary, then one page of the run's nodes and events, then its resources.
+
+    Only the page's rows are read and drawn, so a run of 10,000 events shows as fast as one of ten.
+    """
+    page = page or Page()
+    counts = store.execution_counts(record.id)
+    executions_total = sum(counts.values())
+    events_total = store.count_events(record.id)
+    parts: list[RenderableType] = [summary(record, store)]
+    if executions_total > page.size or events_total > page.size:
+        states = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()))
+        parts.append(Text(f"{executions_total:,} node executions ({states}) · {events_total:,} events"))
+    offset = page.offset(executions_total)
+    executions = store.executions(record.id, offset=offset, limit=page.size)
+    parts.append(_executions_table(executions, _title("nodes", offset, len(executions), executions_total)))
+    offset = page.offset(events_total)
+    events = store.events(record.id, offset=offset, limit=page.size)
+    title = _title("events", offset, len(events), events_total)
+    parts.append(_events_table(events, _node_names(record), title))
     resources = store.resources(record.id)
     if resources:
         table = Table(title="resources", title_justify="left")
@@ -264,53 +327,60 @@ def run_details(record: RunRecord, store: RunStore) -> RenderableType:
                 Text(resource.error or ""),
             )
         parts.append(table)
+    pages = max(page.pages(executions_total), page.pages(events_total))
+    if pages > 1:
+        shown = page.shown(max(executions_total, events_total))
+        hint = f"page {shown} of {pages}, {page.size} rows each: daytonaflow runs show {record.id}"
+        hint += " --page N (-1 the last) --limit ROWS; everything: --json"
+        parts.append(Text(hint, style="dim"))
     return Group(*parts)
 
 
-def run_document(record: RunRecord, store: RunStore) -> dict[str, Any]:
-    """Everything stored about a run, as JSON (``runs show --json``)."""
-    return {
-        "run": {
-            "id": record.id,
-            "canvas": record.canvas_name,
-            "status": record.status,
-            "error": record.error,
-            "input": record.input,
-            "keepResources": record.keep_resources,
-            "createdAt": record.created_at,
-            "finishedAt": record.finished_at,
-        },
-        "executions": [
-            {
-                "id": e.id,
-                "node": e.node_id,
-                "nodeName": e.node_name,
-                "component": e.component,
-                "status": e.status,
-                "channel": e.channel,
-                "error": e.error,
-                "metadata": e.metadata,
-                "startedAt": e.started_at,
-                "finishedAt": e.finished_at,
-            }
-            for e in store.executions(record.id)
-        ],
-        "events": [
-            {
-                "id": e.id,
-                "node": e.node_id,
-                "channel": e.channel,
-                "parent": e.parent_event_id,
-                "event": e.event,
-            }
-            for e in store.events(record.id)
-        ],
-        "resources": [
-            {"kind": r.kind, "id": r.resource_id, "node": r.node_id, "state": r.state, "error": r.error}
-            for r in store.resources(record.id)
-        ],
-        "canvas": record.canvas,
-    }
+def _title(name: str, offset: int, shown: int, total: int) -> str:
+    if shown >= total:
+        return name
+    return f"{name} {offset + 1:,}-{offset + shown:,} of {total:,}"
+
+
+def _executions_table(executions: Iterable[ExecutionRecord], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("node", "component", "status", "channel", "duration", "error"):
+        table.add_column(column, overflow="fold" if column == "error" else "ellipsis")
+    for execution in executions:
+        table.add_row(
+            Text(execution.node_name),
+            Text(execution.component),
+            Text(execution.status, style=_STATE_STYLES.get(execution.status, "")),
+            Text(execution.channel or ""),
+            format_duration(_execution_duration(execution)),
+            Text(execution.error or ""),
+        )
+    return table
+
+
+def _events_table(events: Iterable[EventRecord], names: dict[str, str], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("node", "channel", "type", "data"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            Text(names.get(event.node_id, event.node_id)),
+            Text(event.channel),
+            Text(str(event.event.get("type", ""))),
+            Text(json.dumps(event.event.get("data", {}), sort_keys=True)),
+        )
+    return table
+
+
+def _node_names(record: RunRecord) -> dict[str, str]:
+    """Node names by id, from the canvas the run was started with (no read of every execution)."""
+    spec = record.canvas.get("spec")
+    nodes = spec.get("nodes") if isinstance(spec, dict) else None
+    names: dict[str, str] = {}
+    for node in nodes if isinstance(nodes, list) else []:
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            names[node["id"]] = str(node.get("name") or node["id"])
+    return names
 
 
 def _execution_duration(execution: ExecutionRecord) -> float | None:

@@ -10,10 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
-    from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
-    from daytonaflow.components.create_sandbox import CreateSandbox
-    from daytonaflow.components.delete_sandbox import DeleteSandbox
     from daytonaflow.components._errors import (
         DaytonaApiError,
         DaytonaAuthError,
@@ -28,9 +24,6 @@ if TYPE_CHECKING:
         DaytonaServerError,
         DaytonaTimeoutError,
     )
-    from daytonaflow.components.execute_code import ExecuteCode
-    from daytonaflow.components.execute_command import ExecuteCommand
-    from daytonaflow.components.get_preview_url import GetPreviewUrl
     from daytonaflow.components._integration import DaytonaIntegration
     from daytonaflow.components._payloads import (
         PAYLOAD_TYPES,
@@ -48,6 +41,13 @@ if TYPE_CHECKING:
         InterruptedCommandError,
         SandboxRestartError,
     )
+    from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
+    from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
+    from daytonaflow.components.create_sandbox import CreateSandbox
+    from daytonaflow.components.delete_sandbox import DeleteSandbox
+    from daytonaflow.components.execute_code import ExecuteCode
+    from daytonaflow.components.execute_command import ExecuteCommand
+    from daytonaflow.components.get_preview_url import GetPreviewUrl
 
 #: Where each public name lives. Names are imported on first use: an entry point loads its one
 #: component's module, and the CLI importing the integration does not import all six components.

@@ -12,8 +12,8 @@ from daytonaflow.components._errors import DaytonaNotConfiguredError
 if TYPE_CHECKING:
     # The client (httpx, its models) is imported when first built: a host deciding whether it
     # has a key (the CLI, before it starts the embedded server) does not pay for it.
-    from daytonaflow.components.client import DaytonaClient
     from daytonaflow.components._retry import RetryPolicy
+    from daytonaflow.components.client import DaytonaClient
 
 API_KEY_ENV = "DAYTONA_API_KEY"
 API_URL_ENV = "DAYTONA_API_URL"

@@ -31,7 +31,7 @@ spec:
       component: daytona.executeCommand
       configuration:
         sandbox: '{{ $["create"].data.id }}'
-        command: 'sleep 30'
+        command: 'echo napping; sleep 30'
   edges:
     - {sourceId: start, targetId: create, channel: default}
     - {sourceId: create, targetId: nap, channel: default}
@@ -71,7 +71,8 @@ def test_ctrl_c_during_a_command_cancels_quietly_and_leaves_no_sandbox(workspace
     events = []
     for line in run.stdout:
         events.append(json.loads(line))
-        if events[-1].get("node_id") == "nap" and events[-1]["kind"] == "node.waiting":
+        # The command's first output, streamed as it runs: it is running now.
+        if events[-1].get("node_id") == "nap" and events[-1]["kind"] == "node.output":
             break
     os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground job
     stdout, stderr = run.communicate(timeout=TIMEOUT_SECONDS)

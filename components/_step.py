@@ -27,7 +27,7 @@ import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from daytonaflow.component import ExecutionContext
 from daytonaflow.components import _timing
@@ -225,10 +225,6 @@ class Step:
         elif "releaseSandbox" in entry:
             self.ctx.resources.release(SANDBOX_RESOURCE, entry["releaseSandbox"])
 
-    def fail(self, message: str) -> NoReturn:
-        """End the execution as failed with ``message`` (its clean-ups run, see :meth:`drive`)."""
-        raise ComponentError(message)
-
     # --- waiting ------------------------------------------------------------------------------
 
     async def poll(
@@ -277,7 +273,7 @@ class Step:
         try:
             await inject_secrets(self.client, sandbox_id, resolve_secrets(secret_specs, self.ctx.secrets))
         except ComponentError as error:
-            self.fail(f"could not write secrets into sandbox {sandbox_id}: {error}")
+            raise ComponentError(f"could not write secrets into sandbox {sandbox_id}: {error}") from None
         self.save(sandboxReady=True)
         return str(sandbox_id)
 
@@ -341,7 +337,7 @@ class Step:
                 sandbox = await self.client.start_sandbox(sandbox_id)
             reason = _start_failure(sandbox, deadline)
             if reason is not None:
-                self.fail(reason)
+                raise ComponentError(reason)
             return True if sandbox.state == STARTED else None
 
         # The probe fails the node at the deadline; poll() ends early only when a restart moved it.

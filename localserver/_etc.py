@@ -114,8 +114,15 @@ _COPY_VIEW: tuple[str, ...] = ()
 
 
 def _signature(root: Path, entries: tuple[str, ...], hostname: str) -> str:
-    """A hash of what a copy of ``entries`` of ``root`` (all of it: ``()``) would read: one
-    ``lstat`` per path, taken as the copy walks (``private`` directories left out alike)."""
+    """A hash of what a copy of ``entries`` of ``root`` (all of it: ``()``) would read, taken as
+    the copy walks (``private`` directories left out alike).
+
+    One ``lstat`` per entry, directory and file, none per symlink inside a directory (most of
+    them: ``ssl/certs``, ``alternatives``): a symlink cannot change in place, so replacing,
+    adding or removing one changes its directory's ctime. Few system calls matter: each lets
+    the command's own thread take the interpreter lock, and waiting to have it back costs more
+    than the call.
+    """
     digest = hashlib.sha256(json.dumps([SANDBOX_UID, hostname]).encode())
     for entry in entries or (".",):
         _walk_into(digest, root, entry)
@@ -127,21 +134,26 @@ def _walk_into(digest: Any, root: Path, relative: str) -> None:
     try:
         status = os.lstat(path)
     except OSError:
-        digest.update(f"{relative}\0missing\n".encode())
+        digest.update(f"{relative}\0missing\n".encode(errors="surrogateescape"))
         return
     facts = (status.st_mode, status.st_uid, status.st_gid, status.st_size, status.st_ino)
     facts += (status.st_mtime_ns, status.st_ctime_ns)
-    link = os.readlink(path) if stat.S_ISLNK(status.st_mode) else ""
-    digest.update(f"{relative}\0{facts}\0{link}\n".encode(errors="surrogateescape"))
-    if stat.S_ISDIR(status.st_mode):
-        try:
-            children = sorted(os.listdir(path))
-        except OSError:
-            digest.update(b"unlistable\n")
-            return
-        for child in children:
-            if child != _LEFT_OUT:
-                _walk_into(digest, root, f"{relative}/{child}")
+    digest.update(f"{relative}\0{facts}\n".encode(errors="surrogateescape"))
+    if not stat.S_ISDIR(status.st_mode):
+        return
+    try:
+        with os.scandir(path) as listing:
+            children = sorted((child.name, child.is_symlink()) for child in listing)
+    except OSError:
+        digest.update(b"unlistable\n")
+        return
+    for name, is_symlink in children:
+        if name == _LEFT_OUT:
+            continue
+        if is_symlink:
+            digest.update(f"{relative}/{name}\0symlink\n".encode(errors="surrogateescape"))
+        else:
+            _walk_into(digest, root, f"{relative}/{name}")
 
 
 def _recorded(record: Path) -> list[str] | None:

@@ -33,6 +33,7 @@ def host_etc(tmp_path: Path) -> Path:
     source = tmp_path / "host-etc"
     (source / "ssl" / "certs").mkdir(parents=True)
     (source / "ssl" / "certs" / "root.pem").write_text("certificate\n")
+    (source / "ssl" / "certs" / "other.pem").write_text("other certificate\n")
     (source / "ssl" / "certs" / "1a2b3c4d.0").symlink_to("root.pem")
     (source / "ssl" / "private").mkdir()
     (source / "ssl" / "private" / "server.key").write_text("secret key\n")
@@ -77,7 +78,6 @@ def test_a_symlink_repointed_in_a_copied_directory_is_copied_again(host_etc: Pat
     etc = tmp_path / "state" / "etc"
     write_synthetic_etc(etc, source=host_etc)
     certs = host_etc / "ssl" / "certs"
-    (certs / "other.pem").write_text("other certificate\n")
     (certs / "link.tmp").symlink_to("other.pem")
     (certs / "link.tmp").replace(certs / "1a2b3c4d.0")  # as ``ln -sf`` or update-ca-certificates
     assert write_synthetic_etc(etc, source=host_etc)

@@ -136,8 +136,8 @@ def _walk_into(digest: Any, root: Path, relative: str) -> None:
     except OSError:
         digest.update(f"{relative}\0missing\n".encode(errors="surrogateescape"))
         return
-    facts = (status.st_mode, status.st_uid, status.st_gid, status.st_size, status.st_ino)
-    facts += (status.st_mtime_ns, status.st_ctime_ns)
+    facts = [status.st_mode, status.st_uid, status.st_gid, status.st_size, status.st_ino]
+    facts += [status.st_mtime_ns, status.st_ctime_ns]
     digest.update(f"{relative}\0{facts}\n".encode(errors="surrogateescape"))
     if not stat.S_ISDIR(status.st_mode):
         return

@@ -97,6 +97,16 @@ def test_a_tampered_copy_is_made_again_from_the_host(host_etc: Path, tmp_path: P
     assert (etc / "hosts").stat().st_mode & 0o777 == 0o644
 
 
+def test_copies_a_killed_server_left_half_made_are_removed_at_the_next_refresh(
+    host_etc: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    (state / "etc.4242.0123abcd.tmp" / "ssl").mkdir(parents=True)
+    (state / "etc.4242.0123abcd.tmp.old").mkdir()
+    write_synthetic_etc(state / "etc", source=host_etc)
+    assert sorted(p.name for p in state.iterdir()) == ["etc", "etc.signature"]
+
+
 def test_a_cached_etc_holds_no_private_material_and_no_leftover(host_etc: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     etc = state / "etc"

@@ -57,6 +57,7 @@ def write_synthetic_etc(directory: Path, hostname: str = "sandbox", source: Path
     if directory.is_dir() and _recorded(record) == [wanted, _signature(directory, _COPY_VIEW, "")]:
         return False
     record.unlink(missing_ok=True)  # no record may vouch for a directory being replaced
+    _remove_leftovers(directory)
     # Made aside and renamed into place whole: a sandbox never binds a half-made /etc.
     partial = directory.with_name(f"{directory.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
@@ -74,6 +75,13 @@ def write_synthetic_etc(directory: Path, hostname: str = "sandbox", source: Path
     # Taken once in place: a rename changes the renamed directory's ctime.
     _write_record(record, [wanted, _signature(directory, _COPY_VIEW, "")])
     return True
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """Copies a killed server left half-made or half-replaced (no other server refreshes them:
+    the state directory's lock)."""
+    for leftover in directory.parent.glob(f"{directory.name}.*.tmp*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _fill(directory: Path, hostname: str, source: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,13 +32,67 @@ class SpawnPlan:
     close_after_spawn: list[int]
 
 
-def compile_agent(python: str, source: Path, target: Path) -> None:
-    """Byte-compile the agent with the sandbox's own python: compiling at each start costs 5 ms."""
+def compile_agent(python: str, source: Path, target: Path) -> bool:
+    """Byte-compile the agent with the sandbox's own python, unless ``target`` already holds it.
+
+    Compiling spawns that python (50-150 ms at a server's start), so the result is kept beside
+    ``target`` with what it was made from: the source's hash and the interpreter's identity
+    (its path, the file it resolves to and that file's inode, size and mtime, which an upgrade
+    changes). The compiled file's own hash is kept too, so a damaged one is made again. Returns
+    whether it compiled.
+    """
+    key = _agent_key(python, source)
+    if _compiled_agent_matches(target, key):
+        return False
+    record = _agent_record(target)
+    record.unlink(missing_ok=True)  # no record may vouch for a file being replaced
+    # Under a name of its own, renamed into place whole: a server starting at the same moment
+    # never runs a half-written file.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     compile_script = (
         "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"
     )
-    subprocess.run([python, "-I", "-c", compile_script, str(source), str(target)], check=True)
-    target.chmod(0o644)
+    try:
+        subprocess.run([python, "-I", "-c", compile_script, str(source), str(partial)], check=True)
+        partial.chmod(0o644)
+        compiled = hashlib.sha256(partial.read_bytes()).hexdigest()
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    _write_atomically(record, json.dumps({"key": key, "compiled": compiled}))
+    return True
+
+
+def _agent_record(target: Path) -> Path:
+    return target.with_name(target.name + ".key")
+
+
+def _agent_key(python: str, source: Path) -> str:
+    interpreter = os.path.realpath(python)
+    status = os.stat(interpreter)
+    identity = [python, interpreter, status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns]
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(json.dumps(identity).encode())
+    return digest.hexdigest()
+
+
+def _compiled_agent_matches(target: Path, key: str) -> bool:
+    try:
+        record = json.loads(_agent_record(target).read_text())
+        compiled = hashlib.sha256(target.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("key") == key and record.get("compiled") == compiled
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        partial.write_text(text)
+        partial.chmod(0o644)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def plan_spawn(

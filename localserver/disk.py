@@ -21,8 +21,11 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import hashlib
+import json
 import logging
 import os
+import secrets
 import shutil
 import stat
 import struct
@@ -68,6 +71,9 @@ _COMMAND_TIMEOUT_SECONDS = 60.0
 _UNMOUNT_ATTEMPTS = 50
 _DETACH_WAIT_SECONDS = 5.0
 _LOOP_MAJOR = 7
+PROBE_RECORDS = Path("/run/daytonaflow")
+"""Where successful loop probes are recorded: a tmpfs, so emptied at each boot."""
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _LOOP_CTL_GET_FREE = 0x4C82
 _LOOP_CONFIGURE = 0x4C0A
 _LOOP_CLR_FD = 0x4C01
@@ -527,6 +533,8 @@ class LoopVolumes:
         """Where formatted images are kept, one per size, to copy rather than format each home
         (``None``: every image formatted by mkfs)."""
         self._template_lock = threading.Lock()
+        self.probe_record: Path | None = None
+        """Where the host's ability to mount these volumes is recorded, if it is."""
 
     @classmethod
     def locate(cls) -> LoopVolumes:
@@ -543,23 +551,34 @@ class LoopVolumes:
         return cls(str(tools["mkfs.ext4"]), str(tools["mount"]))
 
     @classmethod
-    def probe(cls, work_dir: Path) -> LoopVolumes:
-        """Volumes if this host can make and mount them; else :class:`DiskQuotaUnavailableError`."""
+    def probe(cls, work_dir: Path, records: Path | None = PROBE_RECORDS) -> LoopVolumes:
+        """Volumes if this host can make and mount them; else :class:`DiskQuotaUnavailableError`.
+
+        A test filesystem mounted and unmounted costs 0.13-0.19 s, so its success is recorded in
+        ``records`` (``None``: not recorded) for this boot of the host, this user, these tools
+        and the filesystem of ``work_dir``; a failure is not, as one under load may pass later.
+        A recorded success that a mount later belies is forgotten (see :meth:`attach`).
+        """
         volumes = cls.locate()
         probe = work_dir / "loop-probe"
+        record = _probe_record(records, volumes, work_dir)
         try:
             if cls.is_mounted(probe):  # a server killed while it probed
                 cls.detach(probe)
             remove_tree(probe)
-            probe.mkdir(mode=0o700)
-            volumes.attach(probe, _PROBE_IMAGE_BYTES)
-            volumes.detach(probe)
+            if record is None or not _probe_recorded(record):
+                probe.mkdir(mode=0o700)
+                volumes.attach(probe, _PROBE_IMAGE_BYTES)
+                volumes.detach(probe)
+                if record is not None:
+                    _record_probe(record)
         except (VolumeError, TreeRemovalError, OSError) as error:
             raise DiskQuotaUnavailableError(f"a test filesystem could not be mounted: {error}") from None
         finally:
             with contextlib.suppress(TreeRemovalError, VolumeError):
                 if not _is_mount_point(probe / _VOLUME_NAME):
                     remove_tree(probe)
+        volumes.probe_record = record
         # Made by this server's mkfs options only: an earlier version's may differ.
         templates = work_dir / _TEMPLATES_NAME
         with contextlib.suppress(TreeRemovalError):
@@ -595,6 +614,16 @@ class LoopVolumes:
         A home still mounted by a server that was killed is used as it is. The home directory
         is created here, owned by root: the caller hands it to the sandbox's uid.
         """
+        try:
+            return self._attach(directory, size_bytes)
+        except (VolumeError, OSError):
+            # The next server probes again rather than trust a success this failure belies.
+            if self.probe_record is not None:
+                with contextlib.suppress(OSError):
+                    self.probe_record.unlink(missing_ok=True)
+            raise
+
+    def _attach(self, directory: Path, size_bytes: int) -> Path:
         volume = directory / _VOLUME_NAME
         image = directory / _IMAGE_NAME
         if not _is_mount_point(volume):
@@ -855,6 +884,54 @@ def _is_mount_point(path: Path) -> bool:
         return os.path.ismount(path)
     except OSError:
         return False
+
+
+def _probe_record(records: Path | None, volumes: LoopVolumes, work_dir: Path) -> Path | None:
+    """The file recording a successful probe, named after everything its answer depends on."""
+    if records is None:
+        return None
+    try:
+        mkfs = os.stat(volumes.mkfs)
+        facts = [
+            BOOT_ID.read_text().strip(),
+            os.geteuid(),
+            volumes.mkfs,
+            mkfs.st_size,
+            mkfs.st_mtime_ns,
+            volumes.mount,
+            os.stat(work_dir).st_dev,
+            _MKFS_OPTIONS,
+            _MKFS_EXTENDED,
+            _MOUNT_OPTIONS,
+            _PROBE_IMAGE_BYTES,
+        ]
+    except OSError:
+        return None  # no boot id to tie the answer to: probe every time
+    key = hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:32]
+    return records / f"loop-probe-{key}"
+
+
+def _probe_recorded(record: Path) -> bool:
+    """Only a file of this user's counts: no other user may vouch for root's mounts."""
+    try:
+        status = record.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and status.st_uid == os.geteuid()
+
+
+def _record_probe(record: Path) -> None:
+    """Renamed into place whole, so servers starting at once never read a half-written one."""
+    partial = record.with_name(f"{record.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        record.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        partial.write_text("a test filesystem was mounted and unmounted\n")
+        partial.replace(record)
+    except OSError as error:
+        logger.debug("cannot record the loop probe in %s: %s", record, error)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def _find_tool(name: str) -> str | None:

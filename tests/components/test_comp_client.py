@@ -349,3 +349,11 @@ def test_the_integration_gives_each_event_loop_its_own_client():
     second = asyncio.run(client_id())
     assert first != second
     assert asyncio.run(same_loop_twice())
+
+
+def test_httpcore_finds_sniffio_so_a_request_never_searches_for_a_missing_module():
+    # httpcore asks sniffio which event loop runs on every request and falls back only on an
+    # ImportError: without the package each request walks sys.path (about half a loopback call).
+    import importlib.util
+
+    assert importlib.util.find_spec("sniffio") is not None

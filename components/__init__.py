@@ -6,8 +6,9 @@ runner hands them a :class:`DaytonaIntegration` as ``ctx.integration``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from daytonaflow import _lazy_exports
 
 if TYPE_CHECKING:
     from daytonaflow.components._errors import (
@@ -107,20 +108,11 @@ if TYPE_CHECKING:
 
 # Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        if name == "COMPONENTS":
-            value: Any = tuple(__getattr__(component) for component in _COMPONENT_NAMES)
-        elif name in _EXPORTS:
-            value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        else:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        globals()[name] = value  # later lookups skip this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_EXPORTS, "COMPONENTS"})
-
+    __getattr__, __dir__ = _lazy_exports(
+        globals(),
+        _EXPORTS,
+        {"COMPONENTS": lambda: tuple(__getattr__(component) for component in _COMPONENT_NAMES)},
+    )
 
 __all__ = [
     "COMPONENTS",

@@ -16,6 +16,7 @@ secrets, the sandbox settings of the two creating components, the output limit) 
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from dataclasses import dataclass
 from functools import cache
@@ -60,6 +61,12 @@ class Spec:
     item: tuple[str, str] | None = None
 
 
+#: What a :class:`Spec` says that a :class:`Field` says the same way.
+_SPEC_ATTRIBUTES = tuple(
+    field.name for field in dataclasses.fields(Spec) if field.name not in ("kind", "item")
+)
+
+
 class ConfigPart(BaseModel):
     """A typed piece of configuration, built from a validated, defaults-applied configuration."""
 
@@ -88,29 +95,17 @@ def _field(name: str, info: FieldInfo) -> Field:
     default = info.default
     # None and empty lists are "not set"; only real values are defaults the form and schema show.
     has_default = default is not PydanticUndefined and default is not None and not info.default_factory
+    # The spec's form attributes carry over as they are; the rest comes from the annotation.
+    shown = {key: getattr(spec, key) for key in _SPEC_ATTRIBUTES}
     return Field(
-        info.alias or to_camel(name),
-        field_type,
-        spec.label,
-        spec.description,
-        placeholder=spec.placeholder,
+        name=info.alias or to_camel(name),
+        type=field_type,
         default=default if has_default else MISSING,
         required=info.is_required() and not optional and not spec.required_when,
-        sensitive=spec.sensitive,
-        togglable=spec.togglable,
-        options=spec.options,
-        aliases=spec.aliases,
-        minimum=spec.minimum,
-        maximum=spec.maximum,
         integer=annotation is not float,
-        pattern=spec.pattern,
-        pattern_rule=spec.pattern_rule,
         item=item,
         fields=nested,
-        visible_when=spec.visible_when,
-        required_when=spec.required_when,
-        language=spec.language,
-        expressions=spec.expressions,
+        **shown,
     )
 
 

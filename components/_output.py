@@ -22,23 +22,32 @@ def bound_output(text: str, limit_bytes: int) -> tuple[str, bool]:
     the tail how it ended (where errors usually are).
     """
     data = text.encode("utf-8")
-    if len(data) <= limit_bytes:
-        return text, False
-    marker_size = len(_MARKER.format(len(data)).encode())
-    keep = max(0, limit_bytes - marker_size)
-    head_size = keep // 2
-    tail_size = keep - head_size
-    dropped = len(data) - head_size - tail_size
-    marker = _MARKER.format(dropped)
-    return _cut(data, head_size, from_end=False) + marker + _cut(data, tail_size, from_end=True), True
+    return _bounded(data, data, len(data), limit_bytes)
 
 
 def tail(text: str, limit_bytes: int) -> str:
     """The last ``limit_bytes`` of ``text``, marked when something before it was cut."""
     data = text.encode("utf-8")
-    if len(data) <= limit_bytes:
-        return text
-    return _TAIL_MARKER + _cut(data, limit_bytes, from_end=True)
+    return _tail(data, len(data), limit_bytes)
+
+
+def _bounded(head: bytes, end: bytes, total: int, limit: int) -> tuple[str, bool]:
+    """What :func:`bound_output` keeps of ``total`` bytes that start with ``head`` and end with ``end``."""
+    if total <= limit:
+        return head.decode("utf-8", errors="ignore"), False
+    marker_size = len(_MARKER.format(total).encode())
+    keep = max(0, limit - marker_size)
+    head_size = keep // 2
+    tail_size = keep - head_size
+    marker = _MARKER.format(total - head_size - tail_size)
+    kept_end = _cut(end, tail_size, from_end=True) if tail_size else ""
+    return _cut(head, head_size, from_end=False) + marker + kept_end, True
+
+
+def _tail(end: bytes, total: int, limit: int) -> str:
+    if total <= limit:
+        return end.decode("utf-8", errors="ignore")
+    return _TAIL_MARKER + _cut(end, limit, from_end=True)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -69,23 +78,8 @@ class OutputBuffer:
         if len(self._tail) > self.limit:
             del self._tail[: len(self._tail) - self.limit]
 
-    def text(self) -> str:
-        """Everything, when it all fits in the limit (else :meth:`bounded`)."""
-        return self.bounded()[0]
-
     def bounded(self) -> tuple[str, bool]:
-        if self.total <= self.limit:
-            return bytes(self._head).decode("utf-8", errors="ignore"), False
-        marker_size = len(_MARKER.format(self.total).encode())
-        keep = max(0, self.limit - marker_size)
-        head_size = keep // 2
-        tail_size = keep - head_size
-        marker = _MARKER.format(self.total - head_size - tail_size)
-        head = _cut(bytes(self._head), head_size, from_end=False)
-        end = _cut(bytes(self._tail), tail_size, from_end=True) if tail_size else ""
-        return head + marker + end, True
+        return _bounded(bytes(self._head), bytes(self._tail), self.total, self.limit)
 
     def tail(self) -> str:
-        if self.total <= self.limit:
-            return bytes(self._head).decode("utf-8", errors="ignore")
-        return _TAIL_MARKER + _cut(bytes(self._tail), self.limit, from_end=True)
+        return _tail(bytes(self._tail), self.total, self.limit)

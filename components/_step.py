@@ -39,7 +39,7 @@ from daytonaflow.components._errors import (
     DaytonaNotFoundError,
 )
 from daytonaflow.components._integration import integration_of
-from daytonaflow.components._output import REDACTED, OutputBuffer
+from daytonaflow.components._output import OutputBuffer, redact
 from daytonaflow.components._sandbox_env import (
     inject_secrets,
     injected_secret_values,
@@ -722,7 +722,8 @@ class _Masking:
     """
 
     def __init__(self, values: Iterable[str]) -> None:
-        self.values = sorted({value for value in values if len(value) >= 4}, key=len, reverse=True)
+        # redact() masks values of four characters or more: only those need holding back for.
+        self.values = tuple({value for value in values if len(value) >= 4})
         self._hold = max((len(value) for value in self.values), default=1) - 1
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
@@ -740,6 +741,4 @@ class _Masking:
         return text
 
     def _mask(self, text: str) -> str:
-        for value in self.values:
-            text = text.replace(value, REDACTED)
-        return text
+        return redact(text, self.values)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from daytonaflow import _lazy_exports
 
 if TYPE_CHECKING:
     from daytonaflow.runner.canvas import (
@@ -88,18 +89,7 @@ _EXPORTS = {
 
 # Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_EXPORTS})
-
+    __getattr__, __dir__ = _lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "DB_ENV",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -50,20 +51,37 @@ _EXPORTS = {
 }
 
 
-# Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
-if not TYPE_CHECKING:
+def _lazy_exports(
+    namespace: dict[str, Any],
+    exports: Mapping[str, str],
+    computed: Mapping[str, Callable[[], Any]] | None = None,
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` that import each exported name on first use.
+
+    ``exports`` maps a name to the module defining it; ``computed`` builds a name from others.
+    A name once looked up is kept in ``namespace``, so later lookups skip the function.
+    """
+    built = computed or {}
 
     def __getattr__(name: str) -> Any:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # later lookups skip this function
+        if name in built:
+            value = built[name]()
+        elif name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+        else:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        namespace[name] = value
         return value
 
     def __dir__() -> list[str]:
-        return sorted({*globals(), *_EXPORTS})
+        return sorted({*namespace, *exports, *built})
 
+    return __getattr__, __dir__
+
+
+# Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "DEFAULT_CHANNEL",

@@ -93,7 +93,7 @@ export function TopBar({ route }: { route: Route }) {
             </span>
           )}
         </div>
-        <div className="toolbar">
+        <div className="toolbar" hidden={!onEditor}>
           <button type="button" className="btn" data-testid="btn-new" onClick={() => setDialog("new")}>
             New
           </button>

@@ -314,6 +314,8 @@ function FieldControl({ field, path, value, onChange }: { field: Field; path: st
       return <ObjectInput field={field} path={path} value={value} onChange={onChange} />;
     case "list":
       return <ListInput field={field} path={path} value={value} onChange={onChange} />;
+    case "json":
+      return <JsonInput path={path} value={value} onChange={onChange} />;
     default:
       return <ScalarInput field={field} path={path} value={value} onChange={onChange} />;
   }

@@ -18,7 +18,7 @@ import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type D
 import type { PaletteEntry } from "../palette";
 import type { CanvasDoc } from "../types";
 import { buildEdges, buildNodes, type RunOverlay } from "./convert";
-import { nodeTypes, type CardData } from "./nodes";
+import { accentColour, nodeTypes, type CardData } from "./nodes";
 
 export const DRAG_TYPE = "application/x-daytonaflow-component";
 
@@ -46,7 +46,7 @@ export interface GraphProps {
 
 function minimapColour(node: Node): string {
   const data = node.data as CardData;
-  return data.entry?.manifest.color || "#cbd5e1";
+  return accentColour(data.entry?.manifest.color);
 }
 
 function GraphInner(props: GraphProps) {

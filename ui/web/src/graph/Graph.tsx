@@ -6,10 +6,12 @@ import {
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
+  applyEdgeChanges,
   applyNodeChanges,
   useReactFlow,
   type Connection,
   type Edge,
+  type EdgeChange,
   type Node,
   type NodeChange,
   type OnDelete,
@@ -89,6 +91,12 @@ function GraphInner(props: GraphProps) {
     }
   }, []);
 
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    // Selection lives on the edges so that Delete can remove the selected one.
+    const local = changes.filter((change) => change.type !== "remove");
+    if (local.length > 0) setEdges((current) => applyEdgeChanges(local, current));
+  }, []);
+
   const onNodeDragStop = useCallback((_event: unknown, _node: Node, dragged: Node[]) => {
     callbacks.current.onMove?.(new Map(dragged.map((node) => [node.id, node.position])));
   }, []);
@@ -129,6 +137,7 @@ function GraphInner(props: GraphProps) {
         edges={edges}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
         onNodeDragStop={onNodeDragStop}
         onConnect={onConnect}
         onDelete={onDelete}

@@ -81,7 +81,7 @@ export function buildEdges(doc: CanvasDoc, taken: Set<string> | null, previous: 
     const channel = edgeChannel(edge);
     const isTaken = !!taken?.has(id);
     const old = before.get(id);
-    if (old && (old.data as { taken: boolean }).taken === isTaken) return old;
+    if (old && (old.data as { taken: boolean }).taken === isTaken && old.sourceHandle === channel) return old;
     return {
       id,
       source: edge.sourceId,

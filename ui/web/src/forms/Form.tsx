@@ -50,8 +50,24 @@ function Label({ field, required, htmlFor }: { field: Field; required: boolean; 
   );
 }
 
+function bounds(field: Field): string {
+  if (field.type !== "number") return "";
+  const parts: string[] = [];
+  if (field.integer) parts.push("integer");
+  if (field.min !== undefined && field.min !== null) parts.push(`≥ ${field.min}`);
+  if (field.max !== undefined && field.max !== null) parts.push(`≤ ${field.max}`);
+  return parts.join(", ");
+}
+
 function Help({ field }: { field: Field }) {
-  return field.description ? <div className="help">{field.description}</div> : null;
+  const range = bounds(field);
+  if (!field.description && !range) return null;
+  return (
+    <div className="help">
+      {field.description}
+      {range && <span className="bounds"> ({range})</span>}
+    </div>
+  );
 }
 
 function numberText(value: JsonValue | undefined): string {

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
+import ipaddress
+import os
 import socket
+import tempfile
 import webbrowser
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
+from daytonaflow.errors import DaytonaflowError
 from daytonaflow.ui._app import create_app
 from daytonaflow.ui._auth import new_token
 from daytonaflow.ui._services import UIServices
 
 
-class UIBindError(OSError):
+class UIBindError(DaytonaflowError):
     """The UI cannot listen on the address asked for."""
 
 
@@ -59,5 +66,23 @@ async def serve(
     url = url_of(host, bound_port, token)
     announce(url)
     if open_browser:
-        webbrowser.open(url)
+        _open_browser(url)
     await server.serve(sockets=[sock])
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` through a private redirect file, as Jupyter does: a browser started with the
+    URL itself would show its token to every local user in the process list."""
+    descriptor, name = tempfile.mkstemp(prefix="daytonaflow-ui-", suffix=".html")
+    with os.fdopen(descriptor, "w", encoding="utf-8") as page:
+        page.write(f'<!doctype html><meta http-equiv="refresh" content="0; url={html.escape(url)}">')
+    webbrowser.open(Path(name).as_uri())
+    # The browser reads the file once; leave it long enough for a slow start, then remove it.
+    asyncio.get_running_loop().call_later(60, lambda: Path(name).unlink(missing_ok=True))

@@ -39,6 +39,7 @@ examples:
   daytonaflow run examples/repository.yaml --input '{"repository": "https://github.com/octocat/Hello-World.git"}'
   daytonaflow run examples/hello.yaml --json | jq -c 'select(.kind == "node.emitted")'
   daytonaflow validate examples/preview.yaml
+  daytonaflow ui examples/hello.yaml          # edit, run and watch canvases in a browser
   daytonaflow components daytona.executeCommand
   daytonaflow runs show 3f2a9c
   daytonaflow runs check
@@ -626,7 +627,7 @@ async def _ui(args: argparse.Namespace) -> int:
     import asyncio
 
     from daytonaflow.ui import UIServices
-    from daytonaflow.ui._serve import serve
+    from daytonaflow.ui._serve import is_loopback, serve
 
     with _open_store(args.db) as store:
         async with _backend(True) as backend:
@@ -660,6 +661,11 @@ async def _ui(args: argparse.Namespace) -> int:
 
             def announce(url: str) -> None:
                 print(f"daytonaflow ui: {url}", flush=True)
+                if not is_loopback(args.host):
+                    _stderr().print(
+                        f"[yellow]warning:[/] listening on {_escape(args.host)}, not loopback: the token"
+                        " travels unencrypted and other machines can reach the UI"
+                    )
 
             try:
                 await serve(

@@ -44,6 +44,7 @@ export function TopBar({ route }: { route: Route }) {
   const [runError, setRunError] = useState<string[] | null>(null);
   const [problem, setProblem] = useState("");
   const onEditor = route.page === "editor";
+  const hasGraph = onEditor || route.page === "run";
 
   useEffect(() => setRunError(null), [issues]);
 
@@ -94,7 +95,8 @@ export function TopBar({ route }: { route: Route }) {
             </span>
           )}
         </div>
-        <div className="toolbar" hidden={!onEditor}>
+        <div className="toolbar">
+          <span className="tool-group" hidden={!onEditor}>
           <button type="button" className="btn" data-testid="btn-new" onClick={() => setDialog("new")}>
             New
           </button>
@@ -120,9 +122,12 @@ export function TopBar({ route }: { route: Route }) {
           <button type="button" className="btn icon-btn" data-testid="btn-redo" disabled={!canRedo} title="Redo (Ctrl+Shift+Z)" onClick={redo}>
             ↷
           </button>
-          <button type="button" className="btn" data-testid="btn-fit" title="Fit the graph into view" onClick={() => graphHandle.fit()}>
+          </span>
+          {/* Fit serves every page with a graph: the editor and the run view. */}
+          <button type="button" className="btn" data-testid="btn-fit" title="Fit the graph into view" hidden={!hasGraph} onClick={() => graphHandle.fit()}>
             Fit
           </button>
+          <span className="tool-group" hidden={!onEditor}>
           <button type="button" className="btn" data-testid="btn-layout" title="Automatic layout" onClick={autoLayout}>
             Layout
           </button>
@@ -133,6 +138,7 @@ export function TopBar({ route }: { route: Route }) {
           <button type="button" className="btn primary run" data-testid="btn-run" onClick={() => void onRun()}>
             ▶ Run
           </button>
+          </span>
         </div>
       </header>
       {runError && (

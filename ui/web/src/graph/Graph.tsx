@@ -8,6 +8,7 @@ import {
   ReactFlowProvider,
   applyEdgeChanges,
   applyNodeChanges,
+  useNodesInitialized,
   useReactFlow,
   type Connection,
   type Edge,
@@ -54,8 +55,9 @@ function minimapColour(node: Node): string {
 function GraphInner(props: GraphProps) {
   const { doc, byName, issueCounts, autoPositions, selected, generation, overlay, readOnly } = props;
   const flow = useReactFlow();
-  const [nodes, setNodes] = useState<Node<CardData>[]>([]);
-  const [edges, setEdges] = useState<Edge[]>([]);
+  // Built during the first render already: no empty pass before the document shows.
+  const [nodes, setNodes] = useState<Node<CardData>[]>(() => buildNodes(doc, byName, issueCounts, autoPositions, [], overlay, selected));
+  const [edges, setEdges] = useState<Edge[]>(() => buildEdges(doc, overlay?.taken ?? null, []));
   const callbacks = useRef(props);
   callbacks.current = props;
 
@@ -76,11 +78,14 @@ function GraphInner(props: GraphProps) {
     };
   }, [flow]);
 
+  // The first document is fitted by the fitView prop; one opened later, once its nodes are measured.
+  const initialised = useNodesInitialized();
+  const fitted = useRef(generation);
   useEffect(() => {
-    // A newly opened document is fitted once its nodes have been measured.
-    const timer = setTimeout(() => void flow.fitView({ padding: 0.2, maxZoom: 1.2 }), 60);
-    return () => clearTimeout(timer);
-  }, [generation, flow]);
+    if (fitted.current === generation || !initialised) return;
+    fitted.current = generation;
+    void flow.fitView({ padding: 0.2, maxZoom: 1.2 });
+  }, [generation, initialised, flow]);
 
   const onNodesChange = useCallback((changes: NodeChange<Node<CardData>>[]) => {
     // Removals go through onDelete (one undoable document edit); the rest is local view state.

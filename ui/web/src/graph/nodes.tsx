@@ -76,7 +76,13 @@ function lastLines(text: string, count: number): string {
   return lines.slice(-count).join("\n");
 }
 
+// React Flow re-renders a node when its size or position changes; the card's body depends only on
+// its data and selection, so it sits behind a second memo.
 export const CardNodeView = memo(function CardNodeView({ data, selected }: NodeProps<CardNode>) {
+  return <CardBody data={data} selected={!!selected} />;
+});
+
+const CardBody = memo(function CardBody({ data, selected }: { data: CardData; selected: boolean }) {
   const { node, entry, channels, issues, state, execution, output } = data;
   const manifest = entry?.manifest;
   const isTrigger = node.type === "TYPE_TRIGGER";
@@ -137,6 +143,10 @@ export const CardNodeView = memo(function CardNodeView({ data, selected }: NodeP
 });
 
 export const NoteNodeView = memo(function NoteNodeView({ data, selected }: NodeProps<NoteNode>) {
+  return <NoteBody data={data} selected={!!selected} />;
+});
+
+const NoteBody = memo(function NoteBody({ data, selected }: { data: CardData; selected: boolean }) {
   const { node } = data;
   const text = typeof node.configuration?.text === "string" ? node.configuration.text : "";
   const colour = typeof node.configuration?.color === "string" ? node.configuration.color : "yellow";

@@ -6,7 +6,7 @@ import { navigate, type Route } from "../router";
 import { useStore } from "../store";
 import { autoLayout, exportCanvas, save } from "./actions";
 import { ImportDialog, NewDialog, OpenDialog, RunDialog, SaveDialog } from "./dialogs";
-import { currentIssues, editor, redo, undo } from "./state";
+import { currentIssues, editor, redo, select, undo } from "./state";
 
 type Dialog = "" | "open" | "save" | "new" | "import" | "run";
 
@@ -43,10 +43,20 @@ export function TopBar({ route }: { route: Route }) {
   const [savePath, setSavePath] = useState("");
   const [runError, setRunError] = useState<string[] | null>(null);
   const [problem, setProblem] = useState("");
+  const [showIssues, setShowIssues] = useState(false);
   const onEditor = route.page === "editor";
   const hasGraph = onEditor || route.page === "run";
 
   useEffect(() => setRunError(null), [issues]);
+  useEffect(() => {
+    if (!showIssues) return;
+    const close = (event: MouseEvent) => {
+      const target = event.target as HTMLElement | null;
+      if (!target?.closest(".issues-menu, [data-testid='issues-badge']")) setShowIssues(false);
+    };
+    document.addEventListener("mousedown", close);
+    return () => document.removeEventListener("mousedown", close);
+  }, [showIssues]);
 
   const onSave = async () => {
     setProblem("");
@@ -132,15 +142,37 @@ export function TopBar({ route }: { route: Route }) {
             Layout
           </button>
           <span className="sep" />
-          <span className={`issues-badge${issues.length > 0 ? " bad" : " ok"}`} data-testid="issues-badge" title={issues.map((i) => i.text).join("\n") || "no issues"}>
+          <button
+            type="button"
+            className={`issues-badge${issues.length > 0 ? " bad" : " ok"}`}
+            data-testid="issues-badge"
+            title={issues.length > 0 ? `${issues.length} issue(s): click to list them` : "no issues"}
+            onClick={() => setShowIssues(issues.length > 0 && !showIssues)}
+          >
             {issues.length}
-          </span>
+          </button>
           <button type="button" className="btn primary run" data-testid="btn-run" onClick={() => void onRun()}>
             ▶ Run
           </button>
           </span>
         </div>
       </header>
+      {showIssues && issues.length > 0 && onEditor && (
+        <div className="issues-menu" data-testid="issues-list">
+          {issues.map((issue, index) => (
+            <button
+              type="button"
+              key={index}
+              onClick={() => {
+                select(issue.node || null);
+                setShowIssues(false);
+              }}
+            >
+              {issue.text}
+            </button>
+          ))}
+        </div>
+      )}
       {runError && (
         <div className="banner error" data-testid="run-error">
           <strong>Run refused: fix these issues first</strong>

@@ -23,10 +23,6 @@ function asObject(value: JsonValue | undefined): JsonObject {
   return value && typeof value === "object" && !Array.isArray(value) ? value : {};
 }
 
-function isEmpty(value: JsonValue | undefined): boolean {
-  return value === undefined || value === "" || (typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
-}
-
 function ErrorText({ path }: { path: string }) {
   const messages = useContext(FormContext).errors.get(path);
   if (!messages) return null;
@@ -408,7 +404,7 @@ export function ConfigForm({
 }) {
   return (
     <div className="config-form">
-      <FieldList fields={fields} prefix="" values={values} onChange={(name, value) => onChange(name, isEmpty(value) && value !== undefined && typeof value !== "object" ? undefined : value)} />
+      <FieldList fields={fields} prefix="" values={values} onChange={onChange} />
     </div>
   );
 }

@@ -70,7 +70,7 @@ function GraphInner(props: GraphProps) {
   }, [doc, overlay]);
 
   useEffect(() => {
-    graphHandle.fit = () => void flow.fitView({ padding: 0.2, duration: 200 });
+    graphHandle.fit = () => void flow.fitView({ padding: 0.12, duration: 200 });
     graphHandle.centre = () => {
       const pane = document.querySelector('[data-testid="canvas"]')?.getBoundingClientRect();
       if (!pane) return { x: 0, y: 0 };
@@ -84,7 +84,7 @@ function GraphInner(props: GraphProps) {
   useEffect(() => {
     if (fitted.current === generation || !initialised) return;
     fitted.current = generation;
-    void flow.fitView({ padding: 0.2, maxZoom: 1.2 });
+    void flow.fitView({ padding: 0.12, maxZoom: 1.2 });
   }, [generation, initialised, flow]);
 
   const onNodesChange = useCallback((changes: NodeChange<Node<CardData>>[]) => {
@@ -154,7 +154,7 @@ function GraphInner(props: GraphProps) {
         deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
         multiSelectionKeyCode={readOnly ? null : "Shift"}
         fitView
-        fitViewOptions={{ padding: 0.2, maxZoom: 1.2 }}
+        fitViewOptions={{ padding: 0.12, maxZoom: 1.2 }}
         minZoom={0.1}
         maxZoom={2}
         proOptions={{ hideAttribution: true }}
@@ -162,7 +162,7 @@ function GraphInner(props: GraphProps) {
       >
         <Background variant={BackgroundVariant.Dots} gap={18} size={1.2} color="#cbd5e1" />
         <Controls showInteractive={false} />
-        <MiniMap pannable zoomable nodeColor={minimapColour} nodeStrokeWidth={0} />
+        <MiniMap pannable zoomable nodeColor={minimapColour} nodeStrokeWidth={0} style={{ width: 170, height: 110 }} />
       </ReactFlow>
     </div>
   );

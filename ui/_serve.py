@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import ipaddress
 import os
+import signal
 import socket
 import tempfile
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -18,6 +20,29 @@ from daytonaflow.errors import DaytonaflowError
 from daytonaflow.ui._app import create_app
 from daytonaflow.ui._auth import new_token
 from daytonaflow.ui._services import UIServices
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, ending on Ctrl-C or SIGTERM by returning.
+
+    uvicorn's own handling raises the signal again once it has stopped, which cancels whatever
+    the caller does next: here that is cancelling the runs and stopping the embedded backend,
+    which must finish (a sandbox's volume would stay mounted).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self.handle_exit, signum, None)
+                installed.append(signum)
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
 
 
 class UIBindError(DaytonaflowError):
@@ -62,7 +87,7 @@ async def serve(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     url = url_of(host, bound_port, token)
     announce(url)
     if open_browser:

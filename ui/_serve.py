@@ -52,7 +52,9 @@ class UIBindError(DaytonaflowError):
 def bind(host: str, port: int) -> socket.socket:
     """Listen on ``host:port`` (0: a free port) before the app is made: it must know its port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it
+    # every response waits ~40 ms on the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))

@@ -245,10 +245,34 @@ def select_node(page: Page, node: str) -> None:
     testid(page, "inspector").wait_for()
 
 
-def save_as(page: Page, path: Path) -> None:
+def set_field(page: Page, path: str, value: Any) -> None:
+    """Set the form input ``field-<path>`` as a user would, whatever kind of input the form chose."""
+    field = testid(page, f"field-{path}")
+    kind = field.evaluate("(element) => element.tagName.toLowerCase() + ':' + (element.type || '')")
+    if kind.startswith("select:"):
+        field.select_option(str(value))
+    elif kind == "input:checkbox":
+        field.set_checked(bool(value))
+    else:
+        field.fill(value if isinstance(value, str) else json.dumps(value))
+
+
+def save_as(page: Page, path: Path) -> dict[str, Any]:
+    """Save dialog → ``path``; returns the server's answer to the save (``written``, ``issues``).
+
+    The answer is awaited on the network: a save that changes nothing leaves no trace in the file."""
     testid(page, "btn-save").click()
     testid(page, "save-path").fill(str(path))
-    testid(page, "save-confirm").click()
+    with page.expect_response(_is_save) as saved:
+        testid(page, "save-confirm").click()
+    response = saved.value
+    assert response.ok, f"PUT /api/canvas answered {response.status}: {response.text()[:500]}"
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _is_save(response: Any) -> bool:
+    return bool(response.request.method == "PUT" and response.url.split("?")[0].endswith("/api/canvas"))
 
 
 def open_path(page: Page, path: Path) -> None:

@@ -61,8 +61,9 @@ class UiServer:
     base_url: str
     token: str
     db: Path
-    #: The environment it runs in; CLI commands run against the same db and state with it.
-    env: dict[str, str]
+    #: The environment CLI commands run in: the same run database, but an embedded backend of their
+    #: own (a state directory is locked by the one server using it).
+    cli_env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] = field(repr=False)
 
@@ -83,7 +84,7 @@ class UiServer:
         """``daytonaflow ARGS`` in the server's environment (same run database, same state home)."""
         return subprocess.run(
             [daytonaflow_command(), *args],
-            env=self.env,
+            env=self.cli_env,
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -158,7 +159,10 @@ def running_ui_server(
     work.mkdir(parents=True, exist_ok=True)
     db = work / "runs.db"
     log = work / "ui-server.log"
-    with traversable_temp_dir("daytonaflow-ui-state-") as state_home:
+    with (
+        traversable_temp_dir("daytonaflow-ui-state-") as state_home,
+        traversable_temp_dir("daytonaflow-ui-cli-state-") as cli_home,
+    ):
         env = _server_env(db, state_home)
         argv = [
             daytonaflow_command(),
@@ -177,7 +181,7 @@ def running_ui_server(
             process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=work)
         try:
             found = _wait_for_url_line(process, log)
-            yield UiServer(found["base"], found["token"], db, env, log, process)
+            yield UiServer(found["base"], found["token"], db, _server_env(db, cli_home), log, process)
         finally:
             stopped_by_sigint = _stop(process)
         if not stopped_by_sigint:

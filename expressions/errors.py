@@ -60,6 +60,16 @@ def _copy_error(error: ExpressionError) -> ExpressionError:
 class ExpressionSyntaxError(ExpressionError):
     """The template or the expression inside it is not well formed."""
 
+    #: Where in the template text the problem is (0-based), for editors that put a caret there.
+    offset: int | None = None
+
+    @classmethod
+    def at(cls, message: str, text: str, offset: int) -> ExpressionSyntaxError:
+        """The error ``message`` about ``text`` at ``offset``, its message showing the caret."""
+        error = cls(with_caret(message, text, offset))
+        error.offset = offset
+        return error
+
 
 class ReferenceNotFoundError(ExpressionError):
     """A ``$["key"]`` named no node of the chain, or ``previous(n)``/``root()`` has nothing to return."""

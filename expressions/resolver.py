@@ -13,7 +13,6 @@ from daytonaflow.expressions.errors import (
     ExpressionError,
     ExpressionLimitError,
     ExpressionSyntaxError,
-    with_caret,
 )
 from daytonaflow.expressions.evaluator import Evaluator, compile_node
 from daytonaflow.expressions.lexer import SourceError
@@ -67,13 +66,11 @@ def _compile_part(text: str, part: TemplatePart, limits: Limits) -> tuple[Evalua
             f"(limit {limits.max_expression_length})"
         )
     if not source.strip():
-        raise ExpressionSyntaxError(
-            with_caret(f"empty template {part.opener} {_closer(part)}", text, part.offset)
-        )
+        raise ExpressionSyntaxError.at(f"empty template {part.opener} {_closer(part)}", text, part.offset)
     try:
         tree = parse(source, functions=_FUNCTIONS, max_depth=limits.max_depth)
     except SourceError as error:
-        raise ExpressionSyntaxError(with_caret(error.message, text, part.offset + error.offset)) from None
+        raise ExpressionSyntaxError.at(error.message, text, part.offset + error.offset) from None
     nodes = walk(tree)
     deepest = max(depth for _, depth in nodes)
     if deepest > limits.max_depth:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daytonaflow.expressions.errors import ExpressionSyntaxError, with_caret
+from daytonaflow.expressions.errors import ExpressionSyntaxError
 
 OPENERS = {"{{": "}}", "<<": ">>"}
 _ESCAPE = "\\"
@@ -64,13 +64,11 @@ def split_template(text: str) -> list[str | TemplatePart]:
             # Unbalanced brackets inside: end at the first closer so the parser names the real problem.
             end = text.find(closer, body_start)
         if end == -1:
-            raise ExpressionSyntaxError(
-                with_caret(
-                    f"unterminated template: {opener} has no matching {closer} "
-                    f"(write \\{opener} for a literal {opener})",
-                    text,
-                    found,
-                )
+            raise ExpressionSyntaxError.at(
+                f"unterminated template: {opener} has no matching {closer} "
+                f"(write \\{opener} for a literal {opener})",
+                text,
+                found,
             )
         if any(literal):
             parts.append("".join(literal))
@@ -99,7 +97,7 @@ def _find_closer(text: str, start: int, closer: str) -> int:
         if char in "\"'`":
             end = _skip_string(text, position)
             if end == -1:
-                raise ExpressionSyntaxError(with_caret("unterminated string in the template", text, position))
+                raise ExpressionSyntaxError.at("unterminated string in the template", text, position)
             position = end
             continue
         if depth == 0 and text.startswith(closer, position):

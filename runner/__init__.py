@@ -8,6 +8,8 @@ from daytonaflow import _lazy_exports
 
 if TYPE_CHECKING:
     from daytonaflow.runner.canvas import (
+        ANNOTATION_COLORS,
+        ANNOTATION_WIDGET,
         START_TRIGGER,
         Canvas,
         CanvasMetadata,
@@ -34,6 +36,12 @@ if TYPE_CHECKING:
         RunStoreError,
     )
     from daytonaflow.runner.graph import CanvasGraph
+    from daytonaflow.runner.preview import (
+        ExpressionFunction,
+        PreviewError,
+        expression_functions,
+        preview_template,
+    )
     from daytonaflow.runner.progress import Observer, RunUpdate
     from daytonaflow.runner.registry import ENTRY_POINT_GROUP, ComponentRegistry
     from daytonaflow.runner.store import (
@@ -50,6 +58,8 @@ if TYPE_CHECKING:
 #: Where each public name lives. Names are imported on first use, so importing this package (as
 #: the CLI does for ``--help``) does not import pydantic, httpx or rich behind them.
 _EXPORTS = {
+    "ANNOTATION_COLORS": "daytonaflow.runner.canvas",
+    "ANNOTATION_WIDGET": "daytonaflow.runner.canvas",
     "START_TRIGGER": "daytonaflow.runner.canvas",
     "Canvas": "daytonaflow.runner.canvas",
     "CanvasMetadata": "daytonaflow.runner.canvas",
@@ -71,6 +81,10 @@ _EXPORTS = {
     "RunStoreError": "daytonaflow.runner.errors",
     "RunnerError": "daytonaflow.runner.errors",
     "CanvasGraph": "daytonaflow.runner.graph",
+    "ExpressionFunction": "daytonaflow.runner.preview",
+    "PreviewError": "daytonaflow.runner.preview",
+    "expression_functions": "daytonaflow.runner.preview",
+    "preview_template": "daytonaflow.runner.preview",
     "Observer": "daytonaflow.runner.progress",
     "RunUpdate": "daytonaflow.runner.progress",
     "ENTRY_POINT_GROUP": "daytonaflow.runner.registry",
@@ -92,6 +106,8 @@ if not TYPE_CHECKING:
     __getattr__, __dir__ = _lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
+    "ANNOTATION_COLORS",
+    "ANNOTATION_WIDGET",
     "DB_ENV",
     "DEFAULT_MAX_ACTIVE_HOOKS",
     "DEFAULT_MAX_RESUME_ATTEMPTS",
@@ -109,10 +125,12 @@ __all__ = [
     "Engine",
     "EventRecord",
     "ExecutionRecord",
+    "ExpressionFunction",
     "Node",
     "NodeType",
     "Observer",
     "Position",
+    "PreviewError",
     "ResourceRecord",
     "RunInputError",
     "RunNotFoundError",
@@ -123,7 +141,9 @@ __all__ = [
     "RunnerError",
     "check_canvas",
     "default_db_path",
+    "expression_functions",
     "load_canvas",
     "parse_canvas",
+    "preview_template",
     "validate_canvas",
 ]

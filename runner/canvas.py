@@ -14,11 +14,17 @@ from daytonaflow.runner.errors import CanvasError, CanvasIssue
 
 #: The component name of the built-in "Manual Run" trigger.
 START_TRIGGER = "start"
+#: The widget SuperPlane's canvases use for sticky notes (``TYPE_WIDGET``, configuration ``text``, ``color``).
+ANNOTATION_WIDGET = "annotation"
+#: The colours SuperPlane gives annotations.
+ANNOTATION_COLORS = ("yellow", "blue", "green", "red", "purple", "gray")
 
 
 class NodeType(StrEnum):
     TRIGGER = "TYPE_TRIGGER"
     ACTION = "TYPE_ACTION"
+    #: Shown on the canvas, never run (annotations).
+    WIDGET = "TYPE_WIDGET"
 
 
 class Position(BaseModel):

@@ -89,6 +89,10 @@ class CanvasGraph:
                 return
             below = reached_from[below]
 
+    def parents(self, node_id: str) -> set[str]:
+        """Nodes with an edge into ``node_id``."""
+        return set(self._parents.get(node_id, ()))
+
     def ancestors(self, node_id: str) -> set[str]:
         """Every node with a path to ``node_id`` (not including itself unless on a cycle)."""
         seen: set[str] = set()

@@ -8,7 +8,14 @@ from typing import Any
 
 from daytonaflow.component import Component
 from daytonaflow.expressions import ExpressionError, referenced_keys
-from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType
+from daytonaflow.runner.canvas import (
+    ANNOTATION_COLORS,
+    ANNOTATION_WIDGET,
+    START_TRIGGER,
+    Canvas,
+    Node,
+    NodeType,
+)
 from daytonaflow.runner.errors import CanvasError, CanvasIssue
 from daytonaflow.runner.graph import CanvasGraph
 
@@ -65,6 +72,8 @@ def _is_start(node: Node) -> bool:
 
 
 def _node_issues(node: Node, registry: Mapping[str, type[Component]]) -> list[CanvasIssue]:
+    if node.type is NodeType.WIDGET:
+        return _widget_issues(node)
     if node.type is NodeType.TRIGGER:
         if node.component != START_TRIGGER:
             return [
@@ -109,6 +118,28 @@ def _start_issues(node: Node) -> list[CanvasIssue]:
     return issues
 
 
+def _widget_issues(node: Node) -> list[CanvasIssue]:
+    if node.component != ANNOTATION_WIDGET:
+        return [
+            CanvasIssue(
+                node.id, "component", f'unknown widget "{node.component}" (known: "{ANNOTATION_WIDGET}")'
+            )
+        ]
+    issues = [
+        CanvasIssue(node.id, f"configuration.{key}", "is not a setting of an annotation")
+        for key in node.configuration
+        if key not in ("text", "color")
+    ]
+    if not isinstance(node.configuration.get("text", ""), str):
+        issues.append(CanvasIssue(node.id, "configuration.text", "must be a string"))
+    color = node.configuration.get("color")
+    if color is not None and color not in ANNOTATION_COLORS:
+        issues.append(
+            CanvasIssue(node.id, "configuration.color", f"must be one of {', '.join(ANNOTATION_COLORS)}")
+        )
+    return issues
+
+
 def _edge_issues(
     canvas: Canvas, graph: CanvasGraph, registry: Mapping[str, type[Component]]
 ) -> list[CanvasIssue]:
@@ -131,7 +162,13 @@ def _edge_issues(
             issues.append(
                 CanvasIssue(target.id, f"{where}.targetId", "is a trigger: nothing can flow into it")
             )
-        if source is not None:
+        elif target.type is NodeType.WIDGET:
+            issues.append(
+                CanvasIssue(target.id, f"{where}.targetId", "is an annotation: nothing can flow into it")
+            )
+        if source is not None and source.type is NodeType.WIDGET:
+            issues.append(CanvasIssue(source.id, f"{where}.sourceId", "is an annotation: it emits nothing"))
+        elif source is not None:
             kind = (source.type, source.component)
             if kind not in channels_by_kind:
                 channels_by_kind[kind] = channels_of(source, registry)

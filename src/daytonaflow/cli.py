@@ -186,6 +186,22 @@ def _parser() -> argparse.ArgumentParser:
     sandboxes.add_argument("--json", action="store_true", help="print JSON")
     sandboxes.set_defaults(handler=_cmd_sandboxes)
 
+    ui = _command(
+        commands,
+        "ui",
+        "edit, run and watch canvases in a browser (prints the URL with its access token)",
+        "daytonaflow ui\n  daytonaflow ui examples/hello.yaml my-canvas.yaml\n"
+        "  daytonaflow ui --port 8080 --no-browser",
+        parents=[db, secrets],
+    )
+    ui.add_argument("canvas", nargs="*", type=Path, help="canvas files to offer in the Open dialog")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    ui.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    ui.add_argument("--no-browser", action="store_true", help="do not open a browser, only print the URL")
+    ui.set_defaults(handler=_cmd_ui)
+
     _command(
         commands,
         "expr",
@@ -593,6 +609,100 @@ async def _sandboxes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- ui --------------------------------------------------------------------------------------------------
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import asyncio
+
+    missing = [str(path) for path in args.canvas if not path.is_file()]
+    if missing:
+        _stderr().print(f"[bold red]error:[/] no such canvas file: {_escape(', '.join(missing))}")
+        return EXIT_USAGE
+    return asyncio.run(_ui(args))
+
+
+async def _ui(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from daytonaflow.ui import UIServices
+    from daytonaflow.ui._serve import serve
+
+    with _open_store(args.db) as store:
+        async with _backend(True) as backend:
+            engine = _engine(store, args.secrets)
+
+            async def prepare_run(canvas: Canvas) -> None:
+                if _needs_backend(canvas) and engine.integration is None:
+                    engine.integration = await backend.integration()
+
+            async def resume_orphans() -> None:
+                # What `daytonaflow run` does first: finish the runs whose process died.
+                orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
+                if orphans:
+                    from daytonaflow.runner import parse_canvas
+
+                    for record in orphans:
+                        await prepare_run(parse_canvas(record.canvas))
+                    await engine.resume()
+
+            services = UIServices(
+                store=store,
+                engine=engine,
+                prepare_run=prepare_run,
+                sandboxes=_BackendSandboxes(backend),
+                backend=backend.name,
+                canvases=[path.resolve() for path in args.canvas],
+                examples=_examples(),
+                version=__version__,
+            )
+            resuming = asyncio.create_task(resume_orphans())
+
+            def announce(url: str) -> None:
+                print(f"daytonaflow ui: {url}", flush=True)
+
+            try:
+                await serve(
+                    services,
+                    host=args.host,
+                    port=args.port,
+                    open_browser=not args.no_browser,
+                    announce=announce,
+                )
+            finally:
+                resuming.cancel()
+                with contextlib.suppress(BaseException):
+                    await resuming
+                await engine.aclose()
+    return EXIT_OK
+
+
+def _examples() -> list[Path]:
+    """The example canvases: the bundled ones (``daytonaflow.examples``)."""
+    import importlib.resources
+
+    folder = importlib.resources.files("daytonaflow.examples")
+    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith((".yaml", ".yml")))
+
+
+class _BackendSandboxes:
+    """The sandboxes page's view of the backend (Daytona's or the embedded server's API)."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._backend = backend
+
+    async def list(self) -> list[dict[str, Any]]:
+        client = (await self._backend.integration()).client
+        return [
+            {"id": s.id, "name": s.name, "state": s.state or "", "labels": s.labels}
+            for s in await client.list_sandboxes()
+        ]
+
+    async def delete(self, sandbox_id: str) -> None:
+        client = (await self._backend.integration()).client
+        await client.delete_sandbox(sandbox_id, force=True)
+
+
 # --- composition ------------------------------------------------------------------------------------------
 
 
@@ -610,13 +720,17 @@ class _Backend:
 
         self._integration: Any = None
         self._server: LocalServer | None = None
+        #: ``daytona`` (the cloud, DAYTONA_API_KEY set) or ``local`` (the embedded server).
+        self.name = "local"
         self._starting: asyncio.Future[Any] | None = None
         if not needed:
             return
         from daytonaflow.components import DaytonaIntegration
 
         self._integration = DaytonaIntegration.from_env()
-        if self._integration is None:
+        if self._integration is not None:
+            self.name = "daytona"
+        else:
             from daytonaflow.localserver import LocalServer
 
             self._server = LocalServer()

@@ -194,7 +194,9 @@ def sandbox_chain(path: Path, commands: Sequence[tuple[str, str, str]], columns:
     def at(index: int) -> tuple[float, float]:
         return float(index % columns * 300), float(index // columns * 160)
 
-    nodes = [{"id": "start", "name": "Manual Run", "type": "TYPE_TRIGGER", "component": "start"}]
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "name": "Manual Run", "type": "TYPE_TRIGGER", "component": "start"}
+    ]
     nodes += [{"id": "create-sandbox", "name": "Create Sandbox", "component": "daytona.createSandbox"}]
     nodes += [_command_node(node_id, name, command, 0, 0) for node_id, name, command in commands]
     nodes += [

@@ -20,11 +20,11 @@ import pytest
 from ui_support import UiServer, running_ui_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 REQUIRE_ENV = "DAYTONAFLOW_REQUIRE_BROWSER"
 CHROMIUM_ENV = "DAYTONAFLOW_CHROMIUM"
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 #: Generous per action: the tests share 2 cores with other suites.
 ACTION_TIMEOUT_MS = 30_000
 

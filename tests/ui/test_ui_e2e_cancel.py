@@ -10,10 +10,10 @@ import pytest
 from ui_support import (
     FINAL_RESOURCE_STATES,
     UiServer,
+    by_testid,
     open_listed,
     sandbox_command_canvas,
     start_run,
-    testid,
     wait_for_node_state,
     wait_for_run_status,
     wait_until_no_sandboxes,
@@ -33,14 +33,14 @@ def test_cancel_during_a_running_node_ends_the_run_cancelled_and_leaves_no_sandb
     page: Any, ui_server: UiServer, shot: Any
 ) -> None:
     open_listed(page, "sleeper")
-    testid(page, "node-command").wait_for()
+    by_testid(page, "node-command").wait_for()
     run_id = start_run(page)
     wait_for_node_state(page, "command", ["running"])
     with ui_server.client() as api:
         held = api.get("/api/sandboxes").json()["sandboxes"]
     assert len(held) == 1, held  # the command's sandbox exists while it runs
 
-    testid(page, "btn-cancel").click()
+    by_testid(page, "btn-cancel").click()
     assert wait_for_run_status(page, ["succeeded", "failed", "cancelled"], timeout_ms=60_000) == "cancelled"
     shot(page, "cancelled-run")
     with ui_server.client() as api:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from ui_support import HELLO, UiServer, open_listed, start_run, testid, wait_for_run_status
+from ui_support import HELLO, UiServer, by_testid, open_listed, start_run, wait_for_run_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -19,17 +19,17 @@ def _cli_runs(server: UiServer) -> list[dict[str, Any]]:
 
 
 def test_a_run_started_from_the_cli_appears_in_the_history(page: Any, ui_server: UiServer, shot: Any) -> None:
-    testid(page, "palette").wait_for()
+    by_testid(page, "palette").wait_for()
     ran = ui_server.cli("run", str(HELLO), "--db", str(ui_server.db))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     (run,) = _cli_runs(ui_server)
 
-    testid(page, "tab-runs").click()
-    row = testid(page, f"run-row-{run['id']}")
+    by_testid(page, "tab-runs").click()
+    row = by_testid(page, f"run-row-{run['id']}")
     row.wait_for()
     shot(page, "history-cli-run")
     row.click()
-    view = testid(page, "run-view")
+    view = by_testid(page, "run-view")
     view.wait_for()
     assert view.get_attribute("data-run-id") == run["id"]
     assert wait_for_run_status(page, ["succeeded", "failed", "cancelled"], timeout_ms=30_000) == "succeeded"
@@ -37,7 +37,7 @@ def test_a_run_started_from_the_cli_appears_in_the_history(page: Any, ui_server:
 
 def test_a_run_started_from_the_ui_appears_in_the_cli_history(page: Any, ui_server: UiServer) -> None:
     open_listed(page, "hello")
-    testid(page, "node-say-hello").wait_for()
+    by_testid(page, "node-say-hello").wait_for()
     run_id = start_run(page)
     assert wait_for_run_status(page, ["succeeded", "failed", "cancelled"]) == "succeeded"
     listed = {run["id"]: run for run in _cli_runs(ui_server)}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_support import UiServer, open_listed, save_as, select_node, testid
+from ui_support import HELLO, UiServer, by_testid, open_copy, save, select_node
 
 pytestmark = pytest.mark.browser
 
@@ -26,32 +26,31 @@ def _validator_issue(server: UiServer, path: Path, node: str, field: str) -> dic
 def test_an_emptied_required_field_shows_the_validators_message_on_field_and_node_and_run_is_refused(
     page: Any, ui_server: UiServer, tmp_path: Path, shot: Any
 ) -> None:
-    open_listed(page, "hello")
+    copy = open_copy(page, HELLO, tmp_path)
     select_node(page, "say-hello")
-    testid(page, "field-code").fill("")
+    by_testid(page, "field-code").fill("")
 
-    error = testid(page, "field-error-code")
+    error = by_testid(page, "field-error-code")
     error.wait_for()
-    badge = testid(page, "node-badge-say-hello")
+    badge = by_testid(page, "node-badge-say-hello")
     badge.wait_for()
     assert badge.inner_text().strip() == "1"
-    assert testid(page, "node-say-hello").get_attribute("data-invalid") == "true"
+    assert by_testid(page, "node-say-hello").get_attribute("data-invalid") == "true"
     # The same words the CLI prints for the same file: one server-side validator.
-    saved = tmp_path / "invalid.yaml"
-    save_as(page, saved)
-    issue = _validator_issue(ui_server, saved, "say-hello", "configuration.code")
+    save(page)  # a draft: an invalid canvas may be saved
+    issue = _validator_issue(ui_server, copy, "say-hello", "configuration.code")
     assert error.inner_text().strip() == issue["message"]
     shot(page, "invalid-field")
 
-    testid(page, "btn-run").click()
-    refused = testid(page, "run-error")
-    start = testid(page, "run-start")
+    by_testid(page, "btn-run").click()
+    refused = by_testid(page, "run-error")
+    start = by_testid(page, "run-start")
     refused.or_(start).first.wait_for()
     if not refused.is_visible():
         start.click()  # the input dialog opened: the refusal comes when the run is asked for
     refused.wait_for()
     assert issue["message"] in refused.inner_text()
-    assert testid(page, "run-view").count() == 0
+    assert by_testid(page, "run-view").count() == 0
     with ui_server.client() as api:
         assert api.get("/api/runs").json()["runs"] == []
     shot(page, "invalid-run-refused")

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from ui_support import (
     UiServer,
+    by_testid,
     open_listed,
     sandbox_command_canvas,
     select_node,
     start_run,
-    testid,
     wait_for_run_status,
 )
 
@@ -39,10 +39,10 @@ def test_a_running_commands_first_lines_show_before_it_finishes(
     page: Any, ui_server: UiServer, shot: Any
 ) -> None:
     open_listed(page, "ticker")
-    testid(page, "node-command").wait_for()
+    by_testid(page, "node-command").wait_for()
     start_run(page)
     page.wait_for_function(_SEEN_WHILE_RUNNING_JS, arg="command", timeout=90_000)
     shot(page, "live-output-line-1")
     assert wait_for_run_status(page, ["succeeded", "failed", "cancelled"]) == "succeeded"
     select_node(page, "command")
-    assert "line 4" in testid(page, "event-payload").inner_text()
+    assert "line 4" in by_testid(page, "event-payload").inner_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_support import HELLO, UiServer, open_listed, select_node, start_run, testid, wait_for_run_status
+from ui_support import HELLO, UiServer, by_testid, open_listed, select_node, start_run, wait_for_run_status
 
 from daytonaflow.runner import load_canvas
 
@@ -34,8 +34,8 @@ def test_each_node_of_a_finished_hello_run_shows_its_event_payload(
     page: Any, ui_server: UiServer, shot: Any
 ) -> None:
     open_listed(page, "hello")
-    testid(page, "node-say-hello").wait_for()
-    testid(page, "btn-fit").click()
+    by_testid(page, "node-say-hello").wait_for()
+    by_testid(page, "btn-fit").click()
     select_node(page, "say-hello")
     editor = shot(page, "editor")
 
@@ -49,9 +49,9 @@ def test_each_node_of_a_finished_hello_run_shows_its_event_payload(
         }
     for node in load_canvas(HELLO).spec.nodes:
         select_node(page, node.id)
-        shown = json.loads(testid(page, "event-payload").inner_text())
+        shown = json.loads(by_testid(page, "event-payload").inner_text())
         assert shown == stored[node.id]["event"], node.id
     select_node(page, "say-hello")
-    assert "Hello, World!" in testid(page, "event-payload").inner_text()
-    testid(page, "btn-fit").click()
+    assert "Hello, World!" in by_testid(page, "event-payload").inner_text()
+    by_testid(page, "btn-fit").click()
     _publish({"editor": editor, "run": shot(page, "run")})

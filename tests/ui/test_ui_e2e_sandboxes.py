@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from ui_support import UiServer, testid, wait_until_no_sandboxes
+from ui_support import UiServer, by_testid, wait_until_no_sandboxes
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -40,11 +40,11 @@ def test_the_sandboxes_page_lists_a_held_sandbox_and_deletes_it(
 ) -> None:
     sandbox = _kept_sandbox(ui_server)
     page.on("dialog", lambda dialog: dialog.accept())  # a confirmation prompt, if the page asks
-    testid(page, "tab-sandboxes").click()
-    testid(page, "sandboxes-list").wait_for()
-    row = testid(page, f"sandbox-row-{sandbox}")
+    by_testid(page, "tab-sandboxes").click()
+    by_testid(page, "sandboxes-list").wait_for()
+    row = by_testid(page, f"sandbox-row-{sandbox}")
     row.wait_for()
     shot(page, "sandboxes")
-    testid(page, f"sandbox-delete-{sandbox}").click()
+    by_testid(page, f"sandbox-delete-{sandbox}").click()
     row.wait_for(state="detached")
     assert wait_until_no_sandboxes(ui_server) == []

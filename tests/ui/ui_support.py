@@ -194,11 +194,11 @@ def running_ui_server(
 # --- the page, through the contract's data-testids -------------------------------------------------
 
 
-def testid(page: Page, name: str) -> Locator:
+def by_testid(page: Page, name: str) -> Locator:
     return page.get_by_test_id(name)
 
 
-_NODE_IDS_JS = """() => [...document.querySelectorAll('[data-testid^="node-"]')]
+NODE_IDS_JS = """() => [...document.querySelectorAll('[data-testid^="node-"]')]
     .map((element) => element.dataset.testid)
     .filter((name) => !/^node-(title|badge|output|time)-/.test(name))
     .filter((name) => name !== 'node-name' && name !== 'node-issues')
@@ -207,14 +207,14 @@ _NODE_IDS_JS = """() => [...document.querySelectorAll('[data-testid^="node-"]')]
 
 def node_ids(page: Page) -> list[str]:
     """The ids of the graph's nodes (``node-<id>``, without the other ``node-…`` testids)."""
-    found: list[str] = page.evaluate(_NODE_IDS_JS)
+    found: list[str] = page.evaluate(NODE_IDS_JS)
     return found
 
 
 def add_from_palette(page: Page, component: str) -> str:
     """Double-click a palette item (the contract's "adds at a free spot"); returns the new node's id."""
     before = set(node_ids(page))
-    testid(page, f"palette-item-{component}").dblclick()
+    by_testid(page, f"palette-item-{component}").dblclick()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         added = set(node_ids(page)) - before
@@ -226,32 +226,47 @@ def add_from_palette(page: Page, component: str) -> str:
     raise AssertionError(f"double-clicking palette-item-{component} added no node-<id> to the canvas")
 
 
+def _settled_box(page: Page, locator: Locator) -> dict[str, float]:
+    """The element's box once it stopped moving (a fit-view animation may still be running)."""
+    previous = None
+    for _ in range(40):
+        box = locator.bounding_box()
+        if box is not None and box == previous:
+            return dict(box)
+        previous = box
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{locator} did not come to rest on screen (last box {previous})")
+
+
 def drag(page: Page, source: Locator, target: Locator) -> None:
     """A real pointer drag (press, move in steps, release), as React Flow's connection needs."""
-    source.scroll_into_view_if_needed()
-    start = source.bounding_box()
-    end = target.bounding_box()
-    assert start is not None and end is not None, "drag endpoints are not visible"
+    start = _settled_box(page, source)
+    end = _settled_box(page, target)
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
     page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
     page.mouse.up()
 
 
+def fit(page: Page) -> None:
+    """The fit-view button: every node on screen (the graph pane is narrower than the window)."""
+    by_testid(page, "btn-fit").click()
+
+
 def connect(page: Page, source: str, channel: str, target: str) -> None:
     """Drag from ``handle-<source>-<channel>`` to ``target-<target>`` and wait for the edge."""
-    drag(page, testid(page, f"handle-{source}-{channel}"), testid(page, f"target-{target}"))
-    testid(page, f"edge-{source}-{channel}-{target}").wait_for(state="attached")
+    drag(page, by_testid(page, f"handle-{source}-{channel}"), by_testid(page, f"target-{target}"))
+    by_testid(page, f"edge-{source}-{channel}-{target}").wait_for(state="attached")
 
 
 def select_node(page: Page, node: str) -> None:
-    testid(page, f"node-title-{node}").click()
-    testid(page, "inspector").wait_for()
+    by_testid(page, f"node-title-{node}").click()
+    by_testid(page, "inspector").wait_for()
 
 
 def set_field(page: Page, path: str, value: Any) -> None:
     """Set the form input ``field-<path>`` as a user would, whatever kind of input the form chose."""
-    field = testid(page, f"field-{path}")
+    field = by_testid(page, f"field-{path}")
     kind = field.evaluate("(element) => element.tagName.toLowerCase() + ':' + (element.type || '')")
     if kind.startswith("select:"):
         field.select_option(str(value))
@@ -261,15 +276,26 @@ def set_field(page: Page, path: str, value: Any) -> None:
         field.fill(value if isinstance(value, str) else json.dumps(value))
 
 
-def save_as(page: Page, path: Path) -> dict[str, Any]:
-    """Save dialog → ``path``; returns the server's answer to the save (``written``, ``issues``).
+def save(page: Page) -> dict[str, Any]:
+    """Save a canvas opened from a file, in place; returns the server's answer (``written``, ``issues``).
 
     The answer is awaited on the network: a save that changes nothing leaves no trace in the file."""
-    testid(page, "btn-save").click()
-    testid(page, "save-path").fill(str(path))
     with page.expect_response(_is_save) as saved:
-        testid(page, "save-confirm").click()
-    response = saved.value
+        by_testid(page, "btn-save").click()
+    return _answer(saved.value)
+
+
+def save_as(page: Page, path: Path) -> dict[str, Any]:
+    """Save a canvas that has no file yet (new, or new from an example): the save dialog, ``path``."""
+    by_testid(page, "btn-save").click()
+    field = by_testid(page, "save-path")
+    field.fill(str(path))
+    with page.expect_response(_is_save) as saved:
+        by_testid(page, "save-confirm").click()
+    return _answer(saved.value)
+
+
+def _answer(response: Any) -> dict[str, Any]:
     assert response.ok, f"PUT /api/canvas answered {response.status}: {response.text()[:500]}"
     answer: dict[str, Any] = response.json()
     return answer
@@ -280,24 +306,40 @@ def _is_save(response: Any) -> bool:
 
 
 def open_path(page: Page, path: Path) -> None:
-    testid(page, "btn-open").click()
-    testid(page, "open-path").fill(str(path))
-    testid(page, "open-confirm").click()
+    by_testid(page, "btn-open").click()
+    by_testid(page, "open-path").fill(str(path))
+    by_testid(page, "open-confirm").click()
 
 
 def open_listed(page: Page, name: str) -> None:
-    """Open one of ``/api/canvases``' files (the CANVAS arguments and the examples) by its name."""
-    testid(page, "btn-open").click()
-    testid(page, f"open-file-{name}").click()
+    """Open one of ``/api/canvases``' files (the CANVAS arguments and the examples) by its name.
+
+    Saving then writes that very file: tests open examples this way only to save them unchanged."""
+    by_testid(page, "btn-open").click()
+    by_testid(page, f"open-file-{name}").click()
+
+
+def new_from_example(page: Page, name: str) -> None:
+    """New → from an example: a copy with no file, so Save asks for a path."""
+    by_testid(page, "btn-new").click()
+    by_testid(page, f"new-example-{name}").click()
+
+
+def open_copy(page: Page, source: Path, directory: Path) -> Path:
+    """Copy ``source`` into ``directory`` and open the copy by path (the open dialog's path field)."""
+    copy = directory / source.name
+    shutil.copyfile(source, copy)
+    open_path(page, copy)
+    return copy
 
 
 def start_run(page: Page, run_input: dict[str, Any] | None = None) -> str:
     """Run → input dialog → start; waits for the run view and returns its run id."""
-    testid(page, "btn-run").click()
+    by_testid(page, "btn-run").click()
     if run_input is not None:
-        testid(page, "run-input").fill(json.dumps(run_input))
-    testid(page, "run-start").click()
-    view = testid(page, "run-view")
+        by_testid(page, "run-input").fill(json.dumps(run_input))
+    by_testid(page, "run-start").click()
+    view = by_testid(page, "run-view")
     view.wait_for()
     run_id = view.get_attribute("data-run-id")
     assert run_id, "run-view has no data-run-id"
@@ -314,7 +356,7 @@ def wait_for_run_status(page: Page, statuses: Sequence[str], timeout_ms: float =
         arg=list(statuses),
         timeout=timeout_ms,
     )
-    status = testid(page, "run-view").get_attribute("data-status")
+    status = by_testid(page, "run-view").get_attribute("data-status")
     assert status is not None
     return status
 

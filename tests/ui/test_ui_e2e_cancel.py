@@ -14,6 +14,7 @@ from ui_support import (
     open_listed,
     sandbox_command_canvas,
     start_run,
+    wait_for_execution,
     wait_for_node_state,
     wait_for_run_status,
     wait_until_no_sandboxes,
@@ -35,13 +36,15 @@ def test_cancel_during_a_running_node_ends_the_run_cancelled_and_leaves_no_sandb
     open_listed(page, "sleeper")
     by_testid(page, "node-command").wait_for()
     run_id = start_run(page)
-    wait_for_node_state(page, "command", ["running"])
+    # The precondition from the server, not the page: how fast the page shows it is another test's.
+    wait_for_execution(ui_server, run_id, "command", "running")
     with ui_server.client() as api:
         held = api.get("/api/sandboxes").json()["sandboxes"]
     assert len(held) == 1, held  # the command's sandbox exists while it runs
 
     by_testid(page, "btn-cancel").click()
     assert wait_for_run_status(page, ["succeeded", "failed", "cancelled"], timeout_ms=60_000) == "cancelled"
+    wait_for_node_state(page, "command", ["cancelled"], timeout_ms=10_000)
     shot(page, "cancelled-run")
     with ui_server.client() as api:
         assert api.get(f"/api/runs/{run_id}").json()["run"]["status"] == "cancelled"

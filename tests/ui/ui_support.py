@@ -372,6 +372,18 @@ def wait_for_node_state(page: Page, node: str, states: Sequence[str], timeout_ms
     )
 
 
+def wait_for_execution(server: UiServer, run_id: str, node: str, status: str, timeout: float = 120) -> None:
+    """Poll ``GET /api/runs/<id>`` until ``node``'s execution has ``status`` (the server's truth)."""
+    deadline = time.monotonic() + timeout
+    with server.client() as api:
+        while True:
+            executions = api.get(f"/api/runs/{run_id}").json()["executions"]
+            if any(e["node"] == node and e["status"] == status for e in executions):
+                return
+            assert time.monotonic() < deadline, f"{node} never {status}: {executions}"
+            time.sleep(0.1)
+
+
 def wait_until_no_sandboxes(server: UiServer, timeout: float = 30) -> list[dict[str, Any]]:
     """Poll ``GET /api/sandboxes`` until the backend holds none (or the deadline); returns the last list."""
     deadline = time.monotonic() + timeout

@@ -14,12 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_support import HELLO, UiServer, by_testid, open_listed, select_node, start_run, wait_for_run_status
+from ui_support import (
+    HELLO,
+    UiServer,
+    by_testid,
+    fit,
+    open_listed,
+    select_node,
+    start_run,
+    wait_for_run_status,
+)
 
 from daytonaflow.runner import load_canvas
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 DOCS_ENV = "DAYTONAFLOW_UI_DOCS"
+
+
+_PREVIEWS_SETTLED_JS = """() => {
+    const previews = [...document.querySelectorAll('[data-testid^="expr-preview-"]')];
+    return previews.length > 0 && previews.every((element) => !/evaluating/i.test(element.textContent));
+}"""
 
 
 def _publish(shots: dict[str, Path]) -> None:
@@ -35,10 +50,6 @@ def test_each_node_of_a_finished_hello_run_shows_its_event_payload(
 ) -> None:
     open_listed(page, "hello")
     by_testid(page, "node-say-hello").wait_for()
-    by_testid(page, "btn-fit").click()
-    select_node(page, "say-hello")
-    editor = shot(page, "editor")
-
     run_id = start_run(page)
     assert wait_for_run_status(page, ["succeeded", "failed", "cancelled"]) == "succeeded"
     with ui_server.client() as api:
@@ -53,5 +64,13 @@ def test_each_node_of_a_finished_hello_run_shows_its_event_payload(
         assert shown == stored[node.id]["event"], node.id
     select_node(page, "say-hello")
     assert "Hello, World!" in by_testid(page, "event-payload").inner_text()
-    by_testid(page, "btn-fit").click()
-    _publish({"editor": editor, "run": shot(page, "run")})
+    fit(page)
+    run = shot(page, "run")
+
+    # The editor's shot once the run is there: its expression previews show the run's values.
+    by_testid(page, "tab-editor").click()
+    by_testid(page, "node-say-hello").wait_for()
+    fit(page)
+    select_node(page, "say-hello")
+    page.wait_for_function(_PREVIEWS_SETTLED_JS)
+    _publish({"editor": shot(page, "editor"), "run": run})

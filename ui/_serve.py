@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 import uvicorn
 
+from daytonaflow.errors import DaytonaflowError
 from daytonaflow.ui._app import create_app
 from daytonaflow.ui._auth import new_token
 from daytonaflow.ui._services import UIServices
 
 
-class UIBindError(OSError):
+class UIBindError(DaytonaflowError):
     """The UI cannot listen on the address asked for."""
 
 

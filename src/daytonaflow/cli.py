@@ -39,6 +39,7 @@ examples:
   daytonaflow run examples/repository.yaml --input '{"repository": "https://github.com/octocat/Hello-World.git"}'
   daytonaflow run examples/hello.yaml --json | jq -c 'select(.kind == "node.emitted")'
   daytonaflow validate examples/preview.yaml
+  daytonaflow ui examples/hello.yaml          # edit, run and watch canvases in a browser
   daytonaflow components daytona.executeCommand
   daytonaflow runs show 3f2a9c
   daytonaflow runs check

@@ -37,7 +37,8 @@ export function TopBar({ route }: { route: Route }) {
   const canUndo = useStore(editor, (s) => s.past.length > 0);
   const canRedo = useStore(editor, (s) => s.future.length > 0);
   const status = useStore(editor, (s) => s.status);
-  const dirty = useStore(editor, (s) => s.savedKey !== null && s.savedKey !== JSON.stringify(s.doc));
+  // Identity is enough: undo back to the saved state restores the very same document object.
+  const dirty = useStore(editor, (s) => s.savedDoc !== null && s.savedDoc !== s.doc);
   const [dialog, setDialog] = useState<Dialog>("");
   const [savePath, setSavePath] = useState("");
   const [runError, setRunError] = useState<string[] | null>(null);
@@ -93,7 +94,7 @@ export function TopBar({ route }: { route: Route }) {
             </span>
           )}
         </div>
-        <div className="toolbar">
+        <div className="toolbar" hidden={!onEditor}>
           <button type="button" className="btn" data-testid="btn-new" onClick={() => setDialog("new")}>
             New
           </button>

@@ -42,14 +42,9 @@ export async function newFromExample(path: string): Promise<void> {
 export async function save(path: string): Promise<{ written: boolean }> {
   const doc = editor.get().doc;
   const result = await api.saveCanvas(path, doc);
-  editor.set({ path: result.path, savedKey: JSON.stringify(doc), status: result.written ? "saved" : "unchanged" });
+  editor.set({ path: result.path, savedDoc: doc, status: result.written ? "saved" : "unchanged" });
   localStorage.setItem("daytonaflow.lastPath", result.path);
   return result;
-}
-
-export function isDirty(): boolean {
-  const { doc, savedKey } = editor.get();
-  return savedKey !== JSON.stringify(doc);
 }
 
 function freeSpot(doc: CanvasDoc): { x: number; y: number } {

@@ -27,12 +27,31 @@ export function Modal({ title, onClose, children, testid }: { title: string; onC
   );
 }
 
-function useCanvasFiles(): { files: CanvasFile[]; error: string } {
-  const [files, setFiles] = useState<CanvasFile[]>([]);
+interface ListedFile extends CanvasFile {
+  testid: string;
+}
+
+/** One entry per path (a CANVAS argument may also be an example); names made unique for the testids. */
+function listed(files: CanvasFile[]): ListedFile[] {
+  const byPath = new Map<string, CanvasFile>();
+  for (const file of files) {
+    const seen = byPath.get(file.path);
+    byPath.set(file.path, seen ? { ...seen, example: seen.example || file.example } : file);
+  }
+  const names = new Map<string, number>();
+  return [...byPath.values()].map((file) => {
+    const count = (names.get(file.name) ?? 0) + 1;
+    names.set(file.name, count);
+    return { ...file, testid: count === 1 ? file.name : `${file.name}-${count}` };
+  });
+}
+
+function useCanvasFiles(): { files: ListedFile[]; error: string } {
+  const [files, setFiles] = useState<ListedFile[]>([]);
   const [error, setError] = useState("");
   useEffect(() => {
     api.canvases().then(
-      (result) => setFiles(result.files),
+      (result) => setFiles(listed(result.files)),
       (problem: unknown) => setError(errorText(problem)),
     );
   }, []);
@@ -57,7 +76,7 @@ export function OpenDialog({ onClose }: { onClose: () => void }) {
       <ul className="file-list">
         {files.map((file) => (
           <li key={file.path}>
-            <button type="button" className="file-item" data-testid={`open-file-${file.name}`} onClick={() => void open(file.path)}>
+            <button type="button" className="file-item" data-testid={`open-file-${file.testid}`} onClick={() => void open(file.path)}>
               <span className="file-name">{file.name}</span>
               {file.example && <span className="pill">example</span>}
               <span className="muted small">{file.path}</span>
@@ -133,7 +152,7 @@ export function NewDialog({ onClose }: { onClose: () => void }) {
               <button
                 type="button"
                 className="file-item"
-                data-testid={`new-example-${file.name}`}
+                data-testid={`new-example-${file.testid}`}
                 onClick={() => newFromExample(file.path).then(onClose, (failure: unknown) => setProblem(errorText(failure)))}
               >
                 <span className="file-name">{file.name}</span>

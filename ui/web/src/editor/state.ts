@@ -20,7 +20,8 @@ export interface EditorState {
   autoPositions: Record<string, { x: number; y: number }>;
   /** Bumped when a new document is loaded, so the graph fits it into view. */
   generation: number;
-  savedKey: string | null;
+  /** The document as last opened or saved (null: never saved). */
+  savedDoc: CanvasDoc | null;
   status: string;
 }
 
@@ -33,7 +34,7 @@ export const editor = new Store<EditorState>({
   issues: [],
   autoPositions: {},
   generation: 0,
-  savedKey: null,
+  savedDoc: null,
   status: "",
 });
 
@@ -78,7 +79,7 @@ export function loadDocument(doc: CanvasDoc, path: string | null, autoPositions:
     issues: [],
     autoPositions,
     generation: state.generation + 1,
-    savedKey: path ? JSON.stringify(doc) : null,
+    savedDoc: path ? doc : null,
     status: "",
   }));
   if (path) localStorage.setItem(LAST_PATH_KEY, path);

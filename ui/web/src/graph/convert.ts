@@ -1,6 +1,6 @@
 // Document → React Flow nodes/edges. Unchanged nodes keep their previous objects (and so their
 // `measured` size and memoised render), which keeps a 200-node canvas fast while one node is edited.
-import { MarkerType, type Edge, type Node } from "@xyflow/react";
+import type { Edge, Node } from "@xyflow/react";
 import { edgeChannel, edgeKey } from "../doc";
 import type { PaletteEntry } from "../palette";
 import type { CanvasDoc, CanvasNode, Channel, Execution } from "../types";
@@ -90,7 +90,6 @@ export function buildEdges(doc: CanvasDoc, taken: Set<string> | null, previous: 
       label: channel === "default" ? undefined : channel,
       className: `${isTaken ? "taken" : ""} channel-${channel}`,
       animated: false,
-      markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 },
       data: { taken: isTaken },
       domAttributes: { "data-testid": `edge-${id}`, "data-taken": isTaken ? "true" : "false" } as Record<string, string>,
     } satisfies Edge;

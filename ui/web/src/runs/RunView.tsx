@@ -83,7 +83,8 @@ function Resources({ resources }: { resources: Resource[] }) {
         <ul>
           {resources.map((resource) => (
             <li key={`${resource.kind}:${resource.id}`} data-testid={`run-resource-${resource.id}`}>
-              <code>{resource.id}</code> <span className={`pill state-${resource.state}`}>{resource.state}</span>
+              <span className="muted small">{resource.kind}</span> <code>{resource.id}</code>{" "}
+              <span className={`pill state-${resource.state}`}>{resource.state}</span>
               <span className="muted small"> {resource.node}</span>
               {resource.error && <div className="field-error">{resource.error}</div>}
             </li>
@@ -195,6 +196,8 @@ export function RunView({ id }: { id: string }) {
   const { canvas, snapshot, outputs, error, setSnapshot } = useRun(id);
   const byName = useStore(palette, (s) => s.byName);
   const [selected, setSelected] = useState<string | null>(null);
+  // Until the user picks a node, the inspector follows the node that runs now.
+  const [pinned, setPinned] = useState(false);
   const [cancelError, setCancelError] = useState("");
   const executions = snapshot?.executions;
   const overlay = useMemo(() => (canvas && executions ? overlayOf(canvas, executions, outputs) : null), [canvas, executions, outputs]);
@@ -202,11 +205,20 @@ export function RunView({ id }: { id: string }) {
   const noIssues = useMemo(() => new Map<string, number>(), []);
   const run = snapshot?.run;
 
-  // A node that is running is shown in the inspector until the user picks another.
   useEffect(() => {
-    if (selected || !overlay) return;
-    for (const [node, state] of overlay.states) if (state === "running") return setSelected(node);
-  }, [overlay, selected]);
+    if (pinned || !overlay) return;
+    let newest: Execution | null = null;
+    for (const execution of overlay.executions.values()) {
+      if (execution.status !== "running") continue;
+      if (!newest || (execution.startedAt ?? 0) >= (newest.startedAt ?? 0)) newest = execution;
+    }
+    if (newest) setSelected(newest.node);
+  }, [overlay, pinned]);
+
+  const pick = useCallback((node: string | null) => {
+    setPinned(node !== null);
+    setSelected(node);
+  }, []);
 
   const cancel = useCallback(() => {
     setCancelError("");
@@ -248,7 +260,7 @@ export function RunView({ id }: { id: string }) {
               generation={0}
               overlay={overlay}
               readOnly
-              onSelect={setSelected}
+              onSelect={pick}
             />
             <RunInspector runId={id} canvas={canvas} selected={selected} overlay={overlay} run={run} resources={snapshot?.resources ?? []} />
           </>

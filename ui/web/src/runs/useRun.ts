@@ -28,11 +28,13 @@ export function useRun(id: string): LiveRun & { setSnapshot: (snapshot: RunSnaps
   useEffect(() => {
     let alive = true;
     let stream: EventSource | null = null;
+    let streamed = false;
     api.run(id).then(
       (detail) => {
         if (!alive) return;
         setCanvas(detail.canvas);
-        setSnapshot({ run: detail.run, executions: detail.executions, resources: detail.resources });
+        // The stream's first snapshot may have overtaken this answer; the newer one stays.
+        if (!streamed) setSnapshot({ run: detail.run, executions: detail.executions, resources: detail.resources });
       },
       (failure: unknown) => alive && setError(errorText(failure)),
     );
@@ -55,6 +57,7 @@ export function useRun(id: string): LiveRun & { setSnapshot: (snapshot: RunSnaps
     stream = runStream(id);
     stream.addEventListener("snapshot", (event) => {
       if (!alive) return;
+      streamed = true;
       setSnapshot(JSON.parse((event as MessageEvent<string>).data) as RunSnapshot);
     });
     stream.addEventListener("output", (event) => {

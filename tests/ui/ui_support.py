@@ -66,6 +66,11 @@ class UiServer:
     cli_env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    #: The embedded backend's state directory (``$XDG_DATA_HOME`` of the server).
+    state_home: Path | None = None
+    #: Mount points under ``state_home`` still mounted once the process had exited (set on stop;
+    #: they are unmounted then, so a failing server does not leak loop devices into the machine).
+    leftover_mounts: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -139,6 +144,24 @@ def _stop(process: subprocess.Popen[bytes]) -> bool:
         return False
 
 
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points at or below ``directory`` (from /proc/self/mountinfo; octal escapes decoded)."""
+    prefix = str(directory.resolve())
+    found = []
+    for row in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = row.split()[4].encode().decode("unicode_escape")
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return found
+
+
+def _unmount_leftovers(directory: Path) -> list[str]:
+    leftovers = mounts_under(directory)
+    for point in reversed(leftovers):
+        subprocess.run(["umount", point], capture_output=True, check=False)
+    return leftovers
+
+
 @contextlib.contextmanager
 def traversable_temp_dir(prefix: str) -> Iterator[Path]:
     """A directory the unprivileged sandbox uid can traverse: the embedded server keeps state there
@@ -179,11 +202,17 @@ def running_ui_server(
         ]
         with log.open("wb") as sink:
             process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=work)
+        server: UiServer | None = None
         try:
             found = _wait_for_url_line(process, log)
-            yield UiServer(found["base"], found["token"], db, _server_env(db, cli_home), log, process)
+            server = UiServer(found["base"], found["token"], db, _server_env(db, cli_home), log, process)
+            server.state_home = state_home
+            yield server
         finally:
             stopped_by_sigint = _stop(process)
+            leftovers = _unmount_leftovers(state_home)
+            if server is not None:
+                server.leftover_mounts = leftovers
         if not stopped_by_sigint:
             raise UiServerError(
                 f"daytonaflow ui did not stop within {STOP_TIMEOUT_SECONDS:.0f} s of SIGINT:\n"

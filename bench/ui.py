@@ -162,6 +162,18 @@ def served(work: Path, canvases: Sequence[Path]) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        _unmount_leftovers(work)
+
+
+def _unmount_leftovers(directory: Path) -> None:
+    """Sandbox volumes a stopped server left mounted (said on stderr), unmounted so the temporary
+    directory can go and no loop device is leaked into the machine."""
+    prefix = str(directory.resolve()) + "/"
+    rows = Path("/proc/self/mountinfo").read_text().splitlines()
+    points = [row.split()[4] for row in rows if row.split()[4].startswith(prefix)]
+    for point in reversed(points):
+        print(f"bench: daytonaflow ui left {point} mounted; unmounting it", file=sys.stderr)
+        subprocess.run(["umount", point], capture_output=True, check=False)
 
 
 def write_canvas(path: Path, nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> Path:
@@ -191,8 +203,11 @@ def _command_node(node_id: str, name: str, command: str, x: float, y: float) -> 
 def sandbox_chain(path: Path, commands: Sequence[tuple[str, str, str]], columns: int = GRID_COLUMNS) -> Path:
     """start → createSandbox → the (id, name, command) nodes → deleteSandbox, on a grid."""
 
+    rows = (len(commands) + 3 + columns - 1) // columns
+
     def at(index: int) -> tuple[float, float]:
-        return float(index % columns * 300), float(index // columns * 160)
+        # Rows bottom-up: the last node ends in the top row, clear of the minimap's corner.
+        return float(index % columns * 300), float((rows - 1 - index // columns) * 160)
 
     nodes: list[dict[str, Any]] = [
         {"id": "start", "name": "Manual Run", "type": "TYPE_TRIGGER", "component": "start"}
@@ -235,7 +250,7 @@ def _interactive_after_navigation(browser: Any, server: Server, last: tuple[str,
         page = context.new_page()
         started = time.perf_counter()
         page.goto(server.base_url + f"/?token={server.token}")
-        page.get_by_test_id(f"node-title-{node_id}").click()
+        page.get_by_test_id(f"node-{node_id}").click()
         page.wait_for_function(
             """(name) => document.querySelector('[data-testid="node-name"]')?.value === name""", arg=node_name
         )

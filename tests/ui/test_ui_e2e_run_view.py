@@ -64,8 +64,7 @@ def test_each_node_of_a_finished_hello_run_shows_its_event_payload(
         assert shown == stored[node.id]["event"], node.id
     select_node(page, "say-hello")
     assert "Hello, World!" in by_testid(page, "event-payload").inner_text()
-    fit(page)
-    run = shot(page, "run")
+    run = shot(page, "run")  # the run view fits the graph itself (the editor's Fit is the editor's)
 
     # The editor's shot once the run is there: its expression previews show the run's values.
     by_testid(page, "tab-editor").click()

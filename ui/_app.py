@@ -6,6 +6,7 @@ traceback, a secret value, or a component's private metadata.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -45,6 +46,8 @@ _SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 _SECURITY_HEADERS_RAW = [(key.encode(), value.encode()) for key, value in _SECURITY_HEADERS.items()]
+#: Canvases of thousands of nodes fit in a few MiB; more is no canvas anyone edits in a browser.
+MAX_BODY_BYTES = 8 * documents.MIB
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -65,6 +68,8 @@ def issue_json(issue: CanvasIssue) -> dict[str, Any]:
 
 def create_app(services: UIServices, *, token: str, host: str, port: int) -> TokenGuard:
     """The ASGI app: routes behind the token guard. ``port`` is the one actually bound."""
+    # Load every component now, on the loop: validation later runs in worker threads.
+    list(services.engine.registry)
     hub = RunHub(services.store, services.engine)
     api = _Api(services, hub)
     routes = [
@@ -134,15 +139,25 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise _BadRequest(f"the request body is larger than {MAX_BODY_BYTES // documents.MIB} MiB")
     try:
-        documents.check_text(raw.decode("utf-8", "replace"), source="the request body")
         body = documents.parse_json(raw.decode("utf-8"), source="the request body")
     except UnicodeDecodeError:
         raise _BadRequest("the request body is not UTF-8") from None
     if not isinstance(body, dict):
         raise _BadRequest("the request body must be a JSON object")
     return body
+
+
+def _path(text: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as error:
+        raise CanvasFileError(f"{text}: {error}") from None
 
 
 def _required(body: dict[str, Any], key: str, kind: type) -> Any:
@@ -189,15 +204,15 @@ class _Api:
         path = request.query_params.get("path")
         if not path:
             raise _BadRequest("say which file: /api/canvas?path=/abs/canvas.yaml")
-        opened = open_canvas(Path(path).expanduser())
+        opened = await asyncio.to_thread(open_canvas, _path(path))
         return JSONResponse({"path": str(opened.path), "format": opened.format, "canvas": opened.document})
 
     async def save(self, request: Request) -> Response:
         body = await _body(request)
-        path = Path(_required(body, "path", str)).expanduser()
+        path = _path(_required(body, "path", str))
         document = _required(body, "canvas", dict)
-        written = save_canvas(path, document)
-        issues = validate_canvas(parse_canvas(document), self._services.engine.registry)
+        written = await asyncio.to_thread(save_canvas, path, document)
+        issues = await asyncio.to_thread(self._issues, document)
         return JSONResponse(
             {"path": str(path), "written": written, "issues": [issue_json(issue) for issue in issues]}
         )
@@ -207,7 +222,7 @@ class _Api:
         fmt = body.get("format")
         if fmt not in (None, "yaml", "json"):
             raise _BadRequest('"format" is yaml or json')
-        opened = import_canvas(_required(body, "text", str), fmt)
+        opened = await asyncio.to_thread(import_canvas, _required(body, "text", str), fmt)
         return JSONResponse({"canvas": opened.document})
 
     async def export(self, request: Request) -> Response:
@@ -215,13 +230,17 @@ class _Api:
         fmt = body.get("format", "yaml")
         if fmt not in ("yaml", "json"):
             raise _BadRequest('"format" is yaml or json')
-        return JSONResponse({"text": export_canvas(_required(body, "canvas", dict), fmt)})
+        text = await asyncio.to_thread(export_canvas, _required(body, "canvas", dict), fmt)
+        return JSONResponse({"text": text})
 
     async def validate(self, request: Request) -> Response:
         body = await _body(request)
-        canvas = parse_canvas(_required(body, "canvas", dict), source="the canvas")
-        issues = validate_canvas(canvas, self._services.engine.registry)
+        issues = await asyncio.to_thread(self._issues, _required(body, "canvas", dict))
         return JSONResponse({"issues": [issue_json(issue) for issue in issues]})
+
+    def _issues(self, document: dict[str, Any]) -> list[CanvasIssue]:
+        # In a worker thread: a canvas of thousands of nodes must not stall the runs on the loop.
+        return validate_canvas(parse_canvas(document, source="the canvas"), self._services.engine.registry)
 
     async def expression(self, request: Request) -> Response:
         body = await _body(request)

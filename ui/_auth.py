@@ -14,9 +14,9 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Collection
-from http import cookies
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: The header every state-changing request must carry.
@@ -61,8 +61,12 @@ class TokenGuard:
         self._public = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self._app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            # No WebSocket route exists; refuse the upgrade rather than let one pass unchecked.
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
         host = headers.get("host", "")
@@ -94,13 +98,9 @@ class TokenGuard:
         authorization = headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
             return self._matches(authorization[7:].strip())
-        jar = cookies.SimpleCookie()
-        try:
-            jar.load(headers.get("cookie", ""))
-        except cookies.CookieError:
-            return False
-        morsel = jar.get(self._cookie)
-        return morsel is not None and self._matches(morsel.value)
+        # Pair by pair: one odd cookie of another app on this host must not hide ours.
+        offered = cookie_parser(headers.get("cookie", "")).get(self._cookie)
+        return offered is not None and self._matches(offered)
 
     def _matches(self, offered: str) -> bool:
         return hmac.compare_digest(offered.encode(), self._token.encode())

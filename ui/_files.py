@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,13 +47,16 @@ def format_of(path: Path) -> Format:
 def open_canvas(path: Path) -> OpenedCanvas:
     """Read ``path``; raises :class:`CanvasError` (with the file name) when it holds no canvas."""
     source = str(path)
-    if path.suffix.lower() not in CANVAS_SUFFIXES:
-        raise CanvasFileError(f"{source}: a canvas file ends in .yaml, .yml or .json")
+    _check_name(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or a device would block the reader (the UI's one event loop) or never end.
+            raise CanvasFileError(f"{source}: not a regular file")
         text = documents.read_text(path, source=source)
     except FileNotFoundError:
         raise CanvasFileError(f"{source}: no such file") from None
-    except (IsADirectoryError, PermissionError) as error:
+    except OSError as error:
         raise CanvasFileError(f"{source}: cannot read the file: {error.strerror}") from None
     return _from_text(text, format_of(path), source=source, path=path)
 
@@ -70,29 +74,47 @@ def export_canvas(document: Mapping[str, Any], format: Format) -> str:
 
 
 def save_canvas(path: Path, document: Mapping[str, Any]) -> bool:
-    """Write ``document`` to ``path``; False when the file already holds the same canvas (untouched)."""
+    """Write ``document`` to ``path``; False when the file already holds the same canvas (untouched).
+
+    A symbolic link is followed (its target is written, the link stays); a file its owner made
+    read-only is not replaced; a new file gets the usual mode (``0666`` less the umask).
+    """
     source = str(path)
-    if path.suffix.lower() not in CANVAS_SUFFIXES:
-        raise CanvasFileError(f"{source}: a canvas file ends in .yaml, .yml or .json")
+    _check_name(path)
     if not path.is_absolute():
         raise CanvasFileError(f"{source}: give the file's absolute path")
-    if not path.parent.is_dir():
-        raise CanvasFileError(f"{source}: the folder {path.parent} does not exist")
     new = parse_canvas(document, source=source)
-    head = ""
-    if path.exists():
-        try:
-            existing = open_canvas(path)
-        except CanvasError:
-            raise CanvasFileError(f"{source}: the file holds no canvas; not overwriting it") from None
-        if existing.canvas.to_document() == new.to_document() and _same_layout(existing.document, document):
-            return False
-        head = _leading_comments(documents.read_text(path, source=source))
-    text = _dump(document, format_of(path))
-    if format_of(path) == "yaml":
-        text = head + text
-    _write_atomically(path, text)
+    try:
+        target = path.resolve()
+        if not target.parent.is_dir():
+            raise CanvasFileError(f"{source}: the folder {target.parent} does not exist")
+        head = ""
+        if target.exists():
+            try:
+                existing = open_canvas(target)
+            except CanvasError:
+                raise CanvasFileError(f"{source}: the file holds no canvas; not overwriting it") from None
+            same_run = existing.canvas.to_document() == new.to_document()
+            if same_run and _same_layout(existing.document, document):
+                return False
+            # The owner's read-only mark counts even for root, who may write anything.
+            if not os.access(target, os.W_OK) or not target.stat().st_mode & stat.S_IWUSR:
+                raise CanvasFileError(f"{source}: the file is read-only")
+            head = _leading_comments(documents.read_text(target, source=source))
+        text = _dump(document, format_of(path))
+        if format_of(path) == "yaml":
+            text = head + text
+        _write_atomically(target, text)
+    except OSError as error:
+        raise CanvasFileError(f"{source}: cannot write the file: {error.strerror or error}") from None
     return True
+
+
+def _check_name(path: Path) -> None:
+    if "\0" in str(path):
+        raise CanvasFileError("a file name cannot hold a NUL character")
+    if path.suffix.lower() not in CANVAS_SUFFIXES:
+        raise CanvasFileError(f"{path}: a canvas file ends in .yaml, .yml or .json")
 
 
 def _from_text(text: str, format: Format, *, source: str, path: Path | None) -> OpenedCanvas:
@@ -140,7 +162,7 @@ def _leading_comments(text: str) -> str:
     return "".join(lines)
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """Block scalars for multi-line strings (scripts stay readable), keys in the document's order."""
 
 
@@ -163,9 +185,14 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
             stream.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
+        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

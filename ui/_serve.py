@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import html
+import ipaddress
+import os
+import signal
 import socket
+import tempfile
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 
@@ -12,6 +20,29 @@ from daytonaflow.errors import DaytonaflowError
 from daytonaflow.ui._app import create_app
 from daytonaflow.ui._auth import new_token
 from daytonaflow.ui._services import UIServices
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, ending on Ctrl-C or SIGTERM by returning.
+
+    uvicorn's own handling raises the signal again once it has stopped, which cancels whatever
+    the caller does next: here that is cancelling the runs and stopping the embedded backend,
+    which must finish (a sandbox's volume would stay mounted).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self.handle_exit, signum, None)
+                installed.append(signum)
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
 
 
 class UIBindError(DaytonaflowError):
@@ -56,9 +87,27 @@ async def serve(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     url = url_of(host, bound_port, token)
     announce(url)
     if open_browser:
-        webbrowser.open(url)
+        _open_browser(url)
     await server.serve(sockets=[sock])
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` through a private redirect file, as Jupyter does: a browser started with the
+    URL itself would show its token to every local user in the process list."""
+    descriptor, name = tempfile.mkstemp(prefix="daytonaflow-ui-", suffix=".html")
+    with os.fdopen(descriptor, "w", encoding="utf-8") as page:
+        page.write(f'<!doctype html><meta http-equiv="refresh" content="0; url={html.escape(url)}">')
+    webbrowser.open(Path(name).as_uri())
+    # The browser reads the file once; leave it long enough for a slow start, then remove it.
+    asyncio.get_running_loop().call_later(60, lambda: Path(name).unlink(missing_ok=True))

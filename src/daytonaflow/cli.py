@@ -627,7 +627,7 @@ async def _ui(args: argparse.Namespace) -> int:
     import asyncio
 
     from daytonaflow.ui import UIServices
-    from daytonaflow.ui._serve import serve
+    from daytonaflow.ui._serve import is_loopback, serve
 
     with _open_store(args.db) as store:
         async with _backend(True) as backend:
@@ -661,6 +661,11 @@ async def _ui(args: argparse.Namespace) -> int:
 
             def announce(url: str) -> None:
                 print(f"daytonaflow ui: {url}", flush=True)
+                if not is_loopback(args.host):
+                    _stderr().print(
+                        f"[yellow]warning:[/] listening on {_escape(args.host)}, not loopback: the token"
+                        " travels unencrypted and other machines can reach the UI"
+                    )
 
             try:
                 await serve(

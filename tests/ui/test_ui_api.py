@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import os
+import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,8 +21,11 @@ import httpx
 import pytest
 import yaml
 
-from daytonaflow.runner import ComponentRegistry, Engine, RunStore, load_canvas, validate_canvas
+from daytonaflow.runner import ComponentRegistry, Engine, RunStore, RunUpdate, load_canvas, validate_canvas
+from daytonaflow.runner.progress import NODE_OUTPUT
 from daytonaflow.ui import UIServices, create_app
+from daytonaflow.ui import _runs as ui_runs
+from daytonaflow.ui._runs import MAX_QUEUED_OUTPUT, RunHub
 
 TOKEN = "test-token-0123456789"
 PORT = 8765
@@ -437,6 +442,141 @@ async def test_an_expression_of_a_canvas_never_run_says_so(client: httpx.AsyncCl
 def _sse_messages(text: str) -> list[tuple[str, dict[str, Any]]]:
     messages = []
     for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        messages.append((lines["event"], json.loads(lines["data"])))
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if "event" in lines:
+            messages.append((lines["event"], json.loads(lines["data"])))
     return messages
+
+
+# --- hardening -------------------------------------------------------------------------------------------
+
+
+async def test_an_odd_cookie_of_another_app_on_the_host_does_not_lock_the_user_out(
+    client: httpx.AsyncClient,
+) -> None:
+    login = await client.get(f"/?token={TOKEN}", headers={"Authorization": ""})
+    ours = login.headers["set-cookie"].split(";", 1)[0]
+    for other in ("other=a b", 'other={"a":1}', 'other="x', "a=b\\c"):
+        response = await client.get(
+            "/api/session", headers={"Authorization": "", "Cookie": f"{other}; {ours}"}
+        )
+        assert response.status_code == 200, other
+
+
+async def test_opening_a_fifo_is_refused_at_once_instead_of_blocking(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    response = await asyncio.wait_for(client.get("/api/canvas", params={"path": str(fifo)}), 5)
+    assert response.status_code == 400
+    assert "not a regular file" in response.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/tmp/a\x00.yaml", "~no-such-user-here/x.yaml", "/proc/x.yaml"])
+async def test_an_impossible_path_gets_a_clear_400_not_a_500(client: httpx.AsyncClient, path: str) -> None:
+    document = http_canvas("http://127.0.0.1:9/")
+    saved = await client.put("/api/canvas", json={"path": path, "canvas": document}, headers=WRITE)
+    opened = await client.get("/api/canvas", params={"path": path})
+    assert (saved.status_code, opened.status_code) == (400, 400)
+    assert saved.json()["error"] and opened.json()["error"]
+
+
+async def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    target = tmp_path / "real.yaml"
+    target.write_bytes((EXAMPLES / "hello.yaml").read_bytes())
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    document = (await client.get("/api/canvas", params={"path": str(link)})).json()["canvas"]
+    document["metadata"]["description"] = "changed"
+    saved = await client.put("/api/canvas", json={"path": str(link), "canvas": document}, headers=WRITE)
+    assert saved.json()["written"] is True
+    assert link.is_symlink()
+    assert load_canvas(target).metadata.description == "changed"
+
+
+async def test_a_read_only_canvas_is_not_replaced(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    path = tmp_path / "locked.yaml"
+    path.write_bytes((EXAMPLES / "hello.yaml").read_bytes())
+    path.chmod(0o444)
+    document = (await client.get("/api/canvas", params={"path": str(path)})).json()["canvas"]
+    document["metadata"]["description"] = "changed"
+    saved = await client.put("/api/canvas", json={"path": str(path), "canvas": document}, headers=WRITE)
+    assert saved.status_code == 400
+    assert "read-only" in saved.json()["error"]
+    assert path.read_bytes() == (EXAMPLES / "hello.yaml").read_bytes()
+
+
+async def test_a_new_canvas_file_gets_the_usual_mode(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    path = tmp_path / "new.yaml"
+    previous = os.umask(0o022)
+    try:
+        saved = await client.put(
+            "/api/canvas", json={"path": str(path), "canvas": http_canvas("x")}, headers=WRITE
+        )
+    finally:
+        os.umask(previous)
+    assert saved.json()["written"] is True
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+async def test_a_body_over_the_limit_is_refused_without_reading_it_all(client: httpx.AsyncClient) -> None:
+    big = b'{"canvas": "' + b"x" * (9 * 1024 * 1024) + b'"}'
+    response = await client.post("/api/validate", content=big, headers=WRITE)
+    assert response.status_code == 400
+    assert "larger than 8 MiB" in response.json()["error"]
+
+
+def unfinished_run(store: RunStore, run_id: str) -> None:
+    store.insert_run(run_id, http_canvas("x"), {}, keep_resources=False, owner="elsewhere")
+
+
+def output(run_id: str, execution: str, text: str) -> RunUpdate:
+    return RunUpdate(NODE_OUTPUT, run_id, "ping", node_id="ping", execution_id=execution, text=text)
+
+
+async def test_a_browser_that_reads_too_slowly_is_sent_the_stream_anew(
+    store: RunStore, engine: Engine
+) -> None:
+    unfinished_run(store, "slowreader01")
+    hub = RunHub(store, engine)
+    stream = hub.stream("slowreader01")
+    first = [await anext(stream), await anext(stream)]
+    assert first[0].startswith("retry:") and first[1].startswith("event: snapshot")
+    for index in range(MAX_QUEUED_OUTPUT + 10):
+        hub.observe(output("slowreader01", "e1", f"line {index}\n"))
+
+    async def drain() -> list[str]:
+        return [message async for message in stream]
+
+    # Without the bound the stream would wait on, queueing forever.
+    rest = await asyncio.wait_for(drain(), 10)
+    assert len([m for m in rest if m.startswith("event: output")]) == MAX_QUEUED_OUTPUT
+    # Reconnected, the browser gets the whole kept tail in one replay.
+    again = hub.stream("slowreader01")
+    messages = [await anext(again), await anext(again)]
+    replay = json.loads(messages[1].split("data: ", 1)[1])
+    assert replay["replay"] is True
+    assert replay["text"].endswith(f"line {MAX_QUEUED_OUTPUT + 9}\n")
+    await again.aclose()
+
+
+async def test_kept_output_stays_within_its_total_budget(
+    store: RunStore, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ui_runs, "MAX_KEPT_OUTPUT_TOTAL", 10_000)
+    hub = RunHub(store, engine)
+    for run in range(5):
+        unfinished_run(store, f"budget{run:06d}")
+        for execution in range(4):
+            hub.observe(output(f"budget{run:06d}", f"e{execution}", "x" * 1_000))
+    kept = {}
+    for run in range(5):
+        stream = hub.stream(f"budget{run:06d}")
+        await anext(stream)
+        message = await anext(stream)
+        kept[run] = message.startswith("event: output")
+        await stream.aclose()
+    assert kept == {0: False, 1: False, 2: True, 3: True, 4: True}

@@ -81,6 +81,9 @@ def _run(command: list[str], cwd: Path) -> None:
 
 def build(web: Path = WEB_DIR, static: Path = STATIC_DIR) -> dict[str, object]:
     """Build ``web`` into ``static`` and write ``build.json``; returns what it wrote."""
+    if not (web / "package.json").is_file():
+        # An installed package ships the build only; the sources live in a checkout.
+        raise UIBuildError(f"no UI sources in {web}: rebuild from a source checkout of daytonaflow")
     node, npm_cli = _node_paths()
     if not (web / "node_modules").is_dir():
         _run([str(node), str(npm_cli), "ci", "--no-audit", "--no-fund"], web)

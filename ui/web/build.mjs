@@ -9,15 +9,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "static");
 mkdirSync(out, { recursive: true });
 
+// NOMIN=1 node build.mjs: an unminified development build for profiling (never commit it).
+const dev = !!process.env.NOMIN;
+
 await build({
   entryPoints: { app: join(here, "src", "main.tsx") },
   outdir: out,
   bundle: true,
-  minify: true,
+  minify: !dev,
   format: "iife",
   target: ["es2022"],
   jsx: "automatic",
-  define: { "process.env.NODE_ENV": '"production"' },
+  define: { "process.env.NODE_ENV": dev ? '"development"' : '"production"' },
   legalComments: "none",
   logLevel: "warning",
 });

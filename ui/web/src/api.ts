@@ -64,7 +64,8 @@ export const api = {
   expression: (canvas: CanvasDoc, node: string, field: string, text: string) =>
     request<ExpressionResult>("POST", "/api/expression", { canvas, node, field, text }),
   runs: (limit = 50) => request<{ runs: RunHeader[] }>("GET", `/api/runs?limit=${limit}`),
-  startRun: (canvas: CanvasDoc, input: JsonValue) => request<{ run: RunHeader }>("POST", "/api/runs", { canvas, input }),
+  startRun: (canvas: CanvasDoc, input: JsonValue, keepSandboxes = false) =>
+    request<{ run: RunHeader }>("POST", "/api/runs", { canvas, input, keepSandboxes }),
   run: (id: string) => request<RunDetail>("GET", `/api/runs/${q(id)}`),
   event: (runId: string, eventId: string) =>
     request<StoredEvent>("GET", `/api/runs/${q(runId)}/events/${q(eventId)}`),

@@ -164,10 +164,9 @@ export function setAt(root: JsonValue | undefined, path: string[], value: JsonVa
 export function setConfiguration(node: CanvasNode, path: string, value: JsonValue | undefined): CanvasNode {
   const next = setAt(node.configuration ?? {}, splitPath(path), value) as JsonObject | undefined;
   const copy: CanvasNode = { ...node };
+  // Emptied configurations go away, as the optional values inside them do.
   if (next === undefined || Object.keys(next).length === 0) {
-    // An untouched node without configuration keeps having none.
-    if (node.configuration === undefined) delete copy.configuration;
-    else copy.configuration = {};
+    delete copy.configuration;
   } else {
     copy.configuration = next;
   }

@@ -5,6 +5,7 @@ import { suggestContextFor } from "../expressions/context";
 import { visiblePaths } from "../forms/conditions";
 import { ConfigForm, FormContext, type FormContextValue } from "../forms/Form";
 import { Icon } from "../graph/icons";
+import { accentColour } from "../graph/nodes";
 import { palette } from "../palette";
 import { useStore } from "../store";
 import type { CanvasNode, Issue } from "../types";
@@ -40,7 +41,7 @@ function NodeInspector({ node, issues }: { node: CanvasNode; issues: Issue[] }) 
 
   return (
     <>
-      <div className="inspector-head" style={{ borderColor: entry?.manifest.color || "#94a3b8" }}>
+      <div className="inspector-head" style={{ borderColor: accentColour(entry?.manifest.color) }}>
         <Icon name={entry?.manifest.icon} size={18} />
         <div>
           <div className="inspector-title">{entry?.manifest.label ?? node.component}</div>

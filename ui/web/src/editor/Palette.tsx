@@ -3,6 +3,7 @@ import type { CSSProperties } from "react";
 import { memo, useState } from "react";
 import { DRAG_TYPE } from "../graph/Graph";
 import { Icon } from "../graph/icons";
+import { accentColour } from "../graph/nodes";
 import { palette, type PaletteEntry } from "../palette";
 import { useStore } from "../store";
 import { addComponent } from "./actions";
@@ -21,7 +22,7 @@ const Item = memo(function Item({ entry }: { entry: PaletteEntry }) {
       data-testid={`palette-item-${manifest.name}`}
       draggable
       title={`${manifest.description ?? ""}\n(drag onto the canvas or double-click)`}
-      style={{ "--accent": manifest.color || "#94a3b8" } as CSSProperties}
+      style={{ "--accent": accentColour(manifest.color) } as CSSProperties}
       onDragStart={(event) => {
         event.dataTransfer.setData(DRAG_TYPE, manifest.name);
         event.dataTransfer.effectAllowed = "copy";

@@ -6,7 +6,7 @@ import { navigate, type Route } from "../router";
 import { useStore } from "../store";
 import { autoLayout, exportCanvas, save } from "./actions";
 import { ImportDialog, NewDialog, OpenDialog, RunDialog, SaveDialog } from "./dialogs";
-import { currentIssues, editor, redo, undo } from "./state";
+import { currentIssues, editor, redo, select, undo } from "./state";
 
 type Dialog = "" | "open" | "save" | "new" | "import" | "run";
 
@@ -43,9 +43,20 @@ export function TopBar({ route }: { route: Route }) {
   const [savePath, setSavePath] = useState("");
   const [runError, setRunError] = useState<string[] | null>(null);
   const [problem, setProblem] = useState("");
+  const [showIssues, setShowIssues] = useState(false);
   const onEditor = route.page === "editor";
+  const hasGraph = onEditor || route.page === "run";
 
   useEffect(() => setRunError(null), [issues]);
+  useEffect(() => {
+    if (!showIssues) return;
+    const close = (event: MouseEvent) => {
+      const target = event.target as HTMLElement | null;
+      if (!target?.closest(".issues-menu, [data-testid='issues-badge']")) setShowIssues(false);
+    };
+    document.addEventListener("mousedown", close);
+    return () => document.removeEventListener("mousedown", close);
+  }, [showIssues]);
 
   const onSave = async () => {
     setProblem("");
@@ -94,7 +105,8 @@ export function TopBar({ route }: { route: Route }) {
             </span>
           )}
         </div>
-        <div className="toolbar" hidden={!onEditor}>
+        <div className="toolbar">
+          <span className="tool-group" hidden={!onEditor}>
           <button type="button" className="btn" data-testid="btn-new" onClick={() => setDialog("new")}>
             New
           </button>
@@ -120,21 +132,47 @@ export function TopBar({ route }: { route: Route }) {
           <button type="button" className="btn icon-btn" data-testid="btn-redo" disabled={!canRedo} title="Redo (Ctrl+Shift+Z)" onClick={redo}>
             ↷
           </button>
-          <button type="button" className="btn" data-testid="btn-fit" title="Fit the graph into view" onClick={() => graphHandle.fit()}>
+          </span>
+          {/* Fit serves every page with a graph: the editor and the run view. */}
+          <button type="button" className="btn" data-testid="btn-fit" title="Fit the graph into view" hidden={!hasGraph} onClick={() => graphHandle.fit()}>
             Fit
           </button>
+          <span className="tool-group" hidden={!onEditor}>
           <button type="button" className="btn" data-testid="btn-layout" title="Automatic layout" onClick={autoLayout}>
             Layout
           </button>
           <span className="sep" />
-          <span className={`issues-badge${issues.length > 0 ? " bad" : " ok"}`} data-testid="issues-badge" title={issues.map((i) => i.text).join("\n") || "no issues"}>
+          <button
+            type="button"
+            className={`issues-badge${issues.length > 0 ? " bad" : " ok"}`}
+            data-testid="issues-badge"
+            title={issues.length > 0 ? `${issues.length} issue(s): click to list them` : "no issues"}
+            onClick={() => setShowIssues(issues.length > 0 && !showIssues)}
+          >
             {issues.length}
-          </span>
+          </button>
           <button type="button" className="btn primary run" data-testid="btn-run" onClick={() => void onRun()}>
             ▶ Run
           </button>
+          </span>
         </div>
       </header>
+      {showIssues && issues.length > 0 && onEditor && (
+        <div className="issues-menu" data-testid="issues-list">
+          {issues.map((issue, index) => (
+            <button
+              type="button"
+              key={index}
+              onClick={() => {
+                select(issue.node || null);
+                setShowIssues(false);
+              }}
+            >
+              {issue.text}
+            </button>
+          ))}
+        </div>
+      )}
       {runError && (
         <div className="banner error" data-testid="run-error">
           <strong>Run refused: fix these issues first</strong>

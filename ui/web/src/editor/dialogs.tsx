@@ -214,6 +214,7 @@ export function RunDialog({ onClose }: { onClose: () => void }) {
   const [input, setInput] = useState(defaultInput);
   const [problem, setProblem] = useState("");
   const [busy, setBusy] = useState(false);
+  const [keep, setKeep] = useState(false);
   const start = async () => {
     let parsed: JsonValue;
     try {
@@ -224,7 +225,7 @@ export function RunDialog({ onClose }: { onClose: () => void }) {
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return setProblem("input must be a JSON object");
     setBusy(true);
     try {
-      const { run } = await api.startRun(editor.get().doc, parsed);
+      const { run } = await api.startRun(editor.get().doc, parsed, keep);
       onClose();
       navigate(`#/runs/${encodeURIComponent(run.id)}`);
     } catch (failure) {
@@ -239,6 +240,10 @@ export function RunDialog({ onClose }: { onClose: () => void }) {
       </label>
       <textarea id="run-input" className="input code" data-testid="run-input" rows={8} value={input} onChange={(e) => setInput(e.target.value)} spellCheck={false} />
       <div className="row end">
+        <label className="checkbox small" title="Leave the sandboxes the run still holds at its end (see the Sandboxes page)">
+          <input type="checkbox" data-testid="run-keep" checked={keep} onChange={(e) => setKeep(e.target.checked)} />
+          keep sandboxes
+        </label>
         <button type="button" className="btn primary" data-testid="run-start" disabled={busy} onClick={() => void start()}>
           {busy ? "Starting…" : "Start run"}
         </button>

@@ -1,6 +1,6 @@
 // The editor's state: the open document, its file, undo/redo history, selection and issues.
 import { api } from "../api";
-import { emptyCanvas, validationKey } from "../doc";
+import { emptyCanvas, sameJson, validationKey } from "../doc";
 import { Store } from "../store";
 import type { CanvasDoc, Issue } from "../types";
 
@@ -105,7 +105,10 @@ export function validateNow(): Promise<Issue[]> {
     ({ issues }) => {
       validatedKey = key;
       // A newer edit may have landed meanwhile; only the newest document's issues are shown.
-      if (editor.get().doc === doc || validationKey(editor.get().doc) === key) editor.set({ issues });
+      const current = editor.get();
+      const newest = current.doc === doc || validationKey(current.doc) === key;
+      // The same issues again keep their array: nothing downstream re-renders.
+      if (newest && !sameJson(issues, current.issues)) editor.set({ issues });
       return issues;
     },
     (error: unknown) => {

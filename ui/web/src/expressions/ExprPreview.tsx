@@ -47,7 +47,8 @@ export function ExprPreview({
   else
     body = (
       <>
-        <span className="preview-error">{result.error}</span>
+        {/* The server's message may carry its own caret lines; the caret is drawn here from the offset. */}
+        <span className="preview-error">{result.offset !== undefined && result.offset !== null ? result.error.split("\n")[0] : result.error}</span>
         {result.offset !== undefined && result.offset !== null && <pre className="caret">{caretLines(text, result.offset)}</pre>}
       </>
     );

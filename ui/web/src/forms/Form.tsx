@@ -23,10 +23,6 @@ function asObject(value: JsonValue | undefined): JsonObject {
   return value && typeof value === "object" && !Array.isArray(value) ? value : {};
 }
 
-function isEmpty(value: JsonValue | undefined): boolean {
-  return value === undefined || value === "" || (typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
-}
-
 function ErrorText({ path }: { path: string }) {
   const messages = useContext(FormContext).errors.get(path);
   if (!messages) return null;
@@ -50,8 +46,24 @@ function Label({ field, required, htmlFor }: { field: Field; required: boolean; 
   );
 }
 
+function bounds(field: Field): string {
+  if (field.type !== "number") return "";
+  const parts: string[] = [];
+  if (field.integer) parts.push("integer");
+  if (field.min !== undefined && field.min !== null) parts.push(`≥ ${field.min}`);
+  if (field.max !== undefined && field.max !== null) parts.push(`≤ ${field.max}`);
+  return parts.join(", ");
+}
+
 function Help({ field }: { field: Field }) {
-  return field.description ? <div className="help">{field.description}</div> : null;
+  const range = bounds(field);
+  if (!field.description && !range) return null;
+  return (
+    <div className="help">
+      {field.description}
+      {range && <span className="bounds"> ({range})</span>}
+    </div>
+  );
 }
 
 function numberText(value: JsonValue | undefined): string {
@@ -314,6 +326,8 @@ function FieldControl({ field, path, value, onChange }: { field: Field; path: st
       return <ObjectInput field={field} path={path} value={value} onChange={onChange} />;
     case "list":
       return <ListInput field={field} path={path} value={value} onChange={onChange} />;
+    case "json":
+      return <JsonInput path={path} value={value} onChange={onChange} />;
     default:
       return <ScalarInput field={field} path={path} value={value} onChange={onChange} />;
   }
@@ -390,7 +404,7 @@ export function ConfigForm({
 }) {
   return (
     <div className="config-form">
-      <FieldList fields={fields} prefix="" values={values} onChange={(name, value) => onChange(name, isEmpty(value) && value !== undefined && typeof value !== "object" ? undefined : value)} />
+      <FieldList fields={fields} prefix="" values={values} onChange={onChange} />
     </div>
   );
 }

@@ -6,10 +6,13 @@ import {
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
+  applyEdgeChanges,
   applyNodeChanges,
+  useNodesInitialized,
   useReactFlow,
   type Connection,
   type Edge,
+  type EdgeChange,
   type Node,
   type NodeChange,
   type OnDelete,
@@ -18,7 +21,7 @@ import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type D
 import type { PaletteEntry } from "../palette";
 import type { CanvasDoc } from "../types";
 import { buildEdges, buildNodes, type RunOverlay } from "./convert";
-import { nodeTypes, type CardData } from "./nodes";
+import { accentColour, nodeTypes, type CardData } from "./nodes";
 
 export const DRAG_TYPE = "application/x-daytonaflow-component";
 
@@ -46,14 +49,15 @@ export interface GraphProps {
 
 function minimapColour(node: Node): string {
   const data = node.data as CardData;
-  return data.entry?.manifest.color || "#cbd5e1";
+  return accentColour(data.entry?.manifest.color);
 }
 
 function GraphInner(props: GraphProps) {
   const { doc, byName, issueCounts, autoPositions, selected, generation, overlay, readOnly } = props;
   const flow = useReactFlow();
-  const [nodes, setNodes] = useState<Node<CardData>[]>([]);
-  const [edges, setEdges] = useState<Edge[]>([]);
+  // Built during the first render already: no empty pass before the document shows.
+  const [nodes, setNodes] = useState<Node<CardData>[]>(() => buildNodes(doc, byName, issueCounts, autoPositions, [], overlay, selected));
+  const [edges, setEdges] = useState<Edge[]>(() => buildEdges(doc, overlay?.taken ?? null, []));
   const callbacks = useRef(props);
   callbacks.current = props;
 
@@ -74,11 +78,14 @@ function GraphInner(props: GraphProps) {
     };
   }, [flow]);
 
+  // The first document is fitted by the fitView prop; one opened later, once its nodes are measured.
+  const initialised = useNodesInitialized();
+  const fitted = useRef(generation);
   useEffect(() => {
-    // A newly opened document is fitted once its nodes have been measured.
-    const timer = setTimeout(() => void flow.fitView({ padding: 0.2, maxZoom: 1.2 }), 60);
-    return () => clearTimeout(timer);
-  }, [generation, flow]);
+    if (fitted.current === generation || !initialised) return;
+    fitted.current = generation;
+    void flow.fitView({ padding: 0.2, maxZoom: 1.2 });
+  }, [generation, initialised, flow]);
 
   const onNodesChange = useCallback((changes: NodeChange<Node<CardData>>[]) => {
     // Removals go through onDelete (one undoable document edit); the rest is local view state.
@@ -87,6 +94,12 @@ function GraphInner(props: GraphProps) {
     for (const change of changes) {
       if (change.type === "select" && change.selected) callbacks.current.onSelect(change.id);
     }
+  }, []);
+
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    // Selection lives on the edges so that Delete can remove the selected one.
+    const local = changes.filter((change) => change.type !== "remove");
+    if (local.length > 0) setEdges((current) => applyEdgeChanges(local, current));
   }, []);
 
   const onNodeDragStop = useCallback((_event: unknown, _node: Node, dragged: Node[]) => {
@@ -129,6 +142,7 @@ function GraphInner(props: GraphProps) {
         edges={edges}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
         onNodeDragStop={onNodeDragStop}
         onConnect={onConnect}
         onDelete={onDelete}

@@ -38,7 +38,7 @@ export function buildNodes(
   selected: string | null,
 ): Node<CardData>[] {
   const before = new Map(previous.map((node) => [node.id, node]));
-  return doc.spec.nodes.map((node) => {
+  const next = doc.spec.nodes.map((node) => {
     const entry = byName.get(node.component);
     const position = node.position ?? autoPositions[node.id] ?? { x: 0, y: 0 };
     const issues = issueCounts.get(node.id) ?? 0;
@@ -72,16 +72,22 @@ export function buildNodes(
       selected: isSelected,
     };
   });
+  return sameItems(next, previous) ? previous : next;
+}
+
+/** The previous array when nothing in it changed, so React Flow has nothing to reconcile. */
+function sameItems<T>(next: T[], previous: T[]): boolean {
+  return next.length === previous.length && next.every((item, index) => item === previous[index]);
 }
 
 export function buildEdges(doc: CanvasDoc, taken: Set<string> | null, previous: Edge[]): Edge[] {
   const before = new Map(previous.map((edge) => [edge.id, edge]));
-  return doc.spec.edges.map((edge) => {
+  const next = doc.spec.edges.map((edge): Edge => {
     const id = edgeKey(edge);
     const channel = edgeChannel(edge);
     const isTaken = !!taken?.has(id);
     const old = before.get(id);
-    if (old && (old.data as { taken: boolean }).taken === isTaken) return old;
+    if (old && (old.data as { taken: boolean }).taken === isTaken && old.sourceHandle === channel) return old;
     return {
       id,
       source: edge.sourceId,
@@ -92,6 +98,7 @@ export function buildEdges(doc: CanvasDoc, taken: Set<string> | null, previous: 
       animated: false,
       data: { taken: isTaken },
       domAttributes: { "data-testid": `edge-${id}`, "data-taken": isTaken ? "true" : "false" } as Record<string, string>,
-    } satisfies Edge;
+    };
   });
+  return sameItems(next, previous) ? previous : next;
 }

@@ -29,6 +29,23 @@ const NOTE_COLOURS: Record<string, string> = {
   gray: "#f3f4f6",
 };
 
+// Manifests may name a colour ("blue"); these are the theme's softer shades of those names.
+const NAMED_ACCENTS: Record<string, string> = {
+  blue: "#3b82f6",
+  green: "#22c55e",
+  red: "#ef4444",
+  yellow: "#eab308",
+  orange: "#f97316",
+  purple: "#8b5cf6",
+  gray: "#94a3b8",
+  grey: "#94a3b8",
+};
+
+export function accentColour(colour: string | undefined): string {
+  if (!colour) return NAMED_ACCENTS.gray;
+  return NAMED_ACCENTS[colour.toLowerCase()] ?? colour;
+}
+
 export function formatDuration(seconds: number): string {
   if (seconds < 1) return `${Math.max(0, Math.round(seconds * 1000))} ms`;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -59,11 +76,17 @@ function lastLines(text: string, count: number): string {
   return lines.slice(-count).join("\n");
 }
 
+// React Flow re-renders a node when its size or position changes; the card's body depends only on
+// its data and selection, so it sits behind a second memo.
 export const CardNodeView = memo(function CardNodeView({ data, selected }: NodeProps<CardNode>) {
+  return <CardBody data={data} selected={!!selected} />;
+});
+
+const CardBody = memo(function CardBody({ data, selected }: { data: CardData; selected: boolean }) {
   const { node, entry, channels, issues, state, execution, output } = data;
   const manifest = entry?.manifest;
   const isTrigger = node.type === "TYPE_TRIGGER";
-  const colour = manifest?.color || "#94a3b8";
+  const colour = accentColour(manifest?.color);
   return (
     <div
       className={`df-node${selected ? " selected" : ""}${issues > 0 ? " invalid" : ""}`}
@@ -120,6 +143,10 @@ export const CardNodeView = memo(function CardNodeView({ data, selected }: NodeP
 });
 
 export const NoteNodeView = memo(function NoteNodeView({ data, selected }: NodeProps<NoteNode>) {
+  return <NoteBody data={data} selected={!!selected} />;
+});
+
+const NoteBody = memo(function NoteBody({ data, selected }: { data: CardData; selected: boolean }) {
   const { node } = data;
   const text = typeof node.configuration?.text === "string" ? node.configuration.text : "";
   const colour = typeof node.configuration?.color === "string" ? node.configuration.color : "yellow";

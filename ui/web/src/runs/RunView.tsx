@@ -102,7 +102,11 @@ function RunInspector({
   overlay,
   run,
   resources,
+  executions,
+  onPick,
 }: {
+  executions: Execution[];
+  onPick: (node: string) => void;
   runId: string;
   canvas: CanvasDoc;
   selected: string | null;
@@ -140,6 +144,23 @@ function RunInspector({
               <pre className="json">{JSON.stringify(run.input, null, 2)}</pre>
             </dd>
           </dl>
+          <h3 className="palette-group">Executions</h3>
+          <table className="table compact" data-testid="run-executions">
+            <tbody>
+              {executions.map((execution) => (
+                <tr key={execution.id} className="clickable" onClick={() => onPick(execution.node)}>
+                  <td>{execution.nodeName}</td>
+                  <td>
+                    <span className={`pill state-${STATE_OF[execution.status] ?? execution.status}`}>{STATE_OF[execution.status] ?? execution.status}</span>
+                  </td>
+                  <td className="muted">{execution.channel ?? ""}</td>
+                  <td className="muted">
+                    {execution.startedAt !== null && execution.finishedAt !== null ? formatDuration(execution.finishedAt - execution.startedAt) : ""}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
           <p className="muted small">Click a node to see its output event.</p>
         </>
       ) : (
@@ -185,6 +206,12 @@ function RunInspector({
             </>
           )}
           {execution && <EventPayload runId={runId} execution={execution} />}
+          {node.configuration && (
+            <details className="docs">
+              <summary>Configuration</summary>
+              <pre className="json">{JSON.stringify(node.configuration, null, 2)}</pre>
+            </details>
+          )}
         </>
       )}
       <Resources resources={resources} />
@@ -262,7 +289,7 @@ export function RunView({ id }: { id: string }) {
               readOnly
               onSelect={pick}
             />
-            <RunInspector runId={id} canvas={canvas} selected={selected} overlay={overlay} run={run} resources={snapshot?.resources ?? []} />
+            <RunInspector runId={id} canvas={canvas} selected={selected} overlay={overlay} run={run} resources={snapshot?.resources ?? []} executions={executions ?? []} onPick={pick} />
           </>
         ) : (
           <div className="loading">{error || "Loading the run…"}</div>

@@ -55,6 +55,15 @@ export function useRun(id: string): LiveRun & { setSnapshot: (snapshot: RunSnaps
     };
 
     stream = runStream(id);
+    let opened = false;
+    stream.onopen = () => {
+      // A reconnected stream replays the output from the start: start over instead of doubling it.
+      if (opened) {
+        buffer.current = new Map();
+        setOutputs(new Map());
+      }
+      opened = true;
+    };
     stream.addEventListener("snapshot", (event) => {
       if (!alive) return;
       streamed = true;

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import FloatRect, Locator, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -255,13 +255,13 @@ def add_from_palette(page: Page, component: str) -> str:
     raise AssertionError(f"double-clicking palette-item-{component} added no node-<id> to the canvas")
 
 
-def _settled_box(page: Page, locator: Locator) -> dict[str, float]:
+def _settled_box(page: Page, locator: Locator) -> FloatRect:
     """The element's box once it stopped moving (a fit-view animation may still be running)."""
     previous = None
     for _ in range(40):
         box = locator.bounding_box()
         if box is not None and box == previous:
-            return dict(box)
+            return box
         previous = box
         page.wait_for_timeout(50)
     raise AssertionError(f"{locator} did not come to rest on screen (last box {previous})")

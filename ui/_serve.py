@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import ipaddress
 import os
+import signal
 import socket
 import tempfile
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -20,6 +22,29 @@ from daytonaflow.ui._auth import new_token
 from daytonaflow.ui._services import UIServices
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, ending on Ctrl-C or SIGTERM by returning.
+
+    uvicorn's own handling raises the signal again once it has stopped, which cancels whatever
+    the caller does next: here that is cancelling the runs and stopping the embedded backend,
+    which must finish (a sandbox's volume would stay mounted).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self.handle_exit, signum, None)
+                installed.append(signum)
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+
 class UIBindError(DaytonaflowError):
     """The UI cannot listen on the address asked for."""
 
@@ -27,7 +52,9 @@ class UIBindError(DaytonaflowError):
 def bind(host: str, port: int) -> socket.socket:
     """Listen on ``host:port`` (0: a free port) before the app is made: it must know its port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it
+    # every response waits ~40 ms on the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
@@ -62,7 +89,7 @@ async def serve(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     url = url_of(host, bound_port, token)
     announce(url)
     if open_browser:

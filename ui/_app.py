@@ -66,8 +66,8 @@ def issue_json(issue: CanvasIssue) -> dict[str, Any]:
     }
 
 
-def create_app(services: UIServices, *, token: str, host: str, port: int) -> TokenGuard:
-    """The ASGI app: routes behind the token guard. ``port`` is the one actually bound."""
+def create_app(services: UIServices, *, token: str, host: str, port: int, base_path: str) -> TokenGuard:
+    """The ASGI app: routes behind the token guard, under ``base_path``. ``port`` is the one bound."""
     # Load every component now, on the loop: validation later runs in worker threads.
     list(services.engine.registry)
     hub = RunHub(services.store, services.engine)
@@ -112,7 +112,9 @@ def create_app(services: UIServices, *, token: str, host: str, port: int) -> Tok
 
         await app(scope, receive, send_with_headers)
 
-    return TokenGuard(with_headers, token=token, port=port, hosts=allowed_hosts(host, port))
+    return TokenGuard(
+        with_headers, token=token, port=port, hosts=allowed_hosts(host, port), base_path=base_path
+    )
 
 
 def _guarded(handler: Handler) -> Handler:

@@ -1,7 +1,12 @@
 """Who may talk to the UI: the holder of the token printed at start, from a page of this origin.
 
-- The token comes once in the URL (``/?token=...``, as Jupyter does), is swapped for an HttpOnly,
-  SameSite=Strict cookie, and the page is reloaded without it; scripts may send it as a bearer token.
+- The token comes once in the URL (``/s/<base>/?token=...``, as Jupyter does), is swapped for an
+  HttpOnly, SameSite=Strict cookie, and the page is reloaded without it; scripts may send it as a
+  bearer token.
+- Everything lives under a random base path, and the cookie is scoped to it. Browsers keep cookies
+  per host, not per port: a cookie for ``/`` would go to every other server on 127.0.0.1 the
+  browser visits, and any of them could replay it. Those servers never see a request under the
+  base path, so they never see the cookie.
 - Requests that change something must carry ``X-Daytonaflow-UI: 1``: a cross-site form or image
   cannot set a header, and a cross-site script that could is stopped by CORS (no CORS headers here).
   An ``Origin`` other than the UI's own is refused as well.
@@ -29,8 +34,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_base_path() -> str:
+    return f"/s/{secrets.token_urlsafe(12)}"
+
+
 def cookie_name(port: int) -> str:
-    # Cookies are per host, not per port: two UIs on one machine must not overwrite each other's.
+    # Two UIs on one machine must not overwrite each other's cookie.
     return f"daytonaflow_ui_{port}"
 
 
@@ -43,7 +52,10 @@ def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
 
 
 class TokenGuard:
-    """ASGI middleware: the rules above for every route except the static assets."""
+    """ASGI middleware: the rules above for every route except the static assets.
+
+    The app behind it sees paths without the base path (``/api/...``).
+    """
 
     def __init__(
         self,
@@ -52,12 +64,14 @@ class TokenGuard:
         token: str,
         port: int,
         hosts: Collection[str] | None,
+        base_path: str,
         public_prefixes: tuple[str, ...] = ("/assets/",),
     ) -> None:
         self._app = app
         self._token = token
         self._cookie = cookie_name(port)
         self._hosts = hosts
+        self._base = base_path.rstrip("/")
         self._public = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,7 +87,15 @@ class TokenGuard:
         if self._hosts is not None and host not in self._hosts:
             await _plain(send, 403, f"this UI does not answer to host {host!r}")
             return
-        path: str = scope["path"]
+        full_path: str = scope["path"]
+        if full_path == self._base:
+            await _redirect(send, f"{self._base}/")
+            return
+        if not full_path.startswith(f"{self._base}/"):
+            await _plain(send, 401, "Open the URL that `daytonaflow ui` printed (it carries the token).")
+            return
+        path = full_path[len(self._base) :]
+        scope = {**scope, "path": path, "raw_path": path.encode()}
         if path.startswith(self._public):
             await self._app(scope, receive, send)
             return
@@ -109,15 +131,16 @@ class TokenGuard:
         if not self._matches(offered):
             await _plain(send, 401, "This token is not the one `daytonaflow ui` printed.")
             return
-        cookie = f"{self._cookie}={self._token}; HttpOnly; SameSite=Strict; Path=/"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 303,
-                "headers": [(b"location", b"/"), (b"set-cookie", cookie.encode()), (b"content-length", b"0")],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
+        cookie = f"{self._cookie}={self._token}; HttpOnly; SameSite=Strict; Path={self._base}/"
+        await _redirect(send, f"{self._base}/", cookie)
+
+
+async def _redirect(send: Send, location: str, cookie: str | None = None) -> None:
+    headers = [(b"location", location.encode()), (b"content-length", b"0")]
+    if cookie is not None:
+        headers.append((b"set-cookie", cookie.encode()))
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _csrf_problem(headers: dict[str, str]) -> str | None:

@@ -18,7 +18,7 @@ import uvicorn
 
 from daytonaflow.errors import DaytonaflowError
 from daytonaflow.ui._app import create_app
-from daytonaflow.ui._auth import new_token
+from daytonaflow.ui._auth import new_base_path, new_token
 from daytonaflow.ui._services import UIServices
 
 
@@ -66,11 +66,11 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(host: str, port: int, token: str) -> str:
+def url_of(host: str, port: int, base_path: str, token: str) -> str:
     shown = (
         "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host and "[" not in host else host)
     )
-    return f"http://{shown}:{port}/?token={token}"
+    return f"http://{shown}:{port}{base_path}/?token={token}"
 
 
 async def serve(
@@ -85,12 +85,13 @@ async def serve(
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     token = new_token()
-    app = create_app(services, token=token, host=host, port=bound_port)
+    base_path = new_base_path()
+    app = create_app(services, token=token, host=host, port=bound_port, base_path=base_path)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
     server = _Server(config)
-    url = url_of(host, bound_port, token)
+    url = url_of(host, bound_port, base_path, token)
     announce(url)
     if open_browser:
         _open_browser(url)

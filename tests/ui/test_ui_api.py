@@ -29,7 +29,8 @@ from daytonaflow.ui._runs import MAX_QUEUED_OUTPUT, RunHub
 
 TOKEN = "test-token-0123456789"
 PORT = 8765
-BASE = f"http://127.0.0.1:{PORT}"
+BASE_PATH = "/s/test-base"
+BASE = f"http://127.0.0.1:{PORT}{BASE_PATH}"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WRITE = {"X-Daytonaflow-UI": "1"}
 
@@ -96,7 +97,7 @@ async def client(store: RunStore, engine: Engine, tmp_path: Path) -> AsyncIterat
         examples=sorted(EXAMPLES.glob("*.yaml")),
         version="test",
     )
-    app = create_app(services, token=TOKEN, host="127.0.0.1", port=PORT)
+    app = create_app(services, token=TOKEN, host="127.0.0.1", port=PORT, base_path=BASE_PATH)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as http_client:
@@ -152,12 +153,32 @@ async def test_the_token_url_sets_a_strict_http_only_cookie_and_drops_the_token_
 ) -> None:
     response = await client.get(f"/?token={TOKEN}", headers={"Authorization": ""})
     assert response.status_code == 303
-    assert response.headers["location"] == "/"
+    assert response.headers["location"] == f"{BASE_PATH}/"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     name, value = cookie.split(";", 1)[0].split("=", 1)
     with_cookie = await client.get("/api/session", headers={"Authorization": "", "Cookie": f"{name}={value}"})
     assert with_cookie.status_code == 200
+
+
+async def test_the_cookie_is_scoped_to_the_base_path_so_other_local_servers_never_get_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # Cookies are per host, not per port: with Path=/ every server on 127.0.0.1 would receive it.
+    response = await client.get(f"/?token={TOKEN}", headers={"Authorization": ""})
+    assert f"Path={BASE_PATH}/" in response.headers["set-cookie"].split("; ")
+
+
+async def test_nothing_is_served_outside_the_base_path_even_to_the_token(client: httpx.AsyncClient) -> None:
+    outside = await client.get(f"http://127.0.0.1:{PORT}/api/palette")
+    assert outside.status_code == 401
+    assert "printed" in outside.text
+
+
+async def test_the_base_path_without_its_slash_is_sent_to_it(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"http://127.0.0.1:{PORT}{BASE_PATH}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{BASE_PATH}/"
 
 
 async def test_a_change_without_the_ui_header_is_refused(client: httpx.AsyncClient) -> None:

@@ -52,7 +52,7 @@ from daytonaflow.runner import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "ui" / "static"
-URL_LINE = re.compile(r"daytonaflow ui: (?P<base>http://[^\s/?]+)/\?token=(?P<token>[^\s&#]+)")
+URL_LINE = re.compile(r"daytonaflow ui: (?P<base>http://[^\s?]+?)/\?token=(?P<token>[^\s&#]+)")
 START_TIMEOUT_SECONDS = 60.0
 STEP_TIMEOUT_MS = 60_000
 TARGET_EDITOR_SECONDS = 1.0

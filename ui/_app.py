@@ -194,12 +194,13 @@ class _Api:
         return JSONResponse(palette(self._services.engine.registry))
 
     async def canvases(self, request: Request) -> Response:
-        files = []
-        for path, example in [
-            *((p, False) for p in self._services.canvases),
-            *((p, True) for p in self._services.examples),
-        ]:
-            files.append({"path": str(path), "name": path.stem, "example": example})
+        files = [{"path": str(path), "name": path.stem, "example": False} for path in self._services.canvases]
+        named = set(self._services.canvases)
+        files += [
+            {"path": str(path), "name": path.stem, "example": True}
+            for path in self._services.examples
+            if path not in named
+        ]
         return JSONResponse({"files": files})
 
     async def open(self, request: Request) -> Response:

@@ -40,8 +40,8 @@ def test_build_info_records_the_committed_bundle_sizes() -> None:
 
 def test_index_html_loads_the_bundle_from_assets() -> None:
     index = (STATIC / "index.html").read_text(encoding="utf-8")
-    assert re.search(r'<script[^>]+src="/assets/app\.js"', index)
-    assert re.search(r'<link[^>]+href="/assets/app\.css"', index)
+    assert re.search(r'<script[^>]+src="assets/app\.js"', index)
+    assert re.search(r'<link[^>]+href="assets/app\.css"', index)
     assert (STATIC / "app.js").stat().st_size > 0
     assert (STATIC / "app.css").stat().st_size > 0
 

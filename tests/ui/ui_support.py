@@ -32,7 +32,7 @@ EXAMPLES = ROOT / "examples"
 HELLO = EXAMPLES / "hello.yaml"
 
 #: ``daytonaflow ui: http://127.0.0.1:PORT/?token=TOKEN``, as the contract says it is printed.
-URL_LINE = re.compile(r"daytonaflow ui: (?P<base>http://[^\s/?]+)/\?token=(?P<token>[^\s&#]+)")
+URL_LINE = re.compile(r"daytonaflow ui: (?P<base>http://[^\s?]+?)/\?token=(?P<token>[^\s&#]+)")
 #: Generous: on a loaded 2-core machine the first import of the app and the backend takes seconds.
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -343,7 +343,7 @@ def open_path(page: Page, path: Path) -> None:
 def open_listed(page: Page, name: str) -> None:
     """Open one of ``/api/canvases``' files (the CANVAS arguments and the examples) by its name.
 
-    Saving then writes that very file: tests open examples this way only to save them unchanged."""
+    A CANVAS argument opens in place; an example opens as a copy (Save asks for a path)."""
     by_testid(page, "btn-open").click()
     by_testid(page, f"open-file-{name}").click()
 

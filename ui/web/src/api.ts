@@ -49,34 +49,34 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 const q = encodeURIComponent;
 
 export const api = {
-  session: () => request<{ version: string; backend: string; db: string }>("GET", "/api/session"),
-  palette: () => request<Palette>("GET", "/api/palette"),
-  canvases: () => request<{ files: CanvasFile[] }>("GET", "/api/canvases"),
+  session: () => request<{ version: string; backend: string; db: string }>("GET", "api/session"),
+  palette: () => request<Palette>("GET", "api/palette"),
+  canvases: () => request<{ files: CanvasFile[] }>("GET", "api/canvases"),
   openCanvas: (path: string) =>
-    request<{ path: string; format: string; canvas: CanvasDoc }>("GET", `/api/canvas?path=${q(path)}`),
+    request<{ path: string; format: string; canvas: CanvasDoc }>("GET", `api/canvas?path=${q(path)}`),
   saveCanvas: (path: string, canvas: CanvasDoc) =>
-    request<{ path: string; written: boolean; issues: Issue[] }>("PUT", "/api/canvas", { path, canvas }),
-  validate: (canvas: CanvasDoc) => request<{ issues: Issue[] }>("POST", "/api/validate", { canvas }),
+    request<{ path: string; written: boolean; issues: Issue[] }>("PUT", "api/canvas", { path, canvas }),
+  validate: (canvas: CanvasDoc) => request<{ issues: Issue[] }>("POST", "api/validate", { canvas }),
   exportCanvas: (canvas: CanvasDoc, format: "yaml" | "json") =>
-    request<{ text: string }>("POST", "/api/canvas/export", { canvas, format }),
+    request<{ text: string }>("POST", "api/canvas/export", { canvas, format }),
   importCanvas: (text: string, format?: string) =>
-    request<{ canvas: CanvasDoc }>("POST", "/api/canvas/import", format ? { text, format } : { text }),
+    request<{ canvas: CanvasDoc }>("POST", "api/canvas/import", format ? { text, format } : { text }),
   expression: (canvas: CanvasDoc, node: string, field: string, text: string) =>
-    request<ExpressionResult>("POST", "/api/expression", { canvas, node, field, text }),
-  runs: (limit = 50) => request<{ runs: RunHeader[] }>("GET", `/api/runs?limit=${limit}`),
+    request<ExpressionResult>("POST", "api/expression", { canvas, node, field, text }),
+  runs: (limit = 50) => request<{ runs: RunHeader[] }>("GET", `api/runs?limit=${limit}`),
   startRun: (canvas: CanvasDoc, input: JsonValue, keepSandboxes = false) =>
-    request<{ run: RunHeader }>("POST", "/api/runs", { canvas, input, keepSandboxes }),
-  run: (id: string) => request<RunDetail>("GET", `/api/runs/${q(id)}`),
+    request<{ run: RunHeader }>("POST", "api/runs", { canvas, input, keepSandboxes }),
+  run: (id: string) => request<RunDetail>("GET", `api/runs/${q(id)}`),
   event: (runId: string, eventId: string) =>
-    request<StoredEvent>("GET", `/api/runs/${q(runId)}/events/${q(eventId)}`),
-  cancelRun: (id: string) => request<{ run: RunHeader }>("POST", `/api/runs/${q(id)}/cancel`),
-  sandboxes: () => request<{ backend: string; sandboxes: Sandbox[] }>("GET", "/api/sandboxes"),
-  deleteSandbox: (id: string) => request<{ deleted: string }>("DELETE", `/api/sandboxes/${q(id)}`),
+    request<StoredEvent>("GET", `api/runs/${q(runId)}/events/${q(eventId)}`),
+  cancelRun: (id: string) => request<{ run: RunHeader }>("POST", `api/runs/${q(id)}/cancel`),
+  sandboxes: () => request<{ backend: string; sandboxes: Sandbox[] }>("GET", "api/sandboxes"),
+  deleteSandbox: (id: string) => request<{ deleted: string }>("DELETE", `api/sandboxes/${q(id)}`),
 };
 
 /** EventSource sends the cookie on same-origin URLs; the stream needs no CSRF header (it is a GET). */
 export function runStream(id: string): EventSource {
-  return new EventSource(`/api/runs/${q(id)}/stream`, { withCredentials: true });
+  return new EventSource(`api/runs/${q(id)}/stream`, { withCredentials: true });
 }
 
 export function errorText(error: unknown): string {

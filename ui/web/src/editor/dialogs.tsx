@@ -62,9 +62,10 @@ export function OpenDialog({ onClose }: { onClose: () => void }) {
   const { files, error } = useCanvasFiles();
   const [path, setPath] = useState("");
   const [problem, setProblem] = useState("");
-  const open = async (target: string) => {
+  const open = async (target: string, example = false) => {
     try {
-      await openPath(target);
+      // An example opens as a copy: Save then asks where, and the installed example stays as it is.
+      await (example ? newFromExample(target) : openPath(target));
       onClose();
     } catch (failure) {
       setProblem(errorText(failure));
@@ -76,7 +77,7 @@ export function OpenDialog({ onClose }: { onClose: () => void }) {
       <ul className="file-list">
         {files.map((file) => (
           <li key={file.path}>
-            <button type="button" className="file-item" data-testid={`open-file-${file.testid}`} onClick={() => void open(file.path)}>
+            <button type="button" className="file-item" data-testid={`open-file-${file.testid}`} onClick={() => void open(file.path, file.example)}>
               <span className="file-name">{file.name}</span>
               {file.example && <span className="pill">example</span>}
               <span className="muted small">{file.path}</span>

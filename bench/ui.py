@@ -97,7 +97,7 @@ _API_ROUNDTRIP_JS = """async (count) => {
     const samples = [];
     for (let i = 0; i < count; i++) {
         const started = performance.now();
-        const response = await fetch('/api/session', {credentials: 'same-origin'});
+        const response = await fetch('api/session', {credentials: 'same-origin'});
         await response.json();
         samples.push(performance.now() - started);
     }

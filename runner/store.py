@@ -148,6 +148,19 @@ class RunRecord:
     def finished(self) -> bool:
         return self.status not in UNFINISHED_RUN_STATES
 
+    def to_json(self) -> dict[str, Any]:
+        """The run's own fields as JSON (``runs --json``, the UI's history)."""
+        return {
+            "id": self.id,
+            "canvas": self.canvas_name,
+            "status": self.status,
+            "error": self.error,
+            "input": self.input,
+            "keepResources": self.keep_resources,
+            "createdAt": self.created_at,
+            "finishedAt": self.finished_at,
+        }
+
 
 @dataclass(frozen=True)
 class ExecutionRecord:
@@ -166,6 +179,24 @@ class ExecutionRecord:
     started_at: float | None
     finished_at: float | None
 
+    def to_json(self, *, metadata: bool = True) -> dict[str, Any]:
+        """As JSON; ``metadata`` (the component's private state) only where the caller shows it."""
+        document: dict[str, Any] = {
+            "id": self.id,
+            "node": self.node_id,
+            "nodeName": self.node_name,
+            "component": self.component,
+            "status": self.status,
+            "channel": self.channel,
+            "error": self.error,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "outputEventId": self.output_event_id,
+        }
+        if metadata:
+            document["metadata"] = self.metadata
+        return document
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -177,6 +208,15 @@ class EventRecord:
     parent_event_id: str | None
     event: dict[str, Any]
     created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "node": self.node_id,
+            "channel": self.channel,
+            "parent": self.parent_event_id,
+            "event": self.event,
+        }
 
 
 @dataclass(frozen=True)
@@ -190,6 +230,15 @@ class ResourceRecord:
     state: str
     error: str | None
     acquired_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.resource_id,
+            "node": self.node_id,
+            "state": self.state,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)

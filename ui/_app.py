@@ -34,7 +34,7 @@ from daytonaflow.runner import (
 from daytonaflow.ui._auth import TokenGuard, allowed_hosts
 from daytonaflow.ui._files import CanvasFileError, export_canvas, import_canvas, open_canvas, save_canvas
 from daytonaflow.ui._palette import palette
-from daytonaflow.ui._runs import RunHub, run_header, run_snapshot
+from daytonaflow.ui._runs import RunHub, run_snapshot
 from daytonaflow.ui._services import UIServices
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -288,7 +288,7 @@ class _Api:
         records = self._store.list_runs(limit)
         if canvas:
             records = [record for record in records if record.canvas_name == canvas]
-        return JSONResponse({"runs": [run_header(record) for record in records]})
+        return JSONResponse({"runs": [record.to_json() for record in records]})
 
     async def start_run(self, request: Request) -> Response:
         body = await _body(request)
@@ -299,7 +299,7 @@ class _Api:
         self._services.engine.validate(canvas)
         await self._services.prepare_run(canvas)
         record = await self._hub.start(canvas, run_input, keep_resources=bool(body.get("keepSandboxes")))
-        return JSONResponse({"run": run_header(record)}, status_code=201)
+        return JSONResponse({"run": record.to_json()}, status_code=201)
 
     async def run(self, request: Request) -> Response:
         record = self._store.find_run(request.path_params["run_id"])
@@ -310,15 +310,7 @@ class _Api:
         wanted = request.path_params["event_id"]
         for event in self._store.iter_events(record.id):
             if event.id == wanted:
-                return JSONResponse(
-                    {
-                        "id": event.id,
-                        "node": event.node_id,
-                        "channel": event.channel,
-                        "parent": event.parent_event_id,
-                        "event": event.event,
-                    }
-                )
+                return JSONResponse(event.to_json())
         raise RunNotFoundError(f'run {record.id} has no event "{wanted}"')
 
     async def stream(self, request: Request) -> Response:
@@ -332,10 +324,11 @@ class _Api:
     async def cancel(self, request: Request) -> Response:
         record = self._store.find_run(request.path_params["run_id"])
         if record.finished:
-            return JSONResponse({"run": run_header(record)})
+            return JSONResponse({"run": record.to_json()})
         if not self._hub.drives(record.id):
             return _error(409, f"run {record.id} is run by another process; cancel it there (Ctrl-C)")
-        return JSONResponse({"run": run_header(await self._hub.cancel(record.id))})
+        cancelled = await self._hub.cancel(record.id)
+        return JSONResponse({"run": cancelled.to_json()})
 
     async def sandboxes(self, request: Request) -> Response:
         rows = await self._services.sandboxes.list()

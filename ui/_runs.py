@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from daytonaflow.runner import Canvas, Engine, ExecutionRecord, RunRecord, RunStore, RunUpdate
+from daytonaflow.runner import Canvas, Engine, RunRecord, RunStore, RunUpdate
 from daytonaflow.runner.progress import NODE_OUTPUT
 
 #: How often the stream of a run driven by another process looks at the store.
@@ -32,43 +32,12 @@ MAX_QUEUED_OUTPUT = 512
 KEEPALIVE_SECONDS = 15.0
 
 
-def run_header(record: RunRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "canvas": record.canvas_name,
-        "status": record.status,
-        "error": record.error,
-        "input": record.input,
-        "keepResources": record.keep_resources,
-        "createdAt": record.created_at,
-        "finishedAt": record.finished_at,
-    }
-
-
-def execution_row(execution: ExecutionRecord) -> dict[str, Any]:
-    # No metadata: it is the components' private state, not for display.
-    return {
-        "id": execution.id,
-        "node": execution.node_id,
-        "nodeName": execution.node_name,
-        "component": execution.component,
-        "status": execution.status,
-        "channel": execution.channel,
-        "error": execution.error,
-        "startedAt": execution.started_at,
-        "finishedAt": execution.finished_at,
-        "outputEventId": execution.output_event_id,
-    }
-
-
 def run_snapshot(store: RunStore, record: RunRecord) -> dict[str, Any]:
     return {
-        "run": run_header(record),
-        "executions": [execution_row(execution) for execution in store.iter_executions(record.id)],
-        "resources": [
-            {"kind": r.kind, "id": r.resource_id, "node": r.node_id, "state": r.state, "error": r.error}
-            for r in store.resources(record.id)
-        ],
+        "run": record.to_json(),
+        # No metadata: it is the components' private state, not for display.
+        "executions": [e.to_json(metadata=False) for e in store.iter_executions(record.id)],
+        "resources": [resource.to_json() for resource in store.resources(record.id)],
     }
 
 
@@ -143,7 +112,7 @@ class RunHub:
                 while not watcher.output.empty():
                     yield _sse("output", watcher.output.get_nowait())
                 if record.finished:
-                    yield _sse("end", {"run": run_header(record)})
+                    yield _sse("end", {"run": record.to_json()})
                     return
                 if watcher.lagging:
                     return

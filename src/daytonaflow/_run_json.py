@@ -6,24 +6,10 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any
 
-from daytonaflow.runner.store import EventRecord, ExecutionRecord, RunRecord, RunStore
+from daytonaflow.runner.store import RunRecord, RunStore
 
 #: Records joined into one write: an unbuffered stdout (PYTHONUNBUFFERED) makes each write a syscall.
 _WRITE_BATCH = 500
-
-
-def run_header(record: RunRecord) -> dict[str, Any]:
-    """A run's own fields, as JSON (``runs --json`` lists these)."""
-    return {
-        "id": record.id,
-        "canvas": record.canvas_name,
-        "status": record.status,
-        "error": record.error,
-        "input": record.input,
-        "keepResources": record.keep_resources,
-        "createdAt": record.created_at,
-        "finishedAt": record.finished_at,
-    }
 
 
 def write_run_document(record: RunRecord, store: RunStore, stream: IO[str]) -> None:
@@ -32,15 +18,10 @@ def write_run_document(record: RunRecord, store: RunStore, stream: IO[str]) -> N
     Executions and events are read in batches and written one per line, so a run of any size
     starts printing at once and never sits whole in memory.
     """
-    stream.write('{\n  "run": ' + _indented(run_header(record)) + ",\n")
-    executions = (_execution_document(execution) for execution in store.iter_executions(record.id))
-    _write_list(stream, "executions", executions)
-    _write_list(stream, "events", (_event_document(event) for event in store.iter_events(record.id)))
-    resources = (
-        {"kind": r.kind, "id": r.resource_id, "node": r.node_id, "state": r.state, "error": r.error}
-        for r in store.resources(record.id)
-    )
-    _write_list(stream, "resources", resources)
+    stream.write('{\n  "run": ' + _indented(record.to_json()) + ",\n")
+    _write_list(stream, "executions", (e.to_json() for e in store.iter_executions(record.id)))
+    _write_list(stream, "events", (event.to_json() for event in store.iter_events(record.id)))
+    _write_list(stream, "resources", (resource.to_json() for resource in store.resources(record.id)))
     stream.write('  "canvas": ' + _compact(record.canvas) + "\n}\n")
 
 
@@ -55,31 +36,6 @@ def _write_list(stream: IO[str], name: str, items: Iterable[dict[str, Any]]) -> 
             stream.write("".join(chunk))
             chunk.clear()
     stream.write("".join(chunk) + ("],\n" if first else "\n  ],\n"))
-
-
-def _execution_document(execution: ExecutionRecord) -> dict[str, Any]:
-    return {
-        "id": execution.id,
-        "node": execution.node_id,
-        "nodeName": execution.node_name,
-        "component": execution.component,
-        "status": execution.status,
-        "channel": execution.channel,
-        "error": execution.error,
-        "metadata": execution.metadata,
-        "startedAt": execution.started_at,
-        "finishedAt": execution.finished_at,
-    }
-
-
-def _event_document(event: EventRecord) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "node": event.node_id,
-        "channel": event.channel,
-        "parent": event.parent_event_id,
-        "event": event.event,
-    }
 
 
 def _compact(value: Any) -> str:

@@ -496,9 +496,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             return _show_run(args, store)
         records = store.list_runs(args.limit)
         if args.json:
-            from daytonaflow._run_json import run_header
-
-            print(json.dumps([run_header(record) for record in records], indent=2))
+            print(json.dumps([record.to_json() for record in records], indent=2))
         elif records:
             from daytonaflow._console import runs_table
 

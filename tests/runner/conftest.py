@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from run_fakes import FAKE_COMPONENTS, FakeBackend
-from run_support import running_local_server, traversable_temp_dir
+from run_support import running_local_server
+from sandbox_dirs import traversable_temp_dir
 
 from daytonaflow.runner import Engine, RunStore, RunUpdate
 

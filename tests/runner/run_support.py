@@ -4,11 +4,9 @@ local server (skipped where bubblewrap cannot run)."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,17 +19,6 @@ from daytonaflow.runner import ResourceRecord, RunStore
 def sandbox_resources(store: RunStore, run_id: str) -> list[ResourceRecord]:
     """The sandboxes a run recorded (without the creation intents recorded before each create)."""
     return [r for r in store.resources(run_id) if r.kind == "daytona.sandbox"]
-
-
-@contextlib.contextmanager
-def traversable_temp_dir(prefix: str) -> Iterator[Path]:
-    """A temporary directory the unprivileged sandbox uid can traverse (a server's state lives there)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(0o711)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager

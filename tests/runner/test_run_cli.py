@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from run_fakes import make_canvas
-from run_support import traversable_temp_dir
+from sandbox_dirs import traversable_temp_dir
 
 from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _engine, main
 from daytonaflow.runner import RunStore

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from run_support import running_local_server, sandbox_resources, traversable_temp_dir
+from run_support import running_local_server, sandbox_resources
+from sandbox_dirs import traversable_temp_dir
 
 from daytonaflow.cli import EXIT_OK, main
 from daytonaflow.runner import RunStore

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from run_support import traversable_temp_dir
+from sandbox_dirs import traversable_temp_dir
 
 pytestmark = pytest.mark.sandbox
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "crash_resume.py"

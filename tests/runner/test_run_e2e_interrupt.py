@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from run_support import sandbox_resources, traversable_temp_dir
+from run_support import sandbox_resources
+from sandbox_dirs import traversable_temp_dir
 
 from daytonaflow.runner import RunStore
 

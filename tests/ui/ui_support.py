@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from sandbox_dirs import traversable_temp_dir
 
 if TYPE_CHECKING:
     from playwright.sync_api import FloatRect, Locator, Page
@@ -160,18 +160,6 @@ def _unmount_leftovers(directory: Path) -> list[str]:
     for point in reversed(leftovers):
         subprocess.run(["umount", point], capture_output=True, check=False)
     return leftovers
-
-
-@contextlib.contextmanager
-def traversable_temp_dir(prefix: str) -> Iterator[Path]:
-    """A directory the unprivileged sandbox uid can traverse: the embedded server keeps state there
-    (pytest's own tmp dirs are private to root)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(0o711)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager

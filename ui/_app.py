@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daytonaflow import documents
 from daytonaflow.errors import DaytonaflowError
-from daytonaflow.expressions import ExpressionError, ExpressionSyntaxError
+from daytonaflow.expressions import ExpressionError, ExpressionSyntaxError, compile_template
 from daytonaflow.runner import (
     CanvasError,
     CanvasIssue,
@@ -40,7 +41,7 @@ from daytonaflow.ui._services import UIServices
 STATIC_DIR = Path(__file__).parent / "static"
 _SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
-    " connect-src 'self'; frame-ancestors 'none'",
+    " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
@@ -66,7 +67,7 @@ def issue_json(issue: CanvasIssue) -> dict[str, Any]:
     }
 
 
-def create_app(services: UIServices, *, token: str, host: str, port: int, base_path: str) -> TokenGuard:
+def create_app(services: UIServices, *, token: str, host: str, port: int, base_path: str) -> ASGIApp:
     """The ASGI app: routes behind the token guard, under ``base_path``. ``port`` is the one bound."""
     # Load every component now, on the loop: validation later runs in worker threads.
     list(services.engine.registry)
@@ -101,8 +102,10 @@ def create_app(services: UIServices, *, token: str, host: str, port: int, base_p
         await hub.cancel_all()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    guarded = TokenGuard(app, token=token, port=port, hosts=allowed_hosts(host, port), base_path=base_path)
 
-    async def with_headers(scope: Any, receive: Any, send: Any) -> None:
+    # Outside the guard: its own refusals and redirects carry the headers too.
+    async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 present = {key.lower() for key, _ in message.get("headers", [])}
@@ -110,11 +113,9 @@ def create_app(services: UIServices, *, token: str, host: str, port: int, base_p
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await app(scope, receive, send_with_headers)
+        await guarded(scope, receive, send_with_headers)
 
-    return TokenGuard(
-        with_headers, token=token, port=port, hosts=allowed_hosts(host, port), base_path=base_path
-    )
+    return with_headers
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -256,12 +257,18 @@ class _Api:
         except KeyError:
             raise _BadRequest(f'the canvas has no node "{node_id}"') from None
         run_id = body.get("run")
+        try:
+            # Syntax first: a typo is shown at once, run or no run.
+            compile_template(text)
+        except ExpressionSyntaxError as error:
+            return JSONResponse({"ok": False, "error": error.detail, "offset": error.offset})
+        except ExpressionError:
+            pass  # a limit: resolving reports it in full below
         if not isinstance(run_id, str):
             latest = [r for r in self._store.list_runs(200) if r.canvas_name == canvas.name]
             if not latest:
-                return JSONResponse(
-                    {"ok": False, "error": f'no run of canvas "{canvas.name}" yet: run it once'}
-                )
+                problem = f'no run of canvas "{canvas.name}" yet: run it to preview expressions'
+                return JSONResponse({"ok": False, "error": problem, "noRun": True})
             run_id = latest[0].id
         try:
             value = preview_template(
@@ -275,7 +282,9 @@ class _Api:
             )
         except ExpressionSyntaxError as error:
             return JSONResponse({"ok": False, "error": error.detail, "offset": error.offset, "run": run_id})
-        except (ExpressionError, PreviewError) as error:
+        except PreviewError as error:
+            return JSONResponse({"ok": False, "error": str(error), "noRun": True, "run": run_id})
+        except ExpressionError as error:
             return JSONResponse({"ok": False, "error": str(error), "run": run_id})
         return JSONResponse({"ok": True, "value": value, "run": run_id})
 

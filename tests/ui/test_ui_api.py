@@ -205,7 +205,15 @@ async def test_the_page_itself_needs_the_token(client: httpx.AsyncClient) -> Non
 async def test_responses_carry_a_content_security_policy(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/session")
     assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert "base-uri 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_guards_own_refusals_carry_the_security_headers(client: httpx.AsyncClient) -> None:
+    refused = await client.get("/api/session", headers={"Authorization": ""})
+    assert refused.status_code == 401
+    assert "default-src 'self'" in refused.headers["content-security-policy"]
+    assert refused.headers["referrer-policy"] == "no-referrer"
 
 
 # --- palette and validation ------------------------------------------------------------------------------
@@ -457,7 +465,16 @@ async def test_an_expression_of_a_canvas_never_run_says_so(client: httpx.AsyncCl
     body = {"canvas": http_canvas("x"), "node": "ping", "field": "configuration.url", "text": "{{ root() }}"}
     preview = (await client.post("/api/expression", json=body, headers=WRITE)).json()
     assert preview["ok"] is False
+    assert preview["noRun"] is True
     assert "no run" in preview["error"]
+
+
+async def test_a_syntax_error_is_shown_before_any_run(client: httpx.AsyncClient) -> None:
+    body = {"canvas": http_canvas("x"), "node": "ping", "field": "configuration.url", "text": "{{ $[ }}"}
+    preview = (await client.post("/api/expression", json=body, headers=WRITE)).json()
+    assert preview["ok"] is False
+    assert "noRun" not in preview
+    assert preview["offset"] == 6
 
 
 def _sse_messages(text: str) -> list[tuple[str, dict[str, Any]]]:

@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import { api, errorText } from "./api";
 import { newEmpty, openPath } from "./editor/actions";
 import { Editor } from "./editor/Editor";
-import { LAST_PATH_KEY } from "./editor/state";
+import { hasUnsavedChanges, LAST_PATH_KEY } from "./editor/state";
 import { TopBar } from "./editor/TopBar";
 import { loadPalette } from "./palette";
 import { useRoute } from "./router";
@@ -35,6 +35,14 @@ export function App() {
   const route = useRoute();
   const [ready, setReady] = useState(false);
   const [error, setError] = useState("");
+
+  useEffect(() => {
+    const warn = (event: BeforeUnloadEvent) => {
+      if (hasUnsavedChanges()) event.preventDefault();
+    };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, []);
 
   useEffect(() => {
     Promise.all([loadPalette(), openInitial()]).then(

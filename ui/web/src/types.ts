@@ -184,4 +184,4 @@ export interface Sandbox {
 
 export type ExpressionResult =
   | { ok: true; value: JsonValue }
-  | { ok: false; error: string; offset?: number };
+  | { ok: false; error: string; offset?: number; noRun?: boolean };

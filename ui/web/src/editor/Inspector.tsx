@@ -5,6 +5,7 @@ import { suggestContextFor } from "../expressions/context";
 import { visiblePaths } from "../forms/conditions";
 import { ConfigForm, FormContext, type FormContextValue } from "../forms/Form";
 import { Icon } from "../graph/icons";
+import { Markdown } from "../graph/markdown";
 import { accentColour } from "../graph/nodes";
 import { palette } from "../palette";
 import { useStore } from "../store";
@@ -77,7 +78,9 @@ function NodeInspector({ node, issues }: { node: CanvasNode; issues: Issue[] }) 
       {entry?.manifest.documentation && (
         <details className="docs">
           <summary>Documentation</summary>
-          <pre className="doc-text">{entry.manifest.documentation}</pre>
+          <div className="doc-text">
+            <Markdown text={entry.manifest.documentation} />
+          </div>
         </details>
       )}
     </>

@@ -6,7 +6,7 @@ import { graphHandle } from "../graph/Graph";
 import { palette } from "../palette";
 import type { CanvasDoc, JsonValue } from "../types";
 import { setConfiguration } from "../doc";
-import { commit, editor, loadDocument, select } from "./state";
+import { commit, editor, LAST_PATH_KEY, loadDocument, mayDiscard, select } from "./state";
 
 export async function openPath(path: string): Promise<void> {
   const { path: resolved, canvas } = await api.openCanvas(path);
@@ -14,6 +14,7 @@ export async function openPath(path: string): Promise<void> {
 }
 
 export function openDocument(canvas: CanvasDoc, path: string | null): void {
+  if (!mayDiscard()) return;
   const doc = normalise(canvas);
   loadDocument(doc, path, missingPositions(doc.spec.nodes, doc.spec.edges));
 }
@@ -43,7 +44,7 @@ export async function save(path: string): Promise<{ written: boolean }> {
   const doc = editor.get().doc;
   const result = await api.saveCanvas(path, doc);
   editor.set({ path: result.path, savedDoc: doc, status: result.written ? "saved" : "unchanged" });
-  localStorage.setItem("daytonaflow.lastPath", result.path);
+  localStorage.setItem(LAST_PATH_KEY, result.path);
   return result;
 }
 

@@ -7,7 +7,9 @@ import type { CanvasDoc, Issue } from "../types";
 const HISTORY_LIMIT = 200;
 // Keystrokes in one field within this window are one undo step.
 const COALESCE_MS = 1000;
-export const LAST_PATH_KEY = "daytonaflow.lastPath";
+// Per UI session (its base path is new on each start): a later `daytonaflow ui other.yaml` on the
+// same port opens its own CANVAS argument, not the file the previous session had open.
+export const LAST_PATH_KEY = `daytonaflow.lastPath:${location.pathname}`;
 
 export interface EditorState {
   doc: CanvasDoc;
@@ -84,6 +86,16 @@ export function loadDocument(doc: CanvasDoc, path: string | null, autoPositions:
   }));
   if (path) localStorage.setItem(LAST_PATH_KEY, path);
   else localStorage.removeItem(LAST_PATH_KEY);
+}
+
+/** Edits not saved to a file: a changed file, or a new canvas that has been edited at all. */
+export function hasUnsavedChanges(state: EditorState = editor.get()): boolean {
+  return state.savedDoc === null ? state.past.length > 0 : state.doc !== state.savedDoc;
+}
+
+/** Whether the open document may be replaced: nothing unsaved, or the user says so. */
+export function mayDiscard(): boolean {
+  return !hasUnsavedChanges() || window.confirm("Discard the unsaved changes to this canvas?");
 }
 
 export function select(id: string | null): void {

@@ -44,6 +44,7 @@ export function ExprPreview({
   if (failure) body = <span className="preview-error">{failure}</span>;
   else if (!result) body = <span className="muted">evaluating…</span>;
   else if (result.ok) body = <code className="preview-value">{JSON.stringify(result.value, null, 2)}</code>;
+  else if (result.noRun) body = <span className="muted">{result.error}</span>;
   else
     body = (
       <>
@@ -53,7 +54,7 @@ export function ExprPreview({
       </>
     );
   return (
-    <div className={`expr-preview${result && !result.ok ? " error" : ""}`} data-testid={`expr-preview-${path}`}>
+    <div className={`expr-preview${result && !result.ok && !result.noRun ? " error" : ""}`} data-testid={`expr-preview-${path}`}>
       <span className="preview-tag">preview</span> {body}
     </div>
   );

@@ -71,9 +71,8 @@ export function NodeTime({ id, execution }: { id: string; execution: Execution |
   );
 }
 
-function lastLines(text: string, count: number): string {
-  const lines = text.replace(/\n$/, "").split("\n");
-  return lines.slice(-count).join("\n");
+function lastLines(text: string, count: number): string[] {
+  return text.replace(/\n$/, "").split("\n").slice(-count);
 }
 
 // React Flow re-renders a node when its size or position changes; the card's body depends only on
@@ -115,12 +114,22 @@ const CardBody = memo(function CardBody({ data, selected }: { data: CardData; se
       {state !== undefined && (
         <div className="df-node-run">
           <span className={`pill state-${state || "idle"}`}>{state || "not run"}</span>
+          {execution?.channel && execution.channel !== "default" && (
+            <span className={`pill channel-taken channel-${execution.channel}`} data-testid={`node-channel-${node.id}`}>
+              {execution.channel}
+            </span>
+          )}
           <NodeTime id={node.id} execution={execution} />
         </div>
       )}
       {output !== undefined && output !== "" && (
         <pre className="df-node-output" data-testid={`node-output-${node.id}`}>
-          {lastLines(output, 3)}
+          {lastLines(output, 3).map((outputLine, index) => (
+            // One row per line, cut with an ellipsis: a wrapped long line would push the newest out.
+            <div className="df-output-line" key={index}>
+              {outputLine || " "}
+            </div>
+          ))}
         </pre>
       )}
       <div className="df-channels">

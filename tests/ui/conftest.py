@@ -56,7 +56,9 @@ def chromium_path() -> str:
     pytest.skip(f"browser tests cannot run: {reason}")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop set on the main thread
+# while it is open, and every later test calling asyncio.run() in-process would fail on it.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 

@@ -11,7 +11,7 @@ from daytonaflow.localserver.errors import (
 )
 from daytonaflow.localserver.isolation import IsolationReport, SandboxLimits
 from daytonaflow.localserver.proxy import ProxyLimits, ProxyTimeouts
-from daytonaflow.localserver.server import LocalServer, default_state_dir
+from daytonaflow.localserver.server import LocalServer, RunningServer, default_state_dir, running_server
 
 __all__ = [
     "AgentCallError",
@@ -24,7 +24,9 @@ __all__ = [
     "LocalServerError",
     "ProxyLimits",
     "ProxyTimeouts",
+    "RunningServer",
     "SandboxLimits",
     "UnsafeSandboxUidsError",
     "default_state_dir",
+    "running_server",
 ]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import secrets
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -74,6 +77,55 @@ def default_state_dir() -> Path:
         # /root is private to root, and the unprivileged sandboxes must traverse to their homes.
         return Path("/var/lib/daytonaflow/local")
     return Path.home() / ".local" / "share" / "daytonaflow" / "local"
+
+
+#: Where a running server says how to reach it (mode 600: it holds the API key).
+ENDPOINT_FILE = "endpoint.json"
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A server of another process that holds a state directory, as its endpoint file says."""
+
+    api_url: str
+    api_key: str
+    pid: int
+
+
+def running_server(state_dir: Path | None = None, *, wait: float = 10.0) -> RunningServer | None:
+    """The server that holds ``state_dir`` now, or None when none does.
+
+    One server per state directory: a second command (``daytonaflow run`` while ``daytonaflow ui``
+    is open) shares the running one instead of failing on its lock. A server still starting (the
+    lock held, no endpoint yet) is waited for up to ``wait`` seconds.
+    """
+    directory = Path(state_dir) if state_dir else default_state_dir()
+    ends_at = time.monotonic() + wait
+    while True:
+        held, endpoint = _held_endpoint(directory)
+        if not held or endpoint is not None or time.monotonic() >= ends_at:
+            return endpoint
+        time.sleep(0.02)
+
+
+def _held_endpoint(directory: Path) -> tuple[bool, RunningServer | None]:
+    try:
+        descriptor = os.open(directory / "server.lock", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False, None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pass  # held: a server runs there
+    else:
+        return False, None
+    finally:
+        os.close(descriptor)
+    try:
+        endpoint = json.loads((directory / ENDPOINT_FILE).read_text(encoding="utf-8"))
+        return True, RunningServer(str(endpoint["apiUrl"]), str(endpoint["apiKey"]), int(endpoint["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return True, None  # still starting, or not ours to read
 
 
 def _check_traversable(path: Path, uid: int) -> None:
@@ -236,6 +288,14 @@ class LocalServer:
             self._lock_file.close()
             raise LocalServerError(f"state directory {self.state_dir} is used by another server") from None
 
+    def _write_endpoint(self) -> None:
+        endpoint = {"apiUrl": self.api_url, "apiKey": self.api_key, "pid": os.getpid()}
+        temporary = self.state_dir / f".{ENDPOINT_FILE}.{os.getpid()}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(endpoint, handle)
+        os.replace(temporary, self.state_dir / ENDPOINT_FILE)
+
     def _secret(self) -> bytes:
         path = self.state_dir / "preview-secret"
         if path.exists():
@@ -355,9 +415,11 @@ class LocalServer:
                             raise task.exception()  # type: ignore[misc]
                     raise LocalServerError("HTTP server exited during startup")
                 await asyncio.sleep(0.005)
+            self._write_endpoint()
             self._ready.set()
             await self._stop.wait()
         finally:
+            (self.state_dir / ENDPOINT_FILE).unlink(missing_ok=True)
             for server, _ in servers:
                 server.request_exit()
             await asyncio.gather(*tasks, return_exceptions=True)

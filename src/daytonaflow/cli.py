@@ -734,6 +734,13 @@ class _Backend:
         self._integration = DaytonaIntegration.from_env()
         if self._integration is not None:
             self.name = "daytona"
+            return
+        from daytonaflow.localserver import running_server
+
+        shared = running_server()
+        if shared is not None:
+            # Another command's embedded server (an open `daytonaflow ui`) holds the state: use it.
+            self._integration = DaytonaIntegration(shared.api_url, shared.api_key)
         else:
             from daytonaflow.localserver import LocalServer
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from localserver_testkit import TEST_LIMITS, make_state_root
 
-from daytonaflow.localserver import LocalServer, LocalServerError, _bwrap, sandboxes
+from daytonaflow.localserver import LocalServer, LocalServerError, _bwrap, running_server, sandboxes
 from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.sandboxes import SandboxRecord, _agent_pid
 
@@ -106,6 +106,26 @@ def test_two_servers_cannot_share_a_state_directory(state_dir: Path) -> None:
         pytest.raises(LocalServerError, match="used by another server"),
     ):
         second.start()
+
+
+def test_a_running_server_tells_other_commands_how_to_share_it(state_dir: Path) -> None:
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS) as server:
+        shared = running_server(state_dir)
+        assert shared is not None
+        assert (shared.api_url, shared.api_key, shared.pid) == (server.api_url, server.api_key, os.getpid())
+        # It holds the API key: for its owner's eyes only.
+        assert (state_dir / "endpoint.json").stat().st_mode & 0o777 == 0o600
+        headers = {"Authorization": f"Bearer {shared.api_key}"}
+        assert httpx.get(f"{shared.api_url}/config", headers=headers).status_code == 200
+    assert running_server(state_dir) is None
+    assert not (state_dir / "endpoint.json").exists()
+
+
+def test_an_endpoint_file_left_by_a_dead_server_is_not_used(state_dir: Path) -> None:
+    with LocalServer(state_dir=state_dir, limits=TEST_LIMITS):
+        left = (state_dir / "endpoint.json").read_text()
+    (state_dir / "endpoint.json").write_text(left)
+    assert running_server(state_dir, wait=0) is None
 
 
 def test_a_configured_api_key_is_the_one_required(state_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,3 +25,14 @@ def test_sigint_right_after_a_run_leaves_no_sandbox_volume_mounted(tmp_path: Pat
     assert server.leftover_mounts == [], (
         f"still mounted after exit {server.process.returncode}:\n{server.output()}"
     )
+
+
+def test_cli_commands_share_the_open_uis_embedded_backend(tmp_path: Path) -> None:
+    # One server per state directory: without sharing, `daytonaflow run` would fail on its lock.
+    with running_ui_server(tmp_path / "ui") as server, server.client() as api:
+        api.get("/api/sandboxes").raise_for_status()  # the UI's backend is up
+        listed = server.cli("sandboxes", "--json")
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert json.loads(listed.stdout) == []
+        ran = server.cli("run", str(HELLO), "--db", str(server.db))
+        assert ran.returncode == 0, ran.stdout + ran.stderr

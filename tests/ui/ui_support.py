@@ -61,8 +61,8 @@ class UiServer:
     base_url: str
     token: str
     db: Path
-    #: The environment CLI commands run in: the same run database, but an embedded backend of their
-    #: own (a state directory is locked by the one server using it).
+    #: The environment CLI commands run in: the server's own (run database and state home), so they
+    #: share the UI's embedded backend as a user's commands do.
     cli_env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] = field(repr=False)
@@ -170,10 +170,7 @@ def running_ui_server(
     work.mkdir(parents=True, exist_ok=True)
     db = work / "runs.db"
     log = work / "ui-server.log"
-    with (
-        traversable_temp_dir("daytonaflow-ui-state-") as state_home,
-        traversable_temp_dir("daytonaflow-ui-cli-state-") as cli_home,
-    ):
+    with traversable_temp_dir("daytonaflow-ui-state-") as state_home:
         env = _server_env(db, state_home)
         argv = [
             daytonaflow_command(),
@@ -193,7 +190,7 @@ def running_ui_server(
         server: UiServer | None = None
         try:
             found = _wait_for_url_line(process, log)
-            server = UiServer(found["base"], found["token"], db, _server_env(db, cli_home), log, process)
+            server = UiServer(found["base"], found["token"], db, env, log, process)
             server.state_home = state_home
             yield server
         finally:

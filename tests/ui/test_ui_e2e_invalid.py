@@ -54,3 +54,7 @@ def test_an_emptied_required_field_shows_the_validators_message_on_field_and_nod
     with ui_server.client() as api:
         assert api.get("/api/runs").json()["runs"] == []
     shot(page, "invalid-run-refused")
+    # Each refused line leads to its node.
+    by_testid(page, "canvas").click(position={"x": 5, "y": 5})
+    refused.get_by_role("button", name=issue["message"], exact=False).click()
+    assert by_testid(page, "node-name").input_value() == "Say Hello"

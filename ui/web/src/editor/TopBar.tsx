@@ -6,6 +6,7 @@ import { navigate, type Route } from "../router";
 import { useStore } from "../store";
 import { autoLayout, exportCanvas, save } from "./actions";
 import { ImportDialog, NewDialog, OpenDialog, RunDialog, SaveDialog } from "./dialogs";
+import type { Issue } from "../types";
 import { currentIssues, editor, redo, select, undo } from "./state";
 
 type Dialog = "" | "open" | "save" | "new" | "import" | "run";
@@ -41,7 +42,7 @@ export function TopBar({ route }: { route: Route }) {
   const dirty = useStore(editor, (s) => s.savedDoc !== null && s.savedDoc !== s.doc);
   const [dialog, setDialog] = useState<Dialog>("");
   const [savePath, setSavePath] = useState("");
-  const [runError, setRunError] = useState<string[] | null>(null);
+  const [runError, setRunError] = useState<Issue[] | null>(null);
   const [problem, setProblem] = useState("");
   const [showIssues, setShowIssues] = useState(false);
   const onEditor = route.page === "editor";
@@ -78,7 +79,7 @@ export function TopBar({ route }: { route: Route }) {
     if (!onEditor) navigate("#/");
     const found = await currentIssues();
     if (found.length > 0) {
-      setRunError(found.map((issue) => issue.text));
+      setRunError(found);
       return;
     }
     setDialog("run");
@@ -96,7 +97,7 @@ export function TopBar({ route }: { route: Route }) {
           <Tab id="tab-runs" label="Runs" active={route.page === "runs" || route.page === "run"} href="#/runs" />
           <Tab id="tab-sandboxes" label="Sandboxes" active={route.page === "sandboxes"} href="#/sandboxes" />
         </nav>
-        <div className="canvas-title" title={path ?? "not saved yet"}>
+        <div className="canvas-title" title={path ?? "not saved yet"} hidden={!onEditor}>
           <span data-testid="canvas-name">{name}</span>
           {dirty && <span className="dirty" title="unsaved changes">●</span>}
           {status && (
@@ -179,7 +180,14 @@ export function TopBar({ route }: { route: Route }) {
           <button type="button" className="link" onClick={() => setRunError(null)} aria-label="dismiss">
             ✕
           </button>
-          <pre>{runError.join("\n")}</pre>
+          <div className="issue-lines">
+            {runError.map((issue, index) => (
+              // Each problem leads to its node, as in the issues list.
+              <button type="button" className="issue-line" key={index} onClick={() => select(issue.node || null)}>
+                {issue.text}
+              </button>
+            ))}
+          </div>
         </div>
       )}
       {problem && (

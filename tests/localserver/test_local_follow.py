@@ -198,4 +198,6 @@ def test_a_flood_through_the_follow_completes_with_bounded_server_memory(
     assert close_code == 1000
     assert kept + omitted == flood
     assert omitted > 0  # the reader was slow enough to miss some
-    assert growth < 64 << 20
+    # Half the flood: a server that held it would grow by all 200 MB. The peak also counts this
+    # process's own client buffers, which on a loaded machine reached 75 MB (64 MB was too tight).
+    assert growth < flood // 2

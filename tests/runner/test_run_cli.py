@@ -300,9 +300,9 @@ def test_runs_resumed_by_the_cli_resolve_secrets_like_new_runs(
     assert "--secrets FILE" in capsys.readouterr().out
 
 
-def test_a_host_without_sandboxes_gets_bubblewraps_reason_and_the_cloud_alternative(
-    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def host_without_namespaces(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A ``bwrap`` first on PATH that fails as on a host without user namespaces; no cloud key."""
     # The probe runs bwrap as the unprivileged sandbox uid, so the fake must be reachable by it.
     with traversable_temp_dir("daytonaflow-fake-bwrap-") as fake_bin:
         fake_bin.chmod(0o755)
@@ -311,14 +311,22 @@ def test_a_host_without_sandboxes_gets_bubblewraps_reason_and_the_cloud_alternat
         bwrap.chmod(0o755)
         monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
         monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
-        assert main(["run", str(EXAMPLES / "hello.yaml")]) == EXIT_FAILED
+        yield
+
+
+@pytest.mark.usefixtures("host_without_namespaces")
+def test_a_host_without_sandboxes_gets_bubblewraps_reason_and_the_cloud_alternative(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(EXAMPLES / "hello.yaml")]) == EXIT_FAILED
     error = " ".join(capsys.readouterr().err.split())
     assert "bwrap: No permissions to create new namespace" in error
     assert "set DAYTONA_API_KEY to run on Daytona's cloud" in error
 
 
+@pytest.mark.usefixtures("host_without_namespaces")
 def test_an_invalid_canvas_is_reported_as_such_while_the_local_server_could_not_start(
-    tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The server starts beside the engine's loading: its failure must not hide the canvas's own.
     document = make_canvas(
@@ -326,14 +334,7 @@ def test_an_invalid_canvas_is_reported_as_such_while_the_local_server_could_not_
         [("start", "exec")],
     )
     canvas = write_canvas(tmp_path, document)
-    with traversable_temp_dir("daytonaflow-fake-bwrap-") as fake_bin:
-        fake_bin.chmod(0o755)
-        bwrap = fake_bin / "bwrap"
-        bwrap.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
-        bwrap.chmod(0o755)
-        monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
-        assert main(["run", str(canvas)]) == EXIT_FAILED
+    assert main(["run", str(canvas)]) == EXIT_FAILED
     error = " ".join(capsys.readouterr().err.split())
     assert "configuration.code" in error
     assert "bwrap" not in error

@@ -24,7 +24,7 @@ from daytonaflow.expressions import contains_template
 
 HTTP_SUCCESS_CHANNEL = Channel("success", "Success", "The server answered with a status below 400.")
 HTTP_FAILED_CHANNEL = Channel(
-    FAILED_CHANNEL.name, "Failed", "The server answered with a status of 400 or more."
+    FAILED_CHANNEL.name, "Failed", "The server answered with a status of 400 or more.", failure=True
 )
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_TIMEOUT_SECONDS = 30

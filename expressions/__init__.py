@@ -14,7 +14,13 @@ from daytonaflow.expressions.errors import (
     ReferenceNotFoundError,
 )
 from daytonaflow.expressions.limits import DEFAULT_LIMITS, Limits
-from daytonaflow.expressions.resolver import CompiledTemplate, compile_template, referenced_keys, resolve
+from daytonaflow.expressions.resolver import (
+    CompiledTemplate,
+    compile_template,
+    evaluate_expression,
+    referenced_keys,
+    resolve,
+)
 from daytonaflow.expressions.template import contains_template
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "ReferenceNotFoundError",
     "compile_template",
     "contains_template",
+    "evaluate_expression",
     "referenced_keys",
     "resolve",
 ]

@@ -105,6 +105,35 @@ def evaluate_template(template: CompiledTemplate, context: ExpressionContext, li
         raise ExpressionLimitError("the expression nests too deeply to evaluate") from None
 
 
+@lru_cache(maxsize=1024)
+def _compile_expression(source: str, limits: Limits) -> Evaluator:
+    # A bare expression (SuperPlane's expression fields) compiles like the inside of one template.
+    return _compile_part(source, TemplatePart(source, 0, "{{"), limits)[0]
+
+
+def evaluate_expression(
+    source: str,
+    ctx: ExpressionContext,
+    *,
+    node: str | None = None,
+    field: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Any:
+    """The value of a bare expression (no delimiters), e.g. an ``if`` node's ``$["Build"].data.ok``.
+
+    Errors carry the caret under the expression and name ``node`` and ``field``, as templates do.
+    """
+    try:
+        evaluator = _compile_expression(source, limits)
+        run = Run(ctx, limits)
+        try:
+            return to_json_value(evaluator(run))
+        except RecursionError:
+            raise ExpressionLimitError("the expression nests too deeply to evaluate") from None
+    except ExpressionError as error:
+        raise error.located(node=node, field=field) from None
+
+
 def resolve(
     value: Any,
     ctx: ExpressionContext,

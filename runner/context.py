@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from daytonaflow.component import Component, MetadataStore, ResourceTracker, SecretsProvider
+from daytonaflow.component import Component, MetadataStore, NodeInput, ResourceTracker, SecretsProvider
 from daytonaflow.errors import ComponentError, SecretNotFoundError
 from daytonaflow.events import Payload
 from daytonaflow.runner.store import RES_RELEASED, RunStore
@@ -124,6 +124,9 @@ class NodeContext:
         metadata: StoredMetadata,
         resources: RunResources,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        inputs: tuple[NodeInput, ...] = (),
+        expected_sources: tuple[str, ...] = (),
+        evaluator: Callable[[str, str | None], Any] | None = None,
         slot: HookSlot | None = None,
         on_output: Callable[[str], None] | None = None,
     ) -> None:
@@ -137,11 +140,19 @@ class NodeContext:
         self.metadata: MetadataStore = metadata
         self.resources: ResourceTracker = resources
         self.logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger
+        self.inputs = inputs
+        self.expected_sources = expected_sources
+        self._evaluator = evaluator
         self._component = component
         self._slot = slot
         self._on_output = on_output
         self.emission: Emission | None = None
         self.check_delay: float | None = None
+
+    def evaluate(self, expression: str, *, field: str | None = None) -> Any:
+        if self._evaluator is None:
+            raise ComponentError(f"{self._component.name}: no expression context in this hook")
+        return self._evaluator(expression, field)
 
     def emit(self, channel: str, payload: Payload) -> None:
         if self.emission is not None or self.check_delay is not None:

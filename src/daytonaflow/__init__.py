@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         Component,
         ExecutionContext,
         MetadataStore,
+        NodeInput,
         ResourceTracker,
         SecretsProvider,
     )
@@ -39,6 +40,7 @@ _EXPORTS = {
     "Component": "daytonaflow.component",
     "ExecutionContext": "daytonaflow.component",
     "MetadataStore": "daytonaflow.component",
+    "NodeInput": "daytonaflow.component",
     "ResourceTracker": "daytonaflow.component",
     "SecretsProvider": "daytonaflow.component",
     "ComponentError": "daytonaflow.errors",
@@ -96,6 +98,7 @@ __all__ = [
     "Event",
     "ExecutionContext",
     "MetadataStore",
+    "NodeInput",
     "Payload",
     "ResourceTracker",
     "SecretNotFoundError",

@@ -26,11 +26,25 @@ class Channel:
     name: str
     label: str
     description: str = ""
+    #: Emitting here means the operation failed: a run in which no edge handles it fails.
+    failure: bool = False
 
 
 DEFAULT_CHANNEL = Channel("default", "Default", "Emitted when the operation completes.")
 SUCCESS_CHANNEL = Channel("success", "Success", "The process exited with code 0.")
-FAILED_CHANNEL = Channel("failed", "Failed", "The process exited non-zero or timed out.")
+FAILED_CHANNEL = Channel("failed", "Failed", "The process exited non-zero or timed out.", failure=True)
+
+
+@dataclass(frozen=True)
+class NodeInput:
+    """One event that reached a node execution: who emitted it, on which channel, and the event."""
+
+    source_node_id: str
+    source_node_name: str
+    channel: str
+    event_id: str
+    #: ``{type, data, timestamp}``
+    event: dict[str, Any]
 
 
 @runtime_checkable
@@ -81,6 +95,19 @@ class ExecutionContext(Protocol):
     metadata: MetadataStore
     resources: ResourceTracker
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    #: The events received by this execution, oldest first: one for an ordinary node (none for a
+    #: trigger), each one so far for a joining component (:attr:`Component.joins_inputs`).
+    inputs: tuple[NodeInput, ...]
+    #: The distinct nodes with an edge into this one, in canvas order.
+    expected_sources: tuple[str, ...]
+
+    def evaluate(self, expression: str, *, field: str | None = None) -> Any:
+        """The value of a bare expression (no delimiters) in the context the node's templates see.
+
+        Raises :class:`daytonaflow.expressions.ExpressionError` naming the node and ``field``.
+        Fields holding such expressions belong in :attr:`Component.literal_fields`.
+        """
+        ...
 
     def emit(self, channel: str, payload: Payload) -> None:
         """Finish the execution by emitting ``payload`` on ``channel`` (one emit per execution)."""
@@ -123,6 +150,9 @@ class Component(abc.ABC):
     payload_type: ClassVar[type[Payload]]
     #: Config paths whose strings are taken literally (never resolved as expressions).
     literal_fields: ClassVar[frozenset[str]] = frozenset()
+    #: One open execution per run gathers every input that reaches the node (SuperPlane's merge):
+    #: ``execute`` runs once per input, and the execution stays open until the hook emits.
+    joins_inputs: ClassVar[bool] = False
 
     # --- self-description -------------------------------------------------------------
 
@@ -150,7 +180,12 @@ class Component(abc.ABC):
             "color": cls.color,
             "documentation": cls.documentation(),
             "channels": [
-                {"name": channel.name, "label": channel.label, "description": channel.description}
+                {
+                    "name": channel.name,
+                    "label": channel.label,
+                    "description": channel.description,
+                    "failure": channel.failure,
+                }
                 for channel in cls.channels
             ],
             "payloadType": cls.payload_type.event_type,

@@ -23,6 +23,14 @@ class Payload(BaseModel):
 
     event_type: ClassVar[str]
 
+    def failure_summary(self) -> str | None:
+        """Why this payload is a failure, in a few words (``HTTP 502 from ...``, ``timed out after 30 s``).
+
+        The engine quotes it when the payload is emitted on a failure channel that no edge handles;
+        None says nothing more than the channel's name.
+        """
+        return None
+
 
 class Event(BaseModel):
     """What a node emits and what ``$["node"]`` returns in an expression."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from daytonaflow._suggest import did_you_mean
 from daytonaflow.errors import ConfigIssue
 from daytonaflow.expressions import contains_template
 
@@ -261,7 +262,8 @@ class _Validator:
         by_name = {spec.name: spec for spec in fields}
         for key in value:
             if key not in by_name:
-                self.fail(f"{prefix}{key}", "is not a known field")
+                hint = did_you_mean(str(key), by_name)
+                self.fail(f"{prefix}{key}", "is not a known field" + (f"; {hint}" if hint else ""))
         for spec in fields:
             path = f"{prefix}{spec.name}"
             if spec.name in value and value[spec.name] is not None:

@@ -20,6 +20,12 @@ ANNOTATION_WIDGET = "annotation"
 ANNOTATION_COLORS = ("yellow", "blue", "green", "red", "purple", "gray")
 
 
+#: Where older SuperPlane exports name a node's component, one key per kind of node.
+_NODE_REFERENCE_KEYS = ("trigger", "widget", "action", "blueprint")
+#: Older names of TYPE_ACTION (a blueprint node runs a blueprint, a component here).
+_ACTION_TYPE_ALIASES = ("TYPE_COMPONENT", "TYPE_BLUEPRINT")
+
+
 class NodeType(StrEnum):
     TRIGGER = "TYPE_TRIGGER"
     ACTION = "TYPE_ACTION"
@@ -42,7 +48,8 @@ class Node(BaseModel):
     id: str = Field(min_length=1)
     name: str = ""
     type: NodeType = NodeType.ACTION
-    component: str = Field(min_length=1)
+    #: Empty when the document names none: validation reports it (SuperPlane keeps such a node, in error).
+    component: str = ""
     configuration: dict[str, Any] = Field(default_factory=dict)
     position: Position | None = None
     #: Keep what this node acquires (sandboxes) when the run ends instead of reclaiming it.
@@ -51,6 +58,10 @@ class Node(BaseModel):
     paused: bool = False
     # Fields a SuperPlane export carries for its UI and server; accepted and not used here.
     integration: dict[str, Any] | None = None
+    #: Older exports' name for ``integration``.
+    app_installation: dict[str, Any] | None = Field(default=None, alias="appInstallation")
+    #: SuperPlane's per-node queueing (``{key, max}``); nodes here run as their inputs arrive.
+    concurrency: dict[str, Any] | None = None
     is_collapsed: bool = Field(default=False, alias="isCollapsed")
     error_message: str | None = Field(default=None, alias="errorMessage")
     warning_message: str | None = Field(default=None, alias="warningMessage")
@@ -59,18 +70,23 @@ class Node(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _accept_superplane_shapes(cls, value: Any) -> Any:
-        # SuperPlane exports write `component: {name: ...}` for actions and `trigger: {name: ...}`
-        # for triggers, and `TYPE_COMPONENT` for actions; accept both spellings.
+        # Today's SuperPlane writes `component: "http"` for every kind of node. Older exports
+        # named it in one reference per kind, the others null: `component: {name}` (or
+        # `action: {name}`) for actions, `trigger: {name}`, `widget: {name}`, `blueprint: {id}`,
+        # and spelt actions `TYPE_COMPONENT`. Every spelling comes down to `component: "name"`.
         if not isinstance(value, Mapping):
             return value
         data = dict(value)
-        trigger = data.pop("trigger", None)
-        if "component" not in data and isinstance(trigger, Mapping):
-            data["component"] = trigger.get("name")
+        references = [data.pop(key, None) for key in _NODE_REFERENCE_KEYS]
+        if data.get("component") is None:
+            data.pop("component", None)
+            named = next((_reference_name(ref) for ref in references if _reference_name(ref)), None)
+            if named is not None:
+                data["component"] = named
         component = data.get("component")
         if isinstance(component, Mapping):
-            data["component"] = component.get("name")
-        if data.get("type") == "TYPE_COMPONENT":
+            data["component"] = _reference_name(component)
+        if data.get("type") in _ACTION_TYPE_ALIASES:
             data["type"] = NodeType.ACTION.value
         return data
 
@@ -91,12 +107,25 @@ class Node(BaseModel):
         return value
 
 
+def _reference_name(reference: Any) -> Any:
+    """The component a ``{name: ...}`` reference names (a blueprint reference names it by id)."""
+    if isinstance(reference, Mapping):
+        return reference.get("name") or reference.get("id")
+    return None
+
+
 class Edge(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     source_id: str = Field(alias="sourceId", min_length=1)
     target_id: str = Field(alias="targetId", min_length=1)
     channel: str = "default"
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _unnamed_is_default(cls, value: Any) -> Any:
+        # SuperPlane reads an empty or absent channel as "default".
+        return "default" if value in (None, "") else value
 
 
 class CanvasMetadata(BaseModel):
@@ -109,10 +138,18 @@ class CanvasMetadata(BaseModel):
 
 
 class CanvasSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)
+    # SuperPlane server settings (who may publish changes, ...); accepted and not used here.
+    control: dict[str, Any] | None = None
+    change_management: dict[str, Any] | None = Field(default=None, alias="changeManagement")
+
+    @field_validator("nodes", "edges", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 class Canvas(BaseModel):
@@ -120,10 +157,13 @@ class Canvas(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    api_version: Literal["v1"] = Field(alias="apiVersion")
-    kind: Literal["Canvas"]
+    # SuperPlane's older exports and its templates leave both out.
+    api_version: Literal["v1"] = Field(default="v1", alias="apiVersion")
+    kind: Literal["Canvas"] = "Canvas"
     metadata: CanvasMetadata
     spec: CanvasSpec
+    #: What an export through SuperPlane's API adds: its last executions and events.
+    status: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

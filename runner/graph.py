@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from functools import cached_property
 
 from daytonaflow.runner.canvas import Canvas, Node
 
@@ -34,19 +33,6 @@ class CanvasGraph:
     def listeners(self, source_id: str, channel: str) -> list[str]:
         """Nodes that run when ``source_id`` emits on ``channel``, in edge order."""
         return list(self._listeners.get((source_id, channel), ()))
-
-    @cached_property
-    def cycle_nodes(self) -> list[str]:
-        """Nodes on or behind a cycle (empty when the graph is acyclic), in canvas order."""
-        indegree = {node_id: len(self._parents.get(node_id, ())) for node_id in self.nodes}
-        ready = deque(node_id for node_id, degree in indegree.items() if degree == 0)
-        while ready:
-            node_id = ready.popleft()
-            for child in self._children.get(node_id, ()):
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    ready.append(child)
-        return [node_id for node_id, degree in indegree.items() if degree > 0]
 
     def has_upstream(self, node_id: str, key: str) -> bool:
         """Whether a node with a path to ``node_id`` has ``key`` as its id, name or component.

@@ -6,8 +6,11 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from daytonaflow._suggest import did_you_mean
 from daytonaflow.component import Component
 from daytonaflow.expressions import ExpressionError, referenced_keys
+from daytonaflow.expressions._paths import FieldPath, template_field_paths
+from daytonaflow.runner._payload_fields import missing_field
 from daytonaflow.runner.canvas import (
     ANNOTATION_COLORS,
     ANNOTATION_WIDGET,
@@ -21,6 +24,8 @@ from daytonaflow.runner.graph import CanvasGraph
 
 #: Channels of the built-in start trigger.
 START_CHANNELS = ("default",)
+#: SuperPlane's UI keeps a note's size beside its text and colour.
+_ANNOTATION_SETTINGS = ("text", "color", "width", "height")
 
 
 def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> list[CanvasIssue]:
@@ -39,13 +44,12 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
     for node in canvas.spec.nodes:
         issues.extend(_node_issues(node, registry))
     issues.extend(_edge_issues(canvas, graph, registry))
-    cycle = graph.cycle_nodes
-    if cycle:
-        issues.append(CanvasIssue(cycle[0], "", "is on a cycle: " + " -> ".join(cycle)))
+    # Cycles are allowed (SuperPlane's loops): the engine bounds the node executions of a run.
+    emitters = _Emitters(canvas, registry)
     for node in canvas.spec.nodes:
         component = registry.get(node.component)
         if node.type is NodeType.ACTION and component is not None and node.configuration:
-            issues.extend(_expression_issues(node, graph, registry, component.literal_fields))
+            issues.extend(_expression_issues(node, graph, emitters, component.literal_fields))
     names = {node.id: node.name for node in canvas.spec.nodes}
     return [replace(issue, node_name=names.get(issue.node, "")) for issue in issues]
 
@@ -72,15 +76,13 @@ def _is_start(node: Node) -> bool:
 
 
 def _node_issues(node: Node, registry: Mapping[str, type[Component]]) -> list[CanvasIssue]:
+    if not node.component:
+        return [CanvasIssue(node.id, "component", "is required")]
     if node.type is NodeType.WIDGET:
         return _widget_issues(node)
     if node.type is NodeType.TRIGGER:
         if node.component != START_TRIGGER:
-            return [
-                CanvasIssue(
-                    node.id, "component", f'unknown trigger "{node.component}" (known: "{START_TRIGGER}")'
-                )
-            ]
+            return [CanvasIssue(node.id, "component", _unknown("trigger", node.component, [START_TRIGGER]))]
         return _start_issues(node)
     if node.component == START_TRIGGER:
         return [CanvasIssue(node.id, "type", f'"{START_TRIGGER}" is a trigger: set type TYPE_TRIGGER')]
@@ -93,17 +95,32 @@ def _node_issues(node: Node, registry: Mapping[str, type[Component]]) -> list[Ca
             return [
                 CanvasIssue(node.id, "component", f'component "{node.component}" failed to load: {broken}')
             ]
-        known = ", ".join(sorted(registry)) or "none installed"
-        return [CanvasIssue(node.id, "component", f'unknown component "{node.component}" (known: {known})')]
+        return [CanvasIssue(node.id, "component", _unknown("component", node.component, sorted(registry)))]
     return [
         CanvasIssue(node.id, _join("configuration", issue.field), issue.message)
         for issue in component.validate_config(node.configuration, allow_expressions=True)
     ]
 
 
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    """``unknown component "x"``, then the close names, or every name when none is close."""
+    hint = did_you_mean(name, known)
+    if hint:
+        return f'unknown {kind} "{name}"; {hint}'
+    shown = ", ".join(f'"{item}"' if kind != "component" else item for item in known)
+    return f'unknown {kind} "{name}" (known: {shown or "none installed"})'
+
+
+def _not_a_setting(node: Node, key: str, of: str, settings: tuple[str, ...]) -> CanvasIssue:
+    hint = did_you_mean(key, settings)
+    return CanvasIssue(
+        node.id, f"configuration.{key}", f"is not a setting of {of}" + (f"; {hint}" if hint else "")
+    )
+
+
 def _start_issues(node: Node) -> list[CanvasIssue]:
     issues = [
-        CanvasIssue(node.id, f"configuration.{key}", "is not a setting of the start trigger")
+        _not_a_setting(node, key, "the start trigger", ("templates",))
         for key in node.configuration
         if key != "templates"
     ]
@@ -120,18 +137,18 @@ def _start_issues(node: Node) -> list[CanvasIssue]:
 
 def _widget_issues(node: Node) -> list[CanvasIssue]:
     if node.component != ANNOTATION_WIDGET:
-        return [
-            CanvasIssue(
-                node.id, "component", f'unknown widget "{node.component}" (known: "{ANNOTATION_WIDGET}")'
-            )
-        ]
+        return [CanvasIssue(node.id, "component", _unknown("widget", node.component, [ANNOTATION_WIDGET]))]
     issues = [
-        CanvasIssue(node.id, f"configuration.{key}", "is not a setting of an annotation")
+        _not_a_setting(node, key, "an annotation", _ANNOTATION_SETTINGS)
         for key in node.configuration
-        if key not in ("text", "color")
+        if key not in _ANNOTATION_SETTINGS
     ]
     if not isinstance(node.configuration.get("text", ""), str):
         issues.append(CanvasIssue(node.id, "configuration.text", "must be a string"))
+    for size in ("width", "height"):
+        value = node.configuration.get(size)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            issues.append(CanvasIssue(node.id, f"configuration.{size}", "must be a number"))
     color = node.configuration.get("color")
     if color is not None and color not in ANNOTATION_COLORS:
         issues.append(
@@ -188,7 +205,7 @@ def _edge_issues(
 def _expression_issues(
     node: Node,
     graph: CanvasGraph,
-    registry: Mapping[str, type[Component]],
+    emitters: _Emitters,
     literal_fields: Collection[str],
 ) -> list[CanvasIssue]:
     issues = []
@@ -200,16 +217,92 @@ def _expression_issues(
         except ExpressionError as error:
             issues.append(CanvasIssue(node.id, path, _bare_message(error)))
             continue
+        unknown = set()
         for key in sorted(keys):
             if graph.has_upstream(node.id, key):
                 continue
+            unknown.add(key)
             # Only for a key that names no upstream node: listing them all walks up the canvas.
             upstream = (graph.nodes[node_id] for node_id in graph.ancestors(node.id))
             names = ", ".join(sorted(other.name for other in upstream)) or "none"
             issues.append(
                 CanvasIssue(node.id, path, f'$["{key}"] is not an upstream node (upstream: {names})')
             )
+        if keys - unknown:
+            issues.extend(
+                CanvasIssue(node.id, path, message)
+                for field_path in template_field_paths(value)
+                if field_path.key not in unknown
+                for message in [emitters.missing_field_message(field_path)]
+                if message is not None
+            )
     return issues
+
+
+class _Emitters:
+    """What the nodes a reference key may name emit, when that is one component's payload.
+
+    ``$["key"]`` reads the latest event of an upstream node with that name, id or component. The
+    check takes every node of the canvas the key could name, upstream or not: when they are not
+    all of one known component, which fields the event has is not certain, and nothing is said.
+    """
+
+    def __init__(self, canvas: Canvas, registry: Mapping[str, type[Component]]) -> None:
+        self._registry = registry
+        self._by_key: dict[str, list[Node]] = {}
+        for node in canvas.spec.nodes:
+            for key in dict.fromkeys((node.name, node.id, node.component)):
+                self._by_key.setdefault(key, []).append(node)
+        self._components: dict[str, type[Component] | None] = {}
+
+    def component(self, key: str) -> type[Component] | None:
+        """The component behind every node ``key`` can name, or None when not exactly one is."""
+        if key not in self._components:
+            nodes = self._by_key.get(key, [])
+            names = {node.component for node in nodes}
+            single = len(names) == 1 and all(node.type is NodeType.ACTION for node in nodes)
+            self._components[key] = self._registry.get(names.pop()) if single else None
+        return self._components[key]
+
+    def missing_field_message(self, path: FieldPath) -> str | None:
+        """Why ``path`` reads a field the event cannot hold, or None when it may hold it."""
+        component = self.component(path.key)
+        if component is None or len(path.steps) < 2:
+            return None
+        section, *rest = path.steps
+        if section == "data":
+            missing = missing_field(component.payload_type, rest)
+            if missing is None:
+                return None
+            step = 1 + missing.index
+            inside = ".".join(str(part) for part in path.steps[1:step])
+            of = component.payload_type.event_type + (f" {inside}" if inside else "")
+            return _missing_message(path, step, missing.fields, f"a field of {of}")
+        if section == "config":
+            return self._missing_setting(path, component)
+        return None
+
+    def _missing_setting(self, path: FieldPath, component: type[Component]) -> str | None:
+        schema = component.config_schema()
+        properties = schema.get("properties")
+        setting = path.steps[1]
+        if not isinstance(properties, Mapping) or schema.get("additionalProperties", False) is not False:
+            return None
+        if not isinstance(setting, str) or setting in properties:
+            return None
+        if any(setting in node.configuration for node in self._by_key.get(path.key, [])):
+            return None
+        return _missing_message(path, 1, tuple(properties), f"a setting of {component.name}")
+
+
+def _missing_message(path: FieldPath, step: int, fields: tuple[str, ...], what: str) -> str:
+    name = path.steps[step]
+    hint = did_you_mean(str(name), fields)
+    if hint:
+        detail = f" ({hint})"
+    else:
+        detail = f" (its fields: {', '.join(fields)})" if fields else " (it has no fields)"
+    return f'{path.texts[step]}: "{name}" is not {what}{detail}'
 
 
 def _string_leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -3,11 +3,13 @@ payload fields read from an upstream node that its component never emits."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-from run_fakes import FAKE_COMPONENTS, make_canvas
+from pydantic import ConfigDict
+from run_fakes import FAKE_COMPONENTS, Echo, ValuePayload, make_canvas
 
+from daytonaflow.events import Payload
 from daytonaflow.runner import ComponentRegistry, parse_canvas, validate_canvas
 
 CREATE = {"id": "create", "name": "Create Sandbox", "component": "daytona.createSandbox"}
@@ -207,3 +209,39 @@ def test_config_of_an_upstream_node_is_checked_against_its_settings(registry: Co
         '$["Create Sandbox"].config.snapshott: "snapshott" is not a setting of daytona.createSandbox '
         '(did you mean "snapshot"?)'
     )
+
+
+class _OpenPayload(ValuePayload):
+    """A payload that keeps whatever fields it is given (a pass-through component's)."""
+
+    model_config = ConfigDict(extra="allow")
+    event_type: ClassVar[str] = "test.open"
+
+
+class _PassThrough(Echo):
+    name: ClassVar[str] = "test.passThrough"
+    payload_type: ClassVar[type[Payload]] = _OpenPayload
+
+
+def test_a_payload_that_keeps_unknown_fields_is_not_checked() -> None:
+    document = make_canvas(
+        [
+            {"id": "p", "component": "test.passThrough", "configuration": {"value": 1}},
+            {"id": "b", "component": "test.echo", "configuration": {"value": '{{ $["p"].data.anything }}'}},
+        ],
+        [("start", "p"), ("p", "b")],
+    )
+    assert messages(document, {**FAKE_COMPONENTS, _PassThrough.name: _PassThrough}) == []
+
+
+def test_a_closed_fake_payload_is_checked() -> None:
+    # The same canvas against test.echo's closed payload: the slip is reported.
+    document = make_canvas(
+        [
+            {"id": "p", "component": "test.echo", "configuration": {"value": 1}},
+            {"id": "b", "component": "test.echo", "configuration": {"value": '{{ $["p"].data.valeu }}'}},
+        ],
+        [("start", "p"), ("p", "b")],
+    )
+    (message,) = messages(document, FAKE_COMPONENTS)
+    assert message.endswith('"valeu" is not a field of test.value (did you mean "value"?)')

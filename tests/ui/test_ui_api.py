@@ -256,7 +256,8 @@ async def test_a_document_that_is_no_canvas_gets_its_issues(client: httpx.AsyncC
     response = await client.post("/api/validate", json={"canvas": {"kind": "Canvas"}}, headers=WRITE)
     assert response.status_code == 400
     fields = {issue["field"] for issue in response.json()["issues"]}
-    assert {"apiVersion", "metadata", "spec"} <= fields
+    # apiVersion may be left out, as SuperPlane's older exports do.
+    assert {"metadata", "spec"} <= fields
 
 
 async def test_annotations_validate_and_never_take_an_edge(client: httpx.AsyncClient) -> None:

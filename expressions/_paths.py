@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from daytonaflow.expressions.builtins import FUNCTION_NAMES
 from daytonaflow.expressions.lexer import SourceError
@@ -31,16 +32,18 @@ class FieldPath:
     offset: int
 
 
-def template_field_paths(text: str) -> list[FieldPath]:
+@lru_cache(maxsize=4096)
+def template_field_paths(text: str) -> tuple[FieldPath, ...]:
     """The field paths of every expression inside the template string ``text``, in order.
 
     A template that does not parse has none here (its syntax error is reported elsewhere).
+    Each distinct text is parsed once: a large canvas repeats the same templates many times.
     """
     paths: list[FieldPath] = []
     for part in split_template(text):
         if isinstance(part, TemplatePart):
             paths.extend(expression_field_paths(part.source))
-    return paths
+    return tuple(paths)
 
 
 def expression_field_paths(source: str) -> list[FieldPath]:

@@ -228,7 +228,8 @@ def _expression_issues(
             issues.append(
                 CanvasIssue(node.id, path, f'$["{key}"] is not an upstream node (upstream: {names})')
             )
-        if keys - unknown:
+        # Parsed again for its field paths only when some key names nodes whose payload is known.
+        if any(emitters.component(key) is not None for key in keys - unknown):
             issues.extend(
                 CanvasIssue(node.id, path, message)
                 for field_path in template_field_paths(value)

@@ -553,6 +553,7 @@ class Engine:
             self._seen(execution, phase)
             execution.status = EXEC_WAITING if execution.timer is not None else EXEC_GATHERING
             self.store.set_inputs_seen(execution.id, execution.inputs_seen, execution.status)
+            self._notify(self._node_update(progress.NODE_WAITING, run, execution, status=execution.status))
         else:
             self.store.finish_execution(execution.id, EXEC_COMPLETED)
             del run.active[execution.id]

@@ -177,3 +177,62 @@ def test_example_evaluates_to_its_documented_result_bare(
     superplane_ctx: ExpressionContext, example: str, rewritten: str, expected: Any
 ) -> None:
     assert evaluate_expression(_runnable(example, rewritten), superplane_ctx) == expected
+
+
+# The expressions page (superplanehq/docs, concepts/expressions.md): its examples against a node
+# named "node" and one named "HTTP Request", with this file's own data.
+NODE = {
+    "items": [{"price": 5}, {"price": 12}, {"price": 30}],
+    "users": [{"name": "alice"}, {"name": "bob"}],
+    "tags": ["critical", "env:prod", "env:eu"],
+    "alerts": [{"id": "a1", "severity": 2}, {"id": "a2", "severity": 5}],
+    "body": "an error occurred",
+    "ref": "refs/heads/main",
+    "branch": "fix-hotfix",
+    "msg": "fix(parser): handle let",
+    "env": "staging",
+    "ok": True,
+    "environments": ["production", "staging"],
+    "timestamp": "2026-03-05T13:30:00Z",
+    "user": {"name": "carol"},
+}
+CONCEPT_CHAIN = [
+    ChainEntry(
+        "node-http",
+        "HTTP Request",
+        "http",
+        _event({"status": 200}),
+        {"url": "https://api.example.test/health", "method": "GET"},
+    ),
+    ChainEntry("node-node", "node", "noop", _event(NODE)),
+]
+CONCEPT_EXAMPLES: list[tuple[str, Any]] = [
+    ("{{$['HTTP Request'].config.url}}", "https://api.example.test/health"),
+    ("{{$['HTTP Request'].config.method}}", "GET"),
+    ("{{$['node'].data.body contains \"error\"}}", True),
+    ("{{$['node'].data.ref startsWith \"refs/heads/\"}}", True),
+    ("{{$['node'].data.branch endsWith \"-hotfix\"}}", True),
+    ("{{$['node'].data.msg matches \"^fix\\\\(.*\\\\)\"}}", True),
+    ('{{$[\'node\'].data.env in ["staging", "prod"]}}', True),
+    ("{{$['node'].data.label ?? \"default\"}}", "default"),
+    ('{{$[\'node\'].data.ok ? "pass" : "fail"}}', "pass"),
+    ("{{$['node'].data?.user?.name}}", "carol"),
+    ("{{filter(map($['node'].data.items, #.price), # > 10)}}", [12, 30]),
+    ("{{map($['node'].data.users, #.name)}}", ["alice", "bob"]),
+    ("{{any($['node'].data.tags, # == \"critical\")}}", True),
+    ("{{sortBy($['node'].data.alerts, #.severity, \"desc\")}}", [NODE["alerts"][1], NODE["alerts"][0]]),
+    ("{{reduce($['node'].data.items, #acc + #.price, 0)}}", 47),
+    ("{{\"production\" in $['node'].data.environments}}", True),
+    ('{{join(filter($[\'node\'].data.tags, # startsWith "env:"), ", ")}}', "env:prod, env:eu"),
+    ("{{now().Sub(date($['node'].data.timestamp)).Hours() < 1}}", True),
+    (
+        "{{toJSON({status: $['node'].data.env, ref: root().data.ref})}}",
+        '{"status":"staging","ref":"refs/heads/main"}',
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "expected"), CONCEPT_EXAMPLES, ids=[row[0] for row in CONCEPT_EXAMPLES])
+def test_expressions_page_example_resolves_as_described(template: str, expected: Any) -> None:
+    ctx = ExpressionContext(CONCEPT_CHAIN, ROOT, clock=lambda: NOW)
+    assert resolve(template, ctx) == expected

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 
 from daytonaflow.expressions.builtins import FUNCTION_NAMES
@@ -55,29 +56,58 @@ def expression_field_paths(source: str) -> list[FieldPath]:
     return _paths_in(tree)
 
 
+class _Tolerance(Enum):
+    """How much of a chain may be missing without an error, where it stands."""
+
+    NONE = "none"
+    #: ``a.b.c == nil``: a missing ``c`` is nil (as in Expr), a missing ``b`` still an error.
+    LAST_STEP = "last step"
+    #: The left of ``??``: anything missing is nil.
+    ALL = "all"
+
+
 def _paths_in(tree: Node) -> list[FieldPath]:
     found: list[FieldPath] = []
-    #: (node, whether a missing field there is tolerated)
-    pending: list[tuple[Node, bool]] = [(tree, False)]
+    pending: list[tuple[Node, _Tolerance]] = [(tree, _Tolerance.NONE)]
     while pending:
-        node, tolerated = pending.pop()
+        node, tolerance = pending.pop()
         if isinstance(node, Member):
             chain = _member_chain(node)
             base = chain[0].target
+            checked = chain[:-1] if tolerance is _Tolerance.LAST_STEP and _is_named(chain[-1]) else chain
             if isinstance(base, NodeReference):
-                path = _path_of(base, chain)
-                if path is not None and not tolerated:
+                path = _path_of(base, checked)
+                if path is not None and tolerance is not _Tolerance.ALL:
                     found.append(path)
             else:
-                pending.append((base, tolerated))
+                pending.append((base, tolerance))
             # Computed keys hold expressions of their own: $["A"].data[$["B"].data.name]
-            pending.extend((member.key, False) for member in chain)
+            pending.extend((member.key, _Tolerance.NONE) for member in chain)
         elif isinstance(node, Binary) and node.operator == "??":
-            pending.append((node.left, True))
-            pending.append((node.right, tolerated))
+            pending.append((node.left, _Tolerance.ALL))
+            pending.append((node.right, tolerance))
+        elif isinstance(node, Binary) and node.operator in ("==", "!=") and _is_nil(node.right):
+            pending.append((node.left, _compared_with_nil(tolerance)))
+            pending.append((node.right, tolerance))
+        elif isinstance(node, Binary) and node.operator in ("==", "!=") and _is_nil(node.left):
+            pending.append((node.left, tolerance))
+            pending.append((node.right, _compared_with_nil(tolerance)))
         else:
-            pending.extend((child, tolerated) for child in children(node))
+            pending.extend((child, tolerance) for child in children(node))
     return sorted(found, key=lambda path: path.offset)
+
+
+def _compared_with_nil(tolerance: _Tolerance) -> _Tolerance:
+    return _Tolerance.ALL if tolerance is _Tolerance.ALL else _Tolerance.LAST_STEP
+
+
+def _is_nil(node: Node) -> bool:
+    return isinstance(node, Literal) and node.value is None
+
+
+def _is_named(member: Member) -> bool:
+    """Whether ``member`` reads a field by name (``.c``, ``["c"]``), not an index."""
+    return isinstance(member.key, Literal) and type(member.key.value) is str
 
 
 def _member_chain(outermost: Member) -> list[Member]:

@@ -44,7 +44,7 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
     for node in canvas.spec.nodes:
         issues.extend(_node_issues(node, registry))
     issues.extend(_edge_issues(canvas, graph, registry))
-    # Cycles are allowed (SuperPlane's loops): the engine bounds the node executions of a run.
+    # Cycles are allowed, as in SuperPlane: the engine bounds how often a node may run.
     emitters = _Emitters(canvas, registry)
     for node in canvas.spec.nodes:
         component = registry.get(node.component)

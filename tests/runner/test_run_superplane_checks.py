@@ -245,3 +245,12 @@ def test_a_closed_fake_payload_is_checked() -> None:
     )
     (message,) = messages(document, FAKE_COMPONENTS)
     assert message.endswith('"valeu" is not a field of test.value (did you mean "value"?)')
+
+
+def test_a_field_compared_with_nil_may_be_missing_but_not_what_leads_to_it(
+    registry: ComponentRegistry,
+) -> None:
+    # As in Expr: `x.idd == nil` is true for a missing idd; reading past a missing field is an error.
+    assert messages(command_reading('{{ $["Create Sandbox"].data.idd == nil }}'), registry) == []
+    (message,) = messages(command_reading('{{ nil != $["Create Sandbox"].data.idd.x }}'), registry)
+    assert '"idd" is not a field of daytona.sandbox' in message

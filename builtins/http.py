@@ -42,6 +42,9 @@ class HttpResponsePayload(Payload):
     json_body: Any = Field(default=None, alias="json")
     truncated: bool = False
 
+    def failure_summary(self) -> str | None:
+        return f"HTTP {self.status} from {self.url}"
+
 
 _DOCUMENTATION = """\
 The HTTP Request component sends one request from the machine running the canvas and routes on

@@ -121,8 +121,9 @@ def test_a_timed_out_command_is_shown_as_timed_out(
     on_remote: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     canvas = _command_canvas(tmp_path, command="echo started; sleep 30", timeout=1)
-    main(["run", str(canvas)])
+    assert main(["run", str(canvas)]) == EXIT_FAILED  # no edge handles its failure
     out = capsys.readouterr().out
+    assert 'node "cmd" emitted on "failed" and no edge handles it: timed out after 1 s' in out
     (line,) = [line for line in out.splitlines() if line.startswith("Count [")]
     assert "on failed" in line and "timed out: started" in line
     assert "exit 124" not in out
@@ -156,3 +157,39 @@ def test_a_working_directory_under_the_home_runs_there(
     (where,) = [e for e in events if e["kind"] == "node.emitted" and e["node_id"] == "pwd"]
     assert where["channel"] == "success", where
     assert where["event"]["data"]["result"].strip().endswith("/my app")
+
+
+def test_an_unhandled_failed_command_fails_the_run_with_its_exit_code_and_last_line(
+    on_remote: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canvas = _command_canvas(tmp_path, command="echo working; echo 'no such target: deploy' >&2; exit 3")
+    assert main(["run", str(canvas)]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "no edge handles it: exit code 3: no such target: deploy" in out
+
+
+def test_timed_out_code_fails_the_run_saying_its_limit_in_milliseconds(
+    on_remote: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = make_canvas(
+        [
+            {"id": "sandbox", "name": "Create Sandbox", "component": "daytona.createSandbox"},
+            {
+                "id": "code",
+                "component": "daytona.executeCode",
+                "configuration": {
+                    "sandbox": '{{ $["Create Sandbox"].data.id }}',
+                    "code": "import time\ntime.sleep(30)",
+                    "timeout": 1500,
+                },
+            },
+        ],
+        [("start", "sandbox"), ("sandbox", "code")],
+    )
+    canvas = tmp_path / "code.yaml"
+    canvas.write_text(yaml.safe_dump(document))
+    assert main(["run", str(canvas)]) == EXIT_FAILED
+    assert (
+        'node "code" emitted on "failed" and no edge handles it: timed out after 1500 ms'
+        in capsys.readouterr().out
+    )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.fields import ComputedFieldInfo, FieldInfo
 
 from daytonaflow.events import Payload
@@ -26,6 +26,54 @@ class SandboxPayload(_DaytonaPayload):
 
     id: str = Field(description="The sandbox ID; pass it to the execute and delete components.")
     state: str = Field(description='The sandbox state, "started".')
+
+
+#: The longest output line a failure summary quotes.
+_SUMMARY_LINE_CHARS = 200
+
+
+class _RunOutcomePayload(_DaytonaPayload):
+    """The outcome of something run in a sandbox, under a time limit it may have reached."""
+
+    #: The limit as a failure says it (``30 s``, ``1500 ms``); not part of the wire payload, so
+    #: kept beside it (:func:`private_state`) for a replayed outcome to say it too.
+    _time_limit: str | None = PrivateAttr(default=None)
+
+    def held_to(self, limit: str | None) -> Self:
+        self._time_limit = limit
+        return self
+
+    def _summary(self, exit_code: int | None, timed_out: bool, result: str) -> str | None:
+        if timed_out:
+            return f"timed out after {self._time_limit}" if self._time_limit else "timed out"
+        if exit_code is None or exit_code == 0:
+            return None
+        last = _last_line(result)
+        return f"exit code {exit_code}: {last}" if last else f"exit code {exit_code}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    return last if len(last) <= _SUMMARY_LINE_CHARS else last[:_SUMMARY_LINE_CHARS] + "..."
+
+
+def private_state(payload: Payload) -> dict[str, Any]:
+    """What a payload holds beside its wire fields (set values only), to persist with it."""
+    private = getattr(payload, "__pydantic_private__", None) or {}
+    return {name: value for name, value in private.items() if value is not None}
+
+
+def restore_private_state(payload: Payload, state: Any) -> Payload:
+    """Give a payload rebuilt from its wire fields what :func:`private_state` kept of it."""
+    known = getattr(type(payload), "__private_attributes__", {})
+    if isinstance(state, dict):
+        for name, value in state.items():
+            if name in known:
+                setattr(payload, name, value)
+    return payload
 
 
 class _Part(BaseModel):
@@ -68,7 +116,7 @@ class RepositorySandboxPayload(_DaytonaPayload):
     timeout: int = Field(description="The overall timeout in seconds.")
 
 
-class CodeExecutionPayload(_DaytonaPayload):
+class CodeExecutionPayload(_RunOutcomePayload):
     """`daytona.execute.response`: the outcome of executeCode."""
 
     event_type: ClassVar[str] = "daytona.execute.response"
@@ -78,8 +126,11 @@ class CodeExecutionPayload(_DaytonaPayload):
     timeout: bool | None = Field(default=None, description="Present and true when the run timed out.")
     truncated: bool | None = Field(default=None, description="Present and true when output was cut.")
 
+    def failure_summary(self) -> str | None:
+        return self._summary(self.exit_code, self.timeout is True, self.result)
 
-class CommandExecutionPayload(_DaytonaPayload):
+
+class CommandExecutionPayload(_RunOutcomePayload):
     """`daytona.command.response`: the outcome of executeCommand."""
 
     event_type: ClassVar[str] = "daytona.command.response"
@@ -98,6 +149,9 @@ class CommandExecutionPayload(_DaytonaPayload):
     )
     command_id: str | None = Field(default=None, alias="commandId", description="ID of a background command.")
     port: int | None = Field(default=None, description="The port a background start waited for.")
+
+    def failure_summary(self) -> str | None:
+        return self._summary(self.exit_code, self.timeout, self.result)
 
 
 class PreviewUrlPayload(_DaytonaPayload):

@@ -40,6 +40,7 @@ from daytonaflow.components._errors import (
 )
 from daytonaflow.components._integration import integration_of
 from daytonaflow.components._output import OutputBuffer, redact
+from daytonaflow.components._payloads import private_state, restore_private_state
 from daytonaflow.components._sandbox_env import (
     inject_secrets,
     injected_secret_values,
@@ -166,7 +167,8 @@ class Step:
             await self._clean_up(failed="failure" in record or not succeeded)
             if "failure" in record:
                 raise ComponentError(str(record["failure"]))
-            self.ctx.emit(str(record["channel"]), payload_type.model_validate(record["data"]))
+            payload = payload_type.model_validate(record["data"])
+            self.ctx.emit(str(record["channel"]), restore_private_state(payload, record.get("private")))
             return
         try:
             outcome = await work(self)
@@ -179,6 +181,9 @@ class Step:
             raise
         data = outcome.payload.model_dump(mode="json", by_alias=True, exclude_none=True)
         record = {"channel": outcome.channel, "data": data, "succeeded": outcome.succeeded}
+        private = private_state(outcome.payload)
+        if private:
+            record["private"] = private
         self.save(**{_OUTCOME: record})
         await self._clean_up(failed=not outcome.succeeded)
         self.ctx.emit(outcome.channel, outcome.payload)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -138,7 +139,9 @@ class DaytonaClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             # The request never reached Daytona: repeating it is always safe.
             raise _Retryable(
-                DaytonaConnectionError(f"cannot reach Daytona for {method} {path}: {error}")
+                DaytonaConnectionError(
+                    f"cannot reach Daytona at {_shown_url(self.api_url)} for {method} {path}: {error}"
+                )
             ) from None
         except httpx.TransportError as error:
             # Also a kept-alive connection the server closed under the request (a reset, an
@@ -648,8 +651,23 @@ def _api_error(response: httpx.Response, method: str, path: str) -> DaytonaApiEr
         error = str(document.get("error") or "")
         if not message:
             message, error = error, ""
+        elif error and message.startswith(f"{error}: "):
+            # Daytona (and the embedded server) may already lead the message with the status text.
+            error = ""
     if not message:
         message = response.text.strip()[:500] or response.reason_phrase or "no message"
     return api_error_class(response.status_code)(
         response.status_code, message, method=method, path=path, error=error
     )
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as an error may show it: credentials in it (``https://user:secret@host``) are left out."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Annotated, ClassVar
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL
 from daytonaflow.components._component import DaytonaComponent
@@ -19,6 +20,7 @@ from daytonaflow.components._fields import Option
 from daytonaflow.components._payloads import CodeExecutionPayload
 from daytonaflow.components._sandbox_env import bash, with_sandbox_env, with_timeout
 from daytonaflow.components._step import Command, Outcome, Step, session_name
+from daytonaflow.errors import ConfigIssue
 
 LANGUAGES = (
     Option("python", "Python"),
@@ -42,7 +44,9 @@ Runs code in an existing Daytona sandbox.
 - **Sandbox**: the sandbox ID (from createSandbox), e.g. `{{ $["daytona.createSandbox"].data.id }}`
 - **Code**: the code to run (supports expressions)
 - **Language**: `python`, `typescript` or `javascript`
-- **Timeout**: optional limit in milliseconds; a run that exceeds it is killed inside the sandbox
+- **Timeout**: optional limit in milliseconds (as in SuperPlane's spec); a run that exceeds it is
+  killed inside the sandbox and fails with `timed out after N ms`. A value under 1000 gets a
+  validation warning (seconds were likely meant); the canvas still runs
 - **Output Limit**: largest output kept in the payload (default 1 MiB)
 
 ## Output
@@ -99,6 +103,10 @@ class ExecuteCodeConfig(ComponentConfig):
     max_output_bytes: OutputLimit = DEFAULT_OUTPUT_LIMIT_BYTES
 
 
+#: Below this many milliseconds a timeout was most likely meant in seconds.
+_LIKELY_SECONDS_BELOW_MS = 1000
+
+
 def _interpreter(language: str, path: str) -> str:
     quoted = shlex.quote(path)
     if language == "python":
@@ -129,6 +137,22 @@ class ExecuteCode(DaytonaComponent[ExecuteCodeConfig]):
     config_model = ExecuteCodeConfig
     docs = DOCS
 
+    @classmethod
+    def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
+        timeout = config.get("timeout")
+        # Only when the canvas is checked: a warning never stops a run.
+        if allow_expressions and isinstance(timeout, int) and 0 < timeout < _LIKELY_SECONDS_BELOW_MS:
+            seconds = "second" if timeout == 1 else "seconds"
+            return [
+                ConfigIssue(
+                    "timeout",
+                    f"is {timeout} milliseconds (the unit is ms, not seconds): for {timeout} {seconds},"
+                    f" write {timeout * 1000}",
+                    warning=True,
+                )
+            ]
+        return []
+
     async def run(self, step: Step, config: ExecuteCodeConfig) -> Outcome:
         timeout = None if config.timeout is None else config.timeout / 1000
         name = session_name(step.ctx.run_id, step.ctx.execution_id, "code")
@@ -149,7 +173,7 @@ class ExecuteCode(DaytonaComponent[ExecuteCodeConfig]):
             result=output,
             timeout=True if result.timed_out else None,
             truncated=True if truncated else None,
-        )
+        ).held_to(None if config.timeout is None else f"{config.timeout} ms")
         if result.succeeded:
             return Outcome(SUCCESS_CHANNEL.name, payload)
         return Outcome(FAILED_CHANNEL.name, payload, succeeded=False)

@@ -68,8 +68,10 @@ partial output is kept), `result` (the command's output, bounded) and, for a bac
 
 - Create the sandbox first with createSandbox.
 - The working directory and environment values are shell-quoted: they are never interpreted
-  as shell syntax. The sandbox env file (secrets injected as environment variables) is
-  sourced first.
+  as shell syntax. Only a leading `~`, `$HOME` or `${HOME}` in the working directory (alone or
+  followed by `/`) is expanded to the sandbox user's home (`~/app`, `$HOME/app`); `~user` is not
+  expanded, and the rest of the path is always taken literally. The sandbox env file (secrets
+  injected as environment variables) is sourced first.
 - A timed-out command is killed inside the sandbox (its whole process group).
 - The node follows the output through the toolbox's log stream, so it learns of the exit within
   milliseconds and the CLI shows the output as it comes (secret values masked); a server without
@@ -136,11 +138,27 @@ def _excerpt(text: str, limit: int = 200) -> str:
     return json.dumps(text if len(text) <= limit else text[:limit] + "...")
 
 
+#: How a working directory may name the sandbox user's home; only these are expanded.
+_HOME_PREFIXES = ("~", "$HOME", "${HOME}")
+
+
+def cd_target(cwd: str) -> str:
+    """``cwd`` as a shell word: a leading ``~``, ``$HOME`` or ``${HOME}`` (alone or before a ``/``)
+    becomes ``"$HOME"``, and the rest is quoted, never interpreted (spaces, quotes, ``$(...)``
+    stay literal). ``~user`` is not expanded: it names a directory literally called so."""
+    for prefix in _HOME_PREFIXES:
+        if cwd == prefix:
+            return '"$HOME"'
+        if cwd.startswith(prefix + "/"):
+            return '"$HOME"' + shlex.quote(cwd[len(prefix) :])
+    return shlex.quote(cwd)
+
+
 def shell_script(config: ExecuteCommandConfig) -> str:
     """The script ``bash`` runs: sandbox env, quoted cwd and env, then the user's command verbatim."""
     lines = []
     if config.cwd:
-        lines.append(f"cd -- {shlex.quote(config.cwd)} || exit 1")
+        lines.append(f"cd -- {cd_target(config.cwd)} || exit 1")
     lines.extend(f"export {variable.name}={shlex.quote(variable.value)}" for variable in config.env)
     lines.append(config.command)
     return with_sandbox_env("\n".join(lines))
@@ -174,7 +192,7 @@ class ExecuteCommand(DaytonaComponent[ExecuteCommandConfig]):
             background=config.background,
         )
         if not config.background:
-            return _outcome(await step.run_command(command))
+            return _outcome(await step.run_command(command), config.timeout)
 
         async def ready() -> bool:
             if config.wait_for_port is None:
@@ -193,7 +211,7 @@ class ExecuteCommand(DaytonaComponent[ExecuteCommandConfig]):
         if result.exit_code is not None or result.timed_out:
             # It ended (or never became ready) while it was meant to keep running: report how.
             await step.end_command(command)
-            return _outcome(result)
+            return _outcome(result, config.timeout)
         state = step.get(command.key)
         output, truncated = result.output.bounded()
         payload = CommandExecutionPayload(
@@ -208,14 +226,14 @@ class ExecuteCommand(DaytonaComponent[ExecuteCommandConfig]):
         return Outcome(SUCCESS_CHANNEL.name, payload)
 
 
-def _outcome(result: CommandResult) -> Outcome:
+def _outcome(result: CommandResult, timeout_seconds: int) -> Outcome:
     output, truncated = result.output.bounded()
     payload = CommandExecutionPayload(
         exit_code=result.exit_code,
         result=output,
         timeout=result.timed_out,
         truncated=True if truncated else None,
-    )
+    ).held_to(f"{timeout_seconds} s")
     if result.succeeded:
         return Outcome(SUCCESS_CHANNEL.name, payload)
     return Outcome(FAILED_CHANNEL.name, payload, succeeded=False)

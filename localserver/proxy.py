@@ -43,6 +43,10 @@ _HOP_BY_HOP = {
     b"x-daytona-preview-token",
 }
 
+#: Headers the serving HTTP server (uvicorn) adds to every response itself: the upstream's copies
+#: are dropped, or the client would receive each twice.
+_SET_BY_SERVER = {b"date", b"server"}
+
 
 @dataclass(frozen=True)
 class ProxyTimeouts:
@@ -235,7 +239,11 @@ class PreviewProxy:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Response):
-                response_headers = [(k, v) for k, v in event.headers if k.lower() not in _HOP_BY_HOP]
+                response_headers = [
+                    (k, v)
+                    for k, v in event.headers
+                    if k.lower() not in _HOP_BY_HOP and k.lower() not in _SET_BY_SERVER
+                ]
                 await send(
                     {"type": "http.response.start", "status": event.status_code, "headers": response_headers}
                 )

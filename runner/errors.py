@@ -21,6 +21,8 @@ class CanvasIssue:
     message: str
     #: The node's display name, shown beside its id when the two differ.
     node_name: str = dataclass_field(default="", compare=False)
+    #: Worth saying, but the canvas can run (see :attr:`daytonaflow.errors.ConfigIssue.warning`).
+    warning: bool = False
 
     def __str__(self) -> str:
         where = []
@@ -30,7 +32,8 @@ class CanvasIssue:
             where.append(f'node "{self.node}"')
         if self.field:
             where.append(f'field "{self.field}"')
-        return (" ".join(where) + ": " if where else "") + self.message
+        text = (" ".join(where) + ": " if where else "") + self.message
+        return f"warning: {text}" if self.warning else text
 
 
 class CanvasError(RunnerError):

@@ -56,11 +56,12 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
 
 def check_canvas(
     canvas: Canvas, registry: Mapping[str, type[Component]], *, source: str | None = None
-) -> None:
-    """Raise :class:`CanvasError` listing every problem, or return when the canvas can run."""
+) -> list[CanvasIssue]:
+    """Raise :class:`CanvasError` listing every problem, or return the warnings when the canvas can run."""
     issues = validate_canvas(canvas, registry)
-    if issues:
+    if any(not issue.warning for issue in issues):
         raise CanvasError(issues, source=source)
+    return issues
 
 
 def channels_of(node: Node, registry: Mapping[str, type[Component]]) -> tuple[str, ...] | None:
@@ -97,7 +98,7 @@ def _node_issues(node: Node, registry: Mapping[str, type[Component]]) -> list[Ca
             ]
         return [CanvasIssue(node.id, "component", _unknown("component", node.component, sorted(registry)))]
     return [
-        CanvasIssue(node.id, _join("configuration", issue.field), issue.message)
+        CanvasIssue(node.id, _join("configuration", issue.field), issue.message, warning=issue.warning)
         for issue in component.validate_config(node.configuration, allow_expressions=True)
     ]
 

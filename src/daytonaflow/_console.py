@@ -7,12 +7,14 @@ as :class:`RunUpdate` and knows nothing of terminals.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
@@ -41,8 +43,16 @@ _STATE_STYLES = {
 EXCERPT_WIDTH = 60
 #: Rows of each table ``runs show`` draws by default: a huge run is read and drawn a page at a time.
 DEFAULT_PAGE_ROWS = 20
-#: A running command's output, streamed in chunks (the live view shows each node's latest line).
+#: A running command's output, streamed in chunks (the live view shows each node's latest lines).
 NODE_OUTPUT = "node.output"
+#: How many of a running node's latest output lines the live view shows under its table.
+LIVE_OUTPUT_LINES = 4
+#: The most output lines of one execution printed off a terminal: a flood stays in the run's
+#: record (``runs show``), not in the log.
+MAX_PRINTED_OUTPUT_LINES = 1000
+#: The width of a console that is not a terminal: wide enough that no value is ever cut or wrapped
+#: (a pipe or a file has no width; a reader wants whole error messages, statuses and ids).
+UNBOUNDED_WIDTH = 1 << 20
 _NODE_STATES = (
     progress.NODE_STARTED,
     progress.NODE_WAITING,
@@ -58,6 +68,42 @@ _RESOURCE_VERBS = {
 }
 
 
+class OutputConsole(Console):
+    """A rich console whose reader may go away (``daytonaflow runs | head``).
+
+    Rich's own answer to a broken pipe is ``SystemExit(1)`` raised wherever the write happened,
+    a run's observer included. Here the console goes quiet and its file is pointed at /dev/null
+    (so nothing fails again when the interpreter flushes it at exit); then, if ``stop_on_broken_pipe``,
+    :class:`BrokenPipeError` ends the command, else the writes go on unseen (a run finishes).
+    Off a terminal nothing is cut: the width is unbounded and tables never shrink a value.
+    """
+
+    def __init__(self, *, stderr: bool = False, stop_on_broken_pipe: bool = True, wrap: bool = False) -> None:
+        super().__init__(stderr=stderr, highlight=False, emoji=False)
+        self.stop_on_broken_pipe = stop_on_broken_pipe
+        if not self.is_terminal and not wrap:
+            self.width = UNBOUNDED_WIDTH
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        discard_output(self.file)
+        if self.stop_on_broken_pipe:
+            raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
+def discard_output(stream: IO[str]) -> None:
+    """Point ``stream``'s descriptor at /dev/null: what is still buffered drains there quietly."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
+def fits(console: Console) -> bool:
+    """Whether tables on ``console`` may stretch to its width: only a terminal has one."""
+    return console.is_terminal
+
+
 def excerpt(event: dict[str, Any] | None, width: int = EXCERPT_WIDTH) -> str:
     """A one-line glimpse of an event's data: a command's output if it has one, else compact JSON."""
     if not event:
@@ -70,7 +116,9 @@ def excerpt(event: dict[str, Any] | None, width: int = EXCERPT_WIDTH) -> str:
     elif isinstance(data, dict) and isinstance(data.get("result"), str):
         lines = [line for line in data["result"].splitlines() if line.strip()]
         text = lines[-1] if lines else '""'
-        if "exitCode" in data:
+        if data.get("timeout") is True:
+            text = f"timed out: {lines[-1]}" if lines else "timed out"
+        elif "exitCode" in data:
             text = f"exit {data['exitCode']}: {text}"
     else:
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
@@ -97,6 +145,12 @@ class _NodeLine:
     duration: float | None = None
     channel: str = ""
     detail: str = ""
+    #: The latest complete output lines (the live view shows them while the node runs).
+    latest: deque[str] = field(default_factory=lambda: deque(maxlen=LIVE_OUTPUT_LINES))
+    #: An output line not ended yet (a chunk may stop mid-line).
+    partial: str = ""
+    printed_lines: int = 0
+    told_waiting: bool = False
 
 
 class RunView:
@@ -155,14 +209,28 @@ class RunView:
         return line
 
     def _output(self, update: RunUpdate) -> None:
-        """The live table shows a running node's latest output line; plain lines skip the chunks
-        (the node's final line carries its output), so a flood does not flood the log."""
+        """A running node's output: its latest lines in the live view; off a terminal, each line
+        printed as it completes, prefixed by the node (up to :data:`MAX_PRINTED_OUTPUT_LINES`)."""
         text: Any = getattr(update, "text", None)
         if not isinstance(text, str):
             return
-        latest = [line for line in text.splitlines() if line.strip()]
-        if latest:
-            self._line(update).detail = latest[-1]
+        line = self._line(update)
+        *complete, line.partial = (line.partial + text).split("\n")
+        for each in complete:
+            self._output_line(line, each.rstrip("\r"))
+
+    def _output_line(self, line: _NodeLine, text: str) -> None:
+        if not text.strip():
+            return
+        line.latest.append(text)
+        line.detail = text
+        if self._live is not None:
+            return
+        line.printed_lines += 1
+        if line.printed_lines <= MAX_PRINTED_OUTPUT_LINES:
+            self._say(f"{line.name} | {text}")
+        elif line.printed_lines == MAX_PRINTED_OUTPUT_LINES + 1:
+            self._say(f"{line.name} | (more output not shown here; the run keeps it: daytonaflow runs show)")
 
     def _node(self, update: RunUpdate) -> None:
         line = self._line(update)
@@ -176,6 +244,15 @@ class RunView:
             line.detail = excerpt(update.event)
         if update.error:
             line.detail = update.error
+        if update.kind != progress.NODE_STARTED and line.partial.strip():
+            # The command ended on a line without a newline: it is output all the same.
+            self._output_line(line, line.partial)
+            line.partial = ""
+        if update.kind == progress.NODE_WAITING:
+            # A node that polls waits again after every check: saying so once is enough.
+            if line.told_waiting:
+                return
+            line.told_waiting = True
         if self._live is None and update.kind != progress.NODE_STARTED:
             self._say(
                 f"{line.name} [{line.component}] {line.state}"
@@ -186,7 +263,12 @@ class RunView:
 
     def _say(self, text: str) -> None:
         if self._live is None:
-            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            try:
+                self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            except BrokenPipeError:
+                # The reader went away: the run goes on unwatched (its record keeps everything),
+                # the console now quiet.
+                self.console.quiet = True
         else:
             self._notes.append(text)
 
@@ -208,8 +290,14 @@ class RunView:
                 Text(line.channel),
                 Text(line.detail.splitlines()[0] if line.detail else ""),
             )
+        output = [
+            Text(f"{line.name} | {text}", style="dim", no_wrap=True, overflow="ellipsis")
+            for line in self._lines.values()
+            if line.state == "running"
+            for text in line.latest
+        ]
         notes = [Text(note, style="dim") for note in self._notes]
-        return Group(table, *notes)
+        return Group(table, *output, *notes)
 
 
 class JsonLines:
@@ -229,8 +317,7 @@ class JsonLines:
             # The reader went away (`daytonaflow run c.yaml --json | head`): the run goes on unwatched,
             # and what is still buffered drains into /dev/null instead of failing again at exit.
             self._reader_gone = True
-            with contextlib.suppress(OSError, ValueError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            discard_output(self.stream)
 
 
 def summary(record: RunRecord, store: RunStore) -> RenderableType:
@@ -258,8 +345,9 @@ def summary(record: RunRecord, store: RunStore) -> RenderableType:
     return Group(*parts)
 
 
-def runs_table(records: list[RunRecord]) -> Table:
-    table = Table(expand=True)
+def runs_table(records: list[RunRecord], *, expand: bool = True) -> Table:
+    """The run history; ``expand`` fills a terminal's width (off a terminal, each value is whole)."""
+    table = Table(expand=expand)
     for column in ("run", "canvas", "status", "started", "duration"):
         table.add_column(column, no_wrap=True)
     table.add_column("error", no_wrap=True, overflow="ellipsis", ratio=1)

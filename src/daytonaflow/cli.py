@@ -32,6 +32,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+#: A listing cut short by its reader (`runs --json | head`): what a shell reports for a tool that
+#: SIGPIPE ended (128 + 13), so `set -o pipefail` scripts see the output was not read whole.
+EXIT_BROKEN_PIPE = 141
 
 _EPILOG = """\
 examples:
@@ -47,8 +50,14 @@ examples:
 backend: with DAYTONA_API_KEY set (and optionally DAYTONA_API_URL, DAYTONA_TARGET) canvases run on
 Daytona; without it an embedded Daytona-compatible server starts on a free loopback port.
 run database: --db PATH, else $DAYTONAFLOW_DB, else ~/.local/share/daytonaflow/runs.db.
-exit codes: 0 success, 1 run failed or canvas invalid, 2 usage error, 130 cancelled.
+exit codes: 0 success, 1 run failed or canvas invalid, 2 usage error, 130 cancelled,
+141 output cut short by its reader (a `run` whose reader goes away still finishes: its own code).
 """
+
+
+class UsageError(DaytonaflowError):
+    """The command line asks for something that cannot be (bad ``--input`` JSON, a missing id):
+    exit code 2, like argparse's own refusals."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
         return result
+    except UsageError as error:
+        _stderr().print(f"[bold red]error:[/] {_escape(str(error))}")
+        return EXIT_USAGE
     except DaytonaflowError as error:
         _stderr().print(f"[bold red]error:[/] {_escape(str(error))}")
         return EXIT_FAILED
@@ -71,9 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr().print("[magenta]interrupted[/]")
         return EXIT_CANCELLED
     except BrokenPipeError:
-        # The reader went away (`daytonaflow runs --json | head`): nothing left to tell it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        # The reader went away (`daytonaflow runs --json | head`): nothing left to tell it. What
+        # is still buffered drains into /dev/null, so the flush at exit cannot fail again.
+        from daytonaflow._console import discard_output
+
+        discard_output(sys.stdout)
+        return EXIT_BROKEN_PIPE
 
 
 # --- argument parsing ----------------------------------------------------------------------------
@@ -128,11 +143,16 @@ def _parser() -> argparse.ArgumentParser:
     validate = _command(
         commands,
         "validate",
-        "check a canvas without running it (every problem at once)",
-        "daytonaflow validate examples/hello.yaml",
+        "check canvases without running them (every problem of each at once)",
+        "daytonaflow validate examples/hello.yaml\n"
+        "  daytonaflow validate examples/*.yaml   # exit 1 if any is invalid",
     )
-    validate.add_argument("canvas", type=Path)
-    validate.add_argument("--json", action="store_true", help="print the problems as JSON")
+    validate.add_argument("canvas", type=Path, nargs="+", help="canvas files (.yaml, .yml or .json)")
+    validate.add_argument(
+        "--json",
+        action="store_true",
+        help="print the problems as JSON: {canvas, valid, issues}, a list of them for several files",
+    )
     validate.set_defaults(handler=_cmd_validate)
 
     components = _command(
@@ -180,7 +200,8 @@ def _parser() -> argparse.ArgumentParser:
         commands,
         "sandboxes",
         "list or delete the sandboxes the backend holds",
-        "daytonaflow sandboxes\n  daytonaflow sandboxes delete sandbox-abc123",
+        "daytonaflow sandboxes\n"
+        "  daytonaflow sandboxes delete 3f2a9c   # a sandbox id, its name or a unique prefix",
     )
     sandboxes.add_argument("action", nargs="?", choices=("list", "delete"), default="list")
     sandboxes.add_argument("sandbox_id", nargs="?", help="sandbox to delete")
@@ -272,12 +293,12 @@ def _delegate(name: str, rest: list[str]) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from daytonaflow.runner import RunInputError, load_canvas
+    from daytonaflow.runner import load_canvas
 
-    canvas = load_canvas(args.canvas)
     run_input = _read_input(args)
     if run_input is not None and not isinstance(run_input, dict):
-        raise RunInputError('--input must be a JSON object, e.g. \'{"repository": "..."}\'')
+        raise UsageError('--input must be a JSON object, e.g. \'{"repository": "..."}\'')
+    canvas = load_canvas(args.canvas)
     return asyncio.run(_run(args, canvas, run_input))
 
 
@@ -291,7 +312,8 @@ async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, An
             # The engine loads its components and checks the canvas while the local server starts.
             from daytonaflow._console import JsonLines, RunView, summary
 
-            console = _stdout()
+            # A reader that goes away must not cut the run short: it finishes unwatched, recorded.
+            console = _stdout(stop_on_broken_pipe=False)
             engine = _engine(store, args.secrets)
             engine.validate(canvas, source=str(args.canvas))
             if any(_needs_backend(each) for each in canvases):
@@ -359,10 +381,9 @@ def _exit_code(record: RunRecord) -> int:
 def _read_input(args: argparse.Namespace) -> Any:
     """The run input from ``--input`` or ``--input-file``, within the document limits."""
     from daytonaflow import documents
-    from daytonaflow.runner import RunInputError
 
     if args.input is not None and args.input_file is not None:
-        raise RunInputError("give --input or --input-file, not both")
+        raise UsageError("give --input or --input-file, not both")
     text = args.input
     source = "--input"
     try:
@@ -373,9 +394,9 @@ def _read_input(args: argparse.Namespace) -> Any:
             return None
         return documents.parse_json(text, source=source)
     except FileNotFoundError as error:
-        raise RunInputError(f"{source}: {error.strerror}") from None
+        raise UsageError(f"{source}: {error.strerror}") from None
     except documents.DocumentError as error:
-        raise RunInputError(str(error)) from None
+        raise UsageError(str(error)) from None
 
 
 def _uses_plugins(canvases: Sequence[Canvas]) -> bool:
@@ -416,26 +437,42 @@ def _needs_resume(owner: str | None) -> bool:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from daytonaflow.runner import CanvasError, ComponentRegistry, check_canvas, load_canvas
+    """Each canvas checked and reported on its own; the exit code is 1 when any is invalid."""
+    from daytonaflow.runner import ComponentRegistry
 
-    console = _stdout()
-    try:
-        canvas = load_canvas(args.canvas)
-        check_canvas(canvas, ComponentRegistry.discover(), source=str(args.canvas))
-    except CanvasError as error:
-        if args.json:
-            issues = [{"node": i.node, "field": i.field, "message": i.message} for i in error.issues]
-            print(json.dumps({"valid": False, "issues": issues}, indent=2))
-        else:
-            _stderr().print(f"[bold red]invalid:[/] {_escape(str(error))}")
-        return EXIT_FAILED
+    registry = ComponentRegistry.discover()
+    reports = [_validate_one(path, registry, args.json) for path in args.canvas]
     if args.json:
-        print(json.dumps({"valid": True, "issues": []}))
-    else:
+        document: Any = reports[0] if len(reports) == 1 else reports
+        print(json.dumps(document, indent=2 if any(not r["valid"] for r in reports) else None))
+    return EXIT_OK if all(report["valid"] for report in reports) else EXIT_FAILED
+
+
+def _validate_one(path: Path, registry: Any, quiet: bool) -> dict[str, Any]:
+    """One canvas's report (printed unless ``quiet``): ``{canvas, valid, issues}``."""
+    from daytonaflow.runner import CanvasError, check_canvas, load_canvas
+
+    try:
+        canvas = load_canvas(path)
+        warnings = check_canvas(canvas, registry, source=str(path))
+    except CanvasError as error:
+        if not quiet:
+            _stderr().print(f"[bold red]invalid:[/] {_escape(str(error))}")
+        return {"canvas": str(path), "valid": False, "issues": [_issue_json(i) for i in error.issues]}
+    if not quiet:
         nodes, edges = len(canvas.spec.nodes), len(canvas.spec.edges)
-        where = _escape(f"{args.canvas} ({canvas.name}: {nodes} nodes, {edges} edges)")
-        console.print(f"[green]valid:[/] {where}")
-    return EXIT_OK
+        where = _escape(f"{path} ({canvas.name}: {nodes} nodes, {edges} edges)")
+        _stdout().print(f"[green]valid:[/] {where}")
+        for warning in warnings:
+            _stdout().print(f"  [yellow]-[/] {_escape(str(warning))}")
+    return {"canvas": str(path), "valid": True, "issues": [_issue_json(i) for i in warnings]}
+
+
+def _issue_json(issue: Any) -> dict[str, Any]:
+    document = {"node": issue.node, "field": issue.field, "message": issue.message}
+    if issue.warning:
+        document["severity"] = "warning"
+    return document
 
 
 def _cmd_components(args: argparse.Namespace) -> int:
@@ -474,7 +511,7 @@ def _cmd_components(args: argparse.Namespace) -> int:
     elif args.markdown:
         print(component.documentation())
     else:
-        console.print(Markdown(component.documentation()))
+        _stdout(wrap=True).print(Markdown(component.documentation()))
     return EXIT_OK
 
 
@@ -498,9 +535,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([record.to_json() for record in records], indent=2))
         elif records:
-            from daytonaflow._console import runs_table
+            from daytonaflow._console import fits, runs_table
 
-            _stdout().print(runs_table(records))
+            console = _stdout()
+            console.print(runs_table(records, expand=fits(console)))
         else:
             print(f"no runs yet in {store.path}")
     return EXIT_OK
@@ -548,7 +586,7 @@ async def _resume(args: argparse.Namespace) -> int:
     from daytonaflow._console import JsonLines, RunView
     from daytonaflow.runner import parse_canvas
 
-    console = _stdout()
+    console = _stdout(stop_on_broken_pipe=False)
     with _open_store(args.db) as store:
         wanted = [store.find_run(args.run_id).id] if args.run_id else None
         orphans = [r for r in store.unfinished_runs() if _needs_resume(r.owner)]
@@ -584,6 +622,8 @@ async def _sandboxes(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from daytonaflow._console import fits
+
     console = _stdout()
     async with _backend(True) as backend:
         client = (await backend.integration()).client
@@ -591,14 +631,15 @@ async def _sandboxes(args: argparse.Namespace) -> int:
             if not args.sandbox_id:
                 _stderr().print("[bold red]error:[/] sandboxes delete needs a sandbox id")
                 return EXIT_USAGE
-            await client.delete_sandbox(args.sandbox_id, force=True)
-            console.print(f"deleted {args.sandbox_id}", markup=False)
+            sandbox_id = _unique_sandbox(args.sandbox_id, await client.list_sandboxes())
+            await client.delete_sandbox(sandbox_id, force=True)
+            console.print(f"deleted {sandbox_id}", markup=False)
             return EXIT_OK
         sandboxes = await client.list_sandboxes()
         if args.json:
             print(json.dumps([s.model_dump(mode="json", by_alias=True) for s in sandboxes], indent=2))
             return EXIT_OK
-        table = Table()
+        table = Table(expand=fits(console))
         for column in ("id", "name", "state", "labels"):
             table.add_column(column)
         for sandbox in sandboxes:
@@ -606,6 +647,26 @@ async def _sandboxes(args: argparse.Namespace) -> int:
             table.add_row(*(Text(cell) for cell in (sandbox.id, sandbox.name, sandbox.state or "", labels)))
         console.print(table if sandboxes else "no sandboxes")
     return EXIT_OK
+
+
+class SandboxNotFoundError(DaytonaflowError):
+    """``sandboxes delete ID``: no sandbox has that id (or name), or a prefix names several."""
+
+
+def _unique_sandbox(wanted: str, sandboxes: Sequence[Any]) -> str:
+    """The id of the sandbox whose id or name is ``wanted``, else whose id starts with it
+    (unambiguously), as ``runs show`` takes a run id's prefix."""
+    exact = [s.id for s in sandboxes if wanted in (s.id, s.name)]
+    if len(exact) == 1:
+        return str(exact[0])
+    matches = exact or sorted(s.id for s in sandboxes if s.id.startswith(wanted))
+    if len(matches) == 1:
+        return str(matches[0])
+    if not matches:
+        raise SandboxNotFoundError(f'no sandbox "{wanted}" (daytonaflow sandboxes lists them)')
+    raise SandboxNotFoundError(
+        f'"{wanted}" matches {len(matches)} sandboxes; give more of the id: ' + ", ".join(matches)
+    )
 
 
 # --- ui --------------------------------------------------------------------------------------------------
@@ -816,16 +877,17 @@ def _open_store(path: Path | None) -> RunStore:
     return RunStore(path if path is not None else default_db_path())
 
 
-def _stdout() -> Console:
-    from rich.console import Console
+def _stdout(*, stop_on_broken_pipe: bool = True, wrap: bool = False) -> Console:
+    """Standard output; off a terminal, unbounded in width unless ``wrap`` (prose)."""
+    from daytonaflow._console import OutputConsole
 
-    return Console(highlight=False, emoji=False)
+    return OutputConsole(stop_on_broken_pipe=stop_on_broken_pipe, wrap=wrap)
 
 
 def _stderr() -> Console:
-    from rich.console import Console
+    from daytonaflow._console import OutputConsole
 
-    return Console(stderr=True, highlight=False, emoji=False)
+    return OutputConsole(stderr=True)
 
 
 def _escape(text: str) -> str:

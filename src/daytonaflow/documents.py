@@ -110,9 +110,21 @@ def parse_yaml(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> Any:
         _check_yaml_events(yaml.parse(text, Loader=_YAML_LOADER), source, max_depth)
         value = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
+        _name_marks(error, source)
         raise DocumentError(f"{source}: not valid YAML: {error}") from None
     check_value(value, source=source, max_depth=max_depth)
     return value
+
+
+def _name_marks(error: yaml.YAMLError, source: str) -> None:
+    """Make the error's marks say the document's name, not the parser's ``"<unicode string>"``
+    (the text was handed over as a string, so the parser never knew the file)."""
+    for attribute in ("context_mark", "problem_mark"):
+        mark = getattr(error, attribute, None)
+        if mark is not None:
+            # libyaml's marks are read-only: an equal pure-Python mark takes the place of each.
+            named = yaml.error.Mark(source, mark.index, mark.line, mark.column, None, 0)
+            setattr(error, attribute, named)
 
 
 def load_json_file(path: str | os.PathLike[str], *, source: str | None = None) -> Any:

@@ -11,7 +11,7 @@ class DaytonaflowError(Exception):
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One broken rule in a node's configuration.
+    """One broken rule in a node's configuration (or, with ``warning``, a doubtful value).
 
     ``field`` is the dotted path of the offending value (``bootstrap.path``, ``env.0.name``),
     empty when the rule concerns the configuration as a whole; ``message`` says the rule,
@@ -20,9 +20,13 @@ class ConfigIssue:
 
     field: str
     message: str
+    #: A warning is worth saying but does not stop the canvas: reported when the canvas is
+    #: checked (``validate_config(..., allow_expressions=True)``), never raised at run time.
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.field} {self.message}" if self.field else self.message
+        text = f"{self.field} {self.message}" if self.field else self.message
+        return f"warning: {text}" if self.warning else text
 
 
 class ConfigError(DaytonaflowError):

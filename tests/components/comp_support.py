@@ -96,6 +96,8 @@ class FakeContext:
     resources: MemoryResources = field(default_factory=MemoryResources)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tests.components"))
     emitted: list[tuple[str, Event]] = field(default_factory=list)
+    #: The payloads as emitted (what the engine asks for ``failure_summary()``).
+    payloads: list[Payload] = field(default_factory=list)
     scheduled: list[float] = field(default_factory=list)
     pending: float | None = None
     #: Output pieces the component reported while it ran.
@@ -106,6 +108,7 @@ class FakeContext:
     def emit(self, channel: str, payload: Payload) -> None:
         assert not self.emitted, "a node execution emits once"
         self.emitted.append((channel, Event.of(payload)))
+        self.payloads.append(payload)
 
     def schedule_check(self, delay_seconds: float) -> None:
         assert self.pending is None, "one pending check at a time"

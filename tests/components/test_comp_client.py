@@ -181,6 +181,29 @@ async def test_connection_failures_are_retried_and_then_named(daytona, client, s
     assert daytona.router.routes["get"].call_count == 4
 
 
+async def test_an_unreachable_daytona_is_named_by_its_url_never_its_key(daytona, client, sleeps):
+    daytona.router.routes["get"].mock(side_effect=httpx.ConnectError("connection refused"))
+    with pytest.raises(DaytonaConnectionError) as failure:
+        await client.get_sandbox(SANDBOX_ID)
+    assert f"cannot reach Daytona at {API_URL} for GET /sandbox/{SANDBOX_ID}" in str(failure.value)
+    assert API_KEY not in str(failure.value)
+
+
+async def test_a_message_that_already_leads_with_the_status_text_is_not_prefixed_again(daytona, client):
+    body = error_body(401, "Unauthorized: invalid API key", "Unauthorized")
+    daytona.router.routes["get"].mock(return_value=httpx.Response(401, json=body))
+    with pytest.raises(DaytonaAuthError) as failure:
+        await client.get_sandbox(SANDBOX_ID)
+    assert str(failure.value).endswith("failed with 401: Unauthorized: invalid API key")
+
+
+def test_credentials_in_an_api_url_are_left_out_of_errors() -> None:
+    from daytonaflow.components.client import _shown_url
+
+    assert _shown_url("https://user:s3cret@daytona.example:8443/api") == "https://daytona.example:8443/api"
+    assert _shown_url("http://127.0.0.1:3986/api") == "http://127.0.0.1:3986/api"
+
+
 async def test_a_lost_answer_to_a_command_start_adopts_the_command_instead_of_starting_it_twice(
     daytona, client
 ):

@@ -329,3 +329,21 @@ SEED_CONFIGURATIONS = {
 def test_the_committed_schemas_validate_the_seed_configurations(name):
     schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(SEED_CONFIGURATIONS[name])
+
+
+def test_an_execute_code_timeout_under_a_second_is_a_warning_naming_the_unit():
+    config = {"sandbox": "s", "code": "print(1)", "timeout": 30}
+    (issue,) = ExecuteCode.validate_config(config, allow_expressions=True)
+    assert issue.warning and issue.field == "timeout"
+    assert "milliseconds" in issue.message and "30000" in issue.message
+
+
+def test_the_timeout_warning_never_stops_a_run():
+    """At run time (resolved configuration) the doubtful value is only a value."""
+    config = {"sandbox": "s", "code": "print(1)", "timeout": 30}
+    assert ExecuteCode.validate_config(config, allow_expressions=False) == []
+
+
+def test_a_timeout_of_a_second_or_more_gets_no_warning():
+    config = {"sandbox": "s", "code": "print(1)", "timeout": 1000}
+    assert ExecuteCode.validate_config(config, allow_expressions=True) == []

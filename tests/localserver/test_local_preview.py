@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -158,6 +159,31 @@ def test_standard_preview_url_serves_the_sandbox_port_with_its_token(api: Api, w
     )
     assert response.status_code == 200
     assert response.text == "hello from the sandbox\n"
+
+
+def _raw_response_head(port: int, host: str, path: str) -> list[bytes]:
+    """The header lines of one HTTP/1.1 answer, read off the socket (no client folds repeats)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return received.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+
+
+def test_a_proxied_answer_carries_each_date_and_server_header_once(api: Api, web: dict[str, Any]) -> None:
+    """The sandbox's http.server sends `date` and `server`, and so does the proxy's own server."""
+    signed = api.api(
+        "GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/signed-preview-url", params={"expiresInSeconds": 120}
+    ).json()
+    lines = _raw_response_head(api.server.proxy_port, _host(signed["url"]), "/index.html")
+    names = [line.split(b":", 1)[0].strip().lower() for line in lines]
+    assert names.count(b"date") == 1, lines
+    assert names.count(b"server") == 1, lines
+    assert names.count(b"content-length") == 1, lines
 
 
 def test_signed_preview_url_needs_no_header(api: Api, web: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from run_fakes import make_canvas
 
 from daytonaflow import documents
 from daytonaflow.builtins import BUILTIN_COMPONENTS
-from daytonaflow.cli import EXIT_FAILED, EXIT_OK, main
+from daytonaflow.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from daytonaflow.runner import Engine, RunInputError, RunStore, load_canvas, parse_canvas
 
 LIMIT_MESSAGE = f"nested deeper than the limit of {documents.MAX_DEPTH} levels"
@@ -144,7 +144,7 @@ def test_an_input_60k_deep_is_refused_naming_input(
 ) -> None:
     # 300 kB: more than one command-line argument may hold, so through main() in-process.
     monkeypatch.setenv("DAYTONAFLOW_DB", str(tmp_path / "runs.db"))
-    assert main(["run", str(start_only), "--input", nested_json(60_000)]) == EXIT_FAILED
+    assert main(["run", str(start_only), "--input", nested_json(60_000)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert f"--input: {LIMIT_MESSAGE}" in err
     assert "Traceback" not in err
@@ -153,26 +153,26 @@ def test_an_input_60k_deep_is_refused_naming_input(
 def test_an_input_file_5000_deep_is_refused_naming_the_file(start_only: Path, tmp_path: Path) -> None:
     (tmp_path / "deep-input.json").write_text(nested_json(5000))
     result = cli("run", str(start_only), "--input-file", "deep-input.json", cwd=tmp_path)
-    assert result.returncode == EXIT_FAILED
+    assert result.returncode == EXIT_USAGE
     assert f"deep-input.json: {LIMIT_MESSAGE}" in result.stderr
 
 
 def test_an_input_file_that_is_not_utf8_is_refused_naming_the_file(start_only: Path, tmp_path: Path) -> None:
     (tmp_path / "input.json").write_bytes(b'{"who": "\xc3("}')
     result = cli("run", str(start_only), "--input-file", "input.json", cwd=tmp_path)
-    assert result.returncode == EXIT_FAILED
+    assert result.returncode == EXIT_USAGE
     assert "input.json: not UTF-8 text (invalid byte 0xc3 at offset 9)" in result.stderr
 
 
 def test_an_input_with_a_lone_surrogate_escape_is_refused(start_only: Path, tmp_path: Path) -> None:
     result = cli("run", str(start_only), "--input", '{"who": "\\ud800"}', cwd=tmp_path)
-    assert result.returncode == EXIT_FAILED
+    assert result.returncode == EXIT_USAGE
     assert "--input: a string is not valid UTF-8 text" in result.stderr
 
 
 def test_an_input_file_from_dev_zero_is_refused(start_only: Path, tmp_path: Path) -> None:
     result = cli("run", str(start_only), "--input-file", "/dev/zero", cwd=tmp_path)
-    assert result.returncode == EXIT_FAILED
+    assert result.returncode == EXIT_USAGE
     assert "/dev/zero: larger than the limit of 16 MiB" in result.stderr
 
 

@@ -186,9 +186,9 @@ def test_the_input_must_be_a_json_object(
     tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     canvas = write_canvas(tmp_path, make_canvas([], []))
-    assert main(["run", str(canvas), "--input", "[1, 2]"]) == EXIT_FAILED
+    assert main(["run", str(canvas), "--input", "[1, 2]"]) == EXIT_USAGE
     assert "JSON object" in capsys.readouterr().err
-    assert main(["run", str(canvas), "--input", "{oops"]) == EXIT_FAILED
+    assert main(["run", str(canvas), "--input", "{oops"]) == EXIT_USAGE
     assert "not valid JSON" in capsys.readouterr().err
 
 

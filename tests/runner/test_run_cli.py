@@ -138,15 +138,18 @@ def test_a_successful_run_exits_0_and_streams_json_lines(
 def test_the_failed_channel_is_a_route_not_a_failure(
     tmp_path: Path, db: Path, web: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    canvas = write_canvas(tmp_path, fetch_canvas(web + "/error"))
+    document = fetch_canvas(web + "/error")
+    document["spec"]["nodes"].append({"id": "handled", "type": "TYPE_ACTION", "component": "noop"})
+    document["spec"]["edges"].append({"sourceId": "fetch", "targetId": "handled", "channel": "failure"})
+    canvas = write_canvas(tmp_path, document)
     assert main(["run", str(canvas)]) == EXIT_OK
     out = capsys.readouterr().out
     assert "succeeded" in out
     with RunStore(db) as store:
         (run,) = store.list_runs()
         fetch = next(e for e in store.executions(run.id) if e.node_id == "fetch")
-        assert fetch.channel == "failed"
-        assert [e.node_id for e in store.executions(run.id)] == ["start", "fetch"]
+        assert fetch.channel == "failure"
+        assert [e.node_id for e in store.executions(run.id)] == ["start", "fetch", "handled"]
 
 
 def test_a_failed_node_exits_1_with_its_error(

@@ -22,10 +22,10 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from daytonaflow import documents
-from daytonaflow.component import Component, SecretsProvider
+from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
 from daytonaflow.events import Event
-from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, resolve
+from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
 from daytonaflow.runner.context import HookSlot, NodeContext, NoSecrets, RunResources, StoredMetadata
@@ -41,6 +41,7 @@ from daytonaflow.runner.store import (
     EXEC_COMPLETED,
     EXEC_EMITTED,
     EXEC_FAILED,
+    EXEC_GATHERING,
     EXEC_PENDING,
     EXEC_RUNNING,
     EXEC_WAITING,
@@ -67,6 +68,10 @@ DEFAULT_MAX_ACTIVE_HOOKS = 128
 #: whatever kills the process (a node exhausting memory, a crashing extension) would otherwise
 #: take down every later command that resumes it.
 DEFAULT_MAX_RESUME_ATTEMPTS = 2
+#: How many times one node may run in one run. Canvases may loop (SuperPlane's do); a loop whose
+#: exit never comes then fails its run instead of running forever. Per node, so a wide fan-out of
+#: distinct nodes is never mistaken for a loop.
+DEFAULT_MAX_NODE_EXECUTIONS = 1000
 _log = logging.getLogger("daytonaflow.runner")
 
 Phase = Literal["execute", "check"]
@@ -83,6 +88,29 @@ class _Execution:
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
     due_at: float | None = None
+    #: The events that reached it (one, but for a joining node), and how many its hook was given.
+    inputs: list[str] = field(default_factory=list)
+    inputs_seen: int = 0
+    joins: bool = False
+    #: A scheduled check came due while a hook of this (joining) execution was running.
+    check_due: bool = False
+
+    def current_input(self, phase: Phase) -> str | None:
+        """The event the hook about to run answers: a joining node's next input (its latest on a check)."""
+        if not self.joins:
+            return self.trigger_event_id
+        position = self.inputs_seen if phase == "execute" else self.inputs_seen - 1
+        return self.inputs[min(max(position, 0), len(self.inputs) - 1)] if self.inputs else None
+
+    def is_stuck(self) -> bool:
+        """A joining execution that has had every input, holds no timer and runs no hook."""
+        return (
+            self.joins
+            and self.task is None
+            and self.timer is None
+            and self.status == EXEC_GATHERING
+            and self.inputs_seen >= len(self.inputs)
+        )
 
 
 @dataclass(eq=False)
@@ -103,6 +131,12 @@ class _Run:
     finishing: bool = False
     #: Resumed after its process died, and no step taken since (see ``Engine.resume``).
     resumed: bool = False
+    #: event id -> the channel it was emitted on (what a node's ``ctx.inputs`` report)
+    channels: dict[str, str] = field(default_factory=dict)
+    #: node id -> the open execution of a joining node, gathering its inputs
+    open_joins: dict[str, _Execution] = field(default_factory=dict)
+    #: node id -> how many executions of it the run has created (bounded: loops)
+    execution_counts: dict[str, int] = field(default_factory=dict)
 
     def is_stopping(self) -> bool:
         """Cancelled, failed or finishing: no new execution may start."""
@@ -146,6 +180,7 @@ class Engine:
         cancel_timeout: float = 30.0,
         max_active_hooks: int = DEFAULT_MAX_ACTIVE_HOOKS,
         max_resume_attempts: int | None = DEFAULT_MAX_RESUME_ATTEMPTS,
+        max_node_executions: int = DEFAULT_MAX_NODE_EXECUTIONS,
     ) -> None:
         self.store = store
         self.registry: Mapping[str, type[Component]] = (
@@ -160,6 +195,7 @@ class Engine:
         self._background: set[asyncio.Task[None]] = set()
         self._hook_slots = asyncio.Semaphore(max_active_hooks)
         self._max_resume_attempts = max_resume_attempts
+        self._max_node_executions = max_node_executions
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -211,6 +247,7 @@ class Engine:
                     execution_id, EXEC_EMITTED, channel="default", output_event_id=event_id
                 )
                 run.add_event(event_id, None, ChainEntry(node.id, node.name, node.component, trigger))
+                run.channels[event_id] = "default"
                 created.extend(self._insert_downstream(run, node, "default", event_id))
         self._runs[run_id] = run
         self._notify(RunUpdate(progress.RUN_STARTED, run_id, canvas.name))
@@ -308,19 +345,27 @@ class Engine:
             run.add_event(
                 event.id, event.parent_event_id, ChainEntry(event.node_id, name, component, event.event)
             )
+            run.channels[event.id] = event.channel
         due = {check.execution_id: check.due_at for check in self.store.checks(run.id)}
         for record_ in self.store.executions(run.id):
+            run.execution_counts[record_.node_id] = run.execution_counts.get(record_.node_id, 0) + 1
             if record_.status in ACTIVE_EXEC_STATES:
+                node = run.graph.nodes[record_.node_id]
                 execution = _Execution(
                     record_.id,
-                    run.graph.nodes[record_.node_id],
+                    node,
                     record_.trigger_event_id,
                     record_.metadata,
                     record_.status,
                     started_at=record_.started_at,
                     due_at=due.get(record_.id),
+                    inputs=list(record_.inputs),
+                    inputs_seen=record_.inputs_seen,
+                    joins=self._joins(node),
                 )
                 run.active[execution.id] = execution
+                if execution.joins:
+                    run.open_joins[node.id] = execution
         self._notify(RunUpdate(progress.RUN_RESUMED, run.id, canvas.name))
         if record.status == RUN_CANCELLING:
             run.cancelling = True
@@ -342,10 +387,14 @@ class Engine:
                 self._arm_check(
                     run, execution, execution.due_at if execution.due_at is not None else time.time()
                 )
+                if execution.joins and execution.inputs_seen < len(execution.inputs):
+                    self._start_execution(run, execution)
             else:
-                self._start_execution(run, execution)
-        if not run.active:
-            self._spawn(self._finish(run))
+                if execution.joins and execution.due_at is not None:
+                    self._arm_check(run, execution, execution.due_at)  # a timeout set before the crash
+                if execution.status != EXEC_GATHERING or execution.inputs_seen < len(execution.inputs):
+                    self._start_execution(run, execution)
+        self._spawn(self._settle(run))
 
     def _give_up(self, record: RunRecord) -> None:
         """Fail a run whose resumes kept killing their process, without running any node again.
@@ -378,7 +427,9 @@ class Engine:
     def _launch(self, run: _Run, executions: list[_Execution]) -> None:
         for execution in executions:
             self._start_execution(run, execution)
-        if not run.active:
+        if run.failure is not None:
+            self._spawn(self._stop_then_finish(run))
+        elif not run.active:
             self._spawn(self._finish(run))
 
     def _start_execution(self, run: _Run, execution: _Execution) -> None:
@@ -396,16 +447,52 @@ class Engine:
         task.add_done_callback(self._background.discard)
 
     def _insert_downstream(self, run: _Run, node: Node, channel: str, event_id: str) -> list[_Execution]:
+        """Create the executions ``event_id`` starts (in the caller's transaction); returns those to drive.
+
+        An event reaching a joining node that has an open execution joins it instead; that
+        execution is returned when no hook of it is running (else its running hook picks it up).
+        """
         created = []
         for target_id in run.graph.listeners(node.id, channel):
             target = run.graph.nodes[target_id]
-            execution = _Execution(uuid.uuid4().hex, target, event_id, {}, EXEC_PENDING)
+            joining = run.open_joins.get(target_id)
+            if joining is not None:
+                joining.inputs.append(event_id)
+                self.store.add_input(joining.id, joining.inputs)
+                if joining.task is None:
+                    created.append(joining)
+                continue
+            count = run.execution_counts.get(target_id, 0)
+            if count >= self._max_node_executions:
+                if run.failure is None:
+                    run.failure = (
+                        f'node "{target_id}": reached its limit of {self._max_node_executions} executions'
+                        " in this run (a loop that never ends?)"
+                    )
+                    self.store.set_run_error(run.id, run.failure)
+                break
+            run.execution_counts[target_id] = count + 1
+            execution = _Execution(
+                uuid.uuid4().hex,
+                target,
+                event_id,
+                {},
+                EXEC_PENDING,
+                inputs=[event_id],
+                joins=self._joins(target),
+            )
             self.store.insert_execution(
                 execution.id, run.id, target.id, target.name, target.component, event_id
             )
             run.active[execution.id] = execution
+            if execution.joins:
+                run.open_joins[target_id] = execution
             created.append(execution)
         return created
+
+    def _joins(self, node: Node) -> bool:
+        component = self.registry.get(node.component)
+        return component is not None and component.joins_inputs
 
     # --- one node execution ------------------------------------------------------------------------
 
@@ -421,10 +508,10 @@ class Engine:
         execution.status = status
         if execution.started_at is None:
             execution.started_at = time.time()
-        if phase == "execute":
+        if phase == "execute" and execution.inputs_seen == 0:
             self._notify(self._node_update(progress.NODE_STARTED, run, execution, status=status))
         try:
-            ctx = self._context(run, execution, component, slot)
+            ctx = self._context(run, execution, component, slot, phase)
             hook = component()
             await (hook.execute(ctx) if phase == "execute" else hook.check(ctx))
             event = self._event_of(component, ctx) if ctx.emission is not None else None
@@ -446,32 +533,88 @@ class Engine:
             # A hook that returned while the run was being stopped must not start new work.
             return
         if ctx.emission is not None and event is not None:
-            self._route(run, execution, ctx.emission.channel, event)
+            summary = ctx.emission.payload.failure_summary()
+            self._route(run, execution, ctx.emission.channel, event, ctx.config, phase, summary)
+            if run.failure is not None:
+                await self._stop_all(run)
+                await self._finish(run)
+                return
         elif ctx.check_delay is not None:
             due_at = time.time() + ctx.check_delay
+            if execution.timer is not None:
+                execution.timer.cancel()  # a joining node's new check replaces its earlier one
+            self._seen(execution, phase)
             self.store.schedule_check(execution.id, run.id, due_at)
             execution.status = EXEC_WAITING
             self._notify(self._node_update(progress.NODE_WAITING, run, execution, status=EXEC_WAITING))
             self._arm_check(run, execution, due_at)
+        elif execution.joins:
+            # Open for more inputs; a check it scheduled earlier (a timeout) still stands.
+            self._seen(execution, phase)
+            execution.status = EXEC_WAITING if execution.timer is not None else EXEC_GATHERING
+            self.store.set_inputs_seen(execution.id, execution.inputs_seen, execution.status)
         else:
             self.store.finish_execution(execution.id, EXEC_COMPLETED)
             del run.active[execution.id]
             self._notify(self._node_update(progress.NODE_COMPLETED, run, execution, status=EXEC_COMPLETED))
+        if execution.id in run.active and execution.joins:
+            if execution.inputs_seen < len(execution.inputs):
+                self._start_execution(run, execution)  # inputs that came while the hook ran
+            elif execution.check_due:
+                execution.check_due = False
+                execution.task = asyncio.create_task(self._drive_in_slot(run, execution, "check"))
+        await self._settle(run)
+
+    @staticmethod
+    def _seen(execution: _Execution, phase: Phase) -> None:
+        if execution.joins and phase == "execute":
+            execution.inputs_seen += 1
+
+    async def _settle(self, run: _Run) -> None:
+        """Finish a run with nothing left to do; fail one whose only open nodes wait for inputs in vain."""
+        if run.is_stopping():
+            return
         if not run.active:
+            await self._finish(run)
+            return
+        if all(execution.is_stuck() for execution in run.active.values()):
+            stuck = next(iter(run.active.values()))
+            received = {self._input(run, event_id).source_node_id for event_id in stuck.inputs}
+            missing = [source for source in run.graph.sources(stuck.node.id) if source not in received]
+            names = ", ".join(f'"{run.graph.nodes[source].name}"' for source in missing) or "no node"
+            self._fail(
+                run,
+                stuck,
+                ComponentError(f"still waiting for input from {names} when the run had nothing left to run"),
+            )
+            await self._stop_all(run)
             await self._finish(run)
 
     def _context(
-        self, run: _Run, execution: _Execution, component: type[Component], slot: HookSlot | None = None
+        self,
+        run: _Run,
+        execution: _Execution,
+        component: type[Component],
+        slot: HookSlot | None = None,
+        phase: Phase = "execute",
     ) -> NodeContext:
         node = execution.node
+        event_id = execution.current_input(phase)
+        expression_context: ExpressionContext | None = None
+
+        def context() -> ExpressionContext:
+            nonlocal expression_context
+            if expression_context is None:
+                chain = run.chain(event_id)
+                if chain is None:
+                    expression_context = ExpressionContext(())
+                else:
+                    expression_context = ExpressionContext(chain, chain.root.entry.event)
+            return expression_context
+
         if _mentions_delimiters(node.configuration):
-            chain = run.chain(execution.trigger_event_id)
-            if chain is None:
-                expression_context = ExpressionContext(())
-            else:
-                expression_context = ExpressionContext(chain, chain.root.entry.event)
             resolved = resolve(
-                node.configuration, expression_context, node=node.id, literal_paths=component.literal_fields
+                node.configuration, context(), node=node.id, literal_paths=component.literal_fields
             )
         else:
             # Nothing to resolve (not even an escaped delimiter): skip building the chain's context.
@@ -481,6 +624,8 @@ class Engine:
         issues = component.validate_config(resolved, allow_expressions=False)
         if issues:
             raise ConfigError(issues, node=node.id)
+        seen = execution.inputs_seen + 1 if execution.joins and phase == "execute" else execution.inputs_seen
+        inputs = execution.inputs[:seen] if execution.joins else execution.inputs
         return NodeContext(
             component=component,
             run_id=run.id,
@@ -496,10 +641,24 @@ class Engine:
                 logging.getLogger(f"daytonaflow.components.{node.component}"),
                 {"run_id": run.id, "node_id": node.id, "execution_id": execution.id},
             ),
+            inputs=tuple(self._input(run, input_id) for input_id in inputs),
+            expected_sources=run.graph.sources(node.id),
+            evaluator=lambda expression, field: evaluate_expression(
+                expression, context(), node=node.id, field=field
+            ),
             slot=slot,
             on_output=lambda text: self._notify(
                 self._node_update(progress.NODE_OUTPUT, run, execution, text=text)
             ),
+        )
+
+    @staticmethod
+    def _input(run: _Run, event_id: str) -> NodeInput:
+        chain = run.chain(event_id)
+        assert chain is not None  # an input is an event of this run
+        entry = chain.entry
+        return NodeInput(
+            entry.node_id, entry.node_name, run.channels.get(event_id, ""), event_id, entry.event
         )
 
     def _event_of(self, component: type[Component], ctx: NodeContext) -> dict[str, Any]:
@@ -524,12 +683,23 @@ class Engine:
             ) from None
         return event.model_dump(mode="json")
 
-    def _route(self, run: _Run, execution: _Execution, channel: str, event: dict[str, Any]) -> None:
+    def _route(
+        self,
+        run: _Run,
+        execution: _Execution,
+        channel: str,
+        event: dict[str, Any],
+        config: dict[str, Any],
+        phase: Phase,
+        failure_summary: str | None,
+    ) -> None:
         node = execution.node
         event_id = uuid.uuid4().hex
+        parent_id = execution.current_input(phase)
+        unhandled = self._is_failure_channel(node, channel) and not run.graph.listeners(node.id, channel)
         with self.store.transaction():
             self.store.insert_event(
-                event_id, run.id, execution.id, node.id, channel, execution.trigger_event_id, event
+                event_id, run.id, execution.id, node.id, channel, parent_id, event, config
             )
             self.store.finish_execution(execution.id, EXEC_EMITTED, channel=channel, output_event_id=event_id)
             if run.resumed:
@@ -538,11 +708,20 @@ class Engine:
                 # a process killed from outside, are not failed for it).
                 self.store.clear_resume_attempts(run.id)
                 run.resumed = False
-            run.add_event(
-                event_id, execution.trigger_event_id, ChainEntry(node.id, node.name, node.component, event)
-            )
+            run.add_event(event_id, parent_id, ChainEntry(node.id, node.name, node.component, event))
+            run.channels[event_id] = channel
+            if run.open_joins.get(node.id) is execution:
+                del run.open_joins[node.id]  # the next input starts the node's next group
+            if unhandled and run.failure is None:
+                run.failure = f'node "{node.id}" emitted on "{channel}" and no edge handles it'
+                if failure_summary:
+                    run.failure += f": {failure_summary}"
+                self.store.set_run_error(run.id, run.failure)
             created = self._insert_downstream(run, node, channel, event_id)
         del run.active[execution.id]
+        if execution.timer is not None:
+            execution.timer.cancel()
+            execution.timer = None
         self._notify(
             self._node_update(
                 progress.NODE_EMITTED, run, execution, status=EXEC_EMITTED, channel=channel, event=event
@@ -550,6 +729,12 @@ class Engine:
         )
         for downstream in created:
             self._start_execution(run, downstream)
+
+    def _is_failure_channel(self, node: Node, channel: str) -> bool:
+        component = self.registry.get(node.component)
+        if component is None:
+            return False
+        return any(declared.name == channel and declared.failure for declared in component.channels)
 
     def _fail(self, run: _Run, execution: _Execution, error: Exception) -> None:
         message = _describe(error)
@@ -577,8 +762,13 @@ class Engine:
 
     def _fire_check(self, run: _Run, execution: _Execution) -> None:
         execution.timer = None
-        if execution.id in run.active and not run.is_stopping():
-            execution.task = asyncio.create_task(self._drive_in_slot(run, execution, "check"))
+        if execution.id not in run.active or run.is_stopping():
+            return
+        if execution.task is not None:
+            # A joining node's hook is taking an input: the check runs right after it.
+            execution.check_due = True
+            return
+        execution.task = asyncio.create_task(self._drive_in_slot(run, execution, "check"))
 
     # --- ending runs ---------------------------------------------------------------------------------
 

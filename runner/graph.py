@@ -21,6 +21,7 @@ class CanvasGraph:
         self._listeners: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
         self._parents: dict[str, set[str]] = defaultdict(set)
         self._children: dict[str, set[str]] = defaultdict(set)
+        self._sources: dict[str, dict[str, None]] = defaultdict(dict)
         #: (node id, key) -> whether a node upstream of it has that id, name or component
         self._key_upstream: dict[tuple[str, str], bool] = {}
         listeners, parents, children = self._listeners, self._parents, self._children
@@ -29,6 +30,7 @@ class CanvasGraph:
             if source in nodes and target in nodes:
                 listeners[(source, edge.channel)][target] = None
                 parents[target].add(source)
+                self._sources[target][source] = None
                 children[source].add(target)
 
     def listeners(self, source_id: str, channel: str) -> list[str]:
@@ -88,6 +90,10 @@ class CanvasGraph:
             if below == node_id:
                 return
             below = reached_from[below]
+
+    def sources(self, node_id: str) -> tuple[str, ...]:
+        """The distinct nodes with an edge into ``node_id``, in edge order."""
+        return tuple(self._sources.get(node_id, ()))
 
     def parents(self, node_id: str) -> set[str]:
         """Nodes with an edge into ``node_id``."""

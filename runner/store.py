@@ -57,7 +57,9 @@ CREATE TABLE executions (
     error TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    inputs TEXT NOT NULL DEFAULT '[]',
+    inputs_seen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX executions_by_run ON executions(run_id, status);
 CREATE INDEX executions_by_run_seq ON executions(run_id, seq);
@@ -70,7 +72,8 @@ CREATE TABLE events (
     channel TEXT NOT NULL,
     parent_event_id TEXT,
     event TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    config TEXT
 );
 CREATE INDEX events_by_run ON events(run_id);
 CREATE TABLE checks (
@@ -106,11 +109,13 @@ EXEC_PENDING = "pending"
 EXEC_RUNNING = "running"
 EXEC_WAITING = "waiting"
 EXEC_CHECKING = "checking"
+#: A joining node (a merge) between inputs: open for more, no hook running, no check due.
+EXEC_GATHERING = "gathering"
 EXEC_EMITTED = "emitted"
 EXEC_COMPLETED = "completed"
 EXEC_FAILED = "failed"
 EXEC_CANCELLED = "cancelled"
-ACTIVE_EXEC_STATES = (EXEC_PENDING, EXEC_RUNNING, EXEC_WAITING, EXEC_CHECKING)
+ACTIVE_EXEC_STATES = (EXEC_PENDING, EXEC_RUNNING, EXEC_WAITING, EXEC_CHECKING, EXEC_GATHERING)
 
 #: Resource states: ``held`` until a node releases it or the run's end reclaims or keeps it.
 RES_HELD = "held"
@@ -178,6 +183,10 @@ class ExecutionRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    #: The ids of the events that reached it, oldest first (one, but for a joining node).
+    inputs: tuple[str, ...] = ()
+    #: How many of ``inputs`` its hook has been given (a joining node's hook runs once per input).
+    inputs_seen: int = 0
 
     def to_json(self, *, metadata: bool = True) -> dict[str, Any]:
         """As JSON; ``metadata`` (the component's private state) only where the caller shows it."""
@@ -208,6 +217,8 @@ class EventRecord:
     parent_event_id: str | None
     event: dict[str, Any]
     created_at: float
+    #: The resolved configuration of the execution that emitted it (``$["Node"].config``).
+    config: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -375,11 +386,35 @@ class RunStore:
         trigger_event_id: str | None,
         status: str = EXEC_PENDING,
     ) -> None:
+        inputs = _dumps([trigger_event_id] if trigger_event_id is not None else [])
         self._execute(
             "INSERT INTO executions (id, run_id, node_id, node_name, component, trigger_event_id, status,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (execution_id, run_id, node_id, node_name, component, trigger_event_id, status, time.time()),
+            " created_at, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                execution_id,
+                run_id,
+                node_id,
+                node_name,
+                component,
+                trigger_event_id,
+                status,
+                time.time(),
+                inputs,
+            ),
         )
+
+    def add_input(self, execution_id: str, inputs: list[str]) -> None:
+        """Record the inputs a joining execution has received so far (``inputs``, oldest first)."""
+        self._execute("UPDATE executions SET inputs = ? WHERE id = ?", (_dumps(inputs), execution_id))
+
+    def set_inputs_seen(self, execution_id: str, seen: int, status: str) -> None:
+        """After a joining execution's hook: how many inputs it has been given, and its state."""
+        self._execute(
+            "UPDATE executions SET inputs_seen = ?, status = ? WHERE id = ?", (seen, status, execution_id)
+        )
+
+    def count_executions(self, run_id: str) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM executions WHERE run_id = ?", (run_id,))[0]["n"])
 
     def executions(self, run_id: str, *, offset: int = 0, limit: int | None = None) -> list[ExecutionRecord]:
         """The run's executions in the order they were created; ``offset``/``limit`` take one page."""
@@ -438,11 +473,22 @@ class RunStore:
         channel: str,
         parent_event_id: str | None,
         event: dict[str, Any],
+        config: dict[str, Any] | None = None,
     ) -> None:
         self._execute(
             "INSERT INTO events (id, run_id, execution_id, node_id, channel, parent_event_id, event,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, run_id, execution_id, node_id, channel, parent_event_id, _dumps(event), time.time()),
+            " created_at, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                run_id,
+                execution_id,
+                node_id,
+                channel,
+                parent_event_id,
+                _dumps(event),
+                time.time(),
+                None if config is None else _dumps(config),
+            ),
         )
 
     def events(self, run_id: str, *, offset: int = 0, limit: int | None = None) -> list[EventRecord]:
@@ -625,7 +671,11 @@ def _create(db: sqlite3.Connection) -> None:
 
 #: Columns added to schema 1 after its release, with their definitions. Older daytonaflow versions
 #: read such a database unchanged (they select columns by name), so no version bump is needed.
-_ADDED_COLUMNS = {"runs": {"resume_attempts": "INTEGER NOT NULL DEFAULT 0"}}
+_ADDED_COLUMNS = {
+    "runs": {"resume_attempts": "INTEGER NOT NULL DEFAULT 0"},
+    "executions": {"inputs": "TEXT NOT NULL DEFAULT '[]'", "inputs_seen": "INTEGER NOT NULL DEFAULT 0"},
+    "events": {"config": "TEXT"},
+}
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -704,6 +754,8 @@ def _execution(row: sqlite3.Row) -> ExecutionRecord:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        inputs=tuple(json.loads(row["inputs"])),
+        inputs_seen=row["inputs_seen"],
     )
 
 
@@ -717,4 +769,5 @@ def _event(row: sqlite3.Row) -> EventRecord:
         parent_event_id=row["parent_event_id"],
         event=json.loads(row["event"]),
         created_at=row["created_at"],
+        config=None if row["config"] is None else json.loads(row["config"]),
     )

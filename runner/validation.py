@@ -39,9 +39,7 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
     for node in canvas.spec.nodes:
         issues.extend(_node_issues(node, registry))
     issues.extend(_edge_issues(canvas, graph, registry))
-    cycle = graph.cycle_nodes
-    if cycle:
-        issues.append(CanvasIssue(cycle[0], "", "is on a cycle: " + " -> ".join(cycle)))
+    # Cycles are allowed, as in SuperPlane: the engine bounds how often a node may run.
     for node in canvas.spec.nodes:
         component = registry.get(node.component)
         if node.type is NodeType.ACTION and component is not None and node.configuration:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, Component, ExecutionContext
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, Channel, Component, ExecutionContext
 from daytonaflow.errors import ComponentError, ConfigIssue
 from daytonaflow.events import Payload
 from daytonaflow.expressions import contains_template
@@ -268,6 +268,61 @@ class RevealSecret(FakeComponent):
         ctx.emit("default", ValuePayload(value=ctx.secrets.get(ctx.config["secret"], ctx.config["key"])))
 
 
+class Countdown(FakeComponent):
+    """Emits ``value - 1`` on ``again`` while it is above 0, else on ``done``: the body of a loop."""
+
+    name: ClassVar[str] = "test.countdown"
+    channels = (Channel("again", "Again"), Channel("done", "Done"))
+    required: ClassVar[tuple[str, ...]] = ("value",)
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        value = int(ctx.config["value"])
+        ctx.emit("again" if value > 0 else "done", ValuePayload(value=value - 1 if value > 0 else 0))
+
+
+class Gather(FakeComponent):
+    """Joins its inputs: emits the sources seen once every expected source has sent one.
+
+    With ``timeout``, the first input schedules a check that emits on ``timeout`` instead.
+    """
+
+    name: ClassVar[str] = "test.gather"
+    channels = (Channel("default", "Default"), Channel("timeout", "Timeout"))
+    joins_inputs: ClassVar[bool] = True
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        seen = [item.source_node_id for item in ctx.inputs]
+        ctx.metadata.set({"calls": int(ctx.metadata.get().get("calls", 0)) + 1, "seen": seen})
+        if set(ctx.expected_sources) <= set(seen):
+            ctx.emit("default", ValuePayload(value=seen))
+        elif "timeout" in ctx.config and len(ctx.inputs) == 1:
+            ctx.schedule_check(float(ctx.config["timeout"]))
+
+    async def check(self, ctx: ExecutionContext) -> None:
+        ctx.emit("timeout", ValuePayload(value=[item.source_node_id for item in ctx.inputs]))
+
+
+class Evaluate(FakeComponent):
+    """Emits the value of its bare ``expression`` setting (SuperPlane's expression fields)."""
+
+    name: ClassVar[str] = "test.evaluate"
+    required: ClassVar[tuple[str, ...]] = ("expression",)
+    literal_fields: ClassVar[frozenset[str]] = frozenset({"expression"})
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        ctx.emit("default", ValuePayload(value=ctx.evaluate(ctx.config["expression"], field="expression")))
+
+
+class Inputs(FakeComponent):
+    """Emits what the engine says reached it: ``[source node, channel]`` of each input."""
+
+    name: ClassVar[str] = "test.inputs"
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        inputs = [[item.source_node_id, item.channel, item.event["type"]] for item in ctx.inputs]
+        ctx.emit("default", ValuePayload(value={"inputs": inputs, "sources": list(ctx.expected_sources)}))
+
+
 FAKE_COMPONENTS: dict[str, type[Component]] = {
     component.name: component
     for component in (
@@ -282,6 +337,10 @@ FAKE_COMPONENTS: dict[str, type[Component]] = {
         Rendezvous,
         Record,
         RevealSecret,
+        Countdown,
+        Gather,
+        Evaluate,
+        Inputs,
     )
 }
 

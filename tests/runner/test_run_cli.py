@@ -135,21 +135,34 @@ def test_a_successful_run_exits_0_and_streams_json_lines(
     assert lines[-1]["kind"] == "run.finished" and lines[-1]["status"] == "succeeded"
 
 
-def test_the_failed_channel_is_a_route_not_a_failure(
+def test_a_failure_no_edge_handles_fails_the_run_naming_the_node_and_why(
+    tmp_path: Path, db: Path, web: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canvas = write_canvas(tmp_path, fetch_canvas(web + "/error"))
+    assert main(["run", str(canvas)]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert 'node "fetch" emitted on "failure" and no edge handles it: HTTP 500' in out
+    with RunStore(db) as store:
+        (run,) = store.list_runs()
+        assert run.status == "failed"
+        fetch = next(e for e in store.executions(run.id) if e.node_id == "fetch")
+        assert fetch.channel == "failure"
+
+
+def test_a_failure_an_edge_handles_leaves_the_outcome_to_the_rest_of_the_run(
     tmp_path: Path, db: Path, web: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     document = fetch_canvas(web + "/error")
-    document["spec"]["nodes"].append({"id": "handled", "type": "TYPE_ACTION", "component": "noop"})
-    document["spec"]["edges"].append({"sourceId": "fetch", "targetId": "handled", "channel": "failure"})
+    document["spec"]["nodes"].append(
+        {"id": "report", "component": "http", "configuration": {"url": web + "/"}}
+    )
+    document["spec"]["edges"].append({"sourceId": "fetch", "targetId": "report", "channel": "failure"})
     canvas = write_canvas(tmp_path, document)
     assert main(["run", str(canvas)]) == EXIT_OK
-    out = capsys.readouterr().out
-    assert "succeeded" in out
+    assert "succeeded" in capsys.readouterr().out
     with RunStore(db) as store:
         (run,) = store.list_runs()
-        fetch = next(e for e in store.executions(run.id) if e.node_id == "fetch")
-        assert fetch.channel == "failure"
-        assert [e.node_id for e in store.executions(run.id)] == ["start", "fetch", "handled"]
+        assert [e.node_id for e in store.executions(run.id)] == ["start", "fetch", "report"]
 
 
 def test_a_failed_node_exits_1_with_its_error(

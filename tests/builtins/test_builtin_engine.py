@@ -179,3 +179,139 @@ async def test_http_retries_resume_after_an_engine_restart(store: RunStore, serv
     [response] = emitted(store, run_id, "fetch")
     assert (response["data"]["status"], response["data"]["attempts"]) == (200, 2)
     assert len(server.seen) == 2
+
+
+# --- if, filter and merge through the engine (its joins and bare expressions) -----------------------
+
+
+async def test_if_routes_on_its_expression_through_the_engine(store: RunStore) -> None:
+    canvas = make_canvas(
+        [
+            {"id": "check", "component": "if", "configuration": {"expression": "root().data.go == true"}},
+            {"id": "yes", "component": "noop"},
+            {"id": "no", "component": "noop"},
+        ],
+        [("start", "check"), ("check", "yes", "true"), ("check", "no", "false")],
+    )
+    engine = Engine(store)
+    went = await asyncio.wait_for(engine.run(parse_canvas(canvas), {"go": True}), 60)
+    stayed = await asyncio.wait_for(engine.run(parse_canvas(canvas), {"go": False}), 60)
+    assert (went.status, stayed.status) == ("succeeded", "succeeded")
+    assert [len(emitted(store, went.id, node)) for node in ("yes", "no")] == [1, 0]
+    assert [len(emitted(store, stayed.id, node)) for node in ("yes", "no")] == [0, 1]
+
+
+async def test_an_if_expression_of_another_type_fails_the_run_naming_node_and_field(store: RunStore) -> None:
+    canvas = make_canvas(
+        [{"id": "check", "component": "if", "configuration": {"expression": "root().data.go"}}],
+        [("start", "check")],
+    )
+    record = await asyncio.wait_for(Engine(store).run(parse_canvas(canvas), {"go": "yes"}), 60)
+    assert record.status == "failed"
+    assert (
+        record.error == 'node "check": field "expression" must evaluate to true or false, got a string "yes"'
+    )
+
+
+async def test_a_false_filter_ends_its_branch_and_the_run_succeeds(store: RunStore) -> None:
+    canvas = make_canvas(
+        [
+            {
+                "id": "only-main",
+                "component": "filter",
+                "configuration": {"expression": 'root().data.b == "main"'},
+            },
+            {"id": "deploy", "component": "noop"},
+        ],
+        [("start", "only-main"), ("only-main", "deploy")],
+    )
+    engine = Engine(store)
+    skipped = await asyncio.wait_for(engine.run(parse_canvas(canvas), {"b": "dev"}), 60)
+    passed = await asyncio.wait_for(engine.run(parse_canvas(canvas), {"b": "main"}), 60)
+    assert (skipped.status, passed.status) == ("succeeded", "succeeded")
+    assert emitted(store, skipped.id, "deploy") == []
+    assert [event["type"] for event in emitted(store, passed.id, "only-main")] == ["filter.executed"]
+    assert len(emitted(store, passed.id, "deploy")) == 1
+
+
+def join_canvas(merge_config: dict[str, Any], slow_seconds: int = 1) -> dict[str, Any]:
+    """start → a (at once) and b (a wait) → join (merge) → after."""
+    return make_canvas(
+        [
+            {"id": "a", "component": "noop"},
+            {"id": "b", "component": "wait", "configuration": {"waitFor": slow_seconds}},
+            {"id": "join", "component": "merge", "configuration": merge_config},
+            {"id": "after", "component": "noop"},
+        ],
+        [("start", "a"), ("start", "b"), ("a", "join"), ("b", "join"), ("join", "after", "success")],
+    )
+
+
+async def test_merge_continues_once_after_an_input_from_every_branch(store: RunStore) -> None:
+    record = await asyncio.wait_for(Engine(store).run(parse_canvas(join_canvas({}))), 60)
+    assert record.status == "succeeded", record.error
+    [merged] = emitted(store, record.id, "join")
+    assert merged["type"] == "merge.finished"
+    assert [source["nodeId"] for source in merged["data"]["sourceNodes"]] == ["a", "b"]
+    assert len(merged["data"]["eventIDs"]) == 2
+    assert len(emitted(store, record.id, "after")) == 1
+    assert [e.node_id for e in store.executions(record.id)].count("join") == 1
+
+
+async def test_merge_gathering_resumes_after_an_engine_restart(store: RunStore) -> None:
+    first = Engine(store)
+    run_id = await first.start(parse_canvas(join_canvas({}, slow_seconds=2)))
+    await wait_for_status(store, run_id, "join", "gathering")
+    second = await restart(store, first, run_id)
+    try:
+        record = await asyncio.wait_for(second.wait(run_id), 60)
+    finally:
+        await second.aclose()
+    assert record.status == "succeeded", record.error
+    [merged] = emitted(store, run_id, "join")
+    assert [source["nodeId"] for source in merged["data"]["sourceNodes"]] == ["a", "b"]
+    assert len(merged["data"]["eventIDs"]) == 2
+    assert len(emitted(store, run_id, "after")) == 1
+
+
+async def test_a_merge_timeout_no_edge_handles_fails_the_run_naming_the_missing_branch(
+    store: RunStore,
+) -> None:
+    config = {"enableTimeout": True, "executionTimeout": {"value": 1, "unit": "seconds"}}
+    record = await asyncio.wait_for(Engine(store).run(parse_canvas(join_canvas(config, slow_seconds=30))), 60)
+    assert record.status == "failed"
+    assert record.error == (
+        'node "join" emitted on "timeout" and no edge handles it:'
+        ' timed out after 1 s waiting for input from "b"'
+    )
+    assert emitted(store, record.id, "after") == []
+
+
+async def test_a_true_stop_condition_emits_on_fail_through_the_engine(store: RunStore) -> None:
+    config = {"enableStopIf": True, "stopIfExpression": "root().data.abort"}
+    document = join_canvas(config, slow_seconds=30)
+    document["spec"]["nodes"].append(
+        {"id": "cleanup", "type": "TYPE_ACTION", "name": "cleanup", "component": "noop"}
+    )
+    document["spec"]["edges"].append({"sourceId": "join", "targetId": "cleanup", "channel": "fail"})
+    engine = Engine(store)
+    run_id = await engine.start(parse_canvas(document), {"abort": True})
+    await wait_for_status(store, run_id, "cleanup", "emitted")
+    await engine.cancel(run_id)  # b still waits its 30 s; what matters is that the merge stopped early
+    [stopped] = emitted(store, run_id, "join")
+    assert (stopped["type"], stopped["data"]["stopEarly"]) == ("merge.stopped", True)
+
+
+async def test_an_http_failure_no_edge_handles_fails_the_run_with_its_summary(
+    store: RunStore, server: LoopbackServer
+) -> None:
+    server.replies = [Reply(502, b"bad gateway")]
+    canvas = make_canvas(
+        [{"id": "fetch", "component": "http", "configuration": {"url": server.url + "/x"}}],
+        [("start", "fetch")],
+    )
+    record = await asyncio.wait_for(Engine(store).run(parse_canvas(canvas)), 60)
+    assert record.status == "failed"
+    assert record.error == (
+        f'node "fetch" emitted on "failure" and no edge handles it: HTTP 502 from {server.url}/x'
+    )

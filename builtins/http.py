@@ -484,7 +484,7 @@ class HttpRequest(BuiltinComponent):
         settings = self.settings(ctx)
         plan = _RetryPlan.of(settings)
         request = _build_request(ctx, settings)
-        payload = await _send(ctx, request, plan.attempt_timeout(attempt), int(settings["maxBodyBytes"]))
+        payload = await _send(request, plan.attempt_timeout(attempt), int(settings["maxBodyBytes"]))
         payload.attempts = attempt
         succeeded = payload.status is not None and _is_success(payload.status, settings["successCodes"])
         if succeeded:
@@ -579,7 +579,7 @@ def _authorization_headers(ctx: ExecutionContext, authorization: Any) -> list[tu
     return [(authorization["headerName"], secret("value"))]
 
 
-async def _send(ctx: ExecutionContext, request: _Request, timeout: float, limit: int) -> HttpResponsePayload:
+async def _send(request: _Request, timeout: float, limit: int) -> HttpResponsePayload:
     """One attempt; a request that got no response becomes a payload with ``error``, not an exception."""
     shown = request.shown_url
     try:

@@ -165,7 +165,7 @@ class Merge(BuiltinComponent):
 
     async def execute(self, ctx: ExecutionContext) -> None:
         settings = self.settings(ctx)
-        state = self._gather(ctx)
+        state = self._gather(ctx, settings)
         ctx.metadata.set(state)
         if settings["enableStopIf"] and evaluate_condition(
             ctx, settings["stopIfExpression"], "stopIfExpression"
@@ -202,11 +202,11 @@ class Merge(BuiltinComponent):
             ),
         )
 
-    def _gather(self, ctx: ExecutionContext) -> dict[str, Any]:
+    def _gather(self, ctx: ExecutionContext, settings: dict[str, Any]) -> dict[str, Any]:
         """The metadata with every input of ``ctx.inputs`` recorded (each once, even if delivered again)."""
         state = ctx.metadata.get()
         if "groupKey" not in state:
-            timeout = _timeout_seconds(self.settings(ctx))
+            timeout = _timeout_seconds(settings)
             state = {
                 "groupKey": ctx.execution_id,
                 "eventIDs": [],

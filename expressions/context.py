@@ -13,12 +13,26 @@ from daytonaflow.expressions.errors import AmbiguousReferenceError, ReferenceNot
 
 @dataclass(frozen=True, slots=True)
 class ChainEntry:
-    """One node that ran earlier in this run, and the event ``{type, data, timestamp}`` it emitted."""
+    """One node that ran earlier in this run, and the event ``{type, data, timestamp}`` it emitted.
+
+    ``config`` is the resolved configuration of the execution that emitted the event; templates
+    see it as the ``config`` key of the node's event (``$["Node"].config.url``), as in SuperPlane.
+    """
 
     node_id: str
     node_name: str
     component: str
     event: dict[str, Any]
+    config: dict[str, Any] | None = None
+    #: What a template reads for this node: the event, with ``config`` beside its other keys.
+    seen: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        seen = self.event
+        # An event's own "config" key wins, as SuperPlane leaves such a payload as it is.
+        if self.config is not None and "config" not in seen:
+            seen = {**seen, "config": self.config}
+        object.__setattr__(self, "seen", seen)
 
 
 #: The entry field a chain lookup matches a key against.
@@ -172,11 +186,16 @@ class ExpressionContext:
     ``chain`` is any sequence of entries; an :class:`EventChain` is used as it is (the engine's,
     shared with the run's other chains), anything else is linked into one once. ``clock`` is what
     ``now()`` reads; tests pass a fixed one.
+
+    ``upstream`` answers for a key the chain has no entry for (by name, then id, then component):
+    the engine passes one returning the latest event in this run of a node upstream of the one
+    being resolved but off its linear chain (after a merge, the other branches' nodes).
     """
 
     chain: Sequence[ChainEntry]
     root: dict[str, Any] | None = None
     clock: Callable[[], datetime] = utc_now
+    upstream: Callable[[str], ChainEntry | None] | None = None
     _links: EventChain | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -189,15 +208,15 @@ class ExpressionContext:
         """
         links = self._links
         if links is None:
-            raise ReferenceNotFoundError(self._unknown_message(key))
+            return self._from_upstream(key)
         entry = links.latest("node_name", key)
         if entry is None:
             entry = links.latest("node_id", key)
         if entry is not None:
-            return entry.event
+            return entry.seen
         latest, ambiguous = links.of_component(key)
         if latest is not None and not ambiguous:
-            return latest.event
+            return latest.seen
         if latest is not None:
             names = sorted({entry.node_name for entry in links if entry.component == key})
             listed = ", ".join(f'$["{name}"]' for name in names)
@@ -205,17 +224,23 @@ class ExpressionContext:
                 f'$["{key}"] is ambiguous: {len(names)} earlier nodes are {key} components; '
                 f"name the one you mean: {listed}"
             )
-        raise ReferenceNotFoundError(self._unknown_message(key))
+        return self._from_upstream(key)
+
+    def _from_upstream(self, key: str) -> dict[str, Any]:
+        entry = self.upstream(key) if self.upstream is not None else None
+        if entry is None:
+            raise ReferenceNotFoundError(self._unknown_message(key))
+        return entry.seen
 
     def has(self, key: str) -> bool:
         links = self._links
-        if links is None:
-            return False
-        return (
+        if links is not None and (
             links.latest("node_name", key) is not None
             or links.latest("node_id", key) is not None
             or links.of_component(key)[0] is not None
-        )
+        ):
+            return True
+        return self.upstream is not None and self.upstream(key) is not None
 
     def _unknown_message(self, key: str) -> str:
         # Only on the way to an error: walking the whole chain here costs nothing a run repeats.
@@ -240,7 +265,7 @@ class ExpressionContext:
                 f"previous({steps}): only {len(self.chain)} node{'s' if len(self.chain) != 1 else ''} "
                 "ran before this one"
             )
-        return self.chain[-steps].event
+        return self.chain[-steps].seen
 
     def root_event(self) -> dict[str, Any]:
         if self.root is None:

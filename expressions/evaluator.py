@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daytonaflow.expressions.builtins import call_builtin
-from daytonaflow.expressions.dates import DATE_METHODS
+from daytonaflow.expressions.dates import DATE_METHODS, DURATION_METHODS, ZONE_METHODS
 from daytonaflow.expressions.errors import (
     ExpressionTypeError,
     MissingFieldError,
@@ -23,7 +23,9 @@ from daytonaflow.expressions.nodes import (
     Binary,
     Call,
     Closure,
+    ClosureVariable,
     Conditional,
+    Let,
     Literal,
     MapLiteral,
     Member,
@@ -33,11 +35,12 @@ from daytonaflow.expressions.nodes import (
     Pointer,
     Slice,
     Unary,
+    Variable,
 )
 from daytonaflow.expressions.operators import OPERATIONS
 from daytonaflow.expressions.predicates import PREDICATES, Predicate
 from daytonaflow.expressions.run import Run
-from daytonaflow.expressions.values import Date, is_number, type_name
+from daytonaflow.expressions.values import Date, Duration, Zone, is_number, type_name
 
 Evaluator = Callable[[Run], Any]
 
@@ -219,10 +222,55 @@ def _pointer(node: Node, lenient: bool) -> Evaluator:
     return lambda run: run.pointer
 
 
+def _closure_variable(node: Node, lenient: bool) -> Evaluator:
+    assert isinstance(node, ClosureVariable)
+    if node.name == "index":
+        return lambda run: run.index
+    return lambda run: run.accumulator
+
+
+def _variable(node: Node, lenient: bool) -> Evaluator:
+    assert isinstance(node, Variable)
+    name = node.name
+
+    def evaluate(run: Run) -> Any:
+        assert run.variables is not None  # the parser binds a variable only inside its let
+        return run.variables[name]
+
+    return evaluate
+
+
+def _let(node: Node, lenient: bool) -> Evaluator:
+    assert isinstance(node, Let)
+    name = node.name
+    value_of = compile_node(node.value, lenient=lenient)
+    body_of = compile_node(node.body, lenient=lenient)
+    unbound = object()
+
+    def evaluate(run: Run) -> Any:
+        value = value_of(run)
+        run.charge(1)
+        variables = run.variables
+        if variables is None:
+            variables = run.variables = {}
+        outer = variables.get(name, unbound)
+        variables[name] = value
+        try:
+            return body_of(run)
+        finally:
+            # A let inside a closure is evaluated per element: the outer binding comes back each time.
+            if outer is unbound:
+                del variables[name]
+            else:
+                variables[name] = outer
+
+    return evaluate
+
+
 def _call(node: Node, lenient: bool) -> Evaluator:
     assert isinstance(node, Call)
     name = node.function
-    if node.arguments and isinstance(node.arguments[-1], Closure):
+    if len(node.arguments) > 1 and isinstance(node.arguments[1], Closure):
         return _predicate_call(node, lenient)
     arguments_of = [compile_node(argument) for argument in node.arguments]
     if lenient and name in ("previous", "root"):
@@ -247,6 +295,7 @@ def _predicate_call(node: Call, lenient: bool) -> Evaluator:
     closure = node.arguments[1]
     assert isinstance(closure, Closure)
     body_of = compile_node(closure.body)
+    extras_of = [compile_node(extra) for extra in node.arguments[2:]]
     name = node.function
     apply = PREDICATES[name]
 
@@ -257,35 +306,49 @@ def _predicate_call(node: Call, lenient: bool) -> Evaluator:
             raise ExpressionTypeError(
                 f"{name}() expects an array, got {type_name(items)} ({node.arguments[0].text})"
             )
-        saved = run.pointer
+        extras = [extra(run) for extra in extras_of]
+        saved = (run.pointer, run.index, run.accumulator)
         try:
-            return apply(run, items, Predicate(name, body_of, closure.text))
+            return apply(run, items, Predicate(name, body_of, closure.text), extras)
         finally:
-            run.pointer = saved
+            run.pointer, run.index, run.accumulator = saved
 
     return evaluate
+
+
+_METHODS: dict[type, tuple[str, dict[str, Callable[[Any, list[Any]], Any]]]] = {
+    Date: ("dates", DATE_METHODS),
+    Duration: ("durations", DURATION_METHODS),
+    Zone: ("time zones", ZONE_METHODS),
+}
 
 
 def _method_call(node: Node, lenient: bool) -> Evaluator:
     assert isinstance(node, MethodCall)
     target_of = compile_node(node.target, lenient=lenient)
     arguments_of = [compile_node(argument) for argument in node.arguments]
-    method = DATE_METHODS.get(node.method)
     forgiving = lenient or node.optional or _follows_optional(node.target)
     target_text = node.target.text
+    name = node.method
 
     def evaluate(run: Run) -> Any:
         target = target_of(run)
         run.charge(1)
         if target is None and forgiving:
             return None
-        if type(target) is not Date:
+        kind = _METHODS.get(type(target))
+        if kind is None:
             raise ExpressionTypeError(
-                f"cannot call {node.method}() on {type_name(target)} ({target_text}); only dates have methods"
+                f"cannot call {name}() on {type_name(target)} ({target_text}); "
+                "only dates, durations and time zones have methods"
             )
+        plural, methods = kind
+        method = methods.get(name)
         if method is None:
-            known = ", ".join(f"{name}()" for name in DATE_METHODS)
-            raise ExpressionTypeError(f"dates have no method {node.method}(); they have {known}")
+            known = ", ".join(f"{known}()" for known in methods)
+            close = difflib.get_close_matches(name, list(methods), n=1)
+            hint = f"; did you mean {close[0]}()?" if close else ""
+            raise ExpressionTypeError(f"{plural} have no method {name}(){hint} (their methods: {known})")
         return method(target, [argument(run) for argument in arguments_of])
 
     return evaluate
@@ -334,8 +397,14 @@ def _binary(node: Node, lenient: bool) -> Evaluator:
     operator = node.operator
     if operator == "??":
         return _coalesce(node, lenient)
-    left_of = compile_node(node.left, lenient=lenient)
-    right_of = compile_node(node.right, lenient=lenient)
+    if operator in ("==", "!=") and _is_nil(node.right):
+        left_of = _compile_compared_with_nil(node.left, lenient)
+    else:
+        left_of = compile_node(node.left, lenient=lenient)
+    if operator in ("==", "!=") and _is_nil(node.left):
+        right_of = _compile_compared_with_nil(node.right, lenient)
+    else:
+        right_of = compile_node(node.right, lenient=lenient)
     if operator in ("and", "&&", "or", "||"):
         return _logical(operator, left_of, right_of)
     apply = OPERATIONS[operator.removeprefix("not ")]
@@ -349,6 +418,33 @@ def _binary(node: Node, lenient: bool) -> Evaluator:
         return (not result) if negate else result
 
     return evaluate
+
+
+def _is_nil(node: Node) -> bool:
+    return isinstance(node, Literal) and node.value is None
+
+
+def _compile_compared_with_nil(node: Node, lenient: bool) -> Evaluator:
+    """``node`` as the side of ``x == nil``: there, as in expr-lang, a field missing from its map
+    (or a node missing from the run) is nil rather than an error. Only the last step forgives:
+    in ``a.b.c == nil`` a missing ``b`` is still an error, as reading ``c`` of nil is in expr-lang."""
+    if isinstance(node, NodeReference):
+        key = node.key
+        return lambda run: run.context.lookup(key) if run.context.has(key) else None
+    if not (isinstance(node, Member) and isinstance(node.key, Literal) and type(node.key.value) is str):
+        return compile_node(node, lenient=lenient)
+    target_of = compile_node(node.target, lenient=lenient)
+    name: str = node.key.value
+    forgiving = lenient or node.optional or _follows_optional(node.target)
+    target_text = node.target.text
+
+    def field_or_nil(run: Run) -> Any:
+        target = target_of(run)
+        if type(target) is dict:
+            return target.get(name)
+        return _access(target, name, target_text, forgiving)
+
+    return field_or_nil
 
 
 def _coalesce(node: Binary, lenient: bool) -> Evaluator:
@@ -390,6 +486,9 @@ _COMPILERS: dict[type[Node], Callable[[Node, bool], Evaluator]] = {
     Slice: _slice,
     Call: _call,
     Pointer: _pointer,
+    ClosureVariable: _closure_variable,
+    Variable: _variable,
+    Let: _let,
     MethodCall: _method_call,
     Unary: _unary,
     Binary: _binary,

@@ -40,6 +40,27 @@ class Pointer(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class ClosureVariable(Node):
+    """``#index`` (the position of the element) or ``#acc`` (reduce's accumulator)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Variable(Node):
+    """A name bound by ``let name = value; body``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Let(Node):
+    name: str
+    value: Node
+    body: Node
+
+
+@dataclass(frozen=True, slots=True)
 class Closure(Node):
     """The predicate argument of ``filter``, ``map``, ``all``...: evaluated once per element."""
 
@@ -120,6 +141,8 @@ def children(node: Node) -> tuple[Node, ...]:
         return (node.condition, node.then, node.otherwise)
     if isinstance(node, Closure):
         return (node.body,)
+    if isinstance(node, Let):
+        return (node.value, node.body)
     return ()
 
 

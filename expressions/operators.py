@@ -9,10 +9,11 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped, unused-ignore]
 
+from daytonaflow.expressions.dates import add_duration, between, checked_duration
 from daytonaflow.expressions.errors import ExpressionLimitError, ExpressionSyntaxError, ExpressionTypeError
 from daytonaflow.expressions.lexer import INT64_MAX
 from daytonaflow.expressions.run import Run
-from daytonaflow.expressions.values import Date, equal, is_number, type_name
+from daytonaflow.expressions.values import Date, Duration, equal, is_number, type_name
 
 _INT64_MIN = -INT64_MAX - 1
 
@@ -36,6 +37,26 @@ def _add(run: Run, operator: str, left: Any, right: Any) -> Any:
         joined: Any = left + right
         run.charge(len(joined) // 256)
         return run.sized(joined, "+")
+    return _time_arithmetic(operator, left, right)
+
+
+def _time_arithmetic(operator: str, left: Any, right: Any) -> Any:
+    """expr-lang's date arithmetic: date +/- duration, date - date, duration +/- duration."""
+    left_kind, right_kind = type(left), type(right)
+    if operator == "+":
+        if left_kind is Date and right_kind is Duration:
+            return add_duration(left, right, "+")
+        if left_kind is Duration and right_kind is Date:
+            return add_duration(right, left, "+")
+        if left_kind is Duration and right_kind is Duration:
+            return checked_duration(left.nanoseconds + right.nanoseconds, "+")
+    if operator == "-":
+        if left_kind is Date and right_kind is Date:
+            return between(left, right)
+        if left_kind is Date and right_kind is Duration:
+            return add_duration(left, Duration(-right.nanoseconds), "-")
+        if left_kind is Duration and right_kind is Duration:
+            return checked_duration(left.nanoseconds - right.nanoseconds, "-")
     raise _type_error(operator, left, right)
 
 
@@ -47,7 +68,7 @@ def _finite(value: float, operator: str) -> float:
 
 def _arithmetic(run: Run, operator: str, left: Any, right: Any) -> Any:
     if not (is_number(left) and is_number(right)):
-        raise _type_error(operator, left, right)
+        return _time_arithmetic(operator, left, right)
     if operator == "-":
         result = left - right
         return _checked_int(result, operator) if type(result) is int else _finite(result, operator)
@@ -79,11 +100,14 @@ def _compare(run: Run, operator: str, left: Any, right: Any) -> Any:
         (is_number(left) and is_number(right))
         or (type(left) is str and type(right) is str)
         or (type(left) is Date and type(right) is Date)
+        or (type(left) is Duration and type(right) is Duration)
     )
     if not comparable:
         raise _type_error(operator, left, right)
     if type(left) is Date:
         left, right = left.moment, right.moment
+    elif type(left) is Duration:
+        left, right = left.nanoseconds, right.nanoseconds
     if operator == "<":
         return left < right
     if operator == ">":
@@ -94,14 +118,36 @@ def _compare(run: Run, operator: str, left: Any, right: Any) -> Any:
 
 
 def _equality(run: Run, operator: str, left: Any, right: Any) -> Any:
-    same = equal(left, right)
+    same = _charged_equal(run, left, right)
     return same if operator == "==" else not same
+
+
+def _charged_equal(run: Run, left: Any, right: Any) -> bool:
+    """expr-lang equality, charging a step per pair of elements compared: a value built with
+    ``let`` can hold one array many times over, and comparing it must not take exponential time."""
+    if type(left) is not list and type(left) is not dict:
+        return equal(left, right)
+    pending: list[tuple[Any, Any]] = [(left, right)]
+    while pending:
+        a, b = pending.pop()
+        run.charge(1)
+        if type(a) is list and type(b) is list:
+            if len(a) != len(b):
+                return False
+            pending.extend(zip(a, b, strict=True))
+        elif type(a) is dict and type(b) is dict:
+            if a.keys() != b.keys():
+                return False
+            pending.extend((a[key], b[key]) for key in a)
+        elif not equal(a, b):
+            return False
+    return True
 
 
 def _membership(run: Run, operator: str, left: Any, right: Any) -> Any:
     if type(right) is list:
         run.charge(len(right))
-        return any(equal(left, item) for item in right)
+        return any(_charged_equal(run, left, item) for item in right)
     if type(right) is dict:
         return type(left) is str and left in right
     hint = " (use contains for substrings)" if type(right) is str else ""

@@ -10,7 +10,9 @@ from daytonaflow.expressions.nodes import (
     Binary,
     Call,
     Closure,
+    ClosureVariable,
     Conditional,
+    Let,
     Literal,
     MapLiteral,
     Member,
@@ -20,6 +22,7 @@ from daytonaflow.expressions.nodes import (
     Pointer,
     Slice,
     Unary,
+    Variable,
 )
 
 # Precedence and right-associativity, as in expr-lang's operator table.
@@ -53,10 +56,41 @@ BINARY_OPERATORS: dict[str, tuple[int, bool]] = {
 UNARY_OPERATORS = {"not": 50, "!": 50, "-": 90, "+": 90}
 _NEGATABLE = {"in", "matches", "contains", "startsWith", "endsWith"}
 _CONSTANTS: dict[str, object] = {"true": True, "false": False, "nil": None, "null": None}
-# Builtins whose second argument is a predicate, evaluated per element with # bound to it.
-PREDICATE_FUNCTIONS = frozenset(
-    {"all", "any", "none", "one", "filter", "map", "count", "find", "findIndex", "findLast", "findLastIndex"}
-)
+# Builtins whose second argument is a closure, evaluated per element with # bound to it,
+# and how many arguments may follow the closure (sortBy's order, reduce's initial value).
+CLOSURE_ARGUMENTS_AFTER = {
+    "all": 0,
+    "any": 0,
+    "none": 0,
+    "one": 0,
+    "filter": 0,
+    "map": 0,
+    "count": 0,
+    "find": 0,
+    "findIndex": 0,
+    "findLast": 0,
+    "findLastIndex": 0,
+    "groupBy": 0,
+    "sortBy": 1,
+    "reduce": 1,
+    "sum": 0,
+}
+PREDICATE_FUNCTIONS = frozenset(CLOSURE_ARGUMENTS_AFTER)
+# Closure functions that also take just an array: sum(xs) adds xs, sum(xs, #.n) adds what # gives.
+_CLOSURE_OPTIONAL = frozenset({"sum"})
+# SuperPlane functions that read its server's state, which a daytonaflow run does not have.
+SERVER_ONLY = {
+    "memory": "memory.find() and memory.findFirst() read SuperPlane's canvas memory (written by its "
+    "addMemory components), which daytonaflow has no store for",
+    "run": "run() describes a SuperPlane run (its id, URL and start time in SuperPlane's UI), "
+    "which a daytonaflow run has no equivalent of",
+    "app": "app() describes the SuperPlane app (canvas) hosting the run, "
+    "which daytonaflow has no equivalent of",
+    "order": "order() reads the SuperPlane work order driving the run, "
+    "which daytonaflow has no equivalent of",
+}
+_CLOSURE_VARIABLES = ("acc", "index")
+_KEYWORDS = frozenset({"let", "if", "else"})
 
 
 def parse(source: str, *, functions: frozenset[str], max_depth: int) -> Node:
@@ -84,6 +118,10 @@ class _Parser:
         self.max_depth = max_depth
         self.depth = 0
         self.predicates = 0
+        # The closure functions being parsed, innermost last: #acc belongs to reduce only.
+        self.closures: list[str] = []
+        # Names bound by the enclosing lets, innermost last.
+        self.variables: list[str] = []
 
     def peek(self, ahead: int = 0) -> Token:
         index = min(self.position + ahead, len(self.tokens) - 1)
@@ -157,8 +195,8 @@ class _Parser:
             raise SourceError(
                 "the pipe | must be followed by a function call, as in x | upper()", name.offset
             )
-        call = self.call(name)
-        return Call(self.span(start), start, call.function, (left, *call.arguments))
+        call = self.call(name, piped=left)
+        return Call(self.span(start), start, call.function, call.arguments)
 
     def unary(self) -> Node:
         token = self.peek()
@@ -181,8 +219,16 @@ class _Parser:
         if token.kind is Kind.NAME:
             if token.text in _CONSTANTS:
                 return Literal(token.text, start, _CONSTANTS[token.text])
+            if token.text == "let":
+                return self.let(start)
+            if token.text == "if" and not self.is_operator("("):
+                return self.if_else(start)
+            if token.text in self.variables:
+                return Variable(token.text, start, token.text)
             if self.is_operator("("):
                 return self.call(token)
+            if token.text == "memory" and self.is_operator("."):
+                raise SourceError(f"not supported here: {SERVER_ONLY['memory']}", start)
             raise SourceError(self.unknown_name(token.text), start)
         if token.kind is Kind.OPERATOR:
             if token.text == "(":
@@ -196,6 +242,9 @@ class _Parser:
             if token.text == "$":
                 return self.node_reference(start)
             if token.text == "#" and self.predicates:
+                following = self.peek()
+                if following.kind is Kind.NAME and following.offset == start + 1:
+                    return self.closure_variable(start, following)
                 return Pointer("#", start)
             if token.text == "." and self.predicates and self.peek().kind is Kind.NAME:
                 # ".Name" inside a predicate is shorthand for "#.Name", as in expr-lang.
@@ -211,6 +260,51 @@ class _Parser:
                 raise SourceError("# is only defined inside a predicate, as in filter(xs, # > 1)", start)
         raise SourceError(f"unexpected {_describe(token)}", start)
 
+    def closure_variable(self, start: int, name: Token) -> Node:
+        if name.text not in _CLOSURE_VARIABLES:
+            raise SourceError(
+                f"unknown closure variable #{name.text}; closures have #, #index and #acc", start
+            )
+        if name.text == "acc" and self.closures[-1] != "reduce":
+            raise SourceError("#acc is the accumulator of reduce(); it is not defined here", start)
+        self.advance()
+        return ClosureVariable(self.span(start), start, name.text)
+
+    def let(self, start: int) -> Node:
+        name = self.advance()
+        if name.kind is not Kind.NAME or name.text in _KEYWORDS or name.text in _CONSTANTS:
+            raise SourceError(f"let needs a variable name, found {_describe(name)}", name.offset)
+        self.expect("=", "after the variable name (let x = value; expression)")
+        value = self.expression(0)
+        self.expect(";", "after the value of the variable (let x = value; expression)")
+        self.variables.append(name.text)
+        body = self.expression(0)
+        self.variables.pop()
+        return Let(self.span(start), start, name.text, value, body)
+
+    def if_else(self, start: int) -> Node:
+        condition = self.expression(0)
+        then = self.braced("if")
+        token = self.advance()
+        if token.kind is not Kind.NAME or token.text != "else":
+            raise SourceError(
+                f"expected else after the if block (if c {{ a }} else {{ b }}), found {_describe(token)}",
+                token.offset,
+            )
+        following = self.peek()
+        if following.kind is Kind.NAME and following.text == "if":
+            self.advance()
+            otherwise = self.if_else(following.offset)
+        else:
+            otherwise = self.braced("else")
+        return Conditional(self.span(start), start, condition, then, otherwise)
+
+    def braced(self, keyword: str) -> Node:
+        self.expect("{", f"to open the {keyword} block")
+        inner = self.expression(0)
+        self.expect("}", f"to close the {keyword} block")
+        return inner
+
     def unknown_name(self, name: str) -> str:
         message = f"unknown name {name!r}"
         close = difflib.get_close_matches(name, sorted(self.functions), n=3)
@@ -218,7 +312,9 @@ class _Parser:
             return message + "; did you mean " + " or ".join(f"{match}()" for match in close) + "?"
         return message + ' (node events are read with $["Node name"], previous() or root())'
 
-    def call(self, name: Token) -> Call:
+    def call(self, name: Token, piped: Node | None = None) -> Call:
+        if name.text in SERVER_ONLY and name.text not in self.functions:
+            raise SourceError(f"not supported here: {SERVER_ONLY[name.text]}", name.offset)
         if name.text not in self.functions:
             message = f"unknown function {name.text}()"
             close = difflib.get_close_matches(name.text, sorted(self.functions), n=3)
@@ -226,23 +322,43 @@ class _Parser:
                 message += "; did you mean " + " or ".join(f"{match}()" for match in close) + "?"
             raise SourceError(message, name.offset)
         self.expect("(", "after the function name")
-        predicate = name.text in PREDICATE_FUNCTIONS
-        arguments = self.predicate_arguments() if predicate else self.arguments(")")
+        if name.text in PREDICATE_FUNCTIONS:
+            arguments = self.predicate_arguments(name, piped)
+        else:
+            arguments = ([] if piped is None else [piped]) + self.arguments(")")
         return Call(self.span(name.offset), name.offset, name.text, tuple(arguments))
 
-    def predicate_arguments(self) -> list[Node]:
-        items = [self.expression(0)]
-        self.expect(",", "between the array and the predicate")
+    def predicate_arguments(self, name: Token, piped: Node | None) -> list[Node]:
+        items = [self.expression(0) if piped is None else piped]
+        if name.text in _CLOSURE_OPTIONAL and self.is_operator(")"):
+            self.advance()
+            return items
+        if piped is None:
+            self.expect(",", "between the array and the closure")
         start = self.peek().offset
         braced = self.is_operator("{")
         if braced:
             self.advance()
         self.predicates += 1
+        self.closures.append(name.text)
         body = self.expression(0)
+        self.closures.pop()
         self.predicates -= 1
         if braced:
-            self.expect("}", "to close the predicate")
+            self.expect("}", "to close the closure")
         items.append(Closure(self.span(start), start, body))
+        allowed = CLOSURE_ARGUMENTS_AFTER[name.text]
+        while self.is_operator(",") and not self.is_operator(")", 1):
+            comma = self.advance()
+            if len(items) - 2 >= allowed:
+                raise SourceError(
+                    f"{name.text}() takes {allowed + 2} arguments at most (array, closure"
+                    f"{', and one more' if allowed else ''})",
+                    comma.offset,
+                )
+            items.append(self.expression(0))
+        if self.is_operator(","):
+            self.advance()  # a trailing comma, as the other calls allow
         self.expect(")", "to close the list of arguments")
         return items
 

@@ -91,11 +91,11 @@ def evaluate_template(template: CompiledTemplate, context: ExpressionContext, li
     run = Run(context, limits)
     try:
         if template.single is not None:
-            return to_json_value(template.single(run))
+            return to_json_value(template.single(run), limits.max_value_items)
         pieces: list[str] = []
         size = 0
         for part in template.parts:
-            piece = part if isinstance(part, str) else render(part(run))
+            piece = part if isinstance(part, str) else render(part(run), limits.max_value_items)
             size += len(piece)
             if size > limits.max_string_length:
                 raise ExpressionLimitError(f"the resolved text is over {limits.max_string_length} characters")
@@ -127,7 +127,7 @@ def evaluate_expression(
         evaluator = _compile_expression(source, limits)
         run = Run(ctx, limits)
         try:
-            return to_json_value(evaluator(run))
+            return to_json_value(evaluator(run), limits.max_value_items)
         except RecursionError:
             raise ExpressionLimitError("the expression nests too deeply to evaluate") from None
     except ExpressionError as error:

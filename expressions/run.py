@@ -12,15 +12,19 @@ from daytonaflow.expressions.limits import Limits
 class Run:
     """One evaluation of one expression; ``steps`` counts the work done so far."""
 
-    __slots__ = ("context", "limits", "max_steps", "pointer", "steps")
+    __slots__ = ("accumulator", "context", "index", "limits", "max_steps", "pointer", "steps", "variables")
 
     def __init__(self, context: ExpressionContext, limits: Limits) -> None:
         self.context = context
         self.limits = limits
         self.max_steps = limits.max_steps
         self.steps = 0
-        # The element a predicate is looking at: what # reads.
+        # The element a predicate is looking at: what # reads; #index and #acc likewise.
         self.pointer: Any = None
+        self.index = 0
+        self.accumulator: Any = None
+        # The values the enclosing lets bound; made by the first let (most expressions have none).
+        self.variables: dict[str, Any] | None = None
 
     def charge(self, steps: int) -> None:
         """Spend ``steps`` of the budget (a builtin charges for each element it visits)."""

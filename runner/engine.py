@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import time
 import uuid
@@ -137,6 +138,12 @@ class _Run:
     open_joins: dict[str, _Execution] = field(default_factory=dict)
     #: node id -> how many executions of it the run has created (bounded: loops)
     execution_counts: dict[str, int] = field(default_factory=dict)
+    #: node id -> (order, entry) of the latest event it emitted: templates find nodes off their
+    #: linear chain here (the other branches of a merge), as SuperPlane does
+    latest: dict[str, tuple[int, ChainEntry]] = field(default_factory=dict)
+    #: node id -> the nodes upstream of it (computed when a template first looks past its chain)
+    upstream_of: dict[str, set[str]] = field(default_factory=dict)
+    events_added: int = 0
 
     def is_stopping(self) -> bool:
         """Cancelled, failed or finishing: no new execution may start."""
@@ -145,6 +152,26 @@ class _Run:
     def add_event(self, event_id: str, parent_id: str | None, entry: ChainEntry) -> None:
         # Linked when a chain first reaches it: a resumed run's events may come in any order.
         self.unlinked[event_id] = (parent_id, entry)
+        self.events_added += 1
+        self.latest[entry.node_id] = (self.events_added, entry)
+
+    def upstream_entry(self, node_id: str, key: str) -> ChainEntry | None:
+        """The latest event in this run of the node upstream of ``node_id`` that ``key`` names.
+
+        By name, then id, then component (unless nodes of different names share it); None when
+        no such node has emitted.
+        """
+        upstream = self.upstream_of.get(node_id)
+        if upstream is None:
+            upstream = self.upstream_of[node_id] = self.graph.ancestors(node_id)
+        emitted = [self.latest[other] for other in upstream if other in self.latest]
+        for attribute in ("node_name", "node_id", "component"):
+            found = [pair for pair in emitted if getattr(pair[1], attribute) == key]
+            if attribute == "component" and len({entry.node_name for _, entry in found}) > 1:
+                return None  # ambiguous: the template must name the node
+            if found:
+                return max(found, key=lambda pair: pair[0])[1]
+        return None
 
     def chain(self, event_id: str | None) -> EventChain | None:
         """The events from the run's trigger down to ``event_id``, oldest first (None: no event)."""
@@ -343,7 +370,9 @@ class Engine:
             node = run.graph.nodes.get(event.node_id)
             name, component = (node.name, node.component) if node else (event.node_id, "")
             run.add_event(
-                event.id, event.parent_event_id, ChainEntry(event.node_id, name, component, event.event)
+                event.id,
+                event.parent_event_id,
+                ChainEntry(event.node_id, name, component, event.event, event.config),
             )
             run.channels[event.id] = event.channel
         due = {check.execution_id: check.due_at for check in self.store.checks(run.id)}
@@ -553,6 +582,7 @@ class Engine:
             self._seen(execution, phase)
             execution.status = EXEC_WAITING if execution.timer is not None else EXEC_GATHERING
             self.store.set_inputs_seen(execution.id, execution.inputs_seen, execution.status)
+            self._notify(self._node_update(progress.NODE_WAITING, run, execution, status=execution.status))
         else:
             self.store.finish_execution(execution.id, EXEC_COMPLETED)
             del run.active[execution.id]
@@ -606,10 +636,11 @@ class Engine:
             nonlocal expression_context
             if expression_context is None:
                 chain = run.chain(event_id)
+                upstream = functools.partial(run.upstream_entry, node.id)
                 if chain is None:
-                    expression_context = ExpressionContext(())
+                    expression_context = ExpressionContext((), upstream=upstream)
                 else:
-                    expression_context = ExpressionContext(chain, chain.root.entry.event)
+                    expression_context = ExpressionContext(chain, chain.root.entry.event, upstream=upstream)
             return expression_context
 
         if _mentions_delimiters(node.configuration):
@@ -708,7 +739,7 @@ class Engine:
                 # a process killed from outside, are not failed for it).
                 self.store.clear_resume_attempts(run.id)
                 run.resumed = False
-            run.add_event(event_id, parent_id, ChainEntry(node.id, node.name, node.component, event))
+            run.add_event(event_id, parent_id, ChainEntry(node.id, node.name, node.component, event, config))
             run.channels[event_id] = channel
             if run.open_joins.get(node.id) is execution:
                 del run.open_joins[node.id]  # the next input starts the node's next group

@@ -30,6 +30,7 @@ _STATE_STYLES = {
     "running": "yellow",
     "checking": "yellow",
     "waiting": "cyan",
+    "gathering": "cyan",
     "emitted": "green",
     "completed": "green",
     "succeeded": "bold green",

@@ -148,7 +148,10 @@ def test_previous_beyond_the_chain_and_missing_root_are_errors() -> None:
 
 def test_methods_exist_only_on_dates(ctx: ExpressionContext) -> None:
     message = str(error_of("{{ root().data.branch.Format('x') }}", ctx))
-    assert message == "cannot call Format() on string (root().data.branch); only dates have methods"
+    assert message == (
+        "cannot call Format() on string (root().data.branch); "
+        "only dates, durations and time zones have methods"
+    )
 
 
 def test_errors_name_the_node_and_field_when_given(ctx: ExpressionContext) -> None:

@@ -228,6 +228,47 @@ async def test_a_joining_node_resumed_after_a_crash_keeps_the_inputs_it_had(
     assert emitted(store, run_id, "join") == [["a", "gate"]]
 
 
+async def test_after_a_join_templates_see_every_branch_that_led_to_it(
+    engine: Engine, store: RunStore
+) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "a", "component": "test.echo", "configuration": {"value": "A"}},
+            {"id": "b", "component": "test.echo", "configuration": {"value": "B"}},
+            {"id": "join", "component": "test.gather"},
+            {
+                "id": "after",
+                "component": "test.echo",
+                "configuration": {"value": '<< [$["a"].data.value, $["b"].data.value] >>'},
+            },
+        ],
+        [("start", "a"), ("start", "b"), ("a", "join"), ("b", "join"), ("join", "after")],
+    )
+    record = await engine.run(canvas)
+    assert record.status == "succeeded", record.error
+    assert emitted(store, record.id, "after") == [["A", "B"]]
+
+
+async def test_a_template_reads_an_earlier_nodes_resolved_configuration(
+    engine: Engine, store: RunStore
+) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "a", "component": "test.echo", "configuration": {"value": "<< root().data.word >>"}},
+            {
+                "id": "b",
+                "component": "test.echo",
+                "configuration": {"value": '<< $["a"].config.value + "!" >>'},
+            },
+        ],
+        [("start", "a"), ("a", "b")],
+    )
+    record = await engine.run(canvas, {"word": "hi"})
+    assert emitted(store, record.id, "b") == ["hi!"]
+    (event,) = [e for e in store.events(record.id) if e.node_id == "a"]
+    assert event.config == {"value": "hi"}
+
+
 # --- bare expressions ------------------------------------------------------------------------------
 
 

@@ -130,6 +130,7 @@ export type ExecutionStatus =
   | "running"
   | "waiting"
   | "checking"
+  | "gathering"
   | "emitted"
   | "completed"
   | "failed"

@@ -16,6 +16,7 @@ const STATE_OF: Record<ExecutionStatus, string> = {
   running: "running",
   waiting: "waiting",
   checking: "waiting",
+  gathering: "waiting",
   emitted: "emitted",
   completed: "completed",
   failed: "failed",

@@ -315,3 +315,20 @@ async def test_an_http_failure_no_edge_handles_fails_the_run_with_its_summary(
     assert record.error == (
         f'node "fetch" emitted on "failure" and no edge handles it: HTTP 502 from {server.url}/x'
     )
+
+
+async def test_after_a_merge_expressions_reach_the_nodes_of_every_branch(store: RunStore) -> None:
+    document = join_canvas({})
+    document["spec"]["nodes"].append(
+        {
+            "id": "both",
+            "name": "both",
+            "type": "TYPE_ACTION",
+            "component": "if",
+            "configuration": {"expression": '$["a"].data == {} && $["b"].data.result == "completed"'},
+        }
+    )
+    document["spec"]["edges"].append({"sourceId": "join", "targetId": "both", "channel": "success"})
+    record = await asyncio.wait_for(Engine(store).run(parse_canvas(document)), 60)
+    assert record.status == "succeeded", record.error
+    assert [e.channel for e in store.executions(record.id) if e.node_id == "both"] == ["true"]

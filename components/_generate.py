@@ -23,12 +23,15 @@ from typing import Any
 
 import jinja2
 
+from daytonaflow.builtins import BUILTIN_COMPONENTS
 from daytonaflow.component import Component
-from daytonaflow.components import COMPONENTS
+from daytonaflow.components import COMPONENTS as DAYTONA_COMPONENTS
 from daytonaflow.components._fields import JSON_SCHEMA_DIALECT, SCHEMA_ID_BASE
 from daytonaflow.events import Payload
 
 MANIFEST_VERSION = 1
+#: Every component that ships with daytonaflow: the Daytona ones, then the core ones.
+COMPONENTS: tuple[type[Component], ...] = (*DAYTONA_COMPONENTS, *BUILTIN_COMPONENTS.values())
 
 
 def _json(document: Any) -> str:
@@ -153,11 +156,17 @@ def render_all(components: Sequence[type[Component]] = COMPONENTS) -> dict[str, 
     files: dict[str, str] = {}
     for component in components:
         files[f"schemas/config/{component.name}.schema.json"] = _json(component.config_schema())
-        payload = component.payload_type
-        files[f"schemas/payloads/{payload.event_type}.schema.json"] = _json(payload_schema(payload))
+        for payload in _payload_types(component):
+            files[f"schemas/payloads/{payload.event_type}.schema.json"] = _json(payload_schema(payload))
     files["schemas/manifest.json"] = _json(manifest(components))
     files.update(render_docs(components))
     return files
+
+
+def _payload_types(component: type[Component]) -> tuple[type[Payload], ...]:
+    """The payload type, and those a component emits beside it (``http.request.failed``)."""
+    others: tuple[type[Payload], ...] = getattr(component, "other_payload_types", ())
+    return (component.payload_type, *others)
 
 
 GENERATED_DIRECTORIES = ("schemas/config", "schemas/payloads", "docs/components")

@@ -31,12 +31,10 @@ class ComponentRegistry(Mapping[str, type[Component]]):
         self._unloaded = {entry_point.name: entry_point for entry_point in entry_points}
 
     @classmethod
-    def discover(cls, group: str = ENTRY_POINT_GROUP, *, builtins: bool = True) -> ComponentRegistry:
-        """Every component of the entry-point ``group``, plus the built-in ones (``daytonaflow.builtins``)."""
-        from daytonaflow.builtins import BUILTIN_COMPONENTS
-
-        components: dict[str, type[Component]] = dict(BUILTIN_COMPONENTS) if builtins else {}
-        return cls(components, entry_points=importlib.metadata.entry_points(group=group))
+    def discover(cls, group: str = ENTRY_POINT_GROUP) -> ComponentRegistry:
+        """Every component of the entry-point ``group``: the Daytona ones, the core ones
+        (``daytonaflow.builtins``) and any plugin's."""
+        return cls(entry_points=importlib.metadata.entry_points(group=group))
 
     @property
     def broken(self) -> dict[str, str]:

@@ -408,7 +408,12 @@ def _uses_plugins(canvases: Sequence[Canvas]) -> bool:
     from daytonaflow.runner.canvas import NodeType
     from daytonaflow.runner.registry import ENTRY_POINT_GROUP
 
-    plugins = {entry_point.name for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    plugins = {
+        entry_point.name
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        # The core components (http, if, merge, ...) register there too and need no sandbox.
+        if not entry_point.value.startswith("daytonaflow.builtins.")
+    }
     return any(
         node.type is NodeType.ACTION and node.component in plugins
         for canvas in canvases

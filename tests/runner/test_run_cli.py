@@ -141,12 +141,12 @@ def test_a_failure_no_edge_handles_fails_the_run_naming_the_node_and_why(
     canvas = write_canvas(tmp_path, fetch_canvas(web + "/error"))
     assert main(["run", str(canvas)]) == EXIT_FAILED
     out = capsys.readouterr().out
-    assert 'node "fetch" emitted on "failed" and no edge handles it: HTTP 500' in out
+    assert 'node "fetch" emitted on "failure" and no edge handles it: HTTP 500' in out
     with RunStore(db) as store:
         (run,) = store.list_runs()
         assert run.status == "failed"
         fetch = next(e for e in store.executions(run.id) if e.node_id == "fetch")
-        assert fetch.channel == "failed"
+        assert fetch.channel == "failure"
 
 
 def test_a_failure_an_edge_handles_leaves_the_outcome_to_the_rest_of_the_run(
@@ -156,7 +156,7 @@ def test_a_failure_an_edge_handles_leaves_the_outcome_to_the_rest_of_the_run(
     document["spec"]["nodes"].append(
         {"id": "report", "component": "http", "configuration": {"url": web + "/"}}
     )
-    document["spec"]["edges"].append({"sourceId": "fetch", "targetId": "report", "channel": "failed"})
+    document["spec"]["edges"].append({"sourceId": "fetch", "targetId": "report", "channel": "failure"})
     canvas = write_canvas(tmp_path, document)
     assert main(["run", str(canvas)]) == EXIT_OK
     assert "succeeded" in capsys.readouterr().out

@@ -428,6 +428,9 @@ class HttpRequest(BuiltinComponent):
     icon: ClassVar[str] = "globe"
     color: ClassVar[str] = "blue"
     channels = (SUCCESS_CHANNEL, FAILURE_CHANNEL)
+    # SuperPlane's http before success/failure had one channel, taken by a successful request
+    # (a failing one failed the node, which an unhandled `failure` does here too).
+    channel_aliases: ClassVar[Mapping[str, str]] = {"default": SUCCESS_CHANNEL.name}
     payload_type: ClassVar[type[Payload]] = HttpResponsePayload
     other_payload_types: ClassVar[tuple[type[Payload], ...]] = (HttpFailedPayload,)
     fields = FIELDS

@@ -482,7 +482,7 @@ class Engine:
         execution is returned when no hook of it is running (else its running hook picks it up).
         """
         created = []
-        for target_id in run.graph.listeners(node.id, channel):
+        for target_id in self._listeners(run, node, channel):
             target = run.graph.nodes[target_id]
             joining = run.open_joins.get(target_id)
             if joining is not None:
@@ -727,7 +727,7 @@ class Engine:
         node = execution.node
         event_id = uuid.uuid4().hex
         parent_id = execution.current_input(phase)
-        unhandled = self._is_failure_channel(node, channel) and not run.graph.listeners(node.id, channel)
+        unhandled = self._is_failure_channel(node, channel) and not self._listeners(run, node, channel)
         with self.store.transaction():
             self.store.insert_event(
                 event_id, run.id, execution.id, node.id, channel, parent_id, event, config
@@ -760,6 +760,16 @@ class Engine:
         )
         for downstream in created:
             self._start_execution(run, downstream)
+
+    def _listeners(self, run: _Run, node: Node, channel: str) -> list[str]:
+        """The nodes an emit on ``channel`` starts, edges on the channel's old names included."""
+        component = self.registry.get(node.component)
+        if component is None or not component.channel_aliases:
+            return run.graph.listeners(node.id, channel)
+        targets: dict[str, None] = {}
+        for name in component.listened_names(channel):
+            targets.update(dict.fromkeys(run.graph.listeners(node.id, name)))
+        return list(targets)
 
     def _is_failure_channel(self, node: Node, channel: str) -> bool:
         component = self.registry.get(node.component)

@@ -69,7 +69,9 @@ def channels_of(node: Node, registry: Mapping[str, type[Component]]) -> tuple[st
     if _is_start(node):
         return START_CHANNELS
     component = registry.get(node.component)
-    return component.channel_names() if component is not None else None
+    if component is None:
+        return None
+    return (*component.channel_names(), *component.channel_aliases)
 
 
 def _is_start(node: Node) -> bool:

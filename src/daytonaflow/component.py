@@ -147,6 +147,9 @@ class Component(abc.ABC):
     icon: ClassVar[str]
     color: ClassVar[str]
     channels: ClassVar[tuple[Channel, ...]] = (DEFAULT_CHANNEL,)
+    #: Channels an earlier version of the component had -> the channel that now carries their
+    #: events: canvases saved with the old name keep their edges.
+    channel_aliases: ClassVar[Mapping[str, str]] = {}
     payload_type: ClassVar[type[Payload]]
     #: Config paths whose strings are taken literally (never resolved as expressions).
     literal_fields: ClassVar[frozenset[str]] = frozenset()
@@ -201,6 +204,11 @@ class Component(abc.ABC):
     @classmethod
     def channel_names(cls) -> tuple[str, ...]:
         return tuple(channel.name for channel in cls.channels)
+
+    @classmethod
+    def listened_names(cls, channel: str) -> tuple[str, ...]:
+        """The names an edge may use to listen to ``channel``: its own and its old aliases."""
+        return (channel, *(old for old, current in cls.channel_aliases.items() if current == channel))
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -148,6 +148,23 @@ async def test_an_http_node_routes_on_success_through_the_engine(
     assert emitted(store, record.id, "down") == []
 
 
+async def test_an_older_exports_edge_on_http_default_takes_its_success(
+    store: RunStore, server: LoopbackServer
+) -> None:
+    # SuperPlane's http had one `default` channel before success/failure; such canvases still run.
+    server.replies = [Reply(200, b"fine", (("Content-Type", "text/plain"),))]
+    canvas = make_canvas(
+        [
+            {"id": "fetch", "component": "http", "configuration": {"url": server.url + "/"}},
+            {"id": "next", "component": "noop"},
+        ],
+        [("start", "fetch"), ("fetch", "next", "default")],
+    )
+    record = await asyncio.wait_for(Engine(store).run(parse_canvas(canvas)), 60)
+    assert record.status == "succeeded", record.error
+    assert [event["type"] for event in emitted(store, record.id, "next")] == ["noop.finished"]
+
+
 async def test_http_retries_resume_after_an_engine_restart(store: RunStore, server: LoopbackServer) -> None:
     server.replies = [Reply(503), Reply(200, b"up")]
     canvas = make_canvas(

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar
 
 from daytonaflow.component import Component, ExecutionContext
 from daytonaflow.components import _fields
@@ -77,18 +77,9 @@ class DaytonaComponent(Component, Generic[ConfigT], abc.ABC):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
-        if not isinstance(cast(object, config), Mapping):
-            return [ConfigIssue("", "the configuration must be an object")]
-        issues = _fields.validate(cls.fields(), config, allow_expressions=allow_expressions)
-        # Every broken rule at once, but one issue per field: a cross-field rule about a value the
-        # field specs already rejected would only repeat the problem.
-        reported = {issue.field for issue in issues}
-        issues.extend(
-            issue
-            for issue in cls.extra_rules(config, allow_expressions=allow_expressions)
-            if issue.field not in reported
+        return _fields.validate_with_rules(
+            cls.fields(), config, cls.extra_rules, allow_expressions=allow_expressions
         )
-        return issues
 
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:

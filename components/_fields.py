@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from daytonaflow._suggest import did_you_mean
 from daytonaflow.errors import ConfigIssue
@@ -352,3 +352,27 @@ def validate(
     validator = _Validator(allow_expressions)
     validator.object(fields, config, "")
     return validator.issues
+
+
+def validate_with_rules(
+    fields: Sequence[Field],
+    config: Mapping[str, Any],
+    extra_rules: Callable[..., list[ConfigIssue]],
+    *,
+    allow_expressions: bool,
+) -> list[ConfigIssue]:
+    """A component's whole validation: its field specs, then its own ``extra_rules(config, ...)``.
+
+    Every broken rule at once, but one issue per field: a cross-field rule about a value the field
+    specs already rejected would only repeat the problem.
+    """
+    if not isinstance(cast(object, config), Mapping):
+        return [ConfigIssue("", "the configuration must be an object")]
+    issues = validate(fields, config, allow_expressions=allow_expressions)
+    reported = {issue.field for issue in issues}
+    issues.extend(
+        issue
+        for issue in extra_rules(config, allow_expressions=allow_expressions)
+        if issue.field not in reported
+    )
+    return issues

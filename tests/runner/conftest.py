@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +47,49 @@ def server() -> Iterator[Any]:
         running_local_server(root / "state") as instance,
     ):
         yield instance
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers `answer to PATH`; `/error` with a 500, `/hang` after the test ends."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        if self.path == "/hang":
+            self.release.wait(30)
+        status = 500 if self.path == "/error" else 200
+        body = f"answer to {self.path}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def hangs_released() -> threading.Event:
+    """Set it to let the ``web`` server's ``/hang`` requests answer."""
+    return _Handler.release
+
+
+@pytest.fixture
+def web() -> Iterator[str]:
+    """A loopback HTTP server for canvases with http nodes."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    _Handler.release.set()
+    server.shutdown()
+    _Handler.release.clear()
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The run database the CLI uses, in the test's temp dir."""
+    path = tmp_path / "runs.db"
+    monkeypatch.setenv("DAYTONAFLOW_DB", str(path))
+    return path

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +21,6 @@ from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _e
 from daytonaflow.runner import RunStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    release = threading.Event()
-
-    def do_GET(self) -> None:
-        if self.path == "/hang":
-            self.release.wait(30)
-        status = 500 if self.path == "/error" else 200
-        body = f"answer to {self.path}\n".encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-@pytest.fixture
-def web() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    _Handler.release.set()
-    server.shutdown()
-    _Handler.release.clear()
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "runs.db"
-    monkeypatch.setenv("DAYTONAFLOW_DB", str(path))
-    return path
 
 
 def write_canvas(tmp_path: Path, document: dict[str, Any], name: str = "canvas.yaml") -> Path:
@@ -272,11 +235,11 @@ def kill_mid_run(canvas: Path, db: Path) -> str:
 
 
 def test_runs_resume_finishes_a_killed_run(
-    tmp_path: Path, web: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, web: str, hangs_released: threading.Event, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "runs.db"
     killed_id = kill_mid_run(write_canvas(tmp_path, fetch_canvas(web + "/hang")), db)
-    _Handler.release.set()
+    hangs_released.set()
     with RunStore(db) as store:
         assert store.get_run(killed_id).status == "running"
     assert main(["runs", "resume", "--db", str(db)]) == EXIT_OK
@@ -289,11 +252,11 @@ def test_runs_resume_finishes_a_killed_run(
 
 
 def test_the_next_run_resumes_a_killed_run_too(
-    tmp_path: Path, web: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, web: str, hangs_released: threading.Event, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "runs.db"
     killed_id = kill_mid_run(write_canvas(tmp_path, fetch_canvas(web + "/hang")), db)
-    _Handler.release.set()
+    hangs_released.set()
     other = write_canvas(tmp_path, make_canvas([], [], name="other"), "other.yaml")
     assert main(["run", str(other), "--db", str(db)]) == EXIT_OK
     assert "resuming 1 unfinished run" in capsys.readouterr().out

@@ -9,9 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,35 +22,6 @@ from daytonaflow.runner import ComponentRegistry, RunStore, check_canvas, parse_
 
 #: Longer than any terminal: off a terminal it must come out whole, on one line.
 LONG_PATH = "/" + "-".join(["a-rather-long-path-segment"] * 8)
-
-
-class _Answer(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"answer to {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-@pytest.fixture
-def web() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "runs.db"
-    monkeypatch.setenv("DAYTONAFLOW_DB", str(path))
-    return path
 
 
 def _write(tmp_path: Path, document: dict[str, Any], name: str = "canvas.yaml") -> Path:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from typing import Any, ClassVar
 
 from daytonaflow.component import Component, ExecutionContext
@@ -21,15 +19,6 @@ from daytonaflow.errors import ComponentError, ConfigError, ConfigIssue
 
 class ExpressionResultError(ComponentError):
     """A bare-expression field evaluated to something else than the component needs (a boolean)."""
-
-
-@cache
-def _example(name: str) -> dict[str, Any]:
-    text = resources.files("daytonaflow.builtins").joinpath(f"{name}.example.json").read_text("utf-8")
-    document = json.loads(text)
-    if not isinstance(document, dict):
-        raise TypeError(f"example output of {name} is not a JSON object")
-    return document
 
 
 class BuiltinComponent(Component):
@@ -49,8 +38,7 @@ class BuiltinComponent(Component):
 
     @classmethod
     def example_output(cls) -> dict[str, Any]:
-        copy: dict[str, Any] = json.loads(json.dumps(_example(cls.name)))  # callers may change it
-        return copy
+        return _fields.packaged_example("daytonaflow.builtins", cls.name)
 
     @classmethod
     def manifest(cls) -> dict[str, Any]:

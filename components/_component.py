@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from typing import Any, ClassVar, Generic, TypeVar
 
 from daytonaflow.component import Component, ExecutionContext
@@ -22,15 +19,6 @@ ICON = "box"
 COLOR = "#2ECC71"
 
 ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
-
-
-@cache
-def _example(name: str) -> dict[str, Any]:
-    text = resources.files("daytonaflow.components").joinpath(f"{name}.example.json").read_text("utf-8")
-    document = json.loads(text)
-    if not isinstance(document, dict):
-        raise TypeError(f"example output of {name} is not a JSON object")
-    return document
 
 
 class DaytonaComponent(Component, Generic[ConfigT], abc.ABC):
@@ -66,8 +54,7 @@ class DaytonaComponent(Component, Generic[ConfigT], abc.ABC):
 
     @classmethod
     def example_output(cls) -> dict[str, Any]:
-        copy: dict[str, Any] = json.loads(json.dumps(_example(cls.name)))  # callers may change it
-        return copy
+        return _fields.packaged_example("daytonaflow.components", cls.name)
 
     @classmethod
     def manifest(cls) -> dict[str, Any]:

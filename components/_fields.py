@@ -9,10 +9,13 @@ before the typed config is built (:func:`apply_defaults`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Literal, cast
 
 from daytonaflow._suggest import did_you_mean
@@ -376,3 +379,17 @@ def validate_with_rules(
         if issue.field not in reported
     )
     return issues
+
+
+def packaged_example(package: str, name: str) -> dict[str, Any]:
+    """A fresh copy (callers may change it) of ``<name>.example.json`` shipped in ``package``."""
+    return copy.deepcopy(_packaged_example(package, name))
+
+
+@functools.cache
+def _packaged_example(package: str, name: str) -> dict[str, Any]:
+    text = resources.files(package).joinpath(f"{name}.example.json").read_text("utf-8")
+    document = json.loads(text)
+    if not isinstance(document, dict):
+        raise TypeError(f"example output of {name} is not a JSON object")
+    return document

@@ -29,7 +29,14 @@ from daytonaflow.events import Event
 from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
-from daytonaflow.runner.context import HookSlot, NodeContext, NoSecrets, RunResources, StoredMetadata
+from daytonaflow.runner.context import (
+    Emission,
+    HookSlot,
+    NodeContext,
+    NoSecrets,
+    RunResources,
+    StoredMetadata,
+)
 from daytonaflow.runner.errors import CanvasError, RunInputError, RunNotFoundError
 from daytonaflow.runner.graph import CanvasGraph
 from daytonaflow.runner.ownership import current_owner, owner_alive
@@ -562,8 +569,7 @@ class Engine:
             # A hook that returned while the run was being stopped must not start new work.
             return
         if ctx.emission is not None and event is not None:
-            summary = ctx.emission.payload.failure_summary()
-            self._route(run, execution, ctx.emission.channel, event, ctx.config, phase, summary)
+            self._route(run, execution, ctx.emission, event, ctx.config, phase)
             if run.failure is not None:
                 await self._stop_all(run)
                 await self._finish(run)
@@ -718,13 +724,13 @@ class Engine:
         self,
         run: _Run,
         execution: _Execution,
-        channel: str,
+        emission: Emission,
         event: dict[str, Any],
         config: dict[str, Any],
         phase: Phase,
-        failure_summary: str | None,
     ) -> None:
         node = execution.node
+        channel = emission.channel
         event_id = uuid.uuid4().hex
         parent_id = execution.current_input(phase)
         unhandled = self._is_failure_channel(node, channel) and not self._listeners(run, node, channel)
@@ -745,8 +751,9 @@ class Engine:
                 del run.open_joins[node.id]  # the next input starts the node's next group
             if unhandled and run.failure is None:
                 run.failure = f'node "{node.id}" emitted on "{channel}" and no edge handles it'
-                if failure_summary:
-                    run.failure += f": {failure_summary}"
+                summary = emission.payload.failure_summary()
+                if summary:
+                    run.failure += f": {summary}"
                 self.store.set_run_error(run.id, run.failure)
             created = self._insert_downstream(run, node, channel, event_id)
         del run.active[execution.id]

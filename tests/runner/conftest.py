@@ -13,6 +13,7 @@ from run_fakes import FAKE_COMPONENTS, FakeBackend
 from run_support import running_local_server
 from sandbox_dirs import traversable_temp_dir
 
+from daytonaflow.components import DaytonaIntegration
 from daytonaflow.runner import Engine, RunStore, RunUpdate
 
 
@@ -67,6 +68,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+@pytest.fixture
+async def integration(server: Any) -> AsyncIterator[DaytonaIntegration]:
+    """A client of the module's embedded server, as the CLI builds it."""
+    integration = DaytonaIntegration(server.api_url, server.api_key)
+    yield integration
+    await integration.aclose()
+
+
+@pytest.fixture
+async def real_engine(store: RunStore, integration: Any, updates: list[RunUpdate]) -> AsyncIterator[Engine]:
+    """An engine driving real sandboxes of the module's embedded server."""
+    engine = Engine(store, integration=integration, observers=[updates.append])
+    yield engine
+    await engine.aclose()
 
 
 @pytest.fixture

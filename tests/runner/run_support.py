@@ -50,3 +50,10 @@ def kill_after_ready(process: subprocess.Popen[str], delay: float) -> None:
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+async def live_sandboxes(integration: Any) -> list[str]:
+    """The ids of the sandboxes the server still has (not destroyed)."""
+    return [
+        sandbox.id for sandbox in await integration.client.list_sandboxes() if sandbox.state != "destroyed"
+    ]

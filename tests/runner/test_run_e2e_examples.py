@@ -4,38 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from run_support import sandbox_resources
+from run_support import live_sandboxes, sandbox_resources
 
-from daytonaflow.components import DaytonaIntegration
 from daytonaflow.runner import Engine, RunStore, RunUpdate, load_canvas, parse_canvas
 
 pytestmark = pytest.mark.sandbox
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture
-async def integration(server: Any) -> AsyncIterator[DaytonaIntegration]:
-    integration = DaytonaIntegration(server.api_url, server.api_key)
-    yield integration
-    await integration.aclose()
-
-
-@pytest.fixture
-async def real_engine(store: RunStore, integration: Any, updates: list[RunUpdate]) -> AsyncIterator[Engine]:
-    engine = Engine(store, integration=integration, observers=[updates.append])
-    yield engine
-    await engine.aclose()
-
-
-async def live_sandboxes(integration: Any) -> list[str]:
-    return [
-        sandbox.id for sandbox in await integration.client.list_sandboxes() if sandbox.state != "destroyed"
-    ]
 
 
 def event_data(store: RunStore, run_id: str, node_id: str) -> dict[str, Any]:

@@ -6,37 +6,15 @@ Daytona ones; see fixtures/README.md for where their shape comes from.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from run_support import sandbox_resources
+from run_support import live_sandboxes, sandbox_resources
 
-from daytonaflow.components import DaytonaIntegration
 from daytonaflow.runner import Canvas, ComponentRegistry, Engine, RunStore, load_canvas, validate_canvas
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "superplane"
-
-
-@pytest.fixture
-async def integration(server: Any) -> AsyncIterator[DaytonaIntegration]:
-    integration = DaytonaIntegration(server.api_url, server.api_key)
-    yield integration
-    await integration.aclose()
-
-
-@pytest.fixture
-async def real_engine(store: RunStore, integration: Any) -> AsyncIterator[Engine]:
-    engine = Engine(store, integration=integration)
-    yield engine
-    await engine.aclose()
-
-
-async def live_sandboxes(integration: Any) -> list[str]:
-    return [
-        sandbox.id for sandbox in await integration.client.list_sandboxes() if sandbox.state != "destroyed"
-    ]
 
 
 def ran(store: RunStore, run_id: str, canvas: Canvas) -> dict[str, dict[str, Any]]:

@@ -84,7 +84,8 @@ async def get_config(request: Request) -> Response:
             "maxAutoArchiveInterval": 0,
             "maintananceMode": False,
             "environment": "local",
-            "oidc": {"issuer": "", "clientId": "", "audience": ""},
+            # No identity provider: the key is the only credential (the SDK's model wants the fields).
+            "oidc": {"issuer": "", "clientId": "", "audience": "", "provider": "none"},
         }
     )
 

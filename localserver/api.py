@@ -499,6 +499,9 @@ async def replace_labels(request: Request) -> Response:
     state = _state(request)
     record = state.manager.get(request.path_params["sandbox"])
     body = await json_body(request)
+    if body.get("labels") is None:
+        # Daytona's SandboxLabels requires it: a body without it must not wipe the labels.
+        raise RequestFieldError("labels", "is required: an object of strings")
     record.labels = optional_labels(body)
     state.manager.save(record)
     return JSONResponse({"labels": record.labels})

@@ -507,3 +507,15 @@ def test_an_unknown_sandbox_is_a_404_in_daytonas_error_shape(api: Api) -> None:
         "error": "Not Found",
         "code": "SANDBOX_NOT_FOUND",
     }
+
+
+@pytest.mark.parametrize("body", [{}, {"labels": None}], ids=["absent", "null"])
+def test_replacing_labels_without_labels_is_a_400_that_keeps_them(api: Api, body: dict[str, Any]) -> None:
+    sandbox = api.create(labels={"keep": "me"})
+    try:
+        response = api.api("PUT", f"/sandbox/{sandbox['id']}/labels", json=body)
+        assert response.status_code == 400
+        assert response.json()["message"] == "labels is required: an object of strings"
+        assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["labels"] == {"keep": "me"}
+    finally:
+        api.delete(sandbox["id"])

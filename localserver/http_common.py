@@ -55,6 +55,10 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code)
+    if exc.status_code == 404 and exc.detail == HTTPStatus.NOT_FOUND.phrase:
+        # No route: said as Daytona's API says it, so that an SDK call this server lacks (archive,
+        # resize, ...) reads as a missing operation, not as a missing sandbox.
+        return error_response(404, f"Cannot {request.method} {request.url.path}")
     return error_response(exc.status_code, str(exc.detail))
 
 

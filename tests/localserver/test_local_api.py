@@ -519,3 +519,9 @@ def test_replacing_labels_without_labels_is_a_400_that_keeps_them(api: Api, body
         assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["labels"] == {"keep": "me"}
     finally:
         api.delete(sandbox["id"])
+
+
+def test_an_operation_the_server_lacks_is_a_404_naming_it(api: Api, sandbox: dict[str, Any]) -> None:
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/archive")
+    assert response.status_code == 404
+    assert response.json()["message"] == f"Cannot POST /api/sandbox/{sandbox['id']}/archive"

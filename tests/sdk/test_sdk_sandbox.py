@@ -283,6 +283,12 @@ def test_an_ephemeral_sandbox_is_deleted_once_stopped(client: Daytona) -> None:
     pytest.fail(f"an ephemeral sandbox was still there {_AUTO_DELETE_SECONDS:g} s after it stopped")
 
 
+def test_an_operation_the_server_lacks_names_itself(made: Callable[..., Sandbox]) -> None:
+    sandbox = made()
+    with pytest.raises(DaytonaNotFoundError, match=f"Cannot POST /api/sandbox/{sandbox.id}/archive"):
+        sandbox.archive()
+
+
 def test_delete_removes_the_sandbox(client: Daytona) -> None:
     sandbox = client.create()
     client.delete(sandbox)

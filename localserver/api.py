@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -340,18 +341,18 @@ class _ListQuery:
         for name, field in (("Cpu", "cpu"), ("MemoryGiB", "memory"), ("DiskGiB", "disk")):
             low, high = self._number(f"min{name}"), self._number(f"max{name}")
             if low is not None:
-                checks.append(lambda r, f=field, v=low: _reported_units(r, f) >= v)
+                checks.append(functools.partial(_units_compare, field, operator.ge, low))
             if high is not None:
-                checks.append(lambda r, f=field, v=high: _reported_units(r, f) <= v)
+                checks.append(functools.partial(_units_compare, field, operator.le, high))
         # No sandbox here has a time-to-live, so none has an auto-destroy time to fall in a range.
         if self._instant("autoDestroyAtAfter") or self._instant("autoDestroyAtBefore"):
             checks.append(lambda r: False)
         for prefix, field in (("createdAt", "created_at"), ("lastEvent", "last_activity_at")):
             after, before = self._instant(f"{prefix}After"), self._instant(f"{prefix}Before")
             if after is not None:
-                checks.append(lambda r, f=field, t=after: _instant_of(r, f) > t)
+                checks.append(functools.partial(_instant_compare, field, operator.gt, after))
             if before is not None:
-                checks.append(lambda r, f=field, t=before: _instant_of(r, f) < t)
+                checks.append(functools.partial(_instant_compare, field, operator.lt, before))
         return checks
 
 
@@ -364,13 +365,18 @@ def _flag_is(name: str, expected: bool, record: SandboxRecord) -> bool:
     return (record.public if name == "isPublic" else False) == expected
 
 
-def _reported_units(record: SandboxRecord, field: str) -> int:
+def _units_compare(
+    field: str, compare: Callable[[int, float], bool], bound: float, record: SandboxRecord
+) -> bool:
+    """Compare the whole cores or GiB the sandbox is reported with, as a client sees them."""
     reported: int = record.to_api("")[field]
-    return reported
+    return compare(reported, bound)
 
 
-def _instant_of(record: SandboxRecord, field: str) -> datetime:
-    return datetime.fromisoformat(getattr(record, field))
+def _instant_compare(
+    field: str, compare: Callable[[datetime, datetime], bool], bound: datetime, record: SandboxRecord
+) -> bool:
+    return compare(datetime.fromisoformat(getattr(record, field)), bound)
 
 
 async def list_sandboxes(request: Request) -> Response:

@@ -19,6 +19,7 @@ HERE = Path(__file__).parent
 _CHILD = "DAYTONAFLOW_SDK_CHILD_RUN"
 
 
+@pytest.mark.timeout(1500)
 @pytest.mark.skipif(os.environ.get(_CHILD) == "1", reason="already the run with the oldest SDK")
 def test_the_sdk_suite_passes_with_the_oldest_supported_release() -> None:
     target = os.environ.get("DAYTONAFLOW_OLDEST_SDK", "")

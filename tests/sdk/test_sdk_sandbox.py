@@ -12,6 +12,7 @@ import contextlib
 import importlib.metadata
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -266,6 +267,15 @@ def test_refresh_activity_moves_the_last_activity(made: Callable[..., Sandbox], 
     time.sleep(0.01)
     sandbox.refresh_activity()
     assert _raw_sandbox(served, sandbox.id)["lastActivityAt"] > before
+
+
+def test_the_directory_getters_name_the_home(made: Callable[..., Sandbox]) -> None:
+    sandbox = made()
+    assert sandbox.get_user_home_dir() == "/home/daytona"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 0.226 deprecates it for the one above
+        assert sandbox.get_user_root_dir() == "/home/daytona"
+    assert sandbox.get_work_dir() == "/home/daytona"
 
 
 def test_an_ephemeral_sandbox_is_deleted_once_stopped(client: Daytona) -> None:

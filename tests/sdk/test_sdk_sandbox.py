@@ -14,7 +14,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import pytest
@@ -28,18 +28,12 @@ from daytona import (
     Resources,
     Sandbox,
 )
+from sdk_testkit import Served
 
 _SDK_VERSION = tuple(int(part) for part in importlib.metadata.version("daytona").split(".")[:2])
 #: 0.226 pages ``list`` by cursor (an iterator of sandboxes); 0.129 by page number (one page).
 _CURSOR_LIST = _SDK_VERSION >= (0, 226)
 _AUTO_DELETE_SECONDS = 30.0
-
-
-class Served(Protocol):
-    """What this module reads of the harness's ``served`` fixture (conftest's ``Served``)."""
-
-    api_url: str
-    api_key: str
 
 
 def _unique(prefix: str) -> str:

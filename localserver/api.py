@@ -24,7 +24,10 @@ from daytonaflow.localserver.http_common import (
 )
 from daytonaflow.localserver.isolation import IsolationReport
 from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
-from daytonaflow.localserver.tokens import PreviewSigner
+from daytonaflow.localserver.tokens import PreviewSigner, PreviewTokenError
+
+#: Where the path form of a preview URL puts the preview: ``/preview/{port}-{sandboxId|token}/…``.
+PREVIEW_PATH_PREFIX = "/preview/"
 
 _MAX_SIGNED_EXPIRY_SECONDS = 24 * 3600
 #: Ten years: the longest auto-stop (or archive, delete) interval a create may ask for, in minutes.
@@ -44,12 +47,18 @@ class ServerState:
     api_url: str = ""
     toolbox_url: str = ""
     proxy_port: int = 0
+    proxy_host: str = "127.0.0.1"
+    api_key: str = ""
+    """The API key, which a preview request may send as a Bearer credential (the SDK says so)."""
 
     def sandbox_json(self, record: SandboxRecord) -> dict[str, Any]:
         return record.to_api(self.toolbox_url)
 
-    def preview_host(self, port: int, label: str) -> str:
-        return f"http://{port}-{label}.localhost:{self.proxy_port}"
+    def preview_url(self, port: int | str, label: str) -> str:
+        """The form of a preview URL that opens from any client on this host: an IP address,
+        which needs no resolver, and the preview in the path. The ``{port}-{label}.localhost``
+        host form works too wherever *.localhost resolves (see docs/local-server.md)."""
+        return f"http://{self.proxy_host}:{self.proxy_port}{PREVIEW_PATH_PREFIX}{port}-{label}"
 
 
 def _state(request: Request) -> ServerState:
@@ -71,7 +80,7 @@ async def get_config(request: Request) -> Response:
             "version": "daytonaflow-local",
             "linkedAccountsEnabled": False,
             "announcements": {},
-            "proxyTemplateUrl": f"http://{{{{PORT}}}}-{{{{sandboxId}}}}.localhost:{state.proxy_port}",
+            "proxyTemplateUrl": state.preview_url("{{PORT}}", "{{sandboxId}}"),
             "proxyToolboxUrl": state.toolbox_url,
             "defaultSnapshot": "local",
             "dashboardUrl": state.api_url,
@@ -215,7 +224,7 @@ async def preview_url(request: Request) -> Response:
     return JSONResponse(
         {
             "sandboxId": record.id,
-            "url": state.preview_host(port, record.id),
+            "url": state.preview_url(port, record.id),
             "token": record.preview_token,
         }
     )
@@ -234,7 +243,7 @@ async def signed_preview_url(request: Request) -> Response:
             "sandboxId": record.id,
             "port": port,
             "token": signed.token,
-            "url": state.preview_host(port, signed.token),
+            "url": state.preview_url(port, signed.token),
         }
     )
 
@@ -243,10 +252,13 @@ async def expire_signed_preview_url(request: Request) -> Response:
     state = _state(request)
     record = state.manager.get(request.path_params["sandbox"])
     port = _port(request)
-    claims = state.signer.decode(request.path_params["token"])
-    if claims.sandbox_id != record.id or claims.port != port:
+    try:
+        claims = state.signer.decode(request.path_params["token"], port)
+    except PreviewTokenError:
+        claims = None
+    if claims is None or claims.sandbox_id != record.id:
         raise ApiError(400, "token was not issued for this sandbox and port", code="TOKEN_INVALID")
-    state.signer.revoke(claims.token)
+    state.signer.revoke(claims.token, port)
     return Response(status_code=200)
 
 

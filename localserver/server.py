@@ -211,7 +211,7 @@ class LocalServer:
 
     @property
     def proxy_url(self) -> str:
-        return f"http://localhost:{self.proxy_port}"
+        return f"http://{self._display_host}:{self.proxy_port}/preview/{{port}}-{{sandboxId}}"
 
     @property
     def _display_host(self) -> str:
@@ -386,6 +386,8 @@ class LocalServer:
             api_url=self.api_url,
             toolbox_url=self.toolbox_url,
             proxy_port=self.proxy_port,
+            proxy_host=self._display_host,
+            api_key=self.api_key,
         )
         self.state = state
         await manager.open()

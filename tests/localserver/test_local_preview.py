@@ -147,12 +147,15 @@ def web(api: Api) -> Iterator[dict[str, Any]]:
 
 
 def _host(url: str) -> str:
-    return httpx.URL(url).netloc.decode()
+    """The Host header of Daytona's host form naming the same preview as a path-form ``url``."""
+    parsed = httpx.URL(url)
+    label = parsed.path.removeprefix("/preview/").strip("/")
+    return f"{label}.localhost:{parsed.port}"
 
 
 def test_standard_preview_url_serves_the_sandbox_port_with_its_token(api: Api, web: dict[str, Any]) -> None:
     preview = api.api("GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/preview-url").json()
-    assert preview["url"] == f"http://{HTTP_PORT}-{web['id']}.localhost:{api.server.proxy_port}"
+    assert preview["url"] == f"http://127.0.0.1:{api.server.proxy_port}/preview/{HTTP_PORT}-{web['id']}"
     assert preview["sandboxId"] == web["id"]
     response = api.preview(
         _host(preview["url"]), "/index.html", headers={"x-daytona-preview-token": preview["token"]}
@@ -191,8 +194,7 @@ def test_signed_preview_url_needs_no_header(api: Api, web: dict[str, Any]) -> No
         "GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/signed-preview-url", params={"expiresInSeconds": 120}
     ).json()
     assert signed["port"] == HTTP_PORT
-    assert signed["url"] == f"http://{HTTP_PORT}-{signed['token']}.localhost:{api.server.proxy_port}"
-    assert len(signed["token"]) <= 63
+    assert signed["url"] == f"http://127.0.0.1:{api.server.proxy_port}/preview/{HTTP_PORT}-{signed['token']}"
     response = api.preview(_host(signed["url"]), "/index.html")
     assert response.status_code == 200
     assert response.text == "hello from the sandbox\n"

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from daytonaflow.localserver.egress import NetworkPolicyError, parse_allow_list
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
     bounded_number,
@@ -133,13 +134,28 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
         checked[name] = bounded_number(body, name, high, low)
     # Fields of Daytona's create this server accepts without using: their types are still checked,
     # so a client learns of its mistake here as it would from Daytona.
-    for name in ("snapshot", "user", "networkAllowList", "domainAllowList", "linkedSandbox"):
+    for name in ("snapshot", "user", "domainAllowList", "linkedSandbox"):
         optional_str(body, name)
-    optional_bool(body, "networkBlockAll")
+    checked.update(_network_request(body))
     bounded_number(body, "gpu", _MAX_GPUS)
     for name in ("autoArchiveInterval", "autoDeleteInterval"):
         bounded_number(body, name, _MAX_INTERVAL_MINUTES)
     return {key: value for key, value in checked.items() if value is not None}
+
+
+def _network_request(body: dict[str, Any]) -> dict[str, Any]:
+    """``networkBlockAll`` and ``networkAllowList``, checked (the list must parse as CIDRs)."""
+    block_all = optional_bool(body, "networkBlockAll")
+    allow_list = optional_str(body, "networkAllowList")
+    if allow_list is not None:
+        try:
+            parse_allow_list(allow_list)
+        except NetworkPolicyError as error:
+            raise ApiError(400, str(error)) from None
+    checked: dict[str, Any] = {"networkAllowList": allow_list}
+    # Egress is asked for explicitly: networkBlockAll false, or an allow list without it.
+    checked["networkBlockAll"] = block_all if block_all is not None else allow_list is None
+    return checked
 
 
 async def list_sandboxes(request: Request) -> Response:

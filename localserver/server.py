@@ -378,6 +378,7 @@ class LocalServer:
         proxy_socket = _listen(self.host, self.proxy_port)
         self.port = api_socket.getsockname()[1]
         self.proxy_port = proxy_socket.getsockname()[1]
+        manager.protected_ports = {self.port, self.proxy_port}
         state = ServerState(
             manager=manager,
             signer=PreviewSigner(self._secret()),

@@ -244,7 +244,7 @@ class EgressProxy:
             )
         except (OSError, TimeoutError, UnicodeError):
             raise _Refused(502, f"{host} does not resolve") from None
-        return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+        return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
     async def _dial(
         self, address: _IPAddress, port: int
@@ -260,10 +260,10 @@ class EgressProxy:
 def _destination(method: str, target: str) -> tuple[str, int, str | None]:
     """Host, port and the origin-form target (``None`` for a CONNECT tunnel) of a proxy request."""
     if method == "CONNECT":
-        host, sep, port = target.rpartition(":")
-        if not sep or not port.isdigit() or not host:
+        host, sep, digits = target.rpartition(":")
+        if not sep or not digits.isdigit() or not host:
             raise _Refused(400, "CONNECT needs host:port")
-        return host.strip("[]"), _port(int(port)), None
+        return host.strip("[]"), _port(int(digits)), None
     parts = urlsplit(target)
     if parts.scheme != "http" or not parts.hostname:
         raise _Refused(400, "only absolute http:// requests and CONNECT are proxied")

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,51 @@ def test_the_policy_decides_by_address(allow_list: str | None, address: str, all
 
     policy = EgressPolicy(parse_allow_list(allow_list) if allow_list else None)
     assert (policy.refusal(ipaddress.ip_address(address)) is None) is allowed
+
+
+def test_a_name_is_resolved_once_and_the_checked_address_dialled() -> None:
+    """DNS rebinding: a name that first answers an allowed address and then a refused one must
+    not reach the refused one; the proxy connects to the address it checked."""
+
+    async def scenario() -> None:
+        reached: list[str] = []
+
+        def listener(tag: str) -> Any:
+            async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                reached.append(tag)
+                writer.close()
+
+            return accept
+
+        allowed = await asyncio.start_server(listener("allowed"), "127.0.0.1", 0)
+        port = allowed.sockets[0].getsockname()[1]
+        try:
+            refused = await asyncio.start_server(listener("refused"), "127.0.0.2", port)
+        except OSError:
+            allowed.close()
+            pytest.skip("127.0.0.2 is not usable on this host")
+        loop = asyncio.get_running_loop()
+        real = loop.getaddrinfo
+        answers = iter(["127.0.0.1"])
+
+        async def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host == "rebind.test":
+                host = next(answers, "127.0.0.2")  # the first lookup allowed, every later one not
+            return await real(host, *args, **kwargs)
+
+        loop.getaddrinfo = rebinding  # type: ignore[method-assign]
+        try:
+            async with _proxy(EgressLimits()) as proxy:
+                reader, writer = await asyncio.open_unix_connection(str(proxy.socket_path))
+                writer.write(f"CONNECT rebind.test:{port} HTTP/1.1\r\n\r\n".encode())
+                status = await asyncio.wait_for(reader.readline(), _WITHIN_SECONDS)
+                assert status.startswith(b"HTTP/1.1 200"), status
+                await asyncio.wait_for(reader.read(), _WITHIN_SECONDS)
+                writer.close()
+        finally:
+            loop.getaddrinfo = real  # type: ignore[method-assign]
+            allowed.close()
+            refused.close()
+        assert reached == ["allowed"]
+
+    asyncio.run(scenario())

@@ -603,6 +603,27 @@ class _Agent:
         _splice(conn, upstream)
         return None
 
+    def op_egress_start(self, request: Json, conn: socket.socket) -> Json:
+        """Open the sandbox's way out (the server's egress proxy, see localserver/egress.py):
+        relay ``127.0.0.1:port`` to the proxy's socket and point the proxy variables of every
+        later command, session and code run at it. Asked once per start, before sandbox code runs."""
+        port, proxy_socket = request["port"], request["socket"]
+        if not isinstance(port, int) or not isinstance(proxy_socket, str):
+            raise _Fail(400, "port must be an integer and socket a path")
+        with self.lock:
+            if not self.config.get("egress_port"):
+                _start_egress_relay(port, proxy_socket)
+                proxy = f"http://127.0.0.1:{port}"
+                names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+                env = {
+                    **dict.fromkeys(names, proxy),
+                    "NO_PROXY": "localhost,127.0.0.1",
+                    "no_proxy": "localhost,127.0.0.1",
+                }
+                self.config["env"] = {**self.config.get("env", {}), **env}
+                self.config["egress_port"] = port
+        return {"port": port}
+
 
 def _follow_framed(cmd: _Command, conn: socket.socket) -> None:
     """Send a command's stdout and stderr as frames until it has ended and all is sent.
@@ -659,6 +680,43 @@ def _start_thread(target: Any, *args: Any) -> None:
         threading.Thread(target=target, args=args, daemon=True).start()
     except RuntimeError:
         raise _Fail(503, "the sandbox has reached its process limit; retry once processes end") from None
+
+
+def _start_egress_relay(port: int, proxy_socket: str) -> None:
+    """Listen on 127.0.0.1:``port`` and splice each connection to the Unix socket of the proxy
+    (a thread per connection; the proxy bounds how many it serves at once)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(128)
+
+    def relay(client: socket.socket) -> None:
+        try:
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(proxy_socket)
+            except OSError:
+                upstream.close()
+                return
+            _splice(client, upstream)
+        finally:
+            client.close()
+
+    def accept_forever() -> None:
+        import time
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                time.sleep(0.1)  # out of fds, say: wait for some to close rather than spin
+                continue
+            try:
+                _start_thread(relay, client)
+            except _Fail:
+                client.close()
+
+    _start_thread(accept_forever)
 
 
 def _splice(a: socket.socket, b: socket.socket) -> None:

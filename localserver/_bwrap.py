@@ -14,6 +14,7 @@ from pathlib import Path
 from daytonaflow.localserver import seccomp
 from daytonaflow.localserver._limits import MIB, SandboxLimits
 from daytonaflow.localserver._uids import SANDBOX_UID
+from daytonaflow.localserver.egress import SANDBOX_NET_DIR
 
 _TOP_LEVEL_SYSTEM = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _SECCOMP_PROGRAM = seccomp.filter_program()
@@ -110,6 +111,7 @@ def plan_spawn(
     env: Mapping[str, str],
     rlimit_fallbacks: Mapping[str, int],
     ptys: Path | None = None,
+    net_dir: Path | None = None,
 ) -> SpawnPlan:
     """The bwrap command line for a sandbox; non-system paths are passed as open fds.
 
@@ -174,6 +176,10 @@ def plan_spawn(
     ]
     if node_dir is not None:
         argv += ["--ro-bind-fd", path_fd(node_dir), "/opt/daytonaflow/node"]
+    if net_dir is not None:
+        # Bound into every sandbox, spares included (a spare's policy is not known yet): the
+        # egress proxy's socket appears in it only for a sandbox whose policy allows egress.
+        argv += ["--ro-bind-fd", path_fd(net_dir), SANDBOX_NET_DIR]
     if _SECCOMP_PROGRAM is not None:
         program_fd = seccomp.filter_fd(_SECCOMP_PROGRAM)
         opened.append(program_fd)

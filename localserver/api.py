@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from daytonaflow.localserver.egress import NetworkPolicyError, parse_allow_list
 from daytonaflow.localserver.errors import ApiError, RequestFieldError
 from daytonaflow.localserver.http_common import (
     bounded_integer,
@@ -32,7 +33,10 @@ from daytonaflow.localserver.http_common import (
 )
 from daytonaflow.localserver.isolation import IsolationReport
 from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
-from daytonaflow.localserver.tokens import PreviewSigner
+from daytonaflow.localserver.tokens import PreviewSigner, PreviewTokenError
+
+#: Where the path form of a preview URL puts the preview: ``/preview/{port}-{sandboxId|token}/…``.
+PREVIEW_PATH_PREFIX = "/preview/"
 
 _MAX_SIGNED_EXPIRY_SECONDS = 24 * 3600
 #: Ten years: the longest auto-stop (or archive, delete) interval a create may ask for, in minutes.
@@ -52,12 +56,18 @@ class ServerState:
     api_url: str = ""
     toolbox_url: str = ""
     proxy_port: int = 0
+    proxy_host: str = "127.0.0.1"
+    api_key: str = ""
+    """The API key, which a preview request may send as a Bearer credential (the SDK says so)."""
 
     def sandbox_json(self, record: SandboxRecord) -> dict[str, Any]:
         return record.to_api(self.toolbox_url)
 
-    def preview_host(self, port: int, label: str) -> str:
-        return f"http://{port}-{label}.localhost:{self.proxy_port}"
+    def preview_url(self, port: int | str, label: str) -> str:
+        """The form of a preview URL that opens from any client on this host: an IP address,
+        which needs no resolver, and the preview in the path. The ``{port}-{label}.localhost``
+        host form works too wherever *.localhost resolves (see docs/local-server.md)."""
+        return f"http://{self.proxy_host}:{self.proxy_port}{PREVIEW_PATH_PREFIX}{port}-{label}"
 
 
 def _state(request: Request) -> ServerState:
@@ -80,7 +90,7 @@ async def get_config(request: Request) -> Response:
             "version": "daytonaflow-local",
             "linkedAccountsEnabled": False,
             "announcements": {},
-            "proxyTemplateUrl": f"http://{{{{PORT}}}}-{{{{sandboxId}}}}.localhost:{state.proxy_port}",
+            "proxyTemplateUrl": state.preview_url("{{PORT}}", "{{sandboxId}}"),
             "proxyToolboxUrl": state.toolbox_url,
             "defaultSnapshot": "local",
             "dashboardUrl": state.api_url,
@@ -155,9 +165,11 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
         "autoDeleteInterval": bounded_integer(
             body, "autoDeleteInterval", _MAX_INTERVAL_MINUTES, -_MAX_INTERVAL_MINUTES
         ),
-        "networkBlockAll": optional_bool(body, "networkBlockAll"),
         "networkAllowList": _network_allow_list(body),
     }
+    # No egress unless asked for: networkBlockAll false, or an allow list without it.
+    block_all = optional_bool(body, "networkBlockAll")
+    checked["networkBlockAll"] = block_all if block_all is not None else checked["networkAllowList"] is None
     for name, (low, high) in REQUEST_RANGES.items():
         checked[name] = bounded_integer(body, name, high, low)
     # Fields of Daytona's create this server accepts without using: their types are still checked,
@@ -187,6 +199,10 @@ def _network_allow_list(body: dict[str, Any]) -> str | None:
             raise RequestFieldError(
                 "networkAllowList", f"must be comma-separated IPv4 CIDR blocks; {entry.strip()!r} is not one"
             ) from None
+    try:
+        parse_allow_list(raw)  # the egress proxy's own bounds (how many networks)
+    except NetworkPolicyError as error:
+        raise RequestFieldError("networkAllowList", str(error).removeprefix("networkAllowList ")) from None
     return raw
 
 
@@ -521,7 +537,7 @@ async def preview_url(request: Request) -> Response:
     return JSONResponse(
         {
             "sandboxId": record.id,
-            "url": state.preview_host(port, record.id),
+            "url": state.preview_url(port, record.id),
             "token": record.preview_token,
         }
     )
@@ -541,7 +557,7 @@ async def signed_preview_url(request: Request) -> Response:
             "sandboxId": record.id,
             "port": port,
             "token": signed.token,
-            "url": state.preview_host(port, signed.token),
+            "url": state.preview_url(port, signed.token),
         }
     )
 
@@ -550,10 +566,13 @@ async def expire_signed_preview_url(request: Request) -> Response:
     state = _state(request)
     record = state.manager.get(request.path_params["sandbox"])
     port = _port(request)
-    claims = state.signer.decode(request.path_params["token"])
-    if claims.sandbox_id != record.id or claims.port != port:
+    try:
+        claims = state.signer.decode(request.path_params["token"], port)
+    except PreviewTokenError:
+        claims = None
+    if claims is None or claims.sandbox_id != record.id:
         raise ApiError(400, "token was not issued for this sandbox and port", code="TOKEN_INVALID")
-    state.signer.revoke(claims.token)
+    state.signer.revoke(claims.token, port)
     return Response(status_code=200)
 
 

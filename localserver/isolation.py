@@ -249,7 +249,12 @@ def build_report(
         else f"{per_uid}: the kernel counts them per host uid, and all sandboxes share one, so one "
         "sandbox can use up its neighbours' share (run the server as root for a uid per sandbox)"
     )
-    report["network"] = "own network namespace: loopback only, no egress"
+    report["network"] = (
+        "own network namespace: loopback only, no egress by default; a sandbox created with "
+        "networkBlockAll=false or a networkAllowList reaches out only through its own filtering "
+        "HTTP/CONNECT proxy on the host (allow-listed CIDRs, else public addresses only; never "
+        "this server's ports)"
+    )
     refused = seccomp.refused_syscalls()
     report["syscalls"] = (
         f"seccomp filter refusing {len(refused)} syscalls ({', '.join(refused)}); "

@@ -1,4 +1,12 @@
-"""The preview proxy: ``http://{port}-{sandboxId|token}.localhost:{proxyPort}`` into a sandbox port.
+"""The preview proxy: a sandbox port at ``http://127.0.0.1:{proxyPort}/preview/{port}-{sandboxId|token}/``
+(the path form, which every client on the host opens) or ``http://{port}-{sandboxId|token}.localhost:
+{proxyPort}`` (Daytona's host form, where *.localhost resolves: browsers, systemd-resolved).
+
+The path form moves the app under a prefix: its relative links keep it, its absolute ones
+(``/static/app.js``) would leave it. Such a request carries the page it came from in its
+``Referer``, so one without the prefix whose referrer has it is redirected under that prefix
+(307: method and body kept). A navigation to the bare prefix is redirected to it with a slash, so
+that the page's relative links resolve under it; other clients get the page there directly.
 
 Sandboxes have their own network namespace, so the proxy cannot dial their ports: every request
 asks the sandbox's agent to connect to ``127.0.0.1:port`` inside and splice the bytes. HTTP goes
@@ -16,19 +24,24 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import h11
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.frames import CloseCode
 
 from daytonaflow.localserver.agent_client import AgentClient, AgentStream
-from daytonaflow.localserver.api import ServerState
+from daytonaflow.localserver.api import PREVIEW_PATH_PREFIX, ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import error_response
 from daytonaflow.localserver.sandboxes import SandboxRecord
 from daytonaflow.localserver.tokens import PreviewTokenError
 
 _HOST = re.compile(r"^(\d{1,5})-([a-z0-9-]+)\.localhost(?::\d+)?$", re.IGNORECASE)
+_PATH = re.compile(rf"^{PREVIEW_PATH_PREFIX}(\d{{1,5}})-([A-Za-z0-9-]+)(/.*)?$", re.DOTALL)
+_REFERRER = re.compile(
+    rf"^[a-z][a-z0-9+.-]*://[^/]*({PREVIEW_PATH_PREFIX}\d{{1,5}}-[A-Za-z0-9-]+)(?:[/?#]|$)"
+)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HOP_BY_HOP = {
     b"connection",
@@ -46,6 +59,26 @@ _HOP_BY_HOP = {
 #: Headers the serving HTTP server (uvicorn) adds to every response itself: the upstream's copies
 #: are dropped, or the client would receive each twice.
 _SET_BY_SERVER = {b"date", b"server"}
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a preview request names: the sandbox port, the label before it, the path to ask the
+    sandbox for, and whether an API key it carried was taken as its credential (and is dropped)."""
+
+    record: SandboxRecord
+    port: int
+    path: bytes
+    api_key_used: bool
+
+
+class _Redirect(Exception):
+    """A request to answer with a redirect to ``location`` (the path form's fix-ups)."""
+
+    def __init__(self, location: bytes, status: int) -> None:
+        super().__init__(location.decode("latin-1"))
+        self.location = location
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -92,7 +125,14 @@ class PreviewProxy:
         if scope["type"] not in ("http", "websocket"):
             return
         try:
-            record, port = self._authorize(scope)
+            target = self._authorize(scope)
+        except _Redirect as redirect:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": "use the /preview/ path"})
+                return
+            headers = {"location": redirect.location.decode("latin-1"), "content-length": "0"}
+            await Response(status_code=redirect.status, headers=headers)(scope, receive, send)
+            return
         except ApiError as error:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
@@ -101,19 +141,41 @@ class PreviewProxy:
             await response(scope, receive, send)
             return
         if scope["type"] == "http":
-            await self._http(scope, receive, send, record, port)
+            await self._http(scope, receive, send, target)
         else:
-            await self._websocket(scope, receive, send, record, port)
+            await self._websocket(scope, receive, send, target)
 
-    def _authorize(self, scope: Scope) -> tuple[SandboxRecord, int]:
-        headers = dict(scope.get("headers", []))
+    def _locate(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, bytes]:
+        """Port, label and the sandbox-side path of a request in either form (or a redirect)."""
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string") or b""
         host = headers.get(b"host", b"").decode("latin-1")
-        match = _HOST.match(host)
-        if match is None:
-            raise ApiError(
-                400, "preview host must look like {port}-{sandboxId}.localhost", code="INVALID_PREVIEW_HOST"
-            )
-        port, label = int(match.group(1)), match.group(2).lower()
+        by_host = _HOST.match(host)
+        if by_host is not None:
+            return int(by_host.group(1)), by_host.group(2).lower(), raw_path
+        by_path = _PATH.match(raw_path.decode("latin-1"))
+        if by_path is not None:
+            rest = by_path.group(3)
+            if rest is None and headers.get(b"sec-fetch-mode") == b"navigate":
+                # A browser's page at ".../3000-id" would resolve "app.js" outside the prefix.
+                raise _Redirect(raw_path + b"/" + (b"?" + query if query else b""), 308)
+            return int(by_path.group(1)), by_path.group(2).lower(), (rest or "/").encode("latin-1")
+        referrer = _REFERRER.match(headers.get(b"referer", b"").decode("latin-1"))
+        if referrer is not None:
+            # An absolute link of an app under the path form: back under the prefix it came from.
+            location = referrer.group(1).encode("latin-1") + raw_path + (b"?" + query if query else b"")
+            raise _Redirect(location, 307)
+        raise ApiError(
+            400,
+            f"a preview is http://127.0.0.1:<proxy port>{PREVIEW_PATH_PREFIX}{{port}}-{{sandboxId or signed "
+            "token}}/… or http://{port}-{sandboxId or signed token}.localhost:<proxy port>/…",
+            code="INVALID_PREVIEW_HOST",
+        )
+
+    def _authorize(self, scope: Scope) -> _Target:
+        headers = dict(scope.get("headers", []))
+        port, label, path = self._locate(scope, headers)
+        api_key_used = False
         if not 1 <= port <= 65535:
             raise ApiError(400, f"port {port} is out of range", code="INVALID_PREVIEW_HOST")
         manager = self.state.manager
@@ -122,13 +184,7 @@ class PreviewProxy:
             if record is None:
                 raise ApiError(404, f"sandbox {label} not found", code="SANDBOX_NOT_FOUND")
             if not record.public:
-                given = headers.get(b"x-daytona-preview-token", b"").decode("latin-1")
-                if not given:
-                    raise PreviewTokenError(
-                        "x-daytona-preview-token header is required for a private sandbox", "TOKEN_MISSING"
-                    )
-                if not hmac.compare_digest(given.encode(), record.preview_token.encode()):
-                    raise PreviewTokenError("preview token is not valid for this sandbox", "TOKEN_INVALID")
+                api_key_used = self._check_private_credential(record, headers)
         else:
             claims = self.state.signer.verify(label, port)
             found = manager.records.get(claims.sandbox_id)
@@ -139,11 +195,28 @@ class PreviewProxy:
             raise ApiError(
                 502, f"sandbox {record.id} is not started (state: {record.state})", code="SANDBOX_NOT_STARTED"
             )
-        return record, port
+        return _Target(record=record, port=port, path=path, api_key_used=api_key_used)
 
-    async def _http(
-        self, scope: Scope, receive: Receive, send: Send, record: SandboxRecord, port: int
-    ) -> None:
+    def _check_private_credential(self, record: SandboxRecord, headers: dict[bytes, bytes]) -> bool:
+        """The sandbox's preview token, or the server's API key as a Bearer credential (as the SDK
+        documents); returns whether it was the API key, which the sandbox must then not see."""
+        bearer = headers.get(b"authorization", b"")
+        api_key = self.state.api_key.encode()
+        if api_key and bearer[:7].lower() == b"bearer " and hmac.compare_digest(bearer[7:].strip(), api_key):
+            return True
+        given = headers.get(b"x-daytona-preview-token", b"").decode("latin-1")
+        if not given:
+            raise PreviewTokenError(
+                "a private sandbox's preview needs the x-daytona-preview-token header (or the API key "
+                "as Authorization: Bearer)",
+                "TOKEN_MISSING",
+            )
+        if not hmac.compare_digest(given.encode(), record.preview_token.encode()):
+            raise PreviewTokenError("preview token is not valid for this sandbox", "TOKEN_INVALID")
+        return False
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, target: _Target) -> None:
+        record, port = target.record, target.port
         started = [False]
 
         async def tracked_send(message: Message) -> None:
@@ -155,7 +228,7 @@ class PreviewProxy:
             async with self.state.manager.activity(record) as agent:
                 stream = await self._connect(agent, port)
                 try:
-                    await self._relay_http(scope, receive, tracked_send, stream.reader, stream.writer, port)
+                    await self._relay_http(scope, receive, tracked_send, stream.reader, stream.writer, target)
                 except h11.ProtocolError as error:
                     raise ApiError(
                         502, f"the sandbox's server broke HTTP: {error}", code="BAD_UPSTREAM"
@@ -199,18 +272,18 @@ class PreviewProxy:
         send: Send,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        port: int,
+        preview: _Target,
     ) -> None:
         """Forward the request (its body streamed, framed as the client framed it), then the answer."""
         conn = h11.Connection(h11.CLIENT)
-        target = scope.get("raw_path") or scope["path"].encode()
+        port = preview.port
+        target = preview.path
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
         incoming = {k.lower(): v for k, v in scope["headers"]}
+        dropped = _HOP_BY_HOP | ({b"authorization"} if preview.api_key_used else set())
         headers = [
-            (k, v)
-            for k, v in scope["headers"]
-            if k.lower() not in _HOP_BY_HOP and k.lower() != b"content-length"
+            (k, v) for k, v in scope["headers"] if k.lower() not in dropped and k.lower() != b"content-length"
         ]
         headers += [(b"host", f"localhost:{port}".encode()), (b"connection", b"close")]
         if b"content-length" in incoming:
@@ -253,9 +326,8 @@ class PreviewProxy:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
 
-    async def _websocket(
-        self, scope: Scope, receive: Receive, send: Send, record: SandboxRecord, port: int
-    ) -> None:
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, target: _Target) -> None:
+        record, port = target.record, target.port
         message = await receive()
         if message["type"] != "websocket.connect":
             return
@@ -263,7 +335,7 @@ class PreviewProxy:
         try:
             async with self.state.manager.activity(record) as agent:
                 sock = await loop.run_in_executor(None, agent.connect_blocking, port)
-                path = scope.get("raw_path") or scope["path"].encode()
+                path = target.path
                 if scope.get("query_string"):
                     path += b"?" + scope["query_string"]
                 uri = f"ws://localhost:{port}{path.decode('latin-1')}"

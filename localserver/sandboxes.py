@@ -43,6 +43,13 @@ from daytonaflow.localserver.disk import (
     pids_by_pid_namespace,
 )
 from daytonaflow.localserver.disk import remove_tree as _remove_tree
+from daytonaflow.localserver.egress import (
+    EGRESS_PORT,
+    SANDBOX_NET_DIR,
+    SOCKET_NAME,
+    EgressPolicy,
+    EgressProxy,
+)
 from daytonaflow.localserver.errors import (
     AgentCallError,
     ApiError,
@@ -155,6 +162,11 @@ class SandboxRecord:
     """Minutes a stopped sandbox waits before the monitor deletes it; negative never."""
     stopped_at: str | None = None
     """When it last stopped (``None`` while it runs): where its auto-delete interval counts from."""
+
+    @property
+    def egress_policy(self) -> EgressPolicy | None:
+        """What the network fields ask for (see :class:`EgressPolicy`), ``None``: no egress."""
+        return EgressPolicy.of(self.network_block_all, self.network_allow_list)
 
     def to_api(self, toolbox_proxy_url: str) -> dict[str, Any]:
         """The record as Daytona's ``Sandbox`` model has it: whole numbers where it has integers,
@@ -306,6 +318,10 @@ class SandboxManager:
         self.keep_spare = keep_spare
         self.stop_grace_seconds = stop_grace_seconds
         self._sockets: Path | None = None
+        self._nets: Path | None = None
+        self._egress: dict[str, EgressProxy] = {}
+        self.protected_ports: set[int] = set()
+        """The server's own ports, which no egress proxy connects to on this host (set by the server)."""
         # Every agent holds the read end and exits when it reads EOF: the write end lives only in
         # this process, so the sandboxes end with the server even when it dies before bwrap's
         # --die-with-parent is armed (a SIGKILL between fork and bwrap's prctl).
@@ -326,6 +342,10 @@ class SandboxManager:
     async def open(self) -> None:
         # Sockets live in a short private temp directory: a Unix socket path holds 108 bytes at most.
         self._sockets = Path(tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-"))
+        # The egress sockets' directories, bound into the sandboxes: bwrap (the sandbox's uid)
+        # must traverse to them, which the agents' 0700 directory does not let it.
+        self._nets = Path(tempfile.mkdtemp(prefix=f"{_SOCKETS_PREFIX}{os.getpid()}-"))
+        self._nets.chmod(0o711)
         self._root.mkdir(parents=True, exist_ok=True)
         # Traversable but not listable: other host users must not find the sandboxes' homes.
         self._root.chmod(0o711)
@@ -500,6 +520,9 @@ class SandboxManager:
         if self._sockets is not None:
             shutil.rmtree(self._sockets, ignore_errors=True)
             self._sockets = None
+        if self._nets is not None:
+            shutil.rmtree(self._nets, ignore_errors=True)
+            self._nets = None
         for fd in (self._lifeline_read, self._lifeline_write):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -624,6 +647,7 @@ class SandboxManager:
             running = claimed[1]
             running.last_activity = time.monotonic()
             self.running[record.id] = running
+            await self._open_egress_or_fail(record)
             self._mark_started(record)
             return record
         # Directories and a first record on disk: a few milliseconds of file system work each,
@@ -802,6 +826,8 @@ class SandboxManager:
             if self.ptys is not None:
                 ptys = self.ptys.mount(sandbox_id, limits.ptys)
             cgroup_procs = self.cgroups.create(sandbox_id, limits)
+            net_dir = self._net_dir(sandbox_id)
+            net_dir.mkdir(mode=0o755, exist_ok=True)
             fallbacks: dict[str, int] = {}
             if "pids" not in self.cgroups.controllers:
                 fallbacks["nproc"] = limits.pids
@@ -821,6 +847,7 @@ class SandboxManager:
                 env=_BASE_ENV,
                 rlimit_fallbacks=fallbacks,
                 ptys=ptys,
+                net_dir=net_dir,
             )
             proc = spawn(plan, self.uids.of(sandbox_id), self._root / sandbox_id / "bwrap.log")
         except OSError as error:
@@ -889,7 +916,53 @@ class SandboxManager:
             record.persist(self._dir(record))
             raise
         self.running[record.id] = running
+        await self._open_egress_or_fail(record)
         self._mark_started(record)
+
+    async def _open_egress_or_fail(self, record: SandboxRecord) -> None:
+        """Start the sandbox's egress proxy and relay when its policy allows egress; a sandbox
+        that asked for network and cannot have it is an error, not one started without it."""
+        try:
+            await self._open_egress(record)
+        except (ApiError, AgentCallError, OSError, TimeoutError, ValueError) as error:
+            await self._kill(record)
+            record.state = "error"
+            record.error_reason = f"cannot open its network egress: {error}"
+            record.touch()
+            record.persist(self._dir(record))
+            raise ApiError(
+                500, f"sandbox failed to start: {record.error_reason}", code="SANDBOX_START_FAILED"
+            ) from None
+
+    async def _open_egress(self, record: SandboxRecord) -> None:
+        policy = record.egress_policy
+        if policy is None or self._nets is None:
+            return
+        proxy = EgressProxy(
+            sandbox_id=record.id,
+            policy=policy,
+            socket_path=self._net_dir(record.id) / SOCKET_NAME,
+            protected_ports=frozenset(self.protected_ports),
+        )
+        self._egress[record.id] = proxy
+        await proxy.open(self.uids.of(record.id))
+        client = self.running[record.id].client
+        await asyncio.wait_for(
+            client.call("egress_start", port=EGRESS_PORT, socket=f"{SANDBOX_NET_DIR}/{SOCKET_NAME}"),
+            _READY_TIMEOUT_SECONDS,
+        )
+
+    async def _close_egress(self, sandbox_id: str) -> None:
+        proxy = self._egress.pop(sandbox_id, None)
+        if proxy is not None:
+            await proxy.close()
+
+    def _net_dir(self, sandbox_id: str) -> Path:
+        """The host directory bound into the sandbox for its egress socket: in a short path, as
+        the agents' sockets are (a Unix socket's path holds 108 bytes at most)."""
+        if self._nets is None:
+            raise ApiError(503, "the server is not open", code="SERVER_NOT_READY")
+        return self._nets / f"{sandbox_id}.net"
 
     def _mark_started(self, record: SandboxRecord) -> None:
         record.state = "started"
@@ -908,6 +981,7 @@ class SandboxManager:
     async def _kill(self, record: SandboxRecord) -> None:
         """Kill the sandbox's processes off the loop (waiting for bwrap and for its cgroups to
         empty takes milliseconds, seconds on a busy host)."""
+        await self._close_egress(record.id)
         running = self.running.pop(record.id, None)
         await self._off_loop(self._process_executor, self._kill_process, record.id, running)
 
@@ -920,6 +994,8 @@ class SandboxManager:
                 running.proc.wait(timeout=5)
             with contextlib.suppress(FileNotFoundError):
                 running.client.socket_path.unlink()
+        if self._nets is not None:
+            shutil.rmtree(self._net_dir(sandbox_id), ignore_errors=True)
         self.cgroups.kill_and_remove(sandbox_id)
 
     async def start(self, record: SandboxRecord) -> SandboxRecord:
@@ -1267,7 +1343,7 @@ def _remove_stale_socket_dirs() -> None:
             pass
         except PermissionError:
             continue
-        if all(entry.suffix == ".sock" for entry in directory.iterdir()):
+        if all(entry.suffix in (".sock", ".net") for entry in directory.iterdir()):
             shutil.rmtree(directory, ignore_errors=True)
 
 

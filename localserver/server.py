@@ -213,7 +213,7 @@ class LocalServer:
 
     @property
     def proxy_url(self) -> str:
-        return f"http://localhost:{self.proxy_port}"
+        return f"http://{self._display_host}:{self.proxy_port}/preview/{{port}}-{{sandboxId}}"
 
     @property
     def _display_host(self) -> str:
@@ -380,6 +380,7 @@ class LocalServer:
         proxy_socket = _listen(self.host, self.proxy_port)
         self.port = api_socket.getsockname()[1]
         self.proxy_port = proxy_socket.getsockname()[1]
+        manager.protected_ports = {self.port, self.proxy_port}
         state = ServerState(
             manager=manager,
             signer=PreviewSigner(self._secret()),
@@ -388,6 +389,8 @@ class LocalServer:
             api_url=self.api_url,
             toolbox_url=self.toolbox_url,
             proxy_port=self.proxy_port,
+            proxy_host=self._display_host,
+            api_key=self.api_key,
         )
         self.state = state
         await manager.open()

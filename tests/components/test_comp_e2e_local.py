@@ -434,7 +434,7 @@ async def test_signed_preview_url_reaches_the_background_server_without_headers(
         "signed": True,
         "expiresInSeconds": 120,
     }
-    assert data["url"] == f"http://{WEB_PORT}-{data['token']}.localhost:{server.instance.proxy_port}"
+    assert data["url"] == f"http://127.0.0.1:{server.instance.proxy_port}/preview/{WEB_PORT}-{data['token']}"
     response = server.preview(data["url"])
     assert response.status_code == 200
     assert response.text == PAGE + "\n"
@@ -446,7 +446,7 @@ async def test_standard_preview_url_reaches_the_server_with_its_token_header(ser
     data = ctx.data
     assert data["signed"] is False
     assert "expiresInSeconds" not in data
-    assert data["url"] == f"http://{WEB_PORT}-{web.sandbox_id}.localhost:{server.instance.proxy_port}"
+    assert data["url"] == f"http://127.0.0.1:{server.instance.proxy_port}/preview/{WEB_PORT}-{web.sandbox_id}"
     assert server.preview(data["url"]).status_code == 401
     response = server.preview(data["url"], **{"x-daytona-preview-token": data["token"]})
     assert response.status_code == 200

@@ -27,9 +27,8 @@ def _wait_for_state(api: Api, sandbox_id: str, state: str, within: float = 30.0)
 def test_config_points_to_the_toolbox_and_preview_proxy(api: Api, server: LocalServer) -> None:
     config = api.api("GET", "/config").json()
     assert config["proxyToolboxUrl"] == server.toolbox_url
-    assert (
-        config["proxyTemplateUrl"] == f"http://{{{{PORT}}}}-{{{{sandboxId}}}}.localhost:{server.proxy_port}"
-    )
+    template = f"http://127.0.0.1:{server.proxy_port}/preview/{{{{PORT}}}}-{{{{sandboxId}}}}"
+    assert config["proxyTemplateUrl"] == template
 
 
 def test_create_returns_a_started_sandbox_with_the_spec_fields(api: Api) -> None:

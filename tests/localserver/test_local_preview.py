@@ -147,12 +147,15 @@ def web(api: Api) -> Iterator[dict[str, Any]]:
 
 
 def _host(url: str) -> str:
-    return httpx.URL(url).netloc.decode()
+    """The Host header of Daytona's host form naming the same preview as a path-form ``url``."""
+    parsed = httpx.URL(url)
+    label = parsed.path.removeprefix("/preview/").strip("/")
+    return f"{label}.localhost:{parsed.port}"
 
 
 def test_standard_preview_url_serves_the_sandbox_port_with_its_token(api: Api, web: dict[str, Any]) -> None:
     preview = api.api("GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/preview-url").json()
-    assert preview["url"] == f"http://{HTTP_PORT}-{web['id']}.localhost:{api.server.proxy_port}"
+    assert preview["url"] == f"http://127.0.0.1:{api.server.proxy_port}/preview/{HTTP_PORT}-{web['id']}"
     assert preview["sandboxId"] == web["id"]
     response = api.preview(
         _host(preview["url"]), "/index.html", headers={"x-daytona-preview-token": preview["token"]}
@@ -191,8 +194,7 @@ def test_signed_preview_url_needs_no_header(api: Api, web: dict[str, Any]) -> No
         "GET", f"/sandbox/{web['id']}/ports/{HTTP_PORT}/signed-preview-url", params={"expiresInSeconds": 120}
     ).json()
     assert signed["port"] == HTTP_PORT
-    assert signed["url"] == f"http://{HTTP_PORT}-{signed['token']}.localhost:{api.server.proxy_port}"
-    assert len(signed["token"]) <= 63
+    assert signed["url"] == f"http://127.0.0.1:{api.server.proxy_port}/preview/{HTTP_PORT}-{signed['token']}"
     response = api.preview(_host(signed["url"]), "/index.html")
     assert response.status_code == 200
     assert response.text == "hello from the sandbox\n"
@@ -344,3 +346,193 @@ def test_a_websocket_message_over_the_limit_closes_the_connection_with_1009(impa
         assert (close_code, received) == (1009, 0)
     finally:
         api.delete(sandbox["id"])
+
+
+# ---- the path form on 127.0.0.1, the API key as a credential, short signed labels -------------------
+
+ECHO_PORT = 8300
+# Answers every request with its path and headers as JSON: what the sandbox's server was sent.
+ECHO_SERVER = f"""
+import http.server, json
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({{"path": self.path, "headers": {{k.lower(): v for k, v in self.headers.items()}}}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", {ECHO_PORT}), Echo).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def echo(api: Api) -> Iterator[dict[str, Any]]:
+    sandbox = api.create(name="echo")
+    api.toolbox(
+        "POST",
+        sandbox["id"],
+        "/files/upload",
+        params={"path": "echo.py"},
+        files={"file": ("echo.py", ECHO_SERVER)},
+    )
+    api.run(sandbox["id"], "nohup python3 echo.py >echo.log 2>&1 &")
+    _wait_until_serving(api, sandbox["id"], ECHO_PORT)
+    yield sandbox
+    api.delete(sandbox["id"])
+
+
+def _preview(api: Api, sandbox_id: str, port: int) -> dict[str, Any]:
+    preview: dict[str, Any] = api.api("GET", f"/sandbox/{sandbox_id}/ports/{port}/preview-url").json()
+    return preview
+
+
+def _signed(api: Api, sandbox_id: str, port: int, seconds: int = 120) -> dict[str, Any]:
+    path = f"/sandbox/{sandbox_id}/ports/{port}/signed-preview-url"
+    signed: dict[str, Any] = api.api("GET", path, params={"expiresInSeconds": seconds}).json()
+    return signed
+
+
+def test_the_path_form_url_opens_with_plain_httpx_and_the_token_header(api: Api, web: dict[str, Any]) -> None:
+    preview = _preview(api, web["id"], HTTP_PORT)
+    response = httpx.get(
+        preview["url"] + "/index.html", headers={"x-daytona-preview-token": preview["token"]}
+    )
+    assert response.status_code == 200
+    assert response.text == "hello from the sandbox\n"
+
+
+def test_the_bare_path_form_is_the_root_for_programs_and_a_slash_redirect_for_browsers(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    preview = _preview(api, echo["id"], ECHO_PORT)
+    token = {"x-daytona-preview-token": preview["token"]}
+    assert httpx.get(preview["url"] + "?q=1", headers=token).json()["path"] == "/?q=1"
+    navigation = httpx.get(preview["url"] + "?q=1", headers={**token, "Sec-Fetch-Mode": "navigate"})
+    assert navigation.status_code == 308
+    assert navigation.headers["location"] == httpx.URL(preview["url"]).path + "/?q=1"
+
+
+def test_an_absolute_link_from_a_path_form_page_is_redirected_under_its_prefix(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    preview = _preview(api, echo["id"], ECHO_PORT)
+    prefix = httpx.URL(preview["url"]).path
+    response = httpx.post(
+        f"http://127.0.0.1:{api.server.proxy_port}/static/app.js?v=2",
+        headers={"Referer": preview["url"] + "/page/index.html"},
+    )
+    assert response.status_code == 307  # a POST stays a POST with its body
+    assert response.headers["location"] == f"{prefix}/static/app.js?v=2"
+    followed = httpx.get(
+        f"http://127.0.0.1:{api.server.proxy_port}{response.headers['location']}",
+        headers={"x-daytona-preview-token": preview["token"]},
+    )
+    assert followed.json()["path"] == "/static/app.js?v=2"
+
+
+def test_a_request_in_neither_form_is_a_400_naming_both(api: Api) -> None:
+    response = httpx.get(f"http://127.0.0.1:{api.server.proxy_port}/index.html")
+    assert response.status_code == 400
+    assert "/preview/" in response.json()["message"] and ".localhost" in response.json()["message"]
+
+
+def test_the_config_template_names_the_same_url_as_preview_url(api: Api, web: dict[str, Any]) -> None:
+    template = api.api("GET", "/config").json()["proxyTemplateUrl"]
+    expected = _preview(api, web["id"], HTTP_PORT)["url"]
+    assert template.replace("{{PORT}}", str(HTTP_PORT)).replace("{{sandboxId}}", web["id"]) == expected
+
+
+@pytest.mark.parametrize("form", ["path", "host"])
+def test_the_api_key_as_bearer_opens_a_private_preview_and_never_reaches_the_sandbox(
+    api: Api, echo: dict[str, Any], form: str
+) -> None:
+    preview = _preview(api, echo["id"], ECHO_PORT)
+    bearer = {"Authorization": f"Bearer {api.server.api_key}"}
+    if form == "path":
+        response = httpx.get(preview["url"] + "/x", headers=bearer)
+    else:
+        response = api.preview(_host(preview["url"]), "/x", headers=bearer)
+    assert response.status_code == 200
+    seen = response.json()
+    assert seen["path"] == "/x"
+    assert "authorization" not in seen["headers"]
+    assert api.server.api_key not in response.text
+
+
+def test_an_apps_own_authorization_header_goes_through_with_the_preview_token(
+    api: Api, echo: dict[str, Any]
+) -> None:
+    preview = _preview(api, echo["id"], ECHO_PORT)
+    headers = {"x-daytona-preview-token": preview["token"], "Authorization": "Basic YXBwOnVzZXI="}
+    seen = httpx.get(preview["url"], headers=headers).json()["headers"]
+    assert seen["authorization"] == "Basic YXBwOnVzZXI="
+    assert "x-daytona-preview-token" not in seen
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer not-the-key"}, {"x-daytona-preview-token": "not-the-token"}],
+    ids=["nothing", "wrong-key", "wrong-token"],
+)
+def test_a_private_preview_without_a_valid_credential_is_401(
+    api: Api, echo: dict[str, Any], headers: dict[str, str]
+) -> None:
+    response = httpx.get(_preview(api, echo["id"], ECHO_PORT)["url"], headers=headers)
+    assert response.status_code == 401
+
+
+def test_the_signed_url_opens_with_httpx_requests_and_curl(api: Api, web: dict[str, Any]) -> None:
+    url = _signed(api, web["id"], HTTP_PORT)["url"] + "/index.html"
+    assert httpx.get(url).text == "hello from the sandbox\n"
+    requests = pytest.importorskip("requests")
+    assert requests.get(url, timeout=30).text == "hello from the sandbox\n"
+    curl = shutil.which("curl")
+    if curl is not None:
+        import subprocess
+
+        fetched = subprocess.run(
+            [curl, "-sS", "--noproxy", "*", url], capture_output=True, text=True, timeout=60
+        )
+        assert fetched.stdout == "hello from the sandbox\n", fetched.stderr
+
+
+@pytest.mark.parametrize("port", [1, 3000, 65535])
+def test_every_label_of_a_signed_host_fits_in_dns(api: Api, web: dict[str, Any], port: int) -> None:
+    token = _signed(api, web["id"], port)["token"]
+    host = f"{port}-{token}.localhost"
+    assert all(len(label) <= 63 for label in host.split("."))
+    host.encode("idna")  # what httpx and requests do to a host: raises over 63
+    assert httpx.URL(f"http://{host}:{api.server.proxy_port}/").host == host
+
+
+def test_a_signed_token_works_in_both_forms_and_only_for_its_port(api: Api, web: dict[str, Any]) -> None:
+    token = _signed(api, web["id"], HTTP_PORT)["token"]
+    assert api.preview(f"{HTTP_PORT}-{token}.localhost", "/index.html").status_code == 200
+    base = f"http://127.0.0.1:{api.server.proxy_port}/preview"
+    assert httpx.get(f"{base}/{HTTP_PORT}-{token}/index.html").status_code == 200
+    other = httpx.get(f"{base}/{WS_PORT}-{token}/")
+    assert other.status_code == 401
+    altered = token[:-1] + ("a" if token[-1] != "a" else "b")
+    assert httpx.get(f"{base}/{HTTP_PORT}-{altered}/").status_code == 401
+
+
+def test_an_expired_signed_url_is_401(api: Api, web: dict[str, Any]) -> None:
+    signed = _signed(api, web["id"], HTTP_PORT, seconds=1)
+    time.sleep(2.2)
+    response = httpx.get(signed["url"])
+    assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_EXPIRED"
+
+
+def test_websocket_echo_through_the_path_form(api: Api, web: dict[str, Any]) -> None:
+    url = _signed(api, web["id"], WS_PORT)["url"].replace("http://", "ws://") + "/"
+
+    async def exchange() -> str:
+        async with connect(url, proxy=None) as ws:
+            await ws.send("path")
+            return str(await ws.recv())
+
+    assert asyncio.run(exchange()) == "echo:path"

@@ -499,8 +499,9 @@ async def push(state: ServerState, record: SandboxRecord, request: _Transfer, se
         remote = await repo.remote(request.remote or "origin", "git push")
         target = checked_target(remote, _vouched_remotes(scratch))
         ref = f"refs/heads/{branch}"
+        credentials = await _credentials(repo, target, request)
         with _host_workdir(scratch, uid) as work:
-            host = _HostGit(work, uid, target, request.username, request.password, "git push")
+            host = _HostGit(work, uid, target, *credentials, "git push")
             bundle = _bundle_path()
             try:
                 await repo.git(["bundle", "create", bundle, ref], "git push (bundling the branch)")
@@ -525,7 +526,6 @@ async def push(state: ServerState, record: SandboxRecord, request: _Transfer, se
 
 async def pull(state: ServerState, record: SandboxRecord, request: _Transfer) -> None:
     manager = state.manager
-    uid, scratch = manager.uid_of(record), manager.scratch_dir(record)
     async with manager.activity(record) as agent:
         repo = _SandboxRepo(agent, record, request.path)
         local = await repo.current_branch("git pull")
@@ -533,24 +533,61 @@ async def pull(state: ServerState, record: SandboxRecord, request: _Transfer) ->
         upstream = (await repo.config(f"branch.{local}.merge") or "").removeprefix("refs/heads/")
         branch = _ref_name(request.branch or upstream or local, "branch")
         remote = await repo.remote(_ref_name(remote_name, "remote"), "git pull")
-        target = checked_target(remote, _vouched_remotes(scratch))
-        ref, tracking = f"refs/heads/{branch}", f"refs/remotes/{remote.name}/{branch}"
-        bundle = _bundle_path()
-        with _host_workdir(scratch, uid) as work:
-            host = _HostGit(work, uid, target, request.username, request.password, "git pull")
-            await host.run(["init", "--quiet", "--bare", "repo.git"])
-            fetch = ["-C", "repo.git", "fetch", "--quiet", target.url, f"+{ref}:{ref}"]
-            await host.run(fetch, timeout=_NETWORK_TIMEOUT_SECONDS)
-            await host.run(["-C", "repo.git", "bundle", "create", str(work / "pull.bundle"), ref])
-            await agent.upload(bundle, _file_chunks(work / "pull.bundle"))
-        try:
-            await repo.git(
-                ["fetch", "--quiet", bundle, f"+{ref}:{tracking}"], "git pull (fetching the bundle)"
-            )
-            message = f"Merge branch '{branch}' of {target.shown}"
-            await repo.git(["merge", "--no-edit", "-m", message, tracking], "git pull")
-        finally:
-            await repo.remove(bundle)
+        target = checked_target(remote, _vouched_remotes(manager.scratch_dir(record)))
+        tracking = f"refs/remotes/{remote.name}/{branch}"
+        credentials = await _credentials(repo, target, request)
+        await _bring_in(
+            state, record, repo, target, credentials, f"refs/heads/{branch}", tracking, "git pull"
+        )
+        message = f"Merge branch '{branch}' of {target.shown}"
+        await repo.git(["merge", "--no-edit", "-m", message, tracking], "git pull")
+
+
+async def _bring_in(
+    state: ServerState,
+    record: SandboxRecord,
+    repo: _SandboxRepo,
+    target: _Target,
+    credentials: tuple[str | None, str | None],
+    source: str,
+    destination: str,
+    operation: str,
+) -> None:
+    """Fetch ``source`` (a ref, or a ``refs/heads/*`` pattern) from the remote on the host and
+    hand it to the sandbox's repository as ``destination``, through a bundle."""
+    manager = state.manager
+    uid, scratch = manager.uid_of(record), manager.scratch_dir(record)
+    bundle = _bundle_path()
+    with _host_workdir(scratch, uid) as work:
+        host = _HostGit(work, uid, target, *credentials, operation)
+        await host.run(["init", "--quiet", "--bare", "repo.git"])
+        fetch = ["-C", "repo.git", "fetch", "--quiet", target.url, f"+{source}:{source}"]
+        await host.run(fetch, timeout=_NETWORK_TIMEOUT_SECONDS)
+        if not (await host.run(["-C", "repo.git", "for-each-ref", "--count=1", "refs/heads/"])).strip():
+            return  # an empty remote: nothing to hand over
+        await host.run(["-C", "repo.git", "bundle", "create", str(work / "in.bundle"), "--branches"])
+        await repo.agent.upload(bundle, _file_chunks(work / "in.bundle"))
+    try:
+        fetch = ["fetch", "--quiet", bundle, f"+{source}:{destination}"]
+        await repo.git(fetch, f"{operation} (fetching the bundle)")
+    finally:
+        await repo.remove(bundle)
+
+
+async def _credentials(
+    repo: _SandboxRepo, target: _Target, request: _Transfer
+) -> tuple[str | None, str | None]:
+    """The request's credentials, else what the sandbox's own credential helpers (say, those of
+    ``dangerously_authenticate``) answer for the remote: asked inside the sandbox, only ever
+    sent to the remote, which the API caller chose."""
+    if request.username or request.password or not target.url.lower().startswith(("http://", "https://")):
+        return request.username, request.password
+    script = 'printf "url=%s\\n\\n" "$1" | git -C "$2" credential fill'
+    code, output = await repo.run(["sh", "-c", script, "sh", target.url, repo.path], "git credential fill")
+    if code != 0:
+        return None, None
+    answers = dict(line.partition("=")[::2] for line in output.splitlines() if "=" in line)
+    return answers.get("username") or None, answers.get("password") or None
 
 
 # ---- handlers ----------------------------------------------------------------------------------
@@ -671,6 +708,208 @@ async def git_push(request: Request) -> Response:
 async def git_pull(request: Request) -> Response:
     body = await json_body(request)
     await pull(_state(request), _sandbox(request), _transfer(body))
+    return Response(status_code=200)
+
+
+def _option_value(value: str | None, field: str) -> str | None:
+    """A revision or similar argument: never one git could read as an option."""
+    if value is not None and (value.startswith("-") or not value):
+        raise RequestFieldError(field, f"{value!r} must not be empty or start with '-'")
+    return value
+
+
+def _paths(body: dict[str, Any], name: str, *, required: bool) -> list[str]:
+    files = body.get(name)
+    if files is None and not required:
+        return []
+    if not isinstance(files, list) or (required and not files):
+        raise RequestFieldError(name, "must be a non-empty list of paths")
+    if not all(isinstance(f, str) and f and "\0" not in f for f in files):
+        raise RequestFieldError(name, "must hold non-empty paths without NUL characters")
+    return files
+
+
+async def git_init(request: Request) -> Response:
+    body = await json_body(request)
+    path = _repo_path(_text(body, "path"))
+    branch = _text(body, "initial_branch", required=False)
+    args = ["init", "--quiet", *(["--bare"] if optional_bool(body, "bare") else [])]
+    if branch:
+        args.append(f"--initial-branch={_ref_name(branch, 'initial_branch')}")
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        await _SandboxRepo(agent, record, ".").git([*args, "--", path], "git init")
+    return Response(status_code=201)
+
+
+_RESET_MODES = ("soft", "mixed", "hard", "merge", "keep")
+
+
+async def git_reset(request: Request) -> Response:
+    body = await json_body(request)
+    path = _repo_path(_text(body, "path"))
+    mode = _text(body, "mode", required=False)
+    target = _option_value(_text(body, "target", required=False), "target")
+    files = _paths(body, "files", required=False)
+    if mode is not None and mode not in _RESET_MODES:
+        raise RequestFieldError("mode", f"must be one of {', '.join(_RESET_MODES)}")
+    if files and mode not in (None, "mixed"):
+        raise RequestFieldError("mode", "a reset of given files is always mixed")
+    args = ["reset", "--quiet", *([f"--{mode}"] if mode and not files else []), *([target] if target else [])]
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        await _SandboxRepo(agent, record, path).git([*args, *(["--", *files] if files else [])], "git reset")
+    return Response(status_code=200)
+
+
+async def git_restore(request: Request) -> Response:
+    body = await json_body(request)
+    path = _repo_path(_text(body, "path"))
+    files = _paths(body, "files", required=True)
+    source = _option_value(_text(body, "source", required=False), "source")
+    args = ["restore"]
+    if optional_bool(body, "staged"):
+        args.append("--staged")
+    if optional_bool(body, "worktree"):
+        args.append("--worktree")
+    if source:
+        args.append(f"--source={source}")
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        await _SandboxRepo(agent, record, path).git([*args, "--", *files], "git restore")
+    return Response(status_code=200)
+
+
+async def git_list_remotes(request: Request) -> Response:
+    path = _query_path(request)
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        repo = _SandboxRepo(agent, record, path)
+        code, raw = await repo.run(
+            ["git", "-C", path, "config", "--local", "-z", "--get-regexp", r"^remote\..*\.url$"], "git remote"
+        )
+        if code not in (0, 1):  # 1: no remote at all
+            raise _failure("git remote", raw)
+    remotes = []
+    for entry in raw.split("\0") if code == 0 else []:
+        key, _, url = entry.partition("\n")
+        if key.startswith("remote.") and key.endswith(".url"):
+            remotes.append({"name": key[len("remote.") : -len(".url")], "url": url})
+    return JSONResponse({"remotes": remotes})
+
+
+async def git_add_remote(request: Request) -> Response:
+    body = await json_body(request)
+    path = _repo_path(_text(body, "path"))
+    name = _ref_name(_text(body, "name"), "name")
+    url = _option_value(_text(body, "url"), "url") or ""
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        repo = _SandboxRepo(agent, record, path)
+        exists = await repo.config(f"remote.{name}.url") is not None
+        if exists and not optional_bool(body, "overwrite"):
+            raise GitOperationError(
+                409, f"remote {name!r} exists; pass overwrite to replace it", code="GIT_REMOTE_EXISTS"
+            )
+        await repo.git(["remote", "set-url" if exists else "add", name, url], "git remote add")
+        # The API caller named it: push, pull and fetch may reach it from now on.
+        scratch = state.manager.scratch_dir(record)
+        vouch_for_remote(scratch, url)
+        if optional_bool(body, "fetch"):
+            target = checked_target(_Remote(name, url), _vouched_remotes(scratch))
+            credentials = await _credentials(repo, target, _Transfer(path, None, None, None, name))
+            await _bring_in(
+                state,
+                record,
+                repo,
+                target,
+                credentials,
+                "refs/heads/*",
+                f"refs/remotes/{name}/*",
+                "git fetch",
+            )
+    return Response(status_code=201)
+
+
+_CONFIG_SCOPES = ("global", "local", "system")
+
+
+def _config_scope(scope: str | None, path: str | None) -> tuple[str, str]:
+    """``--<scope>`` and the repository to run in (the home unless local)."""
+    scope = scope or "global"
+    if scope not in _CONFIG_SCOPES:
+        raise RequestFieldError("scope", f"must be one of {', '.join(_CONFIG_SCOPES)}")
+    if scope == "local" and not path:
+        raise RequestFieldError("path", "is required for the local scope")
+    return f"--{scope}", _repo_path(path) if scope == "local" else "."
+
+
+def _config_key(value: str | None) -> str:
+    if not value or value.startswith("-") or any(ord(char) < 32 for char in value) or "." not in value:
+        raise RequestFieldError("key", f"{value!r} is not a git config key (section.name)")
+    return value
+
+
+async def git_get_config(request: Request) -> Response:
+    query = request.query_params
+    key = _config_key(query.get("key"))
+    scope, path = _config_scope(query.get("scope"), query.get("path"))
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        repo = _SandboxRepo(agent, record, path)
+        code, output = await repo.run(["git", "-C", path, "config", scope, "--get", key], "git config")
+    if code not in (0, 1):
+        raise _failure("git config", output)
+    return JSONResponse({"value": output.removesuffix("\n") if code == 0 else None})
+
+
+async def _set_config(request: Request, body: dict[str, Any], values: dict[str, str]) -> None:
+    scope, path = _config_scope(_text(body, "scope", required=False), _text(body, "path", required=False))
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        repo = _SandboxRepo(agent, record, path)
+        for key, value in values.items():
+            await repo.git(["config", scope, key, value], "git config")
+
+
+async def git_set_config(request: Request) -> Response:
+    body = await json_body(request)
+    key = _config_key(_text(body, "key"))
+    await _set_config(request, body, {key: _text(body, "value") or ""})
+    return Response(status_code=200)
+
+
+async def git_configure_user(request: Request) -> Response:
+    body = await json_body(request)
+    values = {"user.name": _text(body, "name") or "", "user.email": _text(body, "email") or ""}
+    await _set_config(request, body, values)
+    return Response(status_code=200)
+
+
+async def git_authenticate(request: Request) -> Response:
+    """Daytona's ``dangerously_authenticate``: the sandbox's git credential store keeps them (in
+    plain text, as the SDK warns); push and pull use them when a request brings none."""
+    body = await json_body(request)
+    fields = {
+        "protocol": _text(body, "protocol", required=False) or "https",
+        "host": _text(body, "host", required=False) or "github.com",
+        "username": _text(body, "username") or "",
+        "password": _text(body, "password") or "",
+    }
+    for name, value in fields.items():
+        if "\n" in value or "\r" in value:
+            raise RequestFieldError(name, "must be a single line")
+    script = (
+        'git config --global credential.helper store && printf "protocol=%s\\nhost=%s\\nusername=%s\\n'
+        'password=%s\\n\\n" "$1" "$2" "$3" "$4" | git credential approve'
+    )
+    state, record = _state(request), _sandbox(request)
+    async with state.manager.activity(record) as agent:
+        repo = _SandboxRepo(agent, record, ".")
+        code, output = await repo.run(["sh", "-c", script, "sh", *fields.values()], "git credential approve")
+    if code != 0:
+        secrets = _githost.secrets_of(fields["username"], fields["password"])
+        raise _failure("git credential approve", _githost.scrub(output, secrets))
     return Response(status_code=200)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daytona import DaytonaError, Sandbox
+from daytona import AsyncDaytona, DaytonaError, Sandbox
 
 _IDENTITY = ["-c", "user.name=Host Tester", "-c", "user.email=host@example.com"]
 _USER, _PASSWORD = "alice", "s3cret-Pa55word"
@@ -289,3 +289,115 @@ def test_push_to_a_remote_the_api_never_named_is_refused(sandbox: Sandbox, remot
     _commit_in_sandbox(sandbox, "repo", "nowhere.txt")
     with pytest.raises(DaytonaError, match="not given to this sandbox through the API"):
         sandbox.git.push("repo")
+
+
+# ---- what newer SDKs add (0.129 has none of these methods) -------------------------------------
+
+
+def _needs(sandbox: Sandbox, method: str) -> None:
+    if not hasattr(type(sandbox.git), method):
+        pytest.skip(f"this daytona SDK has no git.{method}")
+
+
+def test_init_creates_a_repository_on_the_initial_branch(sandbox: Sandbox) -> None:
+    _needs(sandbox, "init")
+    sandbox.git.init("fresh", initial_branch="trunk")
+    assert _in_sandbox(sandbox, "git -C fresh symbolic-ref --short HEAD") == "trunk"
+    sandbox.git.init("fresh-bare.git", bare=True)
+    assert _in_sandbox(sandbox, "git -C fresh-bare.git rev-parse --is-bare-repository") == "true"
+
+
+def test_reset_unstages_and_resets_hard(sandbox: Sandbox, remote: Path) -> None:
+    _needs(sandbox, "reset")
+    sandbox.git.clone(url=str(remote), path="repo")
+    _in_sandbox(sandbox, "cd repo && echo changed > README.md && git add README.md")
+    sandbox.git.reset("repo")
+    assert _in_sandbox(sandbox, "git -C repo diff --cached --name-only") == ""
+    assert _in_sandbox(sandbox, "git -C repo diff --name-only") == "README.md"
+    sandbox.git.reset("repo", mode="hard", target="HEAD")
+    assert _in_sandbox(sandbox, "cat repo/README.md") == "seed"
+
+
+def test_restore_discards_a_worktree_change(sandbox: Sandbox, remote: Path) -> None:
+    _needs(sandbox, "restore")
+    sandbox.git.clone(url=str(remote), path="repo")
+    _in_sandbox(sandbox, "echo changed > repo/README.md")
+    sandbox.git.restore("repo", ["README.md"])
+    assert _in_sandbox(sandbox, "cat repo/README.md") == "seed"
+
+
+def test_remote_add_then_remotes_lists_it(sandbox: Sandbox, remote: Path) -> None:
+    _needs(sandbox, "remote_add")
+    sandbox.git.init("made")
+    sandbox.git.remote_add("made", "origin", str(remote))
+    assert [(r.name, r.url) for r in sandbox.git.remotes("made").remotes] == [("origin", str(remote))]
+    assert sandbox.git.remote_get("made", "origin") == str(remote)
+    assert sandbox.git.remote_get("made", "absent") is None
+
+
+def test_remote_add_with_fetch_brings_the_remote_branches(sandbox: Sandbox, remote: Path) -> None:
+    _needs(sandbox, "remote_add")
+    sandbox.git.init("made")
+    sandbox.git.remote_add("made", "upstream", str(remote), fetch=True)
+    expected = _host_git("--git-dir", str(remote), "rev-parse", "refs/heads/main")
+    assert _in_sandbox(sandbox, "git -C made rev-parse refs/remotes/upstream/main") == expected
+
+
+def test_a_remote_added_through_the_api_can_be_pushed_to(sandbox: Sandbox, remote: Path) -> None:
+    _needs(sandbox, "remote_add")
+    sandbox.git.init("made", initial_branch="side")
+    sandbox.git.remote_add("made", "origin", f"file://{remote}")
+    sha = _commit_in_sandbox(sandbox, "made", "first.txt")
+    sandbox.git.push("made", set_upstream=True)
+    assert _host_git("--git-dir", str(remote), "rev-parse", "refs/heads/side") == sha
+    assert sandbox.git.status("made").upstream == "origin/side"
+
+
+def test_set_config_and_get_config_in_both_scopes(sandbox: Sandbox, remote: Path) -> None:
+    _needs(sandbox, "set_config")
+    sandbox.git.clone(url=str(remote), path="repo")
+    sandbox.git.set_config("core.editor", "vi")
+    sandbox.git.set_config("core.editor", "nano", scope="local", path="repo")
+    assert sandbox.git.get_config("core.editor") == "vi"
+    assert sandbox.git.get_config("core.editor", scope="local", path="repo") == "nano"
+    assert sandbox.git.get_config("core.unsetkey") is None
+
+
+def test_configure_user_sets_name_and_email(sandbox: Sandbox) -> None:
+    _needs(sandbox, "configure_user")
+    sandbox.git.configure_user("Grace Hopper", "grace@example.com")
+    assert _in_sandbox(sandbox, "git config --global user.name; git config --global user.email") == (
+        "Grace Hopper\ngrace@example.com"
+    )
+
+
+def test_dangerously_authenticate_lets_push_use_the_stored_credentials(
+    sandbox: Sandbox, http_remote: tuple[str, Path]
+) -> None:
+    _needs(sandbox, "dangerously_authenticate")
+    url, bare = http_remote
+    sandbox.git.clone(url=url, path="repo", username=_USER, password=_PASSWORD)
+    sandbox.git.dangerously_authenticate(_USER, _PASSWORD, host=url.split("/")[2], protocol="http")
+    sha = _commit_in_sandbox(sandbox, "repo", "stored.txt")
+    sandbox.git.push("repo")
+    assert _host_git("--git-dir", str(bare), "rev-parse", "refs/heads/main") == sha
+
+
+def test_commit_history_parses_with_the_generated_model(sandbox: Sandbox, remote: Path) -> None:
+    sandbox.git.clone(url=str(remote), path="repo")
+    sha = _commit_in_sandbox(sandbox, "repo", "later.txt")
+    history = sandbox.git._api_client.get_commit_history(path="repo")
+    assert [(c.hash, c.message, c.author) for c in history[:1]] == [(sha, "add later.txt", "A")]
+    assert [c.message for c in history[1:]] == ["seed"]
+
+
+async def test_the_async_client_reads_the_status(async_client: AsyncDaytona, remote: Path) -> None:
+    sandbox = await async_client.create()
+    try:
+        await sandbox.git.clone(url=str(remote), path="repo")
+        await sandbox.process.exec("echo new > repo/async.txt")
+        status = await sandbox.git.status("repo")
+        assert [(f.name, f.worktree) for f in status.file_status] == [("async.txt", "Untracked")]
+        assert (await sandbox.git.branches("repo")).branches == ["main"]
+    finally:
+        await async_client.delete(sandbox)

@@ -100,7 +100,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | No
 
 def _repo_path(value: str | None, field: str = "path") -> str:
     if not value:
-        raise ApiError(400, f"{field} is required: the repository's path in the sandbox")
+        raise RequestFieldError(field, "is required: the repository's path in the sandbox")
     if "\0" in value:
         raise RequestFieldError(field, "must not contain NUL characters")
     return value
@@ -314,7 +314,8 @@ class _Target:
 
 def vouch_for_remote(scratch: Path, url: str) -> None:
     """Record that the API caller pointed this sandbox at ``url`` (a clone): push and pull may use it."""
-    with open(scratch / _VOUCHED_REMOTES, "a", encoding="utf-8") as handle:
+    fd = os.open(scratch / _VOUCHED_REMOTES, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(url) + "\n")
 
 
@@ -594,7 +595,7 @@ async def _credentials(
 
 
 def _query_path(request: Request) -> str:
-    return _repo_path(request.query_params.get("path"), "path query parameter")
+    return _repo_path(request.query_params.get("path"))
 
 
 async def git_status(request: Request) -> Response:

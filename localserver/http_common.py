@@ -213,6 +213,23 @@ def bounded_number(body: dict[str, Any], name: str, high: float = math.inf, low:
     return float(value)
 
 
+def bounded_integer(body: dict[str, Any], name: str, high: int, low: int = 0) -> int | None:
+    """A whole number from ``low`` to ``high``, or None when absent (Daytona types it ``integer``).
+
+    JSON has one number type: ``2.0`` is the integer 2, while ``2.5`` is refused rather than
+    rounded, so a client never gets a value other than the one it asked for.
+    """
+    value = body.get(name)
+    if value is None:
+        return None
+    whole = (
+        isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    ) and not isinstance(value, bool)
+    if not whole or not low <= value <= high:
+        raise RequestFieldError(name, f"must be an integer from {low} to {high}")
+    return int(value)
+
+
 def _shown(key: str) -> str:
     """A key as an error message may quote it: printable, and short."""
     shown = key.encode("unicode_escape").decode("ascii")

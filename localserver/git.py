@@ -21,6 +21,7 @@ credentials the caller sends with a push.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -29,7 +30,7 @@ import secrets
 import shlex
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,17 @@ async def _download(agent: AgentClient, source: str, target: Path, limit: int) -
             handle.write(chunk)
 
 
+async def _in_time(transfer: Coroutine[Any, Any, Any], what: str) -> None:
+    """A bundle's way through the agent, bounded: a sandbox could leave it hanging (a FIFO where
+    its bundle should be)."""
+    try:
+        await asyncio.wait_for(transfer, _NETWORK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise GitOperationError(
+            504, f"{what} timed out after {_NETWORK_TIMEOUT_SECONDS:g}s", code="GIT_TIMEOUT"
+        ) from None
+
+
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -506,7 +518,9 @@ async def push(state: ServerState, record: SandboxRecord, request: _Transfer, se
             bundle = _bundle_path()
             try:
                 await repo.git(["bundle", "create", bundle, ref], "git push (bundling the branch)")
-                await _download(agent, bundle, work / "push.bundle", limit)
+                await _in_time(
+                    _download(agent, bundle, work / "push.bundle", limit), "git push (reading the bundle)"
+                )
             finally:
                 await repo.remove(bundle)
             _give(work / "push.bundle", uid)
@@ -567,7 +581,9 @@ async def _bring_in(
         if not (await host.run(["-C", "repo.git", "for-each-ref", "--count=1", "refs/heads/"])).strip():
             return  # an empty remote: nothing to hand over
         await host.run(["-C", "repo.git", "bundle", "create", str(work / "in.bundle"), "--branches"])
-        await repo.agent.upload(bundle, _file_chunks(work / "in.bundle"))
+        await _in_time(
+            repo.agent.upload(bundle, _file_chunks(work / "in.bundle")), f"{operation} (writing the bundle)"
+        )
     try:
         fetch = ["fetch", "--quiet", bundle, f"+{source}:{destination}"]
         await repo.git(fetch, f"{operation} (fetching the bundle)")

@@ -3,11 +3,15 @@ git is missing or a path is no repository."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from localserver_testkit import Api
+
+from daytonaflow.localserver import git
+from daytonaflow.localserver.errors import GitOperationError
 
 pytestmark = pytest.mark.sandbox
 
@@ -88,3 +92,11 @@ def test_a_sandbox_without_git_on_its_path_gets_a_clear_error(api: Api) -> None:
     assert response.status_code == 500
     assert response.json()["code"] == "GIT_NOT_INSTALLED"
     assert "install git on the host" in response.json()["message"]
+
+
+async def test_a_bundle_transfer_that_never_ends_is_a_504(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox could leave the agent's download waiting (a FIFO where its bundle should be)."""
+    monkeypatch.setattr(git, "_NETWORK_TIMEOUT_SECONDS", 0.2)
+    with pytest.raises(GitOperationError) as raised:
+        await git._in_time(asyncio.Event().wait(), "git push (reading the bundle)")
+    assert (raised.value.status, raised.value.code) == (504, "GIT_TIMEOUT")

@@ -43,6 +43,10 @@ class GitCloneError(ApiError):
     """``git clone`` failed; the message never contains credentials."""
 
 
+class GitOperationError(ApiError):
+    """A toolbox git operation (status, commit, push, pull...) failed; never shows credentials."""
+
+
 class SandboxUidsExhaustedError(ApiError):
     """Every host uid of the sandbox uid range is in use: no sandbox can be created."""
 

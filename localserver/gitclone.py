@@ -5,8 +5,7 @@ uid there, and only then is moved into place through directory fds opened withou
 symlinks, so a sandbox racing symlinks into its home cannot redirect the write onto the host.
 Local paths are cloned with ``--no-local``: git would otherwise hard-link the source's object
 files, and handing the clone to the sandbox would then hand it the host repository's files too.
-Credentials travel only in the environment of the git process, answered by an askpass helper
-that holds no secret itself; git's own messages are scrubbed of them before they are returned.
+Credentials, options and scrubbing are :mod:`._githost`'s, shared with push and pull.
 """
 
 from __future__ import annotations
@@ -18,23 +17,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from daytonaflow.localserver import _githost
+from daytonaflow.localserver._githost import install_askpass
 from daytonaflow.localserver.errors import GitCloneError
 
-_ASKPASS = """#!/bin/sh
-case "$1" in
-  Username*) printf '%s\\n' "$DAYTONAFLOW_GIT_USERNAME" ;;
-  *) printf '%s\\n' "$DAYTONAFLOW_GIT_PASSWORD" ;;
-esac
-"""
+__all__ = ["clone", "install_askpass", "relative_destination"]
+
 _HOME_IN_SANDBOX = "/home/daytona"
 _CLONE_TIMEOUT_SECONDS = 600
-
-
-def install_askpass(directory: Path) -> Path:
-    path = directory / "git-askpass.sh"
-    path.write_text(_ASKPASS)
-    path.chmod(0o700)
-    return path
 
 
 def relative_destination(path: str) -> list[str]:
@@ -71,22 +61,11 @@ async def clone(
     for name, value in (("branch", branch), ("commit", commit)):
         if value is not None and value.startswith("-"):
             raise GitCloneError(400, f"{name} must not start with '-'")
-    secrets = [s for s in (username, password) if s]
+    secrets = _githost.secrets_of(username, password)
     work = Path(tempfile.mkdtemp(prefix="clone-", dir=scratch))
     target = work / "repo"
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(work),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_ASKPASS": str(askpass),
-        "LANG": "C.UTF-8",
-    }
-    if username:
-        env["DAYTONAFLOW_GIT_USERNAME"] = username
-    if password:
-        env["DAYTONAFLOW_GIT_PASSWORD"] = password
-    args = ["-c", "protocol.ext.allow=never", "-c", "credential.helper=", "clone", "--quiet", "--no-local"]
+    env = _githost.hardened_env(work, askpass, username, password)
+    args = ["clone", "--quiet", "--no-local"]
     if branch:
         args += ["--branch", branch]
     try:
@@ -100,25 +79,15 @@ async def clone(
 
 
 async def _git(args: list[str], env: dict[str, str], secrets: list[str]) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        *args,
+    await _githost.run_git(
+        args,
         env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        secrets=secrets,
+        operation="git clone",
+        timeout=_CLONE_TIMEOUT_SECONDS,
+        error=GitCloneError,
+        code="GIT_CLONE_FAILED",
     )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), _CLONE_TIMEOUT_SECONDS)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise GitCloneError(504, "git clone timed out") from None
-    if process.returncode != 0:
-        message = output.decode(errors="replace").strip()
-        for secret in secrets:
-            message = message.replace(secret, "***")
-        raise GitCloneError(400, f"git clone failed: {message[-2000:]}", code="GIT_CLONE_FAILED")
 
 
 def _give_to(tree: Path, uid: int) -> None:

@@ -1,8 +1,8 @@
 """Daytona's toolbox API, served for every sandbox at ``{proxyToolboxUrl}/{sandboxId}/...``.
 
 Each handler turns the HTTP request into one call to the sandbox's agent; the agent runs inside
-the sandbox's namespaces, so nothing here touches sandbox files or processes directly (git
-clone excepted, which needs the host's network).
+the sandbox's namespaces, so nothing here touches sandbox files or processes directly (git's
+network operations excepted: see ``git.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from daytonaflow.localserver import gitclone
+from daytonaflow.localserver import git
 from daytonaflow.localserver.agent_client import AgentStream
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
@@ -382,28 +382,6 @@ async def upload_file(request: Request) -> Response:
     return JSONResponse({})
 
 
-async def git_clone(request: Request) -> Response:
-    body = await json_body(request)
-    url = require_str(body, "url")
-    destination = gitclone.relative_destination(require_str(body, "path"))
-    state = _state(request)
-    record = _sandbox(request)
-    async with state.manager.activity(record):
-        await gitclone.clone(
-            url=url,
-            home=state.manager.home(record),
-            scratch=state.manager.scratch_dir(record),
-            destination=destination,
-            askpass=state.askpass,
-            host_uid=state.manager.uid_of(record),
-            branch=optional_str(body, "branch"),
-            commit=optional_str(body, "commit_id") or optional_str(body, "commitId"),
-            username=optional_str(body, "username"),
-            password=optional_str(body, "password"),
-        )
-    return Response(status_code=200)
-
-
 async def home_dir(request: Request) -> Response:
     _sandbox(request)
     return JSONResponse({"dir": "/home/daytona"})
@@ -429,7 +407,26 @@ def toolbox_routes(base: str = "/{sandbox}") -> list[BaseRoute]:
         Route(f"{base}/files/folder", create_folder, methods=["POST"]),
         Route(f"{base}/files/download", download_file, methods=["GET"]),
         Route(f"{base}/files/upload", upload_file, methods=["POST"]),
-        Route(f"{base}/git/clone", git_clone, methods=["POST"]),
+        Route(f"{base}/git/clone", git.git_clone, methods=["POST"]),
+        Route(f"{base}/git/status", git.git_status, methods=["GET"]),
+        Route(f"{base}/git/branches", git.git_branches, methods=["GET"]),
+        Route(f"{base}/git/branches", git.git_create_branch, methods=["POST"]),
+        Route(f"{base}/git/branches", git.git_delete_branch, methods=["DELETE"]),
+        Route(f"{base}/git/checkout", git.git_checkout, methods=["POST"]),
+        Route(f"{base}/git/add", git.git_add, methods=["POST"]),
+        Route(f"{base}/git/commit", git.git_commit, methods=["POST"]),
+        Route(f"{base}/git/history", git.git_history, methods=["GET"]),
+        Route(f"{base}/git/push", git.git_push, methods=["POST"]),
+        Route(f"{base}/git/pull", git.git_pull, methods=["POST"]),
+        Route(f"{base}/git/init", git.git_init, methods=["POST"]),
+        Route(f"{base}/git/reset", git.git_reset, methods=["POST"]),
+        Route(f"{base}/git/restore", git.git_restore, methods=["POST"]),
+        Route(f"{base}/git/remotes", git.git_list_remotes, methods=["GET"]),
+        Route(f"{base}/git/remotes", git.git_add_remote, methods=["POST"]),
+        Route(f"{base}/git/config", git.git_get_config, methods=["GET"]),
+        Route(f"{base}/git/config", git.git_set_config, methods=["POST"]),
+        Route(f"{base}/git/config/user", git.git_configure_user, methods=["POST"]),
+        Route(f"{base}/git/credentials", git.git_authenticate, methods=["POST"]),
         Route(f"{base}/user-home-dir", home_dir, methods=["GET"]),
         Route(f"{base}/work-dir", home_dir, methods=["GET"]),
         Route(f"{base}/project-dir", home_dir, methods=["GET"]),

@@ -360,6 +360,61 @@ def _clone(t: Toolbox) -> httpx.Response:
     return t.call("POST", "/git/clone", json={"url": str(t.world.repository), "path": target})
 
 
+def _git_remote(t: Toolbox) -> Path:
+    """A bare copy of the world's repository the sandbox's host uid may read and write (push and
+    pull run git as that uid), under the server's root, which goes with it."""
+    remote = t.world.server.state_dir.parent / "git-remote.git"
+    if not remote.exists():
+        subprocess.run(["git", "clone", "-q", "--bare", str(t.world.repository), str(remote)], check=True)
+        subprocess.run(["chmod", "-R", "a+rwX", str(remote)], check=True)
+    return remote
+
+
+def _git_repo(t: Toolbox) -> str:
+    """A fresh clone in the sandbox (of :func:`_git_remote`, so push and pull may reach it)."""
+    target = f"git-{uuid.uuid4().hex[:8]}"
+    response = t.call("POST", "/git/clone", json={"url": str(_git_remote(t)), "path": target})
+    assert response.status_code == 200, response.text
+    return target
+
+
+def _git_committed(t: Toolbox) -> str:
+    repo = _git_repo(t)
+    t.run(f"cd {repo} && echo more >> README.md && git -c user.name=t -c user.email=t@e commit -qam more")
+    return repo
+
+
+def _git_call(method: str, route: str, **body: Any) -> Callable[[Toolbox], httpx.Response]:
+    """A git row on a fresh clone: ``body`` (``repo`` standing for its path) as JSON or the query."""
+
+    def row(t: Toolbox) -> httpx.Response:
+        repo = _git_repo(t)
+        fields = {key: repo if value == "repo" else value for key, value in body.items()}
+        if method == "GET":
+            return t.call("GET", route, params={"path": repo, **fields})
+        return t.call(method, route, json={"path": repo, **fields})
+
+    return row
+
+
+def _git_delete_branch(t: Toolbox) -> httpx.Response:
+    repo = _git_repo(t)
+    t.run(f"git -C {repo} branch doomed")
+    return t.call("DELETE", "/git/branches", json={"path": repo, "name": "doomed"})
+
+
+def _git_checkout(t: Toolbox) -> httpx.Response:
+    repo = _git_repo(t)
+    t.run(f"git -C {repo} branch other")
+    return t.call("POST", "/git/checkout", json={"path": repo, "branch": "other"})
+
+
+def _git_add(t: Toolbox) -> httpx.Response:
+    repo = _git_repo(t)
+    t.run(f"echo new > {repo}/new.txt")
+    return t.call("POST", "/git/add", json={"path": repo, "files": ["new.txt"]})
+
+
 TOOLBOX_CASES: dict[str, Callable[[Toolbox], httpx.Response]] = {
     "POST /process/execute": lambda t: t.call("POST", "/process/execute", json={"command": "echo hi"}),
     "POST /process/code-run": lambda t: t.call(
@@ -383,6 +438,30 @@ TOOLBOX_CASES: dict[str, Callable[[Toolbox], httpx.Response]] = {
     "GET /files/download": _download,
     "POST /files/upload": _upload,
     "POST /git/clone": _clone,
+    "GET /git/status": _git_call("GET", "/git/status"),
+    "GET /git/branches": _git_call("GET", "/git/branches"),
+    "POST /git/branches": _git_call("POST", "/git/branches", name="created"),
+    "DELETE /git/branches": _git_delete_branch,
+    "POST /git/checkout": _git_checkout,
+    "POST /git/add": _git_add,
+    "POST /git/commit": _git_call(
+        "POST", "/git/commit", message="m", author="A", email="a@e", allow_empty=True
+    ),
+    "GET /git/history": _git_call("GET", "/git/history"),
+    "POST /git/push": lambda t: t.call("POST", "/git/push", json={"path": _git_committed(t)}),
+    "POST /git/pull": lambda t: t.call("POST", "/git/pull", json={"path": _git_repo(t)}),
+    # The git routes of newer SDKs (0.226's toolbox client), which the spec predates: EXTENSIONS.
+    "POST /git/init": lambda t: t.call("POST", "/git/init", json={"path": f"init-{uuid.uuid4().hex[:8]}"}),
+    "POST /git/reset": _git_call("POST", "/git/reset", mode="hard"),
+    "POST /git/restore": _git_call("POST", "/git/restore", files=["README.md"]),
+    "GET /git/remotes": _git_call("GET", "/git/remotes"),
+    "POST /git/remotes": _git_call("POST", "/git/remotes", name="other", url="/srv/other.git"),
+    "GET /git/config": lambda t: t.call("GET", "/git/config", params={"key": "user.name"}),
+    "POST /git/config": lambda t: t.call("POST", "/git/config", json={"key": "core.editor", "value": "vi"}),
+    "POST /git/config/user": lambda t: t.call("POST", "/git/config/user", json={"name": "n", "email": "e@e"}),
+    "POST /git/credentials": lambda t: t.call(
+        "POST", "/git/credentials", json={"username": "u", "password": "p", "host": "example.com"}
+    ),
     "GET /user-home-dir": lambda t: t.call("GET", "/user-home-dir"),
     "GET /work-dir": lambda t: t.call("GET", "/work-dir"),
     # Only the API spec's deprecated toolbox path has it; through the proxy mount it is an extension.
@@ -396,6 +475,24 @@ EXTENSIONS: dict[str, str] = {
         "only the API spec's deprecated toolbox copy has project-dir (answered as work-dir is)"
     ),
     "GET /api/toolbox/{sandbox}/toolbox/project-dir": "the same through the legacy mount",
+    **{
+        f"{route} {mount}/git/{name}": (
+            "a git route of newer SDKs (daytona 0.226's toolbox client) that the spec predates; "
+            "tests/sdk/test_sdk_git.py parses its answers with the SDK's models"
+        )
+        for mount in ("/toolbox/{sandbox}", "/api/toolbox/{sandbox}/toolbox")
+        for route, name in (
+            ("POST", "init"),
+            ("POST", "reset"),
+            ("POST", "restore"),
+            ("GET", "remotes"),
+            ("POST", "remotes"),
+            ("GET", "config"),
+            ("POST", "config"),
+            ("POST", "config/user"),
+            ("POST", "credentials"),
+        )
+    },
 }
 
 #: WebSocket upgrades of spec operations: what they send is frames, which no response schema

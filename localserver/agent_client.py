@@ -92,22 +92,25 @@ class AgentClient:
 
     async def upload(self, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         """Stream a file: the agent first accepts the path, then reads length-prefixed frames."""
+        upload = await self.open_upload(path)
+        try:
+            async for chunk in chunks:
+                await upload.write(chunk)
+            return await upload.finish()
+        finally:
+            upload.close()
+
+    async def open_upload(self, path: str) -> AgentUpload:
+        """An upload of one file the caller feeds piece by piece (see :class:`AgentUpload`);
+        an ``AgentCallError`` when the agent refuses the path."""
         reader, writer = await self._open({"op": "upload", "path": path})
         try:
             await writer.drain()
             await self._answer(reader)
-            try:
-                async for chunk in chunks:
-                    if chunk:
-                        writer.write(len(chunk).to_bytes(8, "big") + chunk)
-                        await writer.drain()
-                writer.write((0).to_bytes(8, "big"))
-                await writer.drain()
-            except (ConnectionError, OSError):
-                pass  # the agent refused mid-way (e.g. too large): its answer says why
-            return await self._answer(reader)
-        finally:
+        except BaseException:
             writer.close()
+            raise
+        return AgentUpload(self, reader, writer)
 
     def connect_blocking(self, port: int, timeout: float = 10.0) -> socket.socket:
         """A plain socket spliced to ``127.0.0.1:port`` inside the sandbox (for WebSocket clients)."""
@@ -131,3 +134,32 @@ class AgentClient:
             raise AgentCallError(int(answer.get("status", 502)), str(answer.get("message")))
         sock.settimeout(None)
         return sock
+
+
+class AgentUpload:
+    """One file being uploaded: ``write`` its bytes, then ``finish`` for the agent's answer."""
+
+    def __init__(self, client: AgentClient, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self._client = client
+        self._reader = reader
+        self._writer = writer
+        self._refused = False
+
+    async def write(self, chunk: bytes) -> None:
+        if not chunk or self._refused:
+            return
+        try:
+            self._writer.write(len(chunk).to_bytes(8, "big") + chunk)
+            await self._writer.drain()
+        except (ConnectionError, OSError):
+            self._refused = True  # the agent refused mid-way (e.g. too large): its answer says why
+
+    async def finish(self) -> dict[str, Any]:
+        if not self._refused:
+            with contextlib.suppress(ConnectionError, OSError):
+                self._writer.write((0).to_bytes(8, "big"))
+                await self._writer.drain()
+        return await self._client._answer(self._reader)
+
+    def close(self) -> None:
+        self._writer.close()

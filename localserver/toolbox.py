@@ -58,12 +58,17 @@ def _sandbox(request: Request) -> SandboxRecord:
     return _state(request).manager.get(request.path_params["sandbox"])
 
 
+# Daytona's toolbox errors name their source: the SDKs pick an error class by (source, code).
+_DAEMON = "DAYTONA_DAEMON"
+
+
 def _timeout_or_result(answer: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     if answer.get("timedOut"):
         raise ApiError(
             408,
             f"command execution timeout after {timeout:g}s; the command's process group was killed",
-            code="COMMAND_TIMEOUT",
+            code="PROCESS_EXECUTION_TIMEOUT",
+            source=_DAEMON,
             exitCode=answer.get("exitCode"),
             result=answer.get("result", ""),
         )
@@ -533,7 +538,12 @@ def _filename_params(path: str) -> str:
 
 def _error_part(boundary: bytes, path: str, error: ApiError, structured: bool) -> bytes:
     if structured:
-        payload = {"message": error.message, "statusCode": error.status, "code": error.code or _code(error)}
+        payload = {
+            "message": error.message,
+            "statusCode": error.status,
+            "code": error.code or _code(error),
+            "source": _DAEMON,
+        }
         data, media = json.dumps(payload).encode(), "application/json"
     else:
         data, media = error.message.encode(), "text/plain; charset=utf-8"
@@ -541,7 +551,9 @@ def _error_part(boundary: bytes, path: str, error: ApiError, structured: bool) -
 
 
 def _code(error: ApiError) -> str:
-    return {400: "BAD_REQUEST", 403: "FORBIDDEN", 404: "FILE_NOT_FOUND"}.get(error.status, "DOWNLOAD_FAILED")
+    return {400: "INVALID_FILE_PATH", 403: "FILE_ACCESS_DENIED", 404: "FILE_NOT_FOUND"}.get(
+        error.status, "FILE_READ_FAILED"
+    )
 
 
 # ---- bulk upload: files[i].path and files[i].file parts, each file streamed to the agent ------------

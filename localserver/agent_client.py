@@ -13,6 +13,9 @@ from typing import Any
 from daytonaflow.localserver.errors import AgentCallError
 
 _LINE_LIMIT = 64 << 20
+# A stream's answer line is short; the reader's limit also caps what it buffers ahead of a slow
+# consumer (twice the limit), so a download served to a slow client holds kilobytes, not 64 MiB.
+_STREAM_LINE_LIMIT = 64 << 10
 
 
 class AgentStream:
@@ -49,9 +52,11 @@ class AgentClient:
         self.socket_path = socket_path
         self.sandbox_id = sandbox_id
 
-    async def _open(self, request: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _open(
+        self, request: dict[str, Any], limit: int = _LINE_LIMIT
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self.socket_path), limit=_LINE_LIMIT)
+            reader, writer = await asyncio.open_unix_connection(str(self.socket_path), limit=limit)
         except OSError as error:
             raise AgentCallError(
                 502, f"sandbox {self.sandbox_id} agent is unreachable: {error}", code="AGENT_UNREACHABLE"
@@ -81,7 +86,7 @@ class AgentClient:
 
     async def stream(self, op: str, **fields: Any) -> AgentStream:
         """Send a request whose answer line is followed by raw bytes."""
-        reader, writer = await self._open({"op": op, **fields})
+        reader, writer = await self._open({"op": op, **fields}, _STREAM_LINE_LIMIT)
         try:
             await writer.drain()
             header = await self._answer(reader)
@@ -103,7 +108,7 @@ class AgentClient:
     async def open_upload(self, path: str) -> AgentUpload:
         """An upload of one file the caller feeds piece by piece (see :class:`AgentUpload`);
         an ``AgentCallError`` when the agent refuses the path."""
-        reader, writer = await self._open({"op": "upload", "path": path})
+        reader, writer = await self._open({"op": "upload", "path": path}, _STREAM_LINE_LIMIT)
         try:
             await writer.drain()
             await self._answer(reader)

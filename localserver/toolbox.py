@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -390,14 +391,25 @@ async def _multipart_file(request: Request, limit: int) -> AsyncIterator[bytes]:
         received += len(chunk)
         if received > limit + _MULTIPART_OVERHEAD:
             raise ApiError(413, f"upload exceeds the limit of {limit} bytes", code="UPLOAD_TOO_LARGE")
-        parser.write(chunk)
+        _feed_multipart(parser, chunk)
         while pending:
             yield pending.pop(0)
-    parser.finalize()
+    _feed_multipart(parser, None)
     while pending:
         yield pending.pop(0)
     if not in_file["seen"]:
         raise ApiError(400, "multipart body has no 'file' part")
+
+
+def _feed_multipart(parser: MultipartParser, chunk: bytes | None) -> None:
+    """Feed a multipart parser (``None``: the body has ended); a malformed body is a 400."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except MultipartParseError as error:
+        raise ApiError(400, f"upload is not valid multipart: {error}", code="INVALID_MULTIPART") from None
 
 
 async def upload_file(request: Request) -> Response:
@@ -726,9 +738,9 @@ async def upload_files(request: Request) -> Response:
         upload = _BulkUpload(agent, limit)
         try:
             async for chunk in request.stream():
-                events.parser.write(chunk)
+                _parse(events, chunk)
                 await _take_events(events, upload)
-            events.parser.finalize()
+            _parse(events, None)
             await _take_events(events, upload)
         finally:
             upload.close()
@@ -738,6 +750,10 @@ async def upload_files(request: Request) -> Response:
         message = "; ".join(upload.errors[:5]) + (" …" if len(upload.errors) > 5 else "")
         raise ApiError(400, message, code="UPLOAD_FAILED", errors=upload.errors, files=upload.files)
     return JSONResponse({"files": upload.files})
+
+
+def _parse(events: _BulkUploadEvents, chunk: bytes | None) -> None:
+    _feed_multipart(events.parser, chunk)
 
 
 async def _take_events(events: _BulkUploadEvents, upload: _BulkUpload) -> None:

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from daytonaflow.localserver import gitclone
-from daytonaflow.localserver.agent_client import AgentStream, AgentUpload
+from daytonaflow.localserver.agent_client import AgentClient, AgentStream, AgentUpload
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
@@ -511,7 +511,11 @@ async def _download_parts(
     manager: SandboxManager, record: SandboxRecord, paths: list[str], boundary: bytes, request: Request
 ) -> AsyncIterator[bytes]:
     structured = not _sdk_splits_output(request)
-    async with manager.activity(record) as agent:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            agent = await stack.enter_async_context(manager.activity(record))
+        except (ApiError, KeyError):
+            return  # stopped since the request came: no closing boundary, the SDK reports a truncation
         for path in paths:
             try:
                 stream = await agent.stream("download", path=path)
@@ -522,9 +526,12 @@ async def _download_parts(
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
             yield _part_head(boundary, "file", path, headers)
             sent = 0
-            async for chunk in stream.iter_chunks(size):
-                sent += len(chunk)
-                yield chunk
+            try:
+                async for chunk in stream.iter_chunks(size):
+                    sent += len(chunk)
+                    yield chunk
+            finally:
+                await stream.close()  # also when the client went away mid-file
             if sent < size:
                 return  # the sandbox went mid-file: no closing boundary, the SDK reports a truncation
             yield _CRLF
@@ -635,7 +642,7 @@ class _BulkUploadEvents:
 class _BulkUpload:
     """The state of one bulk upload: the paths announced, the file being written, the results."""
 
-    def __init__(self, agent: Any, limit: int) -> None:
+    def __init__(self, agent: AgentClient, limit: int) -> None:
         self.agent = agent
         self.limit = limit
         self.paths: dict[str, str] = {}

@@ -84,9 +84,10 @@ def test_exec_timeout_ends_on_time_and_kills_the_process_group(shared_sandbox: S
 
 
 def test_exec_timeout_raises_the_sdks_timeout_error(shared_sandbox: Sandbox) -> None:
-    from daytona import DaytonaTimeoutError
+    import daytona
 
-    expected = DaytonaTimeoutError if _SDK >= (0, 163) else DaytonaError
+    # 0.129 maps no status to an error class; 0.226 picks its class by the error's source and code.
+    expected = getattr(daytona, "DaytonaProcessExecutionTimeoutError", DaytonaError)
     with pytest.raises(expected, match="timeout"):
         shared_sandbox.process.exec("sleep 30", timeout=1)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from daytonaflow.localserver.errors import ApiError
+from daytonaflow.localserver.errors import ApiError, RequestFieldError
 from daytonaflow.localserver.http_common import (
+    bounded_integer,
     bounded_number,
     json_body,
     optional_bool,
@@ -78,7 +84,8 @@ async def get_config(request: Request) -> Response:
             "maxAutoArchiveInterval": 0,
             "maintananceMode": False,
             "environment": "local",
-            "oidc": {"issuer": "", "clientId": "", "audience": ""},
+            # No identity provider: the key is the only credential (the SDK's model wants the fields).
+            "oidc": {"issuer": "", "clientId": "", "audience": "", "provider": "none"},
         }
     )
 
@@ -95,15 +102,34 @@ async def create_sandbox(request: Request) -> Response:
     return JSONResponse(state.sandbox_json(record))
 
 
-#: What a create request may ask for: cores, GiB of memory, GiB of disk. Below the minimums a
-#: sandbox cannot start (cgroup v1 refuses a CPU quota under 1 ms per 100 ms period; the agent's
-#: interpreter needs its memory); above the maximums the figures no longer describe a limit and
-#: overflow the byte counts derived from them.
-REQUEST_RANGES: dict[str, tuple[float, float]] = {
-    "cpu": (0.01, 1024.0),
-    "memory": (0.25, 4096.0),
-    "disk": (1 / 16, 65536.0),
+#: What a create request may ask for: whole cores, GiB of memory, GiB of disk (Daytona's create
+#: types them ``integer``). A sandbox's agent needs more than the least of each; above the maximums
+#: the figures no longer describe a limit and overflow the byte counts derived from them.
+REQUEST_RANGES: dict[str, tuple[int, int]] = {
+    "cpu": (1, 1024),
+    "memory": (1, 4096),
+    "disk": (1, 65536),
 }
+
+#: Create fields whose promise this server cannot keep: refused (400) when they ask for something,
+#: rather than accepted and silently not done. Each maps to why.
+_UNSUPPORTED_REQUESTS = {
+    "kvm": "this server has no KVM to expose",
+    "volumes": "this server has no volumes to mount",
+    "secrets": "this server has no secret store",
+    "ttlMinutes": "this server has no time-to-live destroy",
+    "autoPauseInterval": "this server cannot pause a sandbox",
+}
+
+
+_ACCEPTED_UNUSED_STRINGS = (
+    "snapshot",
+    "user",
+    "domainAllowList",
+    "linkedSandbox",
+    "outboundProxyUrl",
+    "otelEndpointOverride",
+)
 
 
 def _create_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -118,35 +144,271 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
         "env": optional_env(body, "env"),
         "labels": optional_labels(body),
         "public": optional_bool(body, "public"),
+        # Fractional minutes stay allowed (Daytona's model reports a number): a local extension
+        # that lets a test see an auto-stop in seconds.
         "autoStopInterval": bounded_number(body, "autoStopInterval", _MAX_INTERVAL_MINUTES),
+        "autoArchiveInterval": bounded_integer(body, "autoArchiveInterval", _MAX_INTERVAL_MINUTES),
+        # Negative means never, as on Daytona.
+        "autoDeleteInterval": bounded_integer(
+            body, "autoDeleteInterval", _MAX_INTERVAL_MINUTES, -_MAX_INTERVAL_MINUTES
+        ),
+        "networkBlockAll": optional_bool(body, "networkBlockAll"),
+        "networkAllowList": _network_allow_list(body),
     }
     for name, (low, high) in REQUEST_RANGES.items():
-        checked[name] = bounded_number(body, name, high, low)
+        checked[name] = bounded_integer(body, name, high, low)
     # Fields of Daytona's create this server accepts without using: their types are still checked,
     # so a client learns of its mistake here as it would from Daytona.
-    for name in ("snapshot", "user", "networkAllowList", "domainAllowList", "linkedSandbox"):
+    for name in _ACCEPTED_UNUSED_STRINGS:
         optional_str(body, name)
-    optional_bool(body, "networkBlockAll")
-    bounded_number(body, "gpu", _MAX_GPUS)
-    for name in ("autoArchiveInterval", "autoDeleteInterval"):
-        bounded_number(body, name, _MAX_INTERVAL_MINUTES)
+    optional_bool(body, "spot")
+    bounded_integer(body, "gpu", _MAX_GPUS)
+    bounded_integer(body, "queueTimeout", _MAX_INTERVAL_MINUTES, 1)
+    # An image to build (what the SDK sends with resources): every sandbox here runs the host's
+    # own userland, so only its shape is checked.
+    if body.get("buildInfo") is not None and not isinstance(body["buildInfo"], dict):
+        raise RequestFieldError("buildInfo", "must be an object")
+    _refuse_unsupported(body)
     return {key: value for key, value in checked.items() if value is not None}
 
 
+def _network_allow_list(body: dict[str, Any]) -> str | None:
+    """Daytona's comma-separated IPv4 CIDR list, kept as given once every entry parses."""
+    raw = optional_str(body, "networkAllowList")
+    if raw is None:
+        return None
+    for entry in raw.split(","):
+        try:
+            ipaddress.IPv4Network(entry.strip(), strict=False)
+        except ValueError:
+            raise RequestFieldError(
+                "networkAllowList", f"must be comma-separated IPv4 CIDR blocks; {entry.strip()!r} is not one"
+            ) from None
+    return raw
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    for name, reason in _UNSUPPORTED_REQUESTS.items():
+        value = body.get(name)
+        # What asks for nothing (false, 0, an empty list or object) is what the SDKs send by default.
+        if value is None or value is False or value == 0 or value == [] or value == {}:
+            continue
+        raise RequestFieldError(name, f"is not supported by the local server: {reason}")
+
+
+# ---- listing ----------------------------------------------------------------------------------------
+
+#: Daytona's ``SandboxState`` values: a filter may name any of them (this server uses a few).
+_SANDBOX_STATES = frozenset(
+    {
+        *("creating", "restoring", "destroyed", "destroying", "started", "stopped", "starting"),
+        *("stopping", "error", "build_failed", "pending_build", "building_snapshot", "unknown"),
+        *("pulling_snapshot", "archived", "archiving", "resizing", "snapshotting", "forking"),
+        *("pausing", "paused", "resuming"),
+    }
+)
+_MAX_PAGE = 200
+_CURSOR_SORT_FIELDS = frozenset({"name", "cpu", "memoryGib", "diskGib", "lastActivityAt", "createdAt"})
+_PAGE_SORT_FIELDS = frozenset(
+    {"id", "name", "state", "snapshot", "region", "updatedAt", "createdAt", "lastActivityAt"}
+)
+_DEFAULT_PAGE = 100
+
+
+def _sort_key(field: str) -> Callable[[SandboxRecord], Any]:
+    keys: dict[str, Callable[[SandboxRecord], Any]] = {
+        "id": lambda r: r.id,
+        "name": lambda r: r.name,
+        "state": lambda r: r.state,
+        "snapshot": lambda r: "local",
+        "region": lambda r: r.target,
+        "cpu": lambda r: r.cpu,
+        "memoryGib": lambda r: r.memory,
+        "diskGib": lambda r: r.disk,
+        "updatedAt": lambda r: r.updated_at,
+        "createdAt": lambda r: r.created_at,
+        "lastActivityAt": lambda r: r.last_activity_at,
+    }
+    return keys[field]
+
+
+@dataclass(frozen=True)
+class _ListQuery:
+    """One list request's filters and order, checked (400 naming the parameter if not)."""
+
+    request: Request
+    sort_fields: frozenset[str]
+    region_param: str
+
+    def _one(self, name: str) -> str | None:
+        values = self.request.query_params.getlist(name)
+        if len(values) > 1:
+            raise ApiError(400, f"{name} must be given once")
+        return values[0] if values else None
+
+    def _bool(self, name: str) -> bool | None:
+        raw = self._one(name)
+        if raw is None:
+            return None
+        if raw not in ("true", "false"):
+            raise ApiError(400, f"{name} must be true or false")
+        return raw == "true"
+
+    def _number(self, name: str, low: float = 1) -> float | None:
+        raw = self._one(name)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not low <= value < math.inf:
+            raise ApiError(400, f"{name} must be a number of at least {low:g}")
+        return value
+
+    def integer(self, name: str, default: int, high: int = 2**31) -> int:
+        raw = self._one(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not 1 <= int(raw) <= high:
+            raise ApiError(400, f"{name} must be an integer from 1 to {high}")
+        return int(raw)
+
+    def _instant(self, name: str) -> datetime | None:
+        raw = self._one(name)
+        if raw is None:
+            return None
+        try:
+            instant = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an ISO 8601 date-time") from None
+        return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+    def _labels(self) -> dict[str, str]:
+        raw = self._one("labels")
+        # The older SDKs send the JSON of None when they filter by no labels.
+        if not raw or raw == "null":
+            return {}
+        return optional_str_map({"labels": parse_json_object(raw, "labels")}, "labels")
+
+    def _states(self) -> set[str]:
+        states = set(self.request.query_params.getlist("states"))
+        unknown = sorted(states - _SANDBOX_STATES)
+        if unknown:
+            raise ApiError(400, f"states: {unknown[0]!r} is not a sandbox state")
+        return states
+
+    def records(self, manager: SandboxManager) -> list[SandboxRecord]:
+        """The matching sandboxes, in the order asked (newest first unless told)."""
+        checks = self._checks()
+        sort = self._one("sort") or "createdAt"
+        if sort not in self.sort_fields:
+            raise ApiError(400, f"sort must be one of {', '.join(sorted(self.sort_fields))}")
+        order = self._one("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise ApiError(400, "order must be asc or desc")
+        records = [r for r in manager.list(self._labels()) if all(check(r) for check in checks)]
+        # The id breaks ties, so that pages of equal keys never repeat or skip one.
+        records.sort(key=lambda r: r.id, reverse=order == "desc")
+        records.sort(key=_sort_key(sort), reverse=order == "desc")
+        return records
+
+    def _checks(self) -> list[Callable[[SandboxRecord], bool]]:
+        checks: list[Callable[[SandboxRecord], bool]] = []
+        if not self._bool("includeErroredDeleted"):
+            checks.append(lambda r: not (r.state == "error" and r.destroy_pending))
+        for name, field in (("id", "id"), ("name", "name")):
+            prefix = self._one(name)
+            if prefix:
+                checks.append(functools.partial(_has_prefix, field, prefix.lower()))
+        states = self._states()
+        if states:
+            checks.append(lambda r: r.state in states)
+        snapshots = self.request.query_params.getlist("snapshots")
+        if snapshots:
+            checks.append(lambda r: "local" in snapshots)
+        regions = self.request.query_params.getlist(self.region_param)
+        if regions:
+            checks.append(lambda r: r.target in regions)
+        classes = self.request.query_params.getlist("sandboxClasses")
+        if classes:
+            checks.append(lambda r: "container" in classes)
+        for name in ("isPublic", "isRecoverable"):
+            expected = self._bool(name)
+            if expected is not None:
+                checks.append(functools.partial(_flag_is, name, expected))
+        for name, field in (("Cpu", "cpu"), ("MemoryGiB", "memory"), ("DiskGiB", "disk")):
+            low, high = self._number(f"min{name}"), self._number(f"max{name}")
+            if low is not None:
+                checks.append(lambda r, f=field, v=low: _reported_units(r, f) >= v)
+            if high is not None:
+                checks.append(lambda r, f=field, v=high: _reported_units(r, f) <= v)
+        # No sandbox here has a time-to-live, so none has an auto-destroy time to fall in a range.
+        if self._instant("autoDestroyAtAfter") or self._instant("autoDestroyAtBefore"):
+            checks.append(lambda r: False)
+        for prefix, field in (("createdAt", "created_at"), ("lastEvent", "last_activity_at")):
+            after, before = self._instant(f"{prefix}After"), self._instant(f"{prefix}Before")
+            if after is not None:
+                checks.append(lambda r, f=field, t=after: _instant_of(r, f) > t)
+            if before is not None:
+                checks.append(lambda r, f=field, t=before: _instant_of(r, f) < t)
+        return checks
+
+
+def _has_prefix(field: str, prefix: str, record: SandboxRecord) -> bool:
+    value: str = getattr(record, field)
+    return value.lower().startswith(prefix)
+
+
+def _flag_is(name: str, expected: bool, record: SandboxRecord) -> bool:
+    return (record.public if name == "isPublic" else False) == expected
+
+
+def _reported_units(record: SandboxRecord, field: str) -> int:
+    reported: int = record.to_api("")[field]
+    return reported
+
+
+def _instant_of(record: SandboxRecord, field: str) -> datetime:
+    return datetime.fromisoformat(getattr(record, field))
+
+
 async def list_sandboxes(request: Request) -> Response:
+    """Daytona's cursor-paged list (the current SDKs'): the cursor is the offset of the next page."""
     state = _state(request)
-    labels: dict[str, str] | None = None
-    raw = request.query_params.get("labels")
-    if raw:
-        labels = optional_str_map({"labels": parse_json_object(raw, "labels")}, "labels")
-    records = state.manager.list(labels)
-    states = request.query_params.getlist("states")
-    if states:
-        records = [r for r in records if r.state in states]
-    name_prefix = request.query_params.get("name")
-    if name_prefix:
-        records = [r for r in records if r.name.lower().startswith(name_prefix.lower())]
-    return JSONResponse({"items": [state.sandbox_json(r) for r in records], "nextCursor": None})
+    query = _ListQuery(request, _CURSOR_SORT_FIELDS, "regionIds")
+    limit = query.integer("limit", _DEFAULT_PAGE, _MAX_PAGE)
+    raw_cursor = request.query_params.get("cursor") or "0"
+    if not raw_cursor.isdigit():
+        raise ApiError(400, "cursor must be one a previous page returned")
+    offset = int(raw_cursor)
+    records = query.records(state.manager)
+    page = records[offset : offset + limit]
+    following = offset + limit
+    return JSONResponse(
+        {
+            "items": [state.sandbox_json(r) for r in page],
+            "nextCursor": str(following) if following < len(records) else None,
+        }
+    )
+
+
+async def list_sandboxes_paginated(request: Request) -> Response:
+    """Daytona's page-numbered list, deprecated there but what the 0.129 SDK's ``list`` calls."""
+    state = _state(request)
+    query = _ListQuery(request, _PAGE_SORT_FIELDS, "regions")
+    page = query.integer("page", 1)
+    limit = query.integer("limit", _DEFAULT_PAGE, _MAX_PAGE)
+    records = query.records(state.manager)
+    start = (page - 1) * limit
+    return JSONResponse(
+        {
+            "items": [state.sandbox_json(r) for r in records[start : start + limit]],
+            "total": len(records),
+            "page": page,
+            "totalPages": math.ceil(len(records) / limit),
+        }
+    )
 
 
 async def get_sandbox(request: Request) -> Response:
@@ -188,6 +450,40 @@ async def set_autostop(request: Request) -> Response:
     return JSONResponse(state.sandbox_json(record))
 
 
+def _interval_minutes(request: Request, low: int) -> int:
+    """The path's whole number of minutes (the SDKs send an ``int``; ``1.5`` is refused, not rounded)."""
+    raw = request.path_params["interval"]
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not digits.isdigit() or not low <= int(raw) <= _MAX_INTERVAL_MINUTES:
+        raise ApiError(400, f"interval must be an integer from {low} to {_MAX_INTERVAL_MINUTES} minutes")
+    return int(raw)
+
+
+async def set_auto_archive(request: Request) -> Response:
+    """Kept and reported: this server has no archive tier, a stopped sandbox stays as it is."""
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    record.auto_archive_interval = _interval_minutes(request, 0)
+    state.manager.save(record)
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def set_auto_delete(request: Request) -> Response:
+    """Minutes a stopped sandbox waits before the monitor deletes it (negative: never)."""
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    record.auto_delete_interval = _interval_minutes(request, -_MAX_INTERVAL_MINUTES)
+    state.manager.save(record)
+    return JSONResponse(state.sandbox_json(record))
+
+
+async def update_last_activity(request: Request) -> Response:
+    """What the SDK's ``refresh_activity`` calls: the sandbox counts as busy from now (no auto-stop)."""
+    state = _state(request)
+    state.manager.keep_alive(state.manager.get(request.path_params["sandbox"]))
+    return Response(status_code=201)
+
+
 async def set_public(request: Request) -> Response:
     state = _state(request)
     record = state.manager.get(request.path_params["sandbox"])
@@ -203,6 +499,9 @@ async def replace_labels(request: Request) -> Response:
     state = _state(request)
     record = state.manager.get(request.path_params["sandbox"])
     body = await json_body(request)
+    if body.get("labels") is None:
+        # Daytona's SandboxLabels requires it: a body without it must not wipe the labels.
+        raise RequestFieldError("labels", "is required: an object of strings")
     record.labels = optional_labels(body)
     state.manager.save(record)
     return JSONResponse({"labels": record.labels})
@@ -263,11 +562,15 @@ def api_routes() -> list[BaseRoute]:
         Route("/local/isolation", get_isolation, methods=["GET"]),
         Route("/sandbox", list_sandboxes, methods=["GET"]),
         Route("/sandbox", create_sandbox, methods=["POST"]),
+        Route("/sandbox/paginated", list_sandboxes_paginated, methods=["GET"]),
         Route(sandbox, get_sandbox, methods=["GET"]),
         Route(sandbox, delete_sandbox, methods=["DELETE"]),
         Route(f"{sandbox}/start", start_sandbox, methods=["POST"]),
         Route(f"{sandbox}/stop", stop_sandbox, methods=["POST"]),
         Route(f"{sandbox}/autostop/{{interval}}", set_autostop, methods=["POST"]),
+        Route(f"{sandbox}/autoarchive/{{interval}}", set_auto_archive, methods=["POST"]),
+        Route(f"{sandbox}/autodelete/{{interval}}", set_auto_delete, methods=["POST"]),
+        Route(f"{sandbox}/last-activity", update_last_activity, methods=["POST"]),
         Route(f"{sandbox}/public/{{public}}", set_public, methods=["POST"]),
         Route(f"{sandbox}/labels", replace_labels, methods=["PUT"]),
         Route(f"{sandbox}/toolbox-proxy-url", toolbox_proxy_url, methods=["GET"]),

@@ -55,6 +55,10 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code)
+    if exc.status_code == 404 and exc.detail == HTTPStatus.NOT_FOUND.phrase:
+        # No route: said as Daytona's API says it, so that an SDK call this server lacks (archive,
+        # resize, ...) reads as a missing operation, not as a missing sandbox.
+        return error_response(404, f"Cannot {request.method} {request.url.path}")
     return error_response(exc.status_code, str(exc.detail))
 
 
@@ -211,6 +215,23 @@ def bounded_number(body: dict[str, Any], name: str, high: float = math.inf, low:
         shown_high = "any finite number" if high == math.inf else f"{high:g}"
         raise RequestFieldError(name, f"must be a number from {low:g} to {shown_high}")
     return float(value)
+
+
+def bounded_integer(body: dict[str, Any], name: str, high: int, low: int = 0) -> int | None:
+    """A whole number from ``low`` to ``high``, or None when absent (Daytona types it ``integer``).
+
+    JSON has one number type: ``2.0`` is the integer 2, while ``2.5`` is refused rather than
+    rounded, so a client never gets a value other than the one it asked for.
+    """
+    value = body.get(name)
+    if value is None:
+        return None
+    whole = (
+        isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    ) and not isinstance(value, bool)
+    if not whole or not low <= value <= high:
+        raise RequestFieldError(name, f"must be an integer from {low} to {high}")
+    return int(value)
 
 
 def _shown(key: str) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -94,14 +95,29 @@ _RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "str | None": (str, type(None)),
     "int | None": (int, type(None)),
+    "int": int,
     "bool": bool,
     "float": (int, float),
     "dict[str, str]": dict,
 }
 
 
+#: Daytona's default: a sandbox stopped for seven days is archived.
+DEFAULT_AUTO_ARCHIVE_MINUTES = 7 * 24 * 60
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _whole_units(amount: float) -> int:
+    return max(1, math.ceil(amount))
+
+
+def _minutes(interval: float) -> int | float:
+    """An interval as a client wrote it: ``15`` stays an integer (the SDKs type it one), and only a
+    fractional one (a local extension for short test timeouts) stays a float."""
+    return int(interval) if float(interval).is_integer() else interval
 
 
 @dataclass
@@ -129,9 +145,21 @@ class SandboxRecord:
     before uids were per sandbox: its home's owner then)."""
     destroy_pending: bool = False
     """Deleted, but its files could not all be removed yet: the server keeps retrying."""
+    network_block_all: bool = True
+    """As the create asked (no egress unless it asked otherwise); records before the field had none."""
+    network_allow_list: str | None = None
+    """The create's comma-separated CIDR list, as given (``None`` when it gave none)."""
+    auto_archive_interval: int = DEFAULT_AUTO_ARCHIVE_MINUTES
+    """Kept and reported only: this server has no archive tier, a stopped sandbox stays stopped."""
+    auto_delete_interval: int = -1
+    """Minutes a stopped sandbox waits before the monitor deletes it; negative never."""
+    stopped_at: str | None = None
+    """When it last stopped (``None`` while it runs): where its auto-delete interval counts from."""
 
     def to_api(self, toolbox_proxy_url: str) -> dict[str, Any]:
-        return {
+        """The record as Daytona's ``Sandbox`` model has it: whole numbers where it has integers,
+        an optional field left out rather than null (the spec types none of them nullable)."""
+        sandbox: dict[str, Any] = {
             "id": self.id,
             "organizationId": "local",
             "name": self.name,
@@ -140,23 +168,21 @@ class SandboxRecord:
             "env": dict(self.env),
             "labels": dict(self.labels),
             "public": self.public,
-            "networkBlockAll": True,
+            "networkBlockAll": self.network_block_all,
+            "kvm": False,
             "target": self.target,
-            "cpu": self.cpu,
+            # Daytona counts whole cores and GiB; a server default below one (a test's 256 MiB) is
+            # reported rounded up, the exact limit being in the isolation report.
+            "cpu": _whole_units(self.cpu),
             "gpu": 0,
-            "memory": self.memory,
-            "disk": self.disk,
+            "memory": _whole_units(self.memory),
+            "disk": _whole_units(self.disk),
             "state": self.state,
-            "desiredState": (
-                "destroyed"
-                if self.destroy_pending or self.state in ("destroying", "destroyed")
-                else self.state
-            ),
-            "errorReason": self.error_reason,
+            "desiredState": self._desired_state(),
             "recoverable": False,
-            "autoStopInterval": self.auto_stop_interval,
-            "autoArchiveInterval": 0,
-            "autoDeleteInterval": -1,
+            "autoStopInterval": _minutes(self.auto_stop_interval),
+            "autoArchiveInterval": self.auto_archive_interval,
+            "autoDeleteInterval": self.auto_delete_interval,
             "volumes": [],
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
@@ -166,6 +192,19 @@ class SandboxRecord:
             "runnerId": "local",
             "toolboxProxyUrl": toolbox_proxy_url,
         }
+        if self.error_reason is not None:
+            sandbox["errorReason"] = self.error_reason
+        if self.network_allow_list is not None:
+            sandbox["networkAllowList"] = self.network_allow_list
+        return sandbox
+
+    def _desired_state(self) -> str:
+        """Where the sandbox is headed, in Daytona's ``SandboxDesiredState`` terms."""
+        if self.destroy_pending or self.state in ("destroying", "destroyed"):
+            return "destroyed"
+        if self.state in ("stopping", "stopped"):
+            return "stopped"
+        return "started"  # creating, starting, started, and an error (it was meant to run)
 
     def persist(self, directory: Path) -> None:
         data = {k: v for k, v in self.__dict__.items()}
@@ -523,6 +562,13 @@ class SandboxManager:
         running = self.running.get(record.id)
         return running.limits if running else self._limits_for(record)
 
+    def keep_alive(self, record: SandboxRecord) -> None:
+        """Count the sandbox as just used: its auto-stop interval starts again from now."""
+        running = self.running.get(record.id)
+        if running is not None:
+            running.last_activity = time.monotonic()
+        record.last_activity_at = _now()
+
     @contextlib.asynccontextmanager
     async def activity(self, record: SandboxRecord) -> AsyncIterator[AgentClient]:
         """Mark the sandbox busy (no auto-stop) while a toolbox or preview request runs."""
@@ -568,6 +614,10 @@ class SandboxManager:
             disk=limits.disk_bytes / (1 << 30),
             preview_token=secrets.token_urlsafe(24),
             host_uid=host_uid,
+            network_block_all=bool(body.get("networkBlockAll", True)),
+            network_allow_list=body.get("networkAllowList"),
+            auto_archive_interval=int(body.get("autoArchiveInterval", DEFAULT_AUTO_ARCHIVE_MINUTES)),
+            auto_delete_interval=int(body.get("autoDeleteInterval", -1)),
         )
         self.records[record.id] = record
         if claimed:
@@ -887,6 +937,7 @@ class SandboxManager:
                     409, f"Sandbox {record.id} cannot start: {error}", code="SANDBOX_UID_REFUSED"
                 ) from None
             record.state = "starting"
+            record.stopped_at = None
             record.touch()
             await self._launch(record)
             return record
@@ -911,6 +962,7 @@ class SandboxManager:
             await self._kill(record)
             await self._off_loop(self._files_executor, self._detach_volume, self._dir(record))
             record.state = "stopped"
+            record.stopped_at = _now()
             record.touch()
             record.persist(self._dir(record))
             return record
@@ -981,6 +1033,10 @@ class SandboxManager:
                     await self._retry_removals()
                 except Exception:  # a removal's trouble must not stop the monitor
                     logger.exception("retrying sandbox removals failed")
+            try:
+                await self._auto_delete()
+            except Exception:  # a deletion's trouble must not stop the monitor
+                logger.exception("deleting sandboxes past their auto-delete interval failed")
             for sandbox_id, running in list(self.running.items()):
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
@@ -1000,6 +1056,18 @@ class SandboxManager:
                 self._file_table_check is None or self._file_table_check.done()
             ):
                 self._file_table_check = asyncio.create_task(self._check_file_table_logged())
+
+    async def _auto_delete(self) -> None:
+        """Stopped sandboxes whose auto-delete interval has passed (0: at once) are deleted."""
+        now = datetime.now(UTC)
+        for record in list(self.records.values()):
+            if record.state != "stopped" or record.auto_delete_interval < 0 or record.destroy_pending:
+                continue
+            stopped = datetime.fromisoformat(record.stopped_at or record.updated_at)
+            if (now - stopped).total_seconds() >= record.auto_delete_interval * 60:
+                logger.info("sandbox %s was stopped past its auto-delete interval: deleting it", record.id)
+                with contextlib.suppress(ApiError):
+                    await self.delete(record)
 
     def _forget_check(self, sandbox_id: str, check: asyncio.Task[None]) -> None:
         if self._checks.get(sandbox_id) is check:

@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 
 from daytonaflow.localserver._cgroups import Cgroups
 from daytonaflow.localserver._limits import (
@@ -198,6 +198,8 @@ class LocalServer:
         self._lock_file: Any = None
         self._uids: SandboxUids | None = None
         self.state: ServerState | None = None
+        self.routes: list[BaseRoute] = []
+        """What the API port serves (mounts included), once started: what a conformance test walks."""
 
     # ---- public surface ---------------------------------------------------------------------------
 
@@ -399,6 +401,7 @@ class LocalServer:
             exception_handlers=EXCEPTION_HANDLERS,
         )
         api_app.state.server = state
+        self.routes = list(api_app.routes)
         servers = [
             _uvicorn(BearerAuth(ContainErrors(api_app), self.api_key), api_socket),
             _uvicorn(

@@ -421,8 +421,9 @@ async def upload_file(request: Request) -> Response:
     if declared and declared.isdigit() and int(declared) > limit + _MULTIPART_OVERHEAD:
         raise ApiError(413, f"upload exceeds the limit of {limit} bytes", code="UPLOAD_TOO_LARGE")
     async with state.manager.activity(record) as agent:
-        answer = await agent.upload(path, _multipart_file(request, limit))
-    return JSONResponse({"message": "File uploaded successfully", **answer})
+        await agent.upload(path, _multipart_file(request, limit))
+    # Daytona's spec answers a gin.H, an object whose values are objects: nothing to say here.
+    return JSONResponse({})
 
 
 def _query(request: Request, name: str) -> str:

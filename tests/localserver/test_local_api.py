@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -182,13 +183,47 @@ def test_isolation_report_lists_the_limits_in_force(api: Api, server: LocalServe
 
 
 def test_requested_resources_override_the_defaults(api: Api) -> None:
-    sandbox = api.create(cpu=2, memory=0.5, disk=1)
+    sandbox = api.create(cpu=2, memory=2, disk=1)
     try:
-        assert (sandbox["cpu"], sandbox["memory"], sandbox["disk"]) == (2, 0.5, 1)
+        assert (sandbox["cpu"], sandbox["memory"], sandbox["disk"]) == (2, 2, 1)
         blocks = api.run(sandbox["id"], "ulimit -f")["result"]
         assert int(blocks) * 512 == 1 << 30
     finally:
         api.delete(sandbox["id"])
+
+
+def test_defaults_below_a_whole_unit_are_reported_as_integers(api: Api, sandbox: dict[str, Any]) -> None:
+    # The test server's 256 MiB and 64 MiB: Daytona's model has whole GiB, never 0.25.
+    assert (sandbox["cpu"], sandbox["memory"], sandbox["disk"], sandbox["gpu"]) == (1, 1, 1, 0)
+    assert all(type(sandbox[field]) is int for field in ("cpu", "memory", "disk", "gpu"))
+    assert sandbox["kvm"] is False
+
+
+def test_a_sandbox_leaves_out_fields_it_has_no_value_for(sandbox: dict[str, Any]) -> None:
+    # Daytona's spec types errorReason and networkAllowList as strings, never null.
+    assert None not in sandbox.values()
+    assert "errorReason" not in sandbox and "networkAllowList" not in sandbox
+
+
+def test_create_keeps_the_network_and_interval_settings(api: Api) -> None:
+    sandbox = api.create(
+        networkBlockAll=False,
+        networkAllowList="10.0.0.0/8,192.168.1.0/24",
+        autoArchiveInterval=60,
+        autoDeleteInterval=5,
+    )
+    try:
+        assert sandbox["networkBlockAll"] is False
+        assert sandbox["networkAllowList"] == "10.0.0.0/8,192.168.1.0/24"
+        assert (sandbox["autoArchiveInterval"], sandbox["autoDeleteInterval"]) == (60, 5)
+        again = api.api("GET", f"/sandbox/{sandbox['id']}").json()
+        assert (again["networkBlockAll"], again["autoDeleteInterval"]) == (False, 5)
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_a_sandbox_blocks_the_network_unless_told_otherwise(sandbox: dict[str, Any]) -> None:
+    assert sandbox["networkBlockAll"] is True
 
 
 # Returns once the trap is in place: a SIGTERM sent before would find no handler yet.
@@ -225,6 +260,19 @@ def test_forced_stop_kills_at_once(api: Api) -> None:
 # ---- create bodies: every field checked at the door -----------------------------------------------
 
 INVALID_CREATE_BODIES = {
+    "cpu fractional": ({"cpu": 1.5}, "cpu"),
+    "memory fractional": ({"memory": 0.5}, "memory"),
+    "disk fractional": ({"disk": 2.25}, "disk"),
+    "cpu zero": ({"cpu": 0}, "cpu"),
+    "gpu fractional": ({"gpu": 0.5}, "gpu"),
+    "autoArchiveInterval fractional": ({"autoArchiveInterval": 1.5}, "autoArchiveInterval"),
+    "autoDeleteInterval a string": ({"autoDeleteInterval": "5"}, "autoDeleteInterval"),
+    "networkBlockAll a string": ({"networkBlockAll": "true"}, "networkBlockAll"),
+    "networkAllowList not CIDRs": ({"networkAllowList": "10.0.0.0/8,example.com"}, "networkAllowList"),
+    "networkAllowList a list": ({"networkAllowList": ["10.0.0.0/8"]}, "networkAllowList"),
+    "kvm asked for": ({"kvm": True}, "kvm"),
+    "volumes asked for": ({"volumes": [{"volumeId": "v", "mountPath": "/data"}]}, "volumes"),
+    "buildInfo not an object": ({"buildInfo": "FROM x"}, "buildInfo"),
     "cpu too small": ({"cpu": 1e-9}, "cpu"),
     "cpu too large": ({"cpu": 1e308}, "cpu"),
     "memory too large": ({"memory": 1e308}, "memory"),
@@ -275,8 +323,16 @@ def test_a_nan_cpu_is_a_400(api: Api) -> None:
     assert response.json()["message"].startswith("cpu")
 
 
+def test_a_whole_number_written_with_a_fraction_is_that_integer(api: Api) -> None:
+    sandbox = api.create(cpu=2.0)
+    try:
+        assert sandbox["cpu"] == 2 and type(sandbox["cpu"]) is int
+    finally:
+        api.delete(sandbox["id"])
+
+
 def test_the_smallest_allowed_resources_give_a_working_sandbox(api: Api) -> None:
-    sandbox = api.create(cpu=0.01, memory=0.25, disk=1 / 16)
+    sandbox = api.create(cpu=1, memory=1, disk=1)
     try:
         assert api.run(sandbox["id"], "echo ok")["result"] == "ok\n"
     finally:
@@ -305,3 +361,167 @@ def test_an_autostop_interval_that_is_not_a_finite_positive_number_is_a_400(
 ) -> None:
     response = api.api("POST", f"/sandbox/{sandbox['id']}/autostop/{interval}")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["autoarchive/1.5", "autoarchive/-1", "autoarchive/x", "autodelete/1e3"])
+def test_an_archive_or_delete_interval_that_is_not_a_whole_number_in_range_is_a_400(
+    api: Api, sandbox: dict[str, Any], path: str
+) -> None:
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/{path}")
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("interval must be an integer")
+
+
+def test_the_archive_and_delete_intervals_can_be_changed(api: Api, sandbox: dict[str, Any]) -> None:
+    assert api.api("POST", f"/sandbox/{sandbox['id']}/autoarchive/30").json()["autoArchiveInterval"] == 30
+    assert api.api("POST", f"/sandbox/{sandbox['id']}/autodelete/-1").json()["autoDeleteInterval"] == -1
+    assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["autoArchiveInterval"] == 30
+
+
+def test_a_stopped_sandbox_is_deleted_once_its_auto_delete_interval_passed(api: Api) -> None:
+    sandbox = api.create(autoDeleteInterval=0)
+    api.api("POST", f"/sandbox/{sandbox['id']}/stop")
+    deadline = time.monotonic() + 30
+    while api.api("GET", f"/sandbox/{sandbox['id']}").status_code != 404 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert api.api("GET", f"/sandbox/{sandbox['id']}").status_code == 404
+
+
+def test_a_running_sandbox_is_not_auto_deleted(api: Api) -> None:
+    sandbox = api.create(autoDeleteInterval=0)
+    try:
+        time.sleep(1.0)  # several monitor rounds (0.2 s each)
+        assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["state"] == "started"
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_last_activity_is_a_201_that_moves_it(api: Api, sandbox: dict[str, Any]) -> None:
+    time.sleep(0.01)
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/last-activity")
+    assert response.status_code == 201
+    assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["lastActivityAt"] > sandbox["lastActivityAt"]
+
+
+# ---- lists: filters and pages ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three(api: Api) -> Iterator[list[dict[str, Any]]]:
+    """Three sandboxes of one flow label, oldest first; the second one stopped."""
+    made = [api.create(name=f"listed-{i}", labels={"flow": "three"}) for i in range(3)]
+    api.api("POST", f"/sandbox/{made[1]['id']}/stop")
+    yield made
+    for sandbox in made:
+        api.delete(sandbox["id"])
+
+
+def _ids(api: Api, path: str = "/sandbox", **params: Any) -> list[str]:
+    response = api.api("GET", path, params={"labels": json.dumps({"flow": "three"}), **params})
+    assert response.status_code == 200, response.text
+    return [s["id"] for s in response.json()["items"]]
+
+
+def test_a_list_is_newest_first_unless_told(api: Api, three: list[dict[str, Any]]) -> None:
+    ids = [s["id"] for s in three]
+    assert _ids(api) == ids[::-1]
+    assert _ids(api, sort="name", order="asc") == ids
+
+
+def test_a_list_filters_by_id_prefix_whatever_its_case(api: Api, three: list[dict[str, Any]]) -> None:
+    assert _ids(api, id=three[0]["id"][:13].upper()) == [three[0]["id"]]
+
+
+def test_a_list_filters_by_name_prefix_and_state(api: Api, three: list[dict[str, Any]]) -> None:
+    assert _ids(api, name="LISTED-2") == [three[2]["id"]]
+    assert _ids(api, states="stopped") == [three[1]["id"]]
+    assert set(_ids(api, states=["stopped", "started"])) == {s["id"] for s in three}
+
+
+def test_a_list_follows_its_cursor_through_every_page(api: Api, three: list[dict[str, Any]]) -> None:
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"labels": json.dumps({"flow": "three"}), "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.api("GET", "/sandbox", params=params).json()
+        assert len(page["items"]) <= 2
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == [s["id"] for s in three][::-1]
+
+
+def test_the_page_numbered_list_counts_its_pages(api: Api, three: list[dict[str, Any]]) -> None:
+    labels = json.dumps({"flow": "three"})
+    second = api.api("GET", "/sandbox/paginated", params={"labels": labels, "page": 2, "limit": 2}).json()
+    assert (second["total"], second["page"], second["totalPages"]) == (3, 2, 2)
+    assert [s["id"] for s in second["items"]] == [three[0]["id"]]
+
+
+def test_the_page_numbered_list_reads_a_null_labels_filter_as_none(
+    api: Api, three: list[dict[str, Any]]
+) -> None:
+    # What the 0.129 SDK sends when its caller filters by no labels.
+    listed = api.api("GET", "/sandbox/paginated", params={"labels": "null"}).json()
+    assert {s["id"] for s in three} <= {s["id"] for s in listed["items"]}
+
+
+INVALID_LIST_QUERIES = {
+    "limit zero": {"limit": "0"},
+    "limit too large": {"limit": "201"},
+    "limit fractional": {"limit": "1.5"},
+    "cursor not one": {"cursor": "abc"},
+    "unknown state": {"states": "sleeping"},
+    "unknown sort": {"sort": "colour"},
+    "order sideways": {"order": "sideways"},
+    "isPublic not a boolean": {"isPublic": "yes"},
+    "minCpu not a number": {"minCpu": "many"},
+    "createdAtAfter not a date": {"createdAtAfter": "yesterday"},
+}
+
+
+@pytest.mark.parametrize("params", INVALID_LIST_QUERIES.values(), ids=INVALID_LIST_QUERIES.keys())
+def test_an_invalid_list_parameter_is_a_400_naming_it(api: Api, params: dict[str, str]) -> None:
+    response = api.api("GET", "/sandbox", params=params)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["statusCode"], body["error"]) == (400, "Bad Request")
+    assert body["message"].startswith(next(iter(params))), body["message"]
+
+
+def test_a_list_filters_by_public_and_resources(api: Api, three: list[dict[str, Any]]) -> None:
+    assert _ids(api, isPublic="true") == []
+    assert len(_ids(api, isPublic="false", minCpu="1", maxMemoryGiB="1")) == 3
+    assert _ids(api, minCpu="2") == []
+
+
+def test_an_unknown_sandbox_is_a_404_in_daytonas_error_shape(api: Api) -> None:
+    response = api.api("GET", "/sandbox/no-such-sandbox")
+    assert response.status_code == 404
+    assert response.json() == {
+        "statusCode": 404,
+        "message": "Sandbox with ID or name no-such-sandbox not found",
+        "error": "Not Found",
+        "code": "SANDBOX_NOT_FOUND",
+    }
+
+
+@pytest.mark.parametrize("body", [{}, {"labels": None}], ids=["absent", "null"])
+def test_replacing_labels_without_labels_is_a_400_that_keeps_them(api: Api, body: dict[str, Any]) -> None:
+    sandbox = api.create(labels={"keep": "me"})
+    try:
+        response = api.api("PUT", f"/sandbox/{sandbox['id']}/labels", json=body)
+        assert response.status_code == 400
+        assert response.json()["message"] == "labels is required: an object of strings"
+        assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["labels"] == {"keep": "me"}
+    finally:
+        api.delete(sandbox["id"])
+
+
+def test_an_operation_the_server_lacks_is_a_404_naming_it(api: Api, sandbox: dict[str, Any]) -> None:
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/archive")
+    assert response.status_code == 404
+    assert response.json()["message"] == f"Cannot POST /api/sandbox/{sandbox['id']}/archive"

@@ -888,7 +888,7 @@ def test_a_loop_home_is_mounted_by_mount8_where_the_direct_loop_setup_fails(
     monkeypatch.setattr(disk, "_mount_on_loop_device", no_loop_configure)
     with _server(state_dir, "loop") as server, _client(server) as http:
         api = Api(server, http)
-        sandbox = api.create(disk=0.25)
+        sandbox = api.create(disk=1)
         directory = _sandbox_dir(server, sandbox["id"])
         assert os.path.ismount(directory / "volume")
         assert api.run(sandbox["id"], "echo on-its-own-fs > f && cat f")["result"] == "on-its-own-fs\n"
@@ -900,7 +900,7 @@ def test_a_loop_home_is_mounted_by_mount8_where_the_direct_loop_setup_fails(
 def test_homes_copied_from_one_formatted_image_are_each_a_filesystem_of_their_own(state_dir: Path) -> None:
     with _server(state_dir, "loop") as server, _client(server) as http:
         api = Api(server, http)
-        first, second = api.create(disk=0.25), api.create(disk=0.25)
+        first, second = api.create(disk=1), api.create(disk=1)
         api.run(first["id"], "echo mine > only-here.txt")
         assert api.run(second["id"], "ls -A /home/daytona")["result"] == ""
         homes = [_sandbox_dir(server, s["id"]) / "volume" for s in (first, second)]

@@ -16,29 +16,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 daytona = pytest.importorskip("daytona", reason="the official Daytona SDK (`daytona`) is a test dependency")
 
-from daytona import AsyncDaytona, Daytona, DaytonaConfig, Sandbox  # noqa: E402
+from daytona import AsyncDaytona, Daytona, Sandbox  # noqa: E402
+from sdk_testkit import Served  # noqa: E402
 
 _EXPORT = re.compile(r"^export DAYTONA_API_URL=(?P<url>\S+) DAYTONA_API_KEY=(?P<key>\S+)$")
 _START_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Served:
-    """A running ``daytonaflow serve``: where to reach it, and its state directory."""
-
-    api_url: str
-    api_key: str
-    state_dir: Path
-
-    def config(self) -> DaytonaConfig:
-        return DaytonaConfig(api_key=self.api_key, api_url=self.api_url)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

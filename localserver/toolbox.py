@@ -757,7 +757,8 @@ async def upload_files(request: Request) -> Response:
     if upload.errors:
         message = "; ".join(upload.errors[:5]) + (" …" if len(upload.errors) > 5 else "")
         raise ApiError(400, message, code="UPLOAD_FAILED", errors=upload.errors, files=upload.files)
-    return JSONResponse({"files": upload.files})
+    # Daytona's spec has no body for it (its daemon's ``{"files": …}`` is undocumented).
+    return Response(status_code=200)
 
 
 def _parse(events: _BulkUploadEvents, chunk: bytes | None) -> None:

@@ -766,9 +766,21 @@ def _parse(events: _BulkUploadEvents, chunk: bytes | None) -> None:
 
 
 async def _take_events(events: _BulkUploadEvents, upload: _BulkUpload) -> None:
+    """Hand the parsed events on; the parser cuts a part's data at every byte that might start a
+    boundary, so the pieces one chunk gave are joined first: a frame and a drain per chunk, not per
+    piece (a third of the throughput otherwise)."""
     pending, events.events = events.events, []
+    pieces: list[bytes] = []
     for event, data in pending:
+        if event == "data":
+            pieces.append(data)
+            continue
+        if pieces:
+            await upload.take("data", b"".join(pieces))
+            pieces.clear()
         await upload.take(event, data)
+    if pieces:
+        await upload.take("data", b"".join(pieces))
 
 
 async def git_clone(request: Request) -> Response:

@@ -392,11 +392,12 @@ async def _multipart_file(request: Request, limit: int) -> AsyncIterator[bytes]:
         if received > limit + _MULTIPART_OVERHEAD:
             raise ApiError(413, f"upload exceeds the limit of {limit} bytes", code="UPLOAD_TOO_LARGE")
         _feed_multipart(parser, chunk)
-        while pending:
-            yield pending.pop(0)
+        if pending:  # one frame per chunk, not per piece the parser cut it into
+            yield b"".join(pending)
+            pending.clear()
     _feed_multipart(parser, None)
-    while pending:
-        yield pending.pop(0)
+    if pending:
+        yield b"".join(pending)
     if not in_file["seen"]:
         raise ApiError(400, "multipart body has no 'file' part")
 

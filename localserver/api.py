@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from daytonaflow.localserver.errors import ApiError, RequestFieldError
 from daytonaflow.localserver.http_common import (
     bounded_integer,
     bounded_number,
+    decimal_integer,
     json_body,
     optional_bool,
     optional_env,
@@ -65,9 +67,10 @@ def _state(request: Request) -> ServerState:
 
 def _port(request: Request) -> int:
     raw = request.path_params["port"]
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+    port = decimal_integer(raw)
+    if port is None or not 1 <= port <= 65535:
         raise ApiError(400, f"port {raw!r} must be an integer between 1 and 65535")
-    return int(raw)
+    return port
 
 
 async def get_config(request: Request) -> Response:
@@ -270,9 +273,10 @@ class _ListQuery:
         raw = self._one(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not 1 <= int(raw) <= high:
+        value = decimal_integer(raw)
+        if value is None or not 1 <= value <= high:
             raise ApiError(400, f"{name} must be an integer from 1 to {high}")
-        return int(raw)
+        return value
 
     def _instant(self, name: str) -> datetime | None:
         raw = self._one(name)
@@ -340,18 +344,18 @@ class _ListQuery:
         for name, field in (("Cpu", "cpu"), ("MemoryGiB", "memory"), ("DiskGiB", "disk")):
             low, high = self._number(f"min{name}"), self._number(f"max{name}")
             if low is not None:
-                checks.append(lambda r, f=field, v=low: _reported_units(r, f) >= v)
+                checks.append(functools.partial(_units_compare, field, operator.ge, low))
             if high is not None:
-                checks.append(lambda r, f=field, v=high: _reported_units(r, f) <= v)
+                checks.append(functools.partial(_units_compare, field, operator.le, high))
         # No sandbox here has a time-to-live, so none has an auto-destroy time to fall in a range.
         if self._instant("autoDestroyAtAfter") or self._instant("autoDestroyAtBefore"):
             checks.append(lambda r: False)
         for prefix, field in (("createdAt", "created_at"), ("lastEvent", "last_activity_at")):
             after, before = self._instant(f"{prefix}After"), self._instant(f"{prefix}Before")
             if after is not None:
-                checks.append(lambda r, f=field, t=after: _instant_of(r, f) > t)
+                checks.append(functools.partial(_instant_compare, field, operator.gt, after))
             if before is not None:
-                checks.append(lambda r, f=field, t=before: _instant_of(r, f) < t)
+                checks.append(functools.partial(_instant_compare, field, operator.lt, before))
         return checks
 
 
@@ -364,13 +368,18 @@ def _flag_is(name: str, expected: bool, record: SandboxRecord) -> bool:
     return (record.public if name == "isPublic" else False) == expected
 
 
-def _reported_units(record: SandboxRecord, field: str) -> int:
+def _units_compare(
+    field: str, compare: Callable[[int, float], bool], bound: float, record: SandboxRecord
+) -> bool:
+    """Compare the whole cores or GiB the sandbox is reported with, as a client sees them."""
     reported: int = record.to_api("")[field]
-    return reported
+    return compare(reported, bound)
 
 
-def _instant_of(record: SandboxRecord, field: str) -> datetime:
-    return datetime.fromisoformat(getattr(record, field))
+def _instant_compare(
+    field: str, compare: Callable[[datetime, datetime], bool], bound: datetime, record: SandboxRecord
+) -> bool:
+    return compare(datetime.fromisoformat(getattr(record, field)), bound)
 
 
 async def list_sandboxes(request: Request) -> Response:
@@ -378,10 +387,9 @@ async def list_sandboxes(request: Request) -> Response:
     state = _state(request)
     query = _ListQuery(request, _CURSOR_SORT_FIELDS, "regionIds")
     limit = query.integer("limit", _DEFAULT_PAGE, _MAX_PAGE)
-    raw_cursor = request.query_params.get("cursor") or "0"
-    if not raw_cursor.isdigit():
+    offset = decimal_integer(request.query_params.get("cursor") or "0")
+    if offset is None:
         raise ApiError(400, "cursor must be one a previous page returned")
-    offset = int(raw_cursor)
     records = query.records(state.manager)
     page = records[offset : offset + limit]
     following = offset + limit
@@ -452,11 +460,10 @@ async def set_autostop(request: Request) -> Response:
 
 def _interval_minutes(request: Request, low: int) -> int:
     """The path's whole number of minutes (the SDKs send an ``int``; ``1.5`` is refused, not rounded)."""
-    raw = request.path_params["interval"]
-    digits = raw[1:] if raw.startswith("-") else raw
-    if not digits.isdigit() or not low <= int(raw) <= _MAX_INTERVAL_MINUTES:
+    minutes = decimal_integer(request.path_params["interval"], signed=True)
+    if minutes is None or not low <= minutes <= _MAX_INTERVAL_MINUTES:
         raise ApiError(400, f"interval must be an integer from {low} to {_MAX_INTERVAL_MINUTES} minutes")
-    return int(raw)
+    return minutes
 
 
 async def set_auto_archive(request: Request) -> Response:
@@ -525,9 +532,10 @@ async def signed_preview_url(request: Request) -> Response:
     record = state.manager.get(request.path_params["sandbox"])
     port = _port(request)
     raw = request.query_params.get("expiresInSeconds", "60")
-    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_SIGNED_EXPIRY_SECONDS:
+    expires = decimal_integer(raw)
+    if expires is None or not 1 <= expires <= _MAX_SIGNED_EXPIRY_SECONDS:
         raise ApiError(400, f"expiresInSeconds must be an integer from 1 to {_MAX_SIGNED_EXPIRY_SECONDS}")
-    signed = state.signer.issue(record.id, port, int(raw))
+    signed = state.signer.issue(record.id, port, expires)
     return JSONResponse(
         {
             "sandboxId": record.id,

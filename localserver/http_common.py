@@ -234,6 +234,19 @@ def bounded_integer(body: dict[str, Any], name: str, high: int, low: int = 0) ->
     return int(value)
 
 
+_MAX_DECIMAL_DIGITS = 18
+
+
+def decimal_integer(raw: str, *, signed: bool = False) -> int | None:
+    """``raw`` as an integer if it is ASCII decimal digits (a leading ``-`` too when ``signed``),
+    else None. ``str.isdigit`` alone also holds for ``²`` (which ``int`` refuses: a 500) and for
+    other scripts' digits (which ``int`` reads: a coerced value), and ``int`` refuses 5000 digits."""
+    digits = raw[1:] if signed and raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > _MAX_DECIMAL_DIGITS:
+        return None
+    return int(raw)
+
+
 def _shown(key: str) -> str:
     """A key as an error message may quote it: printable, and short."""
     shown = key.encode("unicode_escape").decode("ascii")

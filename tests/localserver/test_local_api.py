@@ -525,3 +525,26 @@ def test_an_operation_the_server_lacks_is_a_404_naming_it(api: Api, sandbox: dic
     response = api.api("POST", f"/sandbox/{sandbox['id']}/archive")
     assert response.status_code == 404
     assert response.json()["message"] == f"Cannot POST /api/sandbox/{sandbox['id']}/archive"
+
+
+NOT_DECIMAL_NUMBERS = {"superscript two": "\u00b2", "arabic-indic three": "\u0663", "5000 digits": "9" * 5000}
+
+
+@pytest.mark.parametrize("raw", NOT_DECIMAL_NUMBERS.values(), ids=NOT_DECIMAL_NUMBERS.keys())
+def test_a_number_in_a_path_or_query_that_int_cannot_read_is_a_400(
+    api: Api, sandbox: dict[str, Any], raw: str
+) -> None:
+    # str.isdigit() holds for all of these, and int() refuses them: a 500 unless checked first.
+    sandbox_path = f"/sandbox/{sandbox['id']}"
+    for method, path, params in (
+        ("GET", "/sandbox", {"limit": raw}),
+        ("GET", "/sandbox", {"cursor": raw}),
+        ("GET", "/sandbox/paginated", {"page": raw}),
+        ("POST", f"{sandbox_path}/autoarchive/{raw}", {}),
+        ("POST", f"{sandbox_path}/autodelete/-{raw}", {}),
+        ("GET", f"{sandbox_path}/ports/{raw}/preview-url", {}),
+        ("GET", f"{sandbox_path}/ports/3000/signed-preview-url", {"expiresInSeconds": raw}),
+    ):
+        response = api.api(method, path, params=params)
+        assert response.status_code == 400, (path, params, response.text)
+        assert response.json()["error"] == "Bad Request"

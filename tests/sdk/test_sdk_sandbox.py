@@ -12,8 +12,9 @@ import contextlib
 import importlib.metadata
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import pytest
@@ -27,18 +28,12 @@ from daytona import (
     Resources,
     Sandbox,
 )
+from sdk_testkit import Served
 
 _SDK_VERSION = tuple(int(part) for part in importlib.metadata.version("daytona").split(".")[:2])
 #: 0.226 pages ``list`` by cursor (an iterator of sandboxes); 0.129 by page number (one page).
 _CURSOR_LIST = _SDK_VERSION >= (0, 226)
 _AUTO_DELETE_SECONDS = 30.0
-
-
-class Served(Protocol):
-    """What this module reads of the harness's ``served`` fixture (conftest's ``Served``)."""
-
-    api_url: str
-    api_key: str
 
 
 def _unique(prefix: str) -> str:
@@ -266,6 +261,15 @@ def test_refresh_activity_moves_the_last_activity(made: Callable[..., Sandbox], 
     time.sleep(0.01)
     sandbox.refresh_activity()
     assert _raw_sandbox(served, sandbox.id)["lastActivityAt"] > before
+
+
+def test_the_directory_getters_name_the_home(made: Callable[..., Sandbox]) -> None:
+    sandbox = made()
+    assert sandbox.get_user_home_dir() == "/home/daytona"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 0.226 deprecates it for the one above
+        assert sandbox.get_user_root_dir() == "/home/daytona"
+    assert sandbox.get_work_dir() == "/home/daytona"
 
 
 def test_an_ephemeral_sandbox_is_deleted_once_stopped(client: Daytona) -> None:

@@ -29,6 +29,7 @@ from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
     bounded_number,
+    decimal_integer,
     error_response,
     json_body,
     optional_env,
@@ -297,12 +298,13 @@ def _path_param(request: Request) -> str:
 
 
 async def list_files(request: Request) -> Response:
-    depth = request.query_params.get("depth") or "1"
-    if not depth.isdigit() or not 1 <= int(depth) <= _MAX_LIST_DEPTH:
-        raise ApiError(400, f"depth must be an integer from 1 to {_MAX_LIST_DEPTH}, not {depth!r}")
+    raw_depth = request.query_params.get("depth") or "1"
+    depth = decimal_integer(raw_depth)
+    if depth is None or not 1 <= depth <= _MAX_LIST_DEPTH:
+        raise ApiError(400, f"depth must be an integer from 1 to {_MAX_LIST_DEPTH}, not {raw_depth!r}")
     async with _state(request).manager.activity(_sandbox(request)) as agent:
         answer = await agent.call(
-            "list", path=request.query_params.get("path") or "/home/daytona", depth=int(depth)
+            "list", path=request.query_params.get("path") or "/home/daytona", depth=depth
         )
     return JSONResponse(answer["items"])
 

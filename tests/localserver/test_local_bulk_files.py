@@ -252,3 +252,12 @@ def test_host_paths_are_never_opened_by_the_server(api: Api, sandbox: dict[str, 
         assert b'name="error"' in response.content
     finally:
         os.unlink(host_only)
+
+
+@pytest.mark.parametrize("depth", ["0", "65", "\u00b2", "-1", "two"])
+def test_list_with_a_depth_that_is_not_1_to_64_is_a_400(
+    api: Api, sandbox: dict[str, Any], depth: str
+) -> None:
+    response = api.toolbox("GET", sandbox["id"], "/files", params={"path": ".", "depth": depth})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("depth must be an integer from 1 to 64")

@@ -126,7 +126,7 @@ def _omitted(skipped: int) -> bytes:
 
 
 def _pump(
-    sources: dict[int, list[_Output]],
+    sources: dict[int, list[Any]],
     on_done: threading.Event | None = None,
     flush_request: int | None = None,
     flushed: threading.Event | None = None,
@@ -182,7 +182,7 @@ def _take_output(drained: threading.Event, flush_write: int, flushed: threading.
         os.close(flush_write)
 
 
-def _copy_available(pending: dict[int, list[_Output]]) -> None:
+def _copy_available(pending: dict[int, list[Any]]) -> None:
     """Copy what each pipe holds now, without waiting for more; forget pipes at end of file."""
     for fd in list(pending):
         os.set_blocking(fd, False)
@@ -276,13 +276,20 @@ class _Agent:
                     with contextlib.suppress(ChildProcessError):
                         os.waitpid(int(entry), os.WNOHANG)
 
-    def kill_group(self, pgid: int) -> None:
-        """SIGKILL a process group and collect its dead before answering, so their slots are free."""
+    def kill_group(self, pgid: int, leader: Any = None) -> None:
+        """SIGKILL a process group and collect its dead before answering, so their slots are free.
+
+        ``leader`` (the group's ``Popen``, our own child) is waited for here: ``reap_zombies``
+        leaves our children alone, and its zombie alone keeps the group alive to ``killpg(0)``,
+        which made every timeout last the whole grace period longer.
+        """
         import signal
         import time
 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
+        if leader is not None:
+            leader.wait()
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             self.reap_zombies()
@@ -310,8 +317,7 @@ class _Agent:
         try:
             _start_thread(_pump, {read_fd: [output]}, drained, flush_read, flushed)
         except _Fail:
-            self.kill_group(proc.pid)
-            proc.wait()
+            self.kill_group(proc.pid, proc)
             self.children.discard(proc.pid)
             for fd in (read_fd, flush_read, flush_write):
                 os.close(fd)
@@ -321,7 +327,7 @@ class _Agent:
             code = proc.wait(timeout=timeout if timeout and timeout > 0 else None)
         except subprocess.TimeoutExpired:
             timed_out = True
-            self.kill_group(proc.pid)
+            self.kill_group(proc.pid, proc)
             code = proc.wait()
         self.children.discard(proc.pid)
         # Background children may keep the pipe open forever: never wait for them, but take all
@@ -403,7 +409,7 @@ class _Agent:
         return {
             "cmdId": cmd.cmd_id,
             "exitCode": cmd.exit_code,
-            "output": cmd.output.text(),
+            "output": (cmd.marked if request.get("marked") else cmd.output).text(),
             "stdout": cmd.stdout.text(),
             "stderr": cmd.stderr.text(),
         }
@@ -414,7 +420,8 @@ class _Agent:
     def op_logs(self, request: Json, conn: socket.socket) -> Json | None:
         cmd = self.session(request).command(str(request.get("commandId")))
         if not request.get("follow"):
-            return {"output": cmd.output.text(), "stdout": cmd.stdout.text(), "stderr": cmd.stderr.text()}
+            output = cmd.marked if request.get("marked") else cmd.output
+            return {"output": output.text(), "stdout": cmd.stdout.text(), "stderr": cmd.stderr.text()}
         _send_json(conn, {"ok": True})
         if request.get("framed"):
             _follow_framed(cmd, conn)
@@ -557,13 +564,16 @@ class _Agent:
 
     def op_list(self, request: Json, conn: socket.socket) -> Json:
         path = _readable_path(request.get("path") or _HOME)
+        depth = request.get("depth") or 1
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+            raise _Fail(400, f"depth must be an integer of at least 1, not {depth!r}")
         try:
-            names = sorted(os.listdir(path))
+            os.listdir(path)
         except FileNotFoundError:
             raise _Fail(404, f"{path} not found") from None
         except NotADirectoryError:
             raise _Fail(400, f"{path} is not a directory") from None
-        return {"items": [_file_info(os.path.join(path, name)) for name in names]}
+        return {"items": _list_tree(path, depth)}
 
     def op_info(self, request: Json, conn: socket.socket) -> Json:
         return _file_info(_readable_path(request.get("path")))
@@ -587,6 +597,21 @@ class _Agent:
         else:
             raise _Fail(404, f"{path} not found")
         return {}
+
+    def op_move(self, request: Json, conn: socket.socket) -> Json:
+        return _move(request)
+
+    def op_find(self, request: Json, conn: socket.socket) -> Json:
+        return {"matches": _find_in_files(request)}
+
+    def op_search(self, request: Json, conn: socket.socket) -> Json:
+        return {"files": _search_files(request)}
+
+    def op_replace(self, request: Json, conn: socket.socket) -> Json:
+        return {"results": _replace_in_files(request)}
+
+    def op_permissions(self, request: Json, conn: socket.socket) -> Json:
+        return _set_permissions(request)
 
     # ---- port bridge ----------------------------------------------------------------------------
 
@@ -623,6 +648,284 @@ class _Agent:
                 self.config["env"] = {**self.config.get("env", {}), **env}
                 self.config["egress_port"] = port
         return {"port": port}
+
+
+# ---- file-system operations beyond upload/download (the SDK's find, search, replace, move, chmod) --
+
+# Each answer is one JSON line the server holds in memory: results are capped, and past a cap the
+# request is refused (narrow it) rather than answered in part as if that were all.
+_MAX_LISTED = 50_000
+_MAX_FOUND = 10_000
+_MAX_MATCH_CHARS = 4096
+_MAX_SEARCHED_FILE = 64 << 20
+_MAX_REPLACE_FILES = 1000
+_MAX_REPLACED_SIZE = 64 << 20
+_BINARY_PEEK = 512
+
+
+def _list_tree(path: str, depth: int) -> list[Json]:
+    """The entries under ``path`` down to ``depth`` levels, never following a symlinked directory."""
+    import stat
+
+    items: list[Json] = []
+    level = [path]
+    for _ in range(depth):
+        below: list[str] = []
+        for directory in level:
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError:
+                continue  # unreadable or vanished meanwhile: its entries cannot be listed
+            for name in names:
+                info = _file_info(os.path.join(directory, name))
+                items.append(info)
+                if len(items) > _MAX_LISTED:
+                    raise _Fail(400, f"{path} holds more than {_MAX_LISTED} entries at depth {depth}")
+                if stat.S_ISDIR(os.lstat(info["path"]).st_mode):
+                    below.append(info["path"])
+        level = below
+    return items
+
+
+def _required_text(request: Json, field: str) -> str:
+    value = request.get(field)
+    if not isinstance(value, str) or not value:
+        raise _Fail(400, f"{field} is required and must be a non-empty string")
+    if "\0" in value:
+        raise _Fail(400, f"{field} must not contain NUL bytes")
+    return value
+
+
+def _walk_files(root: str) -> Any:
+    """Regular files under ``root`` (or ``root`` itself), symlinks neither followed nor listed."""
+    import stat
+
+    if not os.path.isdir(root) or os.path.islink(root):
+        if os.path.isfile(root) and not os.path.islink(root):
+            yield root
+        elif not os.path.lexists(root):
+            raise _Fail(404, f"{root} not found")
+        return
+    for directory, _dirs, names in os.walk(root, followlinks=False):
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    yield path
+
+
+def _find_in_files(request: Json) -> list[Json]:
+    """Lines containing ``pattern`` (plain text, as Daytona's) in the text files under ``path``."""
+    root = _readable_path(request.get("path"))
+    pattern = _required_text(request, "pattern")
+    matches: list[Json] = []
+    for path in _walk_files(root):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            if os.fstat(fd).st_size > _MAX_SEARCHED_FILE or b"\0" in handle.read(_BINARY_PEEK):
+                continue  # binary files, as Daytona's, and huge ones are not searched
+            handle.seek(0)
+            for number, raw in enumerate(handle, start=1):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if pattern not in line:
+                    continue
+                if len(matches) >= _MAX_FOUND:
+                    raise _Fail(400, f"more than {_MAX_FOUND} lines match {pattern!r}: narrow the search")
+                matches.append({"file": path, "line": number, "content": line[:_MAX_MATCH_CHARS]})
+    return matches
+
+
+def _glob_regex(pattern: str) -> Any:
+    """A glob with ``**`` (any depth), ``*``, ``?``, ``[...]`` and ``{a,b}`` as a compiled regex."""
+    import re
+
+    out: list[str] = []
+    index, groups = 0, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+            continue
+        if pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", index + 2)
+            if end < 0:
+                raise _Fail(400, f"invalid glob pattern {pattern!r}: '[' without ']'")
+            body = pattern[index + 1 : end].replace("\\", "\\\\")
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            index = end
+        elif char == "{":
+            groups += 1
+            out.append("(?:")
+        elif char == "}" and groups:
+            groups -= 1
+            out.append(")")
+        elif char == "," and groups:
+            out.append("|")
+        else:
+            out.append(re.escape(char))
+        index += 1
+    if groups:
+        raise _Fail(400, f"invalid glob pattern {pattern!r}: '{{' without '}}'")
+    try:
+        return re.compile("".join(out) + r"\Z", re.DOTALL)
+    except re.error as error:
+        raise _Fail(400, f"invalid glob pattern {pattern!r}: {error}") from None
+
+
+def _search_files(request: Json) -> list[str]:
+    """Files under ``path`` whose path relative to it matches the glob; a pattern without a ``/``
+    also matches a file's name at any depth (what Daytona's older daemons did)."""
+    root = _readable_path(request.get("path"))
+    pattern = _required_text(request, "pattern")
+    matcher = _glob_regex(pattern)
+    by_name = "/" not in pattern
+    found: list[str] = []
+    for path in _walk_files(root):
+        relative = os.path.relpath(path, root) if path != root else os.path.basename(path)
+        if matcher.match(relative) or (by_name and matcher.match(os.path.basename(path))):
+            if len(found) >= _MAX_FOUND:
+                raise _Fail(400, f"more than {_MAX_FOUND} files match {pattern!r}: narrow the search")
+            found.append(path)
+    return found
+
+
+def _replace_in_files(request: Json) -> list[Json]:
+    """Replace every occurrence of ``pattern`` by ``newValue`` in each file; a result per file."""
+    files = request.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise _Fail(400, "files must be a list of paths")
+    if len(files) > _MAX_REPLACE_FILES:
+        raise _Fail(400, f"files lists {len(files)} paths; at most {_MAX_REPLACE_FILES} per request")
+    pattern = _required_text(request, "pattern")
+    new_value = request.get("newValue")
+    if not isinstance(new_value, str):
+        raise _Fail(400, "newValue is required and must be a string")
+    results: list[Json] = []
+    for raw in files:
+        try:
+            _replace_in_file(_writable_path(raw), pattern.encode(), new_value.encode())
+            results.append({"file": raw, "success": True})
+        except _Fail as failure:
+            results.append({"file": raw, "success": False, "error": failure.message})
+        except OSError as error:
+            results.append({"file": raw, "success": False, "error": f"{error.strerror or error}"})
+    return results
+
+
+def _replace_in_file(path: str, pattern: bytes, new_value: bytes) -> None:
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Fail(400, f"{path} is not a regular file")
+        if info.st_size > _MAX_REPLACED_SIZE:
+            raise _Fail(400, f"{path} is larger than {_MAX_REPLACED_SIZE} bytes")
+        content = handle.read()
+    count = content.count(pattern)
+    if len(content) + count * (len(new_value) - len(pattern)) > _MAX_REPLACED_SIZE:
+        raise _Fail(400, f"{path} would grow past {_MAX_REPLACED_SIZE} bytes")
+    if not count:
+        return
+    # Written beside it and renamed over: a failure (disk full) leaves the file as it was.
+    temp = f"{os.path.dirname(path)}/.daytonaflow-replace-{os.urandom(6).hex()}"
+    out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, stat.S_IMODE(info.st_mode))
+    try:
+        with os.fdopen(out, "wb") as handle:
+            handle.write(content.replace(pattern, new_value))
+        os.rename(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _move(request: Json) -> Json:
+    import shutil
+
+    source = _writable_path(request.get("source"))
+    destination = _writable_path(request.get("destination"))
+    if source in _WRITABLE_ROOTS or destination in _WRITABLE_ROOTS:
+        raise _Fail(400, f"refusing to move {source} to {destination}: a root of the sandbox's data")
+    if not os.path.lexists(source):
+        raise _Fail(404, f"{source} not found")
+    if os.path.lexists(destination):
+        raise _Fail(409, f"{destination} already exists")
+    try:
+        os.rename(source, destination)
+    except OSError as error:
+        if error.errno != 18:  # EXDEV: /tmp and /home/daytona are separate filesystems
+            raise _Fail(400, f"cannot move {source} to {destination}: {error.strerror}") from None
+        shutil.move(source, destination)
+    return {}
+
+
+def _own_id(raw: Any, field: str, names: tuple[str, ...], own: int) -> int | None:
+    """``owner``/``group`` as the sandbox's own id; any other is refused (none other may be set)."""
+    if raw is None or raw == "":
+        return None
+    if str(raw) in (*names, str(own)):
+        return own
+    raise _Fail(
+        400,
+        f"{field} {raw!r} is not allowed: files in the sandbox can only belong to its own user "
+        f"daytona (uid {own})",
+    )
+
+
+def _set_permissions(request: Json) -> Json:
+    path = _writable_path(request.get("path"))
+    if not os.path.lexists(path):
+        raise _Fail(404, f"{path} not found")
+    if os.path.islink(path):
+        raise _Fail(400, f"{path} is a symlink; set the permissions of its target")
+    raw_mode = request.get("mode")
+    mode = None
+    if raw_mode not in (None, ""):
+        try:
+            mode = int(str(raw_mode), 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o7777:
+            raise _Fail(400, f"mode {raw_mode!r} is not an octal permission such as 755")
+    uid = _own_id(request.get("owner"), "owner", ("daytona",), os.getuid())
+    gid = _own_id(request.get("group"), "group", ("daytona",), os.getgid())
+    if uid is not None or gid is not None:
+        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid, follow_symlinks=False)
+    if mode is not None:
+        os.chmod(path, mode)
+    return {}
+
+
+class _MarkedOutput:
+    """Writes each chunk to an output behind a stream's marker (stdout 1-1-1, stderr 2-2-2)."""
+
+    def __init__(self, output: _Output, marker: bytes) -> None:
+        self.output = output
+        self.marker = marker
+
+    def write(self, data: bytes) -> None:
+        self.output.write(self.marker + data)
+
+
+def _marked_outputs(cmd: _Command, out_fd: int, err_fd: int) -> dict[int, list[Any]]:
+    """Where the pump copies a session command's stdout and stderr."""
+    return {
+        out_fd: [cmd.stdout, cmd.output, _MarkedOutput(cmd.marked, b"\x01\x01\x01")],
+        err_fd: [cmd.stderr, cmd.output, _MarkedOutput(cmd.marked, b"\x02\x02\x02")],
+    }
 
 
 def _follow_framed(cmd: _Command, conn: socket.socket) -> None:
@@ -760,6 +1063,9 @@ class _Command:
         self.output = _Output(self.cond)
         self.stdout = _Output(self.cond)
         self.stderr = _Output(self.cond)
+        # The combined output with each chunk behind its stream's marker, as SDKs older than
+        # 0.163 split it themselves (see ``_marked_outputs``).
+        self.marked = _Output(self.cond)
         self.done = threading.Event()
         self.drained = threading.Event()
         self.flushed = threading.Event()
@@ -849,7 +1155,7 @@ class _Session:
         try:
             _start_thread(
                 _pump,
-                {out_fd: [cmd.stdout, cmd.output], err_fd: [cmd.stderr, cmd.output]},
+                _marked_outputs(cmd, out_fd, err_fd),
                 cmd.drained,
                 cmd.flush_read,
                 cmd.flushed,
@@ -888,7 +1194,7 @@ class _Session:
         for old_id in self.order[:-_KEPT_COMMAND_OUTPUTS]:
             old = self.commands[old_id]
             if old.done.is_set() and old.output.total:
-                for name in ("output", "stdout", "stderr"):
+                for name in ("output", "stdout", "stderr", "marked"):
                     forgotten = _Output(old.cond)
                     forgotten.write(b"[daytonaflow: output of this old command was discarded]\n")
                     forgotten.close()
@@ -899,7 +1205,7 @@ class _Session:
         for fd in keepers:
             os.close(fd)
         cmd.drained.wait()
-        for output in (cmd.output, cmd.stdout, cmd.stderr):
+        for output in (cmd.output, cmd.stdout, cmd.stderr, cmd.marked):
             output.close()
         for suffix in (".sh", ".out", ".err"):
             with contextlib.suppress(FileNotFoundError):
@@ -963,26 +1269,45 @@ def _readable_path(raw: Any) -> str:
 
 
 def _file_info(path: str) -> Json:
-    import datetime
     import stat
 
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         raise _Fail(404, f"{path} not found") from None
-    modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.UTC).isoformat()
-    names = {0: "root", 1000: "daytona"}
+    names = {0: "root", os.getuid(): "daytona"}
     return {
         "name": os.path.basename(path) or path,
+        "path": path,
         "size": info.st_size,
         "isDir": stat.S_ISDIR(info.st_mode),
         "mode": stat.filemode(info.st_mode),
         "permissions": format(stat.S_IMODE(info.st_mode), "04o"),
-        "modTime": modified,
-        "modifiedAt": modified,
+        "modTime": _go_time_string(info.st_mtime_ns),
+        "modifiedAt": _rfc3339(info.st_mtime_ns),
         "owner": names.get(info.st_uid, str(info.st_uid)),
         "group": names.get(info.st_gid, str(info.st_gid)),
     }
+
+
+def _utc_parts(ns: int) -> tuple[str, str]:
+    """``ns`` since the epoch as UTC seconds (``2006-01-02 15:04:05``) and the fraction's digits
+    with trailing zeros dropped, as Go prints them."""
+    import time
+
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)), f"{fraction:09d}".rstrip("0")
+
+
+def _go_time_string(ns: int) -> str:
+    """Go's ``time.String()`` layout, which Daytona's deprecated ``modTime`` carries."""
+    whole, fraction = _utc_parts(ns)
+    return f"{whole}{'.' + fraction if fraction else ''} +0000 UTC"
+
+
+def _rfc3339(ns: int) -> str:
+    whole, fraction = _utc_parts(ns)
+    return f"{whole.replace(' ', 'T')}{'.' + fraction if fraction else ''}Z"
 
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes:

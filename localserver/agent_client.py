@@ -13,6 +13,9 @@ from typing import Any
 from daytonaflow.localserver.errors import AgentCallError
 
 _LINE_LIMIT = 64 << 20
+# A stream's answer line is short; the reader's limit also caps what it buffers ahead of a slow
+# consumer (twice the limit), so a download served to a slow client holds kilobytes, not 64 MiB.
+_STREAM_LINE_LIMIT = 64 << 10
 
 
 class AgentStream:
@@ -49,9 +52,11 @@ class AgentClient:
         self.socket_path = socket_path
         self.sandbox_id = sandbox_id
 
-    async def _open(self, request: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _open(
+        self, request: dict[str, Any], limit: int = _LINE_LIMIT
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self.socket_path), limit=_LINE_LIMIT)
+            reader, writer = await asyncio.open_unix_connection(str(self.socket_path), limit=limit)
         except OSError as error:
             raise AgentCallError(
                 502, f"sandbox {self.sandbox_id} agent is unreachable: {error}", code="AGENT_UNREACHABLE"
@@ -81,7 +86,7 @@ class AgentClient:
 
     async def stream(self, op: str, **fields: Any) -> AgentStream:
         """Send a request whose answer line is followed by raw bytes."""
-        reader, writer = await self._open({"op": op, **fields})
+        reader, writer = await self._open({"op": op, **fields}, _STREAM_LINE_LIMIT)
         try:
             await writer.drain()
             header = await self._answer(reader)
@@ -92,22 +97,25 @@ class AgentClient:
 
     async def upload(self, path: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         """Stream a file: the agent first accepts the path, then reads length-prefixed frames."""
-        reader, writer = await self._open({"op": "upload", "path": path})
+        upload = await self.open_upload(path)
+        try:
+            async for chunk in chunks:
+                await upload.write(chunk)
+            return await upload.finish()
+        finally:
+            upload.close()
+
+    async def open_upload(self, path: str) -> AgentUpload:
+        """An upload of one file the caller feeds piece by piece (see :class:`AgentUpload`);
+        an ``AgentCallError`` when the agent refuses the path."""
+        reader, writer = await self._open({"op": "upload", "path": path}, _STREAM_LINE_LIMIT)
         try:
             await writer.drain()
             await self._answer(reader)
-            try:
-                async for chunk in chunks:
-                    if chunk:
-                        writer.write(len(chunk).to_bytes(8, "big") + chunk)
-                        await writer.drain()
-                writer.write((0).to_bytes(8, "big"))
-                await writer.drain()
-            except (ConnectionError, OSError):
-                pass  # the agent refused mid-way (e.g. too large): its answer says why
-            return await self._answer(reader)
-        finally:
+        except BaseException:
             writer.close()
+            raise
+        return AgentUpload(self, reader, writer)
 
     def connect_blocking(self, port: int, timeout: float = 10.0) -> socket.socket:
         """A plain socket spliced to ``127.0.0.1:port`` inside the sandbox (for WebSocket clients)."""
@@ -131,3 +139,32 @@ class AgentClient:
             raise AgentCallError(int(answer.get("status", 502)), str(answer.get("message")))
         sock.settimeout(None)
         return sock
+
+
+class AgentUpload:
+    """One file being uploaded: ``write`` its bytes, then ``finish`` for the agent's answer."""
+
+    def __init__(self, client: AgentClient, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self._client = client
+        self._reader = reader
+        self._writer = writer
+        self._refused = False
+
+    async def write(self, chunk: bytes) -> None:
+        if not chunk or self._refused:
+            return
+        try:
+            self._writer.write(len(chunk).to_bytes(8, "big") + chunk)
+            await self._writer.drain()
+        except (ConnectionError, OSError):
+            self._refused = True  # the agent refused mid-way (e.g. too large): its answer says why
+
+    async def finish(self) -> dict[str, Any]:
+        if not self._refused:
+            with contextlib.suppress(ConnectionError, OSError):
+                self._writer.write((0).to_bytes(8, "big"))
+                await self._writer.drain()
+        return await self._client._answer(self._reader)
+
+    def close(self) -> None:
+        self._writer.close()

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -20,11 +24,12 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from daytonaflow.localserver import git
-from daytonaflow.localserver.agent_client import AgentStream
+from daytonaflow.localserver.agent_client import AgentClient, AgentStream, AgentUpload
 from daytonaflow.localserver.api import ServerState
 from daytonaflow.localserver.errors import ApiError
 from daytonaflow.localserver.http_common import (
     bounded_number,
+    decimal_integer,
     error_response,
     json_body,
     optional_env,
@@ -32,10 +37,11 @@ from daytonaflow.localserver.http_common import (
     query_bool,
     require_str,
 )
-from daytonaflow.localserver.sandboxes import SandboxRecord
+from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
 
 _NODE = "/opt/daytonaflow/node/bin/node"
 _MULTIPART_OVERHEAD = 64 << 10
+_MAX_LIST_DEPTH = 64
 # The follow WebSocket's wire format, Daytona's: a marker per stream before its bytes.
 _STREAM_MARKERS = {1: b"\x01\x01\x01", 2: b"\x02\x02\x02"}
 _FRAME_HEAD = 5  # the agent's frames: stream byte, 4-byte length
@@ -54,12 +60,17 @@ def _sandbox(request: Request) -> SandboxRecord:
     return _state(request).manager.get(request.path_params["sandbox"])
 
 
+# Daytona's toolbox errors name their source: the SDKs pick an error class by (source, code).
+_DAEMON = "DAYTONA_DAEMON"
+
+
 def _timeout_or_result(answer: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     if answer.get("timedOut"):
         raise ApiError(
             408,
             f"command execution timeout after {timeout:g}s; the command's process group was killed",
-            code="COMMAND_TIMEOUT",
+            code="PROCESS_EXECUTION_TIMEOUT",
+            source=_DAEMON,
             exitCode=answer.get("exitCode"),
             result=answer.get("result", ""),
         )
@@ -160,9 +171,25 @@ async def session_exec(request: Request) -> Response:
     run_async = bool(body.get("runAsync") or body.get("async"))
     async with _state(request).manager.activity(_sandbox(request)) as agent:
         answer = await agent.call(
-            "session_exec", sessionId=request.path_params["session"], command=command, **{"async": run_async}
+            "session_exec",
+            sessionId=request.path_params["session"],
+            command=command,
+            marked=_sdk_splits_output(request),
+            **{"async": run_async},
         )
     return JSONResponse(answer, status_code=202 if run_async else 200)
+
+
+# SDKs before this version split a session command's ``output`` into stdout and stderr themselves,
+# by the stream markers in it (as Daytona's daemon still serves them, see SkipServerDemux there).
+_SERVER_SPLITS_SINCE = (0, 163)
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+
+def _sdk_splits_output(request: Request) -> bool:
+    """Whether the calling SDK wants the combined output with stdout/stderr markers in it."""
+    found = _VERSION.match(request.headers.get("x-daytona-sdk-version", ""))
+    return found is not None and (int(found[1]), int(found[2])) < _SERVER_SPLITS_SINCE
 
 
 async def get_command(request: Request) -> Response:
@@ -185,7 +212,9 @@ async def command_logs(request: Request) -> Response:
         )
         return StreamingResponse(stream.iter_chunks(), media_type="text/plain; charset=utf-8")
     async with state.manager.activity(record) as agent:
-        answer = await agent.call("logs", sessionId=session_id, commandId=command_id)
+        answer = await agent.call(
+            "logs", sessionId=session_id, commandId=command_id, marked=_sdk_splits_output(request)
+        )
     accept = request.headers.get("accept", "")
     if "text/plain" in accept and "application/json" not in accept:
         return Response(answer["output"], media_type="text/plain; charset=utf-8")
@@ -269,8 +298,14 @@ def _path_param(request: Request) -> str:
 
 
 async def list_files(request: Request) -> Response:
+    raw_depth = request.query_params.get("depth") or "1"
+    depth = decimal_integer(raw_depth)
+    if depth is None or not 1 <= depth <= _MAX_LIST_DEPTH:
+        raise ApiError(400, f"depth must be an integer from 1 to {_MAX_LIST_DEPTH}, not {raw_depth!r}")
     async with _state(request).manager.activity(_sandbox(request)) as agent:
-        answer = await agent.call("list", path=request.query_params.get("path") or "/home/daytona")
+        answer = await agent.call(
+            "list", path=request.query_params.get("path") or "/home/daytona", depth=depth
+        )
     return JSONResponse(answer["items"])
 
 
@@ -358,14 +393,26 @@ async def _multipart_file(request: Request, limit: int) -> AsyncIterator[bytes]:
         received += len(chunk)
         if received > limit + _MULTIPART_OVERHEAD:
             raise ApiError(413, f"upload exceeds the limit of {limit} bytes", code="UPLOAD_TOO_LARGE")
-        parser.write(chunk)
-        while pending:
-            yield pending.pop(0)
-    parser.finalize()
-    while pending:
-        yield pending.pop(0)
+        _feed_multipart(parser, chunk)
+        if pending:  # one frame per chunk, not per piece the parser cut it into
+            yield b"".join(pending)
+            pending.clear()
+    _feed_multipart(parser, None)
+    if pending:
+        yield b"".join(pending)
     if not in_file["seen"]:
         raise ApiError(400, "multipart body has no 'file' part")
+
+
+def _feed_multipart(parser: MultipartParser, chunk: bytes | None) -> None:
+    """Feed a multipart parser (``None``: the body has ended); a malformed body is a 400."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except MultipartParseError as error:
+        raise ApiError(400, f"upload is not valid multipart: {error}", code="INVALID_MULTIPART") from None
 
 
 async def upload_file(request: Request) -> Response:
@@ -380,6 +427,363 @@ async def upload_file(request: Request) -> Response:
         await agent.upload(path, _multipart_file(request, limit))
     # Daytona's spec answers a gin.H, an object whose values are objects: nothing to say here.
     return JSONResponse({})
+
+
+def _query(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise ApiError(400, f"{name} query parameter is required")
+    return value
+
+
+async def _agent_answer(request: Request, op: str, **fields: Any) -> dict[str, Any]:
+    async with _state(request).manager.activity(_sandbox(request)) as agent:
+        return await agent.call(op, **fields)
+
+
+async def move_file(request: Request) -> Response:
+    await _agent_answer(
+        request, "move", source=_query(request, "source"), destination=_query(request, "destination")
+    )
+    return Response(status_code=200)
+
+
+async def find_in_files(request: Request) -> Response:
+    answer = await _agent_answer(
+        request, "find", path=_query(request, "path"), pattern=_query(request, "pattern")
+    )
+    return JSONResponse(answer["matches"])
+
+
+async def search_files(request: Request) -> Response:
+    answer = await _agent_answer(
+        request, "search", path=_query(request, "path"), pattern=_query(request, "pattern")
+    )
+    return JSONResponse({"files": answer["files"]})
+
+
+async def replace_in_files(request: Request) -> Response:
+    body = await json_body(request)
+    files = body.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ApiError(400, "files is required and must be a list of paths", code="INVALID_FIELD")
+    pattern = require_str(body, "pattern")
+    new_value = body.get("newValue", body.get("new_value"))
+    if not isinstance(new_value, str):
+        raise ApiError(400, "newValue is required and must be a string", code="INVALID_FIELD")
+    answer = await _agent_answer(request, "replace", files=files, pattern=pattern, newValue=new_value)
+    return JSONResponse(answer["results"])
+
+
+async def set_file_permissions(request: Request) -> Response:
+    query = request.query_params
+    await _agent_answer(
+        request,
+        "permissions",
+        path=_query(request, "path"),
+        mode=query.get("mode"),
+        owner=query.get("owner"),
+        group=query.get("group"),
+    )
+    return Response(status_code=200)
+
+
+# ---- bulk download: one multipart response, a part per requested file ------------------------------
+
+_MAX_BULK_FILES = 10_000
+_CRLF = b"\r\n"
+
+
+async def download_files(request: Request) -> Response:
+    """``POST /files/bulk-download``: each file as a ``file`` part named by the path as requested
+    (the SDKs match parts to requests by it), a file that cannot be read as an ``error`` part."""
+    body = await json_body(request)
+    paths = body.get("paths")
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ApiError(400, "paths is required and must be a non-empty list of paths", code="INVALID_FIELD")
+    if len(paths) > _MAX_BULK_FILES:
+        raise ApiError(400, f"paths lists {len(paths)} files; at most {_MAX_BULK_FILES} per request")
+    state = _state(request)
+    record = _sandbox(request)
+    state.manager.client(record)  # a sandbox not started is a 409 now, not an error part per file
+    boundary = f"daytonaflow-{os.urandom(12).hex()}"
+    parts = _download_parts(state.manager, record, list(dict.fromkeys(paths)), boundary.encode(), request)
+    return StreamingResponse(parts, media_type=f"multipart/form-data; boundary={boundary}")
+
+
+async def _download_parts(
+    manager: SandboxManager, record: SandboxRecord, paths: list[str], boundary: bytes, request: Request
+) -> AsyncIterator[bytes]:
+    structured = not _sdk_splits_output(request)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            agent = await stack.enter_async_context(manager.activity(record))
+        except (ApiError, KeyError):
+            return  # stopped since the request came: no closing boundary, the SDK reports a truncation
+        for path in paths:
+            try:
+                stream = await agent.stream("download", path=path)
+            except ApiError as error:
+                yield _error_part(boundary, path, error, structured)
+                continue
+            size = int(stream.header["size"])
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+            yield _part_head(boundary, "file", path, headers)
+            sent = 0
+            try:
+                async for chunk in stream.iter_chunks(size):
+                    sent += len(chunk)
+                    yield chunk
+            finally:
+                await stream.close()  # also when the client went away mid-file
+            if sent < size:
+                return  # the sandbox went mid-file: no closing boundary, the SDK reports a truncation
+            yield _CRLF
+    yield b"--" + boundary + b"--" + _CRLF
+
+
+def _part_head(boundary: bytes, name: str, path: str, headers: dict[str, str]) -> bytes:
+    disposition = f'form-data; name="{name}"; {_filename_params(path)}'
+    lines = [f"Content-Disposition: {disposition}", *(f"{k}: {v}" for k, v in headers.items())]
+    return b"--" + boundary + _CRLF + "\r\n".join(lines).encode("ascii") + _CRLF + _CRLF
+
+
+def _filename_params(path: str) -> str:
+    """The path as ``filename`` (quoted) and, when it is not plain printable ASCII, also as
+    RFC 5987 ``filename*``, which the SDKs prefer: a header never carries a raw control byte."""
+    plain = all(" " <= char <= "~" for char in path)
+    quoted = path.replace("\\", "\\\\").replace('"', '\\"') if plain else re.sub(r"[^ -~]", "_", path)
+    params = f'filename="{quoted}"'
+    if not plain:
+        params += f"; filename*=utf-8''{urllib.parse.quote(path, safe='')}"
+    return params
+
+
+def _error_part(boundary: bytes, path: str, error: ApiError, structured: bool) -> bytes:
+    if structured:
+        payload = {
+            "message": error.message,
+            "statusCode": error.status,
+            "code": error.code or _code(error),
+            "source": _DAEMON,
+        }
+        data, media = json.dumps(payload).encode(), "application/json"
+    else:
+        data, media = error.message.encode(), "text/plain; charset=utf-8"
+    return _part_head(boundary, "error", path, {"Content-Type": media}) + data + _CRLF
+
+
+def _code(error: ApiError) -> str:
+    return {400: "INVALID_FILE_PATH", 403: "FILE_ACCESS_DENIED", 404: "FILE_NOT_FOUND"}.get(
+        error.status, "FILE_READ_FAILED"
+    )
+
+
+# ---- bulk upload: files[i].path and files[i].file parts, each file streamed to the agent ------------
+
+_PART_NAME = re.compile(r"files\[(\d{1,6})\]\.(path|file)")
+_MAX_PATH_PART = 4096
+_MAX_PART_HEADERS = 16 << 10
+
+
+class _BulkUploadEvents:
+    """python-multipart's callbacks as a list of events the handler takes after each write."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.events: list[tuple[str, bytes]] = []
+        self._field = bytearray()
+        self._value = bytearray()
+        self._disposition = b""
+        self._header_bytes = 0
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._begin,
+                "on_header_field": self._on_field,
+                "on_header_value": self._on_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._data,
+                "on_part_end": self._end,
+            },
+        )
+
+    def _begin(self) -> None:
+        self._disposition, self._header_bytes = b"", 0
+
+    def _on_field(self, data: bytes, start: int, end: int) -> None:
+        self._grow(end - start)
+        self._field += data[start:end]
+
+    def _on_value(self, data: bytes, start: int, end: int) -> None:
+        self._grow(end - start)
+        self._value += data[start:end]
+
+    def _grow(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > _MAX_PART_HEADERS:
+            raise ApiError(
+                400, f"a part's headers exceed {_MAX_PART_HEADERS} bytes", code="INVALID_MULTIPART"
+            )
+
+    def _header_end(self) -> None:
+        if bytes(self._field).lower() == b"content-disposition":
+            self._disposition = bytes(self._value)
+        self._field.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        self.events.append(("part", params.get(b"name", b"")))
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        self.events.append(("data", bytes(data[start:end])))
+
+    def _end(self) -> None:
+        self.events.append(("end", b""))
+
+
+class _BulkUpload:
+    """The state of one bulk upload: the paths announced, the file being written, the results."""
+
+    def __init__(self, agent: AgentClient, limit: int) -> None:
+        self.agent = agent
+        self.limit = limit
+        self.paths: dict[str, str] = {}
+        self.files: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.parts = 0
+        self._kind = ""
+        self._index = ""
+        self._buffer = bytearray()
+        self._upload: AgentUpload | None = None
+        self._written = 0
+
+    async def take(self, event: str, data: bytes) -> None:
+        if event == "part":
+            await self._start(data.decode("utf-8", "replace"))
+        elif event == "data":
+            await self._feed(data)
+        else:
+            await self._finish()
+
+    async def _start(self, name: str) -> None:
+        self.parts += 1
+        if self.parts > 2 * _MAX_BULK_FILES:
+            raise ApiError(400, f"at most {_MAX_BULK_FILES} files per bulk upload", code="TOO_MANY_FILES")
+        found = _PART_NAME.fullmatch(name)
+        self._kind, self._index = (found[2], found[1]) if found else ("", "")
+        self._buffer.clear()
+        if self._kind != "file":
+            return
+        path = self.paths.get(self._index)
+        if path is None:
+            self.errors.append(f"files[{self._index}].file: no files[{self._index}].path part before it")
+            self._kind = ""
+            return
+        self._written = 0
+        try:
+            self._upload = await self.agent.open_upload(path)
+        except ApiError as error:
+            self.errors.append(f"{path}: {error.message}")
+            self._kind = ""
+
+    async def _feed(self, data: bytes) -> None:
+        if self._kind == "path":
+            self._buffer += data
+            if len(self._buffer) > _MAX_PATH_PART:
+                raise ApiError(400, f"files[{self._index}].path exceeds {_MAX_PATH_PART} bytes")
+        elif self._kind == "file" and self._upload is not None:
+            self._written += len(data)
+            if self._written > self.limit:
+                path = self.paths[self._index]
+                raise ApiError(
+                    413,
+                    f"{path} (files[{self._index}]) exceeds the upload limit of {self.limit} bytes",
+                    code="UPLOAD_TOO_LARGE",
+                    files=self.files,
+                )
+            await self._upload.write(data)
+
+    async def _finish(self) -> None:
+        if self._kind == "path":
+            path = self._buffer.decode("utf-8", "replace").strip()
+            if path:
+                self.paths[self._index] = path
+            else:
+                self.errors.append(f"files[{self._index}].path is empty")
+        elif self._kind == "file" and self._upload is not None:
+            upload, self._upload = self._upload, None
+            path = self.paths[self._index]
+            try:
+                answer = await upload.finish()
+            except ApiError as error:
+                if error.status in (413, 507):  # too large, disk full: the rest would fail as well
+                    raise ApiError(error.status, f"{path}: {error.message}", files=self.files) from None
+                self.errors.append(f"{path}: {error.message}")
+            else:
+                self.files.append({"path": path, "bytes": answer.get("size", self._written)})
+            finally:
+                upload.close()
+        self._kind = ""
+
+    def close(self) -> None:
+        if self._upload is not None:
+            self._upload.close()
+
+
+async def upload_files(request: Request) -> Response:
+    """``POST /files/bulk-upload``: streamed part by part, each file to its own agent upload, so
+    memory stays a chunk per request and the per-file upload limit holds for every file."""
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise ApiError(
+            400, "bulk upload must be multipart/form-data with files[i].path and files[i].file parts"
+        )
+    state = _state(request)
+    record = _sandbox(request)
+    limit = state.manager.limits_of(record).upload_bytes
+    events = _BulkUploadEvents(boundary)
+    async with state.manager.activity(record) as agent:
+        upload = _BulkUpload(agent, limit)
+        try:
+            async for chunk in request.stream():
+                _parse(events, chunk)
+                await _take_events(events, upload)
+            _parse(events, None)
+            await _take_events(events, upload)
+        finally:
+            upload.close()
+    if not upload.files and not upload.errors:
+        raise ApiError(400, "multipart body has no files[i].path and files[i].file parts")
+    if upload.errors:
+        message = "; ".join(upload.errors[:5]) + (" …" if len(upload.errors) > 5 else "")
+        raise ApiError(400, message, code="UPLOAD_FAILED", errors=upload.errors, files=upload.files)
+    # Daytona's spec has no body for it (its daemon's ``{"files": …}`` is undocumented).
+    return Response(status_code=200)
+
+
+def _parse(events: _BulkUploadEvents, chunk: bytes | None) -> None:
+    _feed_multipart(events.parser, chunk)
+
+
+async def _take_events(events: _BulkUploadEvents, upload: _BulkUpload) -> None:
+    """Hand the parsed events on; the parser cuts a part's data at every byte that might start a
+    boundary, so the pieces one chunk gave are joined first: a frame and a drain per chunk, not per
+    piece (a third of the throughput otherwise)."""
+    pending, events.events = events.events, []
+    pieces: list[bytes] = []
+    for event, data in pending:
+        if event == "data":
+            pieces.append(data)
+            continue
+        if pieces:
+            await upload.take("data", b"".join(pieces))
+            pieces.clear()
+        await upload.take(event, data)
+    if pieces:
+        await upload.take("data", b"".join(pieces))
 
 
 async def home_dir(request: Request) -> Response:
@@ -407,6 +811,13 @@ def toolbox_routes(base: str = "/{sandbox}") -> list[BaseRoute]:
         Route(f"{base}/files/folder", create_folder, methods=["POST"]),
         Route(f"{base}/files/download", download_file, methods=["GET"]),
         Route(f"{base}/files/upload", upload_file, methods=["POST"]),
+        Route(f"{base}/files/bulk-upload", upload_files, methods=["POST"]),
+        Route(f"{base}/files/bulk-download", download_files, methods=["POST"]),
+        Route(f"{base}/files/move", move_file, methods=["POST"]),
+        Route(f"{base}/files/find", find_in_files, methods=["GET"]),
+        Route(f"{base}/files/search", search_files, methods=["GET"]),
+        Route(f"{base}/files/replace", replace_in_files, methods=["POST"]),
+        Route(f"{base}/files/permissions", set_file_permissions, methods=["POST"]),
         Route(f"{base}/git/clone", git.git_clone, methods=["POST"]),
         Route(f"{base}/git/status", git.git_status, methods=["GET"]),
         Route(f"{base}/git/branches", git.git_branches, methods=["GET"]),

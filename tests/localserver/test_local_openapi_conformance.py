@@ -355,6 +355,43 @@ def _download(t: Toolbox) -> httpx.Response:
     return t.call("GET", "/files/download", params={"path": "downloaded.txt"})
 
 
+def _bulk_upload(t: Toolbox) -> httpx.Response:
+    parts = {"files[0].path": (None, b"bulk/one.txt"), "files[0].file": ("one.txt", b"one")}
+    return t.call("POST", "/files/bulk-upload", files=parts)
+
+
+def _bulk_download(t: Toolbox) -> httpx.Response:
+    t.run("echo content > bulk-downloaded.txt")
+    return t.call("POST", "/files/bulk-download", json={"paths": ["bulk-downloaded.txt", "missing.txt"]})
+
+
+def _move(t: Toolbox) -> httpx.Response:
+    name = f"moved-{uuid.uuid4().hex[:8]}"
+    t.run(f"touch {name}")
+    return t.call("POST", "/files/move", params={"source": name, "destination": f"{name}.done"})
+
+
+def _find(t: Toolbox) -> httpx.Response:
+    t.run("mkdir -p found && echo needle > found/haystack.txt")
+    return t.call("GET", "/files/find", params={"path": "found", "pattern": "needle"})
+
+
+def _search(t: Toolbox) -> httpx.Response:
+    t.run("mkdir -p searched && touch searched/a.py")
+    return t.call("GET", "/files/search", params={"path": "searched", "pattern": "*.py"})
+
+
+def _replace(t: Toolbox) -> httpx.Response:
+    t.run("echo old > replaced.txt")
+    body = {"files": ["replaced.txt", "absent.txt"], "pattern": "old", "newValue": "new"}
+    return t.call("POST", "/files/replace", json=body)
+
+
+def _permissions(t: Toolbox) -> httpx.Response:
+    t.run("touch permitted.txt")
+    return t.call("POST", "/files/permissions", params={"path": "permitted.txt", "mode": "640"})
+
+
 def _clone(t: Toolbox) -> httpx.Response:
     target = f"clone-{uuid.uuid4().hex[:8]}"
     return t.call("POST", "/git/clone", json={"url": str(t.world.repository), "path": target})
@@ -437,6 +474,13 @@ TOOLBOX_CASES: dict[str, Callable[[Toolbox], httpx.Response]] = {
     ),
     "GET /files/download": _download,
     "POST /files/upload": _upload,
+    "POST /files/bulk-upload": _bulk_upload,
+    "POST /files/bulk-download": _bulk_download,
+    "POST /files/move": _move,
+    "GET /files/find": _find,
+    "GET /files/search": _search,
+    "POST /files/replace": _replace,
+    "POST /files/permissions": _permissions,
     "POST /git/clone": _clone,
     "GET /git/status": _git_call("GET", "/git/status"),
     "GET /git/branches": _git_call("GET", "/git/branches"),

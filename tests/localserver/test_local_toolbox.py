@@ -73,7 +73,7 @@ def test_execute_timeout_kills_the_process_group_and_keeps_partial_output(
     )
     assert response.status_code == 408
     body = response.json()
-    assert body["code"] == "COMMAND_TIMEOUT"
+    assert body["code"] == "PROCESS_EXECUTION_TIMEOUT"
     assert body["result"] == "started\n"
     assert "sleep 300" not in api.run(sandbox["id"], "ps -eo args")["result"]
 

@@ -44,8 +44,11 @@ def test_the_sdk_suite_passes_with_the_oldest_supported_release() -> None:
             "-p",
             "no:cacheprovider",
             str(HERE),
+            # Not the TypeScript SDK's run, nor the table of the pinned release's methods.
             "--ignore",
             str(HERE / "test_sdk_typescript.py"),
+            "--ignore",
+            str(HERE / "test_sdk_compatibility_table.py"),
         ],
         env=env,
         cwd=HERE.parent.parent,

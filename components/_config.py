@@ -191,6 +191,9 @@ class SecretValueRef(ConfigPart):
 
 
 SECRET_TYPES = (Option("env", "Environment variable"), Option("file", "File"))
+#: Daytona's networkAllowList: IPv4 CIDR blocks, comma-separated.
+_CIDR = r"(?:\d{1,3}\.){3}\d{1,3}/\d{1,2}"
+_CIDR_LIST = rf"^\s*{_CIDR}(?:\s*,\s*{_CIDR})*\s*$"
 _AS_ENV = (When("type", ("env", "env-var")),)
 _AS_FILE = (When("type", ("file",)),)
 
@@ -294,6 +297,30 @@ class SandboxCreationConfig(ComponentConfig):
             item=("label", "Label"),
         ),
     ] = ModelField(default_factory=list)
+    network: Annotated[
+        Literal["default", "allow", "block"],
+        Spec(
+            "Network",
+            "Outbound network from the sandbox: the backend's default (Daytona's cloud allows it, the "
+            "local server blocks it), allowed (to the allow list when one is given), or blocked.",
+            options=(
+                Option("default", "Backend default"),
+                Option("allow", "Allow"),
+                Option("block", "Block all"),
+            ),
+        ),
+    ] = "default"
+    network_allow_list: Annotated[
+        str | None,
+        Spec(
+            "Network Allow List",
+            "Comma-separated IPv4 CIDR blocks the sandbox may reach (and nothing else).",
+            placeholder="10.0.0.0/8,192.168.1.0/24",
+            pattern=_CIDR_LIST,
+            pattern_rule="a comma-separated list of IPv4 CIDR blocks such as 10.0.0.0/8",
+            visible_when=(When("network", ("allow",)),),
+        ),
+    ] = None
 
     def create_request(self, default_target: str | None) -> dict[str, Any]:
         """The body of ``POST /sandbox`` (secrets are injected later, never sent here)."""
@@ -310,6 +337,12 @@ class SandboxCreationConfig(ComponentConfig):
             labels[SECRET_REFS_LABEL] = encode_secret_refs(self.secret_specs())
         if labels:
             body["labels"] = labels
+        if self.network == "block":
+            body["networkBlockAll"] = True
+        elif self.network == "allow":
+            body["networkBlockAll"] = False
+            if self.network_allow_list:
+                body["networkAllowList"] = self.network_allow_list
         return body
 
     def secret_specs(self) -> list[SecretSpec]:

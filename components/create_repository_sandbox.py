@@ -60,7 +60,7 @@ Creates a Daytona sandbox, clones a repository into it and runs a bootstrap scri
 - **Bootstrap**: optional; `from: inline` runs the given **Script**, `from: file` runs the
   script at **Path** inside the repository; either runs with the repository as working directory
 - **Snapshot**, **Target**, **Auto Stop Interval**, **Environment Variables**, **Secrets**,
-  **Public Previews**, **Labels**: as for createSandbox
+  **Public Previews**, **Labels**, **Network**, **Network Allow List**: as for createSandbox
 - **Timeout**: seconds for the whole operation: start, clone and bootstrap (default 300)
 - **Keep On Failure**: keep the sandbox when the clone or bootstrap fails, for inspection
   (it is then no longer reclaimed at the end of the run)

@@ -29,6 +29,9 @@ Creates an isolated Daytona sandbox for running code safely.
 - **Secrets**: secret references written into the sandbox after it starts, as files (mode 600)
   or as environment variables that later execute steps see (see *Secrets* below)
 - **Public Previews**, **Labels**: optional sandbox settings
+- **Network**: outbound network: the backend's default (Daytona's cloud allows it, the local
+  server blocks it), allow (only to the **Network Allow List**'s IPv4 CIDR blocks when one is
+  given), or block all
 - **Start Timeout**: seconds to wait for the sandbox to start (default 300)
 
 ## Output

@@ -46,6 +46,34 @@ async def test_sends_snapshot_target_env_labels_public_and_auto_stop(daytona, ma
     assert body["labels"][IDEMPOTENCY_LABEL] == "run-1/exec-1"
 
 
+async def test_the_backend_default_network_sends_no_network_fields(daytona, make_ctx, clock):
+    await drive(CreateSandbox(), make_ctx({}), clock)
+    body = daytona.create_bodies[0]
+    assert "networkBlockAll" not in body
+    assert "networkAllowList" not in body
+
+
+async def test_network_block_sends_network_block_all(daytona, make_ctx, clock):
+    await drive(CreateSandbox(), make_ctx({"network": "block"}), clock)
+    assert daytona.create_bodies[0]["networkBlockAll"] is True
+
+
+async def test_network_allow_sends_the_allow_list(daytona, make_ctx, clock):
+    config = {"network": "allow", "networkAllowList": "10.0.0.0/8, 192.168.1.0/24"}
+    await drive(CreateSandbox(), make_ctx(config), clock)
+    body = daytona.create_bodies[0]
+    assert body["networkBlockAll"] is False
+    assert body["networkAllowList"] == "10.0.0.0/8, 192.168.1.0/24"
+
+
+def test_an_allow_list_that_is_not_cidr_blocks_is_a_config_error_naming_the_field():
+    issues = CreateSandbox().validate_config(
+        {"network": "allow", "networkAllowList": "example.com"}, allow_expressions=True
+    )
+    assert [issue.field for issue in issues] == ["networkAllowList"]
+    assert "CIDR" in issues[0].message
+
+
 async def test_uses_the_integration_target_when_the_config_has_none(daytona, integration, make_ctx, clock):
     integration.target = "us"
     await drive(CreateSandbox(), make_ctx({}), clock)

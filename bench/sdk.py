@@ -47,14 +47,18 @@ def _served() -> Iterator[LocalServer]:
         remove_tree(root)
 
 
-def _median_seconds(work: Callable[[], None], samples: int) -> float:
-    work()  # warm: first connections, the SDK's lazy imports
-    timings = []
+def _interleaved_medians(works: list[Callable[[], None]], samples: int) -> list[float]:
+    """Each work's median wall, the works taking turns so that drift on a noisy machine (the
+    server's spare sandbox, other load) falls on all of them alike."""
+    for work in works:
+        work()  # warm: first connections, the SDK's lazy imports
+    timings: list[list[float]] = [[] for _ in works]
     for _ in range(samples):
-        started = time.perf_counter()
-        work()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+        for work, spent in zip(works, timings, strict=True):
+            started = time.perf_counter()
+            work()
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in timings]
 
 
 def _raw_lifecycle(http: httpx.Client, toolbox: str) -> Callable[[], None]:
@@ -88,8 +92,9 @@ def main() -> None:
         client = Daytona(DaytonaConfig(api_key=server.api_key, api_url=api_url))
         with httpx.Client(base_url=api_url, headers=headers, timeout=120) as http:
             toolbox = http.get("/config").raise_for_status().json()["proxyToolboxUrl"]
-            raw = _median_seconds(_raw_lifecycle(http, toolbox), args.samples)
-            sdk = _median_seconds(_sdk_lifecycle(client), args.samples)
+            raw, sdk = _interleaved_medians(
+                [_raw_lifecycle(http, toolbox), _sdk_lifecycle(client)], args.samples
+            )
             emit("baseline.sdk.create_exec_delete.raw_http.median", raw * 1000, "ms")
             emit("sdk.create_exec_delete.python_sdk.median", sdk * 1000, "ms")
             emit("sdk.create_exec_delete.ratio_to_raw", sdk / raw, "x")

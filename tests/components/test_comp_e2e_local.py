@@ -240,39 +240,42 @@ async def test_create_sandbox_emits_the_started_sandbox_that_exists_on_the_serve
         server.delete(ctx.data["id"])
 
 
-async def test_pip_install_in_a_sandbox_created_with_network_allowed_installs_the_package(server, make_ctx):
-    """The seed's `pip install` example, on the local backend: createSandbox asks for egress (to
-    the host's loopback index here: tests reach loopback only), executeCommand installs."""
+async def _pip_install_after_create(
+    server: Server, make_ctx: Any, create_config: dict[str, Any]
+) -> tuple[FakeContext, list[str]]:
+    """createSandbox with ``create_config``, then executeCommand pip-installing from a package
+    index on the host's loopback (tests reach loopback only): the command's context, and the paths
+    the index was asked for."""
     with tempfile.TemporaryDirectory() as directory, served_index(Path(directory)) as index:
-        created = make_ctx({"network": "allow", "networkAllowList": "127.0.0.1/32"})
+        created = make_ctx(create_config)
         await run_to_end(CreateSandbox(), created)
-        sandbox_id = created.data["id"]
         try:
-            ctx = make_ctx(
-                {"sandbox": sandbox_id, "command": pip_install_command(index.port), "timeout": 180}
-            )
+            command = {
+                "sandbox": created.data["id"],
+                "command": pip_install_command(index.port),
+                "timeout": 180,
+            }
+            ctx = make_ctx(command)
             await run_to_end(ExecuteCommand(), ctx)
-            assert ctx.channel == "success", ctx.data["result"]
-            assert "Successfully installed dfl-egress-probe-1.0" in ctx.data["result"]
-            assert ctx.data["result"].endswith(f"{VALUE}\n")
         finally:
-            server.delete(sandbox_id)
+            server.delete(created.data["id"])
+        return ctx, index.requests
+
+
+async def test_pip_install_in_a_sandbox_created_with_network_allowed_installs_the_package(server, make_ctx):
+    """The seed's `pip install` example on the local backend: createSandbox asks for egress."""
+    ctx, _ = await _pip_install_after_create(
+        server, make_ctx, {"network": "allow", "networkAllowList": "127.0.0.1/32"}
+    )
+    assert ctx.channel == "success", ctx.data["result"]
+    assert "Successfully installed dfl-egress-probe-1.0" in ctx.data["result"]
+    assert ctx.data["result"].endswith(f"{VALUE}\n")
 
 
 async def test_a_sandbox_created_with_the_default_network_cannot_pip_install(server, make_ctx):
-    with tempfile.TemporaryDirectory() as directory, served_index(Path(directory)) as index:
-        created = make_ctx({})
-        await run_to_end(CreateSandbox(), created)
-        sandbox_id = created.data["id"]
-        try:
-            ctx = make_ctx(
-                {"sandbox": sandbox_id, "command": pip_install_command(index.port), "timeout": 180}
-            )
-            await run_to_end(ExecuteCommand(), ctx)
-            assert ctx.channel == "failed"
-            assert index.requests == []
-        finally:
-            server.delete(sandbox_id)
+    ctx, asked = await _pip_install_after_create(server, make_ctx, {})
+    assert ctx.channel == "failed"
+    assert asked == []
 
 
 async def test_create_sandbox_env_vars_are_visible_to_a_later_command(server, make_ctx):

@@ -80,6 +80,8 @@ def hardened_env(home: Path, askpass: Path, username: str | None, password: str 
         "HOME": str(home),
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1",
+        # A partial clone's missing objects are never fetched from wherever its config says.
+        "GIT_NO_LAZY_FETCH": "1",
         "GIT_ASKPASS": str(askpass),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",

@@ -449,6 +449,10 @@ def _host_workdir(scratch: Path, uid: int) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: The first line of every bundle format git writes (v2, and v3 with capabilities).
+_BUNDLE_SIGNATURES = (b"# v2 git bundle\n", b"# v3 git bundle\n")
+
+
 async def _download(agent: AgentClient, source: str, target: Path, limit: int) -> None:
     stream = await agent.stream("download", path=source)
     size = int(stream.header["size"])
@@ -457,9 +461,18 @@ async def _download(agent: AgentClient, source: str, target: Path, limit: int) -
         raise GitOperationError(
             413, f"the bundle to push is {size} bytes, over the limit of {limit}", code="GIT_TOO_LARGE"
         )
+    head = b""
     with open(target, "wb") as handle:
         async for chunk in stream.iter_chunks(size):
+            if len(head) < len(_BUNDLE_SIGNATURES[0]):
+                head += chunk[: len(_BUNDLE_SIGNATURES[0]) - len(head)]
             handle.write(chunk)
+    # What is not a bundle, git fetch takes for a repository path (a `gitdir:` file, a relative
+    # path) and reads that repository on the host: only a bundle may pass.
+    if not head.startswith(_BUNDLE_SIGNATURES):
+        raise GitOperationError(
+            400, "git push: what the sandbox's git bundled is not a git bundle", code="GIT_BUNDLE_INVALID"
+        )
 
 
 async def _in_time(transfer: Coroutine[Any, Any, Any], what: str) -> None:

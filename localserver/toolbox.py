@@ -583,6 +583,8 @@ def _code(error: ApiError) -> str:
 
 _PART_NAME = re.compile(r"files\[(\d{1,6})\]\.(path|file)")
 _MAX_PATH_PART = 4096
+#: All path parts of one bulk upload together: they are held until the request ends.
+_MAX_PATH_BYTES = 4 << 20
 _MAX_PART_HEADERS = 16 << 10
 
 
@@ -653,6 +655,7 @@ class _BulkUpload:
         self.files: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.parts = 0
+        self._path_bytes = 0
         self._kind = ""
         self._index = ""
         self._buffer = bytearray()
@@ -691,8 +694,11 @@ class _BulkUpload:
     async def _feed(self, data: bytes) -> None:
         if self._kind == "path":
             self._buffer += data
+            self._path_bytes += len(data)
             if len(self._buffer) > _MAX_PATH_PART:
                 raise ApiError(400, f"files[{self._index}].path exceeds {_MAX_PATH_PART} bytes")
+            if self._path_bytes > _MAX_PATH_BYTES:
+                raise ApiError(400, f"the paths of one bulk upload exceed {_MAX_PATH_BYTES} bytes together")
         elif self._kind == "file" and self._upload is not None:
             self._written += len(data)
             if self._written > self.limit:

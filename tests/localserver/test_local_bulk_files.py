@@ -138,6 +138,16 @@ def test_bulk_upload_path_part_and_part_headers_are_bounded(api: Api, sandbox: d
     assert long_header.json()["code"] == "INVALID_MULTIPART"
 
 
+def test_bulk_upload_paths_are_bounded_together(api: Api, sandbox: dict[str, Any]) -> None:
+    body = (
+        b"".join(_field(f"files[{i}].path", b"p" * 4000) for i in range(1100))
+        + f"--{_BOUNDARY}--\r\n".encode()
+    )
+    response = _bulk_upload(api, sandbox["id"], iter([body]))
+    assert response.status_code == 400
+    assert "paths of one bulk upload exceed" in response.json()["message"]
+
+
 def test_bulk_download_of_too_many_paths_is_a_400(api: Api, sandbox: dict[str, Any]) -> None:
     paths = [f"f{i}" for i in range(10_001)]
     response = api.toolbox("POST", sandbox["id"], "/files/bulk-download", json={"paths": paths})

@@ -186,6 +186,36 @@ def test_push_reaches_a_local_remote_only_with_the_sandboxs_own_host_permissions
     assert _host_git("--git-dir", str(bare), "rev-parse", "refs/heads/main") == before
 
 
+def test_a_push_whose_bundle_is_a_pointer_to_a_host_repository_never_reads_that_repository(
+    api: Api, host_dir: Path
+) -> None:
+    """Sandbox code can replace the git the toolbox runs; its "bundle" is then `gitdir: <path>`,
+    which git fetch would follow into a host repository (one the sandbox's uid may read)."""
+    vouched = _bare_remote(host_dir, "vouched")
+    secret = _fork(vouched, "secret", "host secret\n")
+    # The toolbox runs `git -C <repo> bundle create <file> <ref>`.
+    shim = (
+        "mkdir -p /home/daytona/bin && cat > /home/daytona/bin/git <<'EOF'\n#!/bin/sh\n"
+        f'if [ "$3" = bundle ] && [ "$4" = create ]; then printf "gitdir: {secret}\\n" > "$5"; exit 0; fi\n'
+        'exec /usr/bin/git "$@"\nEOF\nchmod +x /home/daytona/bin/git'
+    )
+    sandbox = api.create(env={"PATH": "/home/daytona/bin:/usr/bin:/bin"})
+    try:
+        manager = api.server.state.manager  # type: ignore[union-attr]
+        subprocess.run(
+            ["chown", "-R", str(manager.uid_of(manager.get(sandbox["id"]))), str(secret)], check=True
+        )
+        _clone(api, sandbox, str(vouched))
+        assert api.run(sandbox["id"], f"{_COMMIT_IN_SANDBOX} && {shim}")["exitCode"] == 0
+        pushed = api.toolbox("POST", sandbox["id"], "/git/push", json={"path": "repo"})
+        assert pushed.status_code == 400, pushed.text
+        assert pushed.json()["code"] == "GIT_BUNDLE_INVALID"
+        pushed_files = _host_git("--git-dir", str(vouched), "ls-tree", "--name-only", "-r", "refs/heads/main")
+        assert "secret.txt" not in pushed_files.split()
+    finally:
+        api.delete(sandbox["id"])
+
+
 @pytest.mark.parametrize(
     "url",
     ["ssh://git@127.0.0.1/repo.git", "git@127.0.0.1:repo.git", "ext::sh -c true", "relative/repo"],

@@ -1259,7 +1259,7 @@ def _ignores_sigterm(pid: int) -> bool:
     return bool(int(ignored, 16) & (1 << (signal.SIGTERM - 1)))
 
 
-def _eventually_served(api: Api, sandbox_id: str, within: float = 10.0) -> bool:
+def _eventually_served(api: Api, sandbox_id: str, within: float = 30.0) -> bool:
     """The sandbox recovers once the killed bomb's processes are reaped (a 503 until then)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:

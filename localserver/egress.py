@@ -118,10 +118,10 @@ class EgressPolicy:
         if own and not address.is_loopback:
             guards.append(ipaddress.ip_network(address))  # opened by an entry naming exactly it
         if self.allowed is None:
-            if any(g in _TRANSITION for g in guards):
-                return "in an IPv6 transition or site-local range (no networkAllowList names it)"
             if not address.is_global:
                 return "not a public address (no networkAllowList names it)"
+            if any(g in _TRANSITION for g in guards):
+                return "in an IPv6 transition or site-local range (no networkAllowList names it)"
             if own:
                 return "an address of this host (no networkAllowList entry names it)"
             return None

@@ -12,10 +12,15 @@ The proxy speaks HTTP CONNECT (any TCP stream, in practice TLS) and absolute-for
 connection goes to an address that was checked, never to the name again (a second lookup could
 answer differently: DNS rebinding). Addresses allowed:
 
-- with an allow list: those inside one of its networks. Loopback and link-local addresses only
-  when a listed network lies wholly inside the loopback or link-local range (``127.0.0.1/32``
-  opens the host's loopback; ``0.0.0.0/0`` does not);
-- without one: public (globally routable) addresses only.
+- with an allow list: those inside one of its networks, and only IP literals (a name would be
+  resolved here first, and a query name carries data out whatever the list says). Loopback,
+  link-local and the IPv6 transition ranges that embed an IPv4 address (NAT64, 6to4, Teredo, ...)
+  only when a listed network lies wholly inside that range (``127.0.0.1/32`` opens the host's
+  loopback; ``0.0.0.0/0`` does not); another address of this host only through an entry naming
+  exactly it (``/32``), since services bound to every address of the host are firewalled from
+  outside, not from here;
+- without one: public (globally routable) addresses only, never one of this host's, never one in
+  a transition range.
 
 The server's own ports (API, toolbox, previews) on any address of this host are refused always,
 allow list or not: sandbox code must never reach the API that manages it.
@@ -28,9 +33,12 @@ import contextlib
 import ipaddress
 import logging
 import os
+import resource
 import socket
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,13 +52,36 @@ SOCKET_NAME = "egress.sock"
 EGRESS_PORT = 3128
 #: Networks a create may list: Daytona's example lists two; a list is a policy, not a routing table.
 MAX_ALLOW_LIST_ENTRIES = 32
+#: Egress connections open at once across every proxy of this process (each holds two descriptors).
+MAX_TOTAL_CONNECTIONS = 1024
+#: Threads resolving names for every proxy of this process, and how many one proxy may hold: a
+#: lookup whose nameserver never answers holds its thread for the resolver's own timeout.
+RESOLVER_THREADS = 16
+LOOKUPS_PER_SANDBOX = 4
+_OPEN_FILES_WANTED = 1 << 16
+# How long an over-limit connection's refusal may take before its socket is closed regardless.
+_REFUSAL_SECONDS = 2.0
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Ranges an allow list opens only when a listed network lies wholly inside them.
-_GUARDED = tuple(
-    ipaddress.ip_network(net) for net in ("127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10")
+_LOCAL = tuple(ipaddress.ip_network(net) for net in ("127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10"))
+# Ranges whose addresses embed an IPv4 address a relay or translator forwards to (so ``64:ff9b::
+# 7f00:1`` may be 127.0.0.1 behind a NAT64), or that are obsolete: never "public".
+_TRANSITION = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "64:ff9b::/96",  # NAT64, well-known prefix
+        "64:ff9b:1::/48",  # NAT64, local use
+        "::/96",  # IPv4-compatible
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "fec0::/10",  # site-local, deprecated
+        "192.88.99.0/24",  # 6to4 relay anycast
+    )
 )
+_GUARDED = _LOCAL + _TRANSITION
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"}
 
 
@@ -77,19 +108,30 @@ class EgressPolicy:
             return cls(parse_allow_list(allow_list))
         return cls(None)
 
-    def refusal(self, address: _IPAddress) -> str | None:
-        """Why ``address`` may not be reached, ``None`` when it may."""
+    def refusal(self, address: _IPAddress, *, own: bool = False) -> str | None:
+        """Why ``address`` may not be reached, ``None`` when it may; ``own``: it is an address of
+        this host (see :func:`is_this_host`)."""
         address = _unmapped(address)
         if address.is_unspecified or address.is_multicast:
             return "not a unicast address"
+        guards = [g for g in _GUARDED if g.version == address.version and address in g]
+        if own and not address.is_loopback:
+            guards.append(ipaddress.ip_network(address))  # opened by an entry naming exactly it
         if self.allowed is None:
-            return None if address.is_global else "not a public address (no networkAllowList names it)"
+            if not address.is_global:
+                return "not a public address (no networkAllowList names it)"
+            if any(g in _TRANSITION for g in guards):
+                return "in an IPv6 transition or site-local range (no networkAllowList names it)"
+            if own:
+                return "an address of this host (no networkAllowList entry names it)"
+            return None
         for network in self.allowed:
             if address.version != network.version or address not in network:
                 continue
-            guard = next((g for g in _GUARDED if g.version == address.version and address in g), None)
-            if guard is None or network.subnet_of(guard):  # type: ignore[arg-type]
+            if all(network.subnet_of(g) for g in guards):  # type: ignore[arg-type]
                 return None
+        if own:
+            return "an address of this host, opened only by a networkAllowList entry naming exactly it"
         return "not in the sandbox's networkAllowList"
 
 
@@ -120,6 +162,47 @@ class EgressLimits:
     head_bytes: int = 16 << 10
 
 
+class ConnectionBudget:
+    """Connections open at once across proxies (each on its own server's loop, so a lock)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._used >= self.capacity:
+                return False
+            self._used += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._used -= 1
+
+
+_PROCESS_BUDGET = ConnectionBudget(MAX_TOTAL_CONNECTIONS)
+_RESOLVER = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="daytonaflow-egress-dns")
+
+
+def raise_open_file_limit() -> None:
+    """Lift this process's soft RLIMIT_NOFILE towards its hard limit (the usual soft 1024 is less
+    than a full egress budget needs, two descriptors a connection); at most to
+    ``_OPEN_FILES_WANTED``, as programs the server starts inherit it and some walk every
+    descriptor up to it. A limit that cannot be raised stays as it is."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, _OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _system_resolver(host: str, port: int) -> list[str]:
+    """The addresses of ``host`` as the host's resolver answers (blocking: run on ``_RESOLVER``)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
 class _Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -136,8 +219,13 @@ class EgressProxy:
     socket_path: Path
     protected_ports: frozenset[int]
     limits: EgressLimits = field(default_factory=EgressLimits)
+    #: Blocking: a name's addresses. Run on a small executor of its own, never the loop's default
+    #: one, which previews and clones share.
+    resolver: Callable[[str, int], Sequence[str]] = _system_resolver
+    budget: ConnectionBudget = field(default_factory=lambda: _PROCESS_BUDGET)
     _server: asyncio.Server | None = None
     _connections: set[asyncio.Task[None]] = field(default_factory=set)
+    _lookups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(LOOKUPS_PER_SANDBOX))
 
     async def open(self, owner_uid: int) -> None:
         """Listen; the socket belongs to ``owner_uid`` (the sandbox's host uid) and nobody else."""
@@ -175,15 +263,23 @@ class EgressProxy:
             writer.close()
             return
         if len(self._connections) >= self.limits.connections:
-            await _answer(writer, 503, f"the sandbox has {self.limits.connections} connections open already")
+            await _refuse_and_close(
+                writer, f"the sandbox has {self.limits.connections} connections open already"
+            )
+            return
+        if not self.budget.take():
+            await _refuse_and_close(writer, f"the server has {self.budget.capacity} egress connections open")
             return
         self._connections.add(task)
         try:
             await self._serve(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # the sandbox's client went away or sent garbage: nothing to answer
+        except asyncio.CancelledError:
+            pass  # ended by close(); the task ends here (3.11's start_server logs a cancelled one)
         finally:
             self._connections.discard(task)
+            self.budget.give_back()
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -225,11 +321,18 @@ class EgressProxy:
         try:
             candidates: list[_IPAddress] = [ipaddress.ip_address(host)]
         except ValueError:
+            if self.policy.allowed is not None:
+                raise _Refused(
+                    403,
+                    f"{where} refused: a sandbox with a networkAllowList reaches IP addresses only "
+                    "(CONNECT 10.1.2.3:443), never names",
+                ) from None
             candidates = await self._resolve(host, port)
         refusals = []
         for address in candidates:
-            reason = self.policy.refusal(address)
-            if reason is None and port in self.protected_ports and _is_this_host(address):
+            own = is_this_host(address)
+            reason = self.policy.refusal(address, own=own)
+            if reason is None and port in self.protected_ports and own:
                 reason = "a port of the daytonaflow server itself"
             if reason is None:
                 return address
@@ -237,14 +340,29 @@ class EgressProxy:
         raise _Refused(403, f"{where} refused by the sandbox's network policy ({'; '.join(refusals)})")
 
     async def _resolve(self, host: str, port: int) -> list[_IPAddress]:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.limits.connect_seconds
-            )
-        except (OSError, TimeoutError, UnicodeError):
+            found = await asyncio.wait_for(self._lookup(host, port), self.limits.connect_seconds)
+            return list(dict.fromkeys(ipaddress.ip_address(address.split("%")[0]) for address in found))
+        except (OSError, TimeoutError, UnicodeError, ValueError):
             raise _Refused(502, f"{host} does not resolve") from None
-        return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+
+    async def _lookup(self, host: str, port: int) -> Sequence[str]:
+        """One lookup on the resolver threads, holding one of this proxy's lookup slots until the
+        thread is done with it: a timed-out wait frees neither, so a sandbox never holds more
+        than its share of the threads."""
+        await self._lookups.acquire()
+        try:
+            running = asyncio.get_running_loop().run_in_executor(_RESOLVER, self.resolver, host, port)
+        except BaseException:
+            self._lookups.release()
+            raise
+        running.add_done_callback(self._lookup_done)
+        return await asyncio.shield(running)
+
+    def _lookup_done(self, finished: asyncio.Future[Sequence[str]]) -> None:
+        self._lookups.release()
+        if not finished.cancelled():
+            finished.exception()  # retrieved: a lookup nobody waits for any more is not an error
 
     async def _dial(
         self, address: _IPAddress, port: int
@@ -295,7 +413,7 @@ def _unmapped(address: _IPAddress) -> _IPAddress:
     return address
 
 
-def _is_this_host(address: _IPAddress) -> bool:
+def is_this_host(address: _IPAddress) -> bool:
     """Whether ``address`` is one of this host's own: binding to it succeeds only then."""
     address = _unmapped(address)
     if address.is_loopback or address.is_unspecified:
@@ -307,6 +425,15 @@ def _is_this_host(address: _IPAddress) -> bool:
         except OSError:
             return False
     return True
+
+
+async def _refuse_and_close(writer: asyncio.StreamWriter, reason: str) -> None:
+    """A 503, then the socket closed: a refused connection must not hold a descriptor."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_answer(writer, 503, reason), _REFUSAL_SECONDS)
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), _REFUSAL_SECONDS)
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> None:

@@ -8,6 +8,15 @@ The path form moves the app under a prefix: its relative links keep it, its abso
 (307: method and body kept). A navigation to the bare prefix is redirected to it with a slash, so
 that the page's relative links resolve under it; other clients get the page there directly.
 
+Every path-form preview shares one browser origin (``http://127.0.0.1:{proxyPort}``), so there the
+proxy keeps an app from reaching past its prefix through the browser: no service worker (its
+script requests are refused, ``Service-Worker-Allowed`` and ``Clear-Site-Data`` are dropped) and
+every cookie scoped under the prefix, its ``Domain`` dropped. The host form is an origin of its
+own and passes those through.
+
+The server's API key, sent as ``Authorization: Bearer``, never reaches a sandbox, whatever opened
+the preview; any other ``Authorization`` (the app's own) does.
+
 Sandboxes have their own network namespace, so the proxy cannot dial their ports: every request
 asks the sandbox's agent to connect to ``127.0.0.1:port`` inside and splice the bytes. HTTP goes
 through h11 on that spliced stream; WebSockets through a ``websockets`` client on it.
@@ -19,7 +28,7 @@ import asyncio
 import contextlib
 import hmac
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -59,17 +68,30 @@ _HOP_BY_HOP = {
 #: Headers the serving HTTP server (uvicorn) adds to every response itself: the upstream's copies
 #: are dropped, or the client would receive each twice.
 _SET_BY_SERVER = {b"date", b"server"}
+#: Response headers through which an app could act on the whole origin that path-form previews share.
+_ORIGIN_WIDE = {b"service-worker-allowed", b"clear-site-data"}
+
+
+@dataclass(frozen=True)
+class _Located:
+    """Where a request points: the port, the label (sandbox id or signed token), the path to ask
+    the sandbox for, and the path form's prefix as the client sent it (``None``: the host form)."""
+
+    port: int
+    label: str
+    path: bytes
+    prefix: bytes | None
 
 
 @dataclass(frozen=True)
 class _Target:
-    """What a preview request names: the sandbox port, the label before it, the path to ask the
-    sandbox for, and whether an API key it carried was taken as its credential (and is dropped)."""
+    """What a preview request opens: the sandbox, its port, the path to ask it for, and the path
+    form's prefix (``None`` for the host form) that the answer's cookies are scoped under."""
 
     record: SandboxRecord
     port: int
     path: bytes
-    api_key_used: bool
+    prefix: bytes | None
 
 
 class _Redirect(Exception):
@@ -145,21 +167,33 @@ class PreviewProxy:
         else:
             await self._websocket(scope, receive, send, target)
 
-    def _locate(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, bytes]:
-        """Port, label and the sandbox-side path of a request in either form (or a redirect)."""
+    def _locate(self, scope: Scope, headers: dict[bytes, bytes]) -> _Located:
+        """Where a request in either form points (or a redirect)."""
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string") or b""
         host = headers.get(b"host", b"").decode("latin-1")
         by_host = _HOST.match(host)
         if by_host is not None:
-            return int(by_host.group(1)), by_host.group(2).lower(), raw_path
+            return _Located(int(by_host.group(1)), by_host.group(2).lower(), raw_path, None)
+        if headers.get(b"service-worker", b"").strip().lower() == b"script":
+            raise ApiError(
+                403,
+                "a service worker cannot be registered through a /preview/ URL: every path-form preview "
+                "shares the origin of the proxy port, so it could take over other sandboxes' previews; "
+                "open the app in the host form http://{port}-{sandboxId or signed token}.localhost:"
+                "<proxy port>/ (an origin of its own) instead",
+                code="SERVICE_WORKER_REFUSED",
+            )
         by_path = _PATH.match(raw_path.decode("latin-1"))
         if by_path is not None:
             rest = by_path.group(3)
             if rest is None and headers.get(b"sec-fetch-mode") == b"navigate":
                 # A browser's page at ".../3000-id" would resolve "app.js" outside the prefix.
                 raise _Redirect(raw_path + b"/" + (b"?" + query if query else b""), 308)
-            return int(by_path.group(1)), by_path.group(2).lower(), (rest or "/").encode("latin-1")
+            prefix = raw_path[: by_path.end(2)]
+            return _Located(
+                int(by_path.group(1)), by_path.group(2).lower(), (rest or "/").encode("latin-1"), prefix
+            )
         referrer = _REFERRER.match(headers.get(b"referer", b"").decode("latin-1"))
         if referrer is not None:
             # An absolute link of an app under the path form: back under the prefix it came from.
@@ -174,8 +208,8 @@ class PreviewProxy:
 
     def _authorize(self, scope: Scope) -> _Target:
         headers = dict(scope.get("headers", []))
-        port, label, path = self._locate(scope, headers)
-        api_key_used = False
+        located = self._locate(scope, headers)
+        port, label = located.port, located.label
         if not 1 <= port <= 65535:
             raise ApiError(400, f"port {port} is out of range", code="INVALID_PREVIEW_HOST")
         manager = self.state.manager
@@ -184,7 +218,7 @@ class PreviewProxy:
             if record is None:
                 raise ApiError(404, f"sandbox {label} not found", code="SANDBOX_NOT_FOUND")
             if not record.public:
-                api_key_used = self._check_private_credential(record, headers)
+                self._check_private_credential(record, headers)
         else:
             claims = self.state.signer.verify(label, port)
             found = manager.records.get(claims.sandbox_id)
@@ -195,15 +229,13 @@ class PreviewProxy:
             raise ApiError(
                 502, f"sandbox {record.id} is not started (state: {record.state})", code="SANDBOX_NOT_STARTED"
             )
-        return _Target(record=record, port=port, path=path, api_key_used=api_key_used)
+        return _Target(record=record, port=port, path=located.path, prefix=located.prefix)
 
-    def _check_private_credential(self, record: SandboxRecord, headers: dict[bytes, bytes]) -> bool:
+    def _check_private_credential(self, record: SandboxRecord, headers: dict[bytes, bytes]) -> None:
         """The sandbox's preview token, or the server's API key as a Bearer credential (as the SDK
-        documents); returns whether it was the API key, which the sandbox must then not see."""
-        bearer = headers.get(b"authorization", b"")
-        api_key = self.state.api_key.encode()
-        if api_key and bearer[:7].lower() == b"bearer " and hmac.compare_digest(bearer[7:].strip(), api_key):
-            return True
+        documents)."""
+        if self._is_api_key(headers.get(b"authorization", b"")):
+            return
         given = headers.get(b"x-daytona-preview-token", b"").decode("latin-1")
         if not given:
             raise PreviewTokenError(
@@ -213,7 +245,12 @@ class PreviewProxy:
             )
         if not hmac.compare_digest(given.encode(), record.preview_token.encode()):
             raise PreviewTokenError("preview token is not valid for this sandbox", "TOKEN_INVALID")
-        return False
+
+    def _is_api_key(self, authorization: bytes) -> bool:
+        """Whether an ``Authorization`` value is the server's API key as a Bearer credential."""
+        api_key = self.state.api_key.encode()
+        scheme, value = authorization[:7], authorization[7:].strip()
+        return bool(api_key) and scheme.lower() == b"bearer " and hmac.compare_digest(value, api_key)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, target: _Target) -> None:
         record, port = target.record, target.port
@@ -281,9 +318,14 @@ class PreviewProxy:
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
         incoming = {k.lower(): v for k, v in scope["headers"]}
-        dropped = _HOP_BY_HOP | ({b"authorization"} if preview.api_key_used else set())
         headers = [
-            (k, v) for k, v in scope["headers"] if k.lower() not in dropped and k.lower() != b"content-length"
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in _HOP_BY_HOP
+            and k.lower() != b"content-length"
+            # The API key never reaches sandbox code, whatever opened the preview (a public
+            # sandbox, a signed token): the app's own credentials do.
+            and not (k.lower() == b"authorization" and self._is_api_key(v))
         ]
         headers += [(b"host", f"localhost:{port}".encode()), (b"connection", b"close")]
         if b"content-length" in incoming:
@@ -312,11 +354,7 @@ class PreviewProxy:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Response):
-                response_headers = [
-                    (k, v)
-                    for k, v in event.headers
-                    if k.lower() not in _HOP_BY_HOP and k.lower() not in _SET_BY_SERVER
-                ]
+                response_headers = _response_headers(event.headers, preview.prefix)
                 await send(
                     {"type": "http.response.start", "status": event.status_code, "headers": response_headers}
                 )
@@ -385,6 +423,43 @@ class PreviewProxy:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _response_headers(
+    headers: Iterable[tuple[bytes, bytes]], prefix: bytes | None
+) -> list[tuple[bytes, bytes]]:
+    """The sandbox's answer headers as the client gets them; under the path form's shared origin
+    (``prefix`` set), none that acts on the whole origin and every cookie kept under the prefix."""
+    kept = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP or lower in _SET_BY_SERVER:
+            continue
+        if prefix is not None:
+            if lower in _ORIGIN_WIDE:
+                continue
+            if lower == b"set-cookie":
+                value = _cookie_under(value, prefix)
+        kept.append((name, value))
+    return kept
+
+
+def _cookie_under(set_cookie: bytes, prefix: bytes) -> bytes:
+    """A ``Set-Cookie`` value whose ``Path`` is under ``prefix`` (the app's own path appended, the
+    prefix alone when it set none), without ``Domain``, the other attributes as the app sent them."""
+    pair, *attributes = set_cookie.split(b";")
+    app_path = b""
+    kept = [pair.strip()]
+    for attribute in attributes:
+        name, _, value = attribute.strip().partition(b"=")
+        name = name.strip().lower()
+        if name == b"path":
+            # The last Path counts; one not starting with "/" counts as none (RFC 6265 5.2.4).
+            value = value.strip()
+            app_path = value if value.startswith(b"/") and value != b"/" else b""
+        elif name and name != b"domain":
+            kept.append(attribute.strip())
+    return b"; ".join([*kept, b"Path=" + prefix + app_path])
 
 
 async def _within(step: Awaitable[_T], seconds: float, silence: str) -> _T:

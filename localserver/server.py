@@ -44,6 +44,7 @@ from daytonaflow.localserver.disk import (
     resolve_disk_mode,
     volumes_for_existing_homes,
 )
+from daytonaflow.localserver.egress import raise_open_file_limit
 from daytonaflow.localserver.errors import IsolationUnavailableError, LocalServerError
 from daytonaflow.localserver.gitclone import install_askpass
 from daytonaflow.localserver.http_common import EXCEPTION_HANDLERS, BearerAuth, ContainErrors
@@ -222,6 +223,7 @@ class LocalServer:
     def start(self) -> LocalServer:
         if self._thread is not None:
             raise LocalServerError("server already started")
+        raise_open_file_limit()  # egress and previews hold descriptors for sandboxes
         self._thread = threading.Thread(target=self._run, name="daytonaflow-localserver", daemon=True)
         self._thread.start()
         if not self._ready.wait(_START_TIMEOUT_SECONDS):

@@ -352,12 +352,16 @@ def test_a_websocket_message_over_the_limit_closes_the_connection_with_1009(impa
 
 ECHO_PORT = 8300
 # Answers every request with its path and headers as JSON: what the sandbox's server was sent.
+# Each query parameter `h=Name:value` becomes a header of the answer.
 ECHO_SERVER = f"""
-import http.server, json
+import http.server, json, urllib.parse
 class Echo(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps({{"path": self.path, "headers": {{k.lower(): v for k, v in self.headers.items()}}}})
         self.send_response(200)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        for header in query.get("h", []):
+            self.send_header(*header.split(":", 1))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -368,9 +372,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", {ECHO_PORT}), Echo).serve_forever(
 """
 
 
-@pytest.fixture(scope="module")
-def echo(api: Api) -> Iterator[dict[str, Any]]:
-    sandbox = api.create(name="echo")
+def _start_echo(api: Api, sandbox: dict[str, Any]) -> None:
     api.toolbox(
         "POST",
         sandbox["id"],
@@ -380,6 +382,20 @@ def echo(api: Api) -> Iterator[dict[str, Any]]:
     )
     api.run(sandbox["id"], "nohup python3 echo.py >echo.log 2>&1 &")
     _wait_until_serving(api, sandbox["id"], ECHO_PORT)
+
+
+@pytest.fixture(scope="module")
+def echo(api: Api) -> Iterator[dict[str, Any]]:
+    sandbox = api.create(name="echo")
+    _start_echo(api, sandbox)
+    yield sandbox
+    api.delete(sandbox["id"])
+
+
+@pytest.fixture(scope="module")
+def public_echo(api: Api) -> Iterator[dict[str, Any]]:
+    sandbox = api.create(name="public-echo", public=True)
+    _start_echo(api, sandbox)
     yield sandbox
     api.delete(sandbox["id"])
 
@@ -536,3 +552,90 @@ def test_websocket_echo_through_the_path_form(api: Api, web: dict[str, Any]) -> 
             return str(await ws.recv())
 
     assert asyncio.run(exchange()) == "echo:path"
+
+
+# ---- the API key never reaches a sandbox; the path form's shared origin --------------------------
+
+
+def _url_in(form: str, url: str, path: str) -> tuple[str, dict[str, str]]:
+    """The URL to fetch and the Host header to send for a path-form ``url`` in ``form``."""
+    if form == "path":
+        return url + path, {}
+    parsed = httpx.URL(url)
+    return f"http://127.0.0.1:{parsed.port}{path}", {"Host": _host(url)}
+
+
+@pytest.mark.parametrize("form", ["path", "host"])
+@pytest.mark.parametrize("opened_by", ["public", "signed"])
+def test_the_api_key_as_bearer_never_reaches_a_sandbox_whatever_opened_the_preview(
+    api: Api, echo: dict[str, Any], public_echo: dict[str, Any], form: str, opened_by: str
+) -> None:
+    if opened_by == "public":
+        url = _preview(api, public_echo["id"], ECHO_PORT)["url"]
+    else:
+        url = _signed(api, echo["id"], ECHO_PORT)["url"]
+    target, host = _url_in(form, url, "/x")
+    response = httpx.get(target, headers={**host, "Authorization": f"Bearer {api.server.api_key}"})
+    assert response.status_code == 200
+    assert "authorization" not in response.json()["headers"]
+    assert api.server.api_key not in response.text
+
+
+def test_an_apps_own_bearer_goes_through_a_public_preview(api: Api, public_echo: dict[str, Any]) -> None:
+    url = _preview(api, public_echo["id"], ECHO_PORT)["url"]
+    seen = httpx.get(url, headers={"Authorization": "Bearer the-apps-own"}).json()["headers"]
+    assert seen["authorization"] == "Bearer the-apps-own"
+
+
+def _answer_headers(api: Api, sandbox: dict[str, Any], form: str, *headers: str) -> httpx.Headers:
+    target, host = _url_in(form, _preview(api, sandbox["id"], ECHO_PORT)["url"], "/page")
+    response = httpx.get(target, params=[("h", header) for header in headers], headers=host)
+    assert response.status_code == 200, response.text
+    return response.headers
+
+
+@pytest.mark.parametrize("header", ["Service-Worker-Allowed", "Clear-Site-Data"])
+def test_the_path_form_drops_headers_acting_on_the_shared_origin_and_the_host_form_keeps_them(
+    api: Api, public_echo: dict[str, Any], header: str
+) -> None:
+    assert header not in _answer_headers(api, public_echo, "path", f"{header}:/")
+    assert _answer_headers(api, public_echo, "host", f"{header}:/")[header] == "/"
+
+
+def test_the_path_form_refuses_a_service_worker_script_and_names_the_host_form(
+    api: Api, public_echo: dict[str, Any]
+) -> None:
+    url = _preview(api, public_echo["id"], ECHO_PORT)["url"]
+    response = httpx.get(url + "/sw.js", headers={"Service-Worker": "script"})
+    assert response.status_code == 403
+    body = response.json()
+    assert body["code"] == "SERVICE_WORKER_REFUSED"
+    assert ".localhost" in body["message"]
+    target, host = _url_in("host", url, "/sw.js")
+    assert httpx.get(target, headers={**host, "Service-Worker": "script"}).status_code == 200
+
+
+def test_the_path_form_scopes_every_cookie_under_the_preview_and_drops_its_domain(
+    api: Api, public_echo: dict[str, Any]
+) -> None:
+    prefix = httpx.URL(_preview(api, public_echo["id"], ECHO_PORT)["url"]).path
+    headers = _answer_headers(
+        api,
+        public_echo,
+        "path",
+        "Set-Cookie:root=1; Path=/; Domain=127.0.0.1; HttpOnly",
+        "Set-Cookie:app=2; Path=/app",
+        "Set-Cookie:bare=3; SameSite=Lax",
+    )
+    assert headers.get_list("set-cookie") == [
+        f"root=1; HttpOnly; Path={prefix}",
+        f"app=2; Path={prefix}/app",
+        f"bare=3; SameSite=Lax; Path={prefix}",
+    ]
+
+
+def test_the_host_form_passes_cookies_through_unchanged(api: Api, public_echo: dict[str, Any]) -> None:
+    cookie = "root=1; Path=/; Domain=localhost; HttpOnly"
+    assert _answer_headers(api, public_echo, "host", f"Set-Cookie:{cookie}").get_list("set-cookie") == [
+        cookie
+    ]

@@ -279,28 +279,29 @@ def test_a_name_is_resolved_once_and_the_checked_address_dialled() -> None:
     asyncio.run(scenario())
 
 
-def test_a_sandbox_with_an_allow_list_may_not_name_a_host() -> None:
-    """A name would be resolved on the host first: its query carries data out whatever the list
-    says, so with a list only IP literals are proxied."""
+def test_a_name_with_an_allow_list_opens_only_where_it_resolves_inside_the_list() -> None:
+    """Names are resolved on the host once; what is dialled is the checked address."""
 
     async def scenario() -> None:
-        lookups: list[str] = []
+        addresses = {"inside.test": ["127.0.0.1"], "outside.test": ["127.0.0.2"]}
 
         def resolver(host: str, port: int) -> Sequence[str]:
-            lookups.append(host)
-            return ["127.0.0.1"]
+            return addresses[host]
 
-        async with _silent_listener() as port, _proxy(EgressLimits(), resolver=resolver) as proxy:
-            reader, writer = await asyncio.open_unix_connection(str(proxy.socket_path))
-            writer.write(f"CONNECT secret-data.exfil.test:{port} HTTP/1.1\r\n\r\n".encode())
-            answer = await asyncio.wait_for(reader.read(), _WITHIN_SECONDS)
-            writer.close()
-            assert answer.startswith(b"HTTP/1.1 403"), answer
-            assert b"IP addresses only" in answer
-            _, literal, status = await _tunnel(proxy, port)
-            assert status.startswith(b"HTTP/1.1 200")
-            literal.close()
-        assert lookups == []
+        policy = EgressPolicy.of(False, "127.0.0.1/32")
+        assert policy is not None
+        async with (
+            _silent_listener() as port,
+            _proxy(EgressLimits(), resolver=resolver, policy=policy) as proxy,
+        ):
+            answers = []
+            for name in ("inside.test", "outside.test"):
+                reader, writer = await asyncio.open_unix_connection(str(proxy.socket_path))
+                writer.write(f"CONNECT {name}:{port} HTTP/1.1\r\n\r\n".encode())
+                answers.append(await asyncio.wait_for(reader.readline(), _WITHIN_SECONDS))
+                writer.close()
+            assert answers[0].startswith(b"HTTP/1.1 200"), answers
+            assert answers[1].startswith(b"HTTP/1.1 403"), answers
 
     asyncio.run(scenario())
 

@@ -8,7 +8,13 @@ sandboxes, and every behaviour is the workflow's own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +22,13 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from test_temporal_workflow_components import (
+    BOX,
     CANCELLED_WITH,
     HOLDING,
+    MARKER_ENV,
     RECLAIMED,
     TEST_COMPONENTS,
     make_canvas,
@@ -28,7 +38,8 @@ from daytonaflow.component import Component
 from daytonaflow.runner import Engine, RunStore, parse_canvas
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.progress import RunUpdate
-from daytonaflow.temporal import RunOptions, TemporalRuns, TemporalSettings, build_worker
+from daytonaflow.temporal import CanvasWorkflow, RunOptions, TemporalRuns, TemporalSettings, build_worker
+from daytonaflow.temporal._worker import PASSTHROUGH_MODULES
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -89,7 +100,7 @@ async def test_an_if_routes_the_run_by_channel_to_the_branch_its_expression_pick
 ) -> None:
     canvas = canvas_of(
         [
-            {"id": "check", "component": "if", "configuration": {"expression": 'root().data.size > 2'}},
+            {"id": "check", "component": "if", "configuration": {"expression": "root().data.size > 2"}},
             {"id": "big", "component": "test.echo", "configuration": {"value": "big"}},
             {"id": "small", "component": "test.echo", "configuration": {"value": "small"}},
         ],
@@ -108,7 +119,11 @@ async def test_a_fan_out_starts_every_listener_of_the_channel(worker: None, runs
     canvas = canvas_of(nodes, [("start", f"n{i}") for i in range(6)])
     record, updates = await run_to_end(runs, canvas)
     assert record.status == "succeeded", record.error
-    values = sorted(u.event["data"]["value"] for u in updates if u.kind == "node.emitted" and u.event and u.node_id != "start")
+    values = sorted(
+        u.event["data"]["value"]
+        for u in updates
+        if u.kind == "node.emitted" and u.event and u.node_id != "start"
+    )
     assert values == list(range(6))
     snapshot = await runs.get(record.id)
     assert snapshot.execution_counts(record.id) == {"emitted": 7}
@@ -125,7 +140,11 @@ async def test_a_merge_emits_once_after_an_input_from_every_upstream_node(
             {"id": "a", "component": "test.echo", "configuration": {"value": "A"}},
             {"id": "b", "component": "test.echo", "configuration": {"value": "B"}},
             {"id": "join", "component": "merge"},
-            {"id": "after", "component": "test.echo", "configuration": {"value": '{{ $["a"].data.value }}{{ $["b"].data.value }}'}},
+            {
+                "id": "after",
+                "component": "test.echo",
+                "configuration": {"value": '{{ $["a"].data.value }}{{ $["b"].data.value }}'},
+            },
         ],
         [("start", "a"), ("start", "b"), ("a", "join"), ("b", "join"), ("join", "after", "success")],
     )
@@ -158,7 +177,8 @@ async def test_a_merge_whose_timeout_passes_fails_the_run_on_its_unhandled_timeo
     record, updates = await run_to_end(runs, canvas)
     assert record.status == "failed"
     assert record.error == (
-        'node "join" emitted on "timeout" and no edge handles it: timed out after 1 s waiting for input from "b"'
+        'node "join" emitted on "timeout" and no edge handles it:'
+        ' timed out after 1 s waiting for input from "b"'
     )
     assert ("join", "timeout") in emitted(updates)
 
@@ -197,7 +217,9 @@ async def test_a_loop_that_never_exits_fails_at_its_bound_with_the_engines_messa
     )
     record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
     assert record.status == "failed"
-    assert record.error == 'node "spin": reached its limit of 8 executions in this run (a loop that never ends?)'
+    assert (
+        record.error == 'node "spin": reached its limit of 8 executions in this run (a loop that never ends?)'
+    )
     snapshot = await runs.get(run_id)
     assert len([e for e in snapshot.events(run_id) if e.node_id == "spin"]) == 8
 
@@ -212,7 +234,9 @@ async def test_an_unhandled_failure_channel_fails_the_run_quoting_the_payloads_s
     assert updates[-1].kind == "run.finished" and updates[-1].status == "failed"
 
 
-async def test_a_handled_failure_channel_routes_on_and_the_run_succeeds(worker: None, runs: TemporalRuns) -> None:
+async def test_a_handled_failure_channel_routes_on_and_the_run_succeeds(
+    worker: None, runs: TemporalRuns
+) -> None:
     canvas = canvas_of(
         [
             {"id": "probe", "component": "test.failing_channel"},
@@ -262,7 +286,11 @@ async def test_a_literal_expression_is_evaluated_by_the_hook_on_the_context_the_
     canvas = canvas_of(
         [
             {"id": "first", "component": "test.echo", "configuration": {"value": 7}},
-            {"id": "keep", "component": "filter", "configuration": {"expression": '$["first"].data.value == 7 && root().data.go'}},
+            {
+                "id": "keep",
+                "component": "filter",
+                "configuration": {"expression": '$["first"].data.value == 7 && root().data.go'},
+            },
             {"id": "after", "component": "test.echo", "configuration": {"value": "through"}},
         ],
         [("start", "first"), ("first", "keep"), ("keep", "after")],
@@ -335,7 +363,6 @@ async def test_keep_resources_keeps_what_the_run_held(worker: None, runs: Tempor
     assert [r.state for r in snapshot.resources(record.id)] == ["kept"]
 
 
-
 async def _until(condition: Any, timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -353,7 +380,11 @@ async def test_progress_updates_equal_the_embedded_engines_for_the_same_canvas(
     canvas = canvas_of(
         [
             {"id": "first", "component": "test.echo", "configuration": {"value": 2}},
-            {"id": "branch", "component": "if", "configuration": {"expression": '$["first"].data.value == 2'}},
+            {
+                "id": "branch",
+                "component": "if",
+                "configuration": {"expression": '$["first"].data.value == 2'},
+            },
             {"id": "yes", "component": "noop"},
             {"id": "pause", "component": "wait", "configuration": {"waitFor": 1, "unit": "seconds"}},
             {"id": "no", "component": "noop"},
@@ -376,9 +407,154 @@ async def test_progress_updates_equal_the_embedded_engines_for_the_same_canvas(
 
     def shape(updates: list[RunUpdate]) -> list[tuple[Any, ...]]:
         return [
-            (u.kind, u.node_id, u.node_name, u.component, u.status, u.channel, u.error, u.event and u.event["type"])
+            (
+                u.kind,
+                u.node_id,
+                u.node_name,
+                u.component,
+                u.status,
+                u.channel,
+                u.error,
+                u.event and u.event["type"],
+            )
             for u in updates
         ]
 
     assert shape(temporal_updates) == shape(embedded_updates)
     assert shape(temporal_updates)[-1][:5] == ("run.finished", None, None, None, "succeeded")
+
+
+# --- durability across a lost worker -------------------------------------------------------------
+
+
+async def test_metadata_set_in_a_hook_survives_its_worker_being_killed_and_the_hook_runs_again_with_it(
+    runs: TemporalRuns, temporal_client: Client, temporal_settings: TemporalSettings, tmp_path: Path
+) -> None:
+    script = Path(__file__).with_name("test_temporal_workflow_components.py")
+    env = {**os.environ, MARKER_ENV: str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, str(script), temporal_settings.address, temporal_settings.task_queue],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == b"ready"
+        canvas = canvas_of([{"id": "slow", "component": "test.durable"}], [("start", "slow")])
+        run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=RunOptions(heartbeat_seconds=2.0))
+        await _until(lambda: (tmp_path / run_id).exists())
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        async with running_worker(temporal_client, temporal_settings):
+            updates: list[RunUpdate] = []
+            record = await asyncio.wait_for(runs.watch(run_id, updates.append), 120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert record.status == "succeeded", record.error
+    final = next(u for u in updates if u.node_id == "slow" and u.kind == "node.emitted")
+    assert final.event is not None
+    assert final.event["data"]["value"] == {
+        "first_pid": process.pid,
+        "box": f"durable-{run_id}",
+        "resumed_pid": os.getpid(),
+    }
+    # The box the lost attempt acquired was recorded before it died, and reclaimed once at the end.
+    assert RECLAIMED.count((BOX, f"durable-{run_id}")) == 1
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").fetch_history()
+    timed_out = [e for e in history.events if e.HasField("activity_task_timed_out_event_attributes")]
+    assert len(timed_out) == 1
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+
+class _Vault:
+    def get(self, secret: str, key: str) -> str:
+        return SECRET_VALUE
+
+
+SECRET_VALUE = "s3cr3t-Temporal-value-42"
+
+
+async def test_no_secret_value_reaches_the_runs_history(
+    runs: TemporalRuns, temporal_client: Client, temporal_settings: TemporalSettings
+) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "use", "component": "test.reveal_secret"},
+            {"id": "refuse", "component": "test.reveal_secret_in_error"},
+        ],
+        [("start", "use"), ("use", "refuse")],
+    )
+    async with running_worker(temporal_client, temporal_settings, secrets=_Vault()):
+        record, updates = await run_to_end(runs, canvas)
+    assert record.status == "failed"
+    assert record.error == 'node "refuse": the server refused token ***'
+    used = next(u for u in updates if u.node_id == "use" and u.kind == "node.emitted")
+    assert used.event is not None and used.event["data"]["value"] == {
+        "echo": "***",
+        "length": len(SECRET_VALUE),
+    }
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{record.id}").fetch_history()
+    text = history_text(history)
+    assert "token=***" in text  # the metadata signal is there, redacted
+    assert "the server refused token ***" in text
+    assert SECRET_VALUE not in text
+
+
+def history_text(history: Any) -> str:
+    """The history as JSON with every payload's data decoded too (payloads are base64 in the JSON)."""
+    document = json.loads(history.to_json())
+    decoded: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("data"), str) and isinstance(value.get("metadata"), dict):
+                decoded.append(base64.b64decode(value["data"]).decode(errors="replace"))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(document)
+    assert decoded, "the history holds no payload at all"
+    return json.dumps(document) + "\n" + "\n".join(decoded)
+
+
+# --- determinism ---------------------------------------------------------------------------------------
+
+
+async def test_a_finished_runs_history_replays_without_nondeterminism(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "a", "component": "test.echo", "configuration": {"value": "{{ now() }}"}},
+            {"id": "b", "component": "test.echo", "configuration": {"value": 2}},
+            {"id": "join", "component": "merge"},
+            {"id": "pause", "component": "wait", "configuration": {"waitFor": 1, "unit": "seconds"}},
+            {"id": "take", "component": "test.take"},
+        ],
+        [
+            ("start", "a"),
+            ("start", "b"),
+            ("a", "join"),
+            ("b", "join"),
+            ("join", "pause", "success"),
+            ("pause", "take"),
+        ],
+    )
+    record, _ = await run_to_end(runs, canvas)
+    assert record.status == "succeeded", record.error
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{record.id}").fetch_history()
+    replayer = Replayer(
+        workflows=[CanvasWorkflow],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None

@@ -512,6 +512,9 @@ class CanvasWorkflow:
                     raise asyncio.CancelledError() from error
                 if not _is_worker_loss(error):
                     raise _NodeFailure(_activity_failure(error)) from None
+                if self._is_stopping():
+                    # Lost while being stopped (the cancel waited on a dead worker): do not run it again.
+                    raise asyncio.CancelledError() from error
                 execution.worker_losses += 1
                 if execution.worker_losses > self._options.max_worker_losses:
                     raise _NodeFailure(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -79,6 +80,8 @@ Phase = Literal["execute", "check"]
 #: Temporal terminates a workflow at 50,000 history events or 50 MB; the run fails cleanly before.
 HISTORY_EVENTS_LIMIT = 40_000
 HISTORY_BYTES_LIMIT = 40 * 1024 * 1024
+#: The largest snapshot returned as the result (Temporal refuses payloads above 2 MB).
+RESULT_BYTES_LIMIT = 1024 * 1024
 #: Updates one progress query returns at most (a query's answer must stay small).
 PROGRESS_PAGE = 500
 #: A hook may run this long in one attempt; a lost worker is noticed through heartbeats much sooner.
@@ -183,7 +186,13 @@ class CanvasWorkflow:
 
     @workflow.run
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._setup(params)
+        try:
+            self._setup(params)
+        except DaytonaflowError as error:
+            # The client validated the canvas; a document it did not send must not retry forever.
+            raise ApplicationError(
+                f"cannot run: {error}", type=RUN_FAILED_ERROR, non_retryable=True
+            ) from None
         self._start_triggers(params["trigger_event"])
         try:
             await workflow.wait_condition(lambda: self._done)
@@ -197,9 +206,20 @@ class CanvasWorkflow:
                 raise
         if self._status == RUN_FAILED:
             raise ApplicationError(
-                self._failure or "the run failed", self.snapshot(), type=RUN_FAILED_ERROR, non_retryable=True
+                self._failure or "the run failed",
+                self._bounded_snapshot(),
+                type=RUN_FAILED_ERROR,
+                non_retryable=True,
             )
-        return self.snapshot()
+        return self._bounded_snapshot()
+
+    def _bounded_snapshot(self) -> dict[str, Any]:
+        """The snapshot as the workflow's result, unless it is too big for one (then the run's own
+        record only: the client reads the rest through the snapshot query)."""
+        snapshot = self.snapshot()
+        if len(json.dumps(snapshot, separators=(",", ":"))) <= RESULT_BYTES_LIMIT:
+            return snapshot
+        return {"run": snapshot["run"], "truncated": True}
 
     def _setup(self, params: dict[str, Any]) -> None:
         self._run_id = str(params["run_id"])

@@ -1,114 +1,85 @@
-"""Fixtures of the CLI's Temporal tests: a real Temporal dev server, a task queue per test, real
-``daytonaflow worker`` processes.
+"""Fixtures of the CLI's Temporal tests, on the shared harness (tests/temporal/temporal_testkit.py):
+a real Temporal dev server for the session, a task queue per test, real ``daytonaflow worker``
+processes.
 
-PROVISIONAL: replaced by the shared harness (tests/temporal/temporal_testkit.py) once it is on main.
+Without the ``temporal`` CLI or ``temporalio`` the tests that need them skip with the reason; with
+``DAYTONAFLOW_REQUIRE_TEMPORAL=1`` (CI sets it) they fail instead, as the harness's own tests do.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
+import importlib.util
 import sys
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "temporal"))
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+# The harness's folder is on the path only from here on.
+from temporal_testkit import (
+    DevServer,
+    DevServerStartError,
+    TemporalUnavailableError,
+    WorkerProcess,
+    find_temporal_cli,
+    temporal_required,
+)
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if temporal_required():
+        pytest.fail(f"Temporal is required here but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"Temporal unavailable here: {reason}")
 
 
 @pytest.fixture(scope="session")
-def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cli = (
-        os.environ.get("DAYTONAFLOW_TEMPORAL_CLI")
-        or shutil.which("temporal")
-        or str(Path(sys.executable).parent / "temporal")
-    )
-    port = _free_port()
-    log = tmp_path_factory.mktemp("temporal") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                cli,
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--http-port",
-                str(_free_port()),
-                "--metrics-port",
-                str(_free_port()),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    time.sleep(1)
+def temporalio_installed() -> None:
+    """The Temporal SDK (the temporal extra): skip or fail with the reason when it is missing."""
+    if importlib.util.find_spec("temporalio") is None:
+        _unavailable("temporalio is not installed (pip install 'daytonaflow[temporal]')")
+
+
+@pytest.fixture(scope="session")
+def temporal_server(temporalio_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A dev server's address, ``127.0.0.1:PORT``, for the session."""
     try:
-        yield f"127.0.0.1:{port}"
+        server = DevServer(find_temporal_cli(), log_dir=tmp_path_factory.mktemp("temporal-dev-server"))
+    except TemporalUnavailableError as error:
+        _unavailable(str(error))
+    try:
+        server.start()
+    except DevServerStartError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server.address
     finally:
-        process.terminate()
-        process.wait(30)
+        server.stop()
 
 
 @pytest.fixture
 def task_queue() -> str:
-    return f"daytonaflow-test-{uuid.uuid4().hex[:12]}"
-
-
-class Worker:
-    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 90) -> Worker:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "worker ready:" in self.log():
-                return self
-            if self.process.poll() is not None:
-                raise AssertionError(self.log())
-            time.sleep(0.1)
-        raise AssertionError(self.log())
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        return self.process.wait(60)
+    """A task queue of the test's own, so that tests never share workers."""
+    return f"daytonaflow-cli-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[object]:
-    started: list[Worker] = []
+def start_worker(temporal_server: str, tmp_path: Path) -> Iterator[StartWorker]:
+    """Starts real ``daytonaflow worker`` processes on the dev server; stops them after the test."""
+    started: list[WorkerProcess] = []
 
-    def start(argv: list[str], env: dict[str, str] | None = None) -> Worker:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        cli = str(Path(sys.executable).parent / "daytonaflow")
-        worker = Worker([cli, *argv], environment, tmp_path / f"worker-{len(started)}.log")
+    def start(task_queue: str, env: dict[str, str]) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(started) + 1}.log"
+        worker = WorkerProcess(temporal_server, task_queue, env=env, log_path=log_path)
         started.append(worker)
-        return worker
+        return worker.start()
 
     yield start
     for worker in started:
-        worker.stop()
+        if worker.is_running():
+            worker.stop()

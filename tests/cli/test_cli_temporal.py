@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from temporal_testkit import WorkerProcess
 
 from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, main
 
@@ -26,6 +27,9 @@ from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, main
 NO_BACKEND = {"DAYTONA_API_KEY": "never-used", "DAYTONA_API_URL": "http://127.0.0.1:9/api"}
 #: How long a step of a run may take on a loaded machine before a test gives up.
 DEADLINE = 120.0
+Capture = pytest.CaptureFixture[str]
+#: The ``start_worker`` fixture (tests/cli/conftest.py): a task queue and an environment.
+StartWorker = Callable[[str, dict[str, str]], WorkerProcess]
 IS_ONE = "root().data.n == 1"
 
 
@@ -130,8 +134,8 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def worker(start_worker: Callable[..., Any], on_temporal: list[str]) -> Any:
-    return start_worker(["worker", *on_temporal], NO_BACKEND).wait_ready()
+def worker(start_worker: StartWorker, task_queue: str) -> WorkerProcess:
+    return start_worker(task_queue, NO_BACKEND).wait_ready()
 
 
 def daytonaflow(*argv: str, **popen: Any) -> subprocess.Popen[str]:
@@ -162,18 +166,18 @@ def start_pausing_run(tmp_path: Path, on_temporal: list[str]) -> tuple[subproces
 
 
 def test_the_worker_says_once_it_is_ready_where_it_polls(
-    worker: Any, temporal_server: str, task_queue: str
+    worker: WorkerProcess, temporal_server: str, task_queue: str
 ) -> None:
     ready = [line for line in worker.log().splitlines() if line.startswith("worker ready:")]
     assert ready == [f"worker ready: task queue {task_queue} on {temporal_server} (namespace default)"]
 
 
-def test_a_worker_stopped_with_sigterm_exits_0(worker: Any) -> None:
+def test_a_worker_stopped_with_sigterm_exits_0(worker: WorkerProcess) -> None:
     assert worker.stop() == 0, worker.log()
 
 
 def test_a_run_on_temporal_shows_the_embedded_engines_progress_and_summary(
-    tmp_path: Path, db: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     canvas = str(relay(tmp_path))
     assert main(["run", canvas, "--db", str(db), "--input", '{"n": 1}']) == EXIT_OK
@@ -185,7 +189,7 @@ def test_a_run_on_temporal_shows_the_embedded_engines_progress_and_summary(
 
 
 def test_a_failing_node_fails_the_run_on_temporal_as_on_embedded(
-    tmp_path: Path, db: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     canvas = str(failing(tmp_path))
     assert main(["run", canvas, "--db", str(db)]) == EXIT_FAILED
@@ -197,7 +201,7 @@ def test_a_failing_node_fails_the_run_on_temporal_as_on_embedded(
 
 
 def test_json_progress_on_temporal_has_the_embedded_engines_kinds_and_fields(
-    tmp_path: Path, db: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     canvas = str(relay(tmp_path))
     assert main(["run", canvas, "--db", str(db), "--input", '{"n": 1}', "--json"]) == EXIT_OK
@@ -211,7 +215,7 @@ def test_json_progress_on_temporal_has_the_embedded_engines_kinds_and_fields(
 
 
 def test_runs_on_temporal_lists_a_finished_run(
-    tmp_path: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     assert main(["run", str(relay(tmp_path)), *on_temporal, "--input", '{"n": 1}', "--json"]) == EXIT_OK
     run_id = json_lines(capsys.readouterr().out)[0]["run_id"]
@@ -224,7 +228,7 @@ def test_runs_on_temporal_lists_a_finished_run(
 
 
 def test_runs_show_of_a_temporal_run_draws_the_embedded_engines_tables(
-    tmp_path: Path, db: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     canvas = str(relay(tmp_path))
     assert main(["run", canvas, "--db", str(db), "--input", '{"n": 1}', "--json"]) == EXIT_OK
@@ -241,7 +245,7 @@ def test_runs_show_of_a_temporal_run_draws_the_embedded_engines_tables(
 
 
 def test_runs_show_json_of_a_temporal_run_is_the_embedded_engines_document(
-    tmp_path: Path, db: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     canvas = str(relay(tmp_path))
     documents = []
@@ -263,7 +267,7 @@ def test_runs_show_json_of_a_temporal_run_is_the_embedded_engines_document(
 
 
 def test_runs_cancel_ends_a_waiting_run_cancelled(
-    tmp_path: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     process, run_id = start_pausing_run(tmp_path, on_temporal)
     try:
@@ -280,7 +284,7 @@ def test_runs_cancel_ends_a_waiting_run_cancelled(
 
 
 def test_runs_cancel_of_a_finished_run_says_there_is_nothing_to_cancel(
-    tmp_path: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     assert main(["run", str(relay(tmp_path)), *on_temporal, "--input", '{"n": 1}', "--json"]) == EXIT_OK
     run_id = json_lines(capsys.readouterr().out)[0]["run_id"]
@@ -289,7 +293,7 @@ def test_runs_cancel_of_a_finished_run_says_there_is_nothing_to_cancel(
 
 
 def test_ctrl_c_cancels_a_run_on_temporal(
-    tmp_path: Path, worker: Any, on_temporal: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, worker: WorkerProcess, on_temporal: list[str], capsys: Capture
 ) -> None:
     process, run_id = start_pausing_run(tmp_path, on_temporal)
     try:
@@ -304,7 +308,7 @@ def test_ctrl_c_cancels_a_run_on_temporal(
 
 
 def test_a_run_no_worker_polls_for_warns_with_the_command_that_starts_one(
-    tmp_path: Path, start_worker: Callable[..., Any], on_temporal: list[str], task_queue: str
+    tmp_path: Path, start_worker: StartWorker, on_temporal: list[str], task_queue: str
 ) -> None:
     errors = tmp_path / "run.err"
     with errors.open("w") as stderr:
@@ -322,9 +326,10 @@ def test_a_run_no_worker_polls_for_warns_with_the_command_that_starts_one(
         warning = wait_for_line(errors, lambda line: line.startswith("warning: no worker polls"), process)
         assert f"task queue {task_queue} on" in warning
         command = shlex.split(warning.split("Start one: ", 1)[1])
-        assert command[:2] == ["daytonaflow", "worker"]
+        worker = start_worker(task_queue, NO_BACKEND)
         # The very command the warning gives starts the worker the run was waiting for.
-        start_worker(command[1:], NO_BACKEND).wait_ready()
+        assert command == ["daytonaflow", *worker.command[1:]]
+        worker.wait_ready()
         assert process.wait(DEADLINE) == EXIT_OK
     finally:
         process.kill()

@@ -109,7 +109,9 @@ def test_without_the_extra_the_temporal_engine_says_how_to_install_it(
     )
 
 
-def test_an_unreachable_server_is_named(closed_address: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_server_is_named(
+    temporalio_installed: None, closed_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["runs", "--temporal", closed_address]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert err.startswith(
@@ -119,7 +121,10 @@ def test_an_unreachable_server_is_named(closed_address: str, capsys: pytest.Capt
 
 
 def test_the_address_falls_back_to_temporal_address(
-    closed_address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    temporalio_installed: None,
+    closed_address: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("TEMPORAL_ADDRESS", closed_address)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", "builds")
@@ -131,7 +136,7 @@ def test_the_address_falls_back_to_temporal_address(
 
 
 def test_a_missing_tls_file_is_named(
-    tmp_path: Path, closed_address: str, capsys: pytest.CaptureFixture[str]
+    temporalio_installed: None, tmp_path: Path, closed_address: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "ca.pem"
     assert main(["runs", "--temporal", closed_address, "--tls-ca", str(missing)]) == EXIT_FAILED
@@ -168,6 +173,7 @@ def test_runs_cancel_on_the_embedded_engine_is_a_usage_error(
     ids=lambda value: value[0] if isinstance(value, list) else "",
 )
 def test_the_temporal_engine_without_an_address_is_a_usage_error(
+    temporalio_installed: None,
     tmp_path: Path,
     canvas: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -182,7 +188,9 @@ def test_the_temporal_engine_without_an_address_is_a_usage_error(
     )
 
 
-def test_an_address_without_a_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_address_without_a_port_is_a_usage_error(
+    temporalio_installed: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["runs", "--temporal", "localhost"]) == EXIT_USAGE
     assert "--temporal must be HOST:PORT" in capsys.readouterr().err
 

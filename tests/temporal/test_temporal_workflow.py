@@ -698,3 +698,19 @@ async def test_an_unreadable_tls_file_is_a_connection_error_naming_the_file(tmp_
     settings = TemporalSettings(address="127.0.0.1:7233", tls_ca=missing)
     with pytest.raises(TemporalConnectionError, match=f"cannot read the TLS CA certificate {missing}"):
         await connect(settings)
+
+
+async def test_a_metadata_signal_from_an_abandoned_attempt_is_ignored(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of([{"id": "hold", "component": "test.hold"}], [("start", "hold")])
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    await _until(lambda: run_id in HOLDING)
+    snapshot = await runs.get(run_id)
+    hold = next(e for e in snapshot.executions(run_id) if e.node_id == "hold")
+    # What a lost worker's late set would send: the same execution, an attempt already given up on.
+    stale = {"execution_id": hold.id, "attempt": 0, "metadata": {"stale": True}}
+    await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").signal("daytonaflow.metadata", stale)
+    record = await asyncio.wait_for(runs.cancel(run_id), 120)
+    assert record.status == "cancelled"
+    assert CANCELLED_WITH[run_id] == {"box": f"box-{run_id}", "stage": "holding"}

@@ -77,8 +77,8 @@ with workflow.unsafe.imports_passed_through():
 
 Phase = Literal["execute", "check"]
 
-#: Temporal terminates a workflow at 50,000 history events or 50 MB; the run fails cleanly before.
-HISTORY_EVENTS_LIMIT = 40_000
+#: Temporal terminates a workflow at 50 MB of history (and 50,000 events: RunOptions.max_history_events);
+#: the run fails cleanly before.
 HISTORY_BYTES_LIMIT = 40 * 1024 * 1024
 #: The largest snapshot returned as the result (Temporal refuses payloads above 2 MB).
 RESULT_BYTES_LIMIT = 1024 * 1024
@@ -554,10 +554,11 @@ class CanvasWorkflow:
     def _check_history(self) -> None:
         info = workflow.info()
         length, size = info.get_current_history_length(), info.get_current_history_size()
-        if length > HISTORY_EVENTS_LIMIT or size > HISTORY_BYTES_LIMIT:
+        events_limit = self._options.max_history_events
+        if length > events_limit or size > HISTORY_BYTES_LIMIT:
             raise _NodeFailure(
                 f"the run's Temporal history reached {length} events ({size / 1e6:.1f} MB), near"
-                f" Temporal's limits ({HISTORY_EVENTS_LIMIT} events, {HISTORY_BYTES_LIMIT / 1e6:.0f} MB):"
+                f" its limits ({events_limit} events, {HISTORY_BYTES_LIMIT / 1e6:.0f} MB):"
                 " the run stops here (split the canvas, or run it on the embedded engine)"
             )
 

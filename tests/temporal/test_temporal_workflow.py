@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -714,3 +715,22 @@ async def test_a_metadata_signal_from_an_abandoned_attempt_is_ignored(
     record = await asyncio.wait_for(runs.cancel(run_id), 120)
     assert record.status == "cancelled"
     assert CANCELLED_WITH[run_id] == {"box": f"box-{run_id}", "stage": "holding"}
+
+
+async def test_a_run_whose_history_nears_its_limit_fails_cleanly_instead_of_being_terminated(
+    worker: None, runs: TemporalRuns
+) -> None:
+    nodes = [{"id": f"n{i}", "component": "noop"} for i in range(12)]
+    edges = [("start", "n0"), *((f"n{i}", f"n{i + 1}") for i in range(11))]
+    canvas = canvas_of(nodes, edges)
+    run_id = await runs.start(
+        canvas, registry=TEST_COMPONENTS, options=RunOptions(heartbeat_seconds=3.0, max_history_events=30)
+    )
+    record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
+    assert record.status == "failed"
+    assert record.error is not None
+    assert re.fullmatch(
+        r'node "n\d+": the run\'s Temporal history reached \d+ events \(\d+\.\d MB\), near its limits'
+        r" \(30 events, 42 MB\): the run stops here \(split the canvas, or run it on the embedded engine\)",
+        record.error,
+    ), record.error

@@ -734,3 +734,27 @@ async def test_a_run_whose_history_nears_its_limit_fails_cleanly_instead_of_bein
         r" \(30 events, 42 MB\): the run stops here \(split the canvas, or run it on the embedded engine\)",
         record.error,
     ), record.error
+
+
+async def test_cancelling_a_run_waiting_on_a_timer_cancels_the_timer_and_ends_cancelled(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of(
+        [{"id": "pause", "component": "wait", "configuration": {"waitFor": 1, "unit": "hours"}}],
+        [("start", "pause")],
+    )
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    updates: list[RunUpdate] = []
+    watching = asyncio.create_task(runs.watch(run_id, updates.append))
+    await _until(lambda: any(u.kind == "node.waiting" for u in updates))
+    record = await asyncio.wait_for(runs.cancel(run_id), 120)
+    await asyncio.wait_for(watching, 60)
+    assert record.status == "cancelled"
+    assert [u.kind for u in updates if u.node_id == "pause"] == [
+        "node.started",
+        "node.waiting",
+        "node.cancelled",
+    ]
+    assert updates[-1].kind == "run.finished" and updates[-1].status == "cancelled"
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").fetch_history()
+    assert sum(e.HasField("timer_canceled_event_attributes") for e in history.events) == 1

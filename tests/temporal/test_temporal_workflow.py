@@ -37,7 +37,7 @@ from test_temporal_workflow_components import (
 )
 
 from daytonaflow.component import Component
-from daytonaflow.runner import Engine, RunStore, parse_canvas
+from daytonaflow.runner import CanvasError, Engine, RunInputError, RunStore, parse_canvas
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.progress import RunUpdate
 from daytonaflow.temporal import (
@@ -758,3 +758,27 @@ async def test_cancelling_a_run_waiting_on_a_timer_cancels_the_timer_and_ends_ca
     assert updates[-1].kind == "run.finished" and updates[-1].status == "cancelled"
     history = await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").fetch_history()
     assert sum(e.HasField("timer_canceled_event_attributes") for e in history.events) == 1
+
+
+async def test_submitting_checks_the_canvas_and_the_input_as_the_embedded_engine_does(
+    runs: TemporalRuns, tmp_path: Path
+) -> None:
+    canvas = canvas_of([{"id": "one", "component": "test.echo"}], [("start", "one")])
+    broken = canvas_of([{"id": "one", "component": "test.nowhere"}], [("start", "one")])
+    with RunStore(tmp_path / "runs.db") as store:
+        engine = Engine(store, registry=TEST_COMPONENTS)
+        with pytest.raises(RunInputError) as embedded_input:
+            await engine.start(canvas, [1, 2])
+        with pytest.raises(CanvasError) as embedded_canvas:
+            await engine.start(broken)
+    with pytest.raises(RunInputError) as temporal_input:
+        await runs.start(canvas, [1, 2], registry=TEST_COMPONENTS)
+    with pytest.raises(CanvasError) as temporal_canvas:
+        await runs.start(broken, registry=TEST_COMPONENTS)
+    assert (
+        str(temporal_input.value)
+        == str(embedded_input.value)
+        == "the run input must be a JSON object, not list"
+    )
+    assert str(temporal_canvas.value) == str(embedded_canvas.value)
+    assert "test.nowhere" in str(temporal_canvas.value)

@@ -188,10 +188,11 @@ class CanvasWorkflow:
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
             self._setup(params)
-        except DaytonaflowError as error:
-            # The client validated the canvas; a document it did not send must not retry forever.
+        except Exception as error:
+            # The client validated the canvas: an input it did not write (another client's, an older
+            # one's) fails the run at once instead of failing its workflow task forever.
             raise ApplicationError(
-                f"cannot run: {error}", type=RUN_FAILED_ERROR, non_retryable=True
+                f"cannot run: {describe(error)}", type=RUN_FAILED_ERROR, non_retryable=True
             ) from None
         self._start_triggers(params["trigger_event"])
         try:

@@ -782,3 +782,34 @@ async def test_submitting_checks_the_canvas_and_the_input_as_the_embedded_engine
     )
     assert str(temporal_canvas.value) == str(embedded_canvas.value)
     assert "test.nowhere" in str(temporal_canvas.value)
+
+
+async def test_an_edge_on_a_channels_old_name_still_routes(worker: None, runs: TemporalRuns) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "old", "component": "test.renamed"},
+            {"id": "after", "component": "test.echo", "configuration": {"value": "reached"}},
+        ],
+        [("start", "old"), ("old", "after", "finished")],
+    )
+    record, updates = await run_to_end(runs, canvas)
+    assert record.status == "succeeded", record.error
+    assert emitted(updates) == [("start", "default"), ("old", "done"), ("after", "default")]
+
+
+async def test_a_failing_branch_stops_the_others_through_their_cancel_hooks_and_reclaims(
+    worker: None, runs: TemporalRuns
+) -> None:
+    canvas = canvas_of(
+        [{"id": "hold", "component": "test.hold"}, {"id": "bad", "component": "test.late_raise"}],
+        [("start", "hold"), ("start", "bad")],
+    )
+    record, updates = await run_to_end(runs, canvas)
+    assert record.status == "failed"
+    assert record.error == 'node "bad": test.late_raise refused: boom'
+    assert CANCELLED_WITH[record.id] == {"box": f"box-{record.id}", "stage": "holding"}
+    assert RECLAIMED.count((BOX, f"box-{record.id}")) == 1
+    assert [(u.node_id, u.kind) for u in updates if u.kind in ("node.failed", "node.cancelled")] == [
+        ("bad", "node.failed"),
+        ("hold", "node.cancelled"),
+    ]

@@ -795,8 +795,11 @@ class CanvasWorkflow:
                         "kind": resource.kind,
                         "resource_id": resource.resource_id,
                         "component": resource.component,
+                        "heartbeat_seconds": self._options.heartbeat_seconds,
                     },
                     start_to_close_timeout=RECLAIM_LIMIT,
+                    # A reclaim whose worker died is retried elsewhere as soon as its beats stop.
+                    heartbeat_timeout=timedelta(seconds=self._options.heartbeat_seconds),
                     retry_policy=RetryPolicy(maximum_attempts=5),
                     summary=f"reclaim {resource.kind}:{resource.resource_id}",
                 )

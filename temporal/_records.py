@@ -30,13 +30,19 @@ class RunOptions:
     cancel_timeout: float = 30.0
     #: How many lost workers one node execution survives before it fails.
     max_worker_losses: int = 25
+    #: The run fails cleanly once its history holds this many events (Temporal terminates a
+    #: workflow at 50,000; the run's end, its cancel hooks and reclaim need room after it).
+    max_history_events: int = 40_000
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, document: dict[str, Any] | None) -> RunOptions:
-        return cls(**(document or {}))
+        """The options of a workflow input; fields this version does not know (a newer client's) are
+        left out rather than failing the run."""
+        known = {option.name for option in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in (document or {}).items() if key in known})
 
 
 def record_json(record: RunRecord | ExecutionRecord | EventRecord | ResourceRecord) -> dict[str, Any]:

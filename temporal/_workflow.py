@@ -77,8 +77,8 @@ with workflow.unsafe.imports_passed_through():
 
 Phase = Literal["execute", "check"]
 
-#: Temporal terminates a workflow at 50,000 history events or 50 MB; the run fails cleanly before.
-HISTORY_EVENTS_LIMIT = 40_000
+#: Temporal terminates a workflow at 50 MB of history (and 50,000 events: RunOptions.max_history_events);
+#: the run fails cleanly before.
 HISTORY_BYTES_LIMIT = 40 * 1024 * 1024
 #: The largest snapshot returned as the result (Temporal refuses payloads above 2 MB).
 RESULT_BYTES_LIMIT = 1024 * 1024
@@ -188,10 +188,11 @@ class CanvasWorkflow:
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
             self._setup(params)
-        except DaytonaflowError as error:
-            # The client validated the canvas; a document it did not send must not retry forever.
+        except Exception as error:
+            # The client validated the canvas: an input it did not write (another client's, an older
+            # one's) fails the run at once instead of failing its workflow task forever.
             raise ApplicationError(
-                f"cannot run: {error}", type=RUN_FAILED_ERROR, non_retryable=True
+                f"cannot run: {describe(error)}", type=RUN_FAILED_ERROR, non_retryable=True
             ) from None
         self._start_triggers(params["trigger_event"])
         try:
@@ -554,10 +555,11 @@ class CanvasWorkflow:
     def _check_history(self) -> None:
         info = workflow.info()
         length, size = info.get_current_history_length(), info.get_current_history_size()
-        if length > HISTORY_EVENTS_LIMIT or size > HISTORY_BYTES_LIMIT:
+        events_limit = self._options.max_history_events
+        if length > events_limit or size > HISTORY_BYTES_LIMIT:
             raise _NodeFailure(
                 f"the run's Temporal history reached {length} events ({size / 1e6:.1f} MB), near"
-                f" Temporal's limits ({HISTORY_EVENTS_LIMIT} events, {HISTORY_BYTES_LIMIT / 1e6:.0f} MB):"
+                f" its limits ({events_limit} events, {HISTORY_BYTES_LIMIT / 1e6:.0f} MB):"
                 " the run stops here (split the canvas, or run it on the embedded engine)"
             )
 
@@ -793,8 +795,11 @@ class CanvasWorkflow:
                         "kind": resource.kind,
                         "resource_id": resource.resource_id,
                         "component": resource.component,
+                        "heartbeat_seconds": self._options.heartbeat_seconds,
                     },
                     start_to_close_timeout=RECLAIM_LIMIT,
+                    # A reclaim whose worker died is retried elsewhere as soon as its beats stop.
+                    heartbeat_timeout=timedelta(seconds=self._options.heartbeat_seconds),
                     retry_policy=RetryPolicy(maximum_attempts=5),
                     summary=f"reclaim {resource.kind}:{resource.resource_id}",
                 )

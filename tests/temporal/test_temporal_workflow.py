@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,7 +37,7 @@ from test_temporal_workflow_components import (
 )
 
 from daytonaflow.component import Component
-from daytonaflow.runner import Engine, RunStore, parse_canvas
+from daytonaflow.runner import CanvasError, Engine, RunInputError, RunStore, parse_canvas
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.progress import RunUpdate
 from daytonaflow.temporal import (
@@ -698,3 +699,117 @@ async def test_an_unreadable_tls_file_is_a_connection_error_naming_the_file(tmp_
     settings = TemporalSettings(address="127.0.0.1:7233", tls_ca=missing)
     with pytest.raises(TemporalConnectionError, match=f"cannot read the TLS CA certificate {missing}"):
         await connect(settings)
+
+
+async def test_a_metadata_signal_from_an_abandoned_attempt_is_ignored(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of([{"id": "hold", "component": "test.hold"}], [("start", "hold")])
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    await _until(lambda: run_id in HOLDING)
+    snapshot = await runs.get(run_id)
+    hold = next(e for e in snapshot.executions(run_id) if e.node_id == "hold")
+    # What a lost worker's late set would send: the same execution, an attempt already given up on.
+    stale = {"execution_id": hold.id, "attempt": 0, "metadata": {"stale": True}}
+    await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").signal("daytonaflow.metadata", stale)
+    record = await asyncio.wait_for(runs.cancel(run_id), 120)
+    assert record.status == "cancelled"
+    assert CANCELLED_WITH[run_id] == {"box": f"box-{run_id}", "stage": "holding"}
+
+
+async def test_a_run_whose_history_nears_its_limit_fails_cleanly_instead_of_being_terminated(
+    worker: None, runs: TemporalRuns
+) -> None:
+    nodes = [{"id": f"n{i}", "component": "noop"} for i in range(12)]
+    edges = [("start", "n0"), *((f"n{i}", f"n{i + 1}") for i in range(11))]
+    canvas = canvas_of(nodes, edges)
+    run_id = await runs.start(
+        canvas, registry=TEST_COMPONENTS, options=RunOptions(heartbeat_seconds=3.0, max_history_events=30)
+    )
+    record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
+    assert record.status == "failed"
+    assert record.error is not None
+    assert re.fullmatch(
+        r'node "n\d+": the run\'s Temporal history reached \d+ events \(\d+\.\d MB\), near its limits'
+        r" \(30 events, 42 MB\): the run stops here \(split the canvas, or run it on the embedded engine\)",
+        record.error,
+    ), record.error
+
+
+async def test_cancelling_a_run_waiting_on_a_timer_cancels_the_timer_and_ends_cancelled(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of(
+        [{"id": "pause", "component": "wait", "configuration": {"waitFor": 1, "unit": "hours"}}],
+        [("start", "pause")],
+    )
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    updates: list[RunUpdate] = []
+    watching = asyncio.create_task(runs.watch(run_id, updates.append))
+    await _until(lambda: any(u.kind == "node.waiting" for u in updates))
+    record = await asyncio.wait_for(runs.cancel(run_id), 120)
+    await asyncio.wait_for(watching, 60)
+    assert record.status == "cancelled"
+    assert [u.kind for u in updates if u.node_id == "pause"] == [
+        "node.started",
+        "node.waiting",
+        "node.cancelled",
+    ]
+    assert updates[-1].kind == "run.finished" and updates[-1].status == "cancelled"
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").fetch_history()
+    assert sum(e.HasField("timer_canceled_event_attributes") for e in history.events) == 1
+
+
+async def test_submitting_checks_the_canvas_and_the_input_as_the_embedded_engine_does(
+    runs: TemporalRuns, tmp_path: Path
+) -> None:
+    canvas = canvas_of([{"id": "one", "component": "test.echo"}], [("start", "one")])
+    broken = canvas_of([{"id": "one", "component": "test.nowhere"}], [("start", "one")])
+    with RunStore(tmp_path / "runs.db") as store:
+        engine = Engine(store, registry=TEST_COMPONENTS)
+        with pytest.raises(RunInputError) as embedded_input:
+            await engine.start(canvas, [1, 2])
+        with pytest.raises(CanvasError) as embedded_canvas:
+            await engine.start(broken)
+    with pytest.raises(RunInputError) as temporal_input:
+        await runs.start(canvas, [1, 2], registry=TEST_COMPONENTS)
+    with pytest.raises(CanvasError) as temporal_canvas:
+        await runs.start(broken, registry=TEST_COMPONENTS)
+    assert (
+        str(temporal_input.value)
+        == str(embedded_input.value)
+        == "the run input must be a JSON object, not list"
+    )
+    assert str(temporal_canvas.value) == str(embedded_canvas.value)
+    assert "test.nowhere" in str(temporal_canvas.value)
+
+
+async def test_an_edge_on_a_channels_old_name_still_routes(worker: None, runs: TemporalRuns) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "old", "component": "test.renamed"},
+            {"id": "after", "component": "test.echo", "configuration": {"value": "reached"}},
+        ],
+        [("start", "old"), ("old", "after", "finished")],
+    )
+    record, updates = await run_to_end(runs, canvas)
+    assert record.status == "succeeded", record.error
+    assert emitted(updates) == [("start", "default"), ("old", "done"), ("after", "default")]
+
+
+async def test_a_failing_branch_stops_the_others_through_their_cancel_hooks_and_reclaims(
+    worker: None, runs: TemporalRuns
+) -> None:
+    canvas = canvas_of(
+        [{"id": "hold", "component": "test.hold"}, {"id": "bad", "component": "test.late_raise"}],
+        [("start", "hold"), ("start", "bad")],
+    )
+    record, updates = await run_to_end(runs, canvas)
+    assert record.status == "failed"
+    assert record.error == 'node "bad": test.late_raise refused: boom'
+    assert CANCELLED_WITH[record.id] == {"box": f"box-{record.id}", "stage": "holding"}
+    assert RECLAIMED.count((BOX, f"box-{record.id}")) == 1
+    assert [(u.node_id, u.kind) for u in updates if u.kind in ("node.failed", "node.cancelled")] == [
+        ("bad", "node.failed"),
+        ("hold", "node.cancelled"),
+    ]

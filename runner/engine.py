@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from daytonaflow import documents
 from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
@@ -39,6 +37,7 @@ from daytonaflow.runner.context import (
 )
 from daytonaflow.runner.errors import CanvasError, RunInputError, RunNotFoundError
 from daytonaflow.runner.graph import CanvasGraph
+from daytonaflow.runner.hooks import describe_error, emitted_event, mentions_delimiters, pick_upstream
 from daytonaflow.runner.ownership import current_owner, owner_alive
 from daytonaflow.runner.progress import Observer, RunUpdate
 from daytonaflow.runner.registry import ComponentRegistry
@@ -171,14 +170,7 @@ class _Run:
         upstream = self.upstream_of.get(node_id)
         if upstream is None:
             upstream = self.upstream_of[node_id] = self.graph.ancestors(node_id)
-        emitted = [self.latest[other] for other in upstream if other in self.latest]
-        for attribute in ("node_name", "node_id", "component"):
-            found = [pair for pair in emitted if getattr(pair[1], attribute) == key]
-            if attribute == "component" and len({entry.node_name for _, entry in found}) > 1:
-                return None  # ambiguous: the template must name the node
-            if found:
-                return max(found, key=lambda pair: pair[0])[1]
-        return None
+        return pick_upstream([self.latest[other] for other in upstream if other in self.latest], key)
 
     def chain(self, event_id: str | None) -> EventChain | None:
         """The events from the run's trigger down to ``event_id``, oldest first (None: no event)."""
@@ -554,7 +546,7 @@ class Engine:
             ctx = self._context(run, execution, component, slot, phase)
             hook = component()
             await (hook.execute(ctx) if phase == "execute" else hook.check(ctx))
-            event = self._event_of(component, ctx) if ctx.emission is not None else None
+            event = emitted_event(component, ctx.emission.payload) if ctx.emission is not None else None
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -653,7 +645,7 @@ class Engine:
                     expression_context = ExpressionContext(chain, chain.root.entry.event, upstream=upstream)
             return expression_context
 
-        if _mentions_delimiters(node.configuration):
+        if mentions_delimiters(node.configuration):
             resolved = resolve(
                 node.configuration, context(), node=node.id, literal_paths=component.literal_fields
             )
@@ -702,28 +694,6 @@ class Engine:
         return NodeInput(
             entry.node_id, entry.node_name, run.channels.get(event_id, ""), event_id, entry.event
         )
-
-    def _event_of(self, component: type[Component], ctx: NodeContext) -> dict[str, Any]:
-        assert ctx.emission is not None
-        limit = documents.MAX_PAYLOAD_DEPTH
-        try:
-            event = Event.of(ctx.emission.payload)
-        except ValueError as error:
-            raise ComponentError(
-                f"{component.name} emitted a payload that cannot be stored: {error}"
-            ) from None
-        # What passes here is sure to serialize into the store and into the next nodes' context.
-        if documents.nesting_depth(event.data, stop_above=limit) > limit:
-            raise ComponentError(f"{component.name} emitted a payload nested deeper than {limit} levels")
-        try:
-            # Round-trip the data through the model: what moves on is exactly what the type allows.
-            component.payload_type.model_validate(event.data)
-        except ValidationError as error:
-            raise ComponentError(
-                f"{component.name} emitted a payload that does not match"
-                f" {component.payload_type.__name__}: {error}"
-            ) from None
-        return event.model_dump(mode="json")
 
     def _route(
         self,
@@ -790,7 +760,7 @@ class Engine:
         return any(declared.name == channel and declared.failure for declared in component.channels)
 
     def _fail(self, run: _Run, execution: _Execution, error: Exception) -> None:
-        message = _describe(error)
+        message = describe_error(error)
         if not isinstance(error, DaytonaflowError):
             _log.debug("node %s of run %s raised", execution.node.id, run.id, exc_info=error)
         with self.store.transaction():
@@ -898,7 +868,7 @@ class Engine:
                     raise ComponentError(f'component "{resource.component}" is not installed')
                 await component.reclaim(resource.kind, resource.resource_id, self.integration)
             except Exception as error:
-                message = _describe(error)
+                message = describe_error(error)
                 _log.warning(
                     "could not reclaim %s:%s of run %s: %s",
                     resource.kind,
@@ -955,23 +925,6 @@ class _ExecutionMetadata(StoredMetadata):
     def set(self, metadata: Mapping[str, Any]) -> None:
         super().set(metadata)
         self._execution.metadata = self.get()
-
-
-def _mentions_delimiters(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "<<" in value
-    if isinstance(value, dict):
-        return any(_mentions_delimiters(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_mentions_delimiters(item) for item in value)
-    return False
-
-
-def _describe(error: Exception) -> str:
-    """An error as one line: our own errors by message, anything else with its type name."""
-    if isinstance(error, DaytonaflowError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 __all__ = ["MANUAL_RUN_EVENT", "START_TRIGGER", "Engine"]

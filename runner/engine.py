@@ -17,13 +17,10 @@ import time
 import uuid
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from daytonaflow import documents
 from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
-from daytonaflow.events import Event
 from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
@@ -35,9 +32,18 @@ from daytonaflow.runner.context import (
     RunResources,
     StoredMetadata,
 )
-from daytonaflow.runner.errors import CanvasError, RunInputError, RunNotFoundError
+from daytonaflow.runner.errors import CanvasError, RunNotFoundError
 from daytonaflow.runner.graph import CanvasGraph
-from daytonaflow.runner.hooks import describe_error, emitted_event, mentions_delimiters, pick_upstream
+from daytonaflow.runner.hooks import (
+    MANUAL_RUN_EVENT,
+    Phase,
+    describe_error,
+    emitted_event,
+    hook_input,
+    manual_trigger_event,
+    mentions_delimiters,
+    pick_upstream,
+)
 from daytonaflow.runner.ownership import current_owner, owner_alive
 from daytonaflow.runner.progress import Observer, RunUpdate
 from daytonaflow.runner.registry import ComponentRegistry
@@ -66,8 +72,6 @@ from daytonaflow.runner.store import (
 )
 from daytonaflow.runner.validation import check_canvas
 
-#: The event type the start trigger emits; its ``data`` is the run input.
-MANUAL_RUN_EVENT = "manual.run"
 #: How many component hooks may run at once across the engine's runs. A fan-out of thousands of
 #: nodes then holds thousands of small waiting tasks, not thousands of clients and buffers.
 DEFAULT_MAX_ACTIVE_HOOKS = 128
@@ -80,8 +84,6 @@ DEFAULT_MAX_RESUME_ATTEMPTS = 2
 #: distinct nodes is never mistaken for a loop.
 DEFAULT_MAX_NODE_EXECUTIONS = 1000
 _log = logging.getLogger("daytonaflow.runner")
-
-Phase = Literal["execute", "check"]
 
 
 @dataclass(eq=False)
@@ -104,10 +106,7 @@ class _Execution:
 
     def current_input(self, phase: Phase) -> str | None:
         """The event the hook about to run answers: a joining node's next input (its latest on a check)."""
-        if not self.joins:
-            return self.trigger_event_id
-        position = self.inputs_seen if phase == "execute" else self.inputs_seen - 1
-        return self.inputs[min(max(position, 0), len(self.inputs) - 1)] if self.inputs else None
+        return hook_input(self.trigger_event_id, self.inputs, self.inputs_seen, joins=self.joins, phase=phase)
 
     def is_stuck(self) -> bool:
         """A joining execution that has had every input, holds no timer and runs no hook."""
@@ -243,23 +242,11 @@ class Engine:
     async def start(self, canvas: Canvas, run_input: Any = None, *, keep_resources: bool = False) -> str:
         """Validate ``canvas``, persist a new run and fire its start triggers; returns the run id.
 
-        ``run_input`` (a JSON object) is the trigger event's ``data``; without it, the payload of the
-        start trigger's first template (``configuration.templates[0].payload``), else ``{}``.
+        ``run_input`` becomes the trigger event's ``data`` (see :func:`manual_trigger_event`).
         """
         self.validate(canvas)
-        data = run_input
-        if data is None:
-            # Like SuperPlane's manual run: without input, the first payload template of the trigger.
-            templates = canvas.start_templates()
-            data = dict(templates[0].get("payload") or {}) if templates else {}
-        if not isinstance(data, dict):
-            raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
-        try:
-            # Within the limits, the input is sure to serialize into the store and the trigger event.
-            documents.check_value(data, source="the run input", max_depth=documents.MAX_DEPTH)
-        except documents.DocumentError as error:
-            raise RunInputError(str(error)) from None
-        trigger = Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
+        trigger = manual_trigger_event(canvas, run_input)
+        data = trigger["data"]
         run_id = uuid.uuid4().hex[:12]
         run = self._new_run(run_id, canvas, keep_resources, time.time())
         starts = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]

@@ -17,7 +17,7 @@ import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from daytonaflow.runner import progress
     from daytonaflow.runner.canvas import Canvas, Node, NodeType, parse_canvas
     from daytonaflow.runner.graph import CanvasGraph
-    from daytonaflow.runner.hooks import describe_error, mentions_delimiters, pick_upstream
+    from daytonaflow.runner.hooks import Phase, describe_error, hook_input, mentions_delimiters, pick_upstream
     from daytonaflow.runner.progress import RunUpdate
     from daytonaflow.runner.store import (
         EXEC_CANCELLED,
@@ -72,7 +72,6 @@ with workflow.unsafe.imports_passed_through():
         entry_json,
     )
 
-Phase = Literal["execute", "check"]
 
 #: Temporal terminates a workflow at 50 MB of history (and 50,000 events: RunOptions.max_history_events);
 #: the run fails cleanly before.
@@ -117,10 +116,7 @@ class _Execution:
 
     def current_input(self, phase: Phase) -> str | None:
         """The event the hook about to run answers (see runner/engine.py's ``_Execution``)."""
-        if not self.joins:
-            return self.trigger_event_id
-        position = self.inputs_seen if phase == "execute" else self.inputs_seen - 1
-        return self.inputs[min(max(position, 0), len(self.inputs) - 1)] if self.inputs else None
+        return hook_input(self.trigger_event_id, self.inputs, self.inputs_seen, joins=self.joins, phase=phase)
 
     def is_stuck(self) -> bool:
         return (

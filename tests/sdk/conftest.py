@@ -7,14 +7,6 @@ reads it); sandboxes are made per module or per test by the fixtures below.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,9 +16,7 @@ daytona = pytest.importorskip("daytona", reason="the official Daytona SDK (`dayt
 
 from daytona import AsyncDaytona, Daytona, Sandbox  # noqa: E402
 from sdk_testkit import Served  # noqa: E402
-
-_EXPORT = re.compile(r"^export DAYTONA_API_URL=(?P<url>\S+) DAYTONA_API_KEY=(?P<key>\S+)$")
-_START_SECONDS = 60.0
+from serve_process import ServeStartError, serve_process  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,48 +28,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def served() -> Iterator[Served]:
-    root = Path(tempfile.mkdtemp(prefix="daytonaflow-sdk-"))
-    root.chmod(0o711)  # the unprivileged sandbox uid must traverse to its home
-    state_dir = root / "state"
-    key = uuid.uuid4().hex
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "daytonaflow"),
-            "serve",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-        ],
-        env={**os.environ, "DAYTONAFLOW_SERVE_API_KEY": key},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + _START_SECONDS
-    found = None
-    while found is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        found = _EXPORT.match(line.strip())
-    if found is None:
-        process.kill()
-        pytest.fail("daytonaflow serve did not start:\n" + "".join(banner), pytrace=False)
     try:
-        yield Served(found["url"], found["key"], state_dir)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-        with contextlib.suppress(OSError):
-            subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
+        with serve_process(prefix="daytonaflow-sdk-") as process:
+            yield Served(process.api_url, process.api_key, process.state_dir)
+    except ServeStartError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")

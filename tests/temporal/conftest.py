@@ -21,8 +21,9 @@ from serve_process import ServedProcess, ServeStartError, serve_process
 from temporal_testkit import (
     DevServer,
     DevServerStartError,
+    Rig,
     TemporalUnavailableError,
-    WorkerProcess,
+    WorkerPool,
     find_temporal_cli,
     temporal_required,
 )
@@ -85,36 +86,6 @@ def task_queue() -> str:
     return f"daytonaflow-test-{uuid.uuid4().hex[:12]}"
 
 
-class WorkerPool:
-    """Starts ``daytonaflow worker`` processes for one test, on its task queue and the shared backend,
-    and stops whatever is still running when the test ends."""
-
-    def __init__(self, address: str, task_queue: str, env: dict[str, str], log_dir: Path) -> None:
-        self.address = address
-        self.task_queue = task_queue
-        self.env = env
-        self._log_dir = log_dir
-        self.workers: list[WorkerProcess] = []
-
-    def start(self, *extra_args: str, env: dict[str, str] | None = None, ready: bool = True) -> WorkerProcess:
-        log_path = self._log_dir / f"worker-{len(self.workers) + 1}.log"
-        worker = WorkerProcess(
-            self.address,
-            self.task_queue,
-            env={**self.env, **(env or {})},
-            extra_args=extra_args,
-            log_path=log_path,
-        )
-        self.workers.append(worker)
-        worker.start()
-        return worker.wait_ready() if ready else worker
-
-    def stop_all(self) -> None:
-        for worker in self.workers:
-            if worker.is_running():
-                worker.stop()
-
-
 @pytest.fixture
 def workers(
     temporal_server: str, task_queue: str, local_backend: ServedProcess, tmp_path: Path
@@ -153,6 +124,44 @@ async def in_process_worker(
         await worker.shutdown()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.fixture
+def temporal_settings(temporal_server: str, task_queue: str) -> Any:
+    """Where the test's runs go: the session's dev server, the test's own task queue."""
+    from daytonaflow.temporal import TemporalSettings
+
+    return TemporalSettings(address=temporal_server, task_queue=task_queue)
+
+
+@pytest.fixture
+async def temporal_runs(temporal_client: Any, temporal_settings: Any) -> Any:
+    """The client side of the engine (submit, watch, cancel, read runs) on the test's task queue."""
+    from daytonaflow.temporal import TemporalRuns
+
+    return TemporalRuns(temporal_client, temporal_settings)
+
+
+@pytest.fixture
+async def integration(local_backend: ServedProcess) -> AsyncIterator[Any]:
+    """A client of the session's ``daytonaflow serve``, as the CLI builds it (the embedded engine's
+    integration, and the tests' view of which sandboxes exist)."""
+    from daytonaflow.components import DaytonaIntegration
+
+    integration = DaytonaIntegration(local_backend.api_url, local_backend.api_key)
+    yield integration
+    await integration.aclose()
+
+
+@pytest.fixture
+def label() -> str:
+    """The value of the test's sandbox label (see temporal_testkit.labelled)."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def rig(workers: WorkerPool, temporal_runs: Any, temporal_client: Any, integration: Any, label: str) -> Rig:
+    return Rig(workers, temporal_runs, temporal_client, integration, label)
 
 
 @pytest.hookimpl(hookwrapper=True)

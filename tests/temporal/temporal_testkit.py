@@ -16,9 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from serve_process import daytonaflow_cli
 
@@ -297,8 +299,159 @@ class WorkerProcess:
             self.stop()
 
 
+class WorkerPool:
+    """Starts ``daytonaflow worker`` processes for one test, on its task queue and the shared backend,
+    and stops whatever is still running when the test ends."""
+
+    def __init__(self, address: str, task_queue: str, env: dict[str, str], log_dir: Path) -> None:
+        self.address = address
+        self.task_queue = task_queue
+        self.env = env
+        self._log_dir = log_dir
+        self.workers: list[WorkerProcess] = []
+
+    def start(self, *extra_args: str, env: dict[str, str] | None = None, ready: bool = True) -> WorkerProcess:
+        log_path = self._log_dir / f"worker-{len(self.workers) + 1}.log"
+        worker = WorkerProcess(
+            self.address,
+            self.task_queue,
+            env={**self.env, **(env or {})},
+            extra_args=extra_args,
+            log_path=log_path,
+        )
+        self.workers.append(worker)
+        worker.start()
+        return worker.wait_ready() if ready else worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.is_running():
+                worker.stop()
+
+
 @contextlib.contextmanager
 def dev_server() -> Iterator[DevServer]:
     """A started dev server, stopped afterwards."""
     with DevServer() as server:
         yield server
+
+
+# --- runs and sandboxes ---------------------------------------------------------------------------
+
+#: The label every sandbox of one test carries, so the test counts its own sandboxes on the shared server.
+TEST_LABEL = "daytonaflow-test"
+#: Sandbox states that no longer hold anything.
+_GONE_STATES = frozenset({"destroyed", "destroying"})
+
+
+def workflow_id(run_id: str) -> str:
+    """The Temporal workflow id of a daytonaflow run (the contract's ``daytonaflow-{run_id}``)."""
+    return f"daytonaflow-{run_id}"
+
+
+def labelled(config: dict[str, Any], label: str) -> dict[str, Any]:
+    """A createSandbox configuration that also labels its sandbox with the test's label."""
+    return {**config, "labels": [*config.get("labels", []), {"key": TEST_LABEL, "value": label}]}
+
+
+def command_canvas(
+    label: str, command: str, *, create: dict[str, Any] | None = None, timeout: int = 120
+) -> Any:
+    """start -> create a labelled sandbox -> run ``command`` in it -> delete it (on success)."""
+    from daytonaflow.runner import parse_canvas
+
+    sandbox = '{{ $["create-sandbox"].data.id }}'
+    nodes = [
+        {"id": "start", "type": "TYPE_TRIGGER", "component": "start"},
+        {
+            "id": "create-sandbox",
+            "type": "TYPE_ACTION",
+            "component": "daytona.createSandbox",
+            "configuration": labelled(create or {}, label),
+        },
+        {
+            "id": "run-command",
+            "type": "TYPE_ACTION",
+            "component": "daytona.executeCommand",
+            "configuration": {"sandbox": sandbox, "command": command, "timeout": timeout},
+        },
+        {
+            "id": "delete-sandbox",
+            "type": "TYPE_ACTION",
+            "component": "daytona.deleteSandbox",
+            "configuration": {"sandbox": sandbox},
+        },
+    ]
+    edges = [
+        {"sourceId": "start", "targetId": "create-sandbox", "channel": "default"},
+        {"sourceId": "create-sandbox", "targetId": "run-command", "channel": "default"},
+        {"sourceId": "run-command", "targetId": "delete-sandbox", "channel": "success"},
+    ]
+    document = {
+        "apiVersion": "v1",
+        "kind": "Canvas",
+        "metadata": {"name": "e2e"},
+        "spec": {"nodes": nodes, "edges": edges},
+    }
+    return parse_canvas(document)
+
+
+async def live_sandboxes(integration: Any, label: str | None = None) -> list[Any]:
+    """The sandboxes still alive on the server, only the test's when ``label`` is given."""
+    labels = {TEST_LABEL: label} if label is not None else None
+    sandboxes = await integration.client.list_sandboxes(labels=labels)
+    return [sandbox for sandbox in sandboxes if sandbox.state not in _GONE_STATES]
+
+
+async def read_in_sandbox(integration: Any, label: str, path: str) -> str | None:
+    """The content of ``path`` in the test's (first started) sandbox; None while none has it."""
+    from daytonaflow.components import DaytonaApiError
+
+    for sandbox in await live_sandboxes(integration, label):
+        try:
+            listing = await integration.client.execute(sandbox.id, f"cat {path} 2>/dev/null || echo -n")
+        except DaytonaApiError:  # still starting
+            continue
+        if listing.exit_code == 0 and listing.result:
+            return str(listing.result)
+    return None
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float, what: str, interval: float = 0.05
+) -> None:
+    """Poll ``predicate`` until true; a timeout names what was awaited (loaded machines get long ones)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def wait_ended(client: Any, run_id: str, *, timeout: float) -> None:
+    """Wait until the run's workflow closed, however it ended; needs no worker (it long-polls the
+    history), so it works while every worker is dead."""
+    from temporalio.client import WorkflowFailureError
+
+    handle = client.get_workflow_handle(workflow_id(run_id))
+    with contextlib.suppress(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), timeout)
+
+
+async def execution_status(runs: Any, run_id: str, node_id: str) -> str | None:
+    """The latest execution status of ``node_id`` in the run's snapshot (None before it starts)."""
+    snapshot = await runs.get(run_id)
+    statuses = [e.status for e in snapshot.executions(run_id) if e.node_id == node_id]
+    return statuses[-1] if statuses else None
+
+
+@dataclass
+class Rig:
+    """What an end-to-end test drives: worker processes on its task queue, the Temporal engine's client
+    side (``runs``: a TemporalRuns), the raw Temporal client, and the shared backend's integration."""
+
+    workers: WorkerPool
+    runs: Any
+    client: Any
+    integration: Any
+    label: str

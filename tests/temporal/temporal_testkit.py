@@ -7,6 +7,7 @@ nobody reads, which would block a chatty process), so a failing test can show wh
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -159,7 +160,10 @@ class DevServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        error = asyncio.run(self._wait_answering(time.monotonic() + _SERVER_START_SECONDS))
+        # In a thread of its own: the caller may be inside a running event loop (a bench, an async test).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            deadline = time.monotonic() + _SERVER_START_SECONDS
+            error = pool.submit(asyncio.run, self._wait_answering(deadline)).result()
         if error is not None:
             raise DevServerStartError(
                 f"temporal dev server on {self.address} did not answer: {error}\n{self.log()}"

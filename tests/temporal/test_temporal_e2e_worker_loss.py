@@ -47,7 +47,8 @@ async def _start(rig: Rig, canvas: Canvas) -> str:
 
 
 async def _finish_on_a_second_worker(rig: Rig, run_id: str) -> Any:
-    rig.workers.start()
+    # Off the loop, so the sandbox watch goes on while the worker starts.
+    await asyncio.to_thread(rig.workers.start)
     await wait_ended(rig.client, run_id, timeout=_RUN_SECONDS)
     snapshot = await rig.runs.get(run_id)
     assert snapshot.record.status == "succeeded", snapshot.record.error
@@ -72,7 +73,7 @@ async def test_a_worker_killed_while_a_command_runs_is_replaced_without_rerunnin
             return await read_in_sandbox(rig.integration, rig.label, _RUNS_LOG) == "ran\n"
 
         await wait_until(command_started, timeout=_RUN_SECONDS, what="the command to run", interval=0.2)
-        first.kill()
+        await asyncio.to_thread(first.kill)
         snapshot = await _finish_on_a_second_worker(rig, run_id)
     created = _the_created_sandbox(snapshot, run_id)
     (ran,) = [e.event["data"] for e in snapshot.events(run_id) if e.node_id == "run-command"]
@@ -94,7 +95,7 @@ async def test_a_worker_killed_while_a_sandbox_starts_is_replaced_without_a_seco
         await wait_until(
             sandbox_requested, timeout=_RUN_SECONDS, what="the sandbox to be requested", interval=0.02
         )
-        first.kill()
+        await asyncio.to_thread(first.kill)
         snapshot = await _finish_on_a_second_worker(rig, run_id)
     created = _the_created_sandbox(snapshot, run_id)
     assert seen == {created}

@@ -108,14 +108,12 @@ async def temporal_client(temporal_server: str) -> Any:
 
 
 @pytest.fixture
-async def in_process_worker(
-    temporal_client: Any, temporal_server: str, task_queue: str
-) -> AsyncIterator[Any]:
+async def in_process_worker(temporal_client: Any, temporal_settings: Any) -> AsyncIterator[Any]:
     """A worker inside the test's event loop (no backend: for canvases without sandboxes); yields the
     ``TemporalSettings`` a test submits runs with."""
-    from daytonaflow.temporal import TemporalSettings, build_worker
+    from daytonaflow.temporal import build_worker
 
-    settings = TemporalSettings(address=temporal_server, task_queue=task_queue)
+    settings = temporal_settings
     worker = build_worker(temporal_client, settings)
     task = asyncio.create_task(worker.run())
     try:

@@ -200,7 +200,9 @@ class Engine:
     """Runs canvases against a :class:`RunStore`; many runs at once, on the running event loop.
 
     ``registry`` maps component names to classes (default: entry-point discovery);
-    ``integration`` is handed, opaque, to every component as ``ctx.integration``.
+    ``integration`` is handed, opaque, to every component as ``ctx.integration``;
+    ``hook_wait_limit`` to every hook as ``ctx.hook_wait_limit`` (None by default: this engine runs
+    other hooks while one waits, so a wait need not become a scheduled check).
     """
 
     def __init__(
@@ -215,6 +217,7 @@ class Engine:
         max_active_hooks: int = DEFAULT_MAX_ACTIVE_HOOKS,
         max_resume_attempts: int | None = DEFAULT_MAX_RESUME_ATTEMPTS,
         max_node_executions: int = DEFAULT_MAX_NODE_EXECUTIONS,
+        hook_wait_limit: float | None = None,
     ) -> None:
         self.store = store
         self.registry: Mapping[str, type[Component]] = (
@@ -230,6 +233,7 @@ class Engine:
         self._hook_slots = asyncio.Semaphore(max_active_hooks)
         self._max_resume_attempts = max_resume_attempts
         self._max_node_executions = max_node_executions
+        self._hook_wait_limit = hook_wait_limit
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -687,6 +691,7 @@ class Engine:
             on_output=lambda text: self._notify(
                 self._node_update(progress.NODE_OUTPUT, run, execution, text=text)
             ),
+            hook_wait_limit=self._hook_wait_limit,
         )
 
     @staticmethod

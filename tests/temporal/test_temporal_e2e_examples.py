@@ -4,6 +4,7 @@ type and data, up to what differs by nature between two runs (ids, tokens, times
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ from daytonaflow.runner import Canvas, Engine, RunStore, load_canvas
 pytestmark = pytest.mark.sandbox
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 _RUN_SECONDS = 300.0
-#: Values that differ between any two runs of one canvas, whatever the engine.
+#: Values that differ between any two runs of one canvas, whatever the engine (and every ``...At``
+#: key, a timestamp).
 _VOLATILE_KEYS = frozenset({"token", "url", "commandId", "sessionId"})
+#: A duration printed by a command (unittest's "Ran 1 test in 0.001s").
+_DURATION = re.compile(r"\b\d+\.\d+s\b")
 #: Values of which only the keys are stable (HTTP dates).
 _KEYS_ONLY = frozenset({"headers"})
 
@@ -33,11 +37,12 @@ def _stable(value: Any, sandbox_ids: list[str]) -> Any:
     if isinstance(value, str):
         for sandbox_id in sandbox_ids:
             value = value.replace(sandbox_id, "<sandbox>")
+        return _DURATION.sub("<seconds>", value)
     return value
 
 
 def _stable_item(key: str, item: Any, sandbox_ids: list[str]) -> Any:
-    if key in _VOLATILE_KEYS:
+    if key in _VOLATILE_KEYS or key.endswith("At"):
         return "<volatile>"
     if key in _KEYS_ONLY and isinstance(item, dict):
         return sorted(item)

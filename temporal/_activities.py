@@ -268,7 +268,7 @@ class CanvasActivities:
                 result["check"] = ctx.check_delay
         except asyncio.CancelledError:
             details = activity.cancellation_details()
-            if details is not None and details.worker_shutdown:
+            if activity.is_worker_shutdown() or (details is not None and details.worker_shutdown):
                 # Handed back: the workflow runs the hook again on another worker.
                 raise ApplicationError(
                     "the worker shut down while the hook ran", type=WORKER_SHUTDOWN_ERROR, non_retryable=True
@@ -361,9 +361,10 @@ class CanvasActivities:
 
 async def _heartbeat(progress: _Progress, heartbeat_seconds: float) -> None:
     """Beat three times per heartbeat timeout: a live worker is never taken for a lost one."""
+    # No beat at the start: a hook that returns quickly (most do) then costs no heartbeat call.
     while True:
-        activity.heartbeat(progress.details())
         await asyncio.sleep(max(0.05, heartbeat_seconds / 3))
+        activity.heartbeat(progress.details())
 
 
 def _evaluator(node_id: str, expression: dict[str, Any] | None) -> Callable[[str, str | None], Any] | None:

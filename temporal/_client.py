@@ -138,7 +138,9 @@ class TemporalRuns:
             page = await self._progress(handle, after)
             if page is None:
                 # Closed with no worker left to answer: the record says how it ended.
-                return (await self.get(run_id)).record
+                record = (await self.get(run_id)).record
+                observer(_finished_update(record))
+                return record
             for document in page["updates"]:
                 update = RunUpdate(**document)
                 if update.kind == progress.NODE_STARTED and update.execution_id is not None:
@@ -312,7 +314,7 @@ async def _outcome(handle: WorkflowHandle[Any, Any]) -> tuple[dict[str, Any] | N
         if isinstance(cause, ApplicationError) and cause.type == RUN_FAILED_ERROR:
             details = cause.details
             snapshot = details[0] if details and isinstance(details[0], dict) else None
-            return snapshot, cause.message
+            return _complete(snapshot), cause.message
         if isinstance(cause, CancelledError):
             return None, None
         if isinstance(cause, TerminatedError):
@@ -320,7 +322,25 @@ async def _outcome(handle: WorkflowHandle[Any, Any]) -> tuple[dict[str, Any] | N
         if isinstance(cause, TimeoutError):
             return None, f"timed out on the Temporal server: {cause.message}"
         return None, str(cause) if cause is not None else str(failure)
-    return (result if isinstance(result, dict) else None), None
+    return _complete(result if isinstance(result, dict) else None), None
+
+
+def _complete(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The snapshot if the workflow returned all of it (a big run returns its record only)."""
+    return None if snapshot is None or snapshot.get("truncated") else snapshot
+
+
+def _finished_update(record: RunRecord) -> RunUpdate:
+    """The run's last update, rebuilt from its record (when the workflow could not be asked for it)."""
+    ended = record.finished_at if record.finished_at is not None else record.created_at
+    return RunUpdate(
+        progress.RUN_FINISHED,
+        record.id,
+        record.canvas_name,
+        status=record.status,
+        duration=ended - record.created_at,
+        error=record.error,
+    )
 
 
 def _record_of(

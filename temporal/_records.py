@@ -30,6 +30,9 @@ class RunOptions:
     cancel_timeout: float = 30.0
     #: How many lost workers one node execution survives before it fails.
     max_worker_losses: int = 25
+    #: The run fails cleanly once its history holds this many events (Temporal terminates a
+    #: workflow at 50,000; the run's end, its cancel hooks and reclaim need room after it).
+    max_history_events: int = 40_000
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -76,9 +77,11 @@ with workflow.unsafe.imports_passed_through():
 
 Phase = Literal["execute", "check"]
 
-#: Temporal terminates a workflow at 50,000 history events or 50 MB; the run fails cleanly before.
-HISTORY_EVENTS_LIMIT = 40_000
+#: Temporal terminates a workflow at 50 MB of history (and 50,000 events: RunOptions.max_history_events);
+#: the run fails cleanly before.
 HISTORY_BYTES_LIMIT = 40 * 1024 * 1024
+#: The largest snapshot returned as the result (Temporal refuses payloads above 2 MB).
+RESULT_BYTES_LIMIT = 1024 * 1024
 #: Updates one progress query returns at most (a query's answer must stay small).
 PROGRESS_PAGE = 500
 #: A hook may run this long in one attempt; a lost worker is noticed through heartbeats much sooner.
@@ -183,7 +186,13 @@ class CanvasWorkflow:
 
     @workflow.run
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._setup(params)
+        try:
+            self._setup(params)
+        except DaytonaflowError as error:
+            # The client validated the canvas; a document it did not send must not retry forever.
+            raise ApplicationError(
+                f"cannot run: {error}", type=RUN_FAILED_ERROR, non_retryable=True
+            ) from None
         self._start_triggers(params["trigger_event"])
         try:
             await workflow.wait_condition(lambda: self._done)
@@ -197,9 +206,20 @@ class CanvasWorkflow:
                 raise
         if self._status == RUN_FAILED:
             raise ApplicationError(
-                self._failure or "the run failed", self.snapshot(), type=RUN_FAILED_ERROR, non_retryable=True
+                self._failure or "the run failed",
+                self._bounded_snapshot(),
+                type=RUN_FAILED_ERROR,
+                non_retryable=True,
             )
-        return self.snapshot()
+        return self._bounded_snapshot()
+
+    def _bounded_snapshot(self) -> dict[str, Any]:
+        """The snapshot as the workflow's result, unless it is too big for one (then the run's own
+        record only: the client reads the rest through the snapshot query)."""
+        snapshot = self.snapshot()
+        if len(json.dumps(snapshot, separators=(",", ":"))) <= RESULT_BYTES_LIMIT:
+            return snapshot
+        return {"run": snapshot["run"], "truncated": True}
 
     def _setup(self, params: dict[str, Any]) -> None:
         self._run_id = str(params["run_id"])
@@ -512,6 +532,9 @@ class CanvasWorkflow:
                     raise asyncio.CancelledError() from error
                 if not _is_worker_loss(error):
                     raise _NodeFailure(_activity_failure(error)) from None
+                if self._is_stopping():
+                    # Lost while being stopped (the cancel waited on a dead worker): do not run it again.
+                    raise asyncio.CancelledError() from error
                 execution.worker_losses += 1
                 if execution.worker_losses > self._options.max_worker_losses:
                     raise _NodeFailure(
@@ -531,10 +554,11 @@ class CanvasWorkflow:
     def _check_history(self) -> None:
         info = workflow.info()
         length, size = info.get_current_history_length(), info.get_current_history_size()
-        if length > HISTORY_EVENTS_LIMIT or size > HISTORY_BYTES_LIMIT:
+        events_limit = self._options.max_history_events
+        if length > events_limit or size > HISTORY_BYTES_LIMIT:
             raise _NodeFailure(
                 f"the run's Temporal history reached {length} events ({size / 1e6:.1f} MB), near"
-                f" Temporal's limits ({HISTORY_EVENTS_LIMIT} events, {HISTORY_BYTES_LIMIT / 1e6:.0f} MB):"
+                f" its limits ({events_limit} events, {HISTORY_BYTES_LIMIT / 1e6:.0f} MB):"
                 " the run stops here (split the canvas, or run it on the embedded engine)"
             )
 

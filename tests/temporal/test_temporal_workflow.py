@@ -12,7 +12,9 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -38,7 +40,16 @@ from daytonaflow.component import Component
 from daytonaflow.runner import Engine, RunStore, parse_canvas
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.progress import RunUpdate
-from daytonaflow.temporal import CanvasWorkflow, RunOptions, TemporalRuns, TemporalSettings, build_worker
+from daytonaflow.temporal import (
+    CanvasWorkflow,
+    RunOptions,
+    TemporalConnectionError,
+    TemporalRunNotFoundError,
+    TemporalRuns,
+    TemporalSettings,
+    build_worker,
+    connect,
+)
 from daytonaflow.temporal._worker import PASSTHROUGH_MODULES
 
 pytestmark = pytest.mark.timeout(180)
@@ -558,3 +569,168 @@ async def test_a_finished_runs_history_replays_without_nondeterminism(
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None
+
+
+async def test_a_worker_shut_down_under_a_hook_hands_it_back_and_another_worker_finishes_it(
+    runs: TemporalRuns, temporal_client: Client, temporal_settings: TemporalSettings
+) -> None:
+    canvas = canvas_of([{"id": "slow", "component": "test.durable"}], [("start", "slow")])
+    first = build_worker(temporal_client, temporal_settings, registry=TEST_COMPONENTS)
+    first_task = asyncio.create_task(first.run())
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    snapshot_metadata: dict[str, Any] = {}
+
+    async def first_attempt_recorded() -> bool:
+        snapshot = await runs.get(run_id)
+        executions = [e for e in snapshot.executions(run_id) if e.node_id == "slow"]
+        snapshot_metadata.update(executions[0].metadata if executions else {})
+        return "first_pid" in snapshot_metadata
+
+    await _until_async(first_attempt_recorded)
+    await first.shutdown()
+    await first_task
+    async with running_worker(temporal_client, temporal_settings):
+        record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
+    assert record.status == "succeeded", record.error
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").fetch_history()
+    scheduled = [e.activity_task_scheduled_event_attributes for e in history.events]
+    hooks = [a for a in scheduled if a.activity_type.name == "daytonaflow.hook"]
+    assert len(hooks) == 2  # the handed-back attempt, then the one that emitted
+
+
+async def test_a_node_whose_workers_keep_being_lost_fails_past_the_limit(
+    runs: TemporalRuns, temporal_client: Client, temporal_settings: TemporalSettings
+) -> None:
+    canvas = canvas_of([{"id": "slow", "component": "test.hold"}], [("start", "slow")])
+    first = build_worker(temporal_client, temporal_settings, registry=TEST_COMPONENTS)
+    first_task = asyncio.create_task(first.run())
+    options = RunOptions(heartbeat_seconds=3.0, max_worker_losses=0)
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=options)
+    await _until(lambda: run_id in HOLDING)
+    await first.shutdown()
+    await first_task
+    async with running_worker(temporal_client, temporal_settings):
+        record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
+    assert record.status == "failed"
+    assert record.error == 'node "slow": the worker running its execute hook was lost 1 times (limit 0)'
+    # The box it acquired before its worker went is reclaimed all the same.
+    assert RECLAIMED.count((BOX, f"box-{run_id}")) == 1
+
+
+async def _until_async(condition: Any, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the condition never held")
+        await asyncio.sleep(0.1)
+
+
+# --- progress of a long hook, and the hook-wait hint ------------------------------------------------
+
+
+async def test_a_long_hooks_output_reaches_the_watcher_through_its_heartbeats(
+    worker: None, runs: TemporalRuns
+) -> None:
+    canvas = canvas_of([{"id": "talk", "component": "test.talk"}], [("start", "talk")])
+    updates: list[RunUpdate] = []
+    options = RunOptions(heartbeat_seconds=1.5)
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=options)
+    record = await asyncio.wait_for(runs.watch(run_id, updates.append), 120)
+    assert record.status == "succeeded", record.error
+    outputs = [u for u in updates if u.kind == "node.output"]
+    assert "line two" in [u.text for u in outputs]
+    assert {(u.node_id, u.component) for u in outputs} == {("talk", "test.talk")}
+    kinds = [u.kind for u in updates if u.node_id == "talk"]
+    assert kinds[0] == "node.started" and kinds[-1] == "node.emitted"
+
+
+async def test_each_hook_gets_the_runs_hook_wait_limit(worker: None, runs: TemporalRuns) -> None:
+    canvas = canvas_of([{"id": "hint", "component": "test.hint"}], [("start", "hint")])
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=RunOptions(hook_wait_limit=1.5))
+    updates: list[RunUpdate] = []
+    record = await asyncio.wait_for(runs.watch(run_id, updates.append), 120)
+    assert record.status == "succeeded", record.error
+    emitted_value = [u.event["data"] for u in updates if u.node_id == "hint" and u.event]
+    assert emitted_value == [{"value": 1.5}]
+
+
+# --- reading runs ------------------------------------------------------------------------------------
+
+
+async def test_runs_are_listed_newest_first_and_found_by_an_id_prefix(
+    worker: None, runs: TemporalRuns
+) -> None:
+    canvas = canvas_of(
+        [{"id": "one", "component": "test.echo", "configuration": {"value": 1}}], [("start", "one")]
+    )
+    first, _ = await run_to_end(runs, canvas)
+    second, _ = await run_to_end(runs, canvas, {"again": True})
+    listed = await runs.list(limit=50)
+    ids = [record.id for record in listed]
+    assert ids.index(second.id) < ids.index(first.id)
+    assert {r.id: (r.status, r.canvas_name) for r in listed}[first.id] == ("succeeded", "test")
+    found = await runs.get(second.id[:8])
+    assert found.record.id == second.id
+    assert found.record.input == {"again": True}
+    assert found.count_events(second.id) == 2
+    assert [e.node_id for e in found.iter_executions(second.id)] == ["start", "one"]
+
+
+async def test_an_unknown_run_id_is_a_clear_error_naming_the_namespace(runs: TemporalRuns) -> None:
+    with pytest.raises(
+        TemporalRunNotFoundError, match=r'^no run "abcdef123456" in Temporal namespace default at '
+    ):
+        await runs.get("abcdef123456")
+
+
+async def test_an_unreachable_server_is_a_connection_error_naming_the_address() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = TemporalSettings(address=f"127.0.0.1:{port}")
+    with pytest.raises(
+        TemporalConnectionError, match=rf"cannot connect to the Temporal server at 127\.0\.0\.1:{port}"
+    ):
+        await asyncio.wait_for(connect(settings), 60)
+
+
+async def test_an_unreadable_tls_file_is_a_connection_error_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "ca.pem"
+    settings = TemporalSettings(address="127.0.0.1:7233", tls_ca=missing)
+    with pytest.raises(TemporalConnectionError, match=f"cannot read the TLS CA certificate {missing}"):
+        await connect(settings)
+
+
+async def test_a_metadata_signal_from_an_abandoned_attempt_is_ignored(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of([{"id": "hold", "component": "test.hold"}], [("start", "hold")])
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    await _until(lambda: run_id in HOLDING)
+    snapshot = await runs.get(run_id)
+    hold = next(e for e in snapshot.executions(run_id) if e.node_id == "hold")
+    # What a lost worker's late set would send: the same execution, an attempt already given up on.
+    stale = {"execution_id": hold.id, "attempt": 0, "metadata": {"stale": True}}
+    await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").signal("daytonaflow.metadata", stale)
+    record = await asyncio.wait_for(runs.cancel(run_id), 120)
+    assert record.status == "cancelled"
+    assert CANCELLED_WITH[run_id] == {"box": f"box-{run_id}", "stage": "holding"}
+
+
+async def test_a_run_whose_history_nears_its_limit_fails_cleanly_instead_of_being_terminated(
+    worker: None, runs: TemporalRuns
+) -> None:
+    nodes = [{"id": f"n{i}", "component": "noop"} for i in range(12)]
+    edges = [("start", "n0"), *((f"n{i}", f"n{i + 1}") for i in range(11))]
+    canvas = canvas_of(nodes, edges)
+    run_id = await runs.start(
+        canvas, registry=TEST_COMPONENTS, options=RunOptions(heartbeat_seconds=3.0, max_history_events=30)
+    )
+    record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
+    assert record.status == "failed"
+    assert record.error is not None
+    assert re.fullmatch(
+        r'node "n\d+": the run\'s Temporal history reached \d+ events \(\d+\.\d MB\), near its limits'
+        r" \(30 events, 42 MB\): the run stops here \(split the canvas, or run it on the embedded engine\)",
+        record.error,
+    ), record.error

@@ -188,6 +188,32 @@ TEST_COMPONENTS: dict[str, type[Component]] = {
 }
 
 
+class Talk(_TestComponent):
+    """Reports two lines of output a few seconds apart (as a long command does), then emits."""
+
+    name: ClassVar[str] = "test.talk"
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        async with ctx.waiting():
+            ctx.report_output("line one\n")
+            await asyncio.sleep(2.5)
+            ctx.report_output("line two\n")
+            await asyncio.sleep(2.5)
+        ctx.emit("default", ValuePayload(value="talked"))
+
+
+class Hint(_TestComponent):
+    """Emits the hook-wait limit its context carries."""
+
+    name: ClassVar[str] = "test.hint"
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        ctx.emit("default", ValuePayload(value=vars(ctx).get("hook_wait_limit", "absent")))
+
+
+TEST_COMPONENTS.update({Talk.name: Talk, Hint.name: Hint})
+
+
 def make_canvas(
     nodes: list[dict[str, Any]], edges: list[tuple[str, str] | tuple[str, str, str]], name: str = "test"
 ) -> dict[str, Any]:

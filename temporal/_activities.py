@@ -304,6 +304,8 @@ class CanvasActivities:
     async def reclaim(self, request: dict[str, Any]) -> dict[str, Any]:
         """Free one resource through the component that acquired it; an error is reported, not raised."""
         name = str(request["component"])
+        progress = _Progress("", "")
+        beating = asyncio.create_task(_heartbeat(progress, float(request.get("heartbeat_seconds", 10.0))))
         try:
             component = self._registry.get(name)
             if component is None:
@@ -311,6 +313,8 @@ class CanvasActivities:
             await component.reclaim(str(request["kind"]), str(request["resource_id"]), self._integration)
         except Exception as error:
             return {"error": describe(error)}
+        finally:
+            beating.cancel()
         return {}
 
     def _component(self, name: str) -> type[Component]:

@@ -20,6 +20,8 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
 )
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,7 +37,7 @@ from daytonaflow.runner.progress import Observer, RunUpdate
 from daytonaflow.runner.registry import ComponentRegistry
 from daytonaflow.runner.store import RUN_CANCELLED, RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, RunRecord
 from daytonaflow.runner.validation import check_canvas
-from daytonaflow.temporal._errors import TemporalRunNotFoundError
+from daytonaflow.temporal._errors import TemporalError, TemporalRunNotFoundError
 from daytonaflow.temporal._records import RunOptions, RunSnapshot
 from daytonaflow.temporal._settings import TemporalSettings
 from daytonaflow.temporal._shared import (
@@ -187,7 +189,9 @@ class TemporalRuns:
         if document is None:
             document = await self._query(handle, QUERY_SNAPSHOT)
         if document is None:
-            return RunSnapshot(_record_of(run_id, description, status, error, {}), [], [], [])
+            # Nobody could answer for it (a cancelled run and no worker up): what Temporal itself knows.
+            memo = await description.memo()
+            return RunSnapshot(_record_of(run_id, description, status, error, memo), [], [], [])
         own = RunRecord(**document["run"])
         if status == RUN_RUNNING:
             return RunSnapshot.from_json(document, record=own)
@@ -246,9 +250,12 @@ class TemporalRuns:
     async def _query(self, handle: WorkflowHandle[Any, Any], name: str, *args: Any) -> Any:
         try:
             answer: Any = await handle.query(name, *args, rpc_timeout=QUERY_TIMEOUT)
-            return answer
-        except Exception:  # no worker answered in time, or none has started the workflow yet
-            return None
+        except WorkflowQueryFailedError as error:
+            # The workflow answered with an error: asking again would get the same answer.
+            raise TemporalError(f"run {handle.id} could not be read: {error}") from None
+        except (RPCError, WorkflowQueryRejectedError):
+            return None  # no worker answered in time, or none has picked the workflow up yet
+        return answer
 
     async def _outputs(
         self, handle: WorkflowHandle[Any, Any], started: dict[str, RunUpdate], outputs: dict[str, int]
@@ -348,15 +355,15 @@ def _record_of(
     description: WorkflowExecutionDescription,
     status: str,
     error: str | None,
-    canvas: dict[str, Any],
+    memo: Mapping[str, Any],
 ) -> RunRecord:
     return RunRecord(
         id=run_id,
-        canvas_name=str(canvas.get("metadata", {}).get("name", "")),
-        canvas=canvas,
+        canvas_name=str(memo.get("canvas", "")),
+        canvas={},
         input=None,
         status=status,
-        keep_resources=False,
+        keep_resources=bool(memo.get("keepResources", False)),
         owner=None,
         error=error,
         created_at=description.start_time.timestamp(),

@@ -39,7 +39,10 @@ class RunOptions:
 
     @classmethod
     def from_json(cls, document: dict[str, Any] | None) -> RunOptions:
-        return cls(**(document or {}))
+        """The options of a workflow input; fields this version does not know (a newer client's) are
+        left out rather than failing the run."""
+        known = {option.name for option in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in (document or {}).items() if key in known})
 
 
 def record_json(record: RunRecord | ExecutionRecord | EventRecord | ResourceRecord) -> dict[str, Any]:

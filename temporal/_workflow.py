@@ -188,10 +188,11 @@ class CanvasWorkflow:
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
             self._setup(params)
-        except DaytonaflowError as error:
-            # The client validated the canvas; a document it did not send must not retry forever.
+        except Exception as error:
+            # The client validated the canvas: an input it did not write (another client's, an older
+            # one's) fails the run at once instead of failing its workflow task forever.
             raise ApplicationError(
-                f"cannot run: {error}", type=RUN_FAILED_ERROR, non_retryable=True
+                f"cannot run: {describe(error)}", type=RUN_FAILED_ERROR, non_retryable=True
             ) from None
         self._start_triggers(params["trigger_event"])
         try:
@@ -794,8 +795,11 @@ class CanvasWorkflow:
                         "kind": resource.kind,
                         "resource_id": resource.resource_id,
                         "component": resource.component,
+                        "heartbeat_seconds": self._options.heartbeat_seconds,
                     },
                     start_to_close_timeout=RECLAIM_LIMIT,
+                    # A reclaim whose worker died is retried elsewhere as soon as its beats stop.
+                    heartbeat_timeout=timedelta(seconds=self._options.heartbeat_seconds),
                     retry_policy=RetryPolicy(maximum_attempts=5),
                     summary=f"reclaim {resource.kind}:{resource.resource_id}",
                 )

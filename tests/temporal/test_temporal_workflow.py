@@ -37,7 +37,7 @@ from test_temporal_workflow_components import (
 )
 
 from daytonaflow.component import Component
-from daytonaflow.runner import Engine, RunStore, parse_canvas
+from daytonaflow.runner import CanvasError, Engine, RunInputError, RunStore, parse_canvas
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.progress import RunUpdate
 from daytonaflow.temporal import (
@@ -734,3 +734,82 @@ async def test_a_run_whose_history_nears_its_limit_fails_cleanly_instead_of_bein
         r" \(30 events, 42 MB\): the run stops here \(split the canvas, or run it on the embedded engine\)",
         record.error,
     ), record.error
+
+
+async def test_cancelling_a_run_waiting_on_a_timer_cancels_the_timer_and_ends_cancelled(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of(
+        [{"id": "pause", "component": "wait", "configuration": {"waitFor": 1, "unit": "hours"}}],
+        [("start", "pause")],
+    )
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    updates: list[RunUpdate] = []
+    watching = asyncio.create_task(runs.watch(run_id, updates.append))
+    await _until(lambda: any(u.kind == "node.waiting" for u in updates))
+    record = await asyncio.wait_for(runs.cancel(run_id), 120)
+    await asyncio.wait_for(watching, 60)
+    assert record.status == "cancelled"
+    assert [u.kind for u in updates if u.node_id == "pause"] == [
+        "node.started",
+        "node.waiting",
+        "node.cancelled",
+    ]
+    assert updates[-1].kind == "run.finished" and updates[-1].status == "cancelled"
+    history = await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").fetch_history()
+    assert sum(e.HasField("timer_canceled_event_attributes") for e in history.events) == 1
+
+
+async def test_submitting_checks_the_canvas_and_the_input_as_the_embedded_engine_does(
+    runs: TemporalRuns, tmp_path: Path
+) -> None:
+    canvas = canvas_of([{"id": "one", "component": "test.echo"}], [("start", "one")])
+    broken = canvas_of([{"id": "one", "component": "test.nowhere"}], [("start", "one")])
+    with RunStore(tmp_path / "runs.db") as store:
+        engine = Engine(store, registry=TEST_COMPONENTS)
+        with pytest.raises(RunInputError) as embedded_input:
+            await engine.start(canvas, [1, 2])
+        with pytest.raises(CanvasError) as embedded_canvas:
+            await engine.start(broken)
+    with pytest.raises(RunInputError) as temporal_input:
+        await runs.start(canvas, [1, 2], registry=TEST_COMPONENTS)
+    with pytest.raises(CanvasError) as temporal_canvas:
+        await runs.start(broken, registry=TEST_COMPONENTS)
+    assert (
+        str(temporal_input.value)
+        == str(embedded_input.value)
+        == "the run input must be a JSON object, not list"
+    )
+    assert str(temporal_canvas.value) == str(embedded_canvas.value)
+    assert "test.nowhere" in str(temporal_canvas.value)
+
+
+async def test_an_edge_on_a_channels_old_name_still_routes(worker: None, runs: TemporalRuns) -> None:
+    canvas = canvas_of(
+        [
+            {"id": "old", "component": "test.renamed"},
+            {"id": "after", "component": "test.echo", "configuration": {"value": "reached"}},
+        ],
+        [("start", "old"), ("old", "after", "finished")],
+    )
+    record, updates = await run_to_end(runs, canvas)
+    assert record.status == "succeeded", record.error
+    assert emitted(updates) == [("start", "default"), ("old", "done"), ("after", "default")]
+
+
+async def test_a_failing_branch_stops_the_others_through_their_cancel_hooks_and_reclaims(
+    worker: None, runs: TemporalRuns
+) -> None:
+    canvas = canvas_of(
+        [{"id": "hold", "component": "test.hold"}, {"id": "bad", "component": "test.late_raise"}],
+        [("start", "hold"), ("start", "bad")],
+    )
+    record, updates = await run_to_end(runs, canvas)
+    assert record.status == "failed"
+    assert record.error == 'node "bad": test.late_raise refused: boom'
+    assert CANCELLED_WITH[record.id] == {"box": f"box-{record.id}", "stage": "holding"}
+    assert RECLAIMED.count((BOX, f"box-{record.id}")) == 1
+    assert [(u.node_id, u.kind) for u in updates if u.kind in ("node.failed", "node.cancelled")] == [
+        ("bad", "node.failed"),
+        ("hold", "node.cancelled"),
+    ]

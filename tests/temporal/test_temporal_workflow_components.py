@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from daytonaflow.builtins import Filter, If, Merge, Noop, Wait
-from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, Component, ExecutionContext
+from daytonaflow.component import FAILED_CHANNEL, SUCCESS_CHANNEL, Channel, Component, ExecutionContext
 from daytonaflow.errors import ComponentError, ConfigIssue
 from daytonaflow.events import Payload
 
@@ -89,6 +89,17 @@ class Raise(_TestComponent):
 
     async def execute(self, ctx: ExecutionContext) -> None:
         raise ComponentError("test.raise refused: boom")
+
+
+class LateRaise(_TestComponent):
+    """Fails once test.hold holds in the same run (so the failure meets a running branch)."""
+
+    name: ClassVar[str] = "test.late_raise"
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        while ctx.run_id not in HOLDING:
+            await asyncio.sleep(0.05)
+        raise ComponentError("test.late_raise refused: boom")
 
 
 class FailingChannel(_TestComponent):
@@ -211,7 +222,18 @@ class Hint(_TestComponent):
         ctx.emit("default", ValuePayload(value=vars(ctx).get("hook_wait_limit", "absent")))
 
 
-TEST_COMPONENTS.update({Talk.name: Talk, Hint.name: Hint})
+class Renamed(_TestComponent):
+    """Emits on ``done``, which an earlier version called ``finished`` (canvases may still say so)."""
+
+    name: ClassVar[str] = "test.renamed"
+    channels = (Channel("done", "Done"),)
+    channel_aliases: ClassVar[Mapping[str, str]] = {"finished": "done"}
+
+    async def execute(self, ctx: ExecutionContext) -> None:
+        ctx.emit("done", ValuePayload(value="renamed"))
+
+
+TEST_COMPONENTS.update({Talk.name: Talk, Hint.name: Hint, Renamed.name: Renamed, LateRaise.name: LateRaise})
 
 
 def make_canvas(

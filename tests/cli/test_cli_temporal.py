@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sandbox_dirs import traversable_temp_dir
 from temporal_testkit import WorkerProcess
 
 from daytonaflow.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, main
@@ -170,6 +171,20 @@ def test_the_worker_says_once_it_is_ready_where_it_polls(
 ) -> None:
     ready = [line for line in worker.log().splitlines() if line.startswith("worker ready:")]
     assert ready == [f"worker ready: task queue {task_queue} on {temporal_server} (namespace default)"]
+
+
+@pytest.mark.sandbox
+def test_a_worker_on_an_embedded_server_of_its_own_says_workers_must_share_one_backend(
+    start_worker: StartWorker, task_queue: str
+) -> None:
+    with traversable_temp_dir("daytonaflow-cli-worker-") as state:
+        # No DAYTONA_API_KEY: the worker starts the embedded server, as `daytonaflow run` would.
+        worker = start_worker(task_queue, {"DAYTONA_API_KEY": "", "XDG_DATA_HOME": str(state)})
+        worker.wait_ready()
+        note = next(line for line in worker.log().splitlines() if line.startswith("note:"))
+        assert "sandboxes run on this machine's embedded server (http://127.0.0.1:" in note
+        assert "Several workers must share one backend: point them all at one `daytonaflow serve`" in note
+        assert worker.stop() == 0
 
 
 def test_a_worker_stopped_with_sigterm_exits_0(worker: WorkerProcess) -> None:

@@ -187,7 +187,10 @@ class Step:
 
     def _cleanups_with(self, action: dict[str, Any], *, only_on_failure: bool) -> list[dict[str, Any]]:
         entry = {**action, "onlyOnFailure": only_on_failure}
-        kept = [item for item in self.get(_CLEANUP) or [] if not _same_target(item, entry)]
+        recorded: list[dict[str, Any]] = self.get(_CLEANUP) or []
+        if entry in recorded:
+            return recorded  # a re-run records it again: unchanged, so nothing is written
+        kept = [item for item in recorded if not _same_target(item, entry)]
         return [*kept, entry]
 
     # --- how the execution ends ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from comp_support import SANDBOX_ID, drive, fixture
 
-from daytonaflow.components import CreateSandbox, ExecuteCommand
+from daytonaflow.components import CreateSandbox, ExecuteCode, ExecuteCommand
 from daytonaflow.components._timing import FIRST_CHECK_DELAY, MAX_CHECK_DELAY, next_check_delay
 
 LIMIT = 0.2
@@ -124,4 +124,28 @@ async def test_a_command_past_its_deadline_is_reported_timed_out_with_or_without
     await drive(ExecuteCommand(), ctx, clock)
     assert ctx.channel == "failed"
     assert (ctx.data["exitCode"], ctx.data["timeout"]) == (124, True)
+    assert len(daytona.started) == 1
+
+
+async def test_checks_of_a_command_that_still_runs_write_no_metadata_once_their_delay_is_capped(
+    daytona, make_ctx, clock
+):
+    # On a distributed engine each write is a history event: a re-run that changes nothing is free.
+    daytona.sandboxes[SANDBOX_ID] = fixture("sandbox", id=SANDBOX_ID, labels={})
+    daytona.states[SANDBOX_ID] = ["started"]
+    daytona.next_exits = [[None]]
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "code": "print('hi')"}, hook_wait_limit=LIMIT)
+    component = ExecuteCode()
+    await component.execute(ctx)
+    while ctx.pending is not None and ctx.pending < MAX_CHECK_DELAY:
+        clock.advance(ctx.pending)
+        ctx.pending = None
+        await component.check(ctx)
+    writes = len(ctx.metadata.history)
+    for _ in range(5):
+        clock.advance(ctx.pending or 0.0)
+        ctx.pending = None
+        await component.check(ctx)
+    assert ctx.pending == MAX_CHECK_DELAY
+    assert len(ctx.metadata.history) == writes
     assert len(daytona.started) == 1

@@ -167,7 +167,8 @@ async def test_a_zero_limit_still_brings_a_command_to_its_end(
     engine = Engine(store, integration=integration, observers=[updates.append], hook_wait_limit=0)
     try:
         document = canvas(
-            command_node("short", "sleep 1; echo finished"),
+            # A timeout far off: its kill grace must not be what ends the wait.
+            command_node("short", "sleep 1; echo finished", timeout=3600),
             delete_node(),
             edges=[("create-sandbox", "short", "default"), ("short", "delete-sandbox", "success")],
         )

@@ -12,11 +12,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from daytonaflow.runner.errors import RunNotFoundError, RunStoreError
 
@@ -257,6 +257,30 @@ class CheckRecord:
     execution_id: str
     run_id: str
     due_at: float
+
+
+class RunReader(Protocol):
+    """The reads that show one run (its summary, ``runs show`` and its JSON document).
+
+    The run database answers them, and so does a run of another engine (a Temporal run's snapshot):
+    both are drawn by the same tables and written as the same documents.
+    """
+
+    def execution_counts(self, run_id: str) -> Mapping[str, int]: ...
+
+    def count_events(self, run_id: str) -> int: ...
+
+    def executions(
+        self, run_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> Sequence[ExecutionRecord]: ...
+
+    def events(self, run_id: str, *, offset: int = 0, limit: int | None = None) -> Sequence[EventRecord]: ...
+
+    def iter_executions(self, run_id: str) -> Iterable[ExecutionRecord]: ...
+
+    def iter_events(self, run_id: str) -> Iterable[EventRecord]: ...
+
+    def resources(self, run_id: str) -> Sequence[ResourceRecord]: ...
 
 
 class RunStore:

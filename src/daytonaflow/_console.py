@@ -25,7 +25,7 @@ from rich.text import Text
 
 from daytonaflow.runner import progress
 from daytonaflow.runner.progress import RunUpdate
-from daytonaflow.runner.store import EventRecord, ExecutionRecord, RunRecord, RunStore
+from daytonaflow.runner.store import EventRecord, ExecutionRecord, RunReader, RunRecord
 
 _STATE_STYLES = {
     "pending": "dim",
@@ -320,8 +320,11 @@ class JsonLines:
             discard_output(self.stream)
 
 
-def summary(record: RunRecord, store: RunStore) -> RenderableType:
-    """The end-of-run report: outcome, duration, failed node, resources."""
+def summary(record: RunRecord, store: RunReader, *, engine_options: str = "") -> RenderableType:
+    """The end-of-run report: outcome, duration, failed node, resources.
+
+    ``engine_options`` (e.g. `` --temporal HOST:PORT``) follow the run id in the command it suggests.
+    """
     style = _STATE_STYLES.get(record.status, "")
     duration = (record.finished_at or time.time()) - record.created_at
     head = Text.assemble(
@@ -341,7 +344,7 @@ def summary(record: RunRecord, store: RunStore) -> RenderableType:
         parts.append(
             Text(f"kept: {resource.kind} {resource.resource_id} (node {resource.node_id})", style="cyan")
         )
-    parts.append(Text(f"details: daytonaflow runs show {record.id}", style="dim"))
+    parts.append(Text(f"details: daytonaflow runs show {record.id}{engine_options}", style="dim"))
     return Group(*parts)
 
 
@@ -384,16 +387,19 @@ class Page:
         return (self.shown(total) - 1) * self.size
 
 
-def run_details(record: RunRecord, store: RunStore, page: Page | None = None) -> RenderableType:
+def run_details(
+    record: RunRecord, store: RunReader, page: Page | None = None, *, engine_options: str = ""
+) -> RenderableType:
     """``runs show``: the summary, then one page of the run's nodes and events, then its resources.
 
     Only the page's rows are read and drawn, so a run of 10,000 events shows as fast as one of ten.
+    ``engine_options`` as for :func:`summary`.
     """
     page = page or Page()
     counts = store.execution_counts(record.id)
     executions_total = sum(counts.values())
     events_total = store.count_events(record.id)
-    parts: list[RenderableType] = [summary(record, store)]
+    parts: list[RenderableType] = [summary(record, store, engine_options=engine_options)]
     if executions_total > page.size or events_total > page.size:
         states = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()))
         parts.append(Text(f"{executions_total:,} node executions ({states}) · {events_total:,} events"))
@@ -419,7 +425,8 @@ def run_details(record: RunRecord, store: RunStore, page: Page | None = None) ->
     pages = max(page.pages(executions_total), page.pages(events_total))
     if pages > 1:
         shown = page.shown(max(executions_total, events_total))
-        hint = f"page {shown} of {pages}, {page.size} rows each: daytonaflow runs show {record.id}"
+        hint = f"page {shown} of {pages}, {page.size} rows each:"
+        hint += f" daytonaflow runs show {record.id}{engine_options}"
         hint += " --page N (-1 the last) --limit ROWS; everything: --json"
         parts.append(Text(hint, style="dim"))
     return Group(*parts)

@@ -6,13 +6,13 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any
 
-from daytonaflow.runner.store import RunRecord, RunStore
+from daytonaflow.runner.store import RunReader, RunRecord
 
 #: Records joined into one write: an unbuffered stdout (PYTHONUNBUFFERED) makes each write a syscall.
 _WRITE_BATCH = 500
 
 
-def write_run_document(record: RunRecord, store: RunStore, stream: IO[str]) -> None:
+def write_run_document(record: RunRecord, store: RunReader, stream: IO[str]) -> None:
     """Everything stored about a run as one JSON object (``runs show --json``), written as it is read.
 
     Executions and events are read in batches and written one per line, so a run of any size

@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     from daytonaflow.localserver import LocalServer
     from daytonaflow.runner import Canvas, Engine, RunRecord, RunStore
+    from daytonaflow.runner.store import RunReader
+    from daytonaflow.temporal import TemporalRuns, TemporalSettings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,10 +48,14 @@ examples:
   daytonaflow components daytona.executeCommand
   daytonaflow runs show 3f2a9c
   daytonaflow runs check
+  daytonaflow worker --temporal 127.0.0.1:7233                   # scale out on Temporal (docs/engines.md)
+  daytonaflow run examples/hello.yaml --temporal 127.0.0.1:7233  # a run on Temporal's workers
 
 backend: with DAYTONA_API_KEY set (and optionally DAYTONA_API_URL, DAYTONA_TARGET) canvases run on
 Daytona; without it an embedded Daytona-compatible server starts on a free loopback port.
 run database: --db PATH, else $DAYTONAFLOW_DB, else ~/.local/share/daytonaflow/runs.db.
+engines: embedded (this process and the run database, the default) or temporal (--engine temporal or
+--temporal HOST:PORT: runs go to a Temporal server's `daytonaflow worker`s; needs the temporal extra).
 exit codes: 0 success, 1 run failed or canvas invalid, 2 usage error, 130 cancelled,
 141 output cut short by its reader (a `run` whose reader goes away still finishes: its own code).
 """
@@ -58,6 +64,36 @@ exit codes: 0 success, 1 run failed or canvas invalid, 2 usage error, 130 cancel
 class UsageError(DaytonaflowError):
     """The command line asks for something that cannot be (bad ``--input`` JSON, a missing id):
     exit code 2, like argparse's own refusals."""
+
+
+class TemporalExtraMissingError(DaytonaflowError):
+    """The Temporal engine is asked for but its extra (the ``temporalio`` SDK) is not installed."""
+
+
+TEMPORAL_EXTRA_MISSING = "the Temporal engine needs the temporal extra: pip install 'daytonaflow[temporal]'"
+EMBEDDED = "embedded"
+TEMPORAL = "temporal"
+#: Where each Temporal connection option falls back to (the names Temporal's own CLI reads).
+_TEMPORAL_ENV = {
+    "temporal": "TEMPORAL_ADDRESS",
+    "namespace": "TEMPORAL_NAMESPACE",
+    "api_key": "TEMPORAL_API_KEY",
+    "tls_cert": "TEMPORAL_TLS_CERT",
+    "tls_key": "TEMPORAL_TLS_KEY",
+    "tls_ca": "TEMPORAL_TLS_CA",
+}
+#: The connection options' destinations: given to an embedded command, they are a usage error.
+_TEMPORAL_OPTIONS = (
+    "temporal",
+    "namespace",
+    "task_queue",
+    "tls",
+    "tls_cert",
+    "tls_key",
+    "tls_ca",
+    "tls_server_name",
+    "api_key",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,6 +153,14 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON secrets file {name: {key: value}} (default: $DAYTONAFLOW_SECRETS_FILE"
         " or ~/.config/daytonaflow/secrets.json)",
     )
+    temporal = _temporal_options()
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument(
+        "--engine",
+        choices=(EMBEDDED, TEMPORAL),
+        help="embedded: this process and the run database (the default); temporal: a Temporal server"
+        " and its workers (implied by --temporal)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = _command(
@@ -126,8 +170,9 @@ def _parser() -> argparse.ArgumentParser:
         "daytonaflow run examples/hello.yaml\n"
         '  daytonaflow run canvas.yaml --input \'{"repository": "https://example.com/app.git"}\'\n'
         "  daytonaflow run canvas.yaml --json > events.jsonl\n"
-        "  daytonaflow run canvas.yaml --keep-sandboxes   # leave sandboxes for inspection",
-        parents=[db, secrets],
+        "  daytonaflow run canvas.yaml --keep-sandboxes   # leave sandboxes for inspection\n"
+        "  daytonaflow run canvas.yaml --temporal 127.0.0.1:7233   # on Temporal (start a worker first)",
+        parents=[db, secrets, engine, temporal],
     )
     run.add_argument("canvas", type=Path, help="canvas file (.yaml, .yml or .json)")
     run.add_argument("--input", metavar="JSON", help="run input: a JSON object, seen as root().data")
@@ -176,11 +221,17 @@ def _parser() -> argparse.ArgumentParser:
         "  daytonaflow runs show 3f2a9c --page -1     # the last ones\n"
         "  daytonaflow runs show 3f2a9c --json        # everything, streamed\n"
         "  daytonaflow runs resume   # finish runs whose process died\n"
-        "  daytonaflow runs check    # SQLite's full integrity check of the run database",
-        parents=[db, secrets],
+        "  daytonaflow runs check    # SQLite's full integrity check of the run database\n"
+        "  daytonaflow runs --temporal 127.0.0.1:7233              # the runs on Temporal\n"
+        "  daytonaflow runs cancel 3f2a9c --temporal 127.0.0.1:7233",
+        parents=[db, secrets, engine, temporal],
     )
-    runs.add_argument("action", nargs="?", choices=("list", "show", "resume", "check"), default="list")
-    runs.add_argument("run_id", nargs="?", help="run id (or a unique prefix) for show/resume")
+    runs.add_argument(
+        "action", nargs="?", choices=("list", "show", "resume", "check", "cancel"), default="list"
+    )
+    runs.add_argument(
+        "run_id", nargs="?", help="run id (or a unique prefix) for show/resume; cancel: Temporal runs only"
+    )
     runs.add_argument(
         "--limit",
         type=_positive,
@@ -207,6 +258,18 @@ def _parser() -> argparse.ArgumentParser:
     sandboxes.add_argument("sandbox_id", nargs="?", help="sandbox to delete")
     sandboxes.add_argument("--json", action="store_true", help="print JSON")
     sandboxes.set_defaults(handler=_cmd_sandboxes)
+
+    worker = _command(
+        commands,
+        "worker",
+        "run canvases for a Temporal server: host the canvas workflow and the component activities",
+        "daytonaflow worker --temporal 127.0.0.1:7233\n"
+        "  daytonaflow worker --temporal 127.0.0.1:7233 --task-queue builds --secrets secrets.json\n"
+        "  DAYTONA_API_URL=http://10.0.0.5:3986/api DAYTONA_API_KEY=... daytonaflow worker --temporal ...\n"
+        "    # several workers share one sandbox backend: one `daytonaflow serve`, or Daytona's cloud",
+        parents=[secrets, temporal],
+    )
+    worker.set_defaults(handler=_cmd_worker)
 
     ui = _command(
         commands,
@@ -237,6 +300,43 @@ def _parser() -> argparse.ArgumentParser:
         "daytonaflow serve --help",
     )
     return parser
+
+
+def _temporal_options() -> argparse.ArgumentParser:
+    """The connection options of every command that talks to Temporal (``worker``, ``run``, ``runs``)."""
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("Temporal connection (worker, --engine temporal)")
+    group.add_argument(
+        "--temporal", metavar="HOST:PORT", help="the Temporal server's frontend (default: $TEMPORAL_ADDRESS)"
+    )
+    group.add_argument("--namespace", help="Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)")
+    group.add_argument(
+        "--task-queue", metavar="QUEUE", help="the task queue the workers poll (default: daytonaflow)"
+    )
+    group.add_argument("--tls", action="store_true", help="connect with TLS (implied by the options below)")
+    group.add_argument(
+        "--tls-cert", metavar="FILE", type=Path, help="client certificate, PEM (default: $TEMPORAL_TLS_CERT)"
+    )
+    group.add_argument(
+        "--tls-key",
+        metavar="FILE",
+        type=Path,
+        help="client certificate's key, PEM (default: $TEMPORAL_TLS_KEY)",
+    )
+    group.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        type=Path,
+        help="CA that signed the server's certificate (default: $TEMPORAL_TLS_CA)",
+    )
+    group.add_argument("--tls-server-name", metavar="NAME", help="the name the server's certificate bears")
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="API key, e.g. Temporal Cloud's; implies TLS (default: $TEMPORAL_API_KEY, which other users"
+        " of the machine cannot read in the process list)",
+    )
+    return options
 
 
 def _positive(text: str) -> int:
@@ -295,10 +395,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from daytonaflow.runner import load_canvas
 
+    engine = _engine_name(args)
+    if engine == TEMPORAL:
+        _require_temporal()
     run_input = _read_input(args)
     if run_input is not None and not isinstance(run_input, dict):
         raise UsageError('--input must be a JSON object, e.g. \'{"repository": "..."}\'')
     canvas = load_canvas(args.canvas)
+    if engine == TEMPORAL:
+        return asyncio.run(_run_on_temporal(args, _temporal_settings(args), canvas, run_input))
     return asyncio.run(_run(args, canvas, run_input))
 
 
@@ -328,7 +433,9 @@ async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, An
                     stack.enter_context(observer)
                 run_id = await engine.start(canvas, run_input, keep_resources=args.keep_sandboxes)
                 # With --json, stdout carries only events: the cancel notice goes to stderr.
-                record = await _wait_interruptibly(engine, run_id, _stderr() if args.json else console)
+                record = await _wait_interruptibly(
+                    engine.wait(run_id), lambda: engine.cancel(run_id), _stderr() if args.json else console
+                )
             for other in resumed:
                 await engine.wait(other)
             if not args.json:
@@ -336,8 +443,11 @@ async def _run(args: argparse.Namespace, canvas: Canvas, run_input: dict[str, An
     return _exit_code(record)
 
 
-async def _wait_interruptibly(engine: Engine, run_id: str, console: Console) -> RunRecord:
-    """Wait for the run; the first Ctrl-C (or SIGTERM) cancels it cleanly, a second one quits at once."""
+async def _wait_interruptibly(
+    waiting: Awaitable[RunRecord], cancel: Callable[[], Coroutine[Any, Any, Any]], console: Console
+) -> RunRecord:
+    """Await ``waiting``, the run's end; the first Ctrl-C (or SIGTERM) cancels the run cleanly
+    (``cancel()``), a second one quits at once."""
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -351,9 +461,10 @@ async def _wait_interruptibly(engine: Engine, run_id: str, console: Console) -> 
             console.print(
                 "[magenta]cancelling: stopping commands and deleting sandboxes (Ctrl-C again to quit)[/]"
             )
-            cancelling = asyncio.create_task(engine.cancel(run_id))
+            cancelling = asyncio.create_task(cancel())
         else:
-            # Leave the run unfinished on disk: the next `daytonaflow run` or `runs resume` picks it up.
+            # Leave the run unfinished on disk: the next `daytonaflow run` or `runs resume` picks it up
+            # (a Temporal run's cancellation goes on without this process).
             os._exit(EXIT_CANCELLED)
 
     installed = []
@@ -362,12 +473,39 @@ async def _wait_interruptibly(engine: Engine, run_id: str, console: Console) -> 
             loop.add_signal_handler(signum, on_signal)
             installed.append(signum)
     try:
-        return await engine.wait(run_id)
+        return await waiting
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
         if cancelling is not None:
             await cancelling
+
+
+async def _run_on_temporal(
+    args: argparse.Namespace, settings: TemporalSettings, canvas: Canvas, run_input: dict[str, Any] | None
+) -> int:
+    """``run --engine temporal``: submit the run to Temporal and show it as the embedded engine would."""
+    from daytonaflow._console import JsonLines, RunView, summary
+    from daytonaflow.runner import ComponentRegistry, check_canvas
+
+    # Checked here first, as the embedded engine does, so that the problems name the canvas file.
+    registry = ComponentRegistry.discover()
+    check_canvas(canvas, registry, source=str(args.canvas))
+    console = _stdout(stop_on_broken_pipe=False)
+    # With --json, stdout carries only events: notices go to stderr.
+    notices = _stderr() if args.json else console
+    runs = await _temporal_runs(settings)
+    await _warn_without_workers(runs, settings)
+    observer: Any = JsonLines() if args.json else RunView(console)
+    with contextlib.ExitStack() as stack:
+        if isinstance(observer, RunView):
+            stack.enter_context(observer)
+        run_id = await runs.start(canvas, run_input, keep_resources=args.keep_sandboxes, registry=registry)
+        record = await _wait_interruptibly(runs.watch(run_id, observer), lambda: runs.cancel(run_id), notices)
+    if not args.json:
+        snapshot = await runs.get(run_id)
+        console.print(summary(snapshot.record, snapshot, engine_options=_temporal_hint(settings)))
+    return _exit_code(record)
 
 
 def _exit_code(record: RunRecord) -> int:
@@ -524,6 +662,13 @@ def _cmd_components(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    if _engine_name(args) == TEMPORAL:
+        return _temporal_runs_command(args)
+    if args.action == "cancel":
+        raise UsageError(
+            "runs cancel is for Temporal runs (--engine temporal): the embedded engine cancels a run"
+            " with Ctrl-C in the process running it"
+        )
     if args.action == "resume":
         import asyncio
 
@@ -535,31 +680,78 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with _open_store(args.db) as store:
         if args.action == "show":
-            return _show_run(args, store)
-        records = store.list_runs(args.limit)
-        if args.json:
-            print(json.dumps([record.to_json() for record in records], indent=2))
-        elif records:
-            from daytonaflow._console import fits, runs_table
-
-            console = _stdout()
-            console.print(runs_table(records, expand=fits(console)))
-        else:
-            print(f"no runs yet in {store.path}")
+            return _show_run(args, store.find_run(args.run_id), store)
+        _print_runs(args, store.list_runs(args.limit), f"no runs yet in {store.path}")
     return EXIT_OK
 
 
-def _show_run(args: argparse.Namespace, store: RunStore) -> int:
-    record = store.find_run(args.run_id)
+def _print_runs(args: argparse.Namespace, records: list[RunRecord], nothing: str) -> None:
+    if args.json:
+        print(json.dumps([record.to_json() for record in records], indent=2))
+    elif records:
+        from daytonaflow._console import fits, runs_table
+
+        console = _stdout()
+        console.print(runs_table(records, expand=fits(console)))
+    else:
+        print(nothing)
+
+
+def _show_run(
+    args: argparse.Namespace, record: RunRecord, reader: RunReader, engine_options: str = ""
+) -> int:
     if args.json:
         from daytonaflow._run_json import write_run_document
 
-        write_run_document(record, store, sys.stdout)
+        write_run_document(record, reader, sys.stdout)
     else:
         from daytonaflow._console import Page, run_details
 
-        _stdout().print(run_details(record, store, Page(args.page, args.limit)))
+        page = Page(args.page, args.limit)
+        _stdout().print(run_details(record, reader, page, engine_options=engine_options))
     return EXIT_OK
+
+
+def _temporal_runs_command(args: argparse.Namespace) -> int:
+    """``runs --engine temporal``: list, show and cancel the runs Temporal holds."""
+    import asyncio
+
+    if args.action in ("resume", "check"):
+        raise UsageError(
+            f"runs {args.action} is for the embedded engine's run database: Temporal resumes its runs"
+            " itself and keeps their history"
+        )
+    if args.action in ("show", "cancel") and not args.run_id:
+        raise UsageError(f"runs {args.action} needs a run id")
+    _require_temporal()
+    return asyncio.run(_on_temporal_runs(args, _temporal_settings(args)))
+
+
+async def _on_temporal_runs(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    from daytonaflow.runner.store import RUN_CANCELLED
+
+    runs = await _temporal_runs(settings)
+    if args.action == "list":
+        where = f"no runs yet on {settings.address} (namespace {settings.namespace})"
+        _print_runs(args, await runs.list(args.limit), where)
+        return EXIT_OK
+    snapshot = await runs.get(args.run_id)
+    if args.action == "show":
+        return _show_run(args, snapshot.record, snapshot, _temporal_hint(settings))
+    if snapshot.record.finished:
+        raise RunAlreadyFinishedError(
+            f"run {snapshot.record.id} already finished ({snapshot.record.status}): nothing to cancel"
+        )
+    record = await runs.cancel(snapshot.record.id)
+    if args.json:
+        print(json.dumps(record.to_json(), indent=2))
+    else:
+        _stdout().print(f"run {record.id} ({record.canvas_name}): {record.status}", markup=False)
+    return EXIT_OK if record.status == RUN_CANCELLED else EXIT_FAILED
+
+
+class RunAlreadyFinishedError(DaytonaflowError):
+    """``runs cancel ID`` of a run that has ended already."""
 
 
 def _check_store(args: argparse.Namespace) -> int:
@@ -671,6 +863,194 @@ def _unique_sandbox(wanted: str, sandboxes: Sequence[Any]) -> str:
         raise SandboxNotFoundError(f'no sandbox "{wanted}" (daytonaflow sandboxes lists them)')
     raise SandboxNotFoundError(
         f'"{wanted}" matches {len(matches)} sandboxes; give more of the id: ' + ", ".join(matches)
+    )
+
+
+# --- worker, and the Temporal engine's plumbing -------------------------------------------------------
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    _require_temporal()
+    return asyncio.run(_worker(args, _temporal_settings(args, command="daytonaflow worker")))
+
+
+async def _worker(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """Serve the task queue until SIGTERM or Ctrl-C; activities in flight are then handed back
+    (Temporal re-runs them on another worker)."""
+    import asyncio
+
+    from daytonaflow.temporal import run_worker
+
+    async with _backend(True) as backend:
+        integration = await backend.integration()
+        if backend.name == "local":
+            _stderr().print(
+                f"[yellow]note:[/] sandboxes run on this machine's embedded server ({integration.api_url})."
+                " Several workers must share one backend: point them all at one `daytonaflow serve`"
+                " (DAYTONA_API_URL and DAYTONA_API_KEY) or at Daytona's cloud (DAYTONA_API_KEY)",
+                soft_wrap=True,
+            )
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                os._exit(EXIT_CANCELLED)
+            _stderr().print(
+                "[magenta]stopping: handing the work in flight back to Temporal (again to quit)[/]"
+            )
+            stop.set()
+
+        def on_ready() -> None:
+            print(
+                f"worker ready: task queue {settings.task_queue} on {settings.address}"
+                f" (namespace {settings.namespace})",
+                flush=True,
+            )
+
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, on_signal)
+                installed.append(signum)
+        try:
+            await run_worker(
+                settings,
+                integration=integration,
+                secrets=_secrets(args.secrets),
+                stop=stop,
+                on_ready=on_ready,
+            )
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+    return EXIT_OK
+
+
+def _engine_name(args: argparse.Namespace) -> str:
+    """The engine a command uses: ``--engine``, else Temporal when ``--temporal`` names a server."""
+    engine: str = args.engine or (TEMPORAL if args.temporal else EMBEDDED)
+    if engine == EMBEDDED:
+        given = [name for name in _TEMPORAL_OPTIONS if getattr(args, name, None) not in (None, False)]
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{option} is an option of the Temporal engine: add --engine temporal")
+    return engine
+
+
+def _require_temporal() -> None:
+    """Fail clearly when the temporal extra is missing (before any work, and with no traceback)."""
+    try:
+        from daytonaflow.temporal import TemporalRuns, connect  # noqa: F401
+    except ImportError as error:
+        if (error.name or "").split(".")[0] != "temporalio" and error.name != "daytonaflow.temporal":
+            raise
+        raise TemporalExtraMissingError(TEMPORAL_EXTRA_MISSING) from None
+
+
+def _temporal_settings(args: argparse.Namespace, *, command: str = "--engine temporal") -> TemporalSettings:
+    """The connection from the options, each falling back to its environment variable."""
+    from daytonaflow.temporal import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE, TemporalSettings
+
+    def option(name: str) -> Any:
+        value = getattr(args, name)
+        if value is None and name in _TEMPORAL_ENV:
+            # An empty variable is an unset one (`TEMPORAL_API_KEY= daytonaflow ...`).
+            value = os.environ.get(_TEMPORAL_ENV[name]) or None
+        return value
+
+    address = option("temporal")
+    if not address:
+        raise UsageError(
+            f"{command} needs the Temporal server's address: --temporal HOST:PORT or TEMPORAL_ADDRESS"
+        )
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(
+            f"--temporal must be HOST:PORT (the server's frontend, e.g. 127.0.0.1:7233), not {address!r}"
+        )
+
+    def path(name: str) -> Path | None:
+        value = option(name)
+        return None if value is None else Path(value)
+
+    return TemporalSettings(
+        address=str(address),
+        namespace=option("namespace") or DEFAULT_NAMESPACE,
+        task_queue=args.task_queue or DEFAULT_TASK_QUEUE,
+        # The certificate files and an API key imply TLS too (TemporalSettings.uses_tls).
+        tls=bool(args.tls or args.tls_server_name),
+        tls_ca=path("tls_ca"),
+        tls_cert=path("tls_cert"),
+        tls_key=path("tls_key"),
+        tls_server_name=args.tls_server_name,
+        api_key=option("api_key"),
+    )
+
+
+async def _temporal_runs(settings: TemporalSettings) -> TemporalRuns:
+    from daytonaflow.temporal import TemporalRuns, connect
+
+    return TemporalRuns(await connect(settings), settings)
+
+
+def _temporal_hint(settings: TemporalSettings) -> str:
+    """The options that find a run again (``runs show ID`` + this), for the commands the views suggest."""
+    from daytonaflow.temporal import DEFAULT_NAMESPACE
+
+    hint = f" --temporal {settings.address}"
+    if settings.namespace != DEFAULT_NAMESPACE:
+        hint += f" --namespace {settings.namespace}"
+    return hint
+
+
+def _worker_command(settings: TemporalSettings) -> str:
+    """The command line of a worker for ``settings``'s task queue (secrets are left to the environment)."""
+    import shlex
+
+    from daytonaflow.temporal import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE
+
+    words = ["daytonaflow", "worker", "--temporal", settings.address]
+    if settings.namespace != DEFAULT_NAMESPACE:
+        words += ["--namespace", settings.namespace]
+    if settings.task_queue != DEFAULT_TASK_QUEUE:
+        words += ["--task-queue", settings.task_queue]
+    if settings.tls:
+        words.append("--tls")
+    for option, path in (
+        ("--tls-cert", settings.tls_cert),
+        ("--tls-key", settings.tls_key),
+        ("--tls-ca", settings.tls_ca),
+    ):
+        if path is not None:
+            words += [option, str(path)]
+    if settings.tls_server_name:
+        words += ["--tls-server-name", settings.tls_server_name]
+    command = shlex.join(words)
+    if settings.api_key:
+        command += " (with the API key in TEMPORAL_API_KEY)"
+    return command
+
+
+async def _warn_without_workers(runs: TemporalRuns, settings: TemporalSettings) -> None:
+    """A run submitted to a task queue no worker polls waits, silently, until one does: say so.
+
+    Temporal lists a worker as polling for a few minutes after its last poll, so a queue whose
+    workers all stopped just now goes unwarned: this is a hint, never a reason to refuse the run.
+    """
+    try:
+        workers = await runs.worker_count()
+    except Exception:  # a server that will not say (no permission to describe queues): no hint
+        return
+    if workers:
+        return
+    _stderr().print(
+        f"[yellow]warning:[/] no worker polls task queue {_escape(settings.task_queue)} on"
+        f" {_escape(settings.address)} (namespace {_escape(settings.namespace)}): the run waits until one"
+        f" does. Start one: {_escape(_worker_command(settings))}",
+        soft_wrap=True,
     )
 
 
@@ -901,5 +1281,22 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+def script() -> None:
+    """The ``daytonaflow`` program: :func:`main`, then exit with its code.
+
+    After a command that loaded the Temporal SDK the process ends at once, without the interpreter's
+    teardown: the SDK's Rust runtime keeps threads of its own that may still call into Python while
+    the interpreter finalizes, which aborts it (SIGABRT, exit status 134, now and then, after a
+    worker stopped cleanly: temporalio/sdk-python#300). Everything is done and flushed by then.
+    """
+    code = main()
+    if "temporalio" in sys.modules:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

@@ -33,6 +33,9 @@ class DaytonaComponent(Component, Generic[ConfigT], abc.ABC):
     config_model: ClassVar[type[ComponentConfig]]
     #: Markdown shown in the canvas UI and rendered into docs/components/.
     docs: ClassVar[str]
+    #: It creates a sandbox: a cancel looks one up by the execution's creation key even when the
+    #: metadata names none (the create's answer, or the record of the create, was lost).
+    creates_sandbox: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def run(self, step: Step, config: ConfigT) -> Outcome:
@@ -92,7 +95,7 @@ class DaytonaComponent(Component, Generic[ConfigT], abc.ABC):
         await self.execute(ctx)
 
     async def cancel(self, ctx: ExecutionContext) -> None:
-        await Step(ctx, self.client(ctx)).cancel()
+        await Step(ctx, self.client(ctx)).cancel(creates_sandbox=self.creates_sandbox)
 
     @classmethod
     async def reclaim(cls, kind: str, resource_id: str, integration: Any) -> None:

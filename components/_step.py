@@ -9,7 +9,9 @@ and returns an :class:`Outcome`; the step does the rest, the same way for all si
 * **Waits.** A command is followed through the toolbox's output stream, which ends when the
   command exits (one request for its life); where a server offers no stream, and for sandbox
   starts, the step polls with one backoff, first after milliseconds. While it waits, the engine
-  may run other nodes (``ctx.waiting()``).
+  may run other nodes (``ctx.waiting()``). A wait that outlasts ``ctx.hook_wait_limit`` (a
+  distributed engine, where a waiting hook holds a worker slot) is handed to the engine: the step
+  schedules a check, fast first, and the check resumes the same wait from the metadata.
 * **Retries.** One policy, in the client; the step adds only what the client cannot know: a
   sandbox found stopped under a command that had not started yet is started again once.
 * **Resources and clean-up.** What the step makes is recorded as it is made (run resources for
@@ -66,6 +68,10 @@ KILL_GRACE_SECONDS = 10.0
 
 _OUTCOME = "outcome"
 _CLEANUP = "cleanup"
+#: The wait last handed to the engine and the delay of its check (its backoff survives the re-run).
+_HANDOFF = "handoff"
+#: A restart of a stopped sandbox under way: its sandbox and when it must be started by.
+_RESTARTING = "restarting"
 _SANDBOX_ENTRIES = frozenset({"discardSandbox", "releaseSandbox"})
 #: While a command's output is followed, its status is also asked this often (a stream a proxy
 #: keeps open after the exit must not hold the node).
@@ -80,6 +86,29 @@ class SandboxRestartError(ComponentError):
 
 class InterruptedCommandError(ComponentError):
     """A command had started when its sandbox's processes died; it is not run again."""
+
+
+class _WaitHandedOff(Exception):
+    """A wait outlasted the context's hook wait limit: the hook ends, and a check resumes the wait.
+
+    Not a ``ComponentError``: nothing failed, and no handler on its way up to :meth:`Step.drive`
+    (which schedules the check) may take it for a failure.
+    """
+
+    def __init__(self, wait: str) -> None:
+        super().__init__(f"wait {wait} handed to the engine")
+        self.wait = wait
+        #: Metadata the waiter adds on its way out (what a re-run needs beyond what is saved).
+        self.saves: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class _WaitLimit:
+    """When a wait is handed to the engine; ``wait`` names it, so the check's backoff continues
+    across the checks of one wait and starts fast again for the next."""
+
+    wait: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -145,7 +174,12 @@ class Step:
 
     def save(self, **values: Any) -> None:
         """Persist ``values`` (durable once this returns)."""
-        self.ctx.metadata.set({**self.ctx.metadata.get(), **values})
+        current = self.ctx.metadata.get()
+        updated = {**current, **values}
+        if updated != current:
+            # A re-run repeats its saves (once per check when waits are handed to the engine): only
+            # a change is written (on a distributed engine each write is a history event).
+            self.ctx.metadata.set(updated)
 
     def on_end(self, action: dict[str, Any], *, only_on_failure: bool = False) -> None:
         """Record a clean-up to run when the execution ends (or only when it fails or is cancelled)."""
@@ -153,7 +187,10 @@ class Step:
 
     def _cleanups_with(self, action: dict[str, Any], *, only_on_failure: bool) -> list[dict[str, Any]]:
         entry = {**action, "onlyOnFailure": only_on_failure}
-        kept = [item for item in self.get(_CLEANUP) or [] if not _same_target(item, entry)]
+        recorded: list[dict[str, Any]] = self.get(_CLEANUP) or []
+        if entry in recorded:
+            return recorded  # a re-run records it again: unchanged, so nothing is written
+        kept = [item for item in recorded if not _same_target(item, entry)]
         return [*kept, entry]
 
     # --- how the execution ends ---------------------------------------------------------------------
@@ -174,6 +211,9 @@ class Step:
             outcome = await work(self)
         except asyncio.CancelledError:
             raise  # the engine cancels and then calls cancel(), which cleans up
+        except _WaitHandedOff as handoff:
+            self._schedule_resume(handoff)
+            return
         except Exception as error:
             message = str(error)
             self.save(**{_OUTCOME: {"failure": message}})
@@ -188,14 +228,28 @@ class Step:
         await self._clean_up(failed=not outcome.succeeded)
         self.ctx.emit(outcome.channel, outcome.payload)
 
-    async def cancel(self) -> None:
+    def _schedule_resume(self, handoff: _WaitHandedOff) -> None:
+        """Save what the handed-off wait needs and ask for the check that resumes it (the same
+        wait's checks back off; another wait's start fast)."""
+        previous = self.get(_HANDOFF) or {}
+        same_wait = previous.get("wait") == handoff.wait
+        delay = _timing.next_check_delay(previous.get("delay") if same_wait else None)
+        self.save(**handoff.saves, **{_HANDOFF: {"wait": handoff.wait, "delay": delay}})
+        self.ctx.schedule_check(delay)
+
+    async def cancel(self, *, creates_sandbox: bool = False) -> None:
         """Undo what the execution made: its sessions end, and a sandbox it made or was making is
-        deleted (one kept on failure too: a cancelled execution keeps nothing)."""
+        deleted (one kept on failure too: a cancelled execution keeps nothing).
+
+        With ``creates_sandbox`` (a component that creates one), a sandbox the metadata does not
+        name is looked up by the execution's creation key, even when no creation was recorded.
+        """
         _migrate(self.ctx)
         made = self.get("sandbox")
-        creating = self.get("creating")
+        creating = self.get("creating") or (creation_key(self.ctx) if creates_sandbox else None)
         if creating and not made:
-            # The create may be in flight, or its answer unsaved: find the sandbox by its label.
+            # The create may be in flight, or its answer unsaved (or the metadata that said it was
+            # lost): find the sandbox by its label, which the deterministic key makes knowable.
             try:
                 for sandbox in await self.client.sandboxes_created_with(str(creating)):
                     await self._discard(sandbox.id)
@@ -233,9 +287,17 @@ class Step:
     # --- waiting ------------------------------------------------------------------------------
 
     async def poll(
-        self, probe: Callable[[], Awaitable[_T | None]], *, deadline: float | None = None
+        self,
+        probe: Callable[[], Awaitable[_T | None]],
+        *,
+        deadline: float | None = None,
+        limit: _WaitLimit | None = None,
     ) -> _T | None:
-        """``probe()`` until it answers, backing off from milliseconds to seconds; None at ``deadline``."""
+        """``probe()`` until it answers, backing off from milliseconds to seconds; None at ``deadline``.
+
+        Past ``limit`` (after one last probe) the wait is handed to the engine (see
+        :meth:`wait_limit`).
+        """
         delay: float | None = None
         async with self.ctx.waiting():
             while True:
@@ -244,8 +306,27 @@ class Step:
                     return answer
                 if deadline is not None and _timing.now() >= deadline:
                     return None
+                if limit is not None and _timing.now() >= limit.at:
+                    raise _WaitHandedOff(limit.wait)
                 delay = _timing.next_poll_delay(delay)
-                await _timing.sleep(_timing.until_deadline(delay, deadline))
+                await _timing.sleep(_timing.until_deadline(delay, _earliest(deadline, limit)))
+
+    def wait_limit(self, wait: str) -> _WaitLimit | None:
+        """When a wait starting now (named ``wait``) is handed to the engine; None: never.
+
+        The context's ``hook_wait_limit`` says how long a hook may wait (None on the embedded
+        engine); a context built before the hint existed has none.
+        """
+        seconds = self._hook_wait_limit()
+        return None if seconds is None else _WaitLimit(wait, _timing.now() + seconds)
+
+    def _hands_off_waits(self) -> bool:
+        return self._hook_wait_limit() is not None
+
+    def _hook_wait_limit(self) -> float | None:
+        # A context built before the hint existed has none: its hooks wait as long as it takes.
+        seconds: float | None = getattr(self.ctx, "hook_wait_limit", None)
+        return seconds
 
     # --- sandboxes ------------------------------------------------------------------------------
 
@@ -283,7 +364,7 @@ class Step:
         return str(sandbox_id)
 
     async def _create(self, request: dict[str, Any], keep_on_failure: bool) -> SandboxInfo:
-        key = f"{self.ctx.run_id}/{self.ctx.execution_id}"
+        key = creation_key(self.ctx)
         # Recorded before the request, released once its answer is: should this process die in
         # between (or give up on the run), the run's end still finds the sandbox by its label.
         self.save(creating=key)
@@ -346,7 +427,8 @@ class Step:
             return True if sandbox.state == STARTED else None
 
         # The probe fails the node at the deadline; poll() ends early only when a restart moved it.
-        while await self.poll(started, deadline=deadline) is None:
+        limit = self.wait_limit(f"start:{sandbox_id}")
+        while await self.poll(started, deadline=deadline, limit=limit) is None:
             continue
 
     async def _discard(self, sandbox_id: str) -> None:
@@ -366,16 +448,35 @@ class Step:
             return False
         return sandbox.state in STOPPED_STATES
 
+    def restarting(self, sandbox_id: str) -> bool:
+        """Whether a restart of the sandbox was under way when an earlier attempt ended (its wait
+        handed to the engine): :meth:`restart` carries it on."""
+        pending = self.get(_RESTARTING)
+        return isinstance(pending, dict) and pending.get("sandbox") == sandbox_id
+
     async def restart(self, sandbox_id: str) -> None:
-        """Start the stopped sandbox and wait until it is started."""
-        ends_at = _timing.now() + RESTART_TIMEOUT_SECONDS
+        """Start the stopped sandbox and wait until it is started (carrying on a restart under way)."""
+        first: SandboxInfo | None = None
+        resumed = self.restarting(sandbox_id)
+        if resumed:
+            ends_at = float(self.get(_RESTARTING)["until"])
+        else:
+            ends_at = _timing.now() + RESTART_TIMEOUT_SECONDS
         try:
-            first: SandboxInfo | None = await self.client.start_sandbox(sandbox_id)
+            if not resumed:
+                if self._hands_off_waits():
+                    # The hook may end before the sandbox is started: the check must carry this on.
+                    self.save(**{_RESTARTING: {"sandbox": sandbox_id, "until": ends_at}})
+                first = await self.client.start_sandbox(sandbox_id)
 
             async def started() -> bool | None:
-                nonlocal first
+                nonlocal first, resumed
                 sandbox = first or await self.client.get_sandbox(sandbox_id)
                 first = None
+                if resumed and sandbox.state in STOPPED_STATES:
+                    # Recorded, but the start may have been lost with the attempt that recorded it.
+                    sandbox = await self.client.start_sandbox(sandbox_id)
+                resumed = False
                 if sandbox.state == STARTED:
                     return True
                 if sandbox.state in FAILED_STATES or sandbox.state in GONE_STATES or _timing.now() >= ends_at:
@@ -386,11 +487,13 @@ class Step:
                     )
                 return None
 
-            await self.poll(started)
+            await self.poll(started, limit=self.wait_limit(f"restart:{sandbox_id}"))
         except DaytonaError as error:
             raise SandboxRestartError(
                 f"sandbox {sandbox_id} was stopped and could not be started again: {error}"
             ) from None
+        if self.restarting(sandbox_id):
+            self.save(**{_RESTARTING: None})
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -433,23 +536,26 @@ class Step:
             secrets.cancel()
 
     async def _start(self, command: Command, state: dict[str, Any]) -> None:
-        """Launch the command; a sandbox found stopped before it was sent is started again, once."""
-        try:
-            await self._launch(command, state)
-        except DaytonaApiError:
-            if not await self.is_stopped(command.sandbox):
-                raise
-            if state["launched"]:
-                raise self._interrupted(command) from None
+        """Launch the command; a sandbox found stopped before it was sent is started again, once
+        (a restart an earlier attempt handed to the engine is carried on, then the command starts)."""
+        if not self.restarting(command.sandbox):
+            try:
+                await self._launch(command, state)
+                return
+            except DaytonaApiError:
+                if not await self.is_stopped(command.sandbox):
+                    raise
+                if state["launched"]:
+                    raise self._interrupted(command) from None
             self.ctx.logger.warning(
                 "sandbox %s was stopped: starting it again to run the command", command.sandbox
             )
-            await self.restart(command.sandbox)
-            # The command starts now: its time limit counts from here.
-            state["startedAt"] = _timing.now()
-            state["deadline"] = None if command.timeout is None else state["startedAt"] + command.timeout
-            self.save(**{command.key: state})
-            await self._launch(command, state)
+        await self.restart(command.sandbox)
+        # The command starts now: its time limit counts from here.
+        state["startedAt"] = _timing.now()
+        state["deadline"] = None if command.timeout is None else state["startedAt"] + command.timeout
+        self.save(**{command.key: state})
+        await self._launch(command, state)
 
     def _interrupted(self, command: Command) -> InterruptedCommandError:
         sandbox = command.sandbox
@@ -497,32 +603,49 @@ class Step:
         deadline = state["deadline"]
         masking = _Masking(await secrets)
         output = OutputBuffer(command.keep_bytes)
+        # The stream and the logs give the output from its start: what an earlier attempt already
+        # showed (its wait handed to the engine) is not shown again.
+        shown = _Shown(int(state.get("shown", 0)))
+        limit = self.wait_limit(command.key)
+
+        def report(text: str) -> None:
+            new = shown.after(text)
+            if new:
+                self.ctx.report_output(new)
 
         def on_output(data: bytes) -> None:
             text = masking.feed(data)
             if text:
                 output.add(text)
-                self.ctx.report_output(text)
+                report(text)
 
         exit_code: int | None = None
-        async with self.ctx.waiting():
-            if await self._follow(state, on_output):
-                exit_code = (await self.client.get_session_command(sandbox, session, command_id)).exit_code
-        if exit_code is None:
-            exit_code = await self._poll_exit(state)
+        try:
+            async with self.ctx.waiting():
+                if await self._follow(state, on_output, limit):
+                    status = await self.client.get_session_command(sandbox, session, command_id)
+                    exit_code = status.exit_code
+            polled = exit_code is None
+            if polled:
+                exit_code = await self._poll_exit(state, limit)
+        except _WaitHandedOff as handoff:
+            handoff.saves[command.key] = {**state, "shown": shown.count}
+            raise
+        if polled:
             # Without a (whole) stream, the output is read once, at the end.
             streamed = output.total > 0
             output = OutputBuffer(command.keep_bytes)
             masking = _Masking(masking.values)
             text = masking.feed((await self._logs(state)).encode()) + masking.flush()
             output.add(text)
+            shown.rewind()
             if not streamed:
-                self.ctx.report_output(text)
+                report(text)
         else:
             rest = masking.flush()
             if rest:
                 output.add(rest)
-                self.ctx.report_output(rest)
+                report(rest)
         if exit_code is None:
             # The in-sandbox timeout did not end it: end the session, which ends its processes.
             await self._end_session(sandbox, session)
@@ -530,21 +653,35 @@ class Step:
         past_deadline = deadline is not None and _timing.now() >= deadline
         return CommandResult(exit_code, output, past_deadline and exit_code in TIMEOUT_EXIT_CODES)
 
-    async def _follow(self, state: dict[str, Any], on_output: Callable[[bytes], None]) -> bool:
+    async def _follow(
+        self, state: dict[str, Any], on_output: Callable[[bytes], None], limit: _WaitLimit | None
+    ) -> bool:
         """Follow the command's output stream to its end; False when the rest is left to polling
-        (no stream offered, a stream that broke, or one still open past the kill grace).
+        (no stream offered, a stream that broke, or one still open past the kill grace). Past
+        ``limit``, the wait is handed to the engine (a check follows the stream again).
 
         A status check every :data:`_WATCH_SECONDS` runs beside the stream: a stream that stays
         open after the command ended (a proxy holding it) does not hold the node.
         """
         deadline = state["deadline"]
-        limit = None if deadline is None else max(0.0, deadline + KILL_GRACE_SECONDS - _timing.now())
+        grace = None if deadline is None else max(0.0, deadline + KILL_GRACE_SECONDS - _timing.now())
+        hand_off = None if limit is None else max(0.0, limit.at - _timing.now())
+        handing_off = hand_off is not None and (grace is None or hand_off < grace)
+        timeout = hand_off if handing_off else grace
         follow = asyncio.ensure_future(self.client.follow_session_command(*_command_of(state), on_output))
         watch = asyncio.ensure_future(self._watch_exit(state))
         try:
-            done, _ = await asyncio.wait({follow, watch}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {follow, watch}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             if watch in done and follow not in done:
                 # Ended by its status; the stream's last frames may still be on their way.
+                done, _ = await asyncio.wait({follow}, timeout=_STREAM_CLOSE_GRACE_SECONDS)
+            if follow not in done and handing_off and limit is not None:
+                if not await self._has_exited(state):
+                    raise _WaitHandedOff(limit.wait)
+                # It ended while the stream was being replayed: however short the limit, a check
+                # always gets to the end (the stream's last frames, else the logs).
                 done, _ = await asyncio.wait({follow}, timeout=_STREAM_CLOSE_GRACE_SECONDS)
             if follow not in done:
                 return False
@@ -562,11 +699,16 @@ class Step:
         """Return once the command's status says it exited (asked every :data:`_WATCH_SECONDS`)."""
         while True:
             await asyncio.sleep(_WATCH_SECONDS)
-            with contextlib.suppress(DaytonaError):
-                if (await self.client.get_session_command(*_command_of(state))).exit_code is not None:
-                    return
+            if await self._has_exited(state):
+                return
 
-    async def _poll_exit(self, state: dict[str, Any]) -> int | None:
+    async def _has_exited(self, state: dict[str, Any]) -> bool:
+        """Whether the command's status says it exited (a status that cannot be read says no)."""
+        with contextlib.suppress(DaytonaError):
+            return (await self.client.get_session_command(*_command_of(state))).exit_code is not None
+        return False
+
+    async def _poll_exit(self, state: dict[str, Any], limit: _WaitLimit | None) -> int | None:
         """The exit code once the command ended; None when it still runs past its kill grace."""
         deadline = state["deadline"]
 
@@ -576,7 +718,9 @@ class Step:
             )
             return status.exit_code
 
-        return await self.poll(exited, deadline=None if deadline is None else deadline + KILL_GRACE_SECONDS)
+        return await self.poll(
+            exited, deadline=None if deadline is None else deadline + KILL_GRACE_SECONDS, limit=limit
+        )
 
     async def _until_ready(
         self,
@@ -594,7 +738,7 @@ class Step:
                 return (status.exit_code,)
             return (None,) if await ready() else None
 
-        answer = await self.poll(settled, deadline=state["deadline"])
+        answer = await self.poll(settled, deadline=state["deadline"], limit=self.wait_limit(command.key))
         masking = _Masking(await secrets)
         output = OutputBuffer(command.keep_bytes)
         output.add(masking.feed((await self._logs(state)).encode()) + masking.flush())
@@ -683,6 +827,17 @@ async def reclaim_sandbox(client: DaytonaClient, kind: str, resource_id: str) ->
     await delete_if_present(client, resource_id)
 
 
+def creation_key(ctx: ExecutionContext) -> str:
+    """The idempotency key (and label) of the sandbox an execution creates: the same on every attempt."""
+    return f"{ctx.run_id}/{ctx.execution_id}"
+
+
+def _earliest(deadline: float | None, limit: _WaitLimit | None) -> float | None:
+    """The sooner of a deadline and a hand-off (None: neither)."""
+    moments = [moment for moment in (deadline, None if limit is None else limit.at) if moment is not None]
+    return min(moments, default=None)
+
+
 def _start_failure(sandbox: SandboxInfo, deadline: float) -> str | None:
     """Why the sandbox will never start, or None while it still may."""
     if sandbox.state in FAILED_STATES:
@@ -716,6 +871,26 @@ def _describe(entry: dict[str, Any]) -> str:
 def _command_of(state: dict[str, Any]) -> tuple[str, str, str]:
     """Sandbox, session and command ID of a started command's persisted state."""
     return str(state["sandbox"]), str(state["session"]), str(state["commandId"])
+
+
+class _Shown:
+    """How much of a command's output (masked text, counted from its start) the live view was
+    shown: a check that follows the command again gets its output from the start once more."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._position = 0
+
+    def after(self, text: str) -> str:
+        """What of ``text``, the output's next piece, was not shown yet; all of it counts as shown now."""
+        start = self.count - self._position
+        self._position += len(text)
+        self.count = max(self.count, self._position)
+        return text[max(0, start) :]
+
+    def rewind(self) -> None:
+        """The output comes again from its start."""
+        self._position = 0
 
 
 class _Masking:

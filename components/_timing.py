@@ -12,6 +12,10 @@ from datetime import UTC, datetime
 
 FIRST_POLL_DELAY = 0.005
 MAX_POLL_DELAY = 2.0
+#: A wait handed to the engine (``ctx.hook_wait_limit``) is checked again after this, first...
+FIRST_CHECK_DELAY = 0.1
+#: ...doubling up to this: a long wait is noticed within seconds of its end (SuperPlane checks every 5 s).
+MAX_CHECK_DELAY = 5.0
 
 
 def now() -> float:
@@ -34,6 +38,13 @@ def next_poll_delay(previous: float | None) -> float:
     if previous is None or previous <= 0:
         return FIRST_POLL_DELAY
     return min(MAX_POLL_DELAY, previous * 2)
+
+
+def next_check_delay(previous: float | None) -> float:
+    """Double the previous check's delay, from :data:`FIRST_CHECK_DELAY` up to :data:`MAX_CHECK_DELAY`."""
+    if previous is None or previous <= 0:
+        return FIRST_CHECK_DELAY
+    return min(MAX_CHECK_DELAY, previous * 2)
 
 
 def until_deadline(delay: float, deadline: float | None) -> float:

@@ -202,6 +202,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
     payload_type = RepositorySandboxPayload
     config_model = CreateRepositorySandboxConfig
     docs = DOCS
+    creates_sandbox = True
     #: Shell scripts are full of ``<<`` heredocs: the script is never read as an expression.
     literal_fields = frozenset({"bootstrap.script"})
 
@@ -250,7 +251,8 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         secrets = resolve_secrets(config.secret_specs(), step.ctx.secrets)
         try:
             if step.get("cloning"):
-                if await step.is_stopped(sandbox_id):
+                # A restart an earlier attempt handed to the engine is carried on.
+                if step.restarting(sandbox_id) or await step.is_stopped(sandbox_id):
                     await step.restart(sandbox_id)
                 with contextlib.suppress(DaytonaNotFoundError):
                     await step.client.delete_file(sandbox_id, config.directory, recursive=True)

@@ -82,6 +82,7 @@ class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
     payload_type = SandboxPayload
     config_model = CreateSandboxConfig
     docs = DOCS
+    creates_sandbox = True
 
     async def run(self, step: Step, config: CreateSandboxConfig) -> Outcome:
         sandbox_id = await step.create_sandbox(config, config.timeout)

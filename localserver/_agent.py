@@ -1223,10 +1223,38 @@ class _Session:
         return {"sessionId": self.session_id, "commands": commands}
 
     def kill(self) -> None:
+        """End the shell and everything its commands started, in whatever process group: a command
+        under coreutils ``timeout`` runs in a group of its own, which the shell's group does not reach."""
         import signal
 
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        groups = _descendant_groups(self.proc.pid) - {os.getpgrp()}
+        for pgid in (self.proc.pid, *groups):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+
+
+def _descendant_groups(root: int) -> set[int]:
+    """The process groups of the processes descending from ``root`` (read from ``/proc`` first, so
+    none is reparented away by the kills that follow)."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)], groups[int(entry)] = int(fields[1]), int(fields[2])
+    found: set[int] = set()
+    for pid in parents:
+        ancestor = pid
+        while ancestor > 1 and ancestor != root:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == root and pid != root:
+            found.add(groups[pid])
+    return found
 
 
 def _clean_path(raw: Any) -> str:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from daytonaflow.runner.engine import (
         DEFAULT_MAX_ACTIVE_HOOKS,
         DEFAULT_MAX_RESUME_ATTEMPTS,
-        MANUAL_RUN_EVENT,
         Engine,
     )
     from daytonaflow.runner.errors import (
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
         RunStoreError,
     )
     from daytonaflow.runner.graph import CanvasGraph
+    from daytonaflow.runner.hooks import MANUAL_RUN_EVENT
     from daytonaflow.runner.preview import (
         ExpressionFunction,
         PreviewError,
@@ -72,7 +72,7 @@ _EXPORTS = {
     "parse_canvas": "daytonaflow.runner.canvas",
     "DEFAULT_MAX_ACTIVE_HOOKS": "daytonaflow.runner.engine",
     "DEFAULT_MAX_RESUME_ATTEMPTS": "daytonaflow.runner.engine",
-    "MANUAL_RUN_EVENT": "daytonaflow.runner.engine",
+    "MANUAL_RUN_EVENT": "daytonaflow.runner.hooks",
     "Engine": "daytonaflow.runner.engine",
     "CanvasError": "daytonaflow.runner.errors",
     "CanvasIssue": "daytonaflow.runner.errors",

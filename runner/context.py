@@ -121,14 +121,15 @@ class NodeContext:
         config: dict[str, Any],
         integration: Any,
         secrets: SecretsProvider,
-        metadata: StoredMetadata,
-        resources: RunResources,
+        metadata: MetadataStore,
+        resources: ResourceTracker,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
         inputs: tuple[NodeInput, ...] = (),
         expected_sources: tuple[str, ...] = (),
         evaluator: Callable[[str, str | None], Any] | None = None,
         slot: HookSlot | None = None,
         on_output: Callable[[str], None] | None = None,
+        hook_wait_limit: float | None = None,
     ) -> None:
         self.run_id = run_id
         self.node_id = node_id
@@ -142,6 +143,7 @@ class NodeContext:
         self.logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = logger
         self.inputs = inputs
         self.expected_sources = expected_sources
+        self.hook_wait_limit = hook_wait_limit
         self._evaluator = evaluator
         self._component = component
         self._slot = slot

@@ -17,15 +17,10 @@ import time
 import uuid
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ValidationError
-
-from daytonaflow import documents
 from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
-from daytonaflow.events import Event
 from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression, resolve
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
@@ -37,8 +32,18 @@ from daytonaflow.runner.context import (
     RunResources,
     StoredMetadata,
 )
-from daytonaflow.runner.errors import CanvasError, RunInputError, RunNotFoundError
+from daytonaflow.runner.errors import CanvasError, RunNotFoundError
 from daytonaflow.runner.graph import CanvasGraph
+from daytonaflow.runner.hooks import (
+    MANUAL_RUN_EVENT,
+    Phase,
+    describe_error,
+    emitted_event,
+    hook_input,
+    manual_trigger_event,
+    mentions_delimiters,
+    pick_upstream,
+)
 from daytonaflow.runner.ownership import current_owner, owner_alive
 from daytonaflow.runner.progress import Observer, RunUpdate
 from daytonaflow.runner.registry import ComponentRegistry
@@ -67,8 +72,6 @@ from daytonaflow.runner.store import (
 )
 from daytonaflow.runner.validation import check_canvas
 
-#: The event type the start trigger emits; its ``data`` is the run input.
-MANUAL_RUN_EVENT = "manual.run"
 #: How many component hooks may run at once across the engine's runs. A fan-out of thousands of
 #: nodes then holds thousands of small waiting tasks, not thousands of clients and buffers.
 DEFAULT_MAX_ACTIVE_HOOKS = 128
@@ -81,8 +84,6 @@ DEFAULT_MAX_RESUME_ATTEMPTS = 2
 #: distinct nodes is never mistaken for a loop.
 DEFAULT_MAX_NODE_EXECUTIONS = 1000
 _log = logging.getLogger("daytonaflow.runner")
-
-Phase = Literal["execute", "check"]
 
 
 @dataclass(eq=False)
@@ -105,10 +106,7 @@ class _Execution:
 
     def current_input(self, phase: Phase) -> str | None:
         """The event the hook about to run answers: a joining node's next input (its latest on a check)."""
-        if not self.joins:
-            return self.trigger_event_id
-        position = self.inputs_seen if phase == "execute" else self.inputs_seen - 1
-        return self.inputs[min(max(position, 0), len(self.inputs) - 1)] if self.inputs else None
+        return hook_input(self.trigger_event_id, self.inputs, self.inputs_seen, joins=self.joins, phase=phase)
 
     def is_stuck(self) -> bool:
         """A joining execution that has had every input, holds no timer and runs no hook."""
@@ -171,14 +169,7 @@ class _Run:
         upstream = self.upstream_of.get(node_id)
         if upstream is None:
             upstream = self.upstream_of[node_id] = self.graph.ancestors(node_id)
-        emitted = [self.latest[other] for other in upstream if other in self.latest]
-        for attribute in ("node_name", "node_id", "component"):
-            found = [pair for pair in emitted if getattr(pair[1], attribute) == key]
-            if attribute == "component" and len({entry.node_name for _, entry in found}) > 1:
-                return None  # ambiguous: the template must name the node
-            if found:
-                return max(found, key=lambda pair: pair[0])[1]
-        return None
+        return pick_upstream([self.latest[other] for other in upstream if other in self.latest], key)
 
     def chain(self, event_id: str | None) -> EventChain | None:
         """The events from the run's trigger down to ``event_id``, oldest first (None: no event)."""
@@ -200,7 +191,9 @@ class Engine:
     """Runs canvases against a :class:`RunStore`; many runs at once, on the running event loop.
 
     ``registry`` maps component names to classes (default: entry-point discovery);
-    ``integration`` is handed, opaque, to every component as ``ctx.integration``.
+    ``integration`` is handed, opaque, to every component as ``ctx.integration``;
+    ``hook_wait_limit`` to every hook as ``ctx.hook_wait_limit`` (None by default: this engine runs
+    other hooks while one waits, so a wait need not become a scheduled check).
     """
 
     def __init__(
@@ -215,6 +208,7 @@ class Engine:
         max_active_hooks: int = DEFAULT_MAX_ACTIVE_HOOKS,
         max_resume_attempts: int | None = DEFAULT_MAX_RESUME_ATTEMPTS,
         max_node_executions: int = DEFAULT_MAX_NODE_EXECUTIONS,
+        hook_wait_limit: float | None = None,
     ) -> None:
         self.store = store
         self.registry: Mapping[str, type[Component]] = (
@@ -230,6 +224,7 @@ class Engine:
         self._hook_slots = asyncio.Semaphore(max_active_hooks)
         self._max_resume_attempts = max_resume_attempts
         self._max_node_executions = max_node_executions
+        self._hook_wait_limit = hook_wait_limit
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -247,23 +242,11 @@ class Engine:
     async def start(self, canvas: Canvas, run_input: Any = None, *, keep_resources: bool = False) -> str:
         """Validate ``canvas``, persist a new run and fire its start triggers; returns the run id.
 
-        ``run_input`` (a JSON object) is the trigger event's ``data``; without it, the payload of the
-        start trigger's first template (``configuration.templates[0].payload``), else ``{}``.
+        ``run_input`` becomes the trigger event's ``data`` (see :func:`manual_trigger_event`).
         """
         self.validate(canvas)
-        data = run_input
-        if data is None:
-            # Like SuperPlane's manual run: without input, the first payload template of the trigger.
-            templates = canvas.start_templates()
-            data = dict(templates[0].get("payload") or {}) if templates else {}
-        if not isinstance(data, dict):
-            raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
-        try:
-            # Within the limits, the input is sure to serialize into the store and the trigger event.
-            documents.check_value(data, source="the run input", max_depth=documents.MAX_DEPTH)
-        except documents.DocumentError as error:
-            raise RunInputError(str(error)) from None
-        trigger = Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
+        trigger = manual_trigger_event(canvas, run_input)
+        data = trigger["data"]
         run_id = uuid.uuid4().hex[:12]
         run = self._new_run(run_id, canvas, keep_resources, time.time())
         starts = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]
@@ -550,7 +533,7 @@ class Engine:
             ctx = self._context(run, execution, component, slot, phase)
             hook = component()
             await (hook.execute(ctx) if phase == "execute" else hook.check(ctx))
-            event = self._event_of(component, ctx) if ctx.emission is not None else None
+            event = emitted_event(component, ctx.emission.payload) if ctx.emission is not None else None
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -649,7 +632,7 @@ class Engine:
                     expression_context = ExpressionContext(chain, chain.root.entry.event, upstream=upstream)
             return expression_context
 
-        if _mentions_delimiters(node.configuration):
+        if mentions_delimiters(node.configuration):
             resolved = resolve(
                 node.configuration, context(), node=node.id, literal_paths=component.literal_fields
             )
@@ -687,6 +670,7 @@ class Engine:
             on_output=lambda text: self._notify(
                 self._node_update(progress.NODE_OUTPUT, run, execution, text=text)
             ),
+            hook_wait_limit=self._hook_wait_limit,
         )
 
     @staticmethod
@@ -697,28 +681,6 @@ class Engine:
         return NodeInput(
             entry.node_id, entry.node_name, run.channels.get(event_id, ""), event_id, entry.event
         )
-
-    def _event_of(self, component: type[Component], ctx: NodeContext) -> dict[str, Any]:
-        assert ctx.emission is not None
-        limit = documents.MAX_PAYLOAD_DEPTH
-        try:
-            event = Event.of(ctx.emission.payload)
-        except ValueError as error:
-            raise ComponentError(
-                f"{component.name} emitted a payload that cannot be stored: {error}"
-            ) from None
-        # What passes here is sure to serialize into the store and into the next nodes' context.
-        if documents.nesting_depth(event.data, stop_above=limit) > limit:
-            raise ComponentError(f"{component.name} emitted a payload nested deeper than {limit} levels")
-        try:
-            # Round-trip the data through the model: what moves on is exactly what the type allows.
-            component.payload_type.model_validate(event.data)
-        except ValidationError as error:
-            raise ComponentError(
-                f"{component.name} emitted a payload that does not match"
-                f" {component.payload_type.__name__}: {error}"
-            ) from None
-        return event.model_dump(mode="json")
 
     def _route(
         self,
@@ -785,7 +747,7 @@ class Engine:
         return any(declared.name == channel and declared.failure for declared in component.channels)
 
     def _fail(self, run: _Run, execution: _Execution, error: Exception) -> None:
-        message = _describe(error)
+        message = describe_error(error)
         if not isinstance(error, DaytonaflowError):
             _log.debug("node %s of run %s raised", execution.node.id, run.id, exc_info=error)
         with self.store.transaction():
@@ -893,7 +855,7 @@ class Engine:
                     raise ComponentError(f'component "{resource.component}" is not installed')
                 await component.reclaim(resource.kind, resource.resource_id, self.integration)
             except Exception as error:
-                message = _describe(error)
+                message = describe_error(error)
                 _log.warning(
                     "could not reclaim %s:%s of run %s: %s",
                     resource.kind,
@@ -950,23 +912,6 @@ class _ExecutionMetadata(StoredMetadata):
     def set(self, metadata: Mapping[str, Any]) -> None:
         super().set(metadata)
         self._execution.metadata = self.get()
-
-
-def _mentions_delimiters(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "<<" in value
-    if isinstance(value, dict):
-        return any(_mentions_delimiters(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_mentions_delimiters(item) for item in value)
-    return False
-
-
-def _describe(error: Exception) -> str:
-    """An error as one line: our own errors by message, anything else with its type name."""
-    if isinstance(error, DaytonaflowError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 __all__ = ["MANUAL_RUN_EVENT", "START_TRIGGER", "Engine"]

@@ -21,17 +21,15 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from daytonaflow import documents
 from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
-from daytonaflow.events import Event
 from daytonaflow.expressions import EventChain, ExpressionContext, evaluate_expression
-from daytonaflow.runner.context import NodeContext, NoSecrets, RunResources, StoredMetadata
+from daytonaflow.runner.context import NodeContext, NoSecrets
+from daytonaflow.runner.hooks import describe_error, emitted_event, pick_upstream
 from daytonaflow.temporal._settings import TemporalSettings, connect
 from daytonaflow.temporal._shared import (
     ACTIVITY_CANCEL,
@@ -42,9 +40,7 @@ from daytonaflow.temporal._shared import (
     SIGNAL_METADATA,
     SIGNAL_RESOURCE,
     WORKER_SHUTDOWN_ERROR,
-    describe,
     entry_of,
-    pick_upstream,
 )
 
 _log = logging.getLogger("daytonaflow.temporal")
@@ -82,7 +78,7 @@ class SignalSender:
         except Exception as error:
             future.cancel()
             raise SignalError(
-                f"could not record the change durably in run {workflow_id}: {describe(error)}"
+                f"could not record the change durably in run {workflow_id}: {describe_error(error)}"
             ) from None
 
     def close(self) -> None:
@@ -163,14 +159,10 @@ class _WorkflowChannel:
         self._sender.send(self._workflow_id, self._run_id, signal, self._secrets.redact(message))
 
 
-class _SignalledMetadata(StoredMetadata):
-    """Metadata whose ``set`` is durable in the workflow's history when it returns.
-
-    A :class:`StoredMetadata` for NodeContext's sake; it keeps its value itself and has no store.
-    """
+class _SignalledMetadata:
+    """Metadata whose ``set`` is durable in the workflow's history when it returns."""
 
     def __init__(self, channel: _WorkflowChannel, initial: Mapping[str, Any]) -> None:
-        # No RunStore behind it: the workflow's history is the store (the base's __init__ needs one).
         self._channel = channel
         self._value = copy.deepcopy(dict(initial))
 
@@ -183,11 +175,10 @@ class _SignalledMetadata(StoredMetadata):
         self._value = value
 
 
-class _SignalledResources(RunResources):
+class _SignalledResources:
     """Resources recorded in the workflow's history before ``acquire``/``release`` return."""
 
     def __init__(self, channel: _WorkflowChannel) -> None:
-        # As _SignalledMetadata: the workflow keeps the run's resources, not a RunStore.
         self._channel = channel
 
     def acquire(self, kind: str, resource_id: str) -> None:
@@ -261,7 +252,7 @@ class CanvasActivities:
             if ctx.emission is not None:
                 result["emit"] = {
                     "channel": ctx.emission.channel,
-                    "event": _event_of(component, ctx),
+                    "event": emitted_event(component, ctx.emission.payload),
                     "summary": ctx.emission.payload.failure_summary(),
                 }
             elif ctx.check_delay is not None:
@@ -277,7 +268,7 @@ class CanvasActivities:
         except Exception as error:
             if not isinstance(error, DaytonaflowError):
                 _log.debug("node %s raised", ctx.node_id, exc_info=error)
-            result = {"metadata": metadata.get(), "error": describe(error)}
+            result = {"metadata": metadata.get(), "error": describe_error(error)}
         finally:
             beating.cancel()
         return dict(secrets.redact(result))
@@ -295,7 +286,7 @@ class CanvasActivities:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            return dict(secrets.redact({"error": describe(error)}))
+            return dict(secrets.redact({"error": describe_error(error)}))
         finally:
             beating.cancel()
         return {}
@@ -312,7 +303,7 @@ class CanvasActivities:
                 raise ComponentError(f'component "{name}" is not installed')
             await component.reclaim(str(request["kind"]), str(request["resource_id"]), self._integration)
         except Exception as error:
-            return {"error": describe(error)}
+            return {"error": describe_error(error)}
         finally:
             beating.cancel()
         return {}
@@ -357,9 +348,8 @@ class CanvasActivities:
             expected_sources=tuple(request.get("expected_sources", ())),
             evaluator=_evaluator(node["id"], request.get("expression")),
             on_output=progress.add,
+            hook_wait_limit=request.get("hook_wait_limit"),
         )
-        # The hint H-step's NodeContext takes as hook_wait_limit=; set on the instance either way.
-        vars(ctx)["hook_wait_limit"] = request.get("hook_wait_limit")
         return ctx, metadata
 
 
@@ -385,23 +375,3 @@ def _evaluator(node_id: str, expression: dict[str, Any] | None) -> Callable[[str
         upstream=lambda key: pick_upstream(upstream, key),
     )
     return lambda text, field: evaluate_expression(text, context, node=node_id, field=field)
-
-
-def _event_of(component: type[Component], ctx: NodeContext) -> dict[str, Any]:
-    """The emitted event, checked exactly as runner/engine.py's ``Engine._event_of`` checks it."""
-    assert ctx.emission is not None
-    limit = documents.MAX_PAYLOAD_DEPTH
-    try:
-        event = Event.of(ctx.emission.payload)
-    except ValueError as error:
-        raise ComponentError(f"{component.name} emitted a payload that cannot be stored: {error}") from None
-    if documents.nesting_depth(event.data, stop_above=limit) > limit:
-        raise ComponentError(f"{component.name} emitted a payload nested deeper than {limit} levels")
-    try:
-        component.payload_type.model_validate(event.data)
-    except ValidationError as error:
-        raise ComponentError(
-            f"{component.name} emitted a payload that does not match"
-            f" {component.payload_type.__name__}: {error}"
-        ) from None
-    return event.model_dump(mode="json")

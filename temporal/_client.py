@@ -7,7 +7,7 @@ import contextlib
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -26,13 +26,10 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from daytonaflow import documents
 from daytonaflow.component import Component
-from daytonaflow.events import Event
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import Canvas
-from daytonaflow.runner.engine import MANUAL_RUN_EVENT
-from daytonaflow.runner.errors import RunInputError
+from daytonaflow.runner.hooks import manual_trigger_event
 from daytonaflow.runner.progress import Observer, RunUpdate
 from daytonaflow.runner.registry import ComponentRegistry
 from daytonaflow.runner.store import RUN_CANCELLED, RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, RunRecord
@@ -108,8 +105,8 @@ class TemporalRuns:
         """Validate ``canvas`` as the embedded engine does, then start its workflow; returns the run id."""
         components = registry if registry is not None else ComponentRegistry.discover()
         check_canvas(canvas, components)
-        data = _run_data(canvas, run_input)
-        trigger = Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
+        trigger = manual_trigger_event(canvas, run_input)
+        data = trigger["data"]
         run_id = uuid.uuid4().hex[:12]
         await self.client.start_workflow(
             WORKFLOW_NAME,
@@ -369,18 +366,3 @@ def _record_of(
         created_at=description.start_time.timestamp(),
         finished_at=description.close_time.timestamp() if description.close_time else None,
     )
-
-
-def _run_data(canvas: Canvas, run_input: Any) -> dict[str, Any]:
-    """The trigger event's data, checked exactly as ``Engine.start`` checks it (same messages)."""
-    data = run_input
-    if data is None:
-        templates = canvas.start_templates()
-        data = dict(templates[0].get("payload") or {}) if templates else {}
-    if not isinstance(data, dict):
-        raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
-    try:
-        documents.check_value(data, source="the run input", max_depth=documents.MAX_DEPTH)
-    except documents.DocumentError as error:
-        raise RunInputError(str(error)) from None
-    return data

@@ -17,7 +17,7 @@ import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from daytonaflow.runner import progress
     from daytonaflow.runner.canvas import Canvas, Node, NodeType, parse_canvas
     from daytonaflow.runner.graph import CanvasGraph
+    from daytonaflow.runner.hooks import Phase, describe_error, hook_input, mentions_delimiters, pick_upstream
     from daytonaflow.runner.progress import RunUpdate
     from daytonaflow.runner.store import (
         EXEC_CANCELLED,
@@ -68,14 +69,9 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_RESOURCE,
         WORKER_SHUTDOWN_ERROR,
         WORKFLOW_NAME,
-        describe,
         entry_json,
-        mentions_delimiters,
-        pick_upstream,
-        upstream_order,
     )
 
-Phase = Literal["execute", "check"]
 
 #: Temporal terminates a workflow at 50 MB of history (and 50,000 events: RunOptions.max_history_events);
 #: the run fails cleanly before.
@@ -120,10 +116,7 @@ class _Execution:
 
     def current_input(self, phase: Phase) -> str | None:
         """The event the hook about to run answers (see runner/engine.py's ``_Execution``)."""
-        if not self.joins:
-            return self.trigger_event_id
-        position = self.inputs_seen if phase == "execute" else self.inputs_seen - 1
-        return self.inputs[min(max(position, 0), len(self.inputs) - 1)] if self.inputs else None
+        return hook_input(self.trigger_event_id, self.inputs, self.inputs_seen, joins=self.joins, phase=phase)
 
     def is_stuck(self) -> bool:
         return (
@@ -192,7 +185,7 @@ class CanvasWorkflow:
             # The client validated the canvas: an input it did not write (another client's, an older
             # one's) fails the run at once instead of failing its workflow task forever.
             raise ApplicationError(
-                f"cannot run: {describe(error)}", type=RUN_FAILED_ERROR, non_retryable=True
+                f"cannot run: {describe_error(error)}", type=RUN_FAILED_ERROR, non_retryable=True
             ) from None
         self._start_triggers(params["trigger_event"])
         try:
@@ -441,7 +434,7 @@ class CanvasWorkflow:
             upstream = self._upstream_of[node_id] = self._graph.ancestors(node_id)
         # Sorted by emit order: the set's iteration order is no part of the answer, nor of history.
         return sorted(
-            (self._latest[other] for other in upstream if other in self._latest), key=upstream_order
+            (self._latest[other] for other in upstream if other in self._latest), key=lambda pair: pair[0]
         )
 
     # --- one node execution --------------------------------------------------------------------
@@ -659,7 +652,7 @@ class CanvasWorkflow:
             self._start_execution(downstream)
 
     def _fail(self, execution: _Execution, error: Exception) -> None:
-        message = describe(error)
+        message = describe_error(error)
         execution.status = EXEC_FAILED
         execution.error = message
         execution.finished_at = self._now()
@@ -754,7 +747,7 @@ class CanvasWorkflow:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            workflow.logger.warning("cancelling node %s failed: %s", execution.node.id, describe(error))
+            workflow.logger.warning("cancelling node %s failed: %s", execution.node.id, describe_error(error))
             return
         if result.get("error"):
             workflow.logger.warning("cancelling node %s failed: %s", execution.node.id, result["error"])

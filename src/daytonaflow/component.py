@@ -100,6 +100,11 @@ class ExecutionContext(Protocol):
     inputs: tuple[NodeInput, ...]
     #: The distinct nodes with an edge into this one, in canvas order.
     expected_sources: tuple[str, ...]
+    #: The longest a hook should wait on something outside (a sandbox starting, a command running)
+    #: before it hands the wait to the engine as a scheduled check; None: no limit (the embedded
+    #: engine, which runs other hooks meanwhile). A distributed engine sets it: a hook that waits
+    #: there holds a worker slot. Components may ignore it (they still work, holding the slot).
+    hook_wait_limit: float | None
 
     def evaluate(self, expression: str, *, field: str | None = None) -> Any:
         """The value of a bare expression (no delimiters) in the context the node's templates see.

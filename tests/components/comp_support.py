@@ -104,6 +104,8 @@ class FakeContext:
     reported: list[str] = field(default_factory=list)
     #: How many times the component said it waits (the engine then frees its hook slot).
     waits: int = 0
+    #: How long a hook may wait before it hands the wait to the engine (None: as long as it takes).
+    hook_wait_limit: float | None = None
 
     def emit(self, channel: str, payload: Payload) -> None:
         assert not self.emitted, "a node execution emits once"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import http.server
+import shlex
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,21 @@ def test_deleted_session_is_gone(api: Api, sandbox: dict[str, Any]) -> None:
     _session(api, sandbox["id"], "short")
     assert api.toolbox("DELETE", sandbox["id"], "/process/session/short").status_code == 204
     assert api.toolbox("GET", sandbox["id"], "/process/session/short").status_code == 404
+
+
+def test_deleting_a_session_ends_its_commands_in_their_own_process_groups(
+    api: Api, sandbox: dict[str, Any]
+) -> None:
+    # coreutils timeout runs its command in a new process group, out of the session shell's reach.
+    _session(api, sandbox["id"], "grouped")
+    _exec(api, sandbox["id"], "grouped", "timeout 300 sleep 271.25", runAsync=True)
+    count = "for p in /proc/[0-9]*; do tr '\\0\\n' '  ' < $p/cmdline; echo; done | grep -c '^sleep 271.25 $'"
+    probe = f"bash -c {shlex.quote(count + ' || true')}"
+    deadline = time.monotonic() + 30
+    while api.run(sandbox["id"], probe)["result"] != "1\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api.toolbox("DELETE", sandbox["id"], "/process/session/grouped").status_code == 204
+    assert api.run(sandbox["id"], probe)["result"] == "0\n"
 
 
 def test_duplicate_session_is_a_409(api: Api, sandbox: dict[str, Any]) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from git_repository import make_repository
 from run_support import live_sandboxes, sandbox_resources
 
 from daytonaflow.runner import Engine, RunStore, RunUpdate, load_canvas, parse_canvas
@@ -20,21 +20,6 @@ def event_data(store: RunStore, run_id: str, node_id: str) -> dict[str, Any]:
     (event,) = [e for e in store.events(run_id) if e.node_id == node_id]
     data: dict[str, Any] = event.event["data"]
     return data
-
-
-def make_repository(root: Path, *, passing: bool) -> str:
-    """A small git repository with one unittest test, passing or not; returns its file:// URL."""
-    repository = root / ("passing" if passing else "failing")
-    repository.mkdir()
-    (repository / "test_sum.py").write_text(
-        "import unittest\n\n\nclass SumTest(unittest.TestCase):\n"
-        f"    def test_sum(self):\n        self.assertEqual(1 + 1, {2 if passing else 3})\n"
-    )
-    git = ["git", "-c", "user.name=daytonaflow", "-c", "user.email=tests@daytonaflow.invalid"]
-    subprocess.run([*git, "init", "-q", "-b", "main", str(repository)], check=True)
-    subprocess.run([*git, "-C", str(repository), "add", "."], check=True)
-    subprocess.run([*git, "-C", str(repository), "commit", "-qm", "tests"], check=True)
-    return f"file://{repository}"
 
 
 async def test_hello_runs_python_in_a_sandbox_and_deletes_it(

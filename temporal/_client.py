@@ -295,18 +295,7 @@ class TemporalRuns:
         error = None
         if status == RUN_FAILED:
             _, error = await _outcome(self.client.get_workflow_handle(execution.id, run_id=execution.run_id))
-        return RunRecord(
-            id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-            canvas_name=str(memo.get("canvas", "")),
-            canvas={},
-            input=None,
-            status=status,
-            keep_resources=bool(memo.get("keepResources", False)),
-            owner=None,
-            error=error,
-            created_at=execution.start_time.timestamp(),
-            finished_at=execution.close_time.timestamp() if execution.close_time else None,
-        )
+        return _record_of(execution.id.removeprefix(WORKFLOW_ID_PREFIX), execution, status, error, memo)
 
 
 async def _outcome(handle: WorkflowHandle[Any, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -349,7 +338,7 @@ def _finished_update(record: RunRecord) -> RunUpdate:
 
 def _record_of(
     run_id: str,
-    description: WorkflowExecutionDescription,
+    description: WorkflowExecution,
     status: str,
     error: str | None,
     memo: Mapping[str, Any],

@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -467,18 +467,27 @@ async def _wait_interruptibly(
             # (a Temporal run's cancellation goes on without this process).
             os._exit(EXIT_CANCELLED)
 
+    try:
+        with _signals_handled(loop, on_signal):
+            return await waiting
+    finally:
+        if cancelling is not None:
+            await cancelling
+
+
+@contextlib.contextmanager
+def _signals_handled(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM call ``handler`` on ``loop`` while inside (where the loop can take them)."""
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, on_signal)
+            loop.add_signal_handler(signum, handler)
             installed.append(signum)
     try:
-        return await waiting
+        yield
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-        if cancelling is not None:
-            await cancelling
 
 
 async def _run_on_temporal(
@@ -910,12 +919,7 @@ async def _worker(args: argparse.Namespace, settings: TemporalSettings) -> int:
                 flush=True,
             )
 
-        installed = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, on_signal)
-                installed.append(signum)
-        try:
+        with _signals_handled(loop, on_signal):
             await run_worker(
                 settings,
                 integration=integration,
@@ -923,9 +927,6 @@ async def _worker(args: argparse.Namespace, settings: TemporalSettings) -> int:
                 stop=stop,
                 on_ready=on_ready,
             )
-        finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
     return EXIT_OK
 
 

@@ -13,7 +13,6 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
@@ -26,23 +25,17 @@ from temporal_testkit import (
     TemporalUnavailableError,
     WorkerProcess,
     find_temporal_cli,
-    temporal_required,
+    unavailable,
 )
 
 StartWorker = Callable[..., WorkerProcess]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if temporal_required():
-        pytest.fail(f"Temporal is required here but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"Temporal unavailable here: {reason}")
 
 
 @pytest.fixture(scope="session")
 def temporalio_installed() -> None:
     """The Temporal SDK (the temporal extra): skip or fail with the reason when it is missing."""
     if importlib.util.find_spec("temporalio") is None:
-        _unavailable("temporalio is not installed (pip install 'daytonaflow[temporal]')")
+        unavailable("temporalio is not installed (pip install 'daytonaflow[temporal]')")
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +44,7 @@ def temporal_server(temporalio_installed: None, tmp_path_factory: pytest.TempPat
     try:
         server = DevServer(find_temporal_cli(), log_dir=tmp_path_factory.mktemp("temporal-dev-server"))
     except TemporalUnavailableError as error:
-        _unavailable(str(error))
+        unavailable(str(error))
     try:
         server.start()
     except DevServerStartError as error:

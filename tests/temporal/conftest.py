@@ -14,7 +14,7 @@ import importlib.util
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from serve_process import ServedProcess, ServeStartError, serve_process
@@ -25,27 +25,21 @@ from temporal_testkit import (
     TemporalUnavailableError,
     WorkerPool,
     find_temporal_cli,
-    temporal_required,
+    unavailable,
 )
 
 _session_server: DevServer | None = None
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if temporal_required():
-        pytest.fail(f"Temporal is required here but unavailable: {reason}", pytrace=False)
-    pytest.skip(f"Temporal unavailable here: {reason}")
 
 
 @pytest.fixture(scope="session")
 def temporal_cli() -> Path:
     """The ``temporal`` CLI that runs the dev server (skip or fail with the reason when missing)."""
     if importlib.util.find_spec("temporalio") is None:
-        _unavailable("temporalio is not installed (pip install 'daytonaflow[temporal]')")
+        unavailable("temporalio is not installed (pip install 'daytonaflow[temporal]')")
     try:
         return find_temporal_cli()
     except TemporalUnavailableError as error:
-        _unavailable(str(error))
+        unavailable(str(error))
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,9 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 from serve_process import daytonaflow_cli
 
 LOOPBACK = "127.0.0.1"
@@ -73,6 +74,13 @@ def find_temporal_cli() -> Path:
 def temporal_required() -> bool:
     """True where a missing Temporal must fail the tests instead of skipping them (CI)."""
     return os.environ.get(REQUIRE_ENV) == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test with ``reason``, or fail it where Temporal is required (CI)."""
+    if temporal_required():
+        pytest.fail(f"Temporal is required here but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"Temporal unavailable here: {reason}")
 
 
 def free_port() -> int:

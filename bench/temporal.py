@@ -7,7 +7,10 @@ a shared machine hits both; figures are medians. Every ``baseline.`` line is the
 (``Engine`` on a SQLite store in a temporary directory, in this process).
 
 - chain: a start trigger and ``--nodes`` no-op nodes in a row; the overhead per node is the run's
-  wall divided by its nodes (a no-op does nothing, so the time is the engine's).
+  wall divided by its nodes (a no-op does nothing, so the time is the engine's). A second baseline,
+  ``baseline.chain.bare_temporal_per_step``, is Temporal's own floor on the same server: a minimal
+  workflow running as many empty activities one after another (a worker in this process, no
+  daytonaflow code), so ``temporal.chain.adapter_per_node`` is what daytonaflow adds on top.
 - throughput: ``--runs`` one-node runs submitted at once, with one and with two worker processes
   on a task queue of their own; runs per second from the first submission to the last end, and the
   two-worker/one-worker ratio (how it scales; on a machine with few cores, the dev server, the
@@ -30,8 +33,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 # The harness the Temporal tests use starts the processes (no second copy of that code here).
@@ -45,6 +52,32 @@ from daytonaflow.runner import Canvas, Engine, RunStore, load_canvas, parse_canv
 
 HELLO = ROOT / "examples" / "hello.yaml"
 _RUN_SECONDS = 900.0
+
+
+@activity.defn(name="bench.empty")
+async def _empty_activity(step: int) -> int:
+    return step
+
+
+@workflow.defn(name="bench.bareChain")
+class _BareChain:
+    """Temporal's floor for a chain: one empty activity after another, nothing else."""
+
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        for step in range(steps):
+            await workflow.execute_activity(
+                _empty_activity, step, start_to_close_timeout=timedelta(seconds=60)
+            )
+        return steps
+
+
+async def bare_chain(client: Any, task_queue: str, steps: int) -> float:
+    started = time.perf_counter()
+    await client.execute_workflow(
+        _BareChain.run, steps, id=f"bench-bare-{uuid.uuid4().hex}", task_queue=task_queue
+    )
+    return time.perf_counter() - started
 
 
 def chain_canvas(length: int) -> Canvas:
@@ -192,17 +225,35 @@ async def _measure(args: argparse.Namespace, temporal: Temporal, engine: Engine)
     await temporal_run(one_worker, client, hello)
     await embedded_run(engine, hello)
 
-    on_temporal, embedded = await interleaved(
-        args.repeat,
-        lambda: temporal_run(one_worker, client, chain),
-        lambda: embedded_run(engine, chain),
+    bare_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    bare_worker = Worker(
+        client,
+        task_queue=bare_queue,
+        workflows=[_BareChain],
+        activities=[_empty_activity],
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
+    async with bare_worker:
+        await bare_chain(client, bare_queue, 10)
+        on_temporal, embedded, bare = await interleaved(
+            args.repeat,
+            lambda: temporal_run(one_worker, client, chain),
+            lambda: embedded_run(engine, chain),
+            lambda: bare_chain(client, bare_queue, args.nodes),
+        )
     line("temporal.chain.nodes", args.nodes, "count")
     line("temporal.chain.wall", statistics.median(on_temporal), "s")
     line("baseline.chain.wall", statistics.median(embedded), "s")
     line("temporal.chain.overhead_per_node", statistics.median(on_temporal) / args.nodes * 1000, "ms")
     line("baseline.chain.overhead_per_node", statistics.median(embedded) / args.nodes * 1000, "ms")
     line("temporal.chain.overhead_ratio", statistics.median(on_temporal) / statistics.median(embedded), "x")
+    bare_per_step = statistics.median(bare) / args.nodes * 1000
+    line("baseline.chain.bare_temporal_per_step", bare_per_step, "ms")
+    line(
+        "temporal.chain.adapter_per_node",
+        statistics.median(on_temporal) / args.nodes * 1000 - bare_per_step,
+        "ms",
+    )
 
     single, double, embedded = await interleaved(
         args.repeat,

@@ -1227,7 +1227,10 @@ class _Session:
         under coreutils ``timeout`` runs in a group of its own, which the shell's group does not reach."""
         import signal
 
-        groups = _descendant_groups(self.proc.pid) - {os.getpgrp()}
+        # Once the shell is reaped its pid may be another process's: no descendants are looked up
+        # then (its own group keeps its id while any member lives, so that kill stays safe).
+        reaped = self.proc.returncode is not None
+        groups = set() if reaped else _descendant_groups(self.proc.pid) - {os.getpgrp()}
         for pgid in (self.proc.pid, *groups):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
@@ -1249,9 +1252,10 @@ def _descendant_groups(root: int) -> set[int]:
         parents[int(entry)], groups[int(entry)] = int(fields[1]), int(fields[2])
     found: set[int] = set()
     for pid in parents:
-        ancestor = pid
-        while ancestor > 1 and ancestor != root:
-            ancestor = parents.get(ancestor, 0)
+        ancestor, steps = pid, 0
+        # Bounded: a pid reused while /proc was read can make the parent links a cycle.
+        while ancestor > 1 and ancestor != root and steps <= len(parents):
+            ancestor, steps = parents.get(ancestor, 0), steps + 1
         if ancestor == root and pid != root:
             found.add(groups[pid])
     return found

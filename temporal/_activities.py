@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -50,6 +51,9 @@ SIGNAL_TIMEOUT_SECONDS = 60.0
 MIN_REDACTED_LENGTH = 4
 #: The longest piece of output a heartbeat carries (the line a live view shows).
 HEARTBEAT_TEXT_LIMIT = 200
+#: The farthest a scheduled check may be (a year): a durable timer needs a finite, bounded delay.
+MAX_CHECK_DELAY_SECONDS = 365 * 24 * 3600.0
+_OPEN_LINE_LIMIT = 4096
 
 
 class SignalError(ComponentError):
@@ -127,15 +131,22 @@ class _RecordingSecrets:
         return _redact(value, secrets)
 
 
+#: A string that is wholly an identifier (a sandbox or execution id, a creation key): masking a
+#: secret that happens to occur in one would only break the reference, never hide a secret.
+_IDENTIFIER = re.compile(r"[0-9A-Fa-f]{8}[0-9A-Fa-f/-]*")
+
+
 def _redact(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
+        if _IDENTIFIER.fullmatch(value):
+            return value
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, dict):
         return {key: _redact(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_redact(item, secrets) for item in value]
     return value
 
@@ -155,8 +166,11 @@ class _WorkflowChannel:
         self._attempt = attempt
 
     def send(self, signal: str, fields: dict[str, Any]) -> None:
-        message = {"execution_id": self._execution_id, "attempt": self._attempt, **fields}
-        self._sender.send(self._workflow_id, self._run_id, signal, self._secrets.redact(message))
+        # The envelope (which execution, which attempt) is ours, never a component's: only the
+        # fields are masked, so a secret can never turn the envelope into another execution's.
+        envelope = {"execution_id": self._execution_id, "attempt": self._attempt}
+        message = {**self._secrets.redact(fields), **envelope}
+        self._sender.send(self._workflow_id, self._run_id, signal, message)
 
 
 class _SignalledMetadata:
@@ -191,9 +205,12 @@ class _SignalledResources:
 class _Progress:
     """What a heartbeat says of a running hook: its latest output line and how much it wrote."""
 
-    def __init__(self, execution_id: str, node_id: str) -> None:
+    def __init__(self, execution_id: str, node_id: str, secrets: _RecordingSecrets | None = None) -> None:
         self._execution_id = execution_id
         self._node_id = node_id
+        self._secrets = secrets
+        #: The line being written (no newline yet): a secret split over two pieces is still masked.
+        self._open_line = ""
         self.text = ""
         self.bytes = 0
         self.pieces = 0
@@ -201,7 +218,11 @@ class _Progress:
     def add(self, text: str) -> None:
         self.bytes += len(text.encode())
         self.pieces += 1
-        lines = [line for line in text.splitlines() if line.strip()]
+        joined = self._open_line + text
+        self._open_line = joined.rsplit("\n", 1)[-1][-_OPEN_LINE_LIMIT:]
+        # Masked before it is cut to the heartbeat's length, so no part of a secret is left over.
+        visible = str(self._secrets.redact(joined)) if self._secrets is not None else joined
+        lines = [line for line in visible.splitlines() if line.strip()]
         if lines:
             self.text = lines[-1][-HEARTBEAT_TEXT_LIMIT:]
 
@@ -239,7 +260,7 @@ class CanvasActivities:
         """Run ``execute`` or ``check``; the outcome (emit, check, nothing, error) is the result."""
         component = self._component(request["node"]["component"])
         secrets = _RecordingSecrets(self._secrets)
-        progress = _Progress(request["execution_id"], request["node"]["id"])
+        progress = _Progress(request["execution_id"], request["node"]["id"], secrets)
         ctx, metadata = self._context(component, request, secrets, progress)
         beating = asyncio.create_task(_heartbeat(progress, float(request["heartbeat_seconds"])))
         try:
@@ -256,6 +277,11 @@ class CanvasActivities:
                     "summary": ctx.emission.payload.failure_summary(),
                 }
             elif ctx.check_delay is not None:
+                if not ctx.check_delay <= MAX_CHECK_DELAY_SECONDS:  # also NaN and infinity
+                    raise ComponentError(
+                        f"{component.name} scheduled a check {ctx.check_delay} s away: more than a"
+                        f" durable timer allows ({MAX_CHECK_DELAY_SECONDS:.0f} s)"
+                    )
                 result["check"] = ctx.check_delay
         except asyncio.CancelledError:
             details = activity.cancellation_details()
@@ -278,7 +304,7 @@ class CanvasActivities:
         """The component's ``cancel`` hook with the execution's latest metadata; its error is reported."""
         component = self._component(request["node"]["component"])
         secrets = _RecordingSecrets(self._secrets)
-        progress = _Progress(request["execution_id"], request["node"]["id"])
+        progress = _Progress(request["execution_id"], request["node"]["id"], secrets)
         ctx, _ = self._context(component, request, secrets, progress)
         beating = asyncio.create_task(_heartbeat(progress, float(request["heartbeat_seconds"])))
         try:

@@ -15,6 +15,10 @@ from typing import Any
 from daytonaflow.runner.engine import DEFAULT_MAX_NODE_EXECUTIONS
 from daytonaflow.runner.store import EventRecord, ExecutionRecord, ResourceRecord, RunRecord
 
+#: Above this, Temporal (which terminates a workflow at 50,000 events) could end a run before its
+#: cancel hooks and reclaim have run.
+HISTORY_EVENTS_CEILING = 45_000
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -33,6 +37,23 @@ class RunOptions:
     #: The run fails cleanly once its history holds this many events (Temporal terminates a
     #: workflow at 50,000; the run's end, its cancel hooks and reclaim need room after it).
     max_history_events: int = 40_000
+
+    def __post_init__(self) -> None:
+        # The workflow runs with these: a value it cannot run with fails the run at once, named.
+        if not self.heartbeat_seconds > 0:
+            raise ValueError(f"heartbeat_seconds must be above 0, not {self.heartbeat_seconds}")
+        if self.hook_wait_limit is not None and not self.hook_wait_limit >= 0:
+            raise ValueError(f"hook_wait_limit must be 0 or more, not {self.hook_wait_limit}")
+        if not self.cancel_timeout > 0:
+            raise ValueError(f"cancel_timeout must be above 0, not {self.cancel_timeout}")
+        for name in ("max_node_executions", "max_worker_losses"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, not {getattr(self, name)}")
+        if not 1 <= self.max_history_events <= HISTORY_EVENTS_CEILING:
+            raise ValueError(
+                f"max_history_events must be between 1 and {HISTORY_EVENTS_CEILING},"
+                f" not {self.max_history_events}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

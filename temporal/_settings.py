@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
@@ -26,7 +26,8 @@ class TemporalSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_server_name: str | None = None
-    api_key: str | None = None
+    #: Never shown: settings are held by long-lived objects whose repr may reach a log.
+    api_key: str | None = field(default=None, repr=False)
 
     @property
     def uses_tls(self) -> bool:

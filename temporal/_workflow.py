@@ -263,20 +263,34 @@ class CanvasWorkflow:
     # --- signals and queries -----------------------------------------------------------------
 
     @workflow.signal(name=SIGNAL_METADATA)
-    def on_metadata(self, message: dict[str, Any]) -> None:
-        execution = self._executions.get(str(message.get("execution_id")))
-        if execution is None or message.get("attempt") != execution.attempt:
-            return  # from an attempt the workflow has given up on (its worker was lost)
-        execution.metadata = dict(message.get("metadata") or {})
+    def on_metadata(self, message: Any) -> None:
+        # A signal handler that raises fails every replay of the run: anything malformed is ignored.
+        execution = self._signalled_execution(message)
+        metadata = message.get("metadata") if execution is not None else None
+        if execution is None or message.get("attempt") != execution.attempt or not isinstance(metadata, dict):
+            return  # from an attempt the workflow has given up on (its worker was lost), or malformed
+        execution.metadata = dict(metadata)
+
+    def _signalled_execution(self, message: Any) -> _Execution | None:
+        if not isinstance(message, dict):
+            return None
+        return self._executions.get(str(message.get("execution_id")))
 
     @workflow.signal(name=SIGNAL_RESOURCE)
-    def on_resource(self, message: dict[str, Any]) -> None:
-        execution = self._executions.get(str(message.get("execution_id")))
-        if execution is None or message.get("attempt") != execution.attempt:
+    def on_resource(self, message: Any) -> None:
+        execution = self._signalled_execution(message)
+        if execution is None:
             return
-        key = (str(message["kind"]), str(message["resource_id"]))
+        kind, resource_id, op = message.get("kind"), message.get("resource_id"), message.get("op")
+        if not isinstance(kind, str) or not isinstance(resource_id, str):
+            return
+        # An acquire from any attempt is kept (a lost attempt's sandbox exists all the same and must
+        # be reclaimed); a release only from the current one.
+        if op != "acquire" and message.get("attempt") != execution.attempt:
+            return
+        key = (kind, resource_id)
         held = self._resources.get(key)
-        if message.get("op") == "acquire":
+        if op == "acquire":
             if held is None:
                 self._resources[key] = ResourceRecord(
                     run_id=self._run_id,

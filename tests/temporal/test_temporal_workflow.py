@@ -813,3 +813,42 @@ async def test_a_failing_branch_stops_the_others_through_their_cancel_hooks_and_
         ("bad", "node.failed"),
         ("hold", "node.cancelled"),
     ]
+
+
+async def test_a_malformed_signal_is_ignored_and_the_run_goes_on(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of(
+        [{"id": "pause", "component": "wait", "configuration": {"waitFor": 2, "unit": "seconds"}}],
+        [("start", "pause")],
+    )
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    pause = None
+    while pause is None:
+        snapshot = await runs.get(run_id)
+        pause = next((e for e in snapshot.executions(run_id) if e.node_id == "pause"), None)
+    handle = temporal_client.get_workflow_handle(f"daytonaflow-{run_id}")
+    # A handler that raised would fail every replay of the run's workflow task: the run would hang.
+    await handle.signal("daytonaflow.resource", {"execution_id": pause.id, "attempt": 1})
+    await handle.signal("daytonaflow.metadata", {"execution_id": pause.id, "metadata": "not a mapping"})
+    await handle.signal("daytonaflow.resource", ["not", "a", "message"])
+    record = await asyncio.wait_for(runs.watch(run_id, lambda update: None), 120)
+    assert record.status == "succeeded"
+
+
+async def test_a_sandbox_acquired_by_an_abandoned_attempt_is_still_reclaimed(
+    worker: None, runs: TemporalRuns, temporal_client: Client
+) -> None:
+    canvas = canvas_of([{"id": "hold", "component": "test.hold"}], [("start", "hold")])
+    run_id = await runs.start(canvas, registry=TEST_COMPONENTS, options=FAST)
+    await _until(lambda: run_id in HOLDING)
+    snapshot = await runs.get(run_id)
+    hold = next(e for e in snapshot.executions(run_id) if e.node_id == "hold")
+    # A lost worker's attempt made this box before the workflow gave up on it: it exists all the same.
+    late = {"execution_id": hold.id, "attempt": 0, "op": "acquire", "kind": "test.box", "resource_id": "late"}
+    await temporal_client.get_workflow_handle(f"daytonaflow-{run_id}").signal("daytonaflow.resource", late)
+    await asyncio.wait_for(runs.cancel(run_id), 120)
+    snapshot = await runs.get(run_id)
+    states = {resource.resource_id: resource.state for resource in snapshot.resources(run_id)}
+    assert states["late"] == "reclaimed", states
+    assert ("test.box", "late") in RECLAIMED

@@ -46,9 +46,10 @@ class RunOptions:
             raise ValueError(f"hook_wait_limit must be 0 or more, not {self.hook_wait_limit}")
         if not self.cancel_timeout > 0:
             raise ValueError(f"cancel_timeout must be above 0, not {self.cancel_timeout}")
-        for name in ("max_node_executions", "max_worker_losses"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be 1 or more, not {getattr(self, name)}")
+        if self.max_node_executions < 1:
+            raise ValueError(f"max_node_executions must be 1 or more, not {self.max_node_executions}")
+        if self.max_worker_losses < 0:
+            raise ValueError(f"max_worker_losses must be 0 or more, not {self.max_worker_losses}")
         if not 1 <= self.max_history_events <= HISTORY_EVENTS_CEILING:
             raise ValueError(
                 f"max_history_events must be between 1 and {HISTORY_EVENTS_CEILING},"

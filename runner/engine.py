@@ -10,7 +10,6 @@ that idempotent through their metadata), a scheduled check is re-armed, and no e
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import logging
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
-from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression, resolve
+from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression
 from daytonaflow.runner import progress
 from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
 from daytonaflow.runner.context import (
@@ -40,9 +39,10 @@ from daytonaflow.runner.hooks import (
     describe_error,
     emitted_event,
     hook_input,
+    inputs_given,
     manual_trigger_event,
-    mentions_delimiters,
     pick_upstream,
+    resolved_configuration,
 )
 from daytonaflow.runner.ownership import current_owner, owner_alive
 from daytonaflow.runner.progress import Observer, RunUpdate
@@ -632,20 +632,11 @@ class Engine:
                     expression_context = ExpressionContext(chain, chain.root.entry.event, upstream=upstream)
             return expression_context
 
-        if mentions_delimiters(node.configuration):
-            resolved = resolve(
-                node.configuration, context(), node=node.id, literal_paths=component.literal_fields
-            )
-        else:
-            # Nothing to resolve (not even an escaped delimiter): skip building the chain's context.
-            resolved = copy.deepcopy(node.configuration)
-        if not isinstance(resolved, dict):
-            raise ComponentError(f'node "{node.id}": the configuration did not resolve to a mapping')
+        resolved = resolved_configuration(node.id, node.configuration, component.literal_fields, context)
         issues = component.validate_config(resolved, allow_expressions=False)
         if issues:
             raise ConfigError(issues, node=node.id)
-        seen = execution.inputs_seen + 1 if execution.joins and phase == "execute" else execution.inputs_seen
-        inputs = execution.inputs[:seen] if execution.joins else execution.inputs
+        inputs = inputs_given(execution.inputs, execution.inputs_seen, joins=execution.joins, phase=phase)
         return NodeContext(
             component=component,
             run_id=run.id,

@@ -7,7 +7,8 @@ finds the same upstream node on either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from daytonaflow import documents
 from daytonaflow.component import Component
 from daytonaflow.errors import ComponentError, DaytonaflowError
 from daytonaflow.events import Event, Payload
-from daytonaflow.expressions import ChainEntry
+from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.errors import RunInputError
 
@@ -113,3 +114,30 @@ def hook_input(
         return trigger_event_id
     position = inputs_seen if phase == "execute" else inputs_seen - 1
     return inputs[min(max(position, 0), len(inputs) - 1)] if inputs else None
+
+
+def resolved_configuration(
+    node_id: str,
+    configuration: dict[str, Any],
+    literal_fields: Collection[str],
+    context: Callable[[], ExpressionContext],
+) -> dict[str, Any]:
+    """A node's configuration with its expressions resolved; ``context`` is asked for only when
+    something could resolve (building a long chain's context is not free)."""
+    if mentions_delimiters(configuration):
+        resolved = resolve(configuration, context(), node=node_id, literal_paths=frozenset(literal_fields))
+    else:
+        # Nothing to resolve (not even an escaped delimiter): skip building the chain's context.
+        resolved = copy.deepcopy(configuration)
+    if not isinstance(resolved, dict):
+        raise ComponentError(f'node "{node_id}": the configuration did not resolve to a mapping')
+    return resolved
+
+
+def inputs_given(inputs: Sequence[str], inputs_seen: int, *, joins: bool, phase: Phase) -> Sequence[str]:
+    """The inputs a hook is given: all of an ordinary node's; a joining node's so far, the one it
+    is about to take included."""
+    if not joins:
+        return inputs
+    seen = inputs_seen + 1 if phase == "execute" else inputs_seen
+    return inputs[:seen]

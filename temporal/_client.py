@@ -70,7 +70,7 @@ def build_plan(canvas: Canvas, registry: Mapping[str, type[Component]]) -> dict[
     """What the workflow must know of each component the canvas uses (it never imports one)."""
     components: dict[str, Any] = {}
     for node in canvas.spec.nodes:
-        component = registry.get(node.component) if node.component in registry else None
+        component = registry.get(node.component)
         if component is None or node.component in components:
             continue
         components[node.component] = {
@@ -178,7 +178,7 @@ class TemporalRuns:
         """The run whose id is ``run_id_or_prefix`` or starts with it (unambiguously)."""
         handle, description = await self._find(run_id_or_prefix)
         run_id = (description.id or "").removeprefix(WORKFLOW_ID_PREFIX)
-        status = _STATUS.get(description.status or WorkflowExecutionStatus.RUNNING, RUN_FAILED)
+        status = _status_of(description)
         document: dict[str, Any] | None = None
         error: str | None = None
         if status != RUN_RUNNING:
@@ -291,11 +291,16 @@ class TemporalRuns:
 
     async def _listed_record(self, execution: WorkflowExecution) -> RunRecord:
         memo = await execution.memo()
-        status = _STATUS.get(execution.status or WorkflowExecutionStatus.RUNNING, RUN_FAILED)
+        status = _status_of(execution)
         error = None
         if status == RUN_FAILED:
             _, error = await _outcome(self.client.get_workflow_handle(execution.id, run_id=execution.run_id))
         return _record_of(execution.id.removeprefix(WORKFLOW_ID_PREFIX), execution, status, error, memo)
+
+
+def _status_of(execution: WorkflowExecution) -> str:
+    """The run state of a workflow's status (one that is still starting counts as running)."""
+    return _STATUS.get(execution.status or WorkflowExecutionStatus.RUNNING, RUN_FAILED)
 
 
 async def _outcome(handle: WorkflowHandle[Any, Any]) -> tuple[dict[str, Any] | None, str | None]:

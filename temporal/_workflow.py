@@ -11,7 +11,6 @@ ids from ``workflow.uuid4()``, times from ``workflow.time()``, dicts iterated in
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import json
 from collections.abc import Coroutine
@@ -25,11 +24,18 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from daytonaflow.errors import ComponentError, DaytonaflowError
-    from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, resolve
+    from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext
     from daytonaflow.runner import progress
     from daytonaflow.runner.canvas import Canvas, Node, NodeType, parse_canvas
     from daytonaflow.runner.graph import CanvasGraph
-    from daytonaflow.runner.hooks import Phase, describe_error, hook_input, mentions_delimiters, pick_upstream
+    from daytonaflow.runner.hooks import (
+        Phase,
+        describe_error,
+        hook_input,
+        inputs_given,
+        pick_upstream,
+        resolved_configuration,
+    )
     from daytonaflow.runner.progress import RunUpdate
     from daytonaflow.runner.store import (
         EXEC_CANCELLED,
@@ -596,14 +602,8 @@ class CanvasWorkflow:
             return expression_context
 
         literal = frozenset(plan.get("literal_fields", ()))
-        if mentions_delimiters(node.configuration):
-            resolved = resolve(node.configuration, context(), node=node.id, literal_paths=literal)
-        else:
-            resolved = copy.deepcopy(node.configuration)
-        if not isinstance(resolved, dict):
-            raise ComponentError(f'node "{node.id}": the configuration did not resolve to a mapping')
-        seen = execution.inputs_seen + 1 if execution.joins and phase == "execute" else execution.inputs_seen
-        inputs = execution.inputs[:seen] if execution.joins else execution.inputs
+        resolved = resolved_configuration(node.id, node.configuration, literal, context)
+        inputs = inputs_given(execution.inputs, execution.inputs_seen, joins=execution.joins, phase=phase)
         request: dict[str, Any] = {
             "run_id": self._run_id,
             "execution_id": execution.id,

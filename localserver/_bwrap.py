@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -235,6 +237,23 @@ def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[by
         os.close(log_fd)
         for fd in plan.close_after_spawn:
             os.close(fd)
+
+
+def kill_spawned(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL what :func:`spawn` started: bwrap and its whole process group.
+
+    Killing bwrap alone is not enough. Until its clone child has been given its uid map it waits
+    on an eventfd for bwrap, with ``--die-with-parent`` not armed yet; a bwrap killed in that
+    window leaves the child waiting forever, reparented to init, holding a copy of every mount
+    the host had (each home of the other sandboxes, whose loop devices then never detach). The
+    child is still in bwrap's process group then, so the group's kill reaches it. Only an
+    unreaped bwrap's group is killed: its pid, the group's id, cannot have been reused.
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
 
 
 def system_dir_args() -> list[str]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from daytonaflow.localserver._bwrap import compile_agent, plan_spawn, spawn
+from daytonaflow.localserver._bwrap import compile_agent, kill_spawned, plan_spawn, spawn
 from daytonaflow.localserver._cgroups import Cgroups
 from daytonaflow.localserver._etc import write_synthetic_etc
 from daytonaflow.localserver._limits import SandboxLimits, host_files_in_use
@@ -895,8 +895,7 @@ class SandboxManager:
     def _undo_start(self, sandbox_id: str, started: _Started) -> None:
         proc, ptys, _ = started
         self._unmount_ptys(ptys)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        kill_spawned(proc)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
         self.cgroups.kill_and_remove(sandbox_id)
@@ -988,8 +987,7 @@ class SandboxManager:
     def _kill_process(self, sandbox_id: str, running: _Running | None) -> None:
         """SIGKILL the sandbox: bwrap's --die-with-parent takes its pid namespace down with it."""
         if running is not None:
-            with contextlib.suppress(ProcessLookupError):
-                running.proc.kill()
+            kill_spawned(running.proc)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 running.proc.wait(timeout=5)
             with contextlib.suppress(FileNotFoundError):

@@ -462,3 +462,30 @@ def test_a_root_server_runs_each_sandbox_as_its_own_uid_with_no_groups(
         assert fields["Gid"] == [str(uid)] * 4
         assert fields["Groups"] == []
         assert fields["CapEff"] == ["0000000000000000"]
+
+
+def test_killing_a_spawned_sandbox_kills_the_child_bwrap_left_waiting_in_its_process_group() -> None:
+    """bwrap killed before it gave its clone child the uid map leaves that child waiting on it
+    forever (reparented to init, holding a copy of every host mount): the child is still in
+    bwrap's process group, which the kill takes down. A shell and its background child stand in
+    for bwrap and the waiting clone child."""
+    parent = subprocess.Popen(
+        ["sh", "-c", "sleep 4391 & echo $!; wait"], stdout=subprocess.PIPE, start_new_session=True
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    _bwrap.kill_spawned(parent)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _running(child):
+        assert time.monotonic() < deadline, "the child outlived its killed parent"
+        time.sleep(0.02)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (its new parent, init, may not reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

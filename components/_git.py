@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import quote
 
 from daytonaflow.components._config import ConfigPart, SecretValueRef, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError
@@ -72,8 +73,8 @@ class ResolvedCredentials:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What a message must not show."""
-        return (self.password,) if self.password else ()
+        """What a message must not show: the password as given and as a URL quotes it."""
+        return (self.password, quote(self.password, safe="")) if self.password else ()
 
 
 def resolve_credentials(step: Step, credentials: GitCredentials | None) -> ResolvedCredentials:

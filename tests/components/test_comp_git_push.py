@@ -63,6 +63,20 @@ async def test_a_rejected_push_fails_with_daytonas_reason_and_never_shows_the_pa
     assert PASSWORD not in caplog.text
 
 
+async def test_a_password_a_url_quotes_is_masked_in_that_form_too(git, make_ctx, clock):
+    password = "p@ss/w0rd:with-specials"
+    quoted = "p%40ss%2Fw0rd%3Awith-specials"
+    git.errors["git_push"] = (
+        400,
+        f"git push failed: Authentication failed for 'https://bot:{quoted}@git.test/'",
+    )
+    ctx = make_ctx(with_credentials(), secrets=DictSecrets({"github": {"token": password}}))
+    with pytest.raises(ComponentError) as raised:
+        await drive(GitPush(), ctx, clock)
+    assert "https://bot:[REDACTED]@git.test/" in str(raised.value)
+    assert quoted not in str(raised.value)
+
+
 async def test_a_detached_head_fails_before_any_push(git, make_ctx, clock):
     git.statuses = [status("")]
     expected = f"git push in {REPO}: HEAD is detached, check out a branch first"

@@ -83,7 +83,7 @@ class GitCommit(DaytonaComponent[GitCommitConfig]):
     name: ClassVar[str] = "daytona.gitCommit"
     label: ClassVar[str] = "Git Commit"
     description: ClassVar[str] = "Stage files and commit them in a git repository of a sandbox."
-    icon: ClassVar[str] = "git-commit"
+    icon: ClassVar[str] = "git-branch"
     channels = (DEFAULT_CHANNEL, NOTHING_CHANNEL)
     payload_type = GitCommittedPayload
     config_model = GitCommitConfig

@@ -64,7 +64,7 @@ class GitPull(DaytonaComponent[GitPullConfig]):
     name: ClassVar[str] = "daytona.gitPull"
     label: ClassVar[str] = "Git Pull"
     description: ClassVar[str] = "Pull the remote's commits into the current branch of a repository."
-    icon: ClassVar[str] = "download"
+    icon: ClassVar[str] = "git-branch"
     channels = (DEFAULT_CHANNEL,)
     payload_type = GitPulledPayload
     config_model = GitPullConfig

@@ -65,7 +65,7 @@ class GitPush(DaytonaComponent[GitPushConfig]):
     name: ClassVar[str] = "daytona.gitPush"
     label: ClassVar[str] = "Git Push"
     description: ClassVar[str] = "Push the current branch of a git repository in a sandbox to its remote."
-    icon: ClassVar[str] = "upload"
+    icon: ClassVar[str] = "git-branch"
     channels = (DEFAULT_CHANNEL,)
     payload_type = GitPushedPayload
     config_model = GitPushConfig

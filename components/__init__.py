@@ -1,4 +1,4 @@
-"""daytonaflow.components: the six Daytona components and the Daytona API client they share.
+"""daytonaflow.components: the Daytona components and the Daytona API client they share.
 
 Hosts discover the components through the ``daytonaflow.components`` entry-point group; the
 runner hands them a :class:`DaytonaIntegration` as ``ctx.integration``.
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
         CodeExecutionPayload,
         CommandExecutionPayload,
         DeletePayload,
+        GitCheckedOutPayload,
+        GitClonedPayload,
+        GitCommittedPayload,
+        GitPulledPayload,
+        GitPushedPayload,
+        GitStatusPayload,
         PreviewUrlPayload,
         RepositorySandboxPayload,
         SandboxPayload,
@@ -49,6 +55,12 @@ if TYPE_CHECKING:
     from daytonaflow.components.execute_code import ExecuteCode
     from daytonaflow.components.execute_command import ExecuteCommand
     from daytonaflow.components.get_preview_url import GetPreviewUrl
+    from daytonaflow.components.git_checkout import GitCheckout
+    from daytonaflow.components.git_clone import GitClone
+    from daytonaflow.components.git_commit import GitCommit
+    from daytonaflow.components.git_pull import GitPull
+    from daytonaflow.components.git_push import GitPush
+    from daytonaflow.components.git_status import GitStatus
 
 #: Where each public name lives. Names are imported on first use: an entry point loads its one
 #: component's module, and the CLI importing the integration does not import all six components.
@@ -74,11 +86,23 @@ _EXPORTS = {
     "ExecuteCode": "daytonaflow.components.execute_code",
     "ExecuteCommand": "daytonaflow.components.execute_command",
     "GetPreviewUrl": "daytonaflow.components.get_preview_url",
+    "GitCheckout": "daytonaflow.components.git_checkout",
+    "GitClone": "daytonaflow.components.git_clone",
+    "GitCommit": "daytonaflow.components.git_commit",
+    "GitPull": "daytonaflow.components.git_pull",
+    "GitPush": "daytonaflow.components.git_push",
+    "GitStatus": "daytonaflow.components.git_status",
     "DaytonaIntegration": "daytonaflow.components._integration",
     "PAYLOAD_TYPES": "daytonaflow.components._payloads",
     "CodeExecutionPayload": "daytonaflow.components._payloads",
     "CommandExecutionPayload": "daytonaflow.components._payloads",
     "DeletePayload": "daytonaflow.components._payloads",
+    "GitCheckedOutPayload": "daytonaflow.components._payloads",
+    "GitClonedPayload": "daytonaflow.components._payloads",
+    "GitCommittedPayload": "daytonaflow.components._payloads",
+    "GitPulledPayload": "daytonaflow.components._payloads",
+    "GitPushedPayload": "daytonaflow.components._payloads",
+    "GitStatusPayload": "daytonaflow.components._payloads",
     "PreviewUrlPayload": "daytonaflow.components._payloads",
     "RepositorySandboxPayload": "daytonaflow.components._payloads",
     "SandboxPayload": "daytonaflow.components._payloads",
@@ -90,7 +114,7 @@ _EXPORTS = {
 }
 
 
-#: The six components, in the order the docs and the manifest list them (``COMPONENTS``).
+#: The components, in the order the docs and the manifest list them (``COMPONENTS``).
 _COMPONENT_NAMES = (
     "CreateSandbox",
     "CreateRepositorySandbox",
@@ -98,6 +122,12 @@ _COMPONENT_NAMES = (
     "ExecuteCommand",
     "GetPreviewUrl",
     "DeleteSandbox",
+    "GitClone",
+    "GitStatus",
+    "GitCheckout",
+    "GitCommit",
+    "GitPush",
+    "GitPull",
 )
 
 if TYPE_CHECKING:
@@ -144,6 +174,18 @@ __all__ = [
     "ExecuteCode",
     "ExecuteCommand",
     "GetPreviewUrl",
+    "GitCheckedOutPayload",
+    "GitCheckout",
+    "GitClone",
+    "GitClonedPayload",
+    "GitCommit",
+    "GitCommittedPayload",
+    "GitPull",
+    "GitPulledPayload",
+    "GitPush",
+    "GitPushedPayload",
+    "GitStatus",
+    "GitStatusPayload",
     "InterruptedCommandError",
     "PreviewUrlPayload",
     "RepositorySandboxPayload",

@@ -131,9 +131,13 @@ def _shape(name: str, spec: Spec, annotation: Any) -> tuple[FieldType, Field | N
         return "object", None, fields_of(annotation)
     if get_origin(annotation) is list:
         (member,) = get_args(annotation)
-        if spec.item is None or not (isinstance(member, type) and issubclass(member, BaseModel)):
-            raise TypeError(f"list field {name!r} needs a model item type and Spec(item=(name, label))")
+        if spec.item is None:
+            raise TypeError(f"list field {name!r} needs Spec(item=(name, label))")
         item_name, item_label = spec.item
+        if member is str:
+            return "list", Field(item_name, "string", item_label, required=True), ()
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            raise TypeError(f"list field {name!r} needs a model or str item type")
         return "list", Field(item_name, "object", item_label, fields=fields_of(member)), ()
     raise TypeError(f"config field {name!r} has an unsupported type {annotation!r}")
 

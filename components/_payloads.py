@@ -181,6 +181,89 @@ class DeletePayload(_DaytonaPayload):
     )
 
 
+# ---- git (gitClone, gitStatus, gitCommit, gitPush, gitPull, gitCheckout) ----
+
+
+class GitClonedPayload(_DaytonaPayload):
+    """`daytona.git.cloned`: a repository cloned into an existing sandbox."""
+
+    event_type: ClassVar[str] = "daytona.git.cloned"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    repository: str = Field(description="The repository cloned, as configured.")
+    path: str = Field(description="Where it was cloned in the sandbox.")
+    branch: str | None = Field(
+        default=None, description="The branch checked out after the clone (absent when HEAD is detached)."
+    )
+    commit: str | None = Field(default=None, description="The commit checked out, when one was configured.")
+
+
+class GitFileChange(_Part):
+    name: str = Field(description="Path of the file, relative to the repository root.")
+    staging: str = Field(description='State in the index: "Unmodified", "Added", "Modified", "Untracked"...')
+    worktree: str = Field(description="State in the working tree, with the same names.")
+
+
+class GitStatusPayload(_DaytonaPayload):
+    """`daytona.git.status`: the state of a repository in a sandbox."""
+
+    event_type: ClassVar[str] = "daytona.git.status"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str
+    current_branch: str = Field(
+        alias="currentBranch", description="The branch checked out (empty when HEAD is detached)."
+    )
+    ahead: int = Field(description="Commits on the branch that its upstream does not have.")
+    behind: int = Field(description="Commits on the upstream that the branch does not have.")
+    branch_published: bool = Field(alias="branchPublished", description="Whether the branch has an upstream.")
+    clean: bool = Field(description="Whether nothing is changed, staged or untracked.")
+    files: list[GitFileChange] = Field(default_factory=list, description="Every changed or untracked file.")
+
+
+class GitCommittedPayload(_DaytonaPayload):
+    """`daytona.git.committed`: a commit made (default channel), or nothing to commit (`nothing`)."""
+
+    event_type: ClassVar[str] = "daytona.git.committed"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str
+    sha: str | None = Field(
+        default=None, description="The new commit's SHA; absent when nothing was committed."
+    )
+    message: str
+    files: list[str] = Field(default_factory=list, description="The files the commit records.")
+
+
+class _GitTransferPayload(_DaytonaPayload):
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str
+    branch: str = Field(description="The branch pushed or pulled.")
+
+
+class GitPushedPayload(_GitTransferPayload):
+    """`daytona.git.pushed`: the current branch pushed to its remote."""
+
+    event_type: ClassVar[str] = "daytona.git.pushed"
+
+
+class GitPulledPayload(_GitTransferPayload):
+    """`daytona.git.pulled`: the current branch updated from its remote."""
+
+    event_type: ClassVar[str] = "daytona.git.pulled"
+
+
+class GitCheckedOutPayload(_DaytonaPayload):
+    """`daytona.git.checkedOut`: a branch switched to (and created first, when asked)."""
+
+    event_type: ClassVar[str] = "daytona.git.checkedOut"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str
+    branch: str
+    created: bool = Field(description="Whether the branch was created by this node.")
+
+
 PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     SandboxPayload,
     RepositorySandboxPayload,
@@ -188,4 +271,10 @@ PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     CommandExecutionPayload,
     PreviewUrlPayload,
     DeletePayload,
+    GitClonedPayload,
+    GitStatusPayload,
+    GitCommittedPayload,
+    GitPushedPayload,
+    GitPulledPayload,
+    GitCheckedOutPayload,
 )

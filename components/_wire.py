@@ -66,3 +66,33 @@ class CommandLogs(_Wire):
     output: str = ""
     stdout: str = ""
     stderr: str = ""
+
+
+# ---- git (gitClone, gitStatus, gitCommit, gitPush, gitPull, gitCheckout) ----
+
+
+class GitFileStatus(_Wire):
+    name: str
+    staging: str | None = None
+    worktree: str | None = None
+
+
+class GitStatus(_Wire):
+    current_branch: str = Field(default="", alias="currentBranch")
+    file_status: list[GitFileStatus] = Field(default_factory=list, alias="fileStatus")
+    ahead: int = 0
+    behind: int = 0
+    branch_published: bool = Field(default=False, alias="branchPublished")
+
+
+class GitCommitResult(_Wire):
+    hash: str
+
+
+class GitCommitInfo(_Wire):
+    hash: str
+    message: str = ""
+
+
+class GitBranches(_Wire):
+    branches: list[str] = Field(default_factory=list)

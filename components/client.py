@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,6 +42,10 @@ from daytonaflow.components._retry import RETRYABLE_STATUSES, RetryPolicy, parse
 from daytonaflow.components._wire import (
     CommandLogs,
     ExecuteResult,
+    GitBranches,
+    GitCommitInfo,
+    GitCommitResult,
+    GitStatus,
     PreviewLink,
     SandboxInfo,
     SandboxPage,
@@ -556,10 +560,13 @@ class DaytonaClient:
         username: str | None = None,
         password: str | None = None,
         timeout_seconds: float | None = None,
+        commit: str | None = None,
     ) -> None:
         body: dict[str, Any] = {"url": url, "path": path}
         if branch:
             body["branch"] = branch
+        if commit:
+            body["commit_id"] = commit
         if username is not None and password is not None:
             body["username"] = username
             body["password"] = password
@@ -567,6 +574,76 @@ class DaytonaClient:
         await self._send(
             "POST", endpoint, idempotent=False, json=body, timeout=_http_timeout(timeout_seconds)
         )
+
+    # ---- git (gitClone, gitStatus, gitCommit, gitPush, gitPull, gitCheckout) ----
+
+    async def git_status(self, sandbox_id: str, path: str) -> GitStatus:
+        url = await self._toolbox(sandbox_id, "/git/status")
+        return _parsed(GitStatus, await self._json("GET", url, idempotent=True, params={"path": path}))
+
+    async def git_add(self, sandbox_id: str, path: str, files: Sequence[str]) -> None:
+        """Stage ``files`` (``.`` for everything); staging again is harmless, so it is repeated."""
+        url = await self._toolbox(sandbox_id, "/git/add")
+        await self._send("POST", url, idempotent=True, json={"path": path, "files": list(files)})
+
+    async def git_commit(
+        self, sandbox_id: str, path: str, message: str, *, author: str, email: str, allow_empty: bool = False
+    ) -> str:
+        """Commit what is staged; the new commit's SHA. Never repeated: a lost answer may hide a commit."""
+        url = await self._toolbox(sandbox_id, "/git/commit")
+        body: dict[str, Any] = {"path": path, "message": message, "author": author, "email": email}
+        body["allow_empty"] = allow_empty
+        return _parsed(GitCommitResult, await self._json("POST", url, idempotent=False, json=body)).hash
+
+    async def git_history(self, sandbox_id: str, path: str) -> list[GitCommitInfo]:
+        """The commits reachable from HEAD, newest first."""
+        url = await self._toolbox(sandbox_id, "/git/history")
+        document = await self._json("GET", url, idempotent=True, params={"path": path})
+        if not isinstance(document, list):
+            raise DaytonaProtocolError("Daytona's answer to GET /git/history is not a list of commits")
+        return [_parsed(GitCommitInfo, item) for item in document]
+
+    async def git_push(
+        self,
+        sandbox_id: str,
+        path: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        """Push the current branch to its remote; pushing the same commits again changes nothing."""
+        url = await self._toolbox(sandbox_id, "/git/push")
+        body = _with_credentials({"path": path}, username, password)
+        await self._send("POST", url, idempotent=True, json=body, timeout=_http_timeout(timeout_seconds))
+
+    async def git_pull(
+        self,
+        sandbox_id: str,
+        path: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None:
+        """Pull the current branch; a repeated pull finds it up to date."""
+        url = await self._toolbox(sandbox_id, "/git/pull")
+        body = _with_credentials({"path": path}, username, password)
+        await self._send("POST", url, idempotent=True, json=body, timeout=_http_timeout(timeout_seconds))
+
+    async def git_branches(self, sandbox_id: str, path: str) -> list[str]:
+        url = await self._toolbox(sandbox_id, "/git/branches")
+        document = await self._json("GET", url, idempotent=True, params={"path": path})
+        return _parsed(GitBranches, document).branches
+
+    async def git_create_branch(self, sandbox_id: str, path: str, name: str) -> None:
+        """Create branch ``name`` (Daytona's toolbox also checks it out); a second create fails."""
+        url = await self._toolbox(sandbox_id, "/git/branches")
+        await self._send("POST", url, idempotent=False, json={"path": path, "name": name})
+
+    async def git_checkout(self, sandbox_id: str, path: str, branch: str) -> None:
+        url = await self._toolbox(sandbox_id, "/git/checkout")
+        await self._send("POST", url, idempotent=True, json={"path": path, "branch": branch})
 
 
 class _Demux:
@@ -629,6 +706,13 @@ def _parsed(model: type[_WireT], document: Any) -> _WireT:
         return model.model_validate(document)
     except ValueError as error:
         raise DaytonaProtocolError(f"Daytona's answer is not a valid {model.__name__}: {error}") from None
+
+
+def _with_credentials(body: dict[str, Any], username: str | None, password: str | None) -> dict[str, Any]:
+    """``body`` with git credentials, when there are both (half a credential is none)."""
+    if username is not None and password is not None:
+        return {**body, "username": username, "password": password}
+    return body
 
 
 def _http_timeout(seconds: float | None) -> Any:

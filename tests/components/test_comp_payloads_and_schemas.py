@@ -139,6 +139,12 @@ def test_the_manifest_lists_the_six_components_with_their_channels():
         "daytona.executeCommand": ["success", "failed"],
         "daytona.getPreviewUrl": ["default"],
         "daytona.deleteSandbox": ["default"],
+        "daytona.gitClone": ["default"],
+        "daytona.gitStatus": ["default"],
+        "daytona.gitCheckout": ["default"],
+        "daytona.gitCommit": ["default", "nothing"],
+        "daytona.gitPush": ["default"],
+        "daytona.gitPull": ["default"],
     }
 
 

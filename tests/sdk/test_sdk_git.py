@@ -7,28 +7,18 @@ sandbox, or with the host's git on the bare remote).
 
 from __future__ import annotations
 
-import base64
-import http.server
-import os
 import shlex
 import shutil
-import subprocess
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daytona import AsyncDaytona, DaytonaError, Sandbox
+from git_repository import host_git, make_bare_remote, served_over_http
 
-_IDENTITY = ["-c", "user.name=Host Tester", "-c", "user.email=host@example.com"]
 _USER, _PASSWORD = "alice", "s3cret-Pa55word"
-
-
-def _host_git(*args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(["git", *_IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
 
 
 def _in_sandbox(sandbox: Sandbox, command: str) -> str:
@@ -46,29 +36,15 @@ def remotes_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _make_remote(root: Path, name: str) -> Path:
-    """A bare repository with one commit on ``main``, writable by any uid (as a shared remote)."""
-    bare = root / f"{name}.git"
-    _host_git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    work = root / f"{name}-seed"
-    _host_git("clone", "--quiet", str(bare), str(work))
-    (work / "README.md").write_text("seed\n")
-    _host_git("-C", str(work), "add", "README.md")
-    _host_git("-C", str(work), "commit", "--quiet", "-m", "seed")
-    _host_git("-C", str(work), "push", "--quiet", "origin", "HEAD:refs/heads/main")
-    subprocess.run(["chmod", "-R", "a+rwX", str(bare)], check=True)
-    return bare
-
-
 @pytest.fixture
 def remote(remotes_root: Path) -> Path:
-    return _make_remote(remotes_root, f"remote-{uuid.uuid4().hex[:8]}")
+    return make_bare_remote(remotes_root, f"remote-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(scope="module")
 def shared_repo(shared_sandbox: Sandbox, remotes_root: Path) -> str:
     """A clone in the module's sandbox, for the read-mostly tests."""
-    bare = _make_remote(remotes_root, "shared")
+    bare = make_bare_remote(remotes_root, "shared")
     shared_sandbox.git.clone(url=str(bare), path="shared")
     return "shared"
 
@@ -161,7 +137,7 @@ def test_push_lands_the_commit_in_the_bare_remote(sandbox: Sandbox, remote: Path
     sandbox.git.clone(url=url, path="repo")
     sha = _commit_in_sandbox(sandbox, "repo", "pushed.txt")
     sandbox.git.push("repo")
-    assert _host_git("--git-dir", str(remote), "rev-parse", "refs/heads/main") == sha
+    assert host_git("--git-dir", str(remote), "rev-parse", "refs/heads/main") == sha
     status = sandbox.git.status("repo")
     assert (status.ahead, status.behind) == (0, 0)
 
@@ -169,14 +145,14 @@ def test_push_lands_the_commit_in_the_bare_remote(sandbox: Sandbox, remote: Path
 def test_pull_brings_a_commit_made_in_the_remote(sandbox: Sandbox, remote: Path, remotes_root: Path) -> None:
     sandbox.git.clone(url=str(remote), path="repo")
     work = remotes_root / f"other-{uuid.uuid4().hex[:8]}"
-    _host_git("clone", "--quiet", str(remote), str(work))
+    host_git("clone", "--quiet", str(remote), str(work))
     (work / "upstream.txt").write_text("from upstream\n")
-    _host_git("-C", str(work), "add", "upstream.txt")
-    _host_git("-C", str(work), "commit", "--quiet", "-m", "upstream change")
-    _host_git("-C", str(work), "push", "--quiet", "origin", "HEAD:refs/heads/main")
+    host_git("-C", str(work), "add", "upstream.txt")
+    host_git("-C", str(work), "commit", "--quiet", "-m", "upstream change")
+    host_git("-C", str(work), "push", "--quiet", "origin", "HEAD:refs/heads/main")
     sandbox.git.pull("repo")
     assert _in_sandbox(sandbox, "cat repo/upstream.txt") == "from upstream"
-    assert _in_sandbox(sandbox, "git -C repo rev-parse HEAD") == _host_git(
+    assert _in_sandbox(sandbox, "git -C repo rev-parse HEAD") == host_git(
         "-C", str(work), "rev-parse", "HEAD"
     )
 
@@ -184,74 +160,11 @@ def test_pull_brings_a_commit_made_in_the_remote(sandbox: Sandbox, remote: Path,
 # ---- credentials over a loopback http remote --------------------------------------------------
 
 
-class _GitHttpHandler(http.server.BaseHTTPRequestHandler):
-    """``git http-backend`` as CGI behind basic auth (one user), for the smart HTTP protocol."""
-
-    project_root = ""
-    seen_users: list[str] = []
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _serve(self) -> None:
-        expected = "Basic " + base64.b64encode(f"{_USER}:{_PASSWORD}".encode()).decode()
-        if self.headers.get("Authorization") != expected:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.seen_users.append(_USER)
-        path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_PROJECT_ROOT": self.project_root,
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REMOTE_USER": _USER,
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-            "HTTP_GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-        }
-        output = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
-        head, _, payload = output.partition(b"\r\n\r\n")
-        status, headers = 200, []
-        for line in head.decode().split("\r\n"):
-            key, _, value = line.partition(":")
-            if key.lower() == "status":
-                status = int(value.split()[0])
-            elif key:
-                headers.append((key, value.strip()))
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
 @pytest.fixture
 def http_remote(remote: Path) -> Iterator[tuple[str, Path]]:
     """``remote`` served at ``http://127.0.0.1:PORT/NAME`` behind basic auth."""
-    handler = type("Handler", (_GitHttpHandler,), {"project_root": str(remote.parent), "seen_users": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/{remote.name}", remote
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_over_http(remote, _USER, _PASSWORD) as url:
+        yield url, remote
 
 
 def test_push_and_pull_authenticate_over_http(sandbox: Sandbox, http_remote: tuple[str, Path]) -> None:
@@ -259,7 +172,7 @@ def test_push_and_pull_authenticate_over_http(sandbox: Sandbox, http_remote: tup
     sandbox.git.clone(url=url, path="repo", username=_USER, password=_PASSWORD)
     sha = _commit_in_sandbox(sandbox, "repo", "over-http.txt")
     sandbox.git.push("repo", username=_USER, password=_PASSWORD)
-    assert _host_git("--git-dir", str(bare), "rev-parse", "refs/heads/main") == sha
+    assert host_git("--git-dir", str(bare), "rev-parse", "refs/heads/main") == sha
     _in_sandbox(sandbox, "git -C repo reset --quiet --hard HEAD~1")
     sandbox.git.pull("repo", username=_USER, password=_PASSWORD)
     assert _in_sandbox(sandbox, "git -C repo rev-parse HEAD") == sha
@@ -339,7 +252,7 @@ def test_remote_add_with_fetch_brings_the_remote_branches(sandbox: Sandbox, remo
     _needs(sandbox, "remote_add")
     sandbox.git.init("made")
     sandbox.git.remote_add("made", "upstream", str(remote), fetch=True)
-    expected = _host_git("--git-dir", str(remote), "rev-parse", "refs/heads/main")
+    expected = host_git("--git-dir", str(remote), "rev-parse", "refs/heads/main")
     assert _in_sandbox(sandbox, "git -C made rev-parse refs/remotes/upstream/main") == expected
 
 
@@ -349,7 +262,7 @@ def test_a_remote_added_through_the_api_can_be_pushed_to(sandbox: Sandbox, remot
     sandbox.git.remote_add("made", "origin", f"file://{remote}")
     sha = _commit_in_sandbox(sandbox, "made", "first.txt")
     sandbox.git.push("made", set_upstream=True)
-    assert _host_git("--git-dir", str(remote), "rev-parse", "refs/heads/side") == sha
+    assert host_git("--git-dir", str(remote), "rev-parse", "refs/heads/side") == sha
     assert sandbox.git.status("made").upstream == "origin/side"
 
 
@@ -380,7 +293,7 @@ def test_dangerously_authenticate_lets_push_use_the_stored_credentials(
     sandbox.git.dangerously_authenticate(_USER, _PASSWORD, host=url.split("/")[2], protocol="http")
     sha = _commit_in_sandbox(sandbox, "repo", "stored.txt")
     sandbox.git.push("repo")
-    assert _host_git("--git-dir", str(bare), "rev-parse", "refs/heads/main") == sha
+    assert host_git("--git-dir", str(bare), "rev-parse", "refs/heads/main") == sha
 
 
 def test_commit_history_parses_with_the_generated_model(sandbox: Sandbox, remote: Path) -> None:

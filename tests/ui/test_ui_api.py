@@ -280,7 +280,7 @@ async def test_the_open_dialog_lists_the_command_line_canvases_then_the_examples
 ) -> None:
     files = (await client.get("/api/canvases")).json()["files"]
     assert files[0] == {"path": str(tmp_path / "mine.yaml"), "name": "mine", "example": False}
-    assert {f["name"] for f in files if f["example"]} == {"hello", "preview", "repository"}
+    assert {f["name"] for f in files if f["example"]} == {"hello", "preview", "repository", "webhook-report"}
 
 
 @pytest.mark.parametrize("example", ["hello", "preview", "repository"])

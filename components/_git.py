@@ -1,0 +1,116 @@
+"""What the six git components share: the repository path field, credentials from secrets, and
+failures that say which git operation failed where, with the credentials masked.
+
+Credentials are resolved from the secrets provider only for the request that needs them and are
+never saved in the step's metadata, emitted or logged; a failure's message is masked of them
+(Daytona's toolbox may echo a remote URL, and a remote may echo what it was sent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from daytonaflow.components._config import ConfigPart, SecretValueRef, Spec
+from daytonaflow.components._errors import DaytonaApiError, DaytonaError
+from daytonaflow.components._output import redact
+from daytonaflow.components._step import Step
+from daytonaflow.errors import ComponentError, SecretNotFoundError
+
+#: The username GitHub (and most hosts) accept with a token as the password.
+TOKEN_USERNAME = "x-access-token"
+
+RepositoryPath = Annotated[
+    str,
+    Spec(
+        "Repository Path",
+        "The repository's directory in the sandbox: absolute, or relative to the sandbox user's home.",
+        placeholder='{{ $["daytona.createRepositorySandbox"].data.directory }}',
+    ),
+]
+
+
+class GitCredentials(ConfigPart):
+    username: Annotated[
+        str,
+        Spec(
+            "Username",
+            "The user to authenticate as; with a token, any non-empty name (GitHub: x-access-token).",
+            placeholder=TOKEN_USERNAME,
+        ),
+    ] = TOKEN_USERNAME
+    password: Annotated[
+        SecretValueRef,
+        Spec(
+            "Password or Token",
+            "Which secret and which of its keys holds the password or access token.",
+            expressions=False,
+        ),
+    ]
+
+
+Credentials = Annotated[
+    GitCredentials | None,
+    Spec(
+        "Credentials",
+        "For an HTTPS remote that needs them: a username and a password or token from a secret. "
+        "The value is sent to Daytona's git API only, never shown in payloads, logs or errors.",
+        togglable=True,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class ResolvedCredentials:
+    username: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ResolvedCredentials(username={self.username!r}, password=<hidden>)"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What a message must not show: the password as given and as a URL quotes it."""
+        return (self.password, quote(self.password, safe="")) if self.password else ()
+
+
+def resolve_credentials(step: Step, credentials: GitCredentials | None) -> ResolvedCredentials:
+    """The credentials' values, or a failure naming the secret that is missing."""
+    if credentials is None:
+        return ResolvedCredentials()
+    reference = credentials.password
+    try:
+        password = step.ctx.secrets.get(reference.secret, reference.key)
+    except SecretNotFoundError as error:
+        raise ComponentError(f"credentials.password: cannot resolve the secret: {error}") from None
+    return ResolvedCredentials(credentials.username, password)
+
+
+async def sandbox_id_of(step: Step, sandbox: str) -> str:
+    """The ID of the sandbox named by ID or name (payloads carry the ID)."""
+    with git_failure(f"looking up sandbox {sandbox!r}"):
+        return (await step.client.get_sandbox(sandbox)).id
+
+
+@contextlib.contextmanager
+def git_failure(what: str, credentials: ResolvedCredentials | None = None) -> Iterator[None]:
+    """A Daytona error inside becomes a node failure saying ``what`` failed and Daytona's reason,
+    with the credentials' values masked."""
+    try:
+        yield
+    except DaytonaError as error:
+        reason = error.message if isinstance(error, DaytonaApiError) else str(error)
+        masked = redact(f"{what} failed: {reason}", credentials.secrets if credentials else ())
+        raise ComponentError(masked) from None
+
+
+async def current_branch(step: Step, sandbox_id: str, path: str, operation: str) -> str:
+    """The branch checked out at ``path``; a detached HEAD fails ``operation`` saying so."""
+    with git_failure(f"git status of {path}"):
+        branch = (await step.client.git_status(sandbox_id, path)).current_branch
+    if not branch:
+        raise ComponentError(f"{operation} in {path}: HEAD is detached, check out a branch first")
+    return branch

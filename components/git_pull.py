@@ -1,0 +1,86 @@
+"""daytona.gitPull: bring the remote's commits into the current branch of a repository in a sandbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from daytonaflow.component import DEFAULT_CHANNEL
+from daytonaflow.components._component import DaytonaComponent
+from daytonaflow.components._config import ComponentConfig, SandboxRef, Spec
+from daytonaflow.components._git import (
+    Credentials,
+    RepositoryPath,
+    current_branch,
+    git_failure,
+    resolve_credentials,
+    sandbox_id_of,
+)
+from daytonaflow.components._payloads import GitPulledPayload
+from daytonaflow.components._step import Outcome, Step
+
+DEFAULT_TIMEOUT_SECONDS = 300
+
+DOCS = """
+Pulls the remote's commits into the current branch of a git repository in an existing Daytona
+sandbox (a fetch, then a merge).
+
+## Use cases
+
+- **Long-lived sandboxes**: bring a workspace up to date before the next task
+- **Collaboration**: pick up commits pushed by people or other pipelines
+- **Retry loops**: refresh the code before running the tests again
+
+## Configuration
+
+- **Sandbox**: the sandbox ID or name
+- **Repository Path**: the repository's directory, absolute or relative to the sandbox user's home
+- **Credentials**: optional; a **Username** and a **Password or Token** from a secret, for
+  HTTPS remotes that need them
+- **Timeout**: seconds the pull may take (default 300)
+
+## Output
+
+Emits `daytona.git.pulled` on the default channel with `sandboxId`, `path` and `branch` (the
+branch pulled into).
+
+## Notes
+
+- A merge conflict fails the node with git's message; the repository is left as git left it.
+- The credentials are sent to Daytona's git API only, never shown in payloads, logs or errors.
+- Pulling again finds the branch up to date, so an engine restart may repeat it.
+"""
+
+
+class GitPullConfig(ComponentConfig):
+    sandbox: SandboxRef
+    path: RepositoryPath
+    credentials: Credentials = None
+    timeout: Annotated[
+        int, Spec("Timeout (seconds)", "Seconds the pull may take.", minimum=1, maximum=86400)
+    ] = DEFAULT_TIMEOUT_SECONDS
+
+
+class GitPull(DaytonaComponent[GitPullConfig]):
+    name: ClassVar[str] = "daytona.gitPull"
+    label: ClassVar[str] = "Git Pull"
+    description: ClassVar[str] = "Pull the remote's commits into the current branch of a repository."
+    icon: ClassVar[str] = "git-branch"
+    channels = (DEFAULT_CHANNEL,)
+    payload_type = GitPulledPayload
+    config_model = GitPullConfig
+    docs = DOCS
+
+    async def run(self, step: Step, config: GitPullConfig) -> Outcome:
+        sandbox_id = await sandbox_id_of(step, config.sandbox)
+        credentials = resolve_credentials(step, config.credentials)
+        branch = await current_branch(step, sandbox_id, config.path, "git pull")
+        with git_failure(f"git pull of {branch} in {config.path}", credentials):
+            await step.client.git_pull(
+                sandbox_id,
+                config.path,
+                username=credentials.username,
+                password=credentials.password,
+                timeout_seconds=config.timeout,
+            )
+        payload = GitPulledPayload(sandbox_id=sandbox_id, path=config.path, branch=branch)
+        return Outcome(DEFAULT_CHANNEL.name, payload)

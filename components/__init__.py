@@ -1,4 +1,4 @@
-"""daytonaflow.components: the six Daytona components and the Daytona API client they share.
+"""daytonaflow.components: the Daytona components and the Daytona API client they share.
 
 Hosts discover the components through the ``daytonaflow.components`` entry-point group; the
 runner hands them a :class:`DaytonaIntegration` as ``ctx.integration``.
@@ -31,8 +31,12 @@ if TYPE_CHECKING:
         CodeExecutionPayload,
         CommandExecutionPayload,
         DeletePayload,
+        FileDownloadedPayload,
+        FilesListedPayload,
+        FileUploadedPayload,
         PreviewUrlPayload,
         RepositorySandboxPayload,
+        SandboxesListedPayload,
         SandboxPayload,
     )
     from daytonaflow.components._retry import RetryPolicy
@@ -42,13 +46,21 @@ if TYPE_CHECKING:
         InterruptedCommandError,
         SandboxRestartError,
     )
+    from daytonaflow.components.archive_sandbox import ArchiveSandbox
     from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
     from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
     from daytonaflow.components.create_sandbox import CreateSandbox
     from daytonaflow.components.delete_sandbox import DeleteSandbox
+    from daytonaflow.components.download_file import DownloadFile
     from daytonaflow.components.execute_code import ExecuteCode
     from daytonaflow.components.execute_command import ExecuteCommand
     from daytonaflow.components.get_preview_url import GetPreviewUrl
+    from daytonaflow.components.get_sandbox import GetSandbox
+    from daytonaflow.components.list_files import ListFiles
+    from daytonaflow.components.list_sandboxes import ListSandboxes
+    from daytonaflow.components.start_sandbox import StartSandbox
+    from daytonaflow.components.stop_sandbox import StopSandbox
+    from daytonaflow.components.upload_file import UploadFile
 
 #: Where each public name lives. Names are imported on first use: an entry point loads its one
 #: component's module, and the CLI importing the integration does not import all six components.
@@ -74,11 +86,23 @@ _EXPORTS = {
     "ExecuteCode": "daytonaflow.components.execute_code",
     "ExecuteCommand": "daytonaflow.components.execute_command",
     "GetPreviewUrl": "daytonaflow.components.get_preview_url",
+    "ArchiveSandbox": "daytonaflow.components.archive_sandbox",
+    "DownloadFile": "daytonaflow.components.download_file",
+    "GetSandbox": "daytonaflow.components.get_sandbox",
+    "ListFiles": "daytonaflow.components.list_files",
+    "ListSandboxes": "daytonaflow.components.list_sandboxes",
+    "StartSandbox": "daytonaflow.components.start_sandbox",
+    "StopSandbox": "daytonaflow.components.stop_sandbox",
+    "UploadFile": "daytonaflow.components.upload_file",
     "DaytonaIntegration": "daytonaflow.components._integration",
     "PAYLOAD_TYPES": "daytonaflow.components._payloads",
     "CodeExecutionPayload": "daytonaflow.components._payloads",
     "CommandExecutionPayload": "daytonaflow.components._payloads",
     "DeletePayload": "daytonaflow.components._payloads",
+    "FileDownloadedPayload": "daytonaflow.components._payloads",
+    "FileUploadedPayload": "daytonaflow.components._payloads",
+    "FilesListedPayload": "daytonaflow.components._payloads",
+    "SandboxesListedPayload": "daytonaflow.components._payloads",
     "PreviewUrlPayload": "daytonaflow.components._payloads",
     "RepositorySandboxPayload": "daytonaflow.components._payloads",
     "SandboxPayload": "daytonaflow.components._payloads",
@@ -90,7 +114,7 @@ _EXPORTS = {
 }
 
 
-#: The six components, in the order the docs and the manifest list them (``COMPONENTS``).
+#: The components, in the order the docs and the manifest list them (``COMPONENTS``).
 _COMPONENT_NAMES = (
     "CreateSandbox",
     "CreateRepositorySandbox",
@@ -98,6 +122,14 @@ _COMPONENT_NAMES = (
     "ExecuteCommand",
     "GetPreviewUrl",
     "DeleteSandbox",
+    "UploadFile",
+    "DownloadFile",
+    "ListFiles",
+    "GetSandbox",
+    "ListSandboxes",
+    "StartSandbox",
+    "StopSandbox",
+    "ArchiveSandbox",
 )
 
 if TYPE_CHECKING:
@@ -121,6 +153,7 @@ __all__ = [
     "LOST_CREATION_RESOURCE",
     "PAYLOAD_TYPES",
     "SANDBOX_RESOURCE",
+    "ArchiveSandbox",
     "CodeExecutionPayload",
     "CommandExecutionPayload",
     "CreateRepositorySandbox",
@@ -141,13 +174,24 @@ __all__ = [
     "DaytonaTimeoutError",
     "DeletePayload",
     "DeleteSandbox",
+    "DownloadFile",
     "ExecuteCode",
     "ExecuteCommand",
+    "FileDownloadedPayload",
+    "FileUploadedPayload",
+    "FilesListedPayload",
     "GetPreviewUrl",
+    "GetSandbox",
     "InterruptedCommandError",
+    "ListFiles",
+    "ListSandboxes",
     "PreviewUrlPayload",
     "RepositorySandboxPayload",
     "RetryPolicy",
     "SandboxPayload",
     "SandboxRestartError",
+    "SandboxesListedPayload",
+    "StartSandbox",
+    "StopSandbox",
+    "UploadFile",
 ]

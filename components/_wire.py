@@ -66,3 +66,16 @@ class CommandLogs(_Wire):
     output: str = ""
     stdout: str = ""
     stderr: str = ""
+
+
+class FileInfo(_Wire):
+    """A toolbox ``FileInfo`` (``path`` is the local server's addition; Daytona's has only ``name``)."""
+
+    name: str
+    path: str | None = None
+    is_dir: bool = Field(default=False, alias="isDir")
+    size: int = 0
+    mode: str = ""
+    permissions: str | None = None
+    modified_at: str | None = Field(default=None, alias="modifiedAt")
+    mod_time: str | None = Field(default=None, alias="modTime")

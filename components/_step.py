@@ -569,14 +569,11 @@ class Step:
     ) -> SandboxInfo:
         try:
             return await request(sandbox_id)
-        except DaytonaNotFoundError as error:
-            raise ComponentError(
-                f'node "{self.ctx.node_id}": sandbox "{sandbox_id}" was not found ({error.message})'
-            ) from None
         except DaytonaApiError as error:
             if error.status >= 500 or error.status == 429:
                 raise
-            # Refused as asked (a backend that cannot do it, a state that forbids it): said plainly.
+            # Refused as asked (a backend that cannot do it, a state that forbids it, an endpoint it
+            # lacks): the sandbox was just found, so its answer is said as the reason.
             raise ComponentError(
                 f'node "{self.ctx.node_id}": cannot {verb} sandbox {sandbox_id}: {error.message}'
             ) from None

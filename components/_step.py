@@ -538,7 +538,7 @@ class Step:
         known: SandboxInfo | None = None
         if not isinstance(pending, dict):
             known = await self.find_sandbox(ref)
-            pending = {"sandbox": known.id, "target": target, "deadline": _timing.now() + timeout}
+            pending = {"sandbox": known.id, "deadline": _timing.now() + timeout}
             self.save(**{_TRANSITION: pending})
         sandbox_id, deadline = str(pending["sandbox"]), float(pending["deadline"])
         on_the_way = _ON_THE_WAY.get(target, frozenset())
@@ -559,7 +559,8 @@ class Step:
             return None
 
         limit = self.wait_limit(f"{target}:{sandbox_id}")
-        # The probe fails the node at the deadline: poll() ends early only in the instant before.
+        # arrived() fails the node once past the deadline; poll() may still end at it an instant
+        # before (its own clock reading), and then the probe is asked once more.
         while (found := await self.poll(arrived, deadline=deadline, limit=limit)) is None:
             continue
         return found

@@ -67,6 +67,8 @@ _FOLLOW_PING_SECONDS = 20.0
 _MAX_FOLLOWERS = 64
 #: The largest page Daytona's ``GET /sandbox`` serves.
 _MAX_LIST_PAGE = 200
+#: How much of an error answer to a download is read (its message is at the start).
+_MAX_ERROR_BODY_BYTES = 64 * 1024
 #: Toolbox output-stream markers: the bytes after one belong to stdout (or stderr) until the next.
 _STREAM_MARKERS = (b"\x01\x01\x01", b"\x02\x02\x02")
 _WireT = TypeVar("_WireT", bound=BaseModel)
@@ -636,19 +638,14 @@ class DaytonaClient:
     async def _read_bounded(self, url: str, params: dict[str, str], most: int) -> bytes:
         async with self._http.stream("GET", url, params=params) as response:
             if not response.is_success:
-                await response.aread()
-                failure = _api_error(response, "GET", "/files/download")
+                # An error's body says why; only its head is read (it is no file to bound by maxBytes).
+                head = await _head(response, _MAX_ERROR_BODY_BYTES)
+                answered = httpx.Response(response.status_code, headers=response.headers, content=head)
+                failure = _api_error(answered, "GET", "/files/download")
                 if response.status_code in RETRYABLE_STATUSES:
                     raise _Retryable(failure, parse_retry_after(response.headers.get("Retry-After")))
                 raise failure
-            chunks: list[bytes] = []
-            received = 0
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-                received += len(chunk)
-                if received >= most:
-                    break  # closing the stream drops the rest unread
-            return b"".join(chunks)[:most]
+            return await _head(response, most)
 
     async def stop_sandbox(self, sandbox_id: str, *, force: bool = False) -> SandboxInfo:
         """Stop a started sandbox (its files are kept); ``force`` kills its processes (SIGKILL)."""
@@ -690,6 +687,18 @@ class _Demux:
     def flush(self) -> bytes:
         rest, self._pending = self._pending, b""
         return rest
+
+
+async def _head(response: httpx.Response, most: int) -> bytes:
+    """At most ``most`` bytes of a streamed body; closing the stream then drops the rest unread."""
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        received += len(chunk)
+        if received >= most:
+            break
+    return b"".join(chunks)[:most]
 
 
 def _clock() -> float:

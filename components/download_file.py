@@ -93,7 +93,7 @@ class DownloadFile(DaytonaComponent[DownloadFileConfig]):
     docs = DOCS
 
     async def run(self, step: Step, config: DownloadFileConfig) -> Outcome:
-        node = step.ctx.node_name or step.ctx.node_id
+        node = step.ctx.node_id
         path = in_sandbox(config.path)
         info = await step.client.file_info(config.sandbox, path)
         if info.is_dir:

@@ -61,7 +61,7 @@ async def test_text_asked_of_a_binary_file_fails_naming_the_path(daytona, files,
     daytona.files["/tmp/blob.bin"] = BINARY
     ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/blob.bin", "encoding": "text"})
     with pytest.raises(
-        ComponentError, match=r'node "node": /tmp/blob.bin is not valid UTF-8 text .*"base64"'
+        ComponentError, match=r'node "node-1": /tmp/blob.bin is not valid UTF-8 text .*"base64"'
     ):
         await drive(DownloadFile(), ctx, clock)
 
@@ -73,7 +73,7 @@ async def test_a_file_over_max_bytes_fails_with_path_size_and_limit_without_down
     ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/big.log", "maxBytes": 1024})
     with pytest.raises(
         ComponentError,
-        match=r'node "node": /tmp/big.log is 2048 bytes, over the maxBytes limit of 1024 bytes',
+        match=r'node "node-1": /tmp/big.log is 2048 bytes, over the maxBytes limit of 1024 bytes',
     ):
         await drive(DownloadFile(), ctx, clock)
     assert not daytona.router.routes["download"].calls
@@ -114,7 +114,7 @@ async def test_max_bytes_is_at_most_16_mib(daytona, files, make_ctx, clock):
 async def test_a_directory_is_refused_naming_it(daytona, files, make_ctx, clock):
     daytona.files["/tmp/dir/inside"] = b""
     ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/dir"})
-    with pytest.raises(ComponentError, match=r'node "node": /tmp/dir is a directory, not a file'):
+    with pytest.raises(ComponentError, match=r'node "node-1": /tmp/dir is a directory, not a file'):
         await drive(DownloadFile(), ctx, clock)
 
 
@@ -134,6 +134,17 @@ async def test_a_503_on_the_download_is_repeated(daytona, files, make_ctx, clock
     await drive(DownloadFile(), ctx, clock)
     assert len(route.calls) == 2
     assert ctx.data["content"] == "data"
+
+
+async def test_only_the_head_of_an_error_answer_is_read(daytona, files, make_ctx, clock):
+    daytona.files["/tmp/f"] = b"data"
+    body = Endless(64 * MIB)
+    daytona.router.routes["download"].mock(
+        side_effect=lambda request, **params: httpx.Response(400, content=body.chunks())
+    )
+    with pytest.raises(ComponentError, match="GET /files/download failed with 400: xxxx"):
+        await drive(DownloadFile(), make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"}), clock)
+    assert body.sent <= 64 * 1024 + CHUNK_BYTES
 
 
 def test_the_example_output_is_a_valid_event():

@@ -112,7 +112,7 @@ async def test_a_file_over_max_bytes_is_refused_with_its_path_size_and_the_limit
     with pytest.raises(ComponentError) as failure:
         await run_to_end(DownloadFile(), ctx)
     assert str(failure.value) == (
-        f'node "node": /tmp/big.bin is 2097152 bytes, over the maxBytes limit of {MIB} bytes'
+        f'node "node-1": /tmp/big.bin is 2097152 bytes, over the maxBytes limit of {MIB} bytes'
         " (nothing is emitted)"
     )
     assert not ctx.emitted

@@ -20,12 +20,15 @@ class _DaytonaPayload(Payload):
 
 
 class SandboxPayload(_DaytonaPayload):
-    """`daytona.sandbox`: a sandbox that reached `started`."""
+    """`daytona.sandbox`: a sandbox and its state (`started` once created or started)."""
 
     event_type: ClassVar[str] = "daytona.sandbox"
 
     id: str = Field(description="The sandbox ID; pass it to the execute and delete components.")
-    state: str = Field(description='The sandbox state, "started".')
+    state: str = Field(
+        description='The sandbox state: "started" after a create or a start; as it is for getSandbox '
+        '(and "stopped" or "archived" after a stop or an archive).'
+    )
 
 
 #: The longest output line a failure summary quotes.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import Field as ModelField
 
@@ -43,14 +43,12 @@ Emits `daytona.sandboxes.listed` on the default channel:
 - Daytona's list is eventually consistent: a sandbox created a moment ago may be missing.
 """
 
-_STATES = ("started", "stopped", "archived", "starting", "stopping", "archiving", "creating", "error")
+#: The states a list may ask for (Daytona's SandboxState values a workflow routes on).
+_State = Literal["started", "stopped", "archived", "starting", "stopping", "archiving", "creating", "error"]
 
 
 class StateFilter(ConfigPart):
-    state: Annotated[
-        Literal["started", "stopped", "archived", "starting", "stopping", "archiving", "creating", "error"],
-        Spec("State", options=tuple(Option(state, state) for state in _STATES)),
-    ]
+    state: Annotated[_State, Spec("State", options=tuple(Option(state, state) for state in get_args(_State)))]
 
 
 class ListSandboxesConfig(ComponentConfig):

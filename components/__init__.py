@@ -31,6 +31,9 @@ if TYPE_CHECKING:
         CodeExecutionPayload,
         CommandExecutionPayload,
         DeletePayload,
+        FileDownloadedPayload,
+        FilesListedPayload,
+        FileUploadedPayload,
         GitCheckedOutPayload,
         GitClonedPayload,
         GitCommittedPayload,
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
         GitStatusPayload,
         PreviewUrlPayload,
         RepositorySandboxPayload,
+        SandboxesListedPayload,
         SandboxPayload,
     )
     from daytonaflow.components._retry import RetryPolicy
@@ -48,19 +52,27 @@ if TYPE_CHECKING:
         InterruptedCommandError,
         SandboxRestartError,
     )
+    from daytonaflow.components.archive_sandbox import ArchiveSandbox
     from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
     from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
     from daytonaflow.components.create_sandbox import CreateSandbox
     from daytonaflow.components.delete_sandbox import DeleteSandbox
+    from daytonaflow.components.download_file import DownloadFile
     from daytonaflow.components.execute_code import ExecuteCode
     from daytonaflow.components.execute_command import ExecuteCommand
     from daytonaflow.components.get_preview_url import GetPreviewUrl
+    from daytonaflow.components.get_sandbox import GetSandbox
     from daytonaflow.components.git_checkout import GitCheckout
     from daytonaflow.components.git_clone import GitClone
     from daytonaflow.components.git_commit import GitCommit
     from daytonaflow.components.git_pull import GitPull
     from daytonaflow.components.git_push import GitPush
     from daytonaflow.components.git_status import GitStatus
+    from daytonaflow.components.list_files import ListFiles
+    from daytonaflow.components.list_sandboxes import ListSandboxes
+    from daytonaflow.components.start_sandbox import StartSandbox
+    from daytonaflow.components.stop_sandbox import StopSandbox
+    from daytonaflow.components.upload_file import UploadFile
 
 #: Where each public name lives. Names are imported on first use: an entry point loads its one
 #: component's module, and the CLI importing the integration does not import all six components.
@@ -92,6 +104,14 @@ _EXPORTS = {
     "GitPull": "daytonaflow.components.git_pull",
     "GitPush": "daytonaflow.components.git_push",
     "GitStatus": "daytonaflow.components.git_status",
+    "ArchiveSandbox": "daytonaflow.components.archive_sandbox",
+    "DownloadFile": "daytonaflow.components.download_file",
+    "GetSandbox": "daytonaflow.components.get_sandbox",
+    "ListFiles": "daytonaflow.components.list_files",
+    "ListSandboxes": "daytonaflow.components.list_sandboxes",
+    "StartSandbox": "daytonaflow.components.start_sandbox",
+    "StopSandbox": "daytonaflow.components.stop_sandbox",
+    "UploadFile": "daytonaflow.components.upload_file",
     "DaytonaIntegration": "daytonaflow.components._integration",
     "PAYLOAD_TYPES": "daytonaflow.components._payloads",
     "CodeExecutionPayload": "daytonaflow.components._payloads",
@@ -103,6 +123,10 @@ _EXPORTS = {
     "GitPulledPayload": "daytonaflow.components._payloads",
     "GitPushedPayload": "daytonaflow.components._payloads",
     "GitStatusPayload": "daytonaflow.components._payloads",
+    "FileDownloadedPayload": "daytonaflow.components._payloads",
+    "FileUploadedPayload": "daytonaflow.components._payloads",
+    "FilesListedPayload": "daytonaflow.components._payloads",
+    "SandboxesListedPayload": "daytonaflow.components._payloads",
     "PreviewUrlPayload": "daytonaflow.components._payloads",
     "RepositorySandboxPayload": "daytonaflow.components._payloads",
     "SandboxPayload": "daytonaflow.components._payloads",
@@ -128,6 +152,14 @@ _COMPONENT_NAMES = (
     "GitCommit",
     "GitPush",
     "GitPull",
+    "UploadFile",
+    "DownloadFile",
+    "ListFiles",
+    "GetSandbox",
+    "ListSandboxes",
+    "StartSandbox",
+    "StopSandbox",
+    "ArchiveSandbox",
 )
 
 if TYPE_CHECKING:
@@ -151,6 +183,7 @@ __all__ = [
     "LOST_CREATION_RESOURCE",
     "PAYLOAD_TYPES",
     "SANDBOX_RESOURCE",
+    "ArchiveSandbox",
     "CodeExecutionPayload",
     "CommandExecutionPayload",
     "CreateRepositorySandbox",
@@ -171,9 +204,14 @@ __all__ = [
     "DaytonaTimeoutError",
     "DeletePayload",
     "DeleteSandbox",
+    "DownloadFile",
     "ExecuteCode",
     "ExecuteCommand",
+    "FileDownloadedPayload",
+    "FileUploadedPayload",
+    "FilesListedPayload",
     "GetPreviewUrl",
+    "GetSandbox",
     "GitCheckedOutPayload",
     "GitCheckout",
     "GitClone",
@@ -187,9 +225,15 @@ __all__ = [
     "GitStatus",
     "GitStatusPayload",
     "InterruptedCommandError",
+    "ListFiles",
+    "ListSandboxes",
     "PreviewUrlPayload",
     "RepositorySandboxPayload",
     "RetryPolicy",
     "SandboxPayload",
     "SandboxRestartError",
+    "SandboxesListedPayload",
+    "StartSandbox",
+    "StopSandbox",
+    "UploadFile",
 ]

@@ -20,12 +20,15 @@ class _DaytonaPayload(Payload):
 
 
 class SandboxPayload(_DaytonaPayload):
-    """`daytona.sandbox`: a sandbox that reached `started`."""
+    """`daytona.sandbox`: a sandbox and its state (`started` once created or started)."""
 
     event_type: ClassVar[str] = "daytona.sandbox"
 
     id: str = Field(description="The sandbox ID; pass it to the execute and delete components.")
-    state: str = Field(description='The sandbox state, "started".')
+    state: str = Field(
+        description='The sandbox state: "started" after a create or a start; as it is for getSandbox '
+        '(and "stopped" or "archived" after a stop or an archive).'
+    )
 
 
 #: The longest output line a failure summary quotes.
@@ -278,3 +281,68 @@ PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     GitPulledPayload,
     GitCheckedOutPayload,
 )
+
+
+# ---- files and lifecycle (uploadFile, downloadFile, listFiles, getSandbox, listSandboxes,
+# startSandbox, stopSandbox, archiveSandbox) ----
+
+
+class FileUploadedPayload(_DaytonaPayload):
+    """`daytona.file.uploaded`: a file written into a sandbox."""
+
+    event_type: ClassVar[str] = "daytona.file.uploaded"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str = Field(description="The absolute path written.")
+    size: int = Field(description="Bytes written.")
+    sha256: str = Field(description="SHA-256 (hex) of the bytes written.")
+    mode: str | None = Field(default=None, description="The permissions set, when a mode was configured.")
+
+
+class FileDownloadedPayload(_DaytonaPayload):
+    """`daytona.file.downloaded`: a file read from a sandbox, whole."""
+
+    event_type: ClassVar[str] = "daytona.file.downloaded"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str = Field(description="The absolute path read.")
+    size: int = Field(description="Bytes read (the whole file).")
+    sha256: str = Field(description="SHA-256 (hex) of the bytes read.")
+    encoding: str = Field(description='How `content` holds the bytes: "text" (UTF-8) or "base64".')
+    content: str = Field(description="The file's content, in `encoding`.")
+
+
+class FileEntry(_Part):
+    name: str
+    path: str = Field(description="Absolute path of the entry.")
+    is_dir: bool = Field(alias="isDir")
+    size: int = Field(description="Size in bytes.")
+    mode: str = Field(
+        description='Permissions in octal, e.g. "0644" (Daytona\'s mode string when it gives none).'
+    )
+    modified_at: str | None = Field(
+        default=None, alias="modifiedAt", description="Last modification (RFC 3339)."
+    )
+
+
+class FilesListedPayload(_DaytonaPayload):
+    """`daytona.files.listed`: the entries of a sandbox directory."""
+
+    event_type: ClassVar[str] = "daytona.files.listed"
+
+    sandbox_id: str = Field(alias="sandboxId")
+    path: str = Field(description="The absolute path of the directory listed.")
+    files: list[FileEntry]
+    truncated: bool = Field(description="Whether the directory had more entries than maxEntries.")
+
+
+class SandboxesListedPayload(_DaytonaPayload):
+    """`daytona.sandboxes.listed`: the sandboxes matching a listSandboxes filter."""
+
+    event_type: ClassVar[str] = "daytona.sandboxes.listed"
+
+    sandboxes: list[SandboxPayload]
+    count: int = Field(description="How many sandboxes are listed.")
+
+
+PAYLOAD_TYPES += (FileUploadedPayload, FileDownloadedPayload, FilesListedPayload, SandboxesListedPayload)

@@ -32,6 +32,14 @@ PRIVATE_FILE_MODE = "0600"
 PRIVATE_DIR_MODE = "0700"
 
 
+def in_sandbox(path: str | None) -> str:
+    """``path`` as the absolute path it names in a sandbox: a relative one is under :data:`HOME`
+    (where Daytona's toolbox resolves it too), none is :data:`HOME` itself."""
+    if not path:
+        return HOME
+    return posixpath.normpath(path if path.startswith("/") else f"{HOME}/{path}")
+
+
 @dataclass(frozen=True)
 class SecretSpec:
     """One configured secret reference; ``target`` is the variable name or the file path."""

@@ -73,6 +73,16 @@ _HANDOFF = "handoff"
 #: A restart of a stopped sandbox under way: its sandbox and when it must be started by.
 _RESTARTING = "restarting"
 _SANDBOX_ENTRIES = frozenset({"discardSandbox", "releaseSandbox"})
+#: A state change asked of an existing sandbox (start, stop, archive): its sandbox and deadline.
+_TRANSITION = "transition"
+#: States a sandbox passes through on its way to a target state: waited through, not asked again.
+_ON_THE_WAY = {
+    STARTED: frozenset(
+        {"starting", "restoring", "creating", "pulling_snapshot", "pending_build", "resuming"}
+    ),
+    "stopped": frozenset({"stopping"}),
+    "archived": frozenset({"archiving"}),
+}
 #: While a command's output is followed, its status is also asked this often (a stream a proxy
 #: keeps open after the exit must not hold the node).
 _WATCH_SECONDS = 30.0
@@ -495,6 +505,80 @@ class Step:
         if self.restarting(sandbox_id):
             self.save(**{_RESTARTING: None})
 
+    # --- sandbox lookups and state changes -------------------------------------------------------
+
+    async def find_sandbox(self, ref: str) -> SandboxInfo:
+        """The sandbox ``ref`` (an ID or a name) names; one that does not exist fails the node saying so."""
+        try:
+            return await self.client.get_sandbox(ref)
+        except DaytonaNotFoundError as error:
+            raise ComponentError(
+                f'node "{self.ctx.node_id}": sandbox "{ref}" was not found ({error.message})'
+            ) from None
+
+    async def bring_sandbox_to(
+        self,
+        ref: str,
+        target: str,
+        request: Callable[[str], Awaitable[SandboxInfo]],
+        *,
+        timeout: float,
+        verb: str,
+    ) -> SandboxInfo:
+        """Ask for the sandbox's state change (``request(sandbox_id)``) and wait, with the adaptive
+        wait of a start, until it is in ``target``; the sandbox as it then is.
+
+        The sandbox's ID and the deadline are saved first, so a re-run (after an engine restart, or
+        a check resuming a handed-off wait) carries on the same change by the same deadline. A
+        sandbox already in ``target`` or on its way there is not asked again; one that is neither
+        is asked once per attempt (a re-run's request may have been lost with the attempt before).
+        Never saved under ``sandbox``: a cancelled or failed change leaves the sandbox alone.
+        """
+        pending = self.get(_TRANSITION)
+        known: SandboxInfo | None = None
+        if not isinstance(pending, dict):
+            known = await self.find_sandbox(ref)
+            pending = {"sandbox": known.id, "deadline": _timing.now() + timeout}
+            self.save(**{_TRANSITION: pending})
+        sandbox_id, deadline = str(pending["sandbox"]), float(pending["deadline"])
+        on_the_way = _ON_THE_WAY.get(target, frozenset())
+        asked = False
+
+        async def arrived() -> SandboxInfo | None:
+            nonlocal known, asked
+            sandbox = known or await self.find_sandbox(sandbox_id)
+            known = None
+            if sandbox.state != target and sandbox.state not in on_the_way and not asked:
+                asked = True
+                sandbox = await self._request_change(sandbox_id, request, verb)
+            if sandbox.state == target:
+                return sandbox
+            reason = _change_failure(sandbox, target, deadline, timeout)
+            if reason is not None:
+                raise ComponentError(f'node "{self.ctx.node_id}": {reason}')
+            return None
+
+        limit = self.wait_limit(f"{target}:{sandbox_id}")
+        # arrived() fails the node once past the deadline; poll() may still end at it an instant
+        # before (its own clock reading), and then the probe is asked once more.
+        while (found := await self.poll(arrived, deadline=deadline, limit=limit)) is None:
+            continue
+        return found
+
+    async def _request_change(
+        self, sandbox_id: str, request: Callable[[str], Awaitable[SandboxInfo]], verb: str
+    ) -> SandboxInfo:
+        try:
+            return await request(sandbox_id)
+        except DaytonaApiError as error:
+            if error.status >= 500 or error.status == 429:
+                raise
+            # Refused as asked (a backend that cannot do it, a state that forbids it, an endpoint it
+            # lacks): the sandbox was just found, so its answer is said as the reason.
+            raise ComponentError(
+                f'node "{self.ctx.node_id}": cannot {verb} sandbox {sandbox_id}: {error.message}'
+            ) from None
+
     # --- commands -------------------------------------------------------------------------------
 
     async def run_command(
@@ -847,6 +931,20 @@ def _start_failure(sandbox: SandboxInfo, deadline: float) -> str | None:
         return f"sandbox {sandbox.id} was deleted while starting"
     if sandbox.state != STARTED and _timing.now() >= deadline:
         return f"sandbox {sandbox.id} did not reach started before the timeout (last state {sandbox.state})"
+    return None
+
+
+def _change_failure(sandbox: SandboxInfo, target: str, deadline: float, timeout: float) -> str | None:
+    """Why the sandbox will not reach ``target``, or None while it still may."""
+    if sandbox.state in FAILED_STATES:
+        reason = f": {sandbox.error_reason}" if sandbox.error_reason else ""
+        return f"sandbox {sandbox.id} entered state {sandbox.state}{reason} instead of {target}"
+    if sandbox.state in GONE_STATES:
+        return f"sandbox {sandbox.id} was deleted before it reached {target}"
+    if _timing.now() >= deadline:
+        return (
+            f"sandbox {sandbox.id} did not reach {target} within {timeout:g} s (last state {sandbox.state})"
+        )
     return None
 
 

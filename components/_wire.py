@@ -96,3 +96,16 @@ class GitCommitInfo(_Wire):
 
 class GitBranches(_Wire):
     branches: list[str] = Field(default_factory=list)
+
+
+class FileInfo(_Wire):
+    """A toolbox ``FileInfo`` (``path`` is the local server's addition; Daytona's has only ``name``)."""
+
+    name: str
+    path: str | None = None
+    is_dir: bool = Field(default=False, alias="isDir")
+    size: int = 0
+    mode: str = ""
+    permissions: str | None = None
+    modified_at: str | None = Field(default=None, alias="modifiedAt")
+    mod_time: str | None = Field(default=None, alias="modTime")

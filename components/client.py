@@ -42,6 +42,7 @@ from daytonaflow.components._retry import RETRYABLE_STATUSES, RetryPolicy, parse
 from daytonaflow.components._wire import (
     CommandLogs,
     ExecuteResult,
+    FileInfo,
     GitBranches,
     GitCommitInfo,
     GitCommitResult,
@@ -68,6 +69,10 @@ _MAX_FRAME_BYTES = 16 * 1024 * 1024
 _FOLLOW_PING_SECONDS = 20.0
 #: Output streams one client holds open at once (a command beyond them is polled instead).
 _MAX_FOLLOWERS = 64
+#: The largest page Daytona's ``GET /sandbox`` serves.
+_MAX_LIST_PAGE = 200
+#: How much of an error answer to a download is read (its message is at the start).
+_MAX_ERROR_BODY_BYTES = 64 * 1024
 #: Toolbox output-stream markers: the bytes after one belong to stdout (or stderr) until the next.
 _STREAM_MARKERS = (b"\x01\x01\x01", b"\x02\x02\x02")
 _WireT = TypeVar("_WireT", bound=BaseModel)
@@ -276,29 +281,54 @@ class DaytonaClient:
             SandboxInfo, await self._json("GET", f"{self.api_url}/sandbox/{sandbox_id}", idempotent=True)
         )
 
-    async def list_sandboxes(self, *, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
-        """Every sandbox matching ``labels`` (all pages)."""
-        return await self._attempts("GET /sandbox", lambda remaining: self._list_once(labels, remaining))
+    async def list_sandboxes(
+        self,
+        *,
+        labels: Mapping[str, str] | None = None,
+        states: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[SandboxInfo]:
+        """Every sandbox matching ``labels`` (and one of ``states``, when given), all pages; with
+        ``limit``, no page is asked for once that many are found (and no more are returned)."""
+        return await self._attempts(
+            "GET /sandbox", lambda remaining: self._list_once(labels, remaining, states=states, limit=limit)
+        )
 
-    async def _list_once(self, labels: Mapping[str, str] | None, remaining: float) -> list[SandboxInfo]:
+    async def _list_once(
+        self,
+        labels: Mapping[str, str] | None,
+        remaining: float,
+        *,
+        states: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[SandboxInfo]:
         """One attempt at every page (a failed page fails the attempt, the caller repeats it whole)."""
-        params: dict[str, str] = {}
+        params: dict[str, Any] = {}
         if labels:
             params["labels"] = json.dumps(dict(labels), separators=(",", ":"), sort_keys=True)
+        if states:
+            params["states"] = list(states)
+        if limit is not None:
+            params["limit"] = str(min(limit, _MAX_LIST_PAGE))
         url = f"{self.api_url}/sandbox"
         ends_at = _clock() + remaining
         found: list[SandboxInfo] = []
+
+        def kept(items: list[SandboxInfo]) -> list[SandboxInfo]:
+            # A server that ignores the states filter must not hand back the others.
+            return [sandbox for sandbox in items if not states or sandbox.state in states]
+
         while True:
             seconds = min(self.timeout, ends_at - _clock())
             response = await self._send_once("GET", url, idempotent=True, seconds=seconds, params=params)
             document = _document(response, "GET", "/sandbox")
             # Older Daytona servers answer a bare list; current ones a page with a cursor.
             if isinstance(document, list):
-                return found + [_parsed(SandboxInfo, item) for item in document]
+                return (found + kept([_parsed(SandboxInfo, item) for item in document]))[:limit]
             page = _parsed(SandboxPage, document)
-            found.extend(page.items)
-            if not page.next_cursor:
-                return found
+            found.extend(kept(page.items))
+            if not page.next_cursor or (limit is not None and len(found) >= limit):
+                return found[:limit]
             params["cursor"] = page.next_cursor
 
     async def delete_sandbox(self, sandbox_id: str, *, force: bool = False) -> SandboxInfo | None:
@@ -645,6 +675,66 @@ class DaytonaClient:
         url = await self._toolbox(sandbox_id, "/git/checkout")
         await self._send("POST", url, idempotent=True, json={"path": path, "branch": branch})
 
+    # ---- files and lifecycle (uploadFile, downloadFile, listFiles, getSandbox, listSandboxes,
+    # startSandbox, stopSandbox, archiveSandbox) ----
+
+    async def file_info(self, sandbox_id: str, path: str) -> FileInfo:
+        url = await self._toolbox(sandbox_id, "/files/info")
+        return _parsed(FileInfo, await self._json("GET", url, idempotent=True, params={"path": path}))
+
+    async def list_files(self, sandbox_id: str, path: str) -> list[FileInfo]:
+        """The entries of the directory ``path`` (one level)."""
+        url = await self._toolbox(sandbox_id, "/files")
+        document = await self._json("GET", url, idempotent=True, params={"path": path})
+        if not isinstance(document, list):
+            raise DaytonaProtocolError("Daytona's answer to GET /files is not a list of FileInfo")
+        return [_parsed(FileInfo, item) for item in document]
+
+    async def download_file(self, sandbox_id: str, path: str, *, max_bytes: int) -> bytes:
+        """The file's bytes, read as a stream and never more than ``max_bytes + 1`` of them: an answer
+        longer than ``max_bytes`` says the file is larger, and the rest of it is never read."""
+        url = await self._toolbox(sandbox_id, "/files/download")
+        what = "GET /files/download"
+
+        async def attempt(remaining: float) -> bytes:
+            seconds = min(self.timeout, remaining)
+            try:
+                async with asyncio.timeout(seconds):
+                    return await self._read_bounded(url, {"path": path}, max_bytes + 1)
+            except TimeoutError:
+                raise _Retryable(
+                    DaytonaTimeoutError(f"Daytona did not answer {what} within {seconds:g} s")
+                ) from None
+            except httpx.TransportError as error:
+                raise _Retryable(
+                    DaytonaConnectionError(f"Daytona connection failed during {what}: {error!r}")
+                ) from None
+
+        return await self._attempts(what, attempt)
+
+    async def _read_bounded(self, url: str, params: dict[str, str], most: int) -> bytes:
+        async with self._http.stream("GET", url, params=params) as response:
+            if not response.is_success:
+                # An error's body says why; only its head is read (it is no file to bound by maxBytes).
+                head = await _head(response, _MAX_ERROR_BODY_BYTES)
+                answered = httpx.Response(response.status_code, headers=response.headers, content=head)
+                failure = _api_error(answered, "GET", "/files/download")
+                if response.status_code in RETRYABLE_STATUSES:
+                    raise _Retryable(failure, parse_retry_after(response.headers.get("Retry-After")))
+                raise failure
+            return await _head(response, most)
+
+    async def stop_sandbox(self, sandbox_id: str, *, force: bool = False) -> SandboxInfo:
+        """Stop a started sandbox (its files are kept); ``force`` kills its processes (SIGKILL)."""
+        url = f"{self.api_url}/sandbox/{sandbox_id}/stop"
+        params = {"force": "true"} if force else None
+        return _parsed(SandboxInfo, await self._json("POST", url, idempotent=True, params=params))
+
+    async def archive_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        """Archive a stopped sandbox (its filesystem moves to object storage)."""
+        url = f"{self.api_url}/sandbox/{sandbox_id}/archive"
+        return _parsed(SandboxInfo, await self._json("POST", url, idempotent=True))
+
 
 class _Demux:
     """Output bytes without the stream markers (stdout and stderr are reported as one text).
@@ -674,6 +764,18 @@ class _Demux:
     def flush(self) -> bytes:
         rest, self._pending = self._pending, b""
         return rest
+
+
+async def _head(response: httpx.Response, most: int) -> bytes:
+    """At most ``most`` bytes of a streamed body; closing the stream then drops the rest unread."""
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        received += len(chunk)
+        if received >= most:
+            break
+    return b"".join(chunks)[:most]
 
 
 def _clock() -> float:

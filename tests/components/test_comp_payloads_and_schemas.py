@@ -125,7 +125,7 @@ def test_the_generator_writes_a_tree_that_then_checks_clean(tmp_path, capsys):
     assert "out of date: schemas/manifest.json" in capsys.readouterr().err
 
 
-def test_the_manifest_lists_the_six_components_with_their_channels():
+def test_the_manifest_lists_the_daytona_components_with_their_channels():
     manifest = json.loads((ROOT / "schemas" / "manifest.json").read_text())
     channels = {
         entry["name"]: [channel["name"] for channel in entry["channels"]]
@@ -145,6 +145,15 @@ def test_the_manifest_lists_the_six_components_with_their_channels():
         "daytona.gitCommit": ["default", "nothing"],
         "daytona.gitPush": ["default"],
         "daytona.gitPull": ["default"],
+        # files and lifecycle
+        "daytona.uploadFile": ["default"],
+        "daytona.downloadFile": ["default"],
+        "daytona.listFiles": ["default"],
+        "daytona.getSandbox": ["default"],
+        "daytona.listSandboxes": ["default"],
+        "daytona.startSandbox": ["default"],
+        "daytona.stopSandbox": ["default"],
+        "daytona.archiveSandbox": ["default"],
     }
 
 

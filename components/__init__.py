@@ -1,4 +1,4 @@
-"""daytonaflow.components: the six Daytona components and the Daytona API client they share.
+"""daytonaflow.components: the Daytona components and the Daytona API client they share.
 
 Hosts discover the components through the ``daytonaflow.components`` entry-point group; the
 runner hands them a :class:`DaytonaIntegration` as ``ctx.integration``.
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
         PreviewUrlPayload,
         RepositorySandboxPayload,
         SandboxPayload,
+        SnapshotsListedPayload,
+        VolumeDeletedPayload,
+        VolumePayload,
     )
     from daytonaflow.components._retry import RetryPolicy
     from daytonaflow.components._step import (
@@ -45,13 +48,16 @@ if TYPE_CHECKING:
     from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
     from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
     from daytonaflow.components.create_sandbox import CreateSandbox
+    from daytonaflow.components.create_volume import CreateVolume
     from daytonaflow.components.delete_sandbox import DeleteSandbox
+    from daytonaflow.components.delete_volume import DeleteVolume
     from daytonaflow.components.execute_code import ExecuteCode
     from daytonaflow.components.execute_command import ExecuteCommand
     from daytonaflow.components.get_preview_url import GetPreviewUrl
+    from daytonaflow.components.list_snapshots import ListSnapshots
 
 #: Where each public name lives. Names are imported on first use: an entry point loads its one
-#: component's module, and the CLI importing the integration does not import all six components.
+#: component's module, and the CLI importing the integration does not import every component.
 _EXPORTS = {
     "DEFAULT_API_URL": "daytonaflow.components.client",
     "IDEMPOTENCY_LABEL": "daytonaflow.components.client",
@@ -82,6 +88,12 @@ _EXPORTS = {
     "PreviewUrlPayload": "daytonaflow.components._payloads",
     "RepositorySandboxPayload": "daytonaflow.components._payloads",
     "SandboxPayload": "daytonaflow.components._payloads",
+    "SnapshotsListedPayload": "daytonaflow.components._payloads",
+    "VolumeDeletedPayload": "daytonaflow.components._payloads",
+    "VolumePayload": "daytonaflow.components._payloads",
+    "ListSnapshots": "daytonaflow.components.list_snapshots",
+    "CreateVolume": "daytonaflow.components.create_volume",
+    "DeleteVolume": "daytonaflow.components.delete_volume",
     "RetryPolicy": "daytonaflow.components._retry",
     "SANDBOX_RESOURCE": "daytonaflow.components._step",
     "LOST_CREATION_RESOURCE": "daytonaflow.components._step",
@@ -90,7 +102,7 @@ _EXPORTS = {
 }
 
 
-#: The six components, in the order the docs and the manifest list them (``COMPONENTS``).
+#: The components, in the order the docs and the manifest list them (``COMPONENTS``).
 _COMPONENT_NAMES = (
     "CreateSandbox",
     "CreateRepositorySandbox",
@@ -98,6 +110,9 @@ _COMPONENT_NAMES = (
     "ExecuteCommand",
     "GetPreviewUrl",
     "DeleteSandbox",
+    "ListSnapshots",
+    "CreateVolume",
+    "DeleteVolume",
 )
 
 if TYPE_CHECKING:
@@ -125,6 +140,7 @@ __all__ = [
     "CommandExecutionPayload",
     "CreateRepositorySandbox",
     "CreateSandbox",
+    "CreateVolume",
     "DaytonaApiError",
     "DaytonaAuthError",
     "DaytonaBadRequestError",
@@ -141,13 +157,18 @@ __all__ = [
     "DaytonaTimeoutError",
     "DeletePayload",
     "DeleteSandbox",
+    "DeleteVolume",
     "ExecuteCode",
     "ExecuteCommand",
     "GetPreviewUrl",
     "InterruptedCommandError",
+    "ListSnapshots",
     "PreviewUrlPayload",
     "RepositorySandboxPayload",
     "RetryPolicy",
     "SandboxPayload",
     "SandboxRestartError",
+    "SnapshotsListedPayload",
+    "VolumeDeletedPayload",
+    "VolumePayload",
 ]

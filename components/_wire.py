@@ -66,3 +66,24 @@ class CommandLogs(_Wire):
     output: str = ""
     stdout: str = ""
     stderr: str = ""
+
+
+class VolumeInfo(_Wire):
+    id: str
+    name: str
+    state: str
+    error_reason: str | None = Field(default=None, alias="errorReason")
+
+
+class SnapshotInfo(_Wire):
+    id: str
+    name: str
+    state: str
+    image_name: str | None = Field(default=None, alias="imageName")
+    size: float | None = None
+    created_at: str | None = Field(default=None, alias="createdAt")
+
+
+class SnapshotPage(_Wire):
+    items: list[SnapshotInfo]
+    total_pages: float = Field(default=1, alias="totalPages")

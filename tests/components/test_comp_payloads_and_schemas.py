@@ -125,7 +125,7 @@ def test_the_generator_writes_a_tree_that_then_checks_clean(tmp_path, capsys):
     assert "out of date: schemas/manifest.json" in capsys.readouterr().err
 
 
-def test_the_manifest_lists_the_six_components_with_their_channels():
+def test_the_manifest_lists_the_daytona_components_with_their_channels():
     manifest = json.loads((ROOT / "schemas" / "manifest.json").read_text())
     channels = {
         entry["name"]: [channel["name"] for channel in entry["channels"]]
@@ -139,6 +139,9 @@ def test_the_manifest_lists_the_six_components_with_their_channels():
         "daytona.executeCommand": ["success", "failed"],
         "daytona.getPreviewUrl": ["default"],
         "daytona.deleteSandbox": ["default"],
+        "daytona.listSnapshots": ["default"],
+        "daytona.createVolume": ["default"],
+        "daytona.deleteVolume": ["default"],
     }
 
 

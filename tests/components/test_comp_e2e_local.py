@@ -421,6 +421,34 @@ async def test_create_sandbox_preview_port_gives_a_preview_url_that_serves(serve
         server.delete(sandbox_id)
 
 
+async def test_repository_sandbox_takes_the_same_options(server, repository, make_ctx):
+    config = {
+        "repository": repository,
+        "cpu": 2,
+        "autoDeleteInterval": 60,
+        "network": "block",
+        "previewPort": WEB_PORT,
+        "timeout": 120,
+    }
+    ctx = make_ctx(config)
+    await run_to_end(CreateRepositorySandbox(), ctx)
+    sandbox_id = ctx.data["sandboxId"]
+    try:
+        on_server = server.sandbox(sandbox_id).json()
+        assert (on_server["cpu"], on_server["autoDeleteInterval"], on_server["networkBlockAll"]) == (
+            2,
+            60,
+            True,
+        )
+        url = ctx.data["previewUrl"]
+        assert url == f"http://127.0.0.1:{server.instance.proxy_port}/preview/{WEB_PORT}-{sandbox_id}"
+        # The token is the sandbox's: nothing listens on the port yet, but the proxy lets it through.
+        assert server.preview(url).status_code == 401
+        assert server.preview(url, **{"x-daytona-preview-token": ctx.data["previewToken"]}).status_code != 401
+    finally:
+        server.delete(sandbox_id)
+
+
 # --- executeCommand ---------------------------------------------------------------------------
 
 

@@ -632,13 +632,15 @@ class DaytonaClient:
             existing = next((item for item in volumes if item.name == name and item.state != "deleted"), None)
             if existing is not None:
                 return existing
-            sent = True
+            sent_before, sent = sent, True
             try:
                 response = await self._send_once(
                     "POST", url, idempotent=True, seconds=min(self.timeout, remaining), json={"name": name}
                 )
             except DaytonaConflictError as conflict:
-                # Made between the lookup and the create: the next attempt's lookup finds it.
+                # Someone made it between the lookup and this create, which made nothing: the next
+                # attempt's lookup finds theirs.
+                sent = sent_before
                 raise _Retryable(conflict) from None
             try:
                 return _parsed(VolumeInfo, _document(response, "POST", "/volumes"))

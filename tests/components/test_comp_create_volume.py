@@ -93,6 +93,21 @@ async def test_a_lost_create_answer_is_repeated_without_a_second_volume(daytona,
     assert ctx.data == {"id": "vol-00000001", "name": "build-cache", "state": "ready"}
 
 
+async def test_a_volume_someone_makes_between_lookup_and_create_is_reused(daytona, volumes, make_ctx, clock):
+    refuse = volumes._create
+
+    def made_meanwhile(request: httpx.Request) -> httpx.Response:
+        volumes.add("build-cache")
+        return refuse(request)  # 409: the name exists now
+
+    daytona.router.routes["create_volume"].side_effect = made_meanwhile
+    ctx = make_ctx({"name": "build-cache"})
+    await drive(CreateVolume(), ctx, clock)
+    assert len(volumes.create_bodies) == 1
+    assert list(volumes.volumes) == ["vol-00000001"]
+    assert ctx.data == {"id": "vol-00000001", "name": "build-cache", "state": "ready", "existing": True}
+
+
 async def test_a_long_wait_is_handed_to_the_engine_and_resumed_by_checks(daytona, volumes, make_ctx, clock):
     volumes.create_states = ["creating"] * 6 + ["ready"]
     ctx = make_ctx({"name": "build-cache"}, hook_wait_limit=0.0)

@@ -37,7 +37,7 @@ Creates an isolated Daytona sandbox for running code safely.
 - **Public Previews**, **Labels**: optional sandbox settings
 - **Network**: outbound network: the backend's default (Daytona's cloud allows it, the local
   server blocks it), allow (only to the **Network Allow List**'s IPv4 CIDR blocks when one is
-  given), or block all
+  given), or block all; sent as Daytona's `networkBlockAll` and `networkAllowList`
 - **Volumes**: volumes mounted read-write, each by its name or ID (from createVolume) at a
   **Mount Path**, optionally only a **Subpath** of it; a volume is shared by every sandbox
   that mounts it and outlives them. Names are looked up before the create: a volume that does

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
         RepositorySandboxPayload,
         SandboxesListedPayload,
         SandboxPayload,
+        SnapshotsListedPayload,
+        VolumeDeletedPayload,
+        VolumePayload,
     )
     from daytonaflow.components._retry import RetryPolicy
     from daytonaflow.components._step import (
@@ -56,7 +59,9 @@ if TYPE_CHECKING:
     from daytonaflow.components.client import DEFAULT_API_URL, IDEMPOTENCY_LABEL, DaytonaClient
     from daytonaflow.components.create_repository_sandbox import CreateRepositorySandbox
     from daytonaflow.components.create_sandbox import CreateSandbox
+    from daytonaflow.components.create_volume import CreateVolume
     from daytonaflow.components.delete_sandbox import DeleteSandbox
+    from daytonaflow.components.delete_volume import DeleteVolume
     from daytonaflow.components.download_file import DownloadFile
     from daytonaflow.components.execute_code import ExecuteCode
     from daytonaflow.components.execute_command import ExecuteCommand
@@ -70,12 +75,13 @@ if TYPE_CHECKING:
     from daytonaflow.components.git_status import GitStatus
     from daytonaflow.components.list_files import ListFiles
     from daytonaflow.components.list_sandboxes import ListSandboxes
+    from daytonaflow.components.list_snapshots import ListSnapshots
     from daytonaflow.components.start_sandbox import StartSandbox
     from daytonaflow.components.stop_sandbox import StopSandbox
     from daytonaflow.components.upload_file import UploadFile
 
 #: Where each public name lives. Names are imported on first use: an entry point loads its one
-#: component's module, and the CLI importing the integration does not import all six components.
+#: component's module, and the CLI importing the integration does not import every component.
 _EXPORTS = {
     "DEFAULT_API_URL": "daytonaflow.components.client",
     "IDEMPOTENCY_LABEL": "daytonaflow.components.client",
@@ -130,6 +136,12 @@ _EXPORTS = {
     "PreviewUrlPayload": "daytonaflow.components._payloads",
     "RepositorySandboxPayload": "daytonaflow.components._payloads",
     "SandboxPayload": "daytonaflow.components._payloads",
+    "SnapshotsListedPayload": "daytonaflow.components._payloads",
+    "VolumeDeletedPayload": "daytonaflow.components._payloads",
+    "VolumePayload": "daytonaflow.components._payloads",
+    "ListSnapshots": "daytonaflow.components.list_snapshots",
+    "CreateVolume": "daytonaflow.components.create_volume",
+    "DeleteVolume": "daytonaflow.components.delete_volume",
     "RetryPolicy": "daytonaflow.components._retry",
     "SANDBOX_RESOURCE": "daytonaflow.components._step",
     "LOST_CREATION_RESOURCE": "daytonaflow.components._step",
@@ -160,6 +172,9 @@ _COMPONENT_NAMES = (
     "StartSandbox",
     "StopSandbox",
     "ArchiveSandbox",
+    "ListSnapshots",
+    "CreateVolume",
+    "DeleteVolume",
 )
 
 if TYPE_CHECKING:
@@ -188,6 +203,7 @@ __all__ = [
     "CommandExecutionPayload",
     "CreateRepositorySandbox",
     "CreateSandbox",
+    "CreateVolume",
     "DaytonaApiError",
     "DaytonaAuthError",
     "DaytonaBadRequestError",
@@ -204,6 +220,7 @@ __all__ = [
     "DaytonaTimeoutError",
     "DeletePayload",
     "DeleteSandbox",
+    "DeleteVolume",
     "DownloadFile",
     "ExecuteCode",
     "ExecuteCommand",
@@ -227,13 +244,17 @@ __all__ = [
     "InterruptedCommandError",
     "ListFiles",
     "ListSandboxes",
+    "ListSnapshots",
     "PreviewUrlPayload",
     "RepositorySandboxPayload",
     "RetryPolicy",
     "SandboxPayload",
     "SandboxRestartError",
     "SandboxesListedPayload",
+    "SnapshotsListedPayload",
     "StartSandbox",
     "StopSandbox",
     "UploadFile",
+    "VolumeDeletedPayload",
+    "VolumePayload",
 ]

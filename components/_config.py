@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -198,6 +199,10 @@ SECRET_TYPES = (Option("env", "Environment variable"), Option("file", "File"))
 #: Daytona's networkAllowList: IPv4 CIDR blocks, comma-separated.
 _CIDR = r"(?:\d{1,3}\.){3}\d{1,3}/\d{1,2}"
 _CIDR_LIST = rf"^\s*{_CIDR}(?:\s*,\s*{_CIDR})*\s*$"
+#: A path inside a volume: relative, and never climbing out of it.
+_VOLUME_SUBPATH = r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$)).+$"
+#: Where a volume is mounted: absolute, below the root, never through ``..``.
+_MOUNT_PATH = r"^/(?!.*(?:^|/)\.\.(?:/|$)).+$"
 _AS_ENV = (When("type", ("env", "env-var")),)
 _AS_FILE = (When("type", ("file",)),)
 
@@ -251,6 +256,49 @@ class SecretConfig(ConfigPart):
         return self.model_dump(exclude_none=True, by_alias=True)
 
 
+class VolumeMount(ConfigPart):
+    volume: Annotated[
+        str,
+        Spec(
+            "Volume",
+            "The volume's name or ID, e.g. from a createVolume node: "
+            '{{ $["daytona.createVolume"].data.id }}',
+            placeholder="build-cache",
+        ),
+    ]
+    mount_path: Annotated[
+        str,
+        Spec(
+            "Mount Path",
+            "Where the volume appears in the sandbox (read-write).",
+            placeholder="/home/daytona/cache",
+            pattern=_MOUNT_PATH,
+            pattern_rule="be an absolute path below / (without ..)",
+        ),
+    ]
+    subpath: Annotated[
+        str | None,
+        Spec(
+            "Subpath",
+            "A directory inside the volume to mount instead of the whole volume.",
+            placeholder="users/alice",
+            pattern=_VOLUME_SUBPATH,
+            pattern_rule="be a relative path inside the volume",
+        ),
+    ] = None
+
+    def request(self, volume_id: str) -> dict[str, str]:
+        """This mount as an item of the create body's ``volumes``."""
+        item = {"volumeId": volume_id, "mountPath": self.mount_path}
+        if self.subpath:
+            item["subpath"] = self.subpath
+        return item
+
+
+#: Create-body fields sent as configured when set, Daytona's (or the snapshot's) default otherwise.
+_OPTIONAL_CREATE_FIELDS = ("cpu", "memory", "disk", "auto_archive_interval", "auto_delete_interval")
+
+
 class SandboxCreationConfig(ComponentConfig):
     """The sandbox settings both sandbox-creating components offer, in form order."""
 
@@ -279,6 +327,36 @@ class SandboxCreationConfig(ComponentConfig):
             minimum=0,
         ),
     ] = 15
+    auto_archive_interval: Annotated[
+        int | None,
+        Spec(
+            "Auto Archive Interval",
+            "Minutes a stopped sandbox waits before it is archived (0: the longest Daytona allows); "
+            "Daytona's default (7 days) when empty.",
+            minimum=0,
+        ),
+    ] = None
+    auto_delete_interval: Annotated[
+        int | None,
+        Spec(
+            "Auto Delete Interval",
+            "Minutes a stopped sandbox waits before it is deleted (0: as soon as it stops, -1: never); "
+            "never when empty.",
+            minimum=-1,
+        ),
+    ] = None
+    cpu: Annotated[
+        int | None,
+        Spec("CPU (cores)", "CPU cores of the sandbox; the snapshot's default when empty.", minimum=1),
+    ] = None
+    memory: Annotated[
+        int | None,
+        Spec("Memory (GiB)", "Memory of the sandbox in GiB; the snapshot's default when empty.", minimum=1),
+    ] = None
+    disk: Annotated[
+        int | None,
+        Spec("Disk (GiB)", "Disk of the sandbox in GiB; the snapshot's default when empty.", minimum=1),
+    ] = None
     env: SandboxEnv = ModelField(default_factory=list)
     secrets: Annotated[
         list[SecretConfig],
@@ -325,10 +403,36 @@ class SandboxCreationConfig(ComponentConfig):
             visible_when=(When("network", ("allow",)),),
         ),
     ] = None
+    volumes: Annotated[
+        list[VolumeMount],
+        Spec(
+            "Volumes",
+            "Volumes mounted read-write into the sandbox (shared with every sandbox that mounts them, "
+            "kept when the sandbox is deleted); a name is looked up before the create.",
+            item=("volume", "Volume"),
+        ),
+    ] = ModelField(default_factory=list)
+    preview_port: Annotated[
+        int | None,
+        Spec(
+            "Preview Port",
+            "A sandbox port whose preview URL the output carries (previewUrl, and the previewToken "
+            "its requests need unless previews are public).",
+            minimum=1,
+            maximum=65535,
+        ),
+    ] = None
 
-    def create_request(self, default_target: str | None) -> dict[str, Any]:
-        """The body of ``POST /sandbox`` (secrets are injected later, never sent here)."""
+    def create_request(self, default_target: str | None, volume_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """The body of ``POST /sandbox`` (secrets are injected later, never sent here).
+
+        ``volume_ids`` are the IDs of :attr:`volumes`, in order (names looked up by the caller).
+        """
         body: dict[str, Any] = {"autoStopInterval": self.auto_stop_interval, "public": self.public}
+        for name in _OPTIONAL_CREATE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                body[to_camel(name)] = value
         if self.snapshot:
             body["snapshot"] = self.snapshot
         target = self.target or default_target
@@ -347,6 +451,10 @@ class SandboxCreationConfig(ComponentConfig):
             body["networkBlockAll"] = False
             if self.network_allow_list:
                 body["networkAllowList"] = self.network_allow_list
+        if self.volumes:
+            body["volumes"] = [
+                mount.request(volume_id) for mount, volume_id in zip(self.volumes, volume_ids, strict=True)
+            ]
         return body
 
     def secret_specs(self) -> list[SecretSpec]:

@@ -29,6 +29,14 @@ class SandboxPayload(_DaytonaPayload):
         description='The sandbox state: "started" after a create or a start; as it is for getSandbox '
         '(and "stopped" or "archived" after a stop or an archive).'
     )
+    preview_url: str | None = Field(
+        default=None, alias="previewUrl", description="The preview URL of the configured Preview Port."
+    )
+    preview_token: str | None = Field(
+        default=None,
+        alias="previewToken",
+        description="The x-daytona-preview-token header its requests need (unless previews are public).",
+    )
 
 
 #: The longest output line a failure summary quotes.
@@ -117,6 +125,14 @@ class RepositorySandboxPayload(_DaytonaPayload):
     bootstrap: BootstrapOutcome | None = None
     secrets: list[SecretInjection] = Field(default_factory=list)
     timeout: int = Field(description="The overall timeout in seconds.")
+    preview_url: str | None = Field(
+        default=None, alias="previewUrl", description="The preview URL of the configured Preview Port."
+    )
+    preview_token: str | None = Field(
+        default=None,
+        alias="previewToken",
+        description="The x-daytona-preview-token header its requests need (unless previews are public).",
+    )
 
 
 class CodeExecutionPayload(_RunOutcomePayload):
@@ -346,3 +362,51 @@ class SandboxesListedPayload(_DaytonaPayload):
 
 
 PAYLOAD_TYPES += (FileUploadedPayload, FileDownloadedPayload, FilesListedPayload, SandboxesListedPayload)
+
+# ---- snapshots and volumes (listSnapshots, createVolume, deleteVolume) ----
+
+
+class SnapshotSummary(_Part):
+    id: str
+    name: str = Field(description="The name a create's Snapshot field takes.")
+    state: str = Field(description='Daytona\'s snapshot state, "active" when sandboxes can start from it.')
+    image_name: str | None = Field(default=None, alias="imageName", description="The image it was made from.")
+    size: float | None = Field(default=None, description="Its size in GB, when known.")
+    created_at: str | None = Field(default=None, alias="createdAt")
+
+
+class SnapshotsListedPayload(_DaytonaPayload):
+    """`daytona.snapshots.listed`: the snapshots listSnapshots found."""
+
+    event_type: ClassVar[str] = "daytona.snapshots.listed"
+
+    snapshots: list[SnapshotSummary]
+    count: int = Field(description="How many snapshots the list holds.")
+
+
+class VolumePayload(_DaytonaPayload):
+    """`daytona.volume`: a volume in state `ready`."""
+
+    event_type: ClassVar[str] = "daytona.volume"
+
+    id: str = Field(description="The volume ID; pass it to a create's Volumes or to deleteVolume.")
+    name: str
+    state: str = Field(description='The volume state, "ready".')
+    existing: bool | None = Field(
+        default=None, description="Present and true when a volume of that name existed already."
+    )
+
+
+class VolumeDeletedPayload(_DaytonaPayload):
+    """`daytona.volume.deleted`: the outcome of deleteVolume."""
+
+    event_type: ClassVar[str] = "daytona.volume.deleted"
+
+    deleted: bool = Field(description="Whether this call deleted the volume.")
+    id: str
+    already_deleted: bool | None = Field(
+        default=None, alias="alreadyDeleted", description="Present and true when it was already gone."
+    )
+
+
+PAYLOAD_TYPES += (SnapshotsListedPayload, VolumePayload, VolumeDeletedPayload)

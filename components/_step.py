@@ -50,7 +50,7 @@ from daytonaflow.components._sandbox_env import (
 )
 from daytonaflow.components._wire import FAILED_STATES, GONE_STATES, STARTED, SandboxInfo
 from daytonaflow.components.client import DaytonaClient
-from daytonaflow.errors import ComponentError
+from daytonaflow.errors import ComponentError, ConfigError, ConfigIssue
 from daytonaflow.events import Payload
 
 #: The resource kind sandboxes are tracked under; the engine reclaims leftovers at run end.
@@ -358,7 +358,8 @@ class Step:
         # Resolving first means a missing secret fails the node before anything exists to clean up.
         resolve_secrets(secret_specs, self.ctx.secrets)
         if sandbox_id is None:
-            request = config.create_request(integration_of(self.ctx.integration).target)
+            volume_ids = await self._volume_ids(config)
+            request = config.create_request(integration_of(self.ctx.integration).target, volume_ids)
             sandbox = await self._create(request, keep_on_failure)
             sandbox_id = sandbox.id
             self.save(sandbox=sandbox_id, startDeadline=_timing.now() + timeout)
@@ -372,6 +373,20 @@ class Step:
             raise ComponentError(f"could not write secrets into sandbox {sandbox_id}: {error}") from None
         self.save(sandboxReady=True)
         return str(sandbox_id)
+
+    async def _volume_ids(self, config: SandboxCreationConfig) -> list[str]:
+        """The IDs of the volumes to mount, names looked up: one that does not exist fails the node
+        before anything is made."""
+        ids: list[str] = []
+        for index, mount in enumerate(config.volumes):
+            volume = await self.client.find_volume(mount.volume)
+            if volume is None:
+                issue = ConfigIssue(
+                    f"volumes.{index}.volume", f'names no volume: none has the name or ID "{mount.volume}"'
+                )
+                raise ConfigError([issue], node=self.ctx.node_name or self.ctx.node_id)
+            ids.append(volume.id)
+        return ids
 
     async def _create(self, request: dict[str, Any], keep_on_failure: bool) -> SandboxInfo:
         key = creation_key(self.ctx)

@@ -109,3 +109,24 @@ class FileInfo(_Wire):
     permissions: str | None = None
     modified_at: str | None = Field(default=None, alias="modifiedAt")
     mod_time: str | None = Field(default=None, alias="modTime")
+
+
+class VolumeInfo(_Wire):
+    id: str
+    name: str
+    state: str
+    error_reason: str | None = Field(default=None, alias="errorReason")
+
+
+class SnapshotInfo(_Wire):
+    id: str
+    name: str
+    state: str
+    image_name: str | None = Field(default=None, alias="imageName")
+    size: float | None = None
+    created_at: str | None = Field(default=None, alias="createdAt")
+
+
+class SnapshotPage(_Wire):
+    items: list[SnapshotInfo]
+    total_pages: float = Field(default=1, alias="totalPages")

@@ -53,6 +53,9 @@ from daytonaflow.components._wire import (
     Session,
     SessionCommand,
     SessionExecuteResult,
+    SnapshotInfo,
+    SnapshotPage,
+    VolumeInfo,
 )
 
 DEFAULT_API_URL = "https://app.daytona.io/api"
@@ -75,6 +78,8 @@ _MAX_LIST_PAGE = 200
 _MAX_ERROR_BODY_BYTES = 64 * 1024
 #: Toolbox output-stream markers: the bytes after one belong to stdout (or stderr) until the next.
 _STREAM_MARKERS = (b"\x01\x01\x01", b"\x02\x02\x02")
+#: Daytona's largest page of ``GET /snapshots``.
+_SNAPSHOT_PAGE_LIMIT = 200
 _WireT = TypeVar("_WireT", bound=BaseModel)
 _T = TypeVar("_T")
 
@@ -735,6 +740,88 @@ class DaytonaClient:
         url = f"{self.api_url}/sandbox/{sandbox_id}/archive"
         return _parsed(SandboxInfo, await self._json("POST", url, idempotent=True))
 
+    # ---- snapshots and volumes (listSnapshots, createVolume, deleteVolume, the create's volumes) ----
+
+    async def list_snapshots(self, *, name: str | None = None, limit: int = 100) -> list[SnapshotInfo]:
+        """At most ``limit`` snapshots in Daytona's order (last used first); ``name`` filters by a
+        part of the name."""
+        return await self._attempts(
+            "GET /snapshots", lambda remaining: self._snapshots_once(name, limit, remaining)
+        )
+
+    async def _snapshots_once(self, name: str | None, limit: int, remaining: float) -> list[SnapshotInfo]:
+        """One attempt at the pages ``limit`` needs (a failed page fails the attempt, repeated whole)."""
+        url = f"{self.api_url}/snapshots"
+        params = {"limit": str(min(limit, _SNAPSHOT_PAGE_LIMIT))}
+        if name:
+            params["name"] = name
+        ends_at = _clock() + remaining
+        found: list[SnapshotInfo] = []
+        page = 1
+        while True:
+            seconds = min(self.timeout, ends_at - _clock())
+            response = await self._send_once(
+                "GET", url, idempotent=True, seconds=seconds, params={**params, "page": str(page)}
+            )
+            answer = _parsed(SnapshotPage, _document(response, "GET", "/snapshots"))
+            found.extend(answer.items)
+            if len(found) >= limit or not answer.items or page >= answer.total_pages:
+                return found[:limit]
+            page += 1
+
+    async def list_volumes(self) -> list[VolumeInfo]:
+        """Every volume of the organization (deleted ones left out)."""
+        return _volumes(await self._json("GET", f"{self.api_url}/volumes", idempotent=True))
+
+    async def find_volume(self, volume: str) -> VolumeInfo | None:
+        """The volume whose ID, else whose name, is ``volume``; None when there is none."""
+        return _volume_named(await self.list_volumes(), volume)
+
+    async def get_volume(self, volume_id: str) -> VolumeInfo:
+        url = f"{self.api_url}/volumes/{urllib.parse.quote(volume_id, safe='')}"
+        return _parsed(VolumeInfo, await self._json("GET", url, idempotent=True))
+
+    async def create_volume(self, name: str) -> tuple[VolumeInfo, bool]:
+        """Create the volume ``name``, never a second one: every attempt first looks the name up, so a
+        repeat after a lost answer (or a volume someone made meanwhile) returns the one that exists.
+
+        Also says whether a create was sent (False: the volume existed before this call).
+        """
+        url = f"{self.api_url}/volumes"
+        sent = False
+
+        async def attempt(remaining: float) -> VolumeInfo:
+            nonlocal sent
+            # The lookup is part of the attempt, never retried on its own: attempts do not multiply.
+            seconds = min(self.timeout, remaining)
+            listed = await self._send_once("GET", url, idempotent=True, seconds=seconds)
+            volumes = _volumes(_document(listed, "GET", "/volumes"))
+            existing = next((item for item in volumes if item.name == name and item.state != "deleted"), None)
+            if existing is not None:
+                return existing
+            sent_before, sent = sent, True
+            try:
+                response = await self._send_once(
+                    "POST", url, idempotent=True, seconds=min(self.timeout, remaining), json={"name": name}
+                )
+            except DaytonaConflictError as conflict:
+                # Someone made it between the lookup and this create, which made nothing: the next
+                # attempt's lookup finds theirs.
+                sent = sent_before
+                raise _Retryable(conflict) from None
+            try:
+                return _parsed(VolumeInfo, _document(response, "POST", "/volumes"))
+            except DaytonaProtocolError as error:
+                raise _Retryable(error) from None
+
+        volume = await self._attempts("POST /volumes (with its lookups by name)", attempt)
+        return volume, sent
+
+    async def delete_volume(self, volume_id: str) -> None:
+        """Delete a volume (Daytona marks it for deletion); 409 while a sandbox mounts it."""
+        url = f"{self.api_url}/volumes/{urllib.parse.quote(volume_id, safe='')}"
+        await self._send("DELETE", url, idempotent=True)
+
 
 class _Demux:
     """Output bytes without the stream markers (stdout and stderr are reported as one text).
@@ -776,6 +863,19 @@ async def _head(response: httpx.Response, most: int) -> bytes:
         if received >= most:
             break
     return b"".join(chunks)[:most]
+
+
+def _volumes(document: Any) -> list[VolumeInfo]:
+    if not isinstance(document, list):
+        raise DaytonaProtocolError("Daytona's answer to GET /volumes is not a list")
+    return [_parsed(VolumeInfo, item) for item in document]
+
+
+def _volume_named(volumes: list[VolumeInfo], volume: str) -> VolumeInfo | None:
+    """The volume with ID ``volume``, else the one with that name (a deleted one is gone)."""
+    present = [item for item in volumes if item.state != "deleted"]
+    by_id = next((item for item in present if item.id == volume), None)
+    return by_id or next((item for item in present if item.name == volume), None)
 
 
 def _clock() -> float:

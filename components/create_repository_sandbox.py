@@ -59,8 +59,10 @@ Creates a Daytona sandbox, clones a repository into it and runs a bootstrap scri
 - **Branch**: optional branch or tag to clone
 - **Bootstrap**: optional; `from: inline` runs the given **Script**, `from: file` runs the
   script at **Path** inside the repository; either runs with the repository as working directory
-- **Snapshot**, **Target**, **Auto Stop Interval**, **Environment Variables**, **Secrets**,
-  **Public Previews**, **Labels**, **Network**, **Network Allow List**: as for createSandbox
+- **Snapshot**, **Target**, **Auto Stop Interval**, **Auto Archive Interval**, **Auto Delete
+  Interval**, **CPU**, **Memory**, **Disk**, **Environment Variables**, **Secrets**, **Public
+  Previews**, **Labels**, **Network**, **Network Allow List**, **Volumes**, **Preview Port**: as
+  for createSandbox
 - **Timeout**: seconds for the whole operation: start, clone and bootstrap (default 300)
 - **Keep On Failure**: keep the sandbox when the clone or bootstrap fails, for inspection
   (it is then no longer reclaimed at the end of the run)
@@ -70,7 +72,8 @@ Creates a Daytona sandbox, clones a repository into it and runs a bootstrap scri
 
 Emits `daytona.repository.sandbox` on the default channel with `sandboxId`, `sandboxStartedAt`,
 `repository`, `directory`, `bootstrap` (with the bootstrap's `exitCode` and the tail of its
-`log`), `secrets` (the references, never values) and `timeout`.
+`log`), `secrets` (the references, never values) and `timeout`; with a **Preview Port**, also
+`previewUrl` and `previewToken` (as for createSandbox).
 
 ## Notes
 
@@ -225,6 +228,9 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         bootstrap = None
         if config.bootstrap is not None:
             bootstrap = await self._bootstrap(step, config, config.bootstrap, sandbox_id, deadline)
+        link = None
+        if config.preview_port is not None:
+            link = await step.client.get_preview_url(sandbox_id, config.preview_port)
         payload = RepositorySandboxPayload(
             sandbox_id=sandbox_id,
             sandbox_started_at=step.get("sandboxStartedAt"),
@@ -233,6 +239,8 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
             bootstrap=bootstrap,
             secrets=[SecretInjection.model_validate(secret.reference()) for secret in config.secrets],
             timeout=config.timeout,
+            preview_url=None if link is None else link.url,
+            preview_token=None if link is None else link.token,
         )
         return Outcome(DEFAULT_CHANNEL.name, payload)
 

@@ -25,13 +25,24 @@ Creates an isolated Daytona sandbox for running code safely.
 - **Snapshot**: base environment snapshot (optional; Daytona's default when empty)
 - **Target**: target region for the sandbox (optional)
 - **Auto Stop Interval**: minutes of inactivity before the sandbox stops (0 disables)
+- **Auto Archive Interval**: minutes a stopped sandbox waits before it is archived (0: the
+  longest Daytona allows; Daytona's default, 7 days, when empty)
+- **Auto Delete Interval**: minutes a stopped sandbox waits before it is deleted (0: as soon as
+  it stops, -1 or empty: never)
+- **CPU**, **Memory**, **Disk**: cores, GiB and GiB of the sandbox (optional; the snapshot's
+  defaults when empty)
 - **Environment Variables**: name/value pairs set in the sandbox
 - **Secrets**: secret references written into the sandbox after it starts, as files (mode 600)
   or as environment variables that later execute steps see (see *Secrets* below)
 - **Public Previews**, **Labels**: optional sandbox settings
 - **Network**: outbound network: the backend's default (Daytona's cloud allows it, the local
   server blocks it), allow (only to the **Network Allow List**'s IPv4 CIDR blocks when one is
-  given), or block all
+  given), or block all; sent as Daytona's `networkBlockAll` and `networkAllowList`
+- **Volumes**: volumes mounted read-write, each by its name or ID (from createVolume) at a
+  **Mount Path**, optionally only a **Subpath** of it; a volume is shared by every sandbox
+  that mounts it and outlives them. Names are looked up before the create: a volume that does
+  not exist fails the node, naming the field and the volume, and no sandbox is made
+- **Preview Port**: optional; a port whose preview URL the output carries
 - **Start Timeout**: seconds to wait for the sandbox to start (default 300)
 
 ## Output
@@ -40,6 +51,10 @@ Emits `daytona.sandbox` on the default channel:
 
 - `id`: the sandbox ID; use it in executeCode, executeCommand, getPreviewUrl and deleteSandbox
 - `state`: the sandbox state, `started`
+- `previewUrl`, `previewToken`: only with a **Preview Port**: that port's standard preview URL
+  and the `x-daytona-preview-token` header value its requests need (unless the sandbox's
+  previews are public); the URL serves once something listens on the port (getPreviewUrl makes
+  signed URLs)
 
 ## Notes
 
@@ -86,4 +101,13 @@ class CreateSandbox(DaytonaComponent[CreateSandboxConfig]):
 
     async def run(self, step: Step, config: CreateSandboxConfig) -> Outcome:
         sandbox_id = await step.create_sandbox(config, config.timeout)
-        return Outcome(DEFAULT_CHANNEL.name, SandboxPayload(id=sandbox_id, state=STARTED))
+        link = None
+        if config.preview_port is not None:
+            link = await step.client.get_preview_url(sandbox_id, config.preview_port)
+        payload = SandboxPayload(
+            id=sandbox_id,
+            state=STARTED,
+            preview_url=None if link is None else link.url,
+            preview_token=None if link is None else link.token,
+        )
+        return Outcome(DEFAULT_CHANNEL.name, payload)

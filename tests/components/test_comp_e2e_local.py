@@ -348,6 +348,107 @@ async def test_a_file_secret_directly_in_a_writable_root_is_written_with_mode_60
         server.delete(sandbox_id)
 
 
+# --- createSandbox options --------------------------------------------------------------------
+
+
+async def test_create_sandbox_resources_and_auto_intervals_reach_the_server(server, make_ctx):
+    config = {"cpu": 2, "memory": 2, "disk": 2, "autoArchiveInterval": 60, "autoDeleteInterval": 30}
+    created = make_ctx(config)
+    await run_to_end(CreateSandbox(), created)
+    sandbox_id = created.data["id"]
+    try:
+        on_server = server.sandbox(sandbox_id).json()
+        assert {key: on_server[key] for key in config} == config
+        # The disk figure is a limit in force in the sandbox: the largest file it may write.
+        largest_file = "python3 -c 'import resource; print(resource.getrlimit(resource.RLIMIT_FSIZE)[0])'"
+        assert server.run(sandbox_id, largest_file)["result"].strip() == str(2 << 30)
+    finally:
+        server.delete(sandbox_id)
+
+
+async def test_create_sandbox_with_network_block_all_cannot_reach_the_host(server, make_ctx):
+    with tempfile.TemporaryDirectory() as directory, served_index(Path(directory)) as index:
+        created = make_ctx({"network": "block"})
+        await run_to_end(CreateSandbox(), created)
+        sandbox_id = created.data["id"]
+        try:
+            assert server.sandbox(sandbox_id).json()["networkBlockAll"] is True
+            ctx = make_ctx(
+                {"sandbox": sandbox_id, "command": pip_install_command(index.port), "timeout": 180}
+            )
+            await run_to_end(ExecuteCommand(), ctx)
+        finally:
+            server.delete(sandbox_id)
+    assert ctx.channel == "failed"
+    assert index.requests == []
+
+
+async def test_create_sandbox_network_allow_list_reaches_the_server(server, make_ctx):
+    created = make_ctx({"network": "allow", "networkAllowList": "127.0.0.1/32"})
+    await run_to_end(CreateSandbox(), created)
+    sandbox_id = created.data["id"]
+    try:
+        on_server = server.sandbox(sandbox_id).json()
+        assert (on_server["networkBlockAll"], on_server["networkAllowList"]) == (False, "127.0.0.1/32")
+    finally:
+        server.delete(sandbox_id)
+
+
+async def test_create_sandbox_preview_port_gives_a_preview_url_that_serves(server, make_ctx):
+    created = make_ctx({"previewPort": WEB_PORT})
+    await run_to_end(CreateSandbox(), created)
+    sandbox_id = created.data["id"]
+    try:
+        url = created.data["previewUrl"]
+        assert url == f"http://127.0.0.1:{server.instance.proxy_port}/preview/{WEB_PORT}-{sandbox_id}"
+        server.run(sandbox_id, f"mkdir -p site && echo '{PAGE}' > site/index.html")
+        serve = {
+            "sandbox": sandbox_id,
+            "command": f"python3 -m http.server {WEB_PORT} --bind 127.0.0.1",
+            "cwd": "/home/daytona/site",
+            "background": True,
+            "waitForPort": WEB_PORT,
+            "timeout": 30,
+        }
+        started = make_ctx(serve)
+        await run_to_end(ExecuteCommand(), started)
+        assert started.channel == "success"
+        assert server.preview(url).status_code == 401
+        response = server.preview(url, **{"x-daytona-preview-token": created.data["previewToken"]})
+        assert response.status_code == 200
+        assert response.text == PAGE + "\n"
+    finally:
+        server.delete(sandbox_id)
+
+
+async def test_repository_sandbox_takes_the_same_options(server, repository, make_ctx):
+    config = {
+        "repository": repository,
+        "cpu": 2,
+        "autoDeleteInterval": 60,
+        "network": "block",
+        "previewPort": WEB_PORT,
+        "timeout": 120,
+    }
+    ctx = make_ctx(config)
+    await run_to_end(CreateRepositorySandbox(), ctx)
+    sandbox_id = ctx.data["sandboxId"]
+    try:
+        on_server = server.sandbox(sandbox_id).json()
+        assert (on_server["cpu"], on_server["autoDeleteInterval"], on_server["networkBlockAll"]) == (
+            2,
+            60,
+            True,
+        )
+        url = ctx.data["previewUrl"]
+        assert url == f"http://127.0.0.1:{server.instance.proxy_port}/preview/{WEB_PORT}-{sandbox_id}"
+        # The token is the sandbox's: nothing listens on the port yet, but the proxy lets it through.
+        assert server.preview(url).status_code == 401
+        assert server.preview(url, **{"x-daytona-preview-token": ctx.data["previewToken"]}).status_code != 401
+    finally:
+        server.delete(sandbox_id)
+
+
 # --- executeCommand ---------------------------------------------------------------------------
 
 

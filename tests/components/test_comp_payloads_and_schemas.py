@@ -154,6 +154,9 @@ def test_the_manifest_lists_the_daytona_components_with_their_channels():
         "daytona.startSandbox": ["default"],
         "daytona.stopSandbox": ["default"],
         "daytona.archiveSandbox": ["default"],
+        "daytona.listSnapshots": ["default"],
+        "daytona.createVolume": ["default"],
+        "daytona.deleteVolume": ["default"],
     }
 
 

@@ -21,6 +21,7 @@ from daytonaflow.events import Event, Payload
 from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
 from daytonaflow.runner.canvas import Canvas
 from daytonaflow.runner.errors import RunInputError
+from daytonaflow.runner.parameters import apply_parameters
 
 #: Which hook of a component runs: ``execute`` for an input, ``check`` when a scheduled check is due.
 Phase = Literal["execute", "check"]
@@ -32,15 +33,18 @@ def manual_trigger_event(canvas: Canvas, run_input: Any) -> dict[str, Any]:
     """The start trigger's event ``{type, data, timestamp}`` for a run of ``canvas`` given ``run_input``.
 
     ``run_input`` (a JSON object) is the event's ``data``; without it, the payload of the start
-    trigger's first template (``configuration.templates[0].payload``), else ``{}``.
+    trigger's first template (``configuration.templates[0].payload``), else ``{}``. The first
+    template's typed ``parameters`` check it and fill in their defaults (see ``runner.parameters``).
     """
     data = run_input
+    templates = canvas.start_templates()
     if data is None:
         # Like SuperPlane's manual run: without input, the first payload template of the trigger.
-        templates = canvas.start_templates()
         data = dict(templates[0].get("payload") or {}) if templates else {}
     if not isinstance(data, dict):
         raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
+    # The run starts from the first template: its typed parameters check the input.
+    data = apply_parameters(templates[0] if templates else None, data)
     try:
         # Within the limits, the input is sure to serialize into the run's record and its event.
         documents.check_value(data, source="the run input", max_depth=documents.MAX_DEPTH)

@@ -57,7 +57,6 @@ def _interval(name: str, label: str, unit: str, high: int) -> Field:
         minimum=1,
         maximum=high,
         visible_when=_when(unit),
-        required_when=_when(unit),
         expressions=False,
     )
 
@@ -89,7 +88,6 @@ FIELDS = (
         default="current",
         placeholder="Europe/Berlin",
         visible_when=_when(*ZONED_TYPES),
-        required_when=_when(*ZONED_TYPES),
         expressions=False,
     ),
     _interval("minutesInterval", "Minutes between triggers", "minutes", 59),
@@ -106,7 +104,6 @@ FIELDS = (
         minimum=1,
         maximum=31,
         visible_when=_when("months"),
-        required_when=_when("months"),
         expressions=False,
     ),
     Field(
@@ -123,7 +120,6 @@ FIELDS = (
             expressions=False,
         ),
         visible_when=_when("weeks"),
-        required_when=_when("weeks"),
         expressions=False,
     ),
     Field(

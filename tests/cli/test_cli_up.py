@@ -181,6 +181,10 @@ def test_a_body_over_512_kib_gets_413_and_starts_nothing(tmp_path: Path) -> None
     with running_up(hook_canvas(tmp_path / "hook.json"), tmp_path / "runs.db") as up:
         big = json.dumps({"blob": "x" * (512 * 1024)}).encode()
         assert up.post(big).status_code == 413
+        # Sent in chunks, without a Content-Length to refuse it by: cut off once past the bound.
+        chunks = (big[i : i + 65536] for i in range(0, len(big), 65536))
+        streamed = httpx.post(up.url, content=chunks, headers={"X-Signature-256": "sha256=00"}, timeout=10)
+        assert streamed.status_code == 413
         # Exactly at the bound is accepted.
         at_bound = json.dumps({"blob": "x" * (512 * 1024 - 12)}).encode()
         assert len(at_bound) == 512 * 1024

@@ -22,7 +22,7 @@ from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
 from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression
 from daytonaflow.runner import progress
-from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
+from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, parse_canvas
 from daytonaflow.runner.context import (
     Emission,
     HookSlot,
@@ -40,6 +40,7 @@ from daytonaflow.runner.hooks import (
     emitted_event,
     hook_input,
     inputs_given,
+    manual_start_nodes,
     manual_trigger_event,
     pick_upstream,
     resolved_configuration,
@@ -250,8 +251,8 @@ class Engine:
     ) -> str:
         """Validate ``canvas``, persist a new run and fire its start triggers; returns the run id.
 
-        ``run_input`` becomes the trigger event's ``data`` (see :func:`manual_trigger_event`). A
-        canvas without a start trigger fires its other triggers (schedule, webhook) with it instead.
+        ``run_input`` becomes the trigger event's ``data`` (see :func:`manual_trigger_event`); the
+        nodes that emit it are :func:`manual_start_nodes`.
         ``fired`` starts the run from one trigger's event (what ``daytonaflow up`` receives): only
         that node emits, and its recorded trigger event is marked started in the run's own
         transaction, so an event starts one run even if the process dies right after.
@@ -262,12 +263,7 @@ class Engine:
             starts = [canvas.node(fired.node_id)]
         else:
             trigger = manual_trigger_event(canvas, run_input)
-            starts = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]
-            if any(node.component == START_TRIGGER for node in starts):
-                starts = [node for node in starts if node.component == START_TRIGGER]
-            elif starts:
-                # Tried by hand (`daytonaflow run --input`): the input stands for the trigger's event data.
-                trigger = {**trigger, "type": self.registry[starts[0].component].payload_type.event_type}
+            starts = manual_start_nodes(canvas)
         data = trigger["data"]
         run_id = uuid.uuid4().hex[:12]
         run = self._new_run(run_id, canvas, keep_resources, time.time())

@@ -19,7 +19,7 @@ from daytonaflow.component import Component
 from daytonaflow.errors import ComponentError, DaytonaflowError
 from daytonaflow.events import Event, Payload
 from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
-from daytonaflow.runner.canvas import Canvas
+from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType
 from daytonaflow.runner.errors import RunInputError
 from daytonaflow.runner.parameters import apply_parameters
 
@@ -51,6 +51,15 @@ def manual_trigger_event(canvas: Canvas, run_input: Any) -> dict[str, Any]:
     except documents.DocumentError as error:
         raise RunInputError(str(error)) from None
     return Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
+
+
+def manual_start_nodes(canvas: Canvas) -> list[Node]:
+    """The trigger nodes a manual run fires: its start triggers; a canvas with none (started by a
+    schedule or a webhook) fires those instead, the run input standing for their event's data, so
+    that it can be tried with ``daytonaflow run`` as well as kept armed by ``daytonaflow up``."""
+    triggers = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]
+    starts = [node for node in triggers if node.component == START_TRIGGER]
+    return starts or triggers
 
 
 def describe_error(error: BaseException) -> str:

@@ -157,7 +157,7 @@ async def test_a_manual_run_fires_only_the_start_trigger(real_engine: Engine, st
     assert sorted(execution.node_id for execution in store.executions(record.id)) == ["from-start", "start"]
 
 
-async def test_a_canvas_without_start_fires_its_triggers_with_the_input_as_their_event(
+async def test_a_manual_run_of_a_canvas_without_start_fires_its_triggers_with_the_input(
     real_engine: Engine, store: RunStore
 ) -> None:
     document = CANVAS.to_document()
@@ -166,7 +166,7 @@ async def test_a_canvas_without_start_fires_its_triggers_with_the_input_as_their
     document["spec"]["nodes"] = [node for node in document["spec"]["nodes"] if node["id"] != "from-start"]
     record = await real_engine.run(parse_canvas(document), {"calendar": {}})
     (trigger,) = [event for event in store.events(record.id) if event.node_id == "tick"]
-    assert trigger.event["type"] == "scheduler.tick"
+    assert trigger.event["type"] == "manual.run"
     assert trigger.event["data"] == {"calendar": {}}
 
 

@@ -118,6 +118,14 @@ CREATE TABLE IF NOT EXISTS trigger_events (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trigger_events_by_canvas ON trigger_events(canvas_name, status, seq);
+CREATE TABLE IF NOT EXISTS armed_triggers (
+    canvas_name TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    component TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    url TEXT,
+    PRIMARY KEY (canvas_name, node_id)
+);
 """
 TRIGGER_QUEUED = "queued"
 TRIGGER_STARTED = "started"
@@ -184,6 +192,19 @@ class TriggerEventRecord:
     status: str
     run_id: str | None
     received_at: float
+
+
+@dataclass(frozen=True)
+class ArmedTriggerRecord:
+    """A trigger a ``daytonaflow up`` process (``owner``) keeps armed: a webhook's URL, a
+    schedule's next fire time (epoch seconds)."""
+
+    canvas_name: str
+    node_id: str
+    component: str
+    owner: str
+    url: str | None
+    next_fire_at: float | None
 
 
 @dataclass(frozen=True)
@@ -679,6 +700,32 @@ class RunStore:
         )
         return [row[0] for row in rows]
 
+    def set_armed_triggers(
+        self, owner: str, canvas_name: str, triggers: Sequence[tuple[str, str, str | None]]
+    ) -> None:
+        """Record that ``owner`` keeps ``triggers`` (node id, component, URL) of a canvas armed."""
+        with self.transaction():
+            self._execute("DELETE FROM armed_triggers WHERE canvas_name = ?", (canvas_name,))
+            for node_id, component, url in triggers:
+                self._execute(
+                    "INSERT INTO armed_triggers (canvas_name, node_id, component, owner, url)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (canvas_name, node_id, component, owner, url),
+                )
+
+    def clear_armed_triggers(self, owner: str) -> None:
+        self._execute("DELETE FROM armed_triggers WHERE owner = ?", (owner,))
+
+    def armed_triggers(self, canvas_name: str) -> list[ArmedTriggerRecord]:
+        rows = self._rows(
+            "SELECT a.canvas_name, a.node_id, a.component, a.owner, a.url, s.next_fire_at"
+            " FROM armed_triggers a LEFT JOIN trigger_schedules s"
+            " ON s.canvas_name = a.canvas_name AND s.node_id = a.node_id"
+            " WHERE a.canvas_name = ? ORDER BY a.rowid",
+            (canvas_name,),
+        )
+        return [ArmedTriggerRecord(**dict(row)) for row in rows]
+
     # --- integrity ---------------------------------------------------------------------------
 
     def check(self) -> list[str]:
@@ -841,7 +888,7 @@ def _add_missing_indexes(db: sqlite3.Connection) -> None:
 
 def _add_trigger_tables(db: sqlite3.Connection) -> None:
     present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not {"trigger_schedules", "trigger_events"} <= present:
+    if not {"trigger_schedules", "trigger_events", "armed_triggers"} <= present:
         db.executescript(_TRIGGER_SCHEMA)
 
 

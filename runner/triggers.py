@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from daytonaflow.runner.ownership import owner_alive
 from daytonaflow.runner.store import TRIGGER_QUEUED, RunStore
 
 if TYPE_CHECKING:
@@ -173,6 +174,23 @@ class TriggerQueue:
         finally:
             self._running[canvas_name].discard(run_id)
         await self.pump(canvas_name)
+
+
+def armed_triggers(store: RunStore, canvas_name: str) -> list[dict[str, Any]]:
+    """The triggers of ``canvas_name`` that a running ``daytonaflow up`` keeps armed, as JSON
+    (``nodeId``, ``component``, ``url`` or ``nextFire``); none when no such process is alive."""
+    listed = []
+    for record in store.armed_triggers(canvas_name):
+        if not owner_alive(record.owner):
+            continue
+        entry: dict[str, Any] = {"nodeId": record.node_id, "component": record.component}
+        if record.url is not None:
+            entry["url"] = record.url
+        next_fire = _datetime(record.next_fire_at)
+        if next_fire is not None:
+            entry["nextFire"] = next_fire.isoformat().replace("+00:00", "Z")
+        listed.append(entry)
+    return listed
 
 
 def _epoch(moment: datetime | None) -> float | None:

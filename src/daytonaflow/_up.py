@@ -34,6 +34,7 @@ from daytonaflow.events import Event
 from daytonaflow.runner.canvas import Canvas, Node, NodeType
 from daytonaflow.runner.engine import Engine
 from daytonaflow.runner.hooks import emitted_event
+from daytonaflow.runner.ownership import current_owner
 from daytonaflow.runner.triggers import ScheduleBook, TriggerQueue
 
 #: The trigger components ``up`` keeps armed.
@@ -262,6 +263,10 @@ class TriggerHost:
         self.base_url = f"http://{shown}:{sock.getsockname()[1]}"
         server = _Server(uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off"))
         armed = self.arm()
+        owner = current_owner()
+        for name in self.canvases:
+            rows = [(t.node_id, t.component, t.url) for t in armed if t.canvas == name]
+            self.engine.store.set_armed_triggers(owner, name, rows)
         self.queue.adopt(await self.engine.resume())
         if announce is not None:
             announce(armed)
@@ -274,6 +279,7 @@ class TriggerHost:
             with contextlib.suppress(asyncio.CancelledError):
                 await schedules
             await self.queue.aclose()
+            self.engine.store.clear_armed_triggers(owner)
             for task in list(self._pumps):
                 task.cancel()
             await asyncio.gather(*self._pumps, return_exceptions=True)

@@ -23,6 +23,7 @@ import httpx
 from serve_process import daytonaflow_cli
 
 from daytonaflow.runner import RunRecord, RunStore
+from daytonaflow.runner.triggers import armed_triggers
 
 SECRET = "hook-secret-value-7f3a"
 _URL = re.compile(r"POST (?P<url>http://\S+)")
@@ -257,7 +258,16 @@ def test_it_prints_the_armed_triggers(tmp_path: Path) -> None:
     canvas.write_text(json.dumps(document))
     with running_up(canvas, tmp_path / "runs.db") as up:
         listed = httpx.get(up.url.rsplit("/webhooks/", 1)[0] + "/triggers", timeout=10).json()
+        with RunStore(tmp_path / "runs.db") as store:
+            # What the UI shows while `up` runs.
+            shown = armed_triggers(store, "hooked")
         _, output = up.stop()
+    assert shown == [
+        {"nodeId": "push", "component": "webhook", "url": up.url},
+        {"nodeId": "nightly", "component": "schedule", "nextFire": listed["triggers"][1]["nextFire"]},
+    ]
+    with RunStore(tmp_path / "runs.db") as store:
+        assert armed_triggers(store, "hooked") == []
     assert "hooked / push (webhook): POST http://127.0.0.1:" in output
     assert re.search(r"hooked / nightly \(schedule\): next fire \d{4}-01-01T03:00:00Z", output)
     assert [trigger["nodeId"] for trigger in listed["triggers"]] == ["push", "nightly"]

@@ -98,12 +98,15 @@ def _emit_order(pair: tuple[int, ChainEntry]) -> int:
     return pair[0]
 
 
-def emitted_event(component: type[Component], payload: Payload) -> dict[str, Any]:
+def emitted_event(
+    component: type[Component], payload: Payload, timestamp: datetime | None = None
+) -> dict[str, Any]:
     """The event ``{type, data, timestamp}`` a hook's emitted ``payload`` becomes, checked so that it
-    is sure to serialize into the run's record and into the next nodes' context."""
+    is sure to serialize into the run's record and into the next nodes' context (``timestamp``:
+    when it happened, if not now, e.g. a schedule's fire time)."""
     limit = documents.MAX_PAYLOAD_DEPTH
     try:
-        event = Event.of(payload)
+        event = Event.of(payload, timestamp)
     except ValueError as error:
         raise ComponentError(f"{component.name} emitted a payload that cannot be stored: {error}") from None
     if documents.nesting_depth(event.data, stop_above=limit) > limit:

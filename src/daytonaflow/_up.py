@@ -30,7 +30,6 @@ from starlette.routing import Route
 from daytonaflow.builtins.schedule import Schedule
 from daytonaflow.builtins.webhook import MAX_EVENT_SIZE, Webhook
 from daytonaflow.errors import DaytonaflowError
-from daytonaflow.events import Event
 from daytonaflow.runner.canvas import Canvas, Node, NodeType
 from daytonaflow.runner.engine import Engine
 from daytonaflow.runner.hooks import emitted_event
@@ -101,7 +100,6 @@ class TriggerHost:
         self.book = ScheduleBook(engine.store)
         self.queue = TriggerQueue(engine, self.canvases, max_concurrent=max_concurrent)
         self.base_url = ""
-        self._wake = asyncio.Event()
         self._pumps: set[asyncio.Task[Any]] = set()
 
     # --- arming ------------------------------------------------------------------------------------
@@ -159,7 +157,7 @@ class TriggerHost:
             config = node.configuration
 
             def event_of(at: datetime, config: Mapping[str, Any] = config) -> dict[str, Any]:
-                return _event(Schedule, Schedule.tick(config, at), at)
+                return emitted_event(Schedule, Schedule.tick(config, at), at)
 
             event_id = self.book.fire_due(canvas.name, node.id, _next_of(node), event_of, now)
             if event_id is not None:
@@ -180,9 +178,7 @@ class TriggerHost:
             delay = _MAX_SLEEP
             if upcoming:
                 delay = min(delay, max(0.0, (min(upcoming) - self.now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+            await asyncio.sleep(delay)
 
     # --- webhooks --------------------------------------------------------------------------------------
 
@@ -229,7 +225,7 @@ class TriggerHost:
             )
         payload = Webhook.received(node.configuration, parsed, request.headers.items())
         try:
-            event = _event(Webhook, payload, self.now())
+            event = emitted_event(Webhook, payload, self.now())
         except DaytonaflowError as error:
             return _reply(400, str(error))
         # Committed before the reply: an accepted event survives whatever happens next.
@@ -262,46 +258,62 @@ class TriggerHost:
         shown = "127.0.0.1" if host in ("", "0.0.0.0") else (f"[{host}]" if ":" in host else host)
         self.base_url = f"http://{shown}:{sock.getsockname()[1]}"
         server = _Server(uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off"))
-        armed = self.arm()
-        owner = current_owner()
-        for name in self.canvases:
-            rows = [(t.node_id, t.component, t.url) for t in armed if t.canvas == name]
-            self.engine.store.set_armed_triggers(owner, name, rows)
-        self.queue.adopt(await self.engine.resume())
-        if announce is not None:
-            announce(armed)
-        schedules = asyncio.create_task(self.run_schedules())
-        await self.queue.pump()
-        try:
-            await server.serve(sockets=[sock])
-        finally:
-            schedules.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await schedules
-            await self.queue.aclose()
-            self.engine.store.clear_armed_triggers(owner)
-            for task in list(self._pumps):
-                task.cancel()
-            await asyncio.gather(*self._pumps, return_exceptions=True)
-            await self.engine.aclose()
+        with _stopped_by_signals(server):
+            armed = self.arm()
+            owner = current_owner()
+            for name in self.canvases:
+                rows = [(t.node_id, t.component, t.url) for t in armed if t.canvas == name]
+                self.engine.store.set_armed_triggers(owner, name, rows)
+            schedules: asyncio.Task[None] | None = None
+            try:
+                self.queue.adopt(await self.engine.resume())
+                if announce is not None:
+                    announce(armed)
+                schedules = asyncio.create_task(self.run_schedules())
+                await self.queue.pump()
+                await server.serve(sockets=[sock])
+            finally:
+                if schedules is not None:
+                    schedules.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await schedules
+                await self.queue.aclose()
+                self.engine.store.clear_armed_triggers(owner)
+                for task in list(self._pumps):
+                    task.cancel()
+                await asyncio.gather(*self._pumps, return_exceptions=True)
+                await self.engine.aclose()
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, ending on SIGINT or SIGTERM by returning (not by raising the signal again)."""
+    """uvicorn without its own signal handling: ``serve`` installs handlers before it announces the
+    URLs (a SIGTERM right after them must stop the process cleanly too) and keeps them to the end."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        installed = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, self.handle_exit, signum, None)
-                installed.append(signum)
-        try:
-            yield
-        finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
+        yield
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGINT or SIGTERM ends ``server`` gracefully; a second one forces it."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -345,12 +357,6 @@ def _next_of(node: Node) -> Callable[[datetime, datetime], datetime | None]:
         return Schedule.next_fire(config, after, reference)
 
     return next_fire
-
-
-def _event(component: type[Schedule] | type[Webhook], payload: Any, at: datetime) -> dict[str, Any]:
-    event = emitted_event(component, payload)
-    event["timestamp"] = Event(type=event["type"], data={}, timestamp=at).model_dump(mode="json")["timestamp"]
-    return event
 
 
 def _reply(status: int, message: str) -> JSONResponse:

@@ -129,6 +129,8 @@ CREATE TABLE IF NOT EXISTS armed_triggers (
 """
 TRIGGER_QUEUED = "queued"
 TRIGGER_STARTED = "started"
+#: The event's node is no trigger of the canvas any more (the canvas changed while it waited).
+TRIGGER_DROPPED = "dropped"
 
 #: Run states. ``running`` and ``cancelling`` are unfinished; the others are final.
 RUN_RUNNING = "running"
@@ -674,6 +676,12 @@ class RunStore:
         if cursor.rowcount != 1:
             # Rolls the run's insert back with it: an event starts one run, never two.
             raise RunStoreError(f'trigger event "{event_id}" is not queued (it started a run already)')
+
+    def drop_trigger_event(self, event_id: str) -> None:
+        self._execute(
+            "UPDATE trigger_events SET status = ? WHERE id = ? AND status = ?",
+            (TRIGGER_DROPPED, event_id, TRIGGER_QUEUED),
+        )
 
     def trigger_events(self, canvas_name: str, *, status: str | None = None) -> list[TriggerEventRecord]:
         sql = "SELECT * FROM trigger_events WHERE canvas_name = ?"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from daytonaflow.runner.canvas import NodeType
 from daytonaflow.runner.ownership import owner_alive
 from daytonaflow.runner.store import TRIGGER_QUEUED, RunStore
 
@@ -136,12 +137,23 @@ class TriggerQueue:
     async def pump(self, canvas_name: str | None = None) -> list[str]:
         """Start queued events while their canvas is under its limit; returns the runs started."""
         started = []
+        # No await between reading the queue and inserting the run (Engine.start inserts before it
+        # first awaits), so pumps running side by side never take the same event or a slot twice.
         for name in [canvas_name] if canvas_name is not None else list(self.canvases):
             while not self._closed and len(self._running[name]) < self.max_concurrent:
                 waiting = self.store.trigger_events(name, status=TRIGGER_QUEUED)
                 if not waiting:
                     break
                 record = waiting[0]
+                if not _is_trigger(self.canvases[name], record.node_id):
+                    _log.warning(
+                        "canvas %s: dropped event %s of node %s, no trigger any more",
+                        name,
+                        record.id,
+                        record.node_id,
+                    )
+                    self.store.drop_trigger_event(record.id)
+                    continue
                 fired = FiredTrigger(record.node_id, record.event, record.id)
                 try:
                     run_id = await self.engine.start(self.canvases[name], fired=fired)
@@ -191,6 +203,10 @@ def armed_triggers(store: RunStore, canvas_name: str) -> list[dict[str, Any]]:
             entry["nextFire"] = next_fire.isoformat().replace("+00:00", "Z")
         listed.append(entry)
     return listed
+
+
+def _is_trigger(canvas: Canvas, node_id: str) -> bool:
+    return any(node.id == node_id and node.type is NodeType.TRIGGER for node in canvas.spec.nodes)
 
 
 def _epoch(moment: datetime | None) -> float | None:

@@ -168,8 +168,12 @@ class TriggerHost:
     async def run_schedules(self) -> None:
         """Fire schedules at their times until cancelled."""
         while True:
-            if self.fire_due_schedules():
-                await self.queue.pump()
+            try:
+                if self.fire_due_schedules():
+                    await self.queue.pump()
+            except DaytonaflowError as error:
+                # A busy or damaged database must not disarm every schedule: say so and try again.
+                _log.error("schedules: %s", error)
             upcoming = [
                 moment
                 for canvas, node in self.schedules()

@@ -132,3 +132,24 @@ def test_the_clock_is_never_read_when_one_is_given(engine: Engine) -> None:
     )
     (armed,) = host.arm()
     assert armed.next_fire == clock.now + timedelta(minutes=10)
+
+
+async def test_a_secret_the_providers_do_not_hold_answers_500_naming_it_and_starts_nothing(
+    engine: Engine,
+) -> None:
+    hook = {
+        "id": "push",
+        "component": "webhook",
+        "configuration": {"secret": {"secret": "other", "key": "KEY"}},
+    }
+    host = TriggerHost(engine, [canvas(hook)], max_concurrent=1)
+    host.arm()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=host.app()), base_url="http://up"
+    ) as client:
+        reply = await client.post("/webhooks/host/push", content=b"{}", headers={"X-Signature-256": "00"})
+    assert (reply.status_code, reply.json()) == (
+        500,
+        {"message": 'the webhook\'s secret "other" key "KEY" is not available'},
+    )
+    assert engine.store.trigger_events("host") == []

@@ -218,3 +218,18 @@ async def test_events_beyond_the_limit_wait_in_order(store: RunStore) -> None:
     assert (await engine.wait(third.run_id)).status == "succeeded"
     await queue.aclose()
     await engine.aclose()
+
+
+async def test_an_event_of_a_node_that_is_no_trigger_any_more_is_dropped_not_blocking(
+    real_engine: Engine, store: RunStore
+) -> None:
+    queue = TriggerQueue(real_engine, {"nightly": CANVAS}, max_concurrent=4)
+    queue.record("nightly", "gone", tick(ARMED_AT))
+    queue.record("nightly", "tick", tick(ARMED_AT))
+    (run_id,) = await queue.pump()
+    assert (await real_engine.wait(run_id)).status == "succeeded"
+    assert [(r.node_id, r.status) for r in store.trigger_events("nightly")] == [
+        ("gone", "dropped"),
+        ("tick", "started"),
+    ]
+    await queue.aclose()

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
     from daytonaflow.builtins.if_ import If, IfPayload
     from daytonaflow.builtins.merge import Merge, MergePayload, MergeStoppedPayload, MergeTimeoutPayload
     from daytonaflow.builtins.noop import Noop, NoopPayload
+    from daytonaflow.builtins.schedule import Schedule, SchedulerTickPayload
     from daytonaflow.builtins.wait import Wait, WaitPayload
+    from daytonaflow.builtins.webhook import Webhook, WebhookPayload
     from daytonaflow.component import Component
 
-    #: Built-in components by name (the start trigger is not one: the engine handles it directly).
+    #: Built-in components by name, the schedule and webhook triggers too (the start trigger is not
+    #: one: the engine handles it directly).
     BUILTIN_COMPONENTS: dict[str, type[Component]]
 
 #: Where each public name lives: an entry point imports its one component's module, not all six.
@@ -37,12 +40,16 @@ _EXPORTS = {
     "MergeTimeoutPayload": "daytonaflow.builtins.merge",
     "Noop": "daytonaflow.builtins.noop",
     "NoopPayload": "daytonaflow.builtins.noop",
+    "Schedule": "daytonaflow.builtins.schedule",
+    "SchedulerTickPayload": "daytonaflow.builtins.schedule",
     "Wait": "daytonaflow.builtins.wait",
     "WaitPayload": "daytonaflow.builtins.wait",
+    "Webhook": "daytonaflow.builtins.webhook",
+    "WebhookPayload": "daytonaflow.builtins.webhook",
 }
 
 #: The components, in the order the docs and the manifest list them.
-_COMPONENT_NAMES = ("HttpRequest", "If", "Filter", "Merge", "Wait", "Noop")
+_COMPONENT_NAMES = ("HttpRequest", "If", "Filter", "Merge", "Wait", "Noop", "Schedule", "Webhook")
 
 # Hidden from type checkers: they see the names imported above, and a misspelt one stays an error.
 if not TYPE_CHECKING:
@@ -71,6 +78,10 @@ __all__ = [
     "MergeTimeoutPayload",
     "Noop",
     "NoopPayload",
+    "Schedule",
+    "SchedulerTickPayload",
     "Wait",
     "WaitPayload",
+    "Webhook",
+    "WebhookPayload",
 ]

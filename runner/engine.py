@@ -22,7 +22,7 @@ from daytonaflow.component import Component, NodeInput, SecretsProvider
 from daytonaflow.errors import ComponentError, ConfigError, DaytonaflowError
 from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext, evaluate_expression
 from daytonaflow.runner import progress
-from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType, parse_canvas
+from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, parse_canvas
 from daytonaflow.runner.context import (
     Emission,
     HookSlot,
@@ -40,6 +40,7 @@ from daytonaflow.runner.hooks import (
     emitted_event,
     hook_input,
     inputs_given,
+    manual_start_nodes,
     manual_trigger_event,
     pick_upstream,
     resolved_configuration,
@@ -70,6 +71,7 @@ from daytonaflow.runner.store import (
     RunRecord,
     RunStore,
 )
+from daytonaflow.runner.triggers import FiredTrigger
 from daytonaflow.runner.validation import check_canvas
 
 #: How many component hooks may run at once across the engine's runs. A fan-out of thousands of
@@ -239,22 +241,39 @@ class Engine:
         """Raise :class:`CanvasError` with every problem of ``canvas``."""
         check_canvas(canvas, self.registry, source=source)
 
-    async def start(self, canvas: Canvas, run_input: Any = None, *, keep_resources: bool = False) -> str:
+    async def start(
+        self,
+        canvas: Canvas,
+        run_input: Any = None,
+        *,
+        keep_resources: bool = False,
+        fired: FiredTrigger | None = None,
+    ) -> str:
         """Validate ``canvas``, persist a new run and fire its start triggers; returns the run id.
 
-        ``run_input`` becomes the trigger event's ``data`` (see :func:`manual_trigger_event`).
+        ``run_input`` becomes the trigger event's ``data`` (see :func:`manual_trigger_event`); the
+        nodes that emit it are :func:`manual_start_nodes`.
+        ``fired`` starts the run from one trigger's event (what ``daytonaflow up`` receives): only
+        that node emits, and its recorded trigger event is marked started in the run's own
+        transaction, so an event starts one run even if the process dies right after.
         """
         self.validate(canvas)
-        trigger = manual_trigger_event(canvas, run_input)
+        if fired is not None:
+            trigger = fired.event
+            starts = [canvas.node(fired.node_id)]
+        else:
+            trigger = manual_trigger_event(canvas, run_input)
+            starts = manual_start_nodes(canvas)
         data = trigger["data"]
         run_id = uuid.uuid4().hex[:12]
         run = self._new_run(run_id, canvas, keep_resources, time.time())
-        starts = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]
         created: list[_Execution] = []
         with self.store.transaction():
             self.store.insert_run(
                 run_id, canvas.to_document(), data, keep_resources=keep_resources, owner=self._owner
             )
+            if fired is not None and fired.record_id is not None:
+                self.store.start_trigger_event(fired.record_id, run_id)
             for node in starts:
                 execution_id = uuid.uuid4().hex
                 event_id = uuid.uuid4().hex

@@ -19,8 +19,9 @@ from daytonaflow.component import Component
 from daytonaflow.errors import ComponentError, DaytonaflowError
 from daytonaflow.events import Event, Payload
 from daytonaflow.expressions import ChainEntry, ExpressionContext, resolve
-from daytonaflow.runner.canvas import Canvas
+from daytonaflow.runner.canvas import START_TRIGGER, Canvas, Node, NodeType
 from daytonaflow.runner.errors import RunInputError
+from daytonaflow.runner.parameters import apply_parameters
 
 #: Which hook of a component runs: ``execute`` for an input, ``check`` when a scheduled check is due.
 Phase = Literal["execute", "check"]
@@ -32,21 +33,33 @@ def manual_trigger_event(canvas: Canvas, run_input: Any) -> dict[str, Any]:
     """The start trigger's event ``{type, data, timestamp}`` for a run of ``canvas`` given ``run_input``.
 
     ``run_input`` (a JSON object) is the event's ``data``; without it, the payload of the start
-    trigger's first template (``configuration.templates[0].payload``), else ``{}``.
+    trigger's first template (``configuration.templates[0].payload``), else ``{}``. The first
+    template's typed ``parameters`` check it and fill in their defaults (see ``runner.parameters``).
     """
     data = run_input
+    templates = canvas.start_templates()
     if data is None:
         # Like SuperPlane's manual run: without input, the first payload template of the trigger.
-        templates = canvas.start_templates()
         data = dict(templates[0].get("payload") or {}) if templates else {}
     if not isinstance(data, dict):
         raise RunInputError(f"the run input must be a JSON object, not {type(data).__name__}")
+    # The run starts from the first template: its typed parameters check the input.
+    data = apply_parameters(templates[0] if templates else None, data)
     try:
         # Within the limits, the input is sure to serialize into the run's record and its event.
         documents.check_value(data, source="the run input", max_depth=documents.MAX_DEPTH)
     except documents.DocumentError as error:
         raise RunInputError(str(error)) from None
     return Event(type=MANUAL_RUN_EVENT, data=data, timestamp=datetime.now(UTC)).model_dump(mode="json")
+
+
+def manual_start_nodes(canvas: Canvas) -> list[Node]:
+    """The trigger nodes a manual run fires: its start triggers; a canvas with none (started by a
+    schedule or a webhook) fires those instead, the run input standing for their event's data, so
+    that it can be tried with ``daytonaflow run`` as well as kept armed by ``daytonaflow up``."""
+    triggers = [node for node in canvas.spec.nodes if node.type is NodeType.TRIGGER]
+    starts = [node for node in triggers if node.component == START_TRIGGER]
+    return starts or triggers
 
 
 def describe_error(error: BaseException) -> str:
@@ -85,12 +98,15 @@ def _emit_order(pair: tuple[int, ChainEntry]) -> int:
     return pair[0]
 
 
-def emitted_event(component: type[Component], payload: Payload) -> dict[str, Any]:
+def emitted_event(
+    component: type[Component], payload: Payload, timestamp: datetime | None = None
+) -> dict[str, Any]:
     """The event ``{type, data, timestamp}`` a hook's emitted ``payload`` becomes, checked so that it
-    is sure to serialize into the run's record and into the next nodes' context."""
+    is sure to serialize into the run's record and into the next nodes' context (``timestamp``:
+    when it happened, if not now, e.g. a schedule's fire time)."""
     limit = documents.MAX_PAYLOAD_DEPTH
     try:
-        event = Event.of(payload)
+        event = Event.of(payload, timestamp)
     except ValueError as error:
         raise ComponentError(f"{component.name} emitted a payload that cannot be stored: {error}") from None
     if documents.nesting_depth(event.data, stop_above=limit) > limit:

@@ -95,6 +95,43 @@ CREATE TABLE resources (
 );
 """
 
+#: What ``daytonaflow up`` keeps for the triggers it arms; added to schema 1 (older versions never
+#: read these tables, so no version bump is needed). A schedule's next fire time, and every
+#: trigger event accepted (``queued`` until the run it starts is inserted, then ``started``).
+_TRIGGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trigger_schedules (
+    canvas_name TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    config TEXT NOT NULL,
+    reference_at REAL NOT NULL,
+    next_fire_at REAL,
+    PRIMARY KEY (canvas_name, node_id)
+);
+CREATE TABLE IF NOT EXISTS trigger_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    canvas_name TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_id TEXT,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trigger_events_by_canvas ON trigger_events(canvas_name, status, seq);
+CREATE TABLE IF NOT EXISTS armed_triggers (
+    canvas_name TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    component TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    url TEXT,
+    PRIMARY KEY (canvas_name, node_id)
+);
+"""
+TRIGGER_QUEUED = "queued"
+TRIGGER_STARTED = "started"
+#: The event's node is no trigger of the canvas any more (the canvas changed while it waited).
+TRIGGER_DROPPED = "dropped"
+
 #: Run states. ``running`` and ``cancelling`` are unfinished; the others are final.
 RUN_RUNNING = "running"
 RUN_CANCELLING = "cancelling"
@@ -132,6 +169,44 @@ def default_db_path(environ: dict[str, str] | None = None) -> Path:
         return Path(env[DB_ENV]).expanduser()
     data_home = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return data_home / "daytonaflow" / "runs.db"
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """A schedule trigger's durable state: its configuration (to see it change), when it was
+    first armed (intervals count from it) and its next fire time (epoch seconds)."""
+
+    canvas_name: str
+    node_id: str
+    config: str
+    reference_at: float
+    next_fire_at: float | None
+
+
+@dataclass(frozen=True)
+class TriggerEventRecord:
+    """An event a trigger received (a webhook request, a schedule's tick) and the run it started."""
+
+    id: str
+    canvas_name: str
+    node_id: str
+    event: dict[str, Any]
+    status: str
+    run_id: str | None
+    received_at: float
+
+
+@dataclass(frozen=True)
+class ArmedTriggerRecord:
+    """A trigger a ``daytonaflow up`` process (``owner``) keeps armed: a webhook's URL, a
+    schedule's next fire time (epoch seconds)."""
+
+    canvas_name: str
+    node_id: str
+    component: str
+    owner: str
+    url: str | None
+    next_fire_at: float | None
 
 
 @dataclass(frozen=True)
@@ -567,6 +642,98 @@ class RunStore:
         rows = self._rows("SELECT * FROM resources WHERE run_id = ? ORDER BY acquired_at", (run_id,))
         return [ResourceRecord(**dict(row)) for row in rows]
 
+    # --- triggers (daytonaflow up) ------------------------------------------------------------
+
+    def schedule_state(self, canvas_name: str, node_id: str) -> ScheduleRecord | None:
+        rows = self._rows(
+            "SELECT * FROM trigger_schedules WHERE canvas_name = ? AND node_id = ?", (canvas_name, node_id)
+        )
+        return ScheduleRecord(**dict(rows[0])) if rows else None
+
+    def set_schedule_state(
+        self, canvas_name: str, node_id: str, config: str, reference_at: float, next_fire_at: float | None
+    ) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO trigger_schedules"
+            " (canvas_name, node_id, config, reference_at, next_fire_at) VALUES (?, ?, ?, ?, ?)",
+            (canvas_name, node_id, config, reference_at, next_fire_at),
+        )
+
+    def insert_trigger_event(
+        self, event_id: str, canvas_name: str, node_id: str, event: dict[str, Any]
+    ) -> None:
+        self._execute(
+            "INSERT INTO trigger_events (id, canvas_name, node_id, event, status, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (event_id, canvas_name, node_id, _dumps(event), TRIGGER_QUEUED, time.time()),
+        )
+
+    def start_trigger_event(self, event_id: str, run_id: str) -> None:
+        cursor = self._execute(
+            "UPDATE trigger_events SET status = ?, run_id = ? WHERE id = ? AND status = ?",
+            (TRIGGER_STARTED, run_id, event_id, TRIGGER_QUEUED),
+        )
+        if cursor.rowcount != 1:
+            # Rolls the run's insert back with it: an event starts one run, never two.
+            raise RunStoreError(f'trigger event "{event_id}" is not queued (it started a run already)')
+
+    def drop_trigger_event(self, event_id: str) -> None:
+        self._execute(
+            "UPDATE trigger_events SET status = ? WHERE id = ? AND status = ?",
+            (TRIGGER_DROPPED, event_id, TRIGGER_QUEUED),
+        )
+
+    def trigger_events(self, canvas_name: str, *, status: str | None = None) -> list[TriggerEventRecord]:
+        sql = "SELECT * FROM trigger_events WHERE canvas_name = ?"
+        parameters: tuple[Any, ...] = (canvas_name,)
+        if status is not None:
+            sql += " AND status = ?"
+            parameters += (status,)
+        return [_trigger_event(row) for row in self._rows(sql + " ORDER BY seq", parameters)]
+
+    def count_queued_trigger_events(self, canvas_name: str) -> int:
+        rows = self._rows(
+            "SELECT count(*) FROM trigger_events WHERE canvas_name = ? AND status = ?",
+            (canvas_name, TRIGGER_QUEUED),
+        )
+        return int(rows[0][0])
+
+    def active_trigger_runs(self, canvas_name: str) -> list[str]:
+        """The unfinished runs that trigger events of ``canvas_name`` started."""
+        rows = self._rows(
+            "SELECT t.run_id FROM trigger_events t JOIN runs r ON r.id = t.run_id"
+            f" WHERE t.canvas_name = ? AND r.status IN ({', '.join('?' for _ in UNFINISHED_RUN_STATES)})"
+            " ORDER BY t.seq",
+            (canvas_name, *UNFINISHED_RUN_STATES),
+        )
+        return [row[0] for row in rows]
+
+    def set_armed_triggers(
+        self, owner: str, canvas_name: str, triggers: Sequence[tuple[str, str, str | None]]
+    ) -> None:
+        """Record that ``owner`` keeps ``triggers`` (node id, component, URL) of a canvas armed."""
+        with self.transaction():
+            self._execute("DELETE FROM armed_triggers WHERE canvas_name = ?", (canvas_name,))
+            for node_id, component, url in triggers:
+                self._execute(
+                    "INSERT INTO armed_triggers (canvas_name, node_id, component, owner, url)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (canvas_name, node_id, component, owner, url),
+                )
+
+    def clear_armed_triggers(self, owner: str) -> None:
+        self._execute("DELETE FROM armed_triggers WHERE owner = ?", (owner,))
+
+    def armed_triggers(self, canvas_name: str) -> list[ArmedTriggerRecord]:
+        rows = self._rows(
+            "SELECT a.canvas_name, a.node_id, a.component, a.owner, a.url, s.next_fire_at"
+            " FROM armed_triggers a LEFT JOIN trigger_schedules s"
+            " ON s.canvas_name = a.canvas_name AND s.node_id = a.node_id"
+            " WHERE a.canvas_name = ? ORDER BY a.rowid",
+            (canvas_name,),
+        )
+        return [ArmedTriggerRecord(**dict(row)) for row in rows]
+
     # --- integrity ---------------------------------------------------------------------------
 
     def check(self) -> list[str]:
@@ -648,6 +815,7 @@ def _open(path: Path) -> sqlite3.Connection:
             raise RunStoreError(f"{path} has an unknown schema version {version}")
         _add_missing_columns(db)
         _add_missing_indexes(db)
+        _add_trigger_tables(db)
         db.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a killed process (the case the runner promises); only power
         # loss may drop the last commits.
@@ -726,6 +894,12 @@ def _add_missing_indexes(db: sqlite3.Connection) -> None:
             db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
 
 
+def _add_trigger_tables(db: sqlite3.Connection) -> None:
+    present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"trigger_schedules", "trigger_events", "armed_triggers"} <= present:
+        db.executescript(_TRIGGER_SCHEMA)
+
+
 def _is_damage(error: sqlite3.DatabaseError) -> bool:
     """Whether the file is at fault; a broken constraint or a lock is the program's or another's."""
     if isinstance(error, sqlite3.IntegrityError | sqlite3.OperationalError):
@@ -780,6 +954,18 @@ def _execution(row: sqlite3.Row) -> ExecutionRecord:
         finished_at=row["finished_at"],
         inputs=tuple(json.loads(row["inputs"])),
         inputs_seen=row["inputs_seen"],
+    )
+
+
+def _trigger_event(row: sqlite3.Row) -> TriggerEventRecord:
+    return TriggerEventRecord(
+        id=row["id"],
+        canvas_name=row["canvas_name"],
+        node_id=row["node_id"],
+        event=json.loads(row["event"]),
+        status=row["status"],
+        run_id=row["run_id"],
+        received_at=row["received_at"],
     )
 
 

@@ -21,6 +21,7 @@ from daytonaflow.runner.canvas import (
 )
 from daytonaflow.runner.errors import CanvasError, CanvasIssue
 from daytonaflow.runner.graph import CanvasGraph
+from daytonaflow.runner.parameters import parameter_issues
 
 #: Channels of the built-in start trigger.
 START_CHANNELS = ("default",)
@@ -37,9 +38,13 @@ def validate_canvas(canvas: Canvas, registry: Mapping[str, type[Component]]) -> 
             issues.append(CanvasIssue(node.id, "id", "is used by more than one node"))
         seen.add(node.id)
     graph = CanvasGraph(canvas)
-    if not any(_is_start(node) for node in canvas.spec.nodes):
+    if not any(_is_start(node) or _trigger_component(node, registry) for node in canvas.spec.nodes):
         issues.append(
-            CanvasIssue("", "spec.nodes", f'the canvas has no "{START_TRIGGER}" trigger to begin a run')
+            CanvasIssue(
+                "",
+                "spec.nodes",
+                f'the canvas has no "{START_TRIGGER}" trigger (nor a schedule or webhook) to begin a run',
+            )
         )
     for node in canvas.spec.nodes:
         issues.extend(_node_issues(node, registry))
@@ -68,6 +73,8 @@ def channels_of(node: Node, registry: Mapping[str, type[Component]]) -> tuple[st
     """The channels a node can emit on, or None when its component is unknown."""
     if _is_start(node):
         return START_CHANNELS
+    if node.type is NodeType.TRIGGER and _trigger_component(node, registry) is None:
+        return None
     component = registry.get(node.component)
     if component is None:
         return None
@@ -78,17 +85,36 @@ def _is_start(node: Node) -> bool:
     return node.type is NodeType.TRIGGER and node.component == START_TRIGGER
 
 
+def _trigger_component(node: Node, registry: Mapping[str, type[Component]]) -> type[Component] | None:
+    """The trigger component (schedule, webhook, ...) a trigger node uses, if it is one."""
+    if node.type is not NodeType.TRIGGER or node.component == START_TRIGGER:
+        return None
+    component = registry.get(node.component)
+    return component if component is not None and component.trigger else None
+
+
+def _known_triggers(registry: Mapping[str, type[Component]]) -> list[str]:
+    return [START_TRIGGER, *sorted(name for name, component in registry.items() if component.trigger)]
+
+
 def _node_issues(node: Node, registry: Mapping[str, type[Component]]) -> list[CanvasIssue]:
     if not node.component:
         return [CanvasIssue(node.id, "component", "is required")]
     if node.type is NodeType.WIDGET:
         return _widget_issues(node)
     if node.type is NodeType.TRIGGER:
-        if node.component != START_TRIGGER:
-            return [CanvasIssue(node.id, "component", _unknown("trigger", node.component, [START_TRIGGER]))]
-        return _start_issues(node)
-    if node.component == START_TRIGGER:
-        return [CanvasIssue(node.id, "type", f'"{START_TRIGGER}" is a trigger: set type TYPE_TRIGGER')]
+        if node.component == START_TRIGGER:
+            return _start_issues(node)
+        trigger = _trigger_component(node, registry)
+        if trigger is None:
+            return [
+                CanvasIssue(
+                    node.id, "component", _unknown("trigger", node.component, _known_triggers(registry))
+                )
+            ]
+        return _config_issues(node, trigger)
+    if node.component == START_TRIGGER or (node.component in registry and registry[node.component].trigger):
+        return [CanvasIssue(node.id, "type", f'"{node.component}" is a trigger: set type TYPE_TRIGGER')]
     if node.paused:
         return [CanvasIssue(node.id, "paused", "paused nodes cannot run here: unpause it or remove it")]
     component = registry.get(node.component)
@@ -99,6 +125,10 @@ def _node_issues(node: Node, registry: Mapping[str, type[Component]]) -> list[Ca
                 CanvasIssue(node.id, "component", f'component "{node.component}" failed to load: {broken}')
             ]
         return [CanvasIssue(node.id, "component", _unknown("component", node.component, sorted(registry)))]
+    return _config_issues(node, component)
+
+
+def _config_issues(node: Node, component: type[Component]) -> list[CanvasIssue]:
     return [
         CanvasIssue(node.id, _join("configuration", issue.field), issue.message, warning=issue.warning)
         for issue in component.validate_config(node.configuration, allow_expressions=True)
@@ -135,6 +165,11 @@ def _start_issues(node: Node) -> list[CanvasIssue]:
             issues.append(
                 CanvasIssue(node.id, f"configuration.templates.{index}", "must be {name, payload: {...}}")
             )
+            continue
+        where = f"configuration.templates.{index}.parameters"
+        issues.extend(
+            CanvasIssue(node.id, where + path, problem) for path, problem in parameter_issues(template)
+        )
     return issues
 
 

@@ -26,13 +26,14 @@ with workflow.unsafe.imports_passed_through():
     from daytonaflow.errors import ComponentError, DaytonaflowError
     from daytonaflow.expressions import ChainEntry, EventChain, ExpressionContext
     from daytonaflow.runner import progress
-    from daytonaflow.runner.canvas import Canvas, Node, NodeType, parse_canvas
+    from daytonaflow.runner.canvas import Canvas, Node, parse_canvas
     from daytonaflow.runner.graph import CanvasGraph
     from daytonaflow.runner.hooks import (
         Phase,
         describe_error,
         hook_input,
         inputs_given,
+        manual_start_nodes,
         pick_upstream,
         resolved_configuration,
     )
@@ -234,7 +235,7 @@ class CanvasWorkflow:
         self._started = True
 
     def _start_triggers(self, trigger: dict[str, Any]) -> None:
-        starts = [node for node in self._canvas.spec.nodes if node.type is NodeType.TRIGGER]
+        starts = manual_start_nodes(self._canvas)
         created: list[_Execution] = []
         for node in starts:
             execution = self._new_execution(node, None, EXEC_PENDING)

@@ -32,6 +32,7 @@ from daytonaflow.runner import (
     preview_template,
     validate_canvas,
 )
+from daytonaflow.runner.triggers import armed_triggers
 from daytonaflow.ui._auth import TokenGuard, allowed_hosts
 from daytonaflow.ui._files import CanvasFileError, export_canvas, import_canvas, open_canvas, save_canvas
 from daytonaflow.ui._palette import palette
@@ -90,6 +91,7 @@ def create_app(services: UIServices, *, token: str, host: str, port: int, base_p
         Route("/api/runs/{run_id}/events/{event_id}", _guarded(api.event), methods=["GET"]),
         Route("/api/runs/{run_id}/stream", _guarded(api.stream), methods=["GET"]),
         Route("/api/runs/{run_id}/cancel", _guarded(api.cancel), methods=["POST"]),
+        Route("/api/triggers", _guarded(api.triggers), methods=["GET"]),
         Route("/api/sandboxes", _guarded(api.sandboxes), methods=["GET"]),
         Route("/api/sandboxes/{sandbox_id}", _guarded(api.delete_sandbox), methods=["DELETE"]),
         Mount("/assets", StaticFiles(directory=STATIC_DIR, check_dir=False)),
@@ -338,6 +340,11 @@ class _Api:
             return _error(409, f"run {record.id} is run by another process; cancel it there (Ctrl-C)")
         cancelled = await self._hub.cancel(record.id)
         return JSONResponse({"run": cancelled.to_json()})
+
+    async def triggers(self, request: Request) -> Response:
+        """The canvas's triggers that a running ``daytonaflow up`` keeps armed (none when it is not up)."""
+        canvas = request.query_params.get("canvas", "")
+        return JSONResponse({"triggers": armed_triggers(self._services.store, canvas)})
 
     async def sandboxes(self, request: Request) -> Response:
         rows = await self._services.sandboxes.list()

@@ -49,6 +49,14 @@ _START = {
                 fields=[
                     _field("name", "Name", "string", required=True),
                     _field("payload", "Payload", "json", "A JSON object: the run's root().data."),
+                    _field(
+                        "parameters",
+                        "Parameters",
+                        "json",
+                        "SuperPlane's typed run parameters, a list of {name, type (string, text, number,"
+                        " boolean, select), options, defaultString | defaultNumber | defaultBoolean}: each"
+                        " names a key of the run input, checked and defaulted when a run starts.",
+                    ),
                 ],
             ),
         )
@@ -77,11 +85,12 @@ _ANNOTATION = {
 
 
 def palette(registry: Mapping[str, type[Component]]) -> dict[str, Any]:
-    components = [registry[name].manifest() for name in sorted(registry)]
+    manifests = [registry[name] for name in sorted(registry)]
     broken = dict(getattr(registry, "broken", {}))
     return {
-        "components": components,
-        "triggers": [_START],
+        "components": [component.manifest() for component in manifests if not component.trigger],
+        # The schedule and webhook triggers after the manual one; `daytonaflow up` keeps them armed.
+        "triggers": [_START, *(component.manifest() for component in manifests if component.trigger)],
         "widgets": [_ANNOTATION],
         "functions": [
             {"name": function.name, "signature": function.signature} for function in expression_functions()

@@ -259,6 +259,33 @@ def _parser() -> argparse.ArgumentParser:
     sandboxes.add_argument("--json", action="store_true", help="print JSON")
     sandboxes.set_defaults(handler=_cmd_sandboxes)
 
+    up = _command(
+        commands,
+        "up",
+        "keep canvases' schedule and webhook triggers armed, one run per trigger event (until Ctrl-C)",
+        "daytonaflow up nightly.yaml webhook-report.yaml\n"
+        "  daytonaflow up canvas.yaml --port 8080 --max-concurrent-runs 2\n"
+        "  curl -d @event.json -H 'X-Signature-256: sha256=...' http://127.0.0.1:8080/webhooks/CANVAS/NODE",
+        parents=[db, secrets],
+    )
+    up.add_argument("canvas", nargs="+", type=Path, help="canvas files (.yaml, .yml or .json)")
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the webhooks listen on (default 127.0.0.1: this machine only)",
+    )
+    up.add_argument(
+        "--port", type=int, default=8787, help="port the webhooks listen on (default 8787; 0: a free one)"
+    )
+    up.add_argument(
+        "--max-concurrent-runs",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="runs of one canvas at once (default 4); later events wait in the run database, in order",
+    )
+    up.set_defaults(handler=_cmd_up)
+
     worker = _command(
         commands,
         "worker",
@@ -583,6 +610,53 @@ def _needs_resume(owner: str | None) -> bool:
     from daytonaflow.runner.ownership import owner_alive
 
     return not owner_alive(owner)
+
+
+# --- up --------------------------------------------------------------------------------------------------
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from daytonaflow._up import ARMABLE
+    from daytonaflow.runner import ComponentRegistry, NodeType, check_canvas, load_canvas
+
+    registry = ComponentRegistry.discover()
+    canvases = []
+    for path in args.canvas:
+        canvas = load_canvas(path)
+        check_canvas(canvas, registry, source=str(path))
+        if not any(node.type is NodeType.TRIGGER and node.component in ARMABLE for node in canvas.spec.nodes):
+            raise UsageError(
+                f"{path}: the canvas has no schedule or webhook trigger (run it with `daytonaflow run`)"
+            )
+        canvases.append(canvas)
+    return asyncio.run(_up(args, canvases))
+
+
+async def _up(args: argparse.Namespace, canvases: list[Canvas]) -> int:
+    from daytonaflow._up import ArmedTrigger, TriggerHost
+    from daytonaflow.runner import parse_canvas
+
+    console = _stdout()
+    with _open_store(args.db) as store:
+        orphans = [record for record in store.unfinished_runs() if _needs_resume(record.owner)]
+        every = [*canvases, *(parse_canvas(record.canvas) for record in orphans)]
+        async with _backend(_uses_plugins(every)) as backend:
+            engine = _engine(store, args.secrets)
+            if any(_needs_backend(each) for each in every):
+                engine.integration = await backend.integration()
+            host = TriggerHost(engine, canvases, max_concurrent=args.max_concurrent_runs)
+
+            def announce(armed: list[ArmedTrigger]) -> None:
+                console.print(f"daytonaflow up: {len(armed)} trigger(s) armed on {len(canvases)} canvas(es)")
+                for trigger in armed:
+                    console.print(f"  {_escape(trigger.describe())}")
+                console.print("[dim]Ctrl-C or SIGTERM stops it; the runs are in `daytonaflow runs`[/]")
+
+            await host.serve(host=args.host, port=args.port, announce=announce)
+            console.print("daytonaflow up: stopped")
+    return EXIT_OK
 
 
 # --- validate, components ------------------------------------------------------------------------------

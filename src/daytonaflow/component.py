@@ -161,6 +161,8 @@ class Component(abc.ABC):
     #: One open execution per run gathers every input that reaches the node (SuperPlane's merge):
     #: ``execute`` runs once per input, and the execution stays open until the hook emits.
     joins_inputs: ClassVar[bool] = False
+    #: A trigger starts runs (a node of type TYPE_TRIGGER); it is never executed inside one.
+    trigger: ClassVar[bool] = False
 
     # --- self-description -------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class Component(abc.ABC):
             "payloadType": cls.payload_type.event_type,
             "literalFields": sorted(cls.literal_fields),
             "exampleOutput": cls.example_output(),
+            **({"trigger": True} if cls.trigger else {}),
         }
 
     @classmethod

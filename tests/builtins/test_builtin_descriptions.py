@@ -46,6 +46,8 @@ def test_the_manifest_lists_the_core_components_with_superplanes_channels_and_pa
         "merge": (["success", "timeout", "fail"], "merge.finished"),
         "wait": (["default"], "wait.finished"),
         "noop": (["default"], "noop.finished"),
+        "schedule": (["default"], "scheduler.tick"),
+        "webhook": (["default"], "webhook"),
     }
     for name in ("http.request.failed", "merge.stopped", "merge.timeout"):
         assert (ROOT / "schemas" / "payloads" / f"{name}.schema.json").exists()

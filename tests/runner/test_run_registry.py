@@ -15,7 +15,7 @@ def test_discovery_finds_the_builtin_components_through_their_entry_points() -> 
     registry = ComponentRegistry.discover()
     assert registry["http"] is HttpRequest
     assert "daytona.createSandbox" in registry
-    assert set(BUILTIN_COMPONENTS) == {"http", "if", "filter", "merge", "wait", "noop"}
+    assert set(BUILTIN_COMPONENTS) == {"http", "if", "filter", "merge", "wait", "noop", "schedule", "webhook"}
     assert "http" not in ComponentRegistry.discover("daytonaflow.no-such-group")
 
 

@@ -81,6 +81,9 @@ def _not_ours(issue: CanvasIssue, canvas: Canvas, registry: ComponentRegistry) -
     """Whether ``issue`` only says the canvas uses something this project does not have."""
     if issue.message.startswith(("unknown component ", "unknown trigger ")):
         return issue.node in {node.id for node in canvas.spec.nodes if node.component not in registry}
+    if issue.field == "configuration.secret" and canvas.node(issue.node).component == "webhook":
+        # SuperPlane generates each webhook's secret; here the canvas names one (a secret reference).
+        return True
     if issue.field == "spec.nodes":
         # Canvases started by a schedule or a webhook have no manual start trigger.
         return any(

@@ -224,12 +224,39 @@ async def test_the_palette_carries_every_registered_components_own_manifest(
 ) -> None:
     body = (await client.get("/api/palette")).json()
     registry = ComponentRegistry.discover()
-    assert [c["name"] for c in body["components"]] == sorted(registry)
-    for manifest in body["components"]:
+    assert [c["name"] for c in body["components"]] == sorted(
+        name for name in registry if not registry[name].trigger
+    )
+    for manifest in body["components"] + body["triggers"][1:]:
         assert manifest == json.loads(json.dumps(registry[manifest["name"]].manifest()))
-    assert [t["name"] for t in body["triggers"]] == ["start"]
+    assert [t["name"] for t in body["triggers"]] == ["start", "schedule", "webhook"]
     assert [w["name"] for w in body["widgets"]] == ["annotation"]
     assert {"name": "root", "signature": "root()"} in body["functions"]
+
+
+async def test_the_triggers_a_running_up_keeps_armed_are_listed(
+    client: httpx.AsyncClient, store: RunStore
+) -> None:
+    from daytonaflow.runner.ownership import current_owner
+
+    assert (await client.get("/api/triggers?canvas=hooked")).json() == {"triggers": []}
+    # This test's own process stands for a running `daytonaflow up`.
+    store.set_schedule_state("hooked", "nightly", "{}", 0.0, 1798779600.0)
+    url = "http://127.0.0.1:8787/webhooks/hooked/push"
+    store.set_armed_triggers(
+        current_owner(), "hooked", [("push", "webhook", url), ("nightly", "schedule", None)]
+    )
+    assert (await client.get("/api/triggers?canvas=hooked")).json() == {
+        "triggers": [
+            {"nodeId": "push", "component": "webhook", "url": url},
+            {"nodeId": "nightly", "component": "schedule", "nextFire": "2027-01-01T05:00:00Z"},
+        ]
+    }
+    # Once that process is gone, nothing is armed any more.
+    import socket
+
+    store.set_armed_triggers(f"{socket.gethostname()}:999999999:0", "hooked", [("push", "webhook", url)])
+    assert (await client.get("/api/triggers?canvas=hooked")).json() == {"triggers": []}
 
 
 async def test_validation_returns_the_lines_daytonaflow_validate_prints(client: httpx.AsyncClient) -> None:

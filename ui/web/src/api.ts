@@ -48,6 +48,14 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 
 const q = encodeURIComponent;
 
+/** A trigger a running `daytonaflow up` keeps armed: a webhook's URL or a schedule's next fire time. */
+export interface ArmedTrigger {
+  nodeId: string;
+  component: string;
+  url?: string;
+  nextFire?: string;
+}
+
 export const api = {
   session: () => request<{ version: string; backend: string; db: string }>("GET", "api/session"),
   palette: () => request<Palette>("GET", "api/palette"),
@@ -70,6 +78,7 @@ export const api = {
   event: (runId: string, eventId: string) =>
     request<StoredEvent>("GET", `api/runs/${q(runId)}/events/${q(eventId)}`),
   cancelRun: (id: string) => request<{ run: RunHeader }>("POST", `api/runs/${q(id)}/cancel`),
+  triggers: (canvas: string) => request<{ triggers: ArmedTrigger[] }>("GET", `api/triggers?canvas=${q(canvas)}`),
   sandboxes: () => request<{ backend: string; sandboxes: Sandbox[] }>("GET", "api/sandboxes"),
   deleteSandbox: (id: string) => request<{ deleted: string }>("DELETE", `api/sandboxes/${q(id)}`),
 };

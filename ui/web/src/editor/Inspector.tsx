@@ -1,6 +1,6 @@
 // The right-hand inspector: the selected node's name and generated configuration form, its issues.
-import { useCallback, useMemo, type ReactNode } from "react";
-import { api } from "../api";
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
+import { api, type ArmedTrigger } from "../api";
 import { suggestContextFor } from "../expressions/context";
 import { visiblePaths } from "../forms/conditions";
 import { ConfigForm, FormContext, type FormContextValue } from "../forms/Form";
@@ -14,6 +14,35 @@ import { remove, rename, setCanvasName, setField } from "./actions";
 import { editor } from "./state";
 
 const CONFIG_PREFIX = "configuration.";
+
+/** Whether `daytonaflow up` keeps this trigger armed now (asked when the node is selected). */
+function ArmedStatus({ node }: { node: CanvasNode }) {
+  const canvas = useStore(editor, (s) => s.doc.metadata.name);
+  const [armed, setArmed] = useState<ArmedTrigger | null | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    api.triggers(canvas).then(
+      (reply) => live && setArmed(reply.triggers.find((trigger) => trigger.nodeId === node.id) ?? null),
+      () => live && setArmed(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [canvas, node.id]);
+  if (armed === undefined) return null;
+  return (
+    <div className="field" data-testid="armed-trigger">
+      <div className="field-label">daytonaflow up</div>
+      {armed === null && <div className="help">Not armed: run <code>daytonaflow up</code> with this canvas to keep it armed.</div>}
+      {armed?.url && (
+        <div className="help">
+          Armed: <code>POST {armed.url}</code>
+        </div>
+      )}
+      {armed?.nextFire && <div className="help">Armed: next fire {new Date(armed.nextFire).toLocaleString()}</div>}
+    </div>
+  );
+}
 
 function NodeInspector({ node, issues }: { node: CanvasNode; issues: Issue[] }) {
   const entry = useStore(palette, (s) => s.byName.get(node.component));
@@ -59,6 +88,7 @@ function NodeInspector({ node, issues }: { node: CanvasNode; issues: Issue[] }) 
           id <code>{node.id}</code>
         </div>
       </div>
+      {node.type === "TYPE_TRIGGER" && (node.component === "schedule" || node.component === "webhook") && <ArmedStatus node={node} />}
       {!entry && <div className="field-error">Unknown component “{node.component}”: its configuration is kept as it is.</div>}
       {nodeLevel.length > 0 && (
         <ul className="node-issues" data-testid="node-issues">

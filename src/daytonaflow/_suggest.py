@@ -20,7 +20,20 @@ def close_names(word: str, candidates: Iterable[str], *, limit: int = 3) -> list
         # The same name but for case is the one meant: the others would only distract.
         return [by_folded[folded]]
     close = difflib.get_close_matches(folded, list(by_folded), n=limit)
-    return [by_folded[name] for name in close]
+    if not close:
+        return []
+    # A near miss (one letter off) makes the merely similar names noise: only those about as
+    # close as the closest are offered.
+    best = _similarity(folded, close[0])
+    return [by_folded[name] for name in close if _similarity(folded, name) >= best - _TIER]
+
+
+#: How much less similar than the closest name another may be and still be offered.
+_TIER = 0.1
+
+
+def _similarity(word: str, candidate: str) -> float:
+    return difflib.SequenceMatcher(None, word, candidate).ratio()
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

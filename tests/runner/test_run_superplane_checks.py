@@ -101,7 +101,8 @@ def test_a_field_the_upstream_payload_lacks_is_reported_with_the_close_one(
 
 def test_a_field_with_no_close_name_lists_the_payload_fields(registry: ComponentRegistry) -> None:
     (message,) = messages(command_reading('{{ $["create"].data.zzz }}'), registry)
-    assert message.endswith('"zzz" is not a field of daytona.sandbox (its fields: id, state, previewUrl, previewToken)')
+    fields = "id, state, previewUrl, previewToken"
+    assert message.endswith(f'"zzz" is not a field of daytona.sandbox (its fields: {fields})')
 
 
 def test_the_payload_fields_of_the_upstream_component_pass(registry: ComponentRegistry) -> None:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,15 @@ def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_up(canvas: Path, db: Path, *args: str) -> Iterator[Up]:
-    env = {**os.environ, "DAYTONAFLOW_SECRET_HOOK_KEY": SECRET, "NO_COLOR": "1", "COLUMNS": "200"}
+def running_up(canvas: Path, db: Path, *args: str, env: Mapping[str, str] | None = None) -> Iterator[Up]:
+    """``up`` on ``canvas``; ``env`` adds to the environment (secrets, a backend)."""
+    env = {
+        **os.environ,
+        "DAYTONAFLOW_SECRET_HOOK_KEY": SECRET,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
     process = subprocess.Popen(
         [daytonaflow_cli(), "up", str(canvas), "--db", str(db), "--port", "0", *args],
         env=env,

@@ -112,15 +112,16 @@ def test_the_source_sandbox_keeps_running_its_processes_through_the_snapshot(api
     api.run(
         source["id"], "nohup sh -c 'while true; do date +%s%N >> ticks; sleep 0.05; done' >/dev/null 2>&1 &"
     )
+
+    def ticks() -> int | None:
+        counted = api.run(source["id"], "wc -l < ticks")
+        return int(counted["result"]) if counted["exitCode"] == 0 else None
+
+    wait_for(lambda: ticks() or None, 10, "the loop to tick")
     _snapshot(api, source["id"], "ticking")
-    before = api.run(source["id"], "wc -l < ticks")["result"]
-
-    def ticked() -> str | None:
-        lines: str = api.run(source["id"], "wc -l < ticks")["result"]
-        return lines if lines != before else None
-
-    after = wait_for(ticked, 10, "the loop to tick again after the snapshot")
-    assert int(after) > int(before)
+    before = wait_for(ticks, 10, "the ticks to be counted")
+    after = wait_for(lambda: n if (n := ticks()) is not None and n > before else None, 10, "another tick")
+    assert after > before
     assert api.api("GET", f"/sandbox/{source['id']}").json()["state"] == "started"
 
 

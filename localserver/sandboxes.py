@@ -86,6 +86,7 @@ _Started = tuple[subprocess.Popen[bytes], Path | None, list[str]]
 _Paths = list[Path]
 _Mounts = list[VolumeMount]
 _Binds = list[tuple[int, str]]
+_Names = list[str]
 
 _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
 _SOCKETS_PREFIX = "daytonaflow-sockets-"
@@ -540,6 +541,11 @@ class SandboxManager:
     def _unmount_and_remove(self, directory: Path) -> TreeRemovalError | None:
         """Still mounted, the home's filesystem stops the removal at its mount point."""
         self._detach_volume(directory)
+        # A staged volume subpath is a bind mount on the same filesystem: a removal walking into
+        # it would delete the volume's files. Nothing is removed while one stays mounted.
+        staged = self._unstage(directory.name)
+        if staged:
+            return TreeRemovalError(f"{directory}: volume subpaths still mounted at {', '.join(staged)}")
         try:
             _remove_tree(directory)
         except TreeRemovalError as error:
@@ -653,7 +659,8 @@ class SandboxManager:
 
     def client(self, record: SandboxRecord) -> AgentClient:
         running = self.running.get(record.id)
-        if record.state != "started" or running is None:
+        # While a snapshot is taken the sandbox is frozen: a call waits for it rather than failing.
+        if record.state not in ("started", "snapshotting") or running is None:
             raise ApiError(
                 409, f"Sandbox {record.id} is not started (state: {record.state})", code="NOT_STARTED"
             )
@@ -1078,14 +1085,24 @@ class SandboxManager:
             os.close(fd)
         return os.open(staging, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
-    def _unstage(self, sandbox_id: str) -> None:
-        """Unmount the staged subpaths (a started sandbox keeps its own binds of them)."""
+    def _unstage(self, sandbox_id: str) -> _Names:
+        """Unmount the staged subpaths (a started sandbox keeps its own binds of them); the ones
+        still mounted afterwards."""
         staging = self._root / sandbox_id / _STAGING
-        with contextlib.suppress(OSError):
-            for entry in staging.iterdir():
+        left: _Names = []
+        try:
+            entries = list(staging.iterdir())
+        except OSError:
+            return left
+        for entry in entries:
+            if os.path.ismount(entry):
                 LIBC.umount2(os.fsencode(entry), _MNT_DETACH)
-                with contextlib.suppress(OSError):
-                    entry.rmdir()
+            if os.path.ismount(entry):
+                left.append(str(entry))
+                continue
+            with contextlib.suppress(OSError):
+                entry.rmdir()
+        return left
 
     async def _off_loop(
         self,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import stat
 import struct
@@ -34,6 +35,7 @@ from typing import Any
 
 from daytonaflow.localserver._uids import SandboxUids
 from daytonaflow.localserver.disk import (
+    DiskQuotaUnavailableError,
     LoopVolumes,
     TreeRemovalError,
     VolumeError,
@@ -46,6 +48,8 @@ from daytonaflow.localserver.errors import (
     SandboxUidRefusedError,
     SandboxUidsExhaustedError,
 )
+
+logger = logging.getLogger("daytonaflow.localserver")
 
 #: Volumes one server keeps at most (each may hold up to its size on the host's disk).
 DEFAULT_MAX_VOLUMES = 100
@@ -201,8 +205,12 @@ class VolumeStore:
         for directory in sorted(self.root.iterdir()):
             try:
                 record = VolumeRecord(**json.loads((directory / _RECORD).read_text()))
-            except (OSError, ValueError, TypeError):
+            except FileNotFoundError:
                 continue  # a create that never finished: no volume anyone was given
+            except (OSError, ValueError, TypeError) as error:
+                # Its files may be someone's: kept where they are, for the operator to look at.
+                logger.warning("volume in %s has an unreadable record, not served: %s", directory, error)
+                continue
             if record.gid is not None:
                 try:
                     self.uids.adopt(self._key(record.id), record.gid)
@@ -295,13 +303,11 @@ class VolumeStore:
     def _prepare(self, record: VolumeRecord) -> Path:
         directory = self._dir(record)
         if self._on_loop(record):
-            if self.loop is None:
-                raise ApiError(
-                    500, f"volume {record.id} is a filesystem image and this server has no loop mounts"
-                )
             try:
-                data = self.loop.attach(directory, self.size_bytes)
-            except (VolumeError, OSError) as error:
+                # Made under a server in loop mode: mounted again whatever this one's mode.
+                mounter = self.loop or LoopVolumes.locate()
+                data = mounter.attach(directory, self.size_bytes)
+            except (VolumeError, OSError, DiskQuotaUnavailableError) as error:
                 raise ApiError(500, f"volume {record.id} cannot be mounted: {error}") from None
         else:
             data = directory / _DATA

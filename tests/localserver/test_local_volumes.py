@@ -8,6 +8,7 @@ goes through the volume's own group and inherited ACL (see localserver/volumes.p
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from localserver_testkit import DISK_MODES, MIB, TEST_LIMITS, Api, make_state_ro
 
 from daytonaflow.localserver import LocalServer
 from daytonaflow.localserver.disk import remove_tree
+from daytonaflow.localserver.volumes import VolumeMount
 
 pytestmark = pytest.mark.sandbox
 
@@ -157,6 +159,26 @@ def test_a_missing_subpath_is_made_inside_the_volume(api: Api, make: Any) -> Non
     api.run(inner["id"], "echo deep > /data/f")
     whole = sandbox({"volumeId": made["id"], "mountPath": "/data"})
     assert api.run(whole["id"], "cat /data/a/b/c/f")["result"] == "deep\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="subpaths are staged by bind mounts, which need root")
+def test_deleting_a_sandbox_never_removes_a_volume_subpath_still_staged_in_it(
+    api: Api, make: Any, mode_server: LocalServer
+) -> None:
+    """As when a server dies between a start and the staging's unmount: the bind is still there."""
+    sandbox, volume = make
+    made = volume("staged")
+    user = sandbox({"volumeId": made["id"], "mountPath": "/data", "subpath": "inner"})
+    api.run(user["id"], "echo keep > /data/keep.txt")
+    assert mode_server.state is not None
+    manager = mode_server.state.manager
+    fd = manager.volume_store.open_mount(VolumeMount(made["id"], "/data", "inner"))
+    os.close(manager._staged(user["id"], 0, fd))
+
+    assert api.delete(user["id"]).status_code == 200
+
+    reader = sandbox({"volumeId": made["id"], "mountPath": "/data"})
+    assert api.run(reader["id"], "cat /data/inner/keep.txt")["result"] == "keep\n"
 
 
 @pytest.mark.parametrize("subpath", ["..", "../x", "a/../../b", "/etc", "a//b", "./a"])

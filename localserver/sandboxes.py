@@ -156,6 +156,7 @@ _BUILD_OUTPUT_CHARS = 2000
 _STAGING = "staging"
 _MS_BIND = 4096
 _MNT_DETACH = 2
+_UNSTAGE_ATTEMPTS = 8
 
 #: The snapshot a create names to get the default (an empty home): what ``/config`` reports.
 DEFAULT_SNAPSHOT = "local"
@@ -1095,13 +1096,18 @@ class SandboxManager:
         except OSError:
             return left
         for entry in entries:
-            if os.path.ismount(entry):
-                LIBC.umount2(os.fsencode(entry), _MNT_DETACH)
-            if os.path.ismount(entry):
-                left.append(str(entry))
-                continue
-            with contextlib.suppress(OSError):
+            # A bind of the same filesystem looks like no mount point to stat (os.path.ismount):
+            # unmounted until the kernel says there is none (EINVAL), the directory must then be
+            # the empty one made for it, which rmdir proves.
+            for _attempt in range(_UNSTAGE_ATTEMPTS):
+                if LIBC.umount2(os.fsencode(entry), _MNT_DETACH) != 0:
+                    break
+            try:
                 entry.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(str(entry))
         return left
 
     async def _off_loop(

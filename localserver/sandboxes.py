@@ -757,7 +757,7 @@ class SandboxManager:
             raise ApiError(400, f"volumes: a sandbox mounts at most {MAX_MOUNTS_PER_SANDBOX} volumes")
         mounts: _Mounts = []
         for index, item in enumerate(raw):
-            volume = self.volume_store.get(str(item.get("volumeId")))
+            volume = self.volume_store.for_create(str(item.get("volumeId")))
             if volume.state != "ready":
                 raise ApiError(400, f"Volume {volume.name} is not in a ready state (state: {volume.state})")
             mount_path = check_mount_path(item.get("mountPath"), index)
@@ -1008,8 +1008,9 @@ class SandboxManager:
         ptys: Path | None = None
         record = self.records.get(sandbox_id)
         mounts = record.mounts if record is not None else []
-        binds = self._open_binds(sandbox_id, mounts)  # plan_spawn owns them from here: spawn closes them
+        binds = self._open_binds(sandbox_id, mounts)
         gids = {self.volume_store.get(mount.volume_id).gid for mount in mounts}
+        planned = False  # from plan_spawn on, spawn closes the binds' fds
         try:
             if self.ptys is not None:
                 ptys = self.ptys.mount(sandbox_id, limits.ptys)
@@ -1038,17 +1039,27 @@ class SandboxManager:
                 net_dir=net_dir,
                 mounts=binds,
             )
+            planned = True
             groups = sorted(gid for gid in gids if gid is not None)
             proc = spawn(plan, self.uids.of(sandbox_id), self._root / sandbox_id / "bwrap.log", groups)
         except OSError as error:
             # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
             self._unmount_ptys(ptys)
+            self._drop_binds(sandbox_id, binds, planned)
             self.cgroups.kill_and_remove(sandbox_id)  # groups made before the refusal
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         except BaseException:
             self._unmount_ptys(ptys)
+            self._drop_binds(sandbox_id, binds, planned)
             raise
         return proc, ptys, cgroup_procs
+
+    def _drop_binds(self, sandbox_id: str, binds: _Binds, planned: bool) -> None:
+        if not planned:
+            for fd, _ in binds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._unstage(sandbox_id)
 
     def _open_binds(self, sandbox_id: str, mounts: _Mounts) -> _Binds:
         """An fd per volume mount for bwrap, which binds the *path* it resolves the fd to.
@@ -1246,6 +1257,7 @@ class SandboxManager:
                 running.client.socket_path.unlink()
         if self._nets is not None:
             shutil.rmtree(self._net_dir(sandbox_id), ignore_errors=True)
+        self._unstage(sandbox_id)  # a start that failed after staging a volume subpath
         self.cgroups.kill_and_remove(sandbox_id)
 
     async def start(self, record: SandboxRecord) -> SandboxRecord:

@@ -239,6 +239,13 @@ class VolumeStore:
             raise ApiError(404, f"Volume with ID or name {id_or_name} not found", code="VOLUME_NOT_FOUND")
         return record
 
+    def for_create(self, id_or_name: str) -> VolumeRecord:
+        """The volume a sandbox create names: Daytona's 400 when there is none."""
+        record = self.records.get(id_or_name) or self._named(id_or_name)
+        if record is None:
+            raise ApiError(400, f"Volume '{id_or_name}' could not be resolved to a valid volume ID")
+        return record
+
     def by_name(self, name: str) -> VolumeRecord:
         record = self._named(name)
         if record is None:

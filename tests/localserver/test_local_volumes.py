@@ -266,8 +266,8 @@ def test_an_unknown_volume_in_a_create_is_refused_and_nothing_is_made(api: Api) 
     response = api.api(
         "POST", "/sandbox", json={"volumes": [{"volumeId": "no-such-volume", "mountPath": "/data"}]}
     )
-    assert response.status_code == 404
-    assert response.json()["message"] == "Volume with ID or name no-such-volume not found"
+    assert response.status_code == 400
+    assert response.json()["message"] == "Volume 'no-such-volume' could not be resolved to a valid volume ID"
     assert len(api.api("GET", "/sandbox").json()["items"]) == before
     assert api.api("GET", "/volumes/no-such-volume").status_code == 404
     assert api.api("GET", "/volumes/by-name/no-such-volume").json()["message"] == (

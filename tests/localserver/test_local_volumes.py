@@ -97,6 +97,21 @@ def test_a_volume_is_created_ready_and_found_by_id_and_by_name(api: Api, make: A
     assert taken.json()["message"] == "Volume with name found already exists"
 
 
+def test_a_server_keeps_at_most_its_count_of_volumes(api: Api, make: Any, mode_server: LocalServer) -> None:
+    _, volume = make
+    assert mode_server.state is not None
+    store = mode_server.state.manager.volume_store
+    kept = store.max_count
+    store.max_count = len(store.records) + 1
+    try:
+        volume("counted-1")
+        refused = api.api("POST", "/volumes", json={"name": "counted-2"})
+    finally:
+        store.max_count = kept
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("this server keeps at most")
+
+
 def test_a_file_written_by_one_sandbox_is_read_and_overwritten_by_another(
     api: Api, make: Any, mode_server: LocalServer
 ) -> None:

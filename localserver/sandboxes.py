@@ -151,6 +151,7 @@ _BUILD_ENV = {
 _BUILD_SHIM = f"mkdir -p {_BUILD_BIN} && ln -sf /usr/bin/python3 {_BUILD_BIN}/python"
 _BUILD_SHIM_REMOVAL = f"rm -rf {_BUILD_BIN}"
 _BUILD_STEP_SECONDS = 900.0
+_BUILD_LABEL = "daytonaflow.snapshot-build"
 _BUILD_OUTPUT_CHARS = 2000
 
 _STAGING = "staging"
@@ -427,6 +428,7 @@ class SandboxManager:
         self.volume_store.open()
         self.snapshot_store.open()
         self._adopt_leftovers()
+        await self._remove_abandoned_builds()
         _remove_stale_socket_dirs()
         self._monitor = asyncio.create_task(self._monitor_loop())
         if self.keep_spare:
@@ -446,6 +448,14 @@ class SandboxManager:
             except Exception as error:  # any one sandbox's failure must not stop the server
                 logger.exception("cannot adopt the sandbox in %s", directory)
                 self._adopt_as_error(directory, f"could not be adopted after a restart: {error}")
+
+    async def _remove_abandoned_builds(self) -> None:
+        """The build sandboxes of snapshots an earlier server was building (now build_failed)."""
+        for record in [r for r in self.records.values() if _BUILD_LABEL in r.labels]:
+            try:
+                await self.delete(record)
+            except ApiError as error:  # retried by the monitor like any removal
+                logger.warning("cannot remove abandoned build sandbox %s: %s", record.id, error.message)
 
     def _adopt(self, directory: Path) -> None:
         if not (directory / "sandbox.json").exists():
@@ -1361,7 +1371,7 @@ class SandboxManager:
     async def _build(self, snapshot: SnapshotRecord, plan: BuildPlan) -> None:
         body: dict[str, Any] = {
             "name": f"snapshot-build-{snapshot.id}",
-            "labels": {"daytonaflow.snapshot-build": snapshot.id},
+            "labels": {_BUILD_LABEL: snapshot.id},
             "autoStopInterval": 0,
             "networkBlockAll": False,
         }

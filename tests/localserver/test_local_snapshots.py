@@ -331,6 +331,29 @@ def test_a_snapshot_survives_a_server_restart(mode_server: LocalServer) -> None:
         remove_tree(root)
 
 
+def test_a_build_the_server_stopped_during_is_build_failed_after_a_restart(mode_server: LocalServer) -> None:
+    root = make_state_root()
+    mode = mode_server.disk_mode
+    dockerfile = Image.debian_slim("3.12").run_commands("sleep 120").dockerfile()
+    try:
+        with _client(_server(root / "state", mode).start()) as api:
+            assert _build(api, "interrupted", dockerfile).status_code == 200
+            wait_for(
+                lambda: (
+                    [s for s in api.api("GET", "/sandbox").json()["items"] if s["state"] == "started"] or None
+                ),
+                30,
+                "the build sandbox to start",
+            )
+        with _client(_server(root / "state", mode).start()) as api:
+            snapshot = api.api("GET", "/snapshots/interrupted").json()
+            assert snapshot["state"] == "build_failed"
+            assert snapshot["errorReason"] == "the server stopped before the snapshot was complete"
+            assert api.api("GET", "/sandbox").json()["items"] == []
+    finally:
+        remove_tree(root)
+
+
 @contextlib.contextmanager
 def _client(server: LocalServer) -> Iterator[Api]:
     try:

@@ -55,6 +55,17 @@ def test_a_volume_made_with_the_sdk_is_shared_and_kept_until_deleted(
     assert name not in [v.name for v in client.volume.list()]
 
 
+def test_get_with_create_makes_a_volume_once_then_finds_it(client: Daytona) -> None:
+    name = f"sdk-get-create-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(DaytonaNotFoundError):
+        client.volume.get(name)
+    made = client.volume.get(name, create=True)
+    try:
+        assert client.volume.get(name, create=True).id == made.id
+    finally:
+        client.volume.delete(made)
+
+
 def test_a_snapshot_taken_with_the_sdk_is_listed_and_starts_new_sandboxes(
     client: Daytona, made: Callable[..., Sandbox]
 ) -> None:

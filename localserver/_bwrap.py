@@ -9,7 +9,7 @@ import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +114,7 @@ def plan_spawn(
     rlimit_fallbacks: Mapping[str, int],
     ptys: Path | None = None,
     net_dir: Path | None = None,
+    mounts: Sequence[tuple[int, str]] = (),
 ) -> SpawnPlan:
     """The bwrap command line for a sandbox; non-system paths are passed as open fds.
 
@@ -176,6 +177,9 @@ def plan_spawn(
         path_fd(agent_script),
         "/opt/daytonaflow/agent.pyc",
     ]
+    for fd, mount_path in mounts:
+        opened.append(fd)
+        argv += ["--bind-fd", str(fd), mount_path]
     if node_dir is not None:
         argv += ["--ro-bind-fd", path_fd(node_dir), "/opt/daytonaflow/node"]
     if net_dir is not None:
@@ -200,8 +204,14 @@ def plan_spawn(
     return SpawnPlan(argv=argv, pass_fds=[*opened, listen_fd, lifeline_fd], close_after_spawn=opened)
 
 
-def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    plan: SpawnPlan, host_uid: int, log_path: Path, groups: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
     """Start bwrap; as root, drop to ``host_uid`` first so the sandbox is unprivileged on the host.
+
+    ``groups``: the only supplementary groups it keeps (the gids of the volumes it mounts: see
+    :mod:`volumes`); an unprivileged user namespace cannot drop them, so the kernel checks the
+    volumes' files against them inside too.
 
     The drop is setpriv's when there is one: Python forks (rather than vforks) a child it must
     setuid itself, and a fork copies the server's page tables while holding the GIL, tens of
@@ -213,7 +223,8 @@ def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[by
     argv = plan.argv
     by_setpriv = as_other and setpriv is not None
     if by_setpriv:
-        ids = [f"--reuid={host_uid}", f"--regid={host_uid}", "--clear-groups"]
+        kept = f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups"
+        ids = [f"--reuid={host_uid}", f"--regid={host_uid}", kept]
         argv = [str(setpriv), *ids, "--", *plan.argv]
     by_popen = as_other and not by_setpriv
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -227,7 +238,7 @@ def spawn(plan: SpawnPlan, host_uid: int, log_path: Path) -> subprocess.Popen[by
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             user=host_uid if by_popen else None,
             group=host_uid if by_popen else None,
-            extra_groups=[] if by_popen else None,
+            extra_groups=list(groups) if by_popen else None,
             cwd="/",
             # Out of the server's process group: a Ctrl-C (or `timeout -s INT`) meant for the
             # runner must not reach the sandboxes, which the runner then cleans up in order.

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from daytonaflow.localserver.disk import pids_by_pid_namespace
@@ -232,3 +232,63 @@ def _file_mappings(pid: int) -> int:
             return sum(1 for line in maps if line.split(maxsplit=5)[4:5] not in ([b"0"], []))
     except OSError:
         return 0
+
+
+_FREEZE_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def frozen_sandbox(agent_pid: int, *, parent_pid: int | None = None) -> Iterator[None]:
+    """Every process of the agent's pid namespace, the agent included, stopped (SIGSTOP) while
+    the block runs, then continued: what a snapshot of the home copies is then of one instant.
+
+    A process forked while the first ones are being stopped shows up in the next pass; once a pass
+    finds nothing new and every one is in the stopped state, nothing in the namespace can run or
+    fork. Each is signalled through a pidfd kept open until it is continued, so a pid reused
+    meanwhile is never hit. ``SandboxKillError`` when the namespace does not hold still in time.
+    """
+    pidfd, namespace_fd, namespace = _open_sandbox_namespace(agent_pid, parent_pid)
+    os.close(namespace_fd)
+    _close(pidfd)
+    stopped: dict[int, int | None] = {}
+    try:
+        deadline = time.monotonic() + _FREEZE_SECONDS
+        while True:
+            fresh = [pid for pid in [agent_pid, *_processes_in(namespace)] if pid not in stopped]
+            for pid in fresh:
+                _stop_if_in(pid, namespace, stopped)
+            if not fresh and all(_is_stopped(pid) for pid in stopped):
+                break
+            if time.monotonic() >= deadline:
+                raise SandboxKillError("the sandbox's processes did not all stop in time")
+            time.sleep(0.002)
+        yield
+    finally:
+        for fd in stopped.values():
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(fd, signal.SIGCONT)
+                os.close(fd)
+
+
+def _stop_if_in(pid: int, namespace: str, stopped: dict[int, int | None]) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        stopped[pid] = None  # gone: nothing to stop
+        return
+    try:
+        if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+            signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
+    except OSError:
+        pass
+    stopped[pid] = pidfd
+
+
+def _is_stopped(pid: int) -> bool:
+    """Stopped, or gone (which runs nothing either)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"T", b"t", b"Z", b"X")

@@ -33,6 +33,7 @@ from daytonaflow.localserver.http_common import (
 )
 from daytonaflow.localserver.isolation import IsolationReport
 from daytonaflow.localserver.sandboxes import SandboxManager, SandboxRecord
+from daytonaflow.localserver.snapshots import SnapshotRecord
 from daytonaflow.localserver.tokens import PreviewSigner, PreviewTokenError
 
 #: Where the path form of a preview URL puts the preview: ``/preview/{port}-{sandboxId|token}/…``.
@@ -128,7 +129,6 @@ REQUEST_RANGES: dict[str, tuple[int, int]] = {
 #: rather than accepted and silently not done. Each maps to why.
 _UNSUPPORTED_REQUESTS = {
     "kvm": "this server has no KVM to expose",
-    "volumes": "this server has no volumes to mount",
     "secrets": "this server has no secret store",
     "ttlMinutes": "this server has no time-to-live destroy",
     "autoPauseInterval": "this server cannot pause a sandbox",
@@ -136,7 +136,6 @@ _UNSUPPORTED_REQUESTS = {
 
 
 _ACCEPTED_UNUSED_STRINGS = (
-    "snapshot",
     "user",
     "domainAllowList",
     "linkedSandbox",
@@ -166,6 +165,9 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
             body, "autoDeleteInterval", _MAX_INTERVAL_MINUTES, -_MAX_INTERVAL_MINUTES
         ),
         "networkAllowList": _network_allow_list(body),
+        # Checked against the server's snapshots and volumes by the manager, before anything is made.
+        "snapshot": optional_str(body, "snapshot"),
+        "volumes": _volumes(body),
     }
     # No egress unless asked for: networkBlockAll false, or an allow list without it.
     block_all = optional_bool(body, "networkBlockAll")
@@ -185,6 +187,24 @@ def _create_request(body: dict[str, Any]) -> dict[str, Any]:
         raise RequestFieldError("buildInfo", "must be an object")
     _refuse_unsupported(body)
     return {key: value for key, value in checked.items() if value is not None}
+
+
+def _volumes(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Daytona's ``SandboxVolume`` list, its shape checked (what each entry names, by the manager)."""
+    raw = body.get("volumes")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise RequestFieldError("volumes", "must be a list of {volumeId, mountPath, subpath?} objects")
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise RequestFieldError(f"volumes[{index}]", "must be a {volumeId, mountPath, subpath?} object")
+        for key in ("volumeId", "mountPath"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                raise RequestFieldError(f"volumes[{index}].{key}", "is required: a string")
+        if item.get("subpath") is not None and not isinstance(item["subpath"], str):
+            raise RequestFieldError(f"volumes[{index}].subpath", "must be a string")
+    return raw
 
 
 def _network_allow_list(body: dict[str, Any]) -> str | None:
@@ -239,7 +259,7 @@ def _sort_key(field: str) -> Callable[[SandboxRecord], Any]:
         "id": lambda r: r.id,
         "name": lambda r: r.name,
         "state": lambda r: r.state,
-        "snapshot": lambda r: "local",
+        "snapshot": lambda r: r.snapshot or "local",
         "region": lambda r: r.target,
         "cpu": lambda r: r.cpu,
         "memoryGib": lambda r: r.memory,
@@ -346,7 +366,7 @@ class _ListQuery:
             checks.append(lambda r: r.state in states)
         snapshots = self.request.query_params.getlist("snapshots")
         if snapshots:
-            checks.append(lambda r: "local" in snapshots)
+            checks.append(lambda r: (r.snapshot or "local") in snapshots)
         regions = self.request.query_params.getlist(self.region_param)
         if regions:
             checks.append(lambda r: r.target in regions)
@@ -576,6 +596,139 @@ async def expire_signed_preview_url(request: Request) -> Response:
     return Response(status_code=200)
 
 
+async def archive_sandbox(request: Request) -> Response:
+    """Refused: this server has no archive tier (a stopped sandbox keeps its files as they are)."""
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    raise ApiError(
+        400,
+        f"Sandbox {record.id} cannot be archived: this server cannot archive a sandbox (it has no "
+        "archive storage); stop it instead, which keeps its files",
+        code="ARCHIVE_UNSUPPORTED",
+    )
+
+
+# ---- volumes --------------------------------------------------------------------------------------------
+
+
+async def list_volumes(request: Request) -> Response:
+    return JSONResponse([v.to_api() for v in _state(request).manager.volume_store.list()])
+
+
+async def create_volume(request: Request) -> Response:
+    body = await json_body(request)
+    name = optional_name(body, "name")
+    if not name:
+        raise RequestFieldError("name", "is required")
+    volume = await _state(request).manager.create_volume(name)
+    return JSONResponse(volume.to_api())
+
+
+async def get_volume(request: Request) -> Response:
+    return JSONResponse(_state(request).manager.volume_store.get(request.path_params["volume"]).to_api())
+
+
+async def get_volume_by_name(request: Request) -> Response:
+    return JSONResponse(_state(request).manager.volume_store.by_name(request.path_params["name"]).to_api())
+
+
+async def delete_volume(request: Request) -> Response:
+    manager = _state(request).manager
+    await manager.delete_volume(manager.volume_store.get(request.path_params["volume"]))
+    return Response(status_code=200)
+
+
+# ---- snapshots ------------------------------------------------------------------------------------------
+
+_SNAPSHOT_SORTS: dict[str, Callable[[SnapshotRecord], Any]] = {
+    "name": lambda r: r.name,
+    "state": lambda r: r.state,
+    "lastUsedAt": lambda r: r.last_used_at or r.created_at,
+    "createdAt": lambda r: r.created_at,
+}
+
+
+async def list_snapshots(request: Request) -> Response:
+    """Daytona's page-numbered list; ``name`` matches part of a name, as Daytona's does."""
+    state = _state(request)
+    query = _ListQuery(request, frozenset(), "regions")
+    page = query.integer("page", 1)
+    limit = query.integer("limit", _DEFAULT_PAGE, _MAX_PAGE)
+    sort = request.query_params.get("sort") or "lastUsedAt"
+    if sort not in _SNAPSHOT_SORTS:
+        raise ApiError(400, f"sort must be one of {', '.join(sorted(_SNAPSHOT_SORTS))}")
+    order = request.query_params.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "order must be asc or desc")
+    name = (request.query_params.get("name") or "").lower()
+    records = [r for r in state.manager.snapshot_store.list() if name in r.name.lower()]
+    records.sort(key=lambda r: r.id, reverse=order == "desc")
+    records.sort(key=_SNAPSHOT_SORTS[sort], reverse=order == "desc")
+    start = (page - 1) * limit
+    return JSONResponse(
+        {
+            "items": [r.to_api() for r in records[start : start + limit]],
+            "total": len(records),
+            "page": page,
+            "totalPages": math.ceil(len(records) / limit),
+        }
+    )
+
+
+async def create_snapshot(request: Request) -> Response:
+    """Built from the SDK's Dockerfile (``buildInfo.dockerfileContent``); an image to pull is refused."""
+    body = await json_body(request)
+    name = optional_name(body, "name")
+    if not name:
+        raise RequestFieldError("name", "is required")
+    build = body.get("buildInfo")
+    if build is not None and not isinstance(build, dict):
+        raise RequestFieldError("buildInfo", "must be an object")
+    dockerfile = optional_str(build or {}, "dockerfileContent")
+    if not dockerfile:
+        image = optional_str(body, "imageName")
+        reason = (
+            f"imageName {image!r} cannot be pulled: local sandboxes run the host's own userland"
+            if image
+            else "buildInfo.dockerfileContent is required"
+        )
+        raise ApiError(
+            400,
+            f"{reason}; build a snapshot from Image.debian_slim(...).pip_install(...) or take one from a "
+            "sandbox (POST /sandbox/{id}/snapshot)",
+            code="BUILD_UNSUPPORTED",
+        )
+    snapshot = await _state(request).manager.build_snapshot(name, dockerfile)
+    return JSONResponse(snapshot.to_api())
+
+
+async def get_snapshot(request: Request) -> Response:
+    return JSONResponse(_state(request).manager.snapshot_store.get(request.path_params["snapshot"]).to_api())
+
+
+async def delete_snapshot(request: Request) -> Response:
+    """Sandboxes made from it keep their own copy: nothing depends on it."""
+    store = _state(request).manager.snapshot_store
+    record = store.get(request.path_params["snapshot"])
+    if record.state in ("pending", "building"):
+        raise ApiError(409, f"Snapshot {record.name} is {record.state}: delete it once its build ends")
+    store.delete(record)
+    return Response(status_code=200)
+
+
+async def create_sandbox_snapshot(request: Request) -> Response:
+    state = _state(request)
+    record = state.manager.get(request.path_params["sandbox"])
+    body = await json_body(request)
+    name = optional_name(body, "name")
+    if not name:
+        raise RequestFieldError("name", "is required")
+    if optional_bool(body, "includeMemory"):
+        raise RequestFieldError("includeMemory", "is not supported: a local snapshot saves the home's files")
+    await state.manager.snapshot(record, name)
+    return JSONResponse(state.sandbox_json(record))
+
+
 async def toolbox_proxy_url(request: Request) -> Response:
     state = _state(request)
     state.manager.get(request.path_params["sandbox"])
@@ -601,6 +754,17 @@ def api_routes() -> list[BaseRoute]:
         Route(f"{sandbox}/public/{{public}}", set_public, methods=["POST"]),
         Route(f"{sandbox}/labels", replace_labels, methods=["PUT"]),
         Route(f"{sandbox}/toolbox-proxy-url", toolbox_proxy_url, methods=["GET"]),
+        Route(f"{sandbox}/archive", archive_sandbox, methods=["POST"]),
+        Route(f"{sandbox}/snapshot", create_sandbox_snapshot, methods=["POST"]),
+        Route("/volumes", list_volumes, methods=["GET"]),
+        Route("/volumes", create_volume, methods=["POST"]),
+        Route("/volumes/by-name/{name}", get_volume_by_name, methods=["GET"]),
+        Route("/volumes/{volume}", get_volume, methods=["GET"]),
+        Route("/volumes/{volume}", delete_volume, methods=["DELETE"]),
+        Route("/snapshots", list_snapshots, methods=["GET"]),
+        Route("/snapshots", create_snapshot, methods=["POST"]),
+        Route("/snapshots/{snapshot}", get_snapshot, methods=["GET"]),
+        Route("/snapshots/{snapshot}", delete_snapshot, methods=["DELETE"]),
         Route(f"{sandbox}/ports/{{port}}/preview-url", preview_url, methods=["GET"]),
         Route(f"{sandbox}/ports/{{port}}/signed-preview-url", signed_preview_url, methods=["GET"]),
         Route(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
+import ipaddress
 import json
 import logging
 import math
@@ -20,18 +22,19 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from daytonaflow.localserver._bwrap import compile_agent, kill_spawned, plan_spawn, spawn
 from daytonaflow.localserver._cgroups import Cgroups
 from daytonaflow.localserver._etc import write_synthetic_etc
 from daytonaflow.localserver._limits import SandboxLimits, host_files_in_use
-from daytonaflow.localserver._processes import files_held_by, kill_sandbox_processes
+from daytonaflow.localserver._processes import files_held_by, frozen_sandbox, kill_sandbox_processes
 from daytonaflow.localserver._ptys import PrivatePtys
 from daytonaflow.localserver._uids import SandboxUids
 from daytonaflow.localserver.agent_client import AgentClient
 from daytonaflow.localserver.disk import (
+    LIBC,
     OVER_ANY_QUOTA,
     LoopVolumes,
     TreeRemovalError,
@@ -53,9 +56,27 @@ from daytonaflow.localserver.egress import (
 from daytonaflow.localserver.errors import (
     AgentCallError,
     ApiError,
+    RequestFieldError,
     SandboxKillError,
     SandboxUidRefusedError,
     SandboxUidsExhaustedError,
+)
+from daytonaflow.localserver.snapshots import (
+    BuildPlan,
+    SnapshotRecord,
+    SnapshotStore,
+    build_steps,
+    copy_tree,
+    give_tree,
+)
+from daytonaflow.localserver.volumes import (
+    DEFAULT_VOLUME_BYTES,
+    MAX_MOUNTS_PER_SANDBOX,
+    VolumeMount,
+    VolumeRecord,
+    VolumeStore,
+    check_mount_path,
+    check_subpath,
 )
 
 logger = logging.getLogger("daytonaflow.localserver")
@@ -63,6 +84,9 @@ _T = TypeVar("_T")
 # A started bwrap, its devpts instance still mounted on the host, the cgroup.procs files to join.
 _Started = tuple[subprocess.Popen[bytes], Path | None, list[str]]
 _Paths = list[Path]
+_Mounts = list[VolumeMount]
+_Binds = list[tuple[int, str]]
+_Names = list[str]
 
 _AGENT_SOURCE = Path(__file__).with_name("_agent.py")
 _SOCKETS_PREFIX = "daytonaflow-sockets-"
@@ -106,8 +130,37 @@ _RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
     "bool": bool,
     "float": (int, float),
     "dict[str, str]": dict,
+    "list[dict[str, str]]": list,
 }
 
+
+# A snapshot build runs the Dockerfile's lines as the image's root would, with what a sandbox has:
+# pip installs for the user (into the home, what the snapshot saves), every request through the
+# egress proxy (the index may be the host's loopback), and `python` (the SDK writes `python -m pip`)
+# resolving to the host's python3 for the build only.
+_BUILD_BIN = "/home/daytona/.daytonaflow-build"
+_BUILD_ENV = {
+    "PATH": f"{_BUILD_BIN}:/home/daytona/.local/bin:/usr/local/bin:/usr/bin:/bin",
+    "PIP_USER": "1",
+    "PIP_BREAK_SYSTEM_PACKAGES": "1",
+    "PIP_NO_CACHE_DIR": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "NO_PROXY": "",
+    "no_proxy": "",
+}
+_BUILD_SHIM = f"mkdir -p {_BUILD_BIN} && ln -sf /usr/bin/python3 {_BUILD_BIN}/python"
+_BUILD_SHIM_REMOVAL = f"rm -rf {_BUILD_BIN}"
+_BUILD_STEP_SECONDS = 900.0
+_BUILD_LABEL = "daytonaflow.snapshot-build"
+_BUILD_OUTPUT_CHARS = 2000
+
+_STAGING = "staging"
+_MS_BIND = 4096
+_MNT_DETACH = 2
+_UNSTAGE_ATTEMPTS = 8
+
+#: The snapshot a create names to get the default (an empty home): what ``/config`` reports.
+DEFAULT_SNAPSHOT = "local"
 
 #: Daytona's default: a sandbox stopped for seven days is archived.
 DEFAULT_AUTO_ARCHIVE_MINUTES = 7 * 24 * 60
@@ -162,6 +215,14 @@ class SandboxRecord:
     """Minutes a stopped sandbox waits before the monitor deletes it; negative never."""
     stopped_at: str | None = None
     """When it last stopped (``None`` while it runs): where its auto-delete interval counts from."""
+    volumes: list[dict[str, str]] = field(default_factory=list)
+    """The create's volumes, checked, as Daytona's ``SandboxVolume`` (``volumeId`` the ID)."""
+    snapshot: str | None = None
+    """The name of the snapshot its home was copied from (``None``: the default, an empty home)."""
+
+    @property
+    def mounts(self) -> list[VolumeMount]:
+        return [VolumeMount(m["volumeId"], m["mountPath"], m.get("subpath")) for m in self.volumes]
 
     @property
     def egress_policy(self) -> EgressPolicy | None:
@@ -175,7 +236,7 @@ class SandboxRecord:
             "id": self.id,
             "organizationId": "local",
             "name": self.name,
-            "snapshot": "local",
+            "snapshot": self.snapshot or "local",
             "user": "daytona",
             "env": dict(self.env),
             "labels": dict(self.labels),
@@ -195,7 +256,7 @@ class SandboxRecord:
             "autoStopInterval": _minutes(self.auto_stop_interval),
             "autoArchiveInterval": self.auto_archive_interval,
             "autoDeleteInterval": self.auto_delete_interval,
-            "volumes": [],
+            "volumes": [dict(mount) for mount in self.volumes],
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "lastActivityAt": self.last_activity_at,
@@ -245,6 +306,10 @@ class SandboxRecord:
         self.updated_at = _now()
 
 
+_RawMounts = list[dict[str, Any]]
+_Records = list[SandboxRecord]
+
+
 @dataclass
 class _Running:
     proc: subprocess.Popen[bytes]
@@ -279,6 +344,7 @@ class SandboxManager:
         disk_free_floor: int | None = None,
         existing_volumes: LoopVolumes | None = None,
         file_pressure: int | None = None,
+        volume_bytes: int = DEFAULT_VOLUME_BYTES,
     ) -> None:
         """``file_budget``: entries of the host's file table one sandbox may hold (``None``: not
         watched). ``file_pressure``: entries in use on the whole host past which the sandboxes
@@ -286,7 +352,8 @@ class SandboxManager:
         ``disk_free_floor``: free bytes of the state directory's filesystem below which
         accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of it).
         ``existing_volumes``: without ``volumes``, what mounts the homes sandboxes made in loop
-        mode under an earlier server (new sandboxes are accounted)."""
+        mode under an earlier server (new sandboxes are accounted). ``volume_bytes``: what one
+        volume may hold."""
         self.state_dir = state_dir
         self.limits = limits
         self.bwrap = bwrap
@@ -300,6 +367,8 @@ class SandboxManager:
         self.file_pressure = file_pressure
         self._checks: dict[str, asyncio.Task[None]] = {}
         self._file_table_check: asyncio.Task[None] | None = None
+        self._volume_check: asyncio.Task[None] | None = None
+        self._builds: set[asyncio.Task[None]] = set()
         self._monitor_executor = ThreadPoolExecutor(
             _MONITOR_WORKERS, thread_name_prefix="daytonaflow-monitor"
         )
@@ -336,6 +405,8 @@ class SandboxManager:
         self._namespaces: dict[str, list[int]] | None = None
         self.disk_free_floor = disk_free_floor
         self._free_at_last_backstop: int | None = None
+        self.volume_store = VolumeStore(state_dir / "volumes", uids, volumes, size_bytes=volume_bytes)
+        self.snapshot_store = SnapshotStore(state_dir / "snapshots")
 
     # ---- startup and shutdown -----------------------------------------------------------------------
 
@@ -354,7 +425,10 @@ class SandboxManager:
         runtime.mkdir(mode=0o711, exist_ok=True)
         self._agent = runtime / "agent.pyc"
         compile_agent(self.python, _AGENT_SOURCE, self._agent)
+        self.volume_store.open()
+        self.snapshot_store.open()
         self._adopt_leftovers()
+        await self._remove_abandoned_builds()
         _remove_stale_socket_dirs()
         self._monitor = asyncio.create_task(self._monitor_loop())
         if self.keep_spare:
@@ -374,6 +448,14 @@ class SandboxManager:
             except Exception as error:  # any one sandbox's failure must not stop the server
                 logger.exception("cannot adopt the sandbox in %s", directory)
                 self._adopt_as_error(directory, f"could not be adopted after a restart: {error}")
+
+    async def _remove_abandoned_builds(self) -> None:
+        """The build sandboxes of snapshots an earlier server was building (now build_failed)."""
+        for record in [r for r in self.records.values() if _BUILD_LABEL in r.labels]:
+            try:
+                await self.delete(record)
+            except ApiError as error:  # retried by the monitor like any removal
+                logger.warning("cannot remove abandoned build sandbox %s: %s", record.id, error.message)
 
     def _adopt(self, directory: Path) -> None:
         if not (directory / "sandbox.json").exists():
@@ -470,6 +552,11 @@ class SandboxManager:
     def _unmount_and_remove(self, directory: Path) -> TreeRemovalError | None:
         """Still mounted, the home's filesystem stops the removal at its mount point."""
         self._detach_volume(directory)
+        # A staged volume subpath is a bind mount on the same filesystem: a removal walking into
+        # it would delete the volume's files. Nothing is removed while one stays mounted.
+        staged = self._unstage(directory.name)
+        if staged:
+            return TreeRemovalError(f"{directory}: volume subpaths still mounted at {', '.join(staged)}")
         try:
             _remove_tree(directory)
         except TreeRemovalError as error:
@@ -486,12 +573,19 @@ class SandboxManager:
 
     async def close(self) -> None:
         self._closing = True
+        for build in list(self._builds):
+            build.cancel()
+        await asyncio.gather(*self._builds, return_exceptions=True)
         await self._close_spare()
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        checks = [*self._checks.values(), *([self._file_table_check] if self._file_table_check else [])]
+        checks = [
+            *self._checks.values(),
+            *([self._file_table_check] if self._file_table_check else []),
+            *([self._volume_check] if self._volume_check else []),
+        ]
         for check in checks:
             check.cancel()
         await asyncio.gather(*checks, return_exceptions=True)
@@ -512,6 +606,7 @@ class SandboxManager:
         # Of stopped sandboxes too: one in error may hold it.
         directories = [self._dir(record) for record in self.records.values()]
         await self._off_loop(self._files_executor, self._detach_volumes, directories)
+        await self._off_loop(self._files_executor, self.volume_store.close)
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._off_loop(self._process_executor, self.cgroups.remove_instance_tree)
         # Every start, kill and removal was awaited above: nothing is left running in them.
@@ -575,7 +670,8 @@ class SandboxManager:
 
     def client(self, record: SandboxRecord) -> AgentClient:
         running = self.running.get(record.id)
-        if record.state != "started" or running is None:
+        # While a snapshot is taken the sandbox is frozen: a call waits for it rather than failing.
+        if record.state not in ("started", "snapshotting") or running is None:
             raise ApiError(
                 409, f"Sandbox {record.id} is not started (state: {record.state})", code="NOT_STARTED"
             )
@@ -611,10 +707,14 @@ class SandboxManager:
 
     async def create(self, body: Mapping[str, Any]) -> SandboxRecord:
         limits = self.limits.with_request(body.get("cpu"), body.get("memory"), body.get("disk"))
+        # Before anything is made: an unknown volume or snapshot must leave nothing behind.
+        mounts = await self._checked_mounts(body.get("volumes") or [])
+        snapshot = self._checked_snapshot(body.get("snapshot"), limits)
         if body.get("name"):
             # Before the spare is claimed: a taken name must not cost it.
             self._check_name_free(str(body["name"]))
-        claimed = await self._claim_spare(limits)
+        # The spare started with an empty home and no volumes: only a plain create may take it.
+        claimed = None if mounts or snapshot else await self._claim_spare(limits)
         sandbox_id = claimed[0] if claimed else str(uuid.uuid4())
         name = str(body.get("name") or sandbox_id)
         try:
@@ -641,6 +741,8 @@ class SandboxManager:
             network_allow_list=body.get("networkAllowList"),
             auto_archive_interval=int(body.get("autoArchiveInterval", DEFAULT_AUTO_ARCHIVE_MINUTES)),
             auto_delete_interval=int(body.get("autoDeleteInterval", -1)),
+            volumes=[mount.to_api() for mount in mounts],
+            snapshot=snapshot.name if snapshot else None,
         )
         self.records[record.id] = record
         if claimed:
@@ -653,8 +755,99 @@ class SandboxManager:
         # Directories and a first record on disk: a few milliseconds of file system work each,
         # which a hundred creates arriving at once must not spend one after another on the loop.
         await self._off_loop(self._files_executor, self._lay_out, record, host_uid)
+        if snapshot is not None:
+            await self._seed_home(record, snapshot, limits)
         await self._launch(record)
         return record
+
+    async def _checked_mounts(self, raw: _RawMounts) -> _Mounts:
+        """The create's volumes, each an existing ready volume at a mount path of its own, its
+        subpath a directory inside it (made if missing)."""
+        if len(raw) > MAX_MOUNTS_PER_SANDBOX:
+            raise ApiError(400, f"volumes: a sandbox mounts at most {MAX_MOUNTS_PER_SANDBOX} volumes")
+        mounts: _Mounts = []
+        for index, item in enumerate(raw):
+            volume = self.volume_store.for_create(str(item.get("volumeId")))
+            if volume.state != "ready":
+                raise ApiError(400, f"Volume {volume.name} is not in a ready state (state: {volume.state})")
+            mount_path = check_mount_path(item.get("mountPath"), index)
+            for other in mounts:
+                if _nested(mount_path, other.mount_path):
+                    raise ApiError(
+                        400,
+                        f"volumes[{index}].mountPath {mount_path} overlaps the mount at {other.mount_path}",
+                    )
+            subpath = check_subpath(item.get("subpath"), index)
+            if subpath is not None and os.geteuid() != 0:
+                # Staging it needs a bind mount (see _open_binds), which only root makes.
+                raise RequestFieldError(f"volumes[{index}].subpath", "needs a local server running as root")
+            mounts.append(VolumeMount(volume.id, mount_path, subpath))
+        await self._off_loop(self._files_executor, self._probe_mounts, mounts)
+        return mounts
+
+    def _probe_mounts(self, mounts: _Mounts) -> None:
+        for mount in mounts:
+            os.close(self.volume_store.open_mount(mount))
+
+    def _checked_snapshot(self, name: object, limits: SandboxLimits) -> SnapshotRecord | None:
+        """The active snapshot named (``None`` or the default's name: the default, an empty home)."""
+        if not name or name == DEFAULT_SNAPSHOT:
+            return None
+        snapshot = self.snapshot_store.for_create(str(name))
+        if snapshot.size_bytes is not None and snapshot.size_bytes > limits.disk_bytes:
+            raise ApiError(
+                400,
+                f"Snapshot {snapshot.name} holds {snapshot.size_bytes} bytes, more than the sandbox's disk "
+                f"of {limits.disk_bytes}: ask for more disk",
+            )
+        return snapshot
+
+    async def _seed_home(
+        self, record: SandboxRecord, snapshot: SnapshotRecord, limits: SandboxLimits
+    ) -> None:
+        try:
+            await self._off_loop(self._files_executor, self._copy_snapshot_in, record, snapshot, limits)
+        except (ApiError, OSError, VolumeError) as error:
+            record.state = "error"
+            record.error_reason = f"its home could not be copied from snapshot {snapshot.name}: {error}"
+            record.touch()
+            record.persist(self._dir(record))
+            raise ApiError(
+                500, f"sandbox failed to start: {record.error_reason}", code="SANDBOX_START_FAILED"
+            ) from None
+
+    def _copy_snapshot_in(
+        self, record: SandboxRecord, snapshot: SnapshotRecord, limits: SandboxLimits
+    ) -> None:
+        directory = self._dir(record)
+        if self._on_volume(record.id) and self.existing_volumes is not None:
+            # Mounted here, kept mounted: the start finds it so and uses it as it is.
+            home = self.existing_volumes.attach(directory, limits.disk_bytes)
+        else:
+            home = directory / "home"
+        copy_tree(self.snapshot_store.home(snapshot), home)
+        give_tree(home, self.uids.of(record.id))
+        snapshot.last_used_at = _now()
+        with contextlib.suppress(OSError):
+            self.snapshot_store.persist(snapshot)
+
+    def volume_users(self, volume_id: str) -> _Records:
+        """The sandboxes (in any state but destroyed) whose create listed the volume."""
+        return [r for r in self.records.values() if any(m["volumeId"] == volume_id for m in r.volumes)]
+
+    async def create_volume(self, name: str) -> VolumeRecord:
+        return await self._off_loop(self._files_executor, self.volume_store.create, name)
+
+    async def delete_volume(self, volume: VolumeRecord) -> None:
+        users = self.volume_users(volume.id)
+        if users:
+            raise ApiError(
+                409,
+                "Volume cannot be deleted because it is in use by one or more sandboxes "
+                f"(e.g. {users[0].name})",
+                code="VOLUME_IN_USE",
+            )
+        await self._off_loop(self._files_executor, self.volume_store.delete, volume)
 
     def _lay_out(self, record: SandboxRecord, host_uid: int) -> None:
         self._make_dirs(record.id, host_uid)
@@ -814,6 +1007,7 @@ class SandboxManager:
         # keeps it alive and the host needs no mount of its own any more. The create does not
         # wait for it: an unmount waits for an RCU grace period, long on a busy host.
         self._in_background(self._process_executor, self._unmount_ptys, ptys)
+        self._in_background(self._files_executor, self._unstage, sandbox_id)
         running.limits_applied = asyncio.get_running_loop().run_in_executor(
             self._process_executor, self.cgroups.attach, cgroup_procs, _agent_pid(proc.pid)
         )
@@ -822,6 +1016,11 @@ class SandboxManager:
     def _start_process(self, sandbox_id: str, limits: SandboxLimits, listen_fd: int) -> _Started:
         """Mount the devpts instance, make the cgroups and start bwrap (a thread's work)."""
         ptys: Path | None = None
+        record = self.records.get(sandbox_id)
+        mounts = record.mounts if record is not None else []
+        binds = self._open_binds(sandbox_id, mounts)
+        gids = {self.volume_store.get(mount.volume_id).gid for mount in mounts}
+        planned = False  # from plan_spawn on, spawn closes the binds' fds
         try:
             if self.ptys is not None:
                 ptys = self.ptys.mount(sandbox_id, limits.ptys)
@@ -848,17 +1047,89 @@ class SandboxManager:
                 rlimit_fallbacks=fallbacks,
                 ptys=ptys,
                 net_dir=net_dir,
+                mounts=binds,
             )
-            proc = spawn(plan, self.uids.of(sandbox_id), self._root / sandbox_id / "bwrap.log")
+            planned = True
+            groups = sorted(gid for gid in gids if gid is not None)
+            proc = spawn(plan, self.uids.of(sandbox_id), self._root / sandbox_id / "bwrap.log", groups)
         except OSError as error:
             # A devpts mount, a cgroup or bwrap itself refused: the sandbox did not start.
             self._unmount_ptys(ptys)
+            self._drop_binds(sandbox_id, binds, planned)
             self.cgroups.kill_and_remove(sandbox_id)  # groups made before the refusal
             raise ApiError(500, f"sandbox failed to start: {error}", code="SANDBOX_START_FAILED") from None
         except BaseException:
             self._unmount_ptys(ptys)
+            self._drop_binds(sandbox_id, binds, planned)
             raise
         return proc, ptys, cgroup_procs
+
+    def _drop_binds(self, sandbox_id: str, binds: _Binds, planned: bool) -> None:
+        if not planned:
+            for fd, _ in binds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._unstage(sandbox_id)
+
+    def _open_binds(self, sandbox_id: str, mounts: _Mounts) -> _Binds:
+        """An fd per volume mount for bwrap, which binds the *path* it resolves the fd to.
+
+        A volume's own root has a path of the server's directories only; a subpath's path runs
+        through directories sandboxes may rename, so a sandbox racing the start could have bwrap
+        bind whatever a swapped-in symlink names. A subpath is therefore first bound (by the
+        kernel, through the fd: the very directory walked to) onto a staging directory of the
+        server's own, which is what bwrap is given; the start unmounts it once bwrap is done.
+        """
+        binds: _Binds = []
+        try:
+            for index, mount in enumerate(mounts):
+                fd = self.volume_store.open_mount(mount)
+                if mount.subpath is not None:
+                    fd = self._staged(sandbox_id, index, fd)
+                binds.append((fd, mount.mount_path))
+        except BaseException:
+            for fd, _ in binds:
+                os.close(fd)
+            self._unstage(sandbox_id)
+            raise
+        return binds
+
+    def _staged(self, sandbox_id: str, index: int, fd: int) -> int:
+        staging = self._root / sandbox_id / _STAGING / str(index)
+        try:
+            staging.parent.mkdir(mode=0o711, exist_ok=True)
+            staging.mkdir(mode=0o711, exist_ok=True)
+            source = f"/proc/self/fd/{fd}".encode()
+            if LIBC.mount(source, os.fsencode(staging), None, _MS_BIND, None) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"cannot stage a volume's subpath: {os.strerror(error)}")
+        finally:
+            os.close(fd)
+        return os.open(staging, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+    def _unstage(self, sandbox_id: str) -> _Names:
+        """Unmount the staged subpaths (a started sandbox keeps its own binds of them); the ones
+        still mounted afterwards."""
+        staging = self._root / sandbox_id / _STAGING
+        left: _Names = []
+        try:
+            entries = list(staging.iterdir())
+        except OSError:
+            return left
+        for entry in entries:
+            # A bind of the same filesystem looks like no mount point to stat (os.path.ismount):
+            # unmounted until the kernel says there is none (EINVAL), the directory must then be
+            # the empty one made for it, which rmdir proves.
+            for _attempt in range(_UNSTAGE_ATTEMPTS):
+                if LIBC.umount2(os.fsencode(entry), _MNT_DETACH) != 0:
+                    break
+            try:
+                entry.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(str(entry))
+        return left
 
     async def _off_loop(
         self,
@@ -994,6 +1265,7 @@ class SandboxManager:
                 running.client.socket_path.unlink()
         if self._nets is not None:
             shutil.rmtree(self._net_dir(sandbox_id), ignore_errors=True)
+        self._unstage(sandbox_id)  # a start that failed after staging a volume subpath
         self.cgroups.kill_and_remove(sandbox_id)
 
     async def start(self, record: SandboxRecord) -> SandboxRecord:
@@ -1040,6 +1312,94 @@ class SandboxManager:
             record.touch()
             record.persist(self._dir(record))
             return record
+
+    async def snapshot(self, record: SandboxRecord, name: str) -> SnapshotRecord:
+        """Save the running sandbox's home as snapshot ``name``, its processes frozen meanwhile."""
+        if record.state != "started" or record.id not in self.running:
+            raise ApiError(
+                409,
+                f"Sandbox {record.id} must be started to take a snapshot of it (state: {record.state})",
+                code="NOT_STARTED",
+            )
+        snapshot = self.snapshot_store.new(name, source=f"sandbox {record.id}")
+        try:
+            await self._take(record, snapshot)
+        except ApiError:
+            with contextlib.suppress(ApiError):
+                self.snapshot_store.delete(snapshot)
+            raise
+        return snapshot
+
+    async def _take(self, record: SandboxRecord, snapshot: SnapshotRecord) -> None:
+        async with self._lock(record):
+            running = self.running.get(record.id)
+            if record.state != "started" or running is None:
+                raise ApiError(409, f"Sandbox {record.id} stopped before its snapshot", code="NOT_STARTED")
+            snapshot.cpu, snapshot.mem, snapshot.disk = (
+                _whole_units(record.cpu),
+                _whole_units(record.memory),
+                _whole_units(record.disk),
+            )
+            await self._settle(record)
+            record.state = "snapshotting"
+            try:
+                await self._off_loop(self._files_executor, self._save_home, record, running, snapshot)
+            except (OSError, SandboxKillError, TreeRemovalError) as error:
+                raise ApiError(500, f"the snapshot of sandbox {record.id} failed: {error}") from None
+            finally:
+                if record.state == "snapshotting":
+                    record.state = "started"
+
+    def _save_home(self, record: SandboxRecord, running: _Running, snapshot: SnapshotRecord) -> None:
+        with frozen_sandbox(_agent_pid(running.proc.pid), parent_pid=running.proc.pid):
+            self.snapshot_store.save_home(snapshot, self.home(record), running.limits.disk_bytes)
+
+    async def build_snapshot(self, name: str, dockerfile: str) -> SnapshotRecord:
+        """A snapshot ``building`` from the Dockerfile's RUN lines in a build sandbox (400 at once
+        for what this server cannot build); ``active``, or ``build_failed`` with the reason, later."""
+        plan = build_steps(dockerfile)
+        snapshot = self.snapshot_store.new(name, source="build", dockerfile=dockerfile)
+        snapshot.state = "building"
+        self.snapshot_store.persist(snapshot)
+        task = asyncio.create_task(self._build(snapshot, plan))
+        self._builds.add(task)
+        task.add_done_callback(self._builds.discard)
+        return snapshot
+
+    async def _build(self, snapshot: SnapshotRecord, plan: BuildPlan) -> None:
+        body: dict[str, Any] = {
+            "name": f"snapshot-build-{snapshot.id}",
+            "labels": {_BUILD_LABEL: snapshot.id},
+            "autoStopInterval": 0,
+            "networkBlockAll": False,
+        }
+        # The indexes the Dockerfile names by address (a local mirror) are opened for the build;
+        # else the build reaches public addresses only, as egress without an allow list does.
+        if plan.index_hosts and all(_is_ipv4(host) for host in plan.index_hosts):
+            body["networkAllowList"] = ",".join(f"{host}/32" for host in plan.index_hosts)
+        record: SandboxRecord | None = None
+        try:
+            record = await self.create(body)
+            for step in [_BUILD_SHIM, *plan.steps]:
+                answer = await self.client(record).call(
+                    "execute", command=step, cwd=None, env=_BUILD_ENV, timeout=_BUILD_STEP_SECONDS
+                )
+                if answer.get("timedOut") or answer.get("exitCode") != 0:
+                    output = str(answer.get("result", "")).strip()[-_BUILD_OUTPUT_CHARS:]
+                    code = answer.get("exitCode")
+                    status = "timed out" if answer.get("timedOut") else f"exited with {code}"
+                    raise ApiError(400, f"RUN {step} {status}: {output}")
+            await self.client(record).call("execute", command=_BUILD_SHIM_REMOVAL, cwd=None, env={})
+            await self._take(record, snapshot)
+        except (ApiError, OSError, TimeoutError) as error:
+            reason = error.message if isinstance(error, ApiError) else str(error)
+            logger.info("building snapshot %s failed: %s", snapshot.name, reason)
+            with contextlib.suppress(OSError):
+                self.snapshot_store.fail(snapshot, reason)
+        finally:
+            if record is not None:
+                with contextlib.suppress(ApiError):
+                    await self.delete(record)
 
     async def delete(self, record: SandboxRecord) -> SandboxRecord:
         """Kill and remove; files that cannot be removed leave the sandbox in ``error``, retried."""
@@ -1111,6 +1471,8 @@ class SandboxManager:
                 await self._auto_delete()
             except Exception:  # a deletion's trouble must not stop the monitor
                 logger.exception("deleting sandboxes past their auto-delete interval failed")
+            if self._volume_check is None or self._volume_check.done():
+                self._volume_check = asyncio.create_task(self._check_volumes_logged())
             for sandbox_id, running in list(self.running.items()):
                 record = self.records.get(sandbox_id)
                 if record is None or record.state != "started":
@@ -1142,6 +1504,39 @@ class SandboxManager:
                 logger.info("sandbox %s was stopped past its auto-delete interval: deleting it", record.id)
                 with contextlib.suppress(ApiError):
                     await self.delete(record)
+
+    async def _check_volumes_logged(self) -> None:
+        try:
+            await self._check_volumes()
+        except Exception:  # a volume's trouble must not stop the monitor
+            logger.exception("checking the volumes' sizes failed")
+
+    async def _check_volumes(self) -> None:
+        """An accounted volume over its size has the processes of every sandbox mounting it killed
+        (a loop volume needs no scan: its filesystem refuses the rest)."""
+        store = self.volume_store
+        loop = asyncio.get_running_loop()
+        for volume in list(store.records.values()):
+            users = [
+                (record, running)
+                for record in self.volume_users(volume.id)
+                if (running := self.running.get(record.id)) is not None and record.state == "started"
+            ]
+            if not users or not store.accounted(volume):
+                continue
+            used = await loop.run_in_executor(self._monitor_executor, store.used_bytes, volume)
+            if used <= store.size_bytes:
+                continue
+            logger.warning(
+                "volume %s holds %d bytes, over its size of %d: killing the processes of the %d sandbox(es) "
+                "mounting it",
+                volume.id,
+                used,
+                store.size_bytes,
+                len(users),
+            )
+            for _record, running in users:
+                await self._kill_processes_from_host(running)
 
     def _forget_check(self, sandbox_id: str, check: asyncio.Task[None]) -> None:
         if self._checks.get(sandbox_id) is check:
@@ -1320,6 +1715,20 @@ class SandboxManager:
             self._namespaces = pids_by_pid_namespace()
         pids = self._namespaces.get(namespace, [])
         return usage.bytes + open_unlinked_bytes(pids, device, self.uids.of(record.id))
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _nested(first: str, second: str) -> bool:
+    """Whether one mount path is the other or lies under it."""
+    a, b = PurePosixPath(first), PurePosixPath(second)
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
 
 def _give_home_to(home: Path, uid: int) -> None:

@@ -60,6 +60,7 @@ from daytonaflow.localserver.proxy import PreviewProxy, ProxyLimits, ProxyTimeou
 from daytonaflow.localserver.sandboxes import SandboxManager
 from daytonaflow.localserver.tokens import PreviewSigner
 from daytonaflow.localserver.toolbox import toolbox_routes
+from daytonaflow.localserver.volumes import DEFAULT_VOLUME_BYTES
 
 logger = logging.getLogger("daytonaflow.localserver")
 
@@ -163,6 +164,7 @@ class LocalServer:
         proxy_limits: ProxyLimits | None = None,
         disk_free_floor: int | None = None,
         uid_claims: Path | None = DEFAULT_UID_CLAIMS,
+        volume_bytes: int = DEFAULT_VOLUME_BYTES,
     ) -> None:
         """``sandbox_uids``: host uids handed out one per sandbox when running as root (``None``: all
         sandboxes share ``nobody``, as they must when not root; ``UnsafeSandboxUidsError`` for a
@@ -171,7 +173,8 @@ class LocalServer:
         ``private_ptys``: give each sandbox a devpts instance with its own limit when running as
         root. ``disk_free_floor``: free bytes of the state directory's filesystem below which
         accounting-mode sandboxes have their processes killed (``None``: 1 GiB or 5 % of that
-        filesystem, whichever is more)."""
+        filesystem, whichever is more). ``volume_bytes``: what one volume may hold (its
+        filesystem's size in loop mode, the size past which its users are killed otherwise)."""
         if sandbox_uids is not None:
             check_uid_range(sandbox_uids)
         self.host = host
@@ -189,6 +192,7 @@ class LocalServer:
         self.proxy_timeouts = proxy_timeouts or ProxyTimeouts()
         self.proxy_limits = proxy_limits or ProxyLimits()
         self.disk_free_floor = disk_free_floor
+        self.volume_bytes = volume_bytes
         self.isolation: IsolationReport | None = None
         self.adopted: list[str] = []
         self._thread: threading.Thread | None = None
@@ -364,6 +368,7 @@ class LocalServer:
             volumes=volumes,
             disk_free_floor=free_floor,
             existing_volumes=existing_volumes,
+            volume_bytes=self.volume_bytes,
         )
         self.isolation = build_report(
             bwrap,

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from daytonaflow.localserver import LocalServer, SandboxLimits
 from daytonaflow.localserver.disk import TreeRemovalError, remove_tree
 
 MIB = 1 << 20
+T = TypeVar("T")
 
 TEST_LIMITS = SandboxLimits(
     memory_bytes=256 * MIB,
@@ -90,3 +95,24 @@ class Api:
         """GET through the preview proxy; *.localhost is dialled as 127.0.0.1 with its Host header."""
         headers = {"Host": host, **kwargs.pop("headers", {})}
         return httpx.get(f"http://127.0.0.1:{self.server.proxy_port}{path}", headers=headers, **kwargs)
+
+
+LOOP_AVAILABLE = bool(os.geteuid() == 0 and Path("/dev/loop-control").exists() and shutil.which("mkfs.ext4"))
+#: The two disk modes, for the tests whose storage (homes, volumes) depends on them: each home and
+#: volume its own loop-mounted filesystem (root with loop devices), or the server counting usage.
+DISK_MODES = [
+    pytest.param("loop", marks=pytest.mark.skipif(not LOOP_AVAILABLE, reason="needs root and loop devices")),
+    "accounting",
+]
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    """``check()``'s first answer that is not ``None``, polled until ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)

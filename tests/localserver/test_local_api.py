@@ -270,7 +270,13 @@ INVALID_CREATE_BODIES = {
     "networkAllowList not CIDRs": ({"networkAllowList": "10.0.0.0/8,example.com"}, "networkAllowList"),
     "networkAllowList a list": ({"networkAllowList": ["10.0.0.0/8"]}, "networkAllowList"),
     "kvm asked for": ({"kvm": True}, "kvm"),
-    "volumes asked for": ({"volumes": [{"volumeId": "v", "mountPath": "/data"}]}, "volumes"),
+    "volumes not a list": ({"volumes": {"volumeId": "v", "mountPath": "/data"}}, "volumes"),
+    "volume without a mountPath": ({"volumes": [{"volumeId": "v"}]}, "volumes[0].mountPath"),
+    "volume not an object": ({"volumes": ["v"]}, "volumes[0]"),
+    "volume subpath a number": (
+        {"volumes": [{"volumeId": "v", "mountPath": "/d", "subpath": 1}]},
+        "volumes[0].subpath",
+    ),
     "buildInfo not an object": ({"buildInfo": "FROM x"}, "buildInfo"),
     "cpu too small": ({"cpu": 1e-9}, "cpu"),
     "cpu too large": ({"cpu": 1e308}, "cpu"),
@@ -312,6 +318,18 @@ def test_an_invalid_create_field_is_a_400_naming_it_and_creates_nothing(
     assert error["error"] == "Bad Request"
     assert error["message"].startswith(field), error["message"]
     assert {s["id"] for s in api.api("GET", "/sandbox").json()["items"]} == before
+
+
+def test_archiving_is_refused_with_a_400_saying_to_stop_instead(api: Api, sandbox: dict[str, Any]) -> None:
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/archive")
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        f"Sandbox {sandbox['id']} cannot be archived: this server cannot archive a sandbox (it has no "
+        "archive storage); stop it instead, which keeps its files"
+    )
+    assert api.api("GET", f"/sandbox/{sandbox['id']}").json()["state"] == "started"
+    kept = api.api("POST", f"/sandbox/{sandbox['id']}/autoarchive/60")  # still accepted and reported
+    assert kept.json()["autoArchiveInterval"] == 60
 
 
 def test_a_nan_cpu_is_a_400(api: Api) -> None:
@@ -521,9 +539,9 @@ def test_replacing_labels_without_labels_is_a_400_that_keeps_them(api: Api, body
 
 
 def test_an_operation_the_server_lacks_is_a_404_naming_it(api: Api, sandbox: dict[str, Any]) -> None:
-    response = api.api("POST", f"/sandbox/{sandbox['id']}/archive")
+    response = api.api("POST", f"/sandbox/{sandbox['id']}/resize")
     assert response.status_code == 404
-    assert response.json()["message"] == f"Cannot POST /api/sandbox/{sandbox['id']}/archive"
+    assert response.json()["message"] == f"Cannot POST /api/sandbox/{sandbox['id']}/resize"
 
 
 NOT_DECIMAL_NUMBERS = {"superscript two": "\u00b2", "arabic-indic three": "\u0663", "5000 digits": "9" * 5000}

@@ -275,6 +275,35 @@ def _stopped(w: World) -> str:
     return sandbox_id
 
 
+def _volume(w: World) -> str:
+    response = w.api("POST", "/volumes", json={"name": f"conformance-{uuid.uuid4().hex[:8]}"})
+    assert response.status_code == 200, response.text
+    volume_id: str = response.json()["id"]
+    return volume_id
+
+
+def _volume_name(w: World) -> str:
+    name: str = w.api("GET", f"/volumes/{_volume(w)}").json()["name"]
+    return name
+
+
+def _sandbox_snapshot(w: World) -> str:
+    name = f"conformance-{uuid.uuid4().hex[:8]}"
+    response = w.api("POST", f"/sandbox/{w.sandbox}/snapshot", json={"name": name})
+    assert response.status_code == 200, response.text
+    snapshot_id: str = w.api("GET", f"/snapshots/{name}").json()["id"]
+    return snapshot_id
+
+
+def _built_snapshot(w: World) -> httpx.Response:
+    dockerfile = "FROM python:3.12.10-slim-bookworm\nRUN echo built > /home/daytona/built.txt\n"
+    return w.api(
+        "POST",
+        "/snapshots",
+        json={"name": f"conformance-{uuid.uuid4().hex[:8]}", "buildInfo": {"dockerfileContent": dockerfile}},
+    )
+
+
 API_CASES: dict[str, Callable[[World], httpx.Response]] = {
     "GET /config": lambda w: w.api("GET", "/config"),
     "GET /sandbox": lambda w: w.api("GET", "/sandbox", params={"limit": 5}),
@@ -311,6 +340,20 @@ API_CASES: dict[str, Callable[[World], httpx.Response]] = {
     "GET /sandbox/{sandboxIdOrName}/ports/{port}/signed-preview-url": lambda w: w.api(
         "GET", f"/sandbox/{w.sandbox}/ports/3000/signed-preview-url", params={"expiresInSeconds": 60}
     ),
+    "POST /sandbox/{sandboxIdOrName}/snapshot": lambda w: w.api(
+        "POST", f"/sandbox/{w.sandbox}/snapshot", json={"name": f"conformance-{uuid.uuid4().hex[:8]}"}
+    ),
+    "GET /volumes": lambda w: (_volume(w), w.api("GET", "/volumes"))[1],
+    "POST /volumes": lambda w: w.api(
+        "POST", "/volumes", json={"name": f"conformance-{uuid.uuid4().hex[:8]}"}
+    ),
+    "GET /volumes/{volumeId}": lambda w: w.api("GET", f"/volumes/{_volume(w)}"),
+    "GET /volumes/by-name/{name}": lambda w: w.api("GET", f"/volumes/by-name/{_volume_name(w)}"),
+    "DELETE /volumes/{volumeId}": lambda w: w.api("DELETE", f"/volumes/{_volume(w)}"),
+    "GET /snapshots": lambda w: (_sandbox_snapshot(w), w.api("GET", "/snapshots", params={"limit": 5}))[1],
+    "POST /snapshots": _built_snapshot,
+    "GET /snapshots/{id}": lambda w: w.api("GET", f"/snapshots/{_sandbox_snapshot(w)}"),
+    "DELETE /snapshots/{id}": lambda w: w.api("DELETE", f"/snapshots/{_sandbox_snapshot(w)}"),
     "POST /sandbox/{sandboxIdOrName}/ports/{port}/signed-preview-url/{token}/expire": lambda w: w.api(
         "POST", f"/sandbox/{w.sandbox}/ports/3000/signed-preview-url/{_signed_token(w)}/expire"
     ),
@@ -519,6 +562,10 @@ EXTENSIONS: dict[str, str] = {
         "only the API spec's deprecated toolbox copy has project-dir (answered as work-dir is)"
     ),
     "GET /api/toolbox/{sandbox}/toolbox/project-dir": "the same through the legacy mount",
+    "POST /api/sandbox/{sandbox}/archive": (
+        "refused with a 400 (this server has no archive tier), which the spec's operation does not "
+        "declare: test_local_api.py checks the refusal"
+    ),
     **{
         f"{route} {mount}/git/{name}": (
             "a git route of newer SDKs (daytona 0.226's toolbox client) that the spec predates; "

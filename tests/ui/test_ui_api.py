@@ -310,7 +310,7 @@ async def test_the_open_dialog_lists_the_command_line_canvases_then_the_examples
     assert {f["name"] for f in files if f["example"]} == {"hello", "preview", "repository", "webhook-report"}
 
 
-@pytest.mark.parametrize("example", ["hello", "preview", "repository"])
+@pytest.mark.parametrize("example", ["hello", "preview", "repository", "webhook-report"])
 async def test_saving_an_opened_example_unchanged_leaves_the_file_as_it_is(
     client: httpx.AsyncClient, tmp_path: Path, example: str
 ) -> None:

@@ -19,7 +19,13 @@ from daytona import (
     Sandbox,
     VolumeMount,
 )
+from daytona_api_client.exceptions import ApiException, NotFoundException
 from package_index import MODULE, PACKAGE, VALUE, served_index
+
+# Releases before the SDK wrapped its volume service's errors (0.129 among them) raise the API
+# client's own exceptions: the server's answer reaches the caller either way.
+_REFUSED = (DaytonaError, ApiException)
+_NOT_FOUND = (DaytonaNotFoundError, NotFoundException)
 
 
 @pytest.fixture
@@ -47,7 +53,7 @@ def test_a_volume_made_with_the_sdk_is_shared_and_kept_until_deleted(
     writer.process.exec("echo via-sdk > /data/shared.txt")
     reader = made(volumes=[VolumeMount(volume_id=name, mount_path="/home/daytona/cache", subpath="")])
     assert reader.process.exec("cat /home/daytona/cache/shared.txt").result.strip() == "via-sdk"
-    with pytest.raises(DaytonaError, match="in use by one or more sandboxes"):
+    with pytest.raises(_REFUSED, match="in use by one or more sandboxes"):
         client.volume.delete(volume)
     client.delete(writer)
     client.delete(reader)
@@ -57,7 +63,7 @@ def test_a_volume_made_with_the_sdk_is_shared_and_kept_until_deleted(
 
 def test_get_with_create_makes_a_volume_once_then_finds_it(client: Daytona) -> None:
     name = f"sdk-get-create-{uuid.uuid4().hex[:8]}"
-    with pytest.raises(DaytonaNotFoundError):
+    with pytest.raises(_NOT_FOUND):
         client.volume.get(name)
     made = client.volume.get(name, create=True)
     try:
@@ -66,6 +72,9 @@ def test_get_with_create_makes_a_volume_once_then_finds_it(client: Daytona) -> N
         client.volume.delete(made)
 
 
+@pytest.mark.skipif(
+    not hasattr(Sandbox, "create_snapshot"), reason="this SDK release has no Sandbox.create_snapshot"
+)
 def test_a_snapshot_taken_with_the_sdk_is_listed_and_starts_new_sandboxes(
     client: Daytona, made: Callable[..., Sandbox]
 ) -> None:

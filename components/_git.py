@@ -1,5 +1,6 @@
-"""What the six git components share: the repository path field, credentials from secrets, and
-failures that say which git operation failed where, with the credentials masked.
+"""What the six git components share: the repository path field, credentials from secrets,
+failures that say which git operation failed where, with the credentials masked, and the push and
+pull of the current branch.
 
 Credentials are resolved from the secrets provider only for the request that needs them and are
 never saved in the step's metadata, emitted or logged; a failure's message is masked of them
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 from urllib.parse import quote
 
 from daytonaflow.components._config import ConfigPart, SecretValueRef, Spec
@@ -114,3 +115,49 @@ async def current_branch(step: Step, sandbox_id: str, path: str, operation: str)
     if not branch:
         raise ComponentError(f"{operation} in {path}: HEAD is detached, check out a branch first")
     return branch
+
+
+class BranchTransferConfig(Protocol):
+    """What gitPush and gitPull are configured with (each declares its own fields)."""
+
+    @property
+    def sandbox(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def credentials(self) -> GitCredentials | None: ...
+    @property
+    def timeout(self) -> int: ...
+
+
+class RemoteCall(Protocol):
+    """The client's call that pushes or pulls the current branch."""
+
+    async def __call__(
+        self,
+        sandbox_id: str,
+        path: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None: ...
+
+
+async def transfer_branch(
+    step: Step, config: BranchTransferConfig, operation: str, call: RemoteCall
+) -> tuple[str, str]:
+    """Push or pull (``call``) the current branch of the repository at ``config.path``, with the
+    credentials only in the request: the sandbox's ID and the branch."""
+    sandbox_id = await sandbox_id_of(step, config.sandbox)
+    credentials = resolve_credentials(step, config.credentials)
+    branch = await current_branch(step, sandbox_id, config.path, operation)
+    with git_failure(f"{operation} of {branch} in {config.path}", credentials):
+        await call(
+            sandbox_id,
+            config.path,
+            username=credentials.username,
+            password=credentials.password,
+            timeout_seconds=config.timeout,
+        )
+    return sandbox_id, branch

@@ -1,5 +1,6 @@
-"""What the six git components share: the repository path field, credentials from secrets, and
-failures that say which git operation failed where, with the credentials masked.
+"""What the six git components share: the repository address (with createRepositorySandbox) and
+path fields, credentials from secrets, failures that say which git operation failed where, with the
+credentials masked, and the push and pull of the current branch.
 
 Credentials are resolved from the secrets provider only for the request that needs them and are
 never saved in the step's metadata, emitted or logged; a failure's message is masked of them
@@ -9,19 +10,35 @@ never saved in the step's metadata, emitted or logged; a failure's message is ma
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
-from urllib.parse import quote
+from typing import Annotated, Protocol
+from urllib.parse import quote, urlsplit
 
 from daytonaflow.components._config import ConfigPart, SecretValueRef, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError
 from daytonaflow.components._output import redact
 from daytonaflow.components._step import Step
-from daytonaflow.errors import ComponentError, SecretNotFoundError
+from daytonaflow.errors import ComponentError, ConfigIssue, SecretNotFoundError
+from daytonaflow.expressions import contains_template
 
 #: The username GitHub (and most hosts) accept with a token as the password.
 TOKEN_USERNAME = "x-access-token"
+REPOSITORY_PATTERN = r"^(?:(?:https?|ssh|git|file)://\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$"
+_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+Repository = Annotated[
+    str,
+    Spec(
+        "Repository",
+        "Repository to clone, as a URL or an SCP-style address.",
+        placeholder="https://github.com/superplanehq/example-app.git",
+        pattern=REPOSITORY_PATTERN,
+        pattern_rule="be a repository URL (https://host/org/repo.git) or an SCP-style address "
+        "(git@host:org/repo.git)",
+    ),
+]
 
 RepositoryPath = Annotated[
     str,
@@ -31,6 +48,28 @@ RepositoryPath = Annotated[
         placeholder='{{ $["daytona.createRepositorySandbox"].data.directory }}',
     ),
 ]
+
+
+def repository_name(repository: str) -> str:
+    """``example-app`` from ``https://github.com/org/example-app.git`` or ``git@host:org/example-app.git``."""
+    text = repository.strip().rstrip("/")
+    path = urlsplit(text).path if "://" in text else text.partition(":")[2]
+    # A working tree's ``.../app/.git`` names ``app``.
+    path = path.rstrip("/").removesuffix("/.git")
+    return path.rsplit("/", 1)[-1].removesuffix(".git")
+
+
+def repository_name_issues(
+    repository: object, *, allow_expressions: bool, hint: str = ""
+) -> list[ConfigIssue]:
+    """A repository whose address ends in no usable directory name (``hint`` says what else to do);
+    an expression is judged once it has a value."""
+    if not isinstance(repository, str) or (allow_expressions and contains_template(repository)):
+        return []
+    name = repository_name(repository)
+    if not _NAME.match(name) or name in (".", ".."):
+        return [ConfigIssue("repository", f"must end with a repository name (…/<name>.git){hint}")]
+    return []
 
 
 class GitCredentials(ConfigPart):
@@ -114,3 +153,49 @@ async def current_branch(step: Step, sandbox_id: str, path: str, operation: str)
     if not branch:
         raise ComponentError(f"{operation} in {path}: HEAD is detached, check out a branch first")
     return branch
+
+
+class BranchTransferConfig(Protocol):
+    """What gitPush and gitPull are configured with (each declares its own fields)."""
+
+    @property
+    def sandbox(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def credentials(self) -> GitCredentials | None: ...
+    @property
+    def timeout(self) -> int: ...
+
+
+class RemoteCall(Protocol):
+    """The client's call that pushes or pulls the current branch."""
+
+    async def __call__(
+        self,
+        sandbox_id: str,
+        path: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> None: ...
+
+
+async def transfer_branch(
+    step: Step, config: BranchTransferConfig, operation: str, call: RemoteCall
+) -> tuple[str, str]:
+    """Push or pull (``call``) the current branch of the repository at ``config.path``, with the
+    credentials only in the request: the sandbox's ID and the branch."""
+    sandbox_id = await sandbox_id_of(step, config.sandbox)
+    credentials = resolve_credentials(step, config.credentials)
+    branch = await current_branch(step, sandbox_id, config.path, operation)
+    with git_failure(f"{operation} of {branch} in {config.path}", credentials):
+        await call(
+            sandbox_id,
+            config.path,
+            username=credentials.username,
+            password=credentials.password,
+            timeout_seconds=config.timeout,
+        )
+    return sandbox_id, branch

@@ -186,18 +186,22 @@ class PreviewUrlPayload(_DaytonaPayload):
     expires_in_seconds: int | None = Field(default=None, alias="expiresInSeconds")
 
 
-class DeletePayload(_DaytonaPayload):
+class _DeletedPayload(_DaytonaPayload):
+    """The outcome of a delete, which finds gone what an earlier one deleted."""
+
+    deleted: bool
+    id: str
+    already_deleted: bool | None = Field(
+        default=None, alias="alreadyDeleted", description="Present and true when it was already gone."
+    )
+
+
+class DeletePayload(_DeletedPayload):
     """`daytona.delete.response`: the outcome of deleteSandbox."""
 
     event_type: ClassVar[str] = "daytona.delete.response"
 
     deleted: bool = Field(description="Whether this call deleted the sandbox.")
-    id: str
-    already_deleted: bool | None = Field(
-        default=None,
-        alias="alreadyDeleted",
-        description="Present and true when it was already gone.",
-    )
 
 
 # ---- git (gitClone, gitStatus, gitCommit, gitPush, gitPull, gitCheckout) ----
@@ -283,22 +287,6 @@ class GitCheckedOutPayload(_DaytonaPayload):
     created: bool = Field(description="Whether the branch was created by this node.")
 
 
-PAYLOAD_TYPES: tuple[type[Payload], ...] = (
-    SandboxPayload,
-    RepositorySandboxPayload,
-    CodeExecutionPayload,
-    CommandExecutionPayload,
-    PreviewUrlPayload,
-    DeletePayload,
-    GitClonedPayload,
-    GitStatusPayload,
-    GitCommittedPayload,
-    GitPushedPayload,
-    GitPulledPayload,
-    GitCheckedOutPayload,
-)
-
-
 # ---- files and lifecycle (uploadFile, downloadFile, listFiles, getSandbox, listSandboxes,
 # startSandbox, stopSandbox, archiveSandbox) ----
 
@@ -361,8 +349,6 @@ class SandboxesListedPayload(_DaytonaPayload):
     count: int = Field(description="How many sandboxes are listed.")
 
 
-PAYLOAD_TYPES += (FileUploadedPayload, FileDownloadedPayload, FilesListedPayload, SandboxesListedPayload)
-
 # ---- snapshots and volumes (listSnapshots, createVolume, deleteVolume) ----
 
 
@@ -397,16 +383,32 @@ class VolumePayload(_DaytonaPayload):
     )
 
 
-class VolumeDeletedPayload(_DaytonaPayload):
+class VolumeDeletedPayload(_DeletedPayload):
     """`daytona.volume.deleted`: the outcome of deleteVolume."""
 
     event_type: ClassVar[str] = "daytona.volume.deleted"
 
     deleted: bool = Field(description="Whether this call deleted the volume.")
-    id: str
-    already_deleted: bool | None = Field(
-        default=None, alias="alreadyDeleted", description="Present and true when it was already gone."
-    )
 
 
-PAYLOAD_TYPES += (SnapshotsListedPayload, VolumePayload, VolumeDeletedPayload)
+PAYLOAD_TYPES: tuple[type[Payload], ...] = (
+    SandboxPayload,
+    RepositorySandboxPayload,
+    CodeExecutionPayload,
+    CommandExecutionPayload,
+    PreviewUrlPayload,
+    DeletePayload,
+    GitClonedPayload,
+    GitStatusPayload,
+    GitCommittedPayload,
+    GitPushedPayload,
+    GitPulledPayload,
+    GitCheckedOutPayload,
+    FileUploadedPayload,
+    FileDownloadedPayload,
+    FilesListedPayload,
+    SandboxesListedPayload,
+    SnapshotsListedPayload,
+    VolumePayload,
+    VolumeDeletedPayload,
+)

@@ -602,10 +602,8 @@ class DaytonaClient:
             body["branch"] = branch
         if commit:
             body["commit_id"] = commit
-        if username is not None and password is not None:
-            body["username"] = username
-            body["password"] = password
         endpoint = await self._toolbox(sandbox_id, "/git/clone")
+        body = _with_credentials(body, username, password)
         await self._send(
             "POST", endpoint, idempotent=False, json=body, timeout=_http_timeout(timeout_seconds)
         )
@@ -648,9 +646,7 @@ class DaytonaClient:
         timeout_seconds: float | None = None,
     ) -> None:
         """Push the current branch to its remote; pushing the same commits again changes nothing."""
-        url = await self._toolbox(sandbox_id, "/git/push")
-        body = _with_credentials({"path": path}, username, password)
-        await self._send("POST", url, idempotent=True, json=body, timeout=_http_timeout(timeout_seconds))
+        await self._git_remote("/git/push", sandbox_id, path, username, password, timeout_seconds)
 
     async def git_pull(
         self,
@@ -662,7 +658,19 @@ class DaytonaClient:
         timeout_seconds: float | None = None,
     ) -> None:
         """Pull the current branch; a repeated pull finds it up to date."""
-        url = await self._toolbox(sandbox_id, "/git/pull")
+        await self._git_remote("/git/pull", sandbox_id, path, username, password, timeout_seconds)
+
+    async def _git_remote(
+        self,
+        endpoint: str,
+        sandbox_id: str,
+        path: str,
+        username: str | None,
+        password: str | None,
+        timeout_seconds: float | None,
+    ) -> None:
+        """A push or a pull (``endpoint``) of the current branch; repeating either is harmless."""
+        url = await self._toolbox(sandbox_id, endpoint)
         body = _with_credentials({"path": path}, username, password)
         await self._send("POST", url, idempotent=True, json=body, timeout=_http_timeout(timeout_seconds))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import shlex
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, NoReturn
@@ -17,6 +16,7 @@ from daytonaflow.components._component import DaytonaComponent
 from daytonaflow.components._config import ConfigPart, SandboxCreationConfig, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.components._fields import Option, When
+from daytonaflow.components._git import TOKEN_USERNAME, Repository, repository_name, repository_name_issues
 from daytonaflow.components._output import redact, tail
 from daytonaflow.components._payloads import BootstrapOutcome, RepositorySandboxPayload, SecretInjection
 from daytonaflow.components._sandbox_env import (
@@ -30,16 +30,12 @@ from daytonaflow.components._sandbox_env import (
 )
 from daytonaflow.components._step import Command, Outcome, Step
 from daytonaflow.errors import ComponentError, ConfigIssue
-from daytonaflow.expressions import contains_template
 
 DEFAULT_TIMEOUT_SECONDS = 300
 DEFAULT_LOG_TAIL_BYTES = 16 * 1024
 GITHUB_TOKEN = "GITHUB_TOKEN"
-GIT_TOKEN_USERNAME = "x-access-token"
 
-REPOSITORY_PATTERN = r"^(?:(?:https?|ssh|git|file)://\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$"
 RELATIVE_PATH_PATTERN = r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$)).+$"
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _INLINE = (When("from", ("inline",)),)
 _FILE = (When("from", ("file",)),)
 
@@ -127,17 +123,7 @@ class Bootstrap(ConfigPart):
 class _RepositorySource(ConfigPart):
     """The fields the form shows first (a base listed last comes first in the model)."""
 
-    repository: Annotated[
-        str,
-        Spec(
-            "Repository",
-            "Repository to clone, as a URL or an SCP-style address.",
-            placeholder="https://github.com/superplanehq/example-app.git",
-            pattern=REPOSITORY_PATTERN,
-            pattern_rule="be a repository URL (https://host/org/repo.git) or an SCP-style address "
-            "(git@host:org/repo.git)",
-        ),
-    ]
+    repository: Repository
     branch: Annotated[
         str | None,
         Spec("Branch", "Branch or tag to clone (the default branch when empty).", placeholder="main"),
@@ -176,15 +162,6 @@ class CreateRepositorySandboxConfig(SandboxCreationConfig, _RepositorySource):
         return f"{HOME}/{repository_name(self.repository)}"
 
 
-def repository_name(repository: str) -> str:
-    """``example-app`` from ``https://github.com/org/example-app.git`` or ``git@host:org/example-app.git``."""
-    text = repository.strip().rstrip("/")
-    path = urlsplit(text).path if "://" in text else text.partition(":")[2]
-    # A working tree's ``.../app/.git`` names ``app``.
-    path = path.rstrip("/").removesuffix("/.git")
-    return path.rsplit("/", 1)[-1].removesuffix(".git")
-
-
 def _clone_credential(secrets: list[ResolvedSecret]) -> str | None:
     """The value of the secret named ``GITHUB_TOKEN`` (as variable name, else as key), if any."""
     for item in secrets:
@@ -211,13 +188,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
 
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
-        repository = config.get("repository")
-        if not isinstance(repository, str) or (allow_expressions and contains_template(repository)):
-            return []
-        name = repository_name(repository)
-        if not _NAME.match(name) or name in (".", ".."):
-            return [ConfigIssue("repository", "must end with a repository name (…/<name>.git)")]
-        return []
+        return repository_name_issues(config.get("repository"), allow_expressions=allow_expressions)
 
     async def run(self, step: Step, config: CreateRepositorySandboxConfig) -> Outcome:
         sandbox_id = await step.create_sandbox(config, config.timeout, keep_on_failure=config.keep_on_failure)
@@ -273,7 +244,7 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
                 config.repository,
                 config.directory,
                 branch=config.branch,
-                username=GIT_TOKEN_USERNAME if use_token else None,
+                username=TOKEN_USERNAME if use_token else None,
                 password=token if use_token else None,
                 timeout_seconds=_remaining(deadline),
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
@@ -12,19 +11,19 @@ from daytonaflow.components._config import ComponentConfig, SandboxRef, Spec
 from daytonaflow.components._errors import DaytonaError
 from daytonaflow.components._git import (
     Credentials,
+    Repository,
     git_failure,
+    repository_name,
+    repository_name_issues,
     resolve_credentials,
     sandbox_id_of,
 )
 from daytonaflow.components._payloads import GitClonedPayload
 from daytonaflow.components._sandbox_env import HOME
 from daytonaflow.components._step import Outcome, Step
-from daytonaflow.components.create_repository_sandbox import REPOSITORY_PATTERN, repository_name
 from daytonaflow.errors import ConfigIssue
-from daytonaflow.expressions import contains_template
 
 DEFAULT_TIMEOUT_SECONDS = 300
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 DOCS = """
 Clones a git repository into an existing Daytona sandbox.
@@ -64,17 +63,7 @@ Emits `daytona.git.cloned` on the default channel with `sandboxId`, `repository`
 
 class GitCloneConfig(ComponentConfig):
     sandbox: SandboxRef
-    repository: Annotated[
-        str,
-        Spec(
-            "Repository",
-            "Repository to clone, as a URL or an SCP-style address.",
-            placeholder="https://github.com/superplanehq/example-app.git",
-            pattern=REPOSITORY_PATTERN,
-            pattern_rule="be a repository URL (https://host/org/repo.git) or an SCP-style address "
-            "(git@host:org/repo.git)",
-        ),
-    ]
+    repository: Repository
     path: Annotated[
         str | None,
         Spec(
@@ -114,15 +103,11 @@ class GitClone(DaytonaComponent[GitCloneConfig]):
 
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
-        repository = config.get("repository")
-        if config.get("path") or not isinstance(repository, str):
+        if config.get("path"):
             return []
-        if allow_expressions and contains_template(repository):
-            return []
-        name = repository_name(repository)
-        if not _NAME.match(name) or name in (".", ".."):
-            return [ConfigIssue("repository", "must end with a repository name (…/<name>.git), or set path")]
-        return []
+        return repository_name_issues(
+            config.get("repository"), allow_expressions=allow_expressions, hint=", or set path"
+        )
 
     async def run(self, step: Step, config: GitCloneConfig) -> Outcome:
         sandbox_id = await sandbox_id_of(step, config.sandbox)

@@ -7,14 +7,7 @@ from typing import Annotated, ClassVar
 from daytonaflow.component import DEFAULT_CHANNEL
 from daytonaflow.components._component import DaytonaComponent
 from daytonaflow.components._config import ComponentConfig, SandboxRef, Spec
-from daytonaflow.components._git import (
-    Credentials,
-    RepositoryPath,
-    current_branch,
-    git_failure,
-    resolve_credentials,
-    sandbox_id_of,
-)
+from daytonaflow.components._git import Credentials, RepositoryPath, transfer_branch
 from daytonaflow.components._payloads import GitPulledPayload
 from daytonaflow.components._step import Outcome, Step
 
@@ -71,16 +64,6 @@ class GitPull(DaytonaComponent[GitPullConfig]):
     docs = DOCS
 
     async def run(self, step: Step, config: GitPullConfig) -> Outcome:
-        sandbox_id = await sandbox_id_of(step, config.sandbox)
-        credentials = resolve_credentials(step, config.credentials)
-        branch = await current_branch(step, sandbox_id, config.path, "git pull")
-        with git_failure(f"git pull of {branch} in {config.path}", credentials):
-            await step.client.git_pull(
-                sandbox_id,
-                config.path,
-                username=credentials.username,
-                password=credentials.password,
-                timeout_seconds=config.timeout,
-            )
+        sandbox_id, branch = await transfer_branch(step, config, "git pull", step.client.git_pull)
         payload = GitPulledPayload(sandbox_id=sandbox_id, path=config.path, branch=branch)
         return Outcome(DEFAULT_CHANNEL.name, payload)

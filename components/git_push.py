@@ -7,14 +7,7 @@ from typing import Annotated, ClassVar
 from daytonaflow.component import DEFAULT_CHANNEL
 from daytonaflow.components._component import DaytonaComponent
 from daytonaflow.components._config import ComponentConfig, SandboxRef, Spec
-from daytonaflow.components._git import (
-    Credentials,
-    RepositoryPath,
-    current_branch,
-    git_failure,
-    resolve_credentials,
-    sandbox_id_of,
-)
+from daytonaflow.components._git import Credentials, RepositoryPath, transfer_branch
 from daytonaflow.components._payloads import GitPushedPayload
 from daytonaflow.components._step import Outcome, Step
 
@@ -72,16 +65,6 @@ class GitPush(DaytonaComponent[GitPushConfig]):
     docs = DOCS
 
     async def run(self, step: Step, config: GitPushConfig) -> Outcome:
-        sandbox_id = await sandbox_id_of(step, config.sandbox)
-        credentials = resolve_credentials(step, config.credentials)
-        branch = await current_branch(step, sandbox_id, config.path, "git push")
-        with git_failure(f"git push of {branch} in {config.path}", credentials):
-            await step.client.git_push(
-                sandbox_id,
-                config.path,
-                username=credentials.username,
-                password=credentials.password,
-                timeout_seconds=config.timeout,
-            )
+        sandbox_id, branch = await transfer_branch(step, config, "git push", step.client.git_push)
         payload = GitPushedPayload(sandbox_id=sandbox_id, path=config.path, branch=branch)
         return Outcome(DEFAULT_CHANNEL.name, payload)

@@ -7,8 +7,6 @@ import contextlib
 import html
 import ipaddress
 import os
-import signal
-import socket
 import tempfile
 import webbrowser
 from collections.abc import Callable, Iterator
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
+from daytonaflow._serving import bind, signals_handled
 from daytonaflow.errors import DaytonaflowError
 from daytonaflow.ui._app import create_app
 from daytonaflow.ui._auth import new_base_path, new_token
@@ -32,38 +31,12 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        installed = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, self.handle_exit, signum, None)
-                installed.append(signum)
-        try:
+        with signals_handled(lambda signum: self.handle_exit(signum, None)):
             yield
-        finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
 
 
 class UIBindError(DaytonaflowError):
     """The UI cannot listen on the address asked for."""
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Listen on ``host:port`` (0: a free port) before the app is made: it must know its port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it
-    # every response waits ~40 ms on the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as error:
-        sock.close()
-        raise UIBindError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def url_of(host: str, port: int, base_path: str, token: str) -> str:
@@ -82,7 +55,8 @@ async def serve(
     announce: Callable[[str], None],
 ) -> None:
     """Serve until SIGINT/SIGTERM; ``announce`` gets the URL (with its token) once listening."""
-    sock = bind(host, port)
+    # Bound before the app is made: it must know its port.
+    sock = bind(host, port, UIBindError)
     bound_port = sock.getsockname()[1]
     token = new_token()
     base_path = new_base_path()

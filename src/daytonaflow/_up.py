@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
-import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from daytonaflow._serving import bind, signals_handled
 from daytonaflow.builtins.schedule import Schedule
 from daytonaflow.builtins.webhook import MAX_EVENT_SIZE, Webhook
 from daytonaflow.errors import DaytonaflowError
@@ -258,7 +257,7 @@ class TriggerHost:
         Runs in progress are left at their last durable step (the engine commits each one) and
         resume with the next ``up``; queued events stay queued.
         """
-        sock = _bind(host, port)
+        sock = bind(host, port, UpError)
         shown = "127.0.0.1" if host in ("", "0.0.0.0") else (f"[{host}]" if ":" in host else host)
         self.base_url = f"http://{shown}:{sock.getsockname()[1]}"
         server = _Server(uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off"))
@@ -301,37 +300,14 @@ class _Server(uvicorn.Server):
 @contextlib.contextmanager
 def _stopped_by_signals(server: uvicorn.Server) -> Iterator[None]:
     """SIGINT or SIGTERM ends ``server`` gracefully; a second one forces it."""
-    loop = asyncio.get_running_loop()
 
-    def stop() -> None:
+    def stop(signum: int) -> None:
         if server.should_exit:
             server.force_exit = True
         server.should_exit = True
 
-    installed = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop)
-            installed.append(signum)
-    try:
+    with signals_handled(stop):
         yield
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as error:
-        sock.close()
-        raise UpError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def _trigger_node(canvas: Canvas, node_id: str) -> Node | None:

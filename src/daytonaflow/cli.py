@@ -11,9 +11,8 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -477,11 +476,12 @@ async def _wait_interruptibly(
     (``cancel()``), a second one quits at once."""
     import asyncio
 
-    loop = asyncio.get_running_loop()
+    from daytonaflow._serving import signals_handled
+
     interrupted = 0
     cancelling: asyncio.Task[Any] | None = None
 
-    def on_signal() -> None:
+    def on_signal(signum: int) -> None:
         nonlocal interrupted, cancelling
         interrupted += 1
         if interrupted == 1:
@@ -495,26 +495,11 @@ async def _wait_interruptibly(
             os._exit(EXIT_CANCELLED)
 
     try:
-        with _signals_handled(loop, on_signal):
+        with signals_handled(on_signal):
             return await waiting
     finally:
         if cancelling is not None:
             await cancelling
-
-
-@contextlib.contextmanager
-def _signals_handled(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> Iterator[None]:
-    """Ctrl-C and SIGTERM call ``handler`` on ``loop`` while inside (where the loop can take them)."""
-    installed = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, handler)
-            installed.append(signum)
-    try:
-        yield
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
 
 
 async def _run_on_temporal(
@@ -964,6 +949,7 @@ async def _worker(args: argparse.Namespace, settings: TemporalSettings) -> int:
     (Temporal re-runs them on another worker)."""
     import asyncio
 
+    from daytonaflow._serving import signals_handled
     from daytonaflow.temporal import run_worker
 
     async with _backend(True) as backend:
@@ -975,10 +961,9 @@ async def _worker(args: argparse.Namespace, settings: TemporalSettings) -> int:
                 " (DAYTONA_API_URL and DAYTONA_API_KEY) or at Daytona's cloud (DAYTONA_API_KEY)",
                 soft_wrap=True,
             )
-        loop = asyncio.get_running_loop()
         stop = asyncio.Event()
 
-        def on_signal() -> None:
+        def on_signal(signum: int) -> None:
             if stop.is_set():
                 os._exit(EXIT_CANCELLED)
             _stderr().print(
@@ -993,7 +978,7 @@ async def _worker(args: argparse.Namespace, settings: TemporalSettings) -> int:
                 flush=True,
             )
 
-        with _signals_handled(loop, on_signal):
+        with signals_handled(on_signal):
             await run_worker(
                 settings,
                 integration=integration,

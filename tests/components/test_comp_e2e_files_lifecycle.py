@@ -3,7 +3,7 @@ bubblewrap sandboxes.
 
 Each component is driven as an engine would (``run_to_end``); what the sandbox really holds is
 checked through the server's own API (``sha256sum``, ``stat`` run in the sandbox), never through
-the component under test. The server and its fixtures are those of ``test_comp_e2e_local``.
+the component under test. The server and its fixtures are those of ``local_support``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import uuid
 
 import pytest
-from test_comp_e2e_local import Server, integration, run_to_end, sandbox, server
+from local_support import Server, integration, run_to_end, sandbox, server
 
 from daytonaflow.components import (
     ArchiveSandbox,
@@ -30,7 +30,7 @@ from daytonaflow.errors import ComponentError, ConfigError
 
 pytestmark = pytest.mark.sandbox
 
-__all__ = ["integration", "sandbox", "server"]  # fixtures, shared with test_comp_e2e_local
+__all__ = ["integration", "sandbox", "server"]  # fixtures, from local_support
 
 BINARY = bytes(range(256)) * 64 + b"\x00\xff" * 100
 MIB = 1024 * 1024

@@ -13,17 +13,16 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from comp_support import DictSecrets, FakeContext
+from local_support import Server, integration, run_to_end, sandbox, server
 from package_index import VALUE, pip_install_command, served_index
 
-from daytonaflow.component import Component
 from daytonaflow.components import (
     SANDBOX_RESOURCE,
     CreateRepositorySandbox,
@@ -35,9 +34,9 @@ from daytonaflow.components import (
     GetPreviewUrl,
 )
 from daytonaflow.errors import ComponentError
-from daytonaflow.localserver import LocalServer
 
 pytestmark = pytest.mark.sandbox
+__all__ = ["integration", "sandbox", "server"]  # fixtures, from local_support
 
 WEB_PORT = 8000
 PAGE = "hello from a component-started server"
@@ -64,78 +63,6 @@ print(" ".join(found))
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """The running server and a plain HTTP client to inspect it (independent of the components)."""
-
-    instance: LocalServer
-    http: httpx.Client
-
-    def sandbox(self, sandbox_id: str) -> httpx.Response:
-        return self.http.get(f"{self.instance.api_url}/sandbox/{sandbox_id}")
-
-    def create(self) -> str:
-        response = self.http.post(f"{self.instance.api_url}/sandbox", json={})
-        assert response.status_code == 200, response.text
-        sandbox_id: str = response.json()["id"]
-        return sandbox_id
-
-    def delete(self, sandbox_id: str) -> None:
-        self.http.delete(f"{self.instance.api_url}/sandbox/{sandbox_id}")
-
-    def run(self, sandbox_id: str, command: str) -> dict[str, Any]:
-        response = self.http.post(
-            f"{self.instance.toolbox_url}/{sandbox_id}/process/execute", json={"command": command}
-        )
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
-
-    def preview(self, url: str, **headers: str) -> httpx.Response:
-        """GET a preview URL: ``*.localhost`` is dialled as 127.0.0.1 with the URL's Host header."""
-        parsed = httpx.URL(url)
-        return httpx.get(
-            f"http://127.0.0.1:{parsed.port}{parsed.raw_path.decode()}",
-            headers={"Host": parsed.netloc.decode(), **headers},
-        )
-
-
-def _traversable_temp_dir(prefix: str) -> Path:
-    """A /tmp directory the unprivileged sandbox uid can traverse (pytest's tmp_path is not)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    root.chmod(0o711)
-    return root
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    root = _traversable_temp_dir("daytonaflow-comp-e2e-")
-    instance = LocalServer(state_dir=root / "state")
-    instance.start()
-    try:
-        with httpx.Client(headers={"Authorization": f"Bearer {instance.api_key}"}, timeout=60) as http:
-            yield Server(instance, http)
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-async def integration(server: Server) -> AsyncIterator[DaytonaIntegration]:
-    """The real connection (overrides the respx-backed one that ``make_ctx`` would use)."""
-    connection = DaytonaIntegration(server.instance.api_url, server.instance.api_key)
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-def sandbox(server: Server) -> Iterator[str]:
-    """A started sandbox made through the API directly, deleted after the test."""
-    sandbox_id = server.create()
-    yield sandbox_id
-    server.delete(sandbox_id)
-
-
 @pytest.fixture(scope="module")
 def repository() -> Iterator[str]:
     """A local git repository with a bootstrap script, as a ``file://`` URL."""
@@ -156,6 +83,18 @@ def repository() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def serve_site(sandbox_id: str) -> dict[str, Any]:
+    """executeCommand's config that serves ``~/site`` on WEB_PORT in the background."""
+    return {
+        "sandbox": sandbox_id,
+        "command": f"python3 -m http.server {WEB_PORT} --bind 127.0.0.1",
+        "cwd": "/home/daytona/site",
+        "background": True,
+        "waitForPort": WEB_PORT,
+        "timeout": 30,
+    }
+
+
 @dataclass
 class WebStart:
     """A sandbox whose HTTP server executeCommand started in the background, and how it reported."""
@@ -172,14 +111,7 @@ def web(server: Server) -> Iterator[WebStart]:
     async def start() -> FakeContext:
         connection = DaytonaIntegration(server.instance.api_url, server.instance.api_key)
         ctx = FakeContext(
-            config={
-                "sandbox": sandbox_id,
-                "command": f"python3 -m http.server {WEB_PORT} --bind 127.0.0.1",
-                "cwd": "/home/daytona/site",
-                "background": True,
-                "waitForPort": WEB_PORT,
-                "timeout": 30,
-            },
+            config=serve_site(sandbox_id),
             integration=connection,
         )
         try:
@@ -192,18 +124,6 @@ def web(server: Server) -> Iterator[WebStart]:
     ctx = asyncio.run(start())
     yield WebStart(sandbox_id, ctx)
     server.delete(sandbox_id)
-
-
-async def run_to_end(component: Component, ctx: FakeContext, max_checks: int = 1000) -> None:
-    """Execute, then run every scheduled check after its real delay (no fake clock: the sandbox is real)."""
-    await component.execute(ctx)
-    for _ in range(max_checks):
-        if ctx.pending is None:
-            return
-        delay, ctx.pending = ctx.pending, None
-        await asyncio.sleep(delay)
-        await component.check(ctx)
-    raise AssertionError("the component never finished")
 
 
 def processes_running(server: Server, sandbox_id: str, command: str) -> list[str]:
@@ -402,15 +322,7 @@ async def test_create_sandbox_preview_port_gives_a_preview_url_that_serves(serve
         url = created.data["previewUrl"]
         assert url == f"http://127.0.0.1:{server.instance.proxy_port}/preview/{WEB_PORT}-{sandbox_id}"
         server.run(sandbox_id, f"mkdir -p site && echo '{PAGE}' > site/index.html")
-        serve = {
-            "sandbox": sandbox_id,
-            "command": f"python3 -m http.server {WEB_PORT} --bind 127.0.0.1",
-            "cwd": "/home/daytona/site",
-            "background": True,
-            "waitForPort": WEB_PORT,
-            "timeout": 30,
-        }
-        started = make_ctx(serve)
+        started = make_ctx(serve_site(sandbox_id))
         await run_to_end(ExecuteCommand(), started)
         assert started.channel == "success"
         assert server.preview(url).status_code == 401

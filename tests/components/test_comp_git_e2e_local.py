@@ -11,20 +11,18 @@ import itertools
 import logging
 import shlex
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from comp_support import DictSecrets, FakeContext
 from git_repository import host_git, make_bare_remote, served_over_http
+from local_support import Server, integration, sandbox, server
 from sandbox_dirs import traversable_temp_dir
 
 from daytonaflow.component import Component
 from daytonaflow.components import (
-    DaytonaIntegration,
     GitCheckout,
     GitClone,
     GitCommit,
@@ -33,71 +31,16 @@ from daytonaflow.components import (
     GitStatus,
 )
 from daytonaflow.errors import ComponentError
-from daytonaflow.localserver import LocalServer
 from daytonaflow.runner import Engine, RunStore, RunUpdate, parse_canvas
 
 pytestmark = pytest.mark.sandbox
+__all__ = ["integration", "sandbox", "server"]  # fixtures, from local_support
 
 HOME = "/home/daytona"
 AUTHOR = {"authorName": "Ada Lovelace", "authorEmail": "ada@example.com"}
 USER = "tester"
 PASSWORD = "right-pa55word-" + uuid.uuid4().hex
 WRONG = "wrong-pa55word-" + uuid.uuid4().hex
-
-
-@dataclass
-class Server:
-    instance: LocalServer
-    http: httpx.Client
-
-    def create(self) -> str:
-        response = self.http.post(f"{self.instance.api_url}/sandbox", json={})
-        assert response.status_code == 200, response.text
-        sandbox_id: str = response.json()["id"]
-        return sandbox_id
-
-    def delete(self, sandbox_id: str) -> None:
-        self.http.delete(f"{self.instance.api_url}/sandbox/{sandbox_id}")
-
-    def sandbox_status(self, sandbox_id: str) -> int:
-        return self.http.get(f"{self.instance.api_url}/sandbox/{sandbox_id}").status_code
-
-    def run(self, sandbox_id: str, command: str) -> str:
-        """``command`` in the sandbox; its output (it must succeed)."""
-        response = self.http.post(
-            f"{self.instance.toolbox_url}/{sandbox_id}/process/execute", json={"command": command}
-        )
-        assert response.status_code == 200, response.text
-        answer: dict[str, Any] = response.json()
-        assert answer["exitCode"] == 0, answer
-        return str(answer["result"]).strip()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with traversable_temp_dir("daytonaflow-git-e2e-") as root:
-        instance = LocalServer(state_dir=root / "state")
-        instance.start()
-        try:
-            with httpx.Client(headers={"Authorization": f"Bearer {instance.api_key}"}, timeout=60) as http:
-                yield Server(instance, http)
-        finally:
-            instance.stop()
-
-
-@pytest.fixture
-async def integration(server: Server) -> AsyncIterator[DaytonaIntegration]:
-    """The real connection (overrides the respx-backed one that ``make_ctx`` would use)."""
-    connection = DaytonaIntegration(server.instance.api_url, server.instance.api_key)
-    yield connection
-    await connection.aclose()
-
-
-@pytest.fixture
-def sandbox(server: Server) -> Iterator[str]:
-    sandbox_id = server.create()
-    yield sandbox_id
-    server.delete(sandbox_id)
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +69,11 @@ async def test_clone_branch_commit_push_and_pull_round_trip_through_a_bare_remot
     path = f"{HOME}/{remote.name.removesuffix('.git')}"
     cloned = await run_node(GitClone(), make_ctx({"sandbox": sandbox, "repository": f"file://{remote}"}))
     assert cloned == {"sandboxId": sandbox, "repository": f"file://{remote}", "path": path, "branch": "main"}
-    assert server.run(sandbox, f"cat {shlex.quote(path)}/README.md") == "seed"
+    assert server.output(sandbox, f"cat {shlex.quote(path)}/README.md") == "seed"
 
     checkout = make_ctx({"sandbox": sandbox, "path": path, "branch": "feature", "create": True})
     assert (await run_node(GitCheckout(), checkout))["created"] is True
-    assert server.run(sandbox, f"git -C {shlex.quote(path)} rev-parse --abbrev-ref HEAD") == "feature"
+    assert server.output(sandbox, f"git -C {shlex.quote(path)} rev-parse --abbrev-ref HEAD") == "feature"
 
     await integration.client.upload_file(sandbox, f"{path}/report.md", b"# report\nall good\n")
     status = await run_node(GitStatus(), make_ctx({"sandbox": sandbox, "path": path}))
@@ -141,10 +84,10 @@ async def test_clone_branch_commit_push_and_pull_round_trip_through_a_bare_remot
     commit = make_ctx({"sandbox": sandbox, "path": path, "message": "Add the report", **AUTHOR})
     committed = await run_node(GitCommit(), commit)
     assert commit.channel == "default"
-    head = server.run(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD")
+    head = server.output(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD")
     assert committed["sha"] == head
     assert committed["files"] == ["report.md"]
-    log = server.run(sandbox, f"git -C {shlex.quote(path)} log -1 --format='%an <%ae>|%s'")
+    log = server.output(sandbox, f"git -C {shlex.quote(path)} log -1 --format='%an <%ae>|%s'")
     assert log == "Ada Lovelace <ada@example.com>|Add the report"
 
     pushed = await run_node(GitPush(), make_ctx({"sandbox": sandbox, "path": path}))
@@ -161,10 +104,10 @@ async def test_clone_branch_commit_push_and_pull_round_trip_through_a_bare_remot
     host_git("-C", str(work), "push", "--quiet", "origin", "HEAD:refs/heads/feature")
     pulled = await run_node(GitPull(), make_ctx({"sandbox": sandbox, "path": path}))
     assert pulled == {"sandboxId": sandbox, "path": path, "branch": "feature"}
-    assert server.run(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD") == host_git(
+    assert server.output(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD") == host_git(
         "-C", str(work), "rev-parse", "HEAD"
     )
-    assert server.run(sandbox, f"cat {shlex.quote(path)}/upstream.txt") == "from upstream"
+    assert server.output(sandbox, f"cat {shlex.quote(path)}/upstream.txt") == "from upstream"
 
 
 async def test_a_commit_with_nothing_to_commit_goes_to_the_nothing_channel(
@@ -173,12 +116,12 @@ async def test_a_commit_with_nothing_to_commit_goes_to_the_nothing_channel(
     path = "checkout with spaces"
     config = {"sandbox": sandbox, "repository": f"file://{remote}", "path": path}
     await run_node(GitClone(), make_ctx(config))
-    before = server.run(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD")
+    before = server.output(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD")
     ctx = make_ctx({"sandbox": sandbox, "path": path, "message": "nothing here", **AUTHOR})
     data = await run_node(GitCommit(), ctx)
     assert ctx.channel == "nothing"
     assert data == {"sandboxId": sandbox, "path": path, "message": "nothing here", "files": []}
-    assert server.run(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD") == before
+    assert server.output(sandbox, f"git -C {shlex.quote(path)} rev-parse HEAD") == before
 
 
 async def test_a_path_is_never_shell_syntax(
@@ -188,8 +131,8 @@ async def test_a_path_is_never_shell_syntax(
     await run_node(GitClone(), make_ctx({"sandbox": sandbox, "repository": f"file://{remote}", "path": path}))
     status = await run_node(GitStatus(), make_ctx({"sandbox": sandbox, "path": path}))
     assert status["clean"] is True
-    assert server.run(sandbox, "ls -A").splitlines().count("pwned") == 0
-    assert server.run(sandbox, f"cat {shlex.quote(path)}/README.md") == "seed"
+    assert server.output(sandbox, "ls -A").splitlines().count("pwned") == 0
+    assert server.output(sandbox, f"cat {shlex.quote(path)}/README.md") == "seed"
 
 
 # ---- credentials from secrets, through a real run ----------------------------------------------
@@ -278,7 +221,7 @@ async def test_a_push_with_wrong_credentials_fails_clearly_and_no_secret_is_stor
         assert secret.encode() not in database
     # The run's end reclaimed the sandbox it made.
     sandbox_id = next(e for e in store_events(updates) if e["type"] == "daytona.sandbox")["data"]["id"]
-    assert server.sandbox_status(sandbox_id) == 404
+    assert server.sandbox(sandbox_id).status_code == 404
 
 
 def store_events(updates: list[RunUpdate]) -> list[dict[str, Any]]:

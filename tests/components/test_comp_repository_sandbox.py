@@ -9,7 +9,7 @@ import pytest
 from comp_support import SANDBOX_ID, DictSecrets, ProcessDied, drive, inner_script
 
 from daytonaflow.components import SANDBOX_RESOURCE, CreateRepositorySandbox
-from daytonaflow.components.create_repository_sandbox import repository_name
+from daytonaflow.components._git import repository_name
 from daytonaflow.errors import ComponentError
 
 REPOSITORY = "https://github.com/superplanehq/example-app.git"

@@ -7,82 +7,29 @@ reads. What the server holds is checked through its own API, never through the c
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from comp_support import FakeContext
+from local_support import Server, integration, run_to_end, server
 
-from daytonaflow.component import Component
 from daytonaflow.components import (
     CreateSandbox,
     CreateVolume,
-    DaytonaIntegration,
     DeleteVolume,
     ExecuteCommand,
     ListSnapshots,
 )
 from daytonaflow.errors import ComponentError, ConfigError
-from daytonaflow.localserver import LocalServer
 
 pytestmark = pytest.mark.sandbox
+__all__ = ["integration", "server"]  # fixtures, from local_support
 
 SHARED = "/home/daytona/shared"
 #: States in which a volume is deleted or on its way out.
 GONE = ("pending_delete", "deleting", "deleted")
-
-
-@dataclass
-class Server:
-    instance: LocalServer
-    http: httpx.Client
-
-    @property
-    def api(self) -> str:
-        return self.instance.api_url
-
-    def volume(self, volume_id: str) -> httpx.Response:
-        return self.http.get(f"{self.api}/volumes/{volume_id}")
-
-    def volume_by_name(self, name: str) -> httpx.Response:
-        return self.http.get(f"{self.api}/volumes/by-name/{name}")
-
-    def delete_sandbox(self, sandbox_id: str) -> None:
-        self.http.delete(f"{self.api}/sandbox/{sandbox_id}", params={"force": "true"})
-
-    def delete_volume(self, volume_id: str) -> None:
-        self.http.delete(f"{self.api}/volumes/{volume_id}")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    # A directory the unprivileged sandbox uid can traverse (pytest's tmp_path is not).
-    root = Path(tempfile.mkdtemp(prefix="daytonaflow-comp-volumes-"))
-    root.chmod(0o711)
-    instance = LocalServer(state_dir=root / "state")
-    instance.start()
-    try:
-        with httpx.Client(headers={"Authorization": f"Bearer {instance.api_key}"}, timeout=60) as http:
-            yield Server(instance, http)
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-async def integration(server: Server) -> AsyncIterator[DaytonaIntegration]:
-    """The real connection (overrides the respx-backed one that ``make_ctx`` would use)."""
-    connection = DaytonaIntegration(server.instance.api_url, server.instance.api_key)
-    yield connection
-    await connection.aclose()
 
 
 @pytest.fixture
@@ -93,18 +40,6 @@ def volume_name(server: Server) -> Iterator[str]:
     found = server.volume_by_name(name)
     if found.status_code == 200:
         server.delete_volume(found.json()["id"])
-
-
-async def run_to_end(component: Component, ctx: FakeContext, max_checks: int = 1000) -> None:
-    """Execute, then run every scheduled check after its real delay (no fake clock: the sandbox is real)."""
-    await component.execute(ctx)
-    for _ in range(max_checks):
-        if ctx.pending is None:
-            return
-        delay, ctx.pending = ctx.pending, None
-        await asyncio.sleep(delay)
-        await component.check(ctx)
-    raise AssertionError("the component never finished")
 
 
 async def create_volume(make_ctx: Any, name: str) -> dict[str, Any]:
@@ -178,7 +113,7 @@ async def test_delete_volume_of_a_mounted_volume_fails_naming_it(server, make_ct
         assert f'volume "{volume_name}" ({volume["id"]}) is in use' in str(failure.value)
         assert server.volume(volume["id"]).json()["state"] == "ready"
     finally:
-        server.delete_sandbox(sandbox_id)
+        server.delete(sandbox_id, force=True)
 
 
 # --- createSandbox with volumes -------------------------------------------------------------------
@@ -197,8 +132,8 @@ async def test_two_sandboxes_share_a_volume_one_writes_and_the_other_reads(serve
         reread = await command(make_ctx, writer, f"cat {SHARED}/note.txt")
         assert reread["result"] == f"written by {writer}\nanswered\n"
     finally:
-        server.delete_sandbox(writer)
-        server.delete_sandbox(reader)
+        server.delete(writer, force=True)
+        server.delete(reader, force=True)
 
 
 async def test_a_subpath_mounts_only_that_directory_of_the_volume(server, make_ctx, volume_name):
@@ -216,21 +151,21 @@ async def test_a_subpath_mounts_only_that_directory_of_the_volume(server, make_c
             listing = await command(make_ctx, part, "ls /home/daytona/mine; cat /home/daytona/mine/me")
             assert listing["result"] == "me\nalice\n"
         finally:
-            server.delete_sandbox(part)
+            server.delete(part, force=True)
     finally:
-        server.delete_sandbox(whole)
+        server.delete(whole, force=True)
 
 
 async def test_what_a_deleted_sandbox_wrote_stays_in_the_volume(server, make_ctx, volume_name):
     await create_volume(make_ctx, volume_name)
     first = await sandbox_mounting(make_ctx, {"volume": volume_name, "mountPath": SHARED})
     await command(make_ctx, first, f"echo kept > {SHARED}/cache")
-    server.delete_sandbox(first)
+    server.delete(first, force=True)
     second = await sandbox_mounting(make_ctx, {"volume": volume_name, "mountPath": SHARED})
     try:
         assert (await command(make_ctx, second, f"cat {SHARED}/cache"))["result"] == "kept\n"
     finally:
-        server.delete_sandbox(second)
+        server.delete(second, force=True)
 
 
 async def test_a_create_naming_a_missing_volume_fails_before_any_sandbox_exists(server, make_ctx):
@@ -257,7 +192,7 @@ def snapshot_name(server: Server) -> Iterator[str]:
             assert state not in ("error", "build_failed") and time.monotonic() < deadline, state
             time.sleep(0.2)
     finally:
-        server.delete_sandbox(sandbox_id)
+        server.delete(sandbox_id, force=True)
     yield name
     found = server.http.get(f"{server.api}/snapshots/{name}")
     if found.status_code == 200:
@@ -285,7 +220,7 @@ async def test_a_sandbox_created_from_the_listed_snapshot_starts(server, make_ct
     try:
         assert created.data["state"] == "started"
     finally:
-        server.delete_sandbox(created.data["id"])
+        server.delete(created.data["id"], force=True)
 
 
 async def test_list_snapshots_with_a_name_nothing_has_is_empty(server, make_ctx):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from localserver_testkit import Api, served
+from localserver_testkit import Api, client, served
 
 from daytonaflow.localserver import LocalServer
 
@@ -20,8 +19,8 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 def api(server: LocalServer) -> Iterator[Api]:
-    with httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=60) as http:
-        yield Api(server, http)
+    with client(server) as api:
+        yield api
 
 
 @pytest.fixture

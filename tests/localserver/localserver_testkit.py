@@ -41,19 +41,30 @@ def make_state_root() -> Path:
 
 
 @contextlib.contextmanager
-def served(**options: Any) -> Iterator[LocalServer]:
-    """A real LocalServer (test limits, a fast monitor unless told) on a state directory of its
-    own, stopped and removed afterwards, however deep the trees its sandboxes left."""
-    root = make_state_root()
+def started(state_dir: Path, **options: Any) -> Iterator[LocalServer]:
+    """A real LocalServer on ``state_dir`` (test limits, a fast monitor unless told), stopped
+    afterwards; its state is kept, for another to start on."""
     options.setdefault("limits", TEST_LIMITS)
     options.setdefault("monitor_interval", 0.2)
-    server = LocalServer(state_dir=root / "state", **options).start()
-    try:
+    with LocalServer(state_dir=state_dir, **options) as server:
         yield server
+
+
+@contextlib.contextmanager
+def served(*, leftovers_fail: bool = False, **options: Any) -> Iterator[LocalServer]:
+    """A server :func:`started` on a state directory of its own, removed afterwards, however deep
+    the trees its sandboxes left (with ``leftovers_fail``, a tree that cannot be removed, such as
+    a mount left behind, is an error)."""
+    root = make_state_root()
+    try:
+        with started(root / "state", **options) as server:
+            yield server
     finally:
-        server.stop()
-        with contextlib.suppress(TreeRemovalError):
+        try:
             remove_tree(root)
+        except TreeRemovalError:
+            if leftovers_fail:
+                raise
 
 
 def host_home(server: LocalServer, sandbox_id: str) -> Path:
@@ -97,6 +108,13 @@ class Api:
         return httpx.get(f"http://127.0.0.1:{self.server.proxy_port}{path}", headers=headers, **kwargs)
 
 
+@contextlib.contextmanager
+def client(server: LocalServer, timeout: float = 60) -> Iterator[Api]:
+    """An :class:`Api` on ``server``, with its API key."""
+    with httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=timeout) as http:
+        yield Api(server, http)
+
+
 LOOP_AVAILABLE = bool(os.geteuid() == 0 and Path("/dev/loop-control").exists() and shutil.which("mkfs.ext4"))
 #: The two disk modes, for the tests whose storage (homes, volumes) depends on them: each home and
 #: volume its own loop-mounted filesystem (root with loop devices), or the server counting usage.
@@ -104,6 +122,19 @@ DISK_MODES = [
     pytest.param("loop", marks=pytest.mark.skipif(not LOOP_AVAILABLE, reason="needs root and loop devices")),
     "accounting",
 ]
+
+
+def each_disk_mode(**options: Any) -> Any:
+    """A module fixture ``mode_server``: a server made by :func:`served` with ``options`` in each
+    of :data:`DISK_MODES` (the module's tests run once per mode); a tree it leaves that cannot be
+    removed fails the module."""
+
+    @pytest.fixture(scope="module", params=DISK_MODES, name="mode_server")
+    def mode_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
+        with served(disk_mode=request.param, leftovers_fail=True, **options) as server:
+            yield server
+
+    return mode_server
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:

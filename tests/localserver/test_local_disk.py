@@ -23,7 +23,17 @@ from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import MIB, TEST_LIMITS, Api, host_home, make_state_root
+from localserver_testkit import (
+    DISK_MODES,
+    LOOP_AVAILABLE,
+    MIB,
+    TEST_LIMITS,
+    Api,
+    client,
+    each_disk_mode,
+    host_home,
+    make_state_root,
+)
 
 from daytonaflow.localserver import DiskMode, LocalServer, disk, sandboxes
 from daytonaflow.localserver.disk import (
@@ -39,11 +49,6 @@ from daytonaflow.localserver.disk import (
 pytestmark = pytest.mark.sandbox
 
 QUOTA_MIB = TEST_LIMITS.disk_bytes // MIB
-LOOP_AVAILABLE = os.geteuid() == 0 and Path("/dev/loop-control").exists() and shutil.which("mkfs.ext4")
-MODES = [
-    pytest.param("loop", marks=pytest.mark.skipif(not LOOP_AVAILABLE, reason="needs root and loop devices")),
-    "accounting",
-]
 
 # The reproduction, then far deeper with 200-byte names (a path of ~1 MB, 250 times
 # PATH_MAX), a directory made 000 and a symlink to a host file on the way down.
@@ -168,21 +173,13 @@ def _server(state_dir: Path, mode: DiskMode) -> LocalServer:
     return LocalServer(state_dir=state_dir, limits=TEST_LIMITS, monitor_interval=0.2, disk_mode=mode)
 
 
-@pytest.fixture(scope="module", params=MODES)
-def mode_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
-    root = make_state_root()
-    server = _server(root / "state", request.param).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        remove_tree(root)  # a failed test may leave a tree shutil.rmtree cannot remove
+mode_server = each_disk_mode()
 
 
 @pytest.fixture(scope="module")
 def mode_api(mode_server: LocalServer) -> Iterator[Api]:
-    with httpx.Client(headers={"Authorization": f"Bearer {mode_server.api_key}"}, timeout=120) as http:
-        yield Api(mode_server, http)
+    with client(mode_server, timeout=120) as api:
+        yield api
 
 
 @pytest.fixture
@@ -285,7 +282,7 @@ def test_the_disk_scan_counts_every_level_of_a_tree_deeper_than_path_max(
         mode_api.delete(sandbox["id"])
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", DISK_MODES)
 def test_a_restarted_server_finishes_a_deep_delete_a_killed_server_left(
     mode: DiskMode, state_dir: Path, host_file: Path
 ) -> None:
@@ -393,7 +390,7 @@ def test_an_unprivileged_server_scans_and_removes_deep_and_locked_trees(
 # ---- one sandbox's failure stays its own ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", DISK_MODES)
 def test_a_delete_whose_files_cannot_be_removed_answers_500_and_leaves_the_sandbox_in_error(
     mode: DiskMode, state_dir: Path
 ) -> None:
@@ -432,7 +429,7 @@ def test_files_that_resist_removal_are_removed_by_the_server_once_they_can_be(
         assert not _sandbox_dir(server, stuck["id"]).exists()
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", DISK_MODES)
 @pytest.mark.parametrize("damage", ["not json", "labels not an object"])
 def test_a_sandbox_whose_record_is_damaged_is_adopted_as_error_with_its_files(
     mode: DiskMode, damage: str, state_dir: Path
@@ -459,7 +456,7 @@ def test_a_sandbox_whose_record_is_damaged_is_adopted_as_error_with_its_files(
         assert api.run(damaged["id"], "cat work.txt")["result"] == "work\n"
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", DISK_MODES)
 def test_a_server_starts_and_serves_despite_a_half_deleted_sandbox_it_cannot_remove(
     mode: DiskMode, state_dir: Path
 ) -> None:

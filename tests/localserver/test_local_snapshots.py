@@ -4,14 +4,21 @@ disk modes; the build installs a package from a package index on the host's loop
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from localserver_testkit import DISK_MODES, MIB, TEST_LIMITS, Api, make_state_root, wait_for
+from localserver_testkit import (
+    MIB,
+    Api,
+    client,
+    each_disk_mode,
+    make_state_root,
+    started,
+    wait_for,
+)
 from package_index import MODULE, PACKAGE, VALUE, Index, served_index
 
 from daytonaflow.localserver import LocalServer
@@ -23,30 +30,13 @@ pytestmark = pytest.mark.sandbox
 Image = pytest.importorskip("daytona").Image
 
 
-def _server(state_dir: Path, mode: str) -> LocalServer:
-    return LocalServer(
-        state_dir=state_dir,
-        limits=TEST_LIMITS,
-        monitor_interval=0.2,
-        disk_mode=mode,  # type: ignore[arg-type]
-    )
-
-
-@pytest.fixture(scope="module", params=DISK_MODES)
-def mode_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
-    root = make_state_root()
-    server = _server(root / "state", request.param).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        remove_tree(root)
+mode_server = each_disk_mode()
 
 
 @pytest.fixture(scope="module")
 def api(mode_server: LocalServer) -> Iterator[Api]:
-    with httpx.Client(headers={"Authorization": f"Bearer {mode_server.api_key}"}, timeout=120) as http:
-        yield Api(mode_server, http)
+    with client(mode_server, timeout=120) as api:
+        yield api
 
 
 @pytest.fixture
@@ -319,12 +309,12 @@ def test_a_snapshot_survives_a_server_restart(mode_server: LocalServer) -> None:
     root = make_state_root()
     mode = mode_server.disk_mode
     try:
-        with _client(_server(root / "state", mode).start()) as api:
+        with started(root / "state", disk_mode=mode) as server, client(server, timeout=120) as api:
             source = api.create()
             api.run(source["id"], "echo saved > kept.txt")
             _snapshot(api, source["id"], "lasting")
             api.delete(source["id"])
-        with _client(_server(root / "state", mode).start()) as api:
+        with started(root / "state", disk_mode=mode) as server, client(server, timeout=120) as api:
             made = api.create(snapshot="lasting")
             assert api.run(made["id"], "cat kept.txt")["result"] == "saved\n"
     finally:
@@ -336,7 +326,7 @@ def test_a_build_the_server_stopped_during_is_build_failed_after_a_restart(mode_
     mode = mode_server.disk_mode
     dockerfile = Image.debian_slim("3.12").run_commands("sleep 120").dockerfile()
     try:
-        with _client(_server(root / "state", mode).start()) as api:
+        with started(root / "state", disk_mode=mode) as server, client(server, timeout=120) as api:
             assert _build(api, "interrupted", dockerfile).status_code == 200
             wait_for(
                 lambda: (
@@ -345,19 +335,10 @@ def test_a_build_the_server_stopped_during_is_build_failed_after_a_restart(mode_
                 30,
                 "the build sandbox to start",
             )
-        with _client(_server(root / "state", mode).start()) as api:
+        with started(root / "state", disk_mode=mode) as server, client(server, timeout=120) as api:
             snapshot = api.api("GET", "/snapshots/interrupted").json()
             assert snapshot["state"] == "build_failed"
             assert snapshot["errorReason"] == "the server stopped before the snapshot was complete"
             assert api.api("GET", "/sandbox").json()["items"] == []
     finally:
         remove_tree(root)
-
-
-@contextlib.contextmanager
-def _client(server: LocalServer) -> Iterator[Api]:
-    try:
-        with httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=120) as http:
-            yield Api(server, http)
-    finally:
-        server.stop()

@@ -7,15 +7,12 @@ goes through the volume's own group and inherited ACL (see localserver/volumes.p
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from localserver_testkit import DISK_MODES, MIB, TEST_LIMITS, Api, make_state_root
+from localserver_testkit import MIB, Api, client, each_disk_mode, make_state_root, started
 
 from daytonaflow.localserver import LocalServer
 from daytonaflow.localserver.disk import remove_tree
@@ -26,31 +23,15 @@ pytestmark = pytest.mark.sandbox
 VOLUME_MIB = 16
 
 
-def _server(state_dir: Path, mode: str) -> LocalServer:
-    return LocalServer(
-        state_dir=state_dir,
-        limits=TEST_LIMITS,
-        monitor_interval=0.2,
-        disk_mode=mode,  # type: ignore[arg-type]
-        volume_bytes=VOLUME_MIB * MIB,
-    )
+_OPTIONS: dict[str, Any] = {"volume_bytes": VOLUME_MIB * MIB}
 
-
-@pytest.fixture(scope="module", params=DISK_MODES)
-def mode_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
-    root = make_state_root()
-    server = _server(root / "state", request.param).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        remove_tree(root)
+mode_server = each_disk_mode(**_OPTIONS)
 
 
 @pytest.fixture(scope="module")
 def api(mode_server: LocalServer) -> Iterator[Api]:
-    with httpx.Client(headers={"Authorization": f"Bearer {mode_server.api_key}"}, timeout=120) as http:
-        yield Api(mode_server, http)
+    with client(mode_server, timeout=120) as api:
+        yield api
 
 
 @pytest.fixture
@@ -337,12 +318,18 @@ def test_a_volume_keeps_its_files_after_its_sandboxes_are_deleted_and_a_restart(
     root = make_state_root()
     mode = mode_server.disk_mode
     try:
-        with _client(_server(root / "state", mode).start()) as api:
+        with (
+            started(root / "state", disk_mode=mode, **_OPTIONS) as server,
+            client(server, timeout=120) as api,
+        ):
             volume = api.api("POST", "/volumes", json={"name": "lasting"}).json()
             writer = api.create(volumes=[{"volumeId": volume["id"], "mountPath": "/data"}])
             api.run(writer["id"], "echo lasting-content > /data/kept.txt")
             assert api.delete(writer["id"]).status_code == 200
-        with _client(_server(root / "state", mode).start()) as api:
+        with (
+            started(root / "state", disk_mode=mode, **_OPTIONS) as server,
+            client(server, timeout=120) as api,
+        ):
             assert api.api("GET", "/volumes/by-name/lasting").json()["id"] == volume["id"]
             reader = api.create(volumes=[{"volumeId": "lasting", "mountPath": "/data"}])
             assert api.run(reader["id"], "cat /data/kept.txt")["result"] == "lasting-content\n"
@@ -350,12 +337,3 @@ def test_a_volume_keeps_its_files_after_its_sandboxes_are_deleted_and_a_restart(
             assert api.api("DELETE", f"/volumes/{volume['id']}").status_code == 200
     finally:
         remove_tree(root)
-
-
-@contextlib.contextmanager
-def _client(server: LocalServer) -> Iterator[Api]:
-    try:
-        with httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=120) as http:
-            yield Api(server, http)
-    finally:
-        server.stop()

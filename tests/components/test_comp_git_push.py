@@ -91,3 +91,9 @@ async def test_a_push_whose_answer_was_lost_is_repeated(git, daytona, make_ctx, 
         await drive(GitPush(), make_ctx({"sandbox": SANDBOX_ID, "path": REPO}), clock)
     # Pushing the same commits again changes nothing: the client repeats it like any idempotent call.
     assert len(git.calls("git_push")) == 4
+
+
+def test_the_docs_warn_the_credentials_reach_git_in_the_sandbox_so_push_only_where_no_untrusted_code_ran():
+    docs = " ".join(GitPush.docs.split())
+    assert "Credentials go to git inside the sandbox." in docs
+    assert "Push only from a sandbox where no untrusted code ran" in docs

@@ -8,20 +8,27 @@ never saved in the step's metadata, emitted or logged; a failure's message is ma
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from daytonaflow.components._config import ConfigPart, SecretValueRef, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError
-from daytonaflow.components._output import redact
+from daytonaflow.components._output import REDACTED
 from daytonaflow.components._step import Step
 from daytonaflow.errors import ComponentError, SecretNotFoundError
 
 #: The username GitHub (and most hosts) accept with a token as the password.
 TOKEN_USERNAME = "x-access-token"
+#: A shorter password is refused: masking it would blank out every match of a common word.
+MIN_PASSWORD_LENGTH = 4
+#: The userinfo of any URL in a message (``scheme://user:password@``, or a token as the user).
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
 
 RepositoryPath = Annotated[
     str,
@@ -57,7 +64,8 @@ Credentials = Annotated[
     Spec(
         "Credentials",
         "For an HTTPS remote that needs them: a username and a password or token from a secret. "
-        "The value is sent to Daytona's git API only, never shown in payloads, logs or errors.",
+        "The value is sent to Daytona's git API only, never shown in payloads, logs or errors "
+        f"(a password under {MIN_PASSWORD_LENGTH} characters is refused: it could not be masked).",
         togglable=True,
     ),
 ]
@@ -73,8 +81,31 @@ class ResolvedCredentials:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What a message must not show: the password as given and as a URL quotes it."""
-        return (self.password, quote(self.password, safe="")) if self.password else ()
+        """What a message must not show: the password as given and in every encoding a remote,
+        git or Daytona's toolbox may echo it in (matched ignoring case: ``%2f`` as ``%2F``)."""
+        if not self.password:
+            return ()
+        password = self.password
+        basic = base64.b64encode(f"{self.username or ''}:{password}".encode()).decode().rstrip("=")
+        json_text = json.dumps(password)[1:-1]
+        forms = {
+            password,
+            quote(password, safe=""),
+            quote(password),
+            # Go's url.UserPassword leaves the sub-delimiters RFC 3986 allows in userinfo.
+            quote(password, safe="$&+,;="),
+            quote_plus(password),
+            json_text,
+            json_text.replace("/", "\\/"),
+            basic,
+        }
+        return tuple(sorted(forms, key=len, reverse=True))
+
+    def mask(self, text: str) -> str:
+        """``text`` with the password's forms and the userinfo of every URL in it masked."""
+        for form in self.secrets:
+            text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+        return _USERINFO.sub(rf"\1{REDACTED}@", text)
 
 
 def resolve_credentials(step: Step, credentials: GitCredentials | None) -> ResolvedCredentials:
@@ -86,6 +117,12 @@ def resolve_credentials(step: Step, credentials: GitCredentials | None) -> Resol
         password = step.ctx.secrets.get(reference.secret, reference.key)
     except SecretNotFoundError as error:
         raise ComponentError(f"credentials.password: cannot resolve the secret: {error}") from None
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ComponentError(
+            f"credentials.password: the value of secret {reference.secret!r} key {reference.key!r} is "
+            f"under {MIN_PASSWORD_LENGTH} characters; a password that short cannot be masked in "
+            "messages, so it is refused (use a token)"
+        )
     return ResolvedCredentials(credentials.username, password)
 
 
@@ -103,7 +140,7 @@ def git_failure(what: str, credentials: ResolvedCredentials | None = None) -> It
         yield
     except DaytonaError as error:
         reason = error.message if isinstance(error, DaytonaApiError) else str(error)
-        masked = redact(f"{what} failed: {reason}", credentials.secrets if credentials else ())
+        masked = (credentials or ResolvedCredentials()).mask(f"{what} failed: {reason}")
         raise ComponentError(masked) from None
 
 

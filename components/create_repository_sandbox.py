@@ -17,6 +17,7 @@ from daytonaflow.components._component import DaytonaComponent
 from daytonaflow.components._config import ConfigPart, SandboxCreationConfig, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.components._fields import Option, When
+from daytonaflow.components._git import ResolvedCredentials
 from daytonaflow.components._output import redact, tail
 from daytonaflow.components._payloads import BootstrapOutcome, RepositorySandboxPayload, SecretInjection
 from daytonaflow.components._sandbox_env import (
@@ -279,6 +280,8 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
             )
         except DaytonaError as error:
             detail = error.message if isinstance(error, DaytonaApiError) else str(error)
+            # The token in the encodings a remote or git may echo it in, and any URL's userinfo.
+            detail = ResolvedCredentials(GIT_TOKEN_USERNAME, _clone_credential(secrets)).mask(detail)
             _fail(config, sandbox_id, f"clone of {config.repository} failed", detail, secrets)
         step.save(cloned=True)
 

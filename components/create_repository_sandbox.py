@@ -56,7 +56,9 @@ Creates a Daytona sandbox, clones a repository into it and runs a bootstrap scri
 ## Configuration
 
 - **Repository**: a URL (`https://github.com/org/repo.git`) or SCP-style address
-  (`git@github.com:org/repo.git`); it is cloned into `/home/daytona/<name>`
+  (`git@github.com:org/repo.git`); it is cloned into `/home/daytona/<name>`. A URL carrying a
+  user or password (`https://user:token@host/...`) is refused: give the token as a secret named
+  `GITHUB_TOKEN`
 - **Branch**: optional branch or tag to clone
 - **Bootstrap**: optional; `from: inline` runs the given **Script**, `from: file` runs the
   script at **Path** inside the repository; either runs with the repository as working directory
@@ -186,6 +188,21 @@ def repository_name(repository: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".git")
 
 
+def repository_credentials_issue(repository: str, use_instead: str) -> ConfigIssue | None:
+    """An issue when the repository URL carries credentials: a password in any URL, or any user
+    in an HTTP(S) URL (where a token is often given as the user). The URL is kept in the canvas,
+    in payloads, in errors and in the clone's ``.git/config``; credentials belong in a secret."""
+    if "://" not in repository:
+        return None  # An SCP-style address's user (git@host:...) is no secret.
+    parts = urlsplit(repository.strip())
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if not at or (":" not in userinfo and parts.scheme.lower() not in ("http", "https")):
+        return None
+    return ConfigIssue(
+        "repository", f"must not carry a user or password (scheme://user:password@host): {use_instead}"
+    )
+
+
 def _clone_credential(secrets: list[ResolvedSecret]) -> str | None:
     """The value of the secret named ``GITHUB_TOKEN`` (as variable name, else as key), if any."""
     for item in secrets:
@@ -215,6 +232,11 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
         repository = config.get("repository")
         if not isinstance(repository, str) or (allow_expressions and contains_template(repository)):
             return []
+        issue = repository_credentials_issue(
+            repository, f"give a token as a secret named {GITHUB_TOKEN} in secrets instead"
+        )
+        if issue is not None:
+            return [issue]
         name = repository_name(repository)
         if not _NAME.match(name) or name in (".", ".."):
             return [ConfigIssue("repository", "must end with a repository name (…/<name>.git)")]

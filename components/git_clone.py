@@ -19,7 +19,11 @@ from daytonaflow.components._git import (
 from daytonaflow.components._payloads import GitClonedPayload
 from daytonaflow.components._sandbox_env import HOME
 from daytonaflow.components._step import Outcome, Step
-from daytonaflow.components.create_repository_sandbox import REPOSITORY_PATTERN, repository_name
+from daytonaflow.components.create_repository_sandbox import (
+    REPOSITORY_PATTERN,
+    repository_credentials_issue,
+    repository_name,
+)
 from daytonaflow.errors import ConfigIssue
 from daytonaflow.expressions import contains_template
 
@@ -38,7 +42,8 @@ Clones a git repository into an existing Daytona sandbox.
 ## Configuration
 
 - **Sandbox**: the sandbox ID or name (from createSandbox)
-- **Repository**: a URL (`https://github.com/org/repo.git`) or an SCP-style address
+- **Repository**: a URL (`https://github.com/org/repo.git`) or an SCP-style address; a URL
+  carrying a user or password (`https://user:token@host/...`) is refused: use **Credentials**
 - **Path**: where to clone, absolute or relative to the sandbox user's home (default
   `/home/daytona/<repository name>`)
 - **Branch**: optional branch or tag to clone
@@ -115,9 +120,12 @@ class GitClone(DaytonaComponent[GitCloneConfig]):
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
         repository = config.get("repository")
-        if config.get("path") or not isinstance(repository, str):
+        if not isinstance(repository, str) or (allow_expressions and contains_template(repository)):
             return []
-        if allow_expressions and contains_template(repository):
+        issue = repository_credentials_issue(repository, "give them in credentials (from a secret) instead")
+        if issue is not None:
+            return [issue]
+        if config.get("path"):
             return []
         name = repository_name(repository)
         if not _NAME.match(name) or name in (".", ".."):

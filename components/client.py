@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -718,11 +719,15 @@ class DaytonaClient:
         return await self._attempts(what, attempt)
 
     async def _read_bounded(self, url: str, params: dict[str, str], most: int) -> bytes:
-        async with self._http.stream("GET", url, params=params) as response:
+        # Uncompressed, so that ``most`` bounds what is held: httpx would inflate a whole chunk at once.
+        headers = {"Accept-Encoding": "identity"}
+        async with self._http.stream("GET", url, params=params, headers=headers) as response:
             if not response.is_success:
                 # An error's body says why; only its head is read (it is no file to bound by maxBytes).
                 head = await _head(response, _MAX_ERROR_BODY_BYTES)
-                answered = httpx.Response(response.status_code, headers=response.headers, content=head)
+                # ``head`` is decoded already: the rebuilt answer must not say it is compressed.
+                kept = [(k, v) for k, v in response.headers.items() if k.lower() != "content-encoding"]
+                answered = httpx.Response(response.status_code, headers=kept, content=head)
                 failure = _api_error(answered, "GET", "/files/download")
                 if response.status_code in RETRYABLE_STATUSES:
                     raise _Retryable(failure, parse_retry_after(response.headers.get("Retry-After")))
@@ -853,11 +858,28 @@ class _Demux:
         return rest
 
 
+#: The content encodings a server may still answer with, and the zlib window bits that inflate them.
+_INFLATABLE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
+
+
 async def _head(response: httpx.Response, most: int) -> bytes:
-    """At most ``most`` bytes of a streamed body; closing the stream then drops the rest unread."""
+    """At most ``most`` bytes of a streamed body, decoded; closing the stream then drops the rest
+    unread. The body is read raw: a compressed one (a server that ignored ``Accept-Encoding:
+    identity``) is inflated here, never to more than ``most`` bytes (a few KiB of gzip can stand
+    for gigabytes)."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    inflater = None
+    if encoding not in ("", "identity"):
+        if encoding not in _INFLATABLE:
+            raise DaytonaProtocolError(f"Daytona answered in an unsupported content encoding {encoding!r}")
+        inflater = zlib.decompressobj(_INFLATABLE[encoding])
     chunks: list[bytes] = []
     received = 0
-    async for chunk in response.aiter_bytes():
+    async for raw in response.aiter_raw():
+        try:
+            chunk = raw if inflater is None else inflater.decompress(raw, most - received)
+        except zlib.error as error:
+            raise DaytonaProtocolError(f"Daytona's {encoding} answer cannot be decoded: {error}") from None
         chunks.append(chunk)
         received += len(chunk)
         if received >= most:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import tracemalloc
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -145,6 +148,54 @@ async def test_only_the_head_of_an_error_answer_is_read(daytona, files, make_ctx
     with pytest.raises(ComponentError, match="GET /files/download failed with 400: xxxx"):
         await drive(DownloadFile(), make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"}), clock)
     assert body.sent <= 64 * 1024 + CHUNK_BYTES
+
+
+async def test_a_download_asks_for_the_file_uncompressed(daytona, files, make_ctx, clock):
+    daytona.files["/tmp/f"] = b"data"
+    await drive(DownloadFile(), make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"}), clock)
+    [download] = daytona.router.routes["download"].calls
+    assert download.request.headers["Accept-Encoding"] == "identity"
+
+
+def _gzip_answer(content: bytes, status: int = 200) -> httpx.Response:
+    """``content`` gzipped, streamed in pieces as a server sends it (respx reads a whole body first)."""
+    compressed = gzip.compress(content)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(compressed), CHUNK_BYTES):
+            yield compressed[start : start + CHUNK_BYTES]
+
+    return httpx.Response(status, content=pieces(), headers={"Content-Encoding": "gzip"})
+
+
+async def test_a_gzip_answer_from_a_server_that_compresses_anyway_is_decoded(daytona, files, make_ctx, clock):
+    content = b"line of a log\n" * 100
+    daytona.files["/tmp/f.log"] = content
+    daytona.router.routes["download"].mock(side_effect=lambda request, **params: _gzip_answer(content))
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f.log"})
+    await drive(DownloadFile(), ctx, clock)
+    assert ctx.data["content"] == content.decode()
+
+
+@pytest.mark.parametrize("status", [200, 400])
+async def test_a_compressed_answer_is_inflated_no_further_than_the_bound(
+    daytona, files, make_ctx, clock, status
+):
+    # /files/info says 10 bytes; the answer is 64 KiB of gzip standing for 64 MiB.
+    daytona.files["/tmp/bomb"] = b"0123456789"
+    answer = _gzip_answer(b"x" * 64 * MIB, status)
+    daytona.router.routes["download"].mock(side_effect=lambda request, **params: answer)
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/bomb", "maxBytes": 1024})
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ComponentError, match="more than 1024 bytes" if status == 200 else "failed with 400"
+        ):
+            await drive(DownloadFile(), ctx, clock)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MIB
 
 
 def test_the_example_output_is_a_valid_event():

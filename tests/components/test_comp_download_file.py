@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 import tracemalloc
 from collections.abc import AsyncIterator
 
@@ -51,6 +52,53 @@ async def test_auto_gives_base64_for_bytes_that_are_not_utf8(daytona, files, mak
     assert ctx.data["encoding"] == "base64"
     assert base64.b64decode(ctx.data["content"]) == BINARY
     assert ctx.data["sha256"] == hashlib.sha256(BINARY).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\0" * MIB, b"log \x1b[31mred\x1b[0m\n", b"a\x7fb", "c\u0085d".encode()],
+    ids=["nul-bytes", "escape", "delete", "c1-control"],
+)
+async def test_auto_gives_base64_for_utf8_with_control_characters(daytona, files, make_ctx, clock, content):
+    daytona.files["/tmp/f"] = content
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"})
+    await drive(DownloadFile(), ctx, clock)
+    assert ctx.data["encoding"] == "base64"
+    assert base64.b64decode(ctx.data["content"]) == content
+    # Stored no larger than base64 of it (1 MiB of NUL as text would be 6 MiB of \u0000).
+    assert len(json.dumps(ctx.data)) < len(content) * 4 // 3 + 1024
+
+
+async def test_auto_keeps_tabs_newlines_and_carriage_returns_as_text(daytona, files, make_ctx, clock):
+    daytona.files["/tmp/f.txt"] = b"a\tb\r\nc\n"
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f.txt"})
+    await drive(DownloadFile(), ctx, clock)
+    assert (ctx.data["encoding"], ctx.data["content"]) == ("text", "a\tb\r\nc\n")
+
+
+async def test_text_taking_over_twice_max_bytes_as_json_fails_naming_the_path_and_the_limit(
+    daytona, files, make_ctx, clock
+):
+    daytona.files["/tmp/nul"] = b"\0" * 1000
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/nul", "encoding": "text", "maxBytes": 1024})
+    with pytest.raises(ComponentError) as raised:
+        await drive(DownloadFile(), ctx, clock)
+    assert str(raised.value) == (
+        'node "node-1": /tmp/nul as text takes 6002 bytes of JSON, over the limit of 2048 bytes '
+        '(twice maxBytes); use encoding "base64" or "auto"'
+    )
+    assert not ctx.emitted
+
+
+async def test_auto_gives_base64_for_text_taking_over_twice_max_bytes_as_json(
+    daytona, files, make_ctx, clock
+):
+    content = ("\U0001f600" * 256).encode()  # 1024 bytes; 3074 as JSON (\ud83d\ude00 each)
+    daytona.files["/tmp/emoji.txt"] = content
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/emoji.txt", "maxBytes": 1024})
+    await drive(DownloadFile(), ctx, clock)
+    assert ctx.data["encoding"] == "base64"
+    assert base64.b64decode(ctx.data["content"]) == content
 
 
 async def test_base64_is_given_when_asked_even_for_text(daytona, files, make_ctx, clock):

@@ -9,16 +9,18 @@ never saved in the step's metadata, emitted or logged; a failure's message is ma
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from daytonaflow.components._config import ConfigPart, SecretValueRef, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError
-from daytonaflow.components._output import redact
+from daytonaflow.components._output import REDACTED
 from daytonaflow.components._step import Step
 from daytonaflow.errors import ComponentError, ConfigIssue, SecretNotFoundError
 from daytonaflow.expressions import contains_template
@@ -40,6 +42,11 @@ Repository = Annotated[
     ),
 ]
 
+#: A shorter password is refused: masking it would blank out every match of a common word.
+MIN_PASSWORD_LENGTH = 4
+#: The userinfo of any URL in a message (``scheme://user:password@``, or a token as the user).
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+
 RepositoryPath = Annotated[
     str,
     Spec(
@@ -60,16 +67,42 @@ def repository_name(repository: str) -> str:
 
 
 def repository_name_issues(
-    repository: object, *, allow_expressions: bool, hint: str = ""
+    repository: object,
+    *,
+    allow_expressions: bool,
+    credentials_instead: str,
+    name_needed: bool = True,
+    hint: str = "",
 ) -> list[ConfigIssue]:
-    """A repository whose address ends in no usable directory name (``hint`` says what else to do);
-    an expression is judged once it has a value."""
+    """A repository address carrying credentials (``credentials_instead`` says where they go), or,
+    when ``name_needed``, ending in no usable directory name (``hint`` says what else to do); an
+    expression is judged once it has a value."""
     if not isinstance(repository, str) or (allow_expressions and contains_template(repository)):
+        return []
+    issue = repository_credentials_issue(repository, credentials_instead)
+    if issue is not None:
+        return [issue]
+    if not name_needed:
         return []
     name = repository_name(repository)
     if not _NAME.match(name) or name in (".", ".."):
         return [ConfigIssue("repository", f"must end with a repository name (…/<name>.git){hint}")]
     return []
+
+
+def repository_credentials_issue(repository: str, use_instead: str) -> ConfigIssue | None:
+    """An issue when the repository URL carries credentials: a password in any URL, or any user
+    in an HTTP(S) URL (where a token is often given as the user). The URL is kept in the canvas,
+    in payloads, in errors and in the clone's ``.git/config``; credentials belong in a secret."""
+    if "://" not in repository:
+        return None  # An SCP-style address's user (git@host:...) is no secret.
+    parts = urlsplit(repository.strip())
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if not at or (":" not in userinfo and parts.scheme.lower() not in ("http", "https")):
+        return None
+    return ConfigIssue(
+        "repository", f"must not carry a user or password (scheme://user:password@host): {use_instead}"
+    )
 
 
 class GitCredentials(ConfigPart):
@@ -96,7 +129,8 @@ Credentials = Annotated[
     Spec(
         "Credentials",
         "For an HTTPS remote that needs them: a username and a password or token from a secret. "
-        "The value is sent to Daytona's git API only, never shown in payloads, logs or errors.",
+        "The value is sent to Daytona's git API only, never shown in payloads, logs or errors "
+        f"(a password under {MIN_PASSWORD_LENGTH} characters is refused: it could not be masked).",
         togglable=True,
     ),
 ]
@@ -112,8 +146,31 @@ class ResolvedCredentials:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What a message must not show: the password as given and as a URL quotes it."""
-        return (self.password, quote(self.password, safe="")) if self.password else ()
+        """What a message must not show: the password as given and in every encoding a remote,
+        git or Daytona's toolbox may echo it in (matched ignoring case: ``%2f`` as ``%2F``)."""
+        if not self.password:
+            return ()
+        password = self.password
+        basic = base64.b64encode(f"{self.username or ''}:{password}".encode()).decode().rstrip("=")
+        json_text = json.dumps(password)[1:-1]
+        forms = {
+            password,
+            quote(password, safe=""),
+            quote(password),
+            # Go's url.UserPassword leaves the sub-delimiters RFC 3986 allows in userinfo.
+            quote(password, safe="$&+,;="),
+            quote_plus(password),
+            json_text,
+            json_text.replace("/", "\\/"),
+            basic,
+        }
+        return tuple(sorted(forms, key=len, reverse=True))
+
+    def mask(self, text: str) -> str:
+        """``text`` with the password's forms and the userinfo of every URL in it masked."""
+        for form in self.secrets:
+            text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+        return _USERINFO.sub(rf"\1{REDACTED}@", text)
 
 
 def resolve_credentials(step: Step, credentials: GitCredentials | None) -> ResolvedCredentials:
@@ -125,6 +182,12 @@ def resolve_credentials(step: Step, credentials: GitCredentials | None) -> Resol
         password = step.ctx.secrets.get(reference.secret, reference.key)
     except SecretNotFoundError as error:
         raise ComponentError(f"credentials.password: cannot resolve the secret: {error}") from None
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ComponentError(
+            f"credentials.password: the value of secret {reference.secret!r} key {reference.key!r} is "
+            f"under {MIN_PASSWORD_LENGTH} characters; a password that short cannot be masked in "
+            "messages, so it is refused (use a token)"
+        )
     return ResolvedCredentials(credentials.username, password)
 
 
@@ -142,7 +205,7 @@ def git_failure(what: str, credentials: ResolvedCredentials | None = None) -> It
         yield
     except DaytonaError as error:
         reason = error.message if isinstance(error, DaytonaApiError) else str(error)
-        masked = redact(f"{what} failed: {reason}", credentials.secrets if credentials else ())
+        masked = (credentials or ResolvedCredentials()).mask(f"{what} failed: {reason}")
         raise ComponentError(masked) from None
 
 

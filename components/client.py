@@ -18,9 +18,11 @@ the waits between them together stay within the call's deadline.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -76,6 +78,9 @@ _MAX_FOLLOWERS = 64
 _MAX_LIST_PAGE = 200
 #: How much of an error answer to a download is read (its message is at the start).
 _MAX_ERROR_BODY_BYTES = 64 * 1024
+#: A directory listing is read no further than this; one entry (a FileInfo) is at most this long.
+_MAX_LISTING_BYTES = 64 * 1024 * 1024
+_MAX_FILE_INFO_BYTES = 64 * 1024
 #: Toolbox output-stream markers: the bytes after one belong to stdout (or stderr) until the next.
 _STREAM_MARKERS = (b"\x01\x01\x01", b"\x02\x02\x02")
 #: Daytona's largest page of ``GET /snapshots``.
@@ -695,25 +700,38 @@ class DaytonaClient:
         url = await self._toolbox(sandbox_id, "/files/info")
         return _parsed(FileInfo, await self._json("GET", url, idempotent=True, params={"path": path}))
 
-    async def list_files(self, sandbox_id: str, path: str) -> list[FileInfo]:
-        """The entries of the directory ``path`` (one level)."""
+    async def list_files(self, sandbox_id: str, path: str, *, most: int | None = None) -> list[FileInfo]:
+        """The entries of the directory ``path`` (one level): at most ``most`` of them, read as a
+        stream, the rest of the answer never read; an answer over 64 MiB fails (a sandbox can make
+        a directory of millions of files)."""
         url = await self._toolbox(sandbox_id, "/files")
-        document = await self._json("GET", url, idempotent=True, params={"path": path})
-        if not isinstance(document, list):
-            raise DaytonaProtocolError("Daytona's answer to GET /files is not a list of FileInfo")
-        return [_parsed(FileInfo, item) for item in document]
+        return await self._streamed_get(url, "/files", {"path": path}, lambda answer: _listing(answer, most))
 
     async def download_file(self, sandbox_id: str, path: str, *, max_bytes: int) -> bytes:
         """The file's bytes, read as a stream and never more than ``max_bytes + 1`` of them: an answer
         longer than ``max_bytes`` says the file is larger, and the rest of it is never read."""
         url = await self._toolbox(sandbox_id, "/files/download")
-        what = "GET /files/download"
+        params = {"path": path}
+        return await self._streamed_get(
+            url, "/files/download", params, lambda answer: _head(answer, max_bytes + 1)
+        )
 
-        async def attempt(remaining: float) -> bytes:
+    async def _streamed_get(
+        self,
+        url: str,
+        path: str,
+        params: dict[str, str],
+        read: Callable[[httpx.Response], Awaitable[_T]],
+    ) -> _T:
+        """GET ``url`` and ``read`` its streamed answer (bounded by ``read``), repeated as any idempotent
+        call; ``path`` names it in errors."""
+        what = f"GET {path}"
+
+        async def attempt(remaining: float) -> _T:
             seconds = min(self.timeout, remaining)
             try:
                 async with asyncio.timeout(seconds):
-                    return await self._read_bounded(url, {"path": path}, max_bytes + 1)
+                    return await self._read_streamed(url, path, params, read)
             except TimeoutError:
                 raise _Retryable(
                     DaytonaTimeoutError(f"Daytona did not answer {what} within {seconds:g} s")
@@ -725,17 +743,23 @@ class DaytonaClient:
 
         return await self._attempts(what, attempt)
 
-    async def _read_bounded(self, url: str, params: dict[str, str], most: int) -> bytes:
-        async with self._http.stream("GET", url, params=params) as response:
+    async def _read_streamed(
+        self, url: str, path: str, params: dict[str, str], read: Callable[[httpx.Response], Awaitable[_T]]
+    ) -> _T:
+        # Uncompressed, so that the bound holds on what is held: httpx inflates a whole chunk at once.
+        headers = {"Accept-Encoding": "identity"}
+        async with self._http.stream("GET", url, params=params, headers=headers) as response:
             if not response.is_success:
-                # An error's body says why; only its head is read (it is no file to bound by maxBytes).
+                # An error's body says why; only its head is read.
                 head = await _head(response, _MAX_ERROR_BODY_BYTES)
-                answered = httpx.Response(response.status_code, headers=response.headers, content=head)
-                failure = _api_error(answered, "GET", "/files/download")
+                # ``head`` is decoded already: the rebuilt answer must not say it is compressed.
+                kept = [(k, v) for k, v in response.headers.items() if k.lower() != "content-encoding"]
+                answered = httpx.Response(response.status_code, headers=kept, content=head)
+                failure = _api_error(answered, "GET", path)
                 if response.status_code in RETRYABLE_STATUSES:
                     raise _Retryable(failure, parse_retry_after(response.headers.get("Retry-After")))
                 raise failure
-            return await _head(response, most)
+            return await read(response)
 
     async def stop_sandbox(self, sandbox_id: str, *, force: bool = False) -> SandboxInfo:
         """Stop a started sandbox (its files are kept); ``force`` kills its processes (SIGKILL)."""
@@ -861,16 +885,91 @@ class _Demux:
         return rest
 
 
-async def _head(response: httpx.Response, most: int) -> bytes:
-    """At most ``most`` bytes of a streamed body; closing the stream then drops the rest unread."""
-    chunks: list[bytes] = []
+#: The content encodings a server may still answer with, and the zlib window bits that inflate them.
+_INFLATABLE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
+
+
+async def _decoded(response: httpx.Response, most: int) -> AsyncIterator[bytes]:
+    """The pieces of a streamed body, decoded, up to ``most`` bytes in all. The body is read raw: a
+    compressed one (a server that ignored ``Accept-Encoding: identity``) is inflated here, never to
+    more than ``most`` bytes (a few KiB of gzip can stand for gigabytes)."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    inflater = None
+    if encoding not in ("", "identity"):
+        if encoding not in _INFLATABLE:
+            raise DaytonaProtocolError(f"Daytona answered in an unsupported content encoding {encoding!r}")
+        inflater = zlib.decompressobj(_INFLATABLE[encoding])
     received = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
+    async for raw in response.aiter_raw():
+        try:
+            chunk = raw if inflater is None else inflater.decompress(raw, most - received)
+        except zlib.error as error:
+            raise DaytonaProtocolError(f"Daytona's {encoding} answer cannot be decoded: {error}") from None
+        chunk = chunk[: most - received]
         received += len(chunk)
+        yield chunk
         if received >= most:
-            break
-    return b"".join(chunks)[:most]
+            return
+
+
+async def _head(response: httpx.Response, most: int) -> bytes:
+    """At most ``most`` bytes of a streamed body, decoded; closing the stream then drops the rest unread."""
+    return b"".join([chunk async for chunk in _decoded(response, most)])
+
+
+async def _listing(response: httpx.Response, most: int | None) -> list[FileInfo]:
+    """The first ``most`` (all when None) FileInfo of a streamed JSON array, each parsed once whole:
+    what is held is those entries and at most one entry's worth of text."""
+    bad = DaytonaProtocolError("Daytona's answer to GET /files is not a list of FileInfo")
+    decoder = json.JSONDecoder()
+    text_of = codecs.getincrementaldecoder("utf-8")()
+    found: list[FileInfo] = []
+    text, at, state, received = "", 0, "open", 0
+    async for chunk in _decoded(response, _MAX_LISTING_BYTES + 1):
+        received += len(chunk)
+        try:
+            text = text[at:] + text_of.decode(chunk)
+        except UnicodeDecodeError:
+            raise bad from None
+        at = 0
+        while (at := _skip_space(text, at)) < len(text):
+            if state == "open":
+                if text[at] != "[":
+                    raise bad
+                at, state = at + 1, "first"
+            elif state == "next":
+                if text[at] not in ",]":
+                    raise bad
+                if text[at] == "]":
+                    return found
+                at, state = at + 1, "entry"
+            elif state == "first" and text[at] == "]":
+                return found
+            else:
+                try:
+                    item, at = decoder.raw_decode(text, at)
+                except json.JSONDecodeError:
+                    if len(text) - at > _MAX_FILE_INFO_BYTES:
+                        raise bad from None
+                    break  # The entry goes on in the next piece.
+                if not isinstance(item, dict):
+                    raise bad
+                found.append(_parsed(FileInfo, item))
+                state = "next"
+                if most is not None and len(found) >= most:
+                    return found
+    if received <= _MAX_LISTING_BYTES:
+        raise bad  # It ended before its list did.
+    raise DaytonaProtocolError(
+        f"Daytona's listing is over {_MAX_LISTING_BYTES} bytes ({len(found)} entries read before that): "
+        "list a smaller directory or ask for fewer entries"
+    )
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
 
 
 def _volumes(document: Any) -> list[VolumeInfo]:

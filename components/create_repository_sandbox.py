@@ -16,7 +16,13 @@ from daytonaflow.components._component import DaytonaComponent
 from daytonaflow.components._config import ConfigPart, SandboxCreationConfig, Spec
 from daytonaflow.components._errors import DaytonaApiError, DaytonaError, DaytonaNotFoundError
 from daytonaflow.components._fields import Option, When
-from daytonaflow.components._git import TOKEN_USERNAME, Repository, repository_name, repository_name_issues
+from daytonaflow.components._git import (
+    TOKEN_USERNAME,
+    Repository,
+    ResolvedCredentials,
+    repository_name,
+    repository_name_issues,
+)
 from daytonaflow.components._output import redact, tail
 from daytonaflow.components._payloads import BootstrapOutcome, RepositorySandboxPayload, SecretInjection
 from daytonaflow.components._sandbox_env import (
@@ -51,7 +57,9 @@ Creates a Daytona sandbox, clones a repository into it and runs a bootstrap scri
 ## Configuration
 
 - **Repository**: a URL (`https://github.com/org/repo.git`) or SCP-style address
-  (`git@github.com:org/repo.git`); it is cloned into `/home/daytona/<name>`
+  (`git@github.com:org/repo.git`); it is cloned into `/home/daytona/<name>`. A URL carrying a
+  user or password (`https://user:token@host/...`) is refused: give the token as a secret named
+  `GITHUB_TOKEN`
 - **Branch**: optional branch or tag to clone
 - **Bootstrap**: optional; `from: inline` runs the given **Script**, `from: file` runs the
   script at **Path** inside the repository; either runs with the repository as working directory
@@ -188,7 +196,11 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
 
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
-        return repository_name_issues(config.get("repository"), allow_expressions=allow_expressions)
+        return repository_name_issues(
+            config.get("repository"),
+            allow_expressions=allow_expressions,
+            credentials_instead=f"give a token as a secret named {GITHUB_TOKEN} in secrets instead",
+        )
 
     async def run(self, step: Step, config: CreateRepositorySandboxConfig) -> Outcome:
         sandbox_id = await step.create_sandbox(config, config.timeout, keep_on_failure=config.keep_on_failure)
@@ -250,6 +262,8 @@ class CreateRepositorySandbox(DaytonaComponent[CreateRepositorySandboxConfig]):
             )
         except DaytonaError as error:
             detail = error.message if isinstance(error, DaytonaApiError) else str(error)
+            # The token in the encodings a remote or git may echo it in, and any URL's userinfo.
+            detail = ResolvedCredentials(TOKEN_USERNAME, _clone_credential(secrets)).mask(detail)
             _fail(config, sandbox_id, f"clone of {config.repository} failed", detail, secrets)
         step.save(cloned=True)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from typing import Annotated, ClassVar, Literal
 
 from daytonaflow.component import DEFAULT_CHANNEL
@@ -17,6 +19,11 @@ from daytonaflow.errors import ComponentError
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 MAX_MAX_BYTES = 16 * 1024 * 1024
+#: The content as JSON (how the run database stores it) may take at most this many times maxBytes:
+#: base64 takes 4/3, text 1 to 3 (non-ASCII is stored as \uXXXX), control characters 6 each.
+SERIALIZED_FACTOR = 2
+#: Characters that make valid UTF-8 a binary file for ``auto`` (all but tab, newline and CR).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 DOCS = """
 Reads a file of an existing Daytona sandbox into the payload.
@@ -32,8 +39,9 @@ Reads a file of an existing Daytona sandbox into the payload.
 - **Sandbox**: the ID or name of the sandbox to read from
 - **Path**: the file's path; a relative path is under the sandbox user's home (`/home/daytona`)
 - **Max Bytes**: the largest file read (default 1 MiB, at most 16 MiB)
-- **Encoding**: how the payload holds the content: `auto` (text when the file is valid UTF-8,
-  base64 otherwise; the default), `text` (the file must be valid UTF-8) or `base64`
+- **Encoding**: how the payload holds the content: `auto` (text when the file is valid UTF-8
+  with no control characters but tab, newline and carriage return, and fits the payload bound
+  below as text; base64 otherwise; the default), `text` (the file must be valid UTF-8) or `base64`
 
 ## Output
 
@@ -51,6 +59,9 @@ Emits `daytona.file.downloaded` on the default channel:
 - A file larger than Max Bytes fails the node with its path, its size and the limit; nothing of
   it is put in a payload. The size is asked first, and the read stops at the limit even when the
   file grew in between, so a large file is never read into memory.
+- The content as stored (JSON) is bounded too, to twice Max Bytes: text of many control or
+  non-ASCII characters takes up to six bytes per byte there. `auto` then gives base64; `text`
+  fails the node naming the path and the limit.
 - A directory is not a file: use listFiles.
 """
 
@@ -74,7 +85,8 @@ class DownloadFileConfig(ComponentConfig):
         Literal["auto", "text", "base64"],
         Spec(
             "Encoding",
-            "How the payload holds the content: auto (text when valid UTF-8, else base64), text or base64.",
+            "How the payload holds the content: auto (text when valid UTF-8 without control characters, "
+            "else base64), text or base64.",
             options=(Option("auto", "Auto"), Option("text", "Text"), Option("base64", "Base64")),
         ),
     ] = "auto"
@@ -106,7 +118,7 @@ class DownloadFile(DaytonaComponent[DownloadFileConfig]):
             raise ComponentError(
                 _too_large(node, path, f"more than {config.max_bytes} bytes", config.max_bytes)
             )
-        encoding, content = _encoded(data, config.encoding, node, path)
+        encoding, content = _encoded(data, config.encoding, node, path, SERIALIZED_FACTOR * config.max_bytes)
         payload = FileDownloadedPayload(
             sandbox_id=config.sandbox,
             path=path,
@@ -122,14 +134,33 @@ def _too_large(node: str, path: str, size: str, limit: int) -> str:
     return f'node "{node}": {path} is {size}, over the maxBytes limit of {limit} bytes (nothing is emitted)'
 
 
-def _encoded(data: bytes, wanted: str, node: str, path: str) -> tuple[str, str]:
+def _encoded(data: bytes, wanted: str, node: str, path: str, limit: int) -> tuple[str, str]:
+    """The payload's encoding and content. Text's JSON form must fit in ``limit`` bytes; base64
+    needs no check (4/3 of the bytes, and JSON adds nothing to it but its quotes)."""
     if wanted != "base64":
         try:
-            return "text", data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             if wanted == "text":
                 raise ComponentError(
                     f'node "{node}": {path} is not valid UTF-8 text ({error.reason} at byte {error.start});'
                     ' use encoding "base64" or "auto"'
                 ) from None
+        else:
+            if wanted == "text" or not _CONTROL.search(text):
+                stored = _json_size(text)
+                if stored <= limit:
+                    return "text", text
+                if wanted == "text":
+                    raise ComponentError(
+                        f'node "{node}": {path} as text takes {stored} bytes of JSON, over the limit of '
+                        f'{limit} bytes (twice maxBytes); use encoding "base64" or "auto"'
+                    )
     return "base64", base64.b64encode(data).decode("ascii")
+
+
+def _json_size(text: str) -> int:
+    """The length of ``json.dumps(text)``, measured a slice at a time (a whole 16 MiB at once
+    could build 96 MiB just to be measured)."""
+    step = 64 * 1024
+    return 2 + sum(len(json.dumps(text[start : start + step])) - 2 for start in range(0, len(text), step))

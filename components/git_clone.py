@@ -37,7 +37,8 @@ Clones a git repository into an existing Daytona sandbox.
 ## Configuration
 
 - **Sandbox**: the sandbox ID or name (from createSandbox)
-- **Repository**: a URL (`https://github.com/org/repo.git`) or an SCP-style address
+- **Repository**: a URL (`https://github.com/org/repo.git`) or an SCP-style address; a URL
+  carrying a user or password (`https://user:token@host/...`) is refused: use **Credentials**
 - **Path**: where to clone, absolute or relative to the sandbox user's home (default
   `/home/daytona/<repository name>`)
 - **Branch**: optional branch or tag to clone
@@ -103,10 +104,12 @@ class GitClone(DaytonaComponent[GitCloneConfig]):
 
     @classmethod
     def extra_rules(cls, config: Mapping[str, Any], *, allow_expressions: bool) -> list[ConfigIssue]:
-        if config.get("path"):
-            return []
         return repository_name_issues(
-            config.get("repository"), allow_expressions=allow_expressions, hint=", or set path"
+            config.get("repository"),
+            allow_expressions=allow_expressions,
+            credentials_instead="give them in credentials (from a secret) instead",
+            name_needed=not config.get("path"),
+            hint=", or set path",
         )
 
     async def run(self, step: Step, config: GitCloneConfig) -> Outcome:

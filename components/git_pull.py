@@ -39,7 +39,13 @@ branch pulled into).
 ## Notes
 
 - A merge conflict fails the node with git's message; the repository is left as git left it.
-- The credentials are sent to Daytona's git API only, never shown in payloads, logs or errors.
+- **Credentials go to git inside the sandbox.** Daytona's git API hands them to git in the
+  sandbox, so the repository's remote, hooks and git config there decide where they go. Pull with credentials
+  only from a sandbox where no untrusted code ran: code that ran there (a test suite, a bootstrap,
+  an agent) can change the remote, or write a hook or a credential config that sees or redirects
+  them. To publish the result of untrusted code, clone the repository again into a fresh sandbox
+  and pull from there (as examples/webhook-report.yaml does).
+- The credentials are never shown in payloads, logs or errors (a failure's message has them masked).
 - Pulling again finds the branch up to date, so an engine restart may repeat it.
 """
 

@@ -38,9 +38,15 @@ branch pushed, to the branch of the same name on the remote the repository was c
 ## Notes
 
 - To push to a new branch, create it first with gitCheckout (**Create**), then commit.
-- The credentials are sent to Daytona's git API only: never written into the repository, a
-  payload, a log or an error (a failure's message has them masked). A rejected push (wrong
-  credentials, a non-fast-forward) fails the node with git's reason.
+- **Credentials go to git inside the sandbox.** Daytona's git API hands them to git in the
+  sandbox, so the repository's remote, hooks and git config there decide where they go. Push
+  only from a sandbox where no untrusted code ran: code that ran there (a test suite, a bootstrap,
+  an agent) can change the remote, or write a hook or a credential config that sees or redirects
+  them. To publish the result of untrusted code, clone the repository again into a fresh sandbox
+  and push from there (as examples/webhook-report.yaml does).
+- The credentials are never written into the repository, a payload, a log or an error (a
+  failure's message has them masked). A rejected push (wrong credentials, a non-fast-forward)
+  fails the node with git's reason.
 - Pushing again what the remote already has changes nothing, so an engine restart may repeat it.
 """
 

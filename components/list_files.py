@@ -46,6 +46,9 @@ Emits `daytona.files.listed` on the default channel:
 ## Notes
 
 - One level is listed; list a subdirectory with another listFiles node.
+- The listing is read as it arrives and no further than Max Entries (code in a sandbox can make
+  a directory of millions of files); a listing whose first entries take over 64 MiB fails the
+  node saying so.
 """
 
 
@@ -82,7 +85,8 @@ class ListFiles(DaytonaComponent[ListFilesConfig]):
 
     async def run(self, step: Step, config: ListFilesConfig) -> Outcome:
         path = in_sandbox(config.path)
-        found = await step.client.list_files(config.sandbox, path)
+        # One past the limit says whether there are more; the rest of the listing is never read.
+        found = await step.client.list_files(config.sandbox, path, most=config.max_entries + 1)
         payload = FilesListedPayload(
             sandbox_id=config.sandbox,
             path=path,

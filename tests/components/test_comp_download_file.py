@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import json
+import tracemalloc
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -48,6 +52,53 @@ async def test_auto_gives_base64_for_bytes_that_are_not_utf8(daytona, files, mak
     assert ctx.data["encoding"] == "base64"
     assert base64.b64decode(ctx.data["content"]) == BINARY
     assert ctx.data["sha256"] == hashlib.sha256(BINARY).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\0" * MIB, b"log \x1b[31mred\x1b[0m\n", b"a\x7fb", "c\u0085d".encode()],
+    ids=["nul-bytes", "escape", "delete", "c1-control"],
+)
+async def test_auto_gives_base64_for_utf8_with_control_characters(daytona, files, make_ctx, clock, content):
+    daytona.files["/tmp/f"] = content
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"})
+    await drive(DownloadFile(), ctx, clock)
+    assert ctx.data["encoding"] == "base64"
+    assert base64.b64decode(ctx.data["content"]) == content
+    # Stored no larger than base64 of it (1 MiB of NUL as text would be 6 MiB of \u0000).
+    assert len(json.dumps(ctx.data)) < len(content) * 4 // 3 + 1024
+
+
+async def test_auto_keeps_tabs_newlines_and_carriage_returns_as_text(daytona, files, make_ctx, clock):
+    daytona.files["/tmp/f.txt"] = b"a\tb\r\nc\n"
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f.txt"})
+    await drive(DownloadFile(), ctx, clock)
+    assert (ctx.data["encoding"], ctx.data["content"]) == ("text", "a\tb\r\nc\n")
+
+
+async def test_text_taking_over_twice_max_bytes_as_json_fails_naming_the_path_and_the_limit(
+    daytona, files, make_ctx, clock
+):
+    daytona.files["/tmp/nul"] = b"\0" * 1000
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/nul", "encoding": "text", "maxBytes": 1024})
+    with pytest.raises(ComponentError) as raised:
+        await drive(DownloadFile(), ctx, clock)
+    assert str(raised.value) == (
+        'node "node-1": /tmp/nul as text takes 6002 bytes of JSON, over the limit of 2048 bytes '
+        '(twice maxBytes); use encoding "base64" or "auto"'
+    )
+    assert not ctx.emitted
+
+
+async def test_auto_gives_base64_for_text_taking_over_twice_max_bytes_as_json(
+    daytona, files, make_ctx, clock
+):
+    content = ("\U0001f600" * 256).encode()  # 1024 bytes; 3074 as JSON (\ud83d\ude00 each)
+    daytona.files["/tmp/emoji.txt"] = content
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/emoji.txt", "maxBytes": 1024})
+    await drive(DownloadFile(), ctx, clock)
+    assert ctx.data["encoding"] == "base64"
+    assert base64.b64decode(ctx.data["content"]) == content
 
 
 async def test_base64_is_given_when_asked_even_for_text(daytona, files, make_ctx, clock):
@@ -145,6 +196,54 @@ async def test_only_the_head_of_an_error_answer_is_read(daytona, files, make_ctx
     with pytest.raises(ComponentError, match="GET /files/download failed with 400: xxxx"):
         await drive(DownloadFile(), make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"}), clock)
     assert body.sent <= 64 * 1024 + CHUNK_BYTES
+
+
+async def test_a_download_asks_for_the_file_uncompressed(daytona, files, make_ctx, clock):
+    daytona.files["/tmp/f"] = b"data"
+    await drive(DownloadFile(), make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f"}), clock)
+    [download] = daytona.router.routes["download"].calls
+    assert download.request.headers["Accept-Encoding"] == "identity"
+
+
+def _gzip_answer(content: bytes, status: int = 200) -> httpx.Response:
+    """``content`` gzipped, streamed in pieces as a server sends it (respx reads a whole body first)."""
+    compressed = gzip.compress(content)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(compressed), CHUNK_BYTES):
+            yield compressed[start : start + CHUNK_BYTES]
+
+    return httpx.Response(status, content=pieces(), headers={"Content-Encoding": "gzip"})
+
+
+async def test_a_gzip_answer_from_a_server_that_compresses_anyway_is_decoded(daytona, files, make_ctx, clock):
+    content = b"line of a log\n" * 100
+    daytona.files["/tmp/f.log"] = content
+    daytona.router.routes["download"].mock(side_effect=lambda request, **params: _gzip_answer(content))
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/f.log"})
+    await drive(DownloadFile(), ctx, clock)
+    assert ctx.data["content"] == content.decode()
+
+
+@pytest.mark.parametrize("status", [200, 400])
+async def test_a_compressed_answer_is_inflated_no_further_than_the_bound(
+    daytona, files, make_ctx, clock, status
+):
+    # /files/info says 10 bytes; the answer is 64 KiB of gzip standing for 64 MiB.
+    daytona.files["/tmp/bomb"] = b"0123456789"
+    answer = _gzip_answer(b"x" * 64 * MIB, status)
+    daytona.router.routes["download"].mock(side_effect=lambda request, **params: answer)
+    ctx = make_ctx({"sandbox": SANDBOX_ID, "path": "/tmp/bomb", "maxBytes": 1024})
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ComponentError, match="more than 1024 bytes" if status == 200 else "failed with 400"
+        ):
+            await drive(DownloadFile(), ctx, clock)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MIB
 
 
 def test_the_example_output_is_a_valid_event():

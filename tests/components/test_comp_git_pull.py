@@ -37,3 +37,9 @@ async def test_a_merge_conflict_fails_with_gits_message(git, make_ctx, clock):
     git.errors["git_pull"] = (409, "git pull: merge conflict, resolve it in the sandbox: CONFLICT (content)")
     with pytest.raises(ComponentError, match=f"git pull of main in {REPO} failed: git pull: merge conflict"):
         await drive(GitPull(), make_ctx({"sandbox": SANDBOX_ID, "path": REPO}), clock)
+
+
+def test_the_docs_warn_the_credentials_reach_git_in_the_sandbox_so_pull_only_where_no_untrusted_code_ran():
+    docs = " ".join(GitPull.docs.split())
+    assert "Credentials go to git inside the sandbox." in docs
+    assert "Pull with credentials only from a sandbox where no untrusted code ran" in docs

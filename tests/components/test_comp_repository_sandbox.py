@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -152,6 +153,25 @@ async def test_a_failed_clone_fails_the_node_with_daytonas_message_and_deletes_t
     assert daytona.deleted == [SANDBOX_ID]
     assert (SANDBOX_RESOURCE, SANDBOX_ID) not in ctx.resources.held
     assert daytona.all_commands_ever() == []  # no bootstrap after a failed clone
+
+
+async def test_a_failed_clone_masks_the_token_in_its_encoded_forms_and_any_url_userinfo(
+    daytona, make_ctx, clock
+):
+    token_secret = {"name": "GITHUB_TOKEN", "type": "env", "value": {"secret": "github", "key": "token"}}
+    basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    daytona.clone_error = (
+        f"git clone failed: sent Authorization: Basic {basic}; "
+        "fatal: could not read from 'https://someone:other-t0ken@github.com/org/app.git'"
+    )
+    config = seed_config(secrets=[API_KEY_SECRET, token_secret])
+    ctx = make_ctx(config, secrets=seed_secrets(github={"token": TOKEN}))
+    with pytest.raises(ComponentError) as failure:
+        await drive(CreateRepositorySandbox(), ctx, clock)
+    message = str(failure.value)
+    assert "sent Authorization: Basic [REDACTED];" in message
+    assert "could not read from 'https://[REDACTED]@github.com/org/app.git'" in message
+    assert basic.rstrip("=") not in message and "other-t0ken" not in message
 
 
 async def test_a_failed_bootstrap_fails_the_node_and_deletes_the_sandbox(daytona, make_ctx, clock):

@@ -248,6 +248,25 @@ def test_a_repository_must_name_a_directory():
     ]
 
 
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "https://bob:ghp_SECRETTOKEN@github.com/o/app.git",
+        "https://ghp_SECRETTOKEN@github.com/o/app.git",
+        "ssh://git:ghp_SECRETTOKEN@host/o/app.git",
+    ],
+)
+def test_a_repository_url_carrying_credentials_is_refused_pointing_to_the_github_token_secret(repository):
+    assert issues(CreateRepositorySandbox, {"repository": repository}) == [
+        "repository must not carry a user or password (scheme://user:password@host): "
+        "give a token as a secret named GITHUB_TOKEN in secrets instead"
+    ]
+
+
+def test_an_ssh_repository_url_with_a_user_and_no_password_is_accepted():
+    assert issues(CreateRepositorySandbox, {"repository": "ssh://git@host:2222/org/app.git"}) == []
+
+
 def test_a_component_rule_is_reported_with_the_field_rules_and_never_twice_for_one_field():
     config = {"repository": "https://github.com/..", "timeout": 0, "bootstrap": {"from": "file"}}
     assert issues(CreateRepositorySandbox, config) == [

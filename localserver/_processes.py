@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from daytonaflow.localserver.disk import pids_by_pid_namespace
@@ -177,18 +178,36 @@ def _kill_if_in(pid: int, namespace: str) -> None:
 
 
 def _processes_in(namespace: str, processes: Mapping[str, list[int]] | None = None) -> list[int]:
-    """Host pids of the live processes of a pid namespace: not zombies, and not already exiting
-    (a killed process with many mappings takes a while to tear them down)."""
-    pids = []
-    for pid in (processes if processes is not None else pids_by_pid_namespace()).get(namespace, []):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
-            state, flags = fields[0], int(fields[6])
-        except (OSError, IndexError, ValueError):
-            continue
-        if state not in (b"Z", b"X") and not flags & _PF_EXITING:
-            pids.append(pid)
-    return pids
+    """Host pids of the live processes of a pid namespace (see :func:`_is_live`)."""
+    listed = processes if processes is not None else pids_by_pid_namespace()
+    return [pid for pid in listed.get(namespace, []) if _is_live(pid)]
+
+
+def _is_live(pid: int) -> bool:
+    """A thread of the process can still run: not a zombie, and not already exiting (a killed
+    process with many mappings takes a while to tear them down). The leader alone does not say:
+    a leader that called SYS_exit shows as a zombie while its other threads run on."""
+    if _task_live(f"/proc/{pid}/stat"):
+        return True
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any(_task_live(f"/proc/{pid}/task/{tid}/stat") for tid in threads if tid != str(pid))
+
+
+def _task_live(stat_path: str) -> bool:
+    state, flags = _task_state(stat_path)
+    return state not in (b"Z", b"X", b"") and not flags & _PF_EXITING
+
+
+def _task_state(stat_path: str) -> tuple[bytes, int]:
+    """The state letter and flags of a task (``b""`` when it is gone)."""
+    try:
+        fields = Path(stat_path).read_bytes().rsplit(b")", 1)[1].split()
+        return fields[0], int(fields[6])
+    except (OSError, IndexError, ValueError):
+        return b"", 0
 
 
 _PF_EXITING = 0x4
@@ -243,52 +262,78 @@ def frozen_sandbox(agent_pid: int, *, parent_pid: int | None = None) -> Iterator
     the block runs, then continued: what a snapshot of the home copies is then of one instant.
 
     A process forked while the first ones are being stopped shows up in the next pass; once a pass
-    finds nothing new and every one is in the stopped state, nothing in the namespace can run or
-    fork. Each is signalled through a pidfd kept open until it is continued, so a pid reused
-    meanwhile is never hit. ``SandboxKillError`` when the namespace does not hold still in time.
+    finds nothing new and every thread of every one is stopped (a zombie leader's threads too),
+    nothing in the namespace can run or fork. Each is signalled through a pidfd kept open until it
+    is continued, so a pid reused meanwhile is never hit; one its user had stopped is left stopped.
+    ``SandboxKillError`` when the namespace does not hold still in time: the snapshot is refused.
     """
     pidfd, namespace_fd, namespace = _open_sandbox_namespace(agent_pid, parent_pid)
     os.close(namespace_fd)
     _close(pidfd)
-    stopped: dict[int, int | None] = {}
+    frozen: dict[int, _Frozen] = {}
     try:
         deadline = time.monotonic() + _FREEZE_SECONDS
         while True:
-            fresh = [pid for pid in [agent_pid, *_processes_in(namespace)] if pid not in stopped]
+            # Once each: a second look at a process just stopped would take it for the user's.
+            listed = dict.fromkeys([agent_pid, *_processes_in(namespace)])
+            fresh = [pid for pid in listed if pid not in frozen]
             for pid in fresh:
-                _stop_if_in(pid, namespace, stopped)
-            if not fresh and all(_is_stopped(pid) for pid in stopped):
+                frozen[pid] = _stop_if_in(pid, namespace)
+            moving = [entry for pid, entry in frozen.items() if not _is_stopped(pid)]
+            if not fresh and not moving:
                 break
+            for entry in moving:
+                entry.stop()  # continued by another of the sandbox's processes before it stopped
             if time.monotonic() >= deadline:
                 raise SandboxKillError("the sandbox's processes did not all stop in time")
             time.sleep(0.002)
         yield
     finally:
-        for fd in stopped.values():
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    signal.pidfd_send_signal(fd, signal.SIGCONT)
-                os.close(fd)
+        for entry in frozen.values():
+            entry.release()
 
 
-def _stop_if_in(pid: int, namespace: str, stopped: dict[int, int | None]) -> None:
+@dataclass
+class _Frozen:
+    """One process of a frozen sandbox: its pidfd (``None``: gone) and whether we stopped it."""
+
+    pidfd: int | None
+    ours: bool = False
+
+    def stop(self) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGSTOP)
+                self.ours = True
+
+    def release(self) -> None:
+        if self.pidfd is None:
+            return
+        if self.ours:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGCONT)
+        os.close(self.pidfd)
+
+
+def _stop_if_in(pid: int, namespace: str) -> _Frozen:
     try:
-        pidfd = os.pidfd_open(pid)
+        entry = _Frozen(os.pidfd_open(pid))
     except OSError:
-        stopped[pid] = None  # gone: nothing to stop
-        return
+        return _Frozen(None)  # gone: nothing to stop
     try:
-        if os.readlink(f"/proc/{pid}/ns/pid") == namespace:
-            signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
+        if os.readlink(f"/proc/{pid}/ns/pid") == namespace and not _is_stopped(pid):
+            entry.stop()
     except OSError:
         pass
-    stopped[pid] = pidfd
+    return entry
 
 
 def _is_stopped(pid: int) -> bool:
-    """Stopped, or gone (which runs nothing either)."""
+    """Every thread stopped, or gone (which runs nothing either)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return True
-    return state in (b"T", b"t", b"Z", b"X")
+    return all(
+        _task_state(f"/proc/{pid}/task/{tid}/stat")[0] in (b"T", b"t", b"Z", b"X", b"") for tid in threads
+    )

@@ -67,7 +67,6 @@ from daytonaflow.localserver.snapshots import (
     SnapshotStore,
     build_steps,
     copy_tree,
-    give_tree,
 )
 from daytonaflow.localserver.volumes import (
     DEFAULT_VOLUME_BYTES,
@@ -825,8 +824,14 @@ class SandboxManager:
             home = self.existing_volumes.attach(directory, limits.disk_bytes)
         else:
             home = directory / "home"
-        copy_tree(self.snapshot_store.home(snapshot), home)
-        give_tree(home, self.uids.of(record.id))
+        # Straight to the sandbox's uid, setuid bits dropped and the home's own mode kept as made:
+        # at no moment is there a root-owned program or an open home for a host user to reach.
+        copy_tree(
+            self.snapshot_store.home(snapshot),
+            home,
+            owner=self.uids.of(record.id),
+            max_bytes=limits.disk_bytes,
+        )
         snapshot.last_used_at = _now()
         with contextlib.suppress(OSError):
             self.snapshot_store.persist(snapshot)

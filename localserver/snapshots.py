@@ -13,12 +13,14 @@ refused), and a server keeps at most :data:`DEFAULT_MAX_SNAPSHOTS` of them.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
 import json
 import os
 import re
 import shlex
-import subprocess
+import stat
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +34,6 @@ from daytonaflow.localserver.errors import ApiError
 DEFAULT_MAX_SNAPSHOTS = 32
 _RECORD = "snapshot.json"
 _HOME = "home"
-_COPY_TIMEOUT_SECONDS = 600.0
 _GIB = float(1 << 30)
 
 #: The lines ``Image.debian_slim()`` starts every Dockerfile with, after its FROM: the base image's
@@ -166,43 +167,257 @@ def _refused(reason: str) -> ApiError:
     return ApiError(400, message, code="BUILD_UNSUPPORTED")
 
 
-def copy_tree(source: Path, target: Path) -> None:
-    """``source``'s contents into the empty directory ``target``, never following a symlink nor
-    leaving the source's filesystem (mount points inside a home, volumes among them, stay empty),
-    hard links and sparse files kept, ownership not (the caller hands the copy over). GNU cp
-    walks trees of any depth without building their paths. Blocking."""
-    argv = [
-        "cp",
-        "--no-dereference",
-        "--recursive",
-        "--preserve=mode,timestamps,links",
-        "--sparse=always",
-        "--one-file-system",
-        "--",
-        f"{source}/.",
-        str(target),
-    ]
+class CopyLimitError(ApiError):
+    """The tree grew past the bytes its copy may take (a sandbox writing into it meanwhile)."""
+
+
+# Every name is opened relative to its directory's fd and never followed: a directory the tree's
+# owner swaps for a symlink mid-copy is refused (O_NOFOLLOW), not read through as root. The walk
+# holds two fds (source and target) whatever the depth, climbing back through ``..`` checked to
+# be the directory it came down from, so no path is ever built (no PATH_MAX).
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIRECTORY_BYTES = 4096
+_CHUNK_BYTES = 1 << 20
+_MAX_LINKED = 1024
+"""Hard-linked files whose first copy is kept open to link the others to; past it they are copied."""
+_SAFE_MODE_BITS = 0o1777
+"""setuid and setgid are never carried over: a copy must not make a program that runs as another."""
+
+
+class _Moved(Exception):
+    """A directory the walk was inside was moved meanwhile."""
+
+
+@dataclass
+class _CopyLevel:
+    name: str
+    source: os.stat_result
+    target: os.stat_result
+    pending: list[str]
+
+
+@dataclass
+class _Copy:
+    device: int
+    owner: int
+    max_bytes: int
+    written: int = 0
+    buffered: bool = False
+    """Copies go through a buffer: the kernel would not copy between these filesystems."""
+    linked: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def spend(self, count: int) -> None:
+        self.written += count
+        if self.written > self.max_bytes:
+            raise CopyLimitError(400, f"the tree grew past {self.max_bytes} bytes while it was copied")
+
+
+def copy_tree(source: Path, target: Path, *, owner: int, max_bytes: int) -> int:
+    """``source``'s contents into the empty directory ``target``, every entry given to ``owner``,
+    never following a symlink nor leaving the source's filesystem (mount points stay empty dirs),
+    hard links, sparse files, modes (without setuid and setgid) and times kept; ``target``'s own
+    mode is left as it is. The source may be changed meanwhile by its hostile owner: nothing
+    outside it is ever read, and the copy stops with :class:`CopyLimitError` past ``max_bytes``.
+    Returns the bytes written. Blocking."""
+    source_fd = os.open(source, _DIR_FLAGS)
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=_COPY_TIMEOUT_SECONDS)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise ApiError(500, f"copying {source} failed: {error}") from None
-    if result.returncode != 0:
-        raise ApiError(500, f"copying {source} failed: {result.stderr.strip()[-500:]}")
+        target_fd = os.open(target, _DIR_FLAGS)
+    except OSError:
+        os.close(source_fd)
+        raise
+    state = _Copy(os.fstat(source_fd).st_dev, owner, max_bytes)
+    try:
+        _own(target_fd, None, owner)
+        source_fd, target_fd = _copy_walk(state, source_fd, target_fd)
+    except _Moved:
+        raise ApiError(500, "the tree changed while it was copied", code="SNAPSHOT_COPY_FAILED") from None
+    finally:
+        os.close(source_fd)
+        os.close(target_fd)
+        for fd in state.linked.values():
+            os.close(fd)
+    return state.written
 
 
-def give_tree(root: Path, uid: int) -> None:
-    """Every entry of ``root`` to ``uid`` (symlinks themselves, never what they point at)."""
-    if uid == os.geteuid():
+def _copy_walk(state: _Copy, source_fd: int, target_fd: int) -> tuple[int, int]:
+    levels = [_CopyLevel("", os.fstat(source_fd), os.fstat(target_fd), _names(source_fd))]
+    while True:
+        top = levels[-1]
+        if top.pending:
+            name = top.pending.pop()
+            entered = _copy_entry(state, source_fd, target_fd, name)
+            if entered is not None:
+                child_source, child_target = entered
+                levels.append(
+                    _CopyLevel(name, os.fstat(child_source), os.fstat(child_target), _names(child_source))
+                )
+                os.close(source_fd)
+                os.close(target_fd)
+                source_fd, target_fd = child_source, child_target
+            continue
+        if len(levels) == 1:
+            return source_fd, target_fd
+        done = levels.pop()
+        _finish_directory(state, target_fd, done.source)
+        parent_source = _parent(source_fd, levels[-1].source)
+        try:
+            parent_target = _parent(target_fd, levels[-1].target)
+        except BaseException:
+            os.close(parent_source)
+            raise
+        os.close(source_fd)
+        os.close(target_fd)
+        source_fd, target_fd = parent_source, parent_target
+
+
+def _names(fd: int) -> list[str]:
+    return os.listdir(fd)
+
+
+def _parent(fd: int, expected: os.stat_result) -> int:
+    parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+    info = os.fstat(parent)
+    if (info.st_dev, info.st_ino) != (expected.st_dev, expected.st_ino):
+        os.close(parent)
+        raise _Moved
+    return parent
+
+
+def _copy_entry(state: _Copy, source_fd: int, target_fd: int, name: str) -> tuple[int, int] | None:
+    """Copy one entry; for a directory, make it and return both fds to descend into."""
+    try:
+        info = os.stat(name, dir_fd=source_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # gone since it was listed
+    if stat.S_ISDIR(info.st_mode):
+        return _copy_directory(state, source_fd, target_fd, name, info)
+    if stat.S_ISREG(info.st_mode):
+        _copy_file(state, source_fd, target_fd, name)
+    elif stat.S_ISLNK(info.st_mode):
+        try:
+            link = os.readlink(name, dir_fd=source_fd)
+        except OSError:
+            return None  # swapped since it was looked at: the copy is of the moment before
+        os.symlink(link, name, dir_fd=target_fd)
+        _own(target_fd, name, state.owner, info)
+    elif stat.S_ISFIFO(info.st_mode):
+        os.mkfifo(name, 0o600, dir_fd=target_fd)
+        _own(target_fd, name, state.owner, info)
+    # Sockets and device nodes are not copied: a socket means nothing without its server, and a
+    # sandbox cannot make device nodes.
+    return None
+
+
+def _copy_directory(
+    state: _Copy, source_fd: int, target_fd: int, name: str, info: os.stat_result
+) -> tuple[int, int] | None:
+    state.spend(_DIRECTORY_BYTES)
+    os.mkdir(name, 0o700, dir_fd=target_fd)
+    if info.st_dev != state.device:
+        _own(target_fd, name, state.owner, info)
+        return None  # a mount point: its mount is not part of the tree
+    try:
+        child = os.open(name, _DIR_FLAGS, dir_fd=source_fd)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None  # replaced since it was looked at (by a symlink: never followed)
+        raise
+    if os.fstat(child).st_dev != state.device:
+        os.close(child)
+        return None
+    try:
+        return child, os.open(name, _DIR_FLAGS, dir_fd=target_fd)
+    except BaseException:
+        os.close(child)
+        raise
+
+
+def _finish_directory(state: _Copy, target_fd: int, info: os.stat_result) -> None:
+    """A directory's owner, mode and times once its entries are in (a read-only one is filled first)."""
+    _own(target_fd, None, state.owner)
+    os.chmod(target_fd, stat.S_IMODE(info.st_mode) & _SAFE_MODE_BITS)
+    os.utime(target_fd, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def _copy_file(state: _Copy, source_fd: int, target_fd: int, name: str) -> None:
+    try:
+        source = os.open(name, _FILE_FLAGS, dir_fd=source_fd)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+            return  # replaced since it was looked at
+        raise
+    try:
+        info = os.fstat(source)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        key = (info.st_dev, info.st_ino)
+        if info.st_nlink > 1 and key in state.linked:
+            os.link(f"/proc/self/fd/{state.linked[key]}", name, dst_dir_fd=target_fd, follow_symlinks=True)
+            return
+        target = os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=target_fd)
+        try:
+            _copy_data(state, source, target, info.st_size)
+            _own(target, None, state.owner)
+            os.chmod(target, stat.S_IMODE(info.st_mode) & _SAFE_MODE_BITS & 0o777)
+            os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+            if info.st_nlink > 1 and len(state.linked) < _MAX_LINKED:
+                state.linked[key] = os.dup(target)
+        finally:
+            os.close(target)
+    finally:
+        os.close(source)
+
+
+def _copy_data(state: _Copy, source: int, target: int, size: int) -> None:
+    """The parts holding data, at their offsets: a sparse file stays sparse (and costs its data)."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(source, offset, os.SEEK_DATA)
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                break  # only a hole left
+            raise
+        end = min(os.lseek(source, start, os.SEEK_HOLE), size)
+        while start < end:
+            count = min(end - start, _CHUNK_BYTES)
+            state.spend(count)
+            copied = _copy_range(state, source, target, count, start)
+            if copied == 0:
+                break  # truncated meanwhile
+            start += copied
+        offset = max(end, offset + 1)
+    os.ftruncate(target, size)
+
+
+def _copy_range(state: _Copy, source: int, target: int, count: int, offset: int) -> int:
+    """In the kernel where it can (same filesystem type), else through a buffer."""
+    if not state.buffered:
+        try:
+            return os.copy_file_range(source, target, count, offset, offset)
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            state.buffered = True
+    data = os.pread(source, count, offset)
+    written = 0
+    while written < len(data):
+        written += os.pwrite(target, data[written:], offset + written)
+    return len(data)
+
+
+def _own(dir_fd: int, name: str | None, owner: int, info: os.stat_result | None = None) -> None:
+    """Give an entry to ``owner`` (a symlink itself, never what it points at), times kept."""
+    if name is None:
+        if os.geteuid() == 0:
+            os.fchown(dir_fd, owner, owner)
         return
-    result = subprocess.run(
-        ["chown", "-R", "--no-dereference", f"{uid}:{uid}", "--", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=_COPY_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise ApiError(500, f"handing {root} over failed: {result.stderr.strip()[-500:]}")
+    if os.geteuid() == 0:
+        os.chown(name, owner, owner, dir_fd=dir_fd, follow_symlinks=False)
+    if info is not None:
+        os.utime(name, ns=(info.st_atime_ns, info.st_mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
 
 
 class SnapshotStore:
@@ -288,7 +503,13 @@ class SnapshotStore:
         if partial.exists():
             remove_tree(partial)
         partial.mkdir(mode=0o700)
-        copy_tree(home, partial)
+        try:
+            # Owned by the server: nothing in the store runs, nor is reachable by anyone else.
+            copy_tree(home, partial, owner=os.geteuid(), max_bytes=quota_bytes)
+        except BaseException:
+            with contextlib.suppress(TreeRemovalError):
+                remove_tree(partial)
+            raise
         partial.replace(self.home(record))
         record.size_bytes = disk_usage(self.home(record))
         record.state = "active"

@@ -4,6 +4,10 @@ disk modes; the build installs a package from a package index on the host's loop
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +19,18 @@ from localserver_testkit import (
     Api,
     client,
     each_disk_mode,
+    host_home,
     make_state_root,
     started,
     wait_for,
 )
 from package_index import MODULE, PACKAGE, VALUE, Index, served_index
 
-from daytonaflow.localserver import LocalServer
+from daytonaflow.localserver import LocalServer, sandboxes
+from daytonaflow.localserver._processes import frozen_sandbox
 from daytonaflow.localserver.disk import remove_tree
 from daytonaflow.localserver.errors import ApiError
+from daytonaflow.localserver.sandboxes import _agent_pid
 
 pytestmark = pytest.mark.sandbox
 
@@ -342,3 +349,163 @@ def test_a_build_the_server_stopped_during_is_build_failed_after_a_restart(mode_
             assert api.api("GET", "/sandbox").json()["items"] == []
     finally:
         remove_tree(root)
+
+
+@contextlib.contextmanager
+def _client(server: LocalServer) -> Iterator[Api]:
+    try:
+        with httpx.Client(headers={"Authorization": f"Bearer {server.api_key}"}, timeout=120) as http:
+            yield Api(server, http)
+    finally:
+        server.stop()
+
+
+# ---- a hostile source home -------------------------------------------------------------------------
+
+# Each directory of the home has a symlink to the host's secret beside it, and the two are
+# exchanged atomically (renameat2 RENAME_EXCHANGE), over and over: a name is never missing, so a
+# copy walking by path never stumbles, but may look at a directory and then open a symlink.
+SWAPPER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir("/home/daytona")
+names = [str(i).encode() for i in range(300)]
+for name in names:
+    os.mkdir(name)
+    os.symlink(sys.argv[1], name + b".l")
+open("ready", "w").close()
+while not os.path.exists("stop"):
+    for name in names:
+        libc.renameat2(-100, name, -100, name + b".l", 2)
+"""
+
+
+def _host_secret(tmp_path: Path) -> Path:
+    """A root-only host directory holding a root-only file named as a directory of the home is."""
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o700)
+    (secret / "shadow").write_text("root-only-host-secret\n")
+    (secret / "shadow").chmod(0o600)
+    return secret
+
+
+def _holds(root: Path, text: str) -> list[Path]:
+    """Regular files under ``root`` (never through a symlink) whose content is ``text``."""
+    found = []
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(directory, name)
+            if path.is_file() and not path.is_symlink() and path.read_text(errors="replace") == text:
+                found.append(path)
+    return found
+
+
+def test_a_sandbox_that_escapes_the_freeze_cannot_swap_a_symlink_into_its_snapshot(
+    api: Api, make: Any, mode_server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The copy must be safe on its own: with the freeze escaped (here: none at all), processes
+    swapping the home's directories for symlinks to a root-only host directory, over and over
+    while the snapshot is copied, never get the host's file into the snapshot."""
+    assert mode_server.state is not None
+    monkeypatch.setattr(sandboxes, "frozen_sandbox", lambda *_a, **_k: contextlib.nullcontext())
+    secret = _host_secret(tmp_path)
+    source = make()
+    api.toolbox("POST", source["id"], "/files/upload", params={"path": "swap.py"}, files={"file": SWAPPER})
+    api.run(source["id"], f"nohup python3 swap.py {secret} >/dev/null 2>&1 & sleep 1; test -e ready")
+    store = mode_server.state.manager.snapshot_store
+    taken = 0
+    try:
+        for round_ in range(10):
+            name = f"swapped-{round_}"
+            response = api.api("POST", f"/sandbox/{source['id']}/snapshot", json={"name": name})
+            if response.status_code != 200:
+                continue  # a copy may give up on a tree that changes under it; it must not leak
+            taken += 1
+            leaked = _holds(store.home(store.get(name)), "root-only-host-secret\n")
+            assert leaked == [], f"round {round_}: the host file was copied in as {leaked}"
+            api.api("DELETE", f"/snapshots/{name}")
+    finally:
+        api.run(source["id"], "touch stop")
+    assert taken >= 5, f"only {taken} of 10 snapshots were taken"
+
+
+ESCAPER = r"""
+import ctypes, threading, time
+def tick():
+    n = 0
+    while True:
+        n += 1
+        with open("/home/daytona/tick", "w") as f:
+            f.write(str(n))
+        time.sleep(0.003)
+threading.Thread(target=tick).start()
+time.sleep(0.2)
+ctypes.CDLL(None).syscall(60, 0)  # SYS_exit of the main thread only: the leader shows as a zombie
+"""
+
+
+def test_the_freeze_stops_the_threads_of_a_process_whose_leader_exited(
+    api: Api, make: Any, mode_server: LocalServer
+) -> None:
+    assert mode_server.state is not None
+    manager = mode_server.state.manager
+    source = make()
+    api.toolbox("POST", source["id"], "/files/upload", params={"path": "esc.py"}, files={"file": ESCAPER})
+    started = api.run(
+        source["id"], "(setsid python3 esc.py >/dev/null 2>&1 &); sleep 1; ps -o stat=,nlwp=,args= -e"
+    )
+    assert any(
+        line.split()[:2] == ["Z", "2"] or line.startswith("Zs") for line in started["result"].splitlines()
+    )
+    running = manager.running[source["id"]]
+    tick = host_home(mode_server, source["id"]) / "tick"
+    with frozen_sandbox(_agent_pid(running.proc.pid), parent_pid=running.proc.pid):
+        before = tick.read_text()
+        time.sleep(0.3)
+        after = tick.read_text()
+    assert before == after, "a thread of the zombie leader kept running through the freeze"
+
+
+def test_a_snapshot_carries_no_setuid_program_and_not_the_homes_own_mode(
+    api: Api, make: Any, mode_server: LocalServer
+) -> None:
+    assert mode_server.state is not None
+    store = mode_server.state.manager.snapshot_store
+    source = make()
+    prepared = api.run(source["id"], "cp /usr/bin/id myid && chmod 6755 myid && chmod 0777 /home/daytona")
+    assert prepared["exitCode"] == 0
+    _snapshot(api, source["id"], "setuid")
+    saved = store.home(store.get("setuid")) / "myid"
+    made = make(snapshot="setuid")
+    home = host_home(mode_server, made["id"])
+
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o755
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+    assert (home / "myid").stat().st_uid == home.stat().st_uid != 0
+    assert api.run(made["id"], "stat -c '%a %U' myid && ./myid -un")["result"] == "755 daytona\ndaytona\n"
+
+
+DEEP = """
+import os
+for _ in range(1000):  # 6 characters a level: the leaf's path is past PATH_MAX (4096)
+    os.mkdir("level")
+    os.chdir("level")
+open("leaf", "w").write("deep")
+"""
+CLIMB = """
+import os
+for _ in range(1000):
+    os.chdir("level")
+print(open("leaf").read())
+"""
+
+
+def test_a_home_deeper_than_path_max_is_snapshotted_whole(api: Api, make: Any) -> None:
+    deep, climb = DEEP, CLIMB
+    source = make()
+    api.toolbox("POST", source["id"], "/files/upload", params={"path": "deep.py"}, files={"file": deep})
+    api.toolbox("POST", source["id"], "/files/upload", params={"path": "climb.py"}, files={"file": climb})
+    assert api.run(source["id"], "python3 deep.py")["exitCode"] == 0
+    _snapshot(api, source["id"], "deep")
+    made = make(snapshot="deep")
+    assert api.run(made["id"], "python3 climb.py")["result"] == "deep\n"

@@ -208,6 +208,8 @@ class Schedule(TriggerComponent):
                 _calendar.parse_timezone(settings["timezone"])
             except ScheduleError as error:
                 issues.append(ConfigIssue("timezone", str(error)))
+        if settings.get("type") == "weeks" and settings.get("weekDays") == []:
+            issues.append(ConfigIssue("weekDays", "needs at least one day of the week (it would never fire)"))
         expression = settings.get("cronExpression")
         if settings.get("type") == "cron" and isinstance(expression, str) and expression.strip():
             try:

@@ -87,7 +87,6 @@ def test_a_token_never_reaches_the_event() -> None:
     assert SECRET not in bearer.model_dump_json() + header.model_dump_json()
 
 
-
 @pytest.mark.parametrize("authentication", ["signature", "bearer", "header_token", "none"])
 def test_credential_headers_are_masked_whatever_the_authentication(authentication: str) -> None:
     payload = Webhook.received(

@@ -130,7 +130,8 @@ the body is read.
   `{"eventId": <the first event>, "status": "duplicate"}` and starts nothing. Ask the sender to
   send one; a request without any is not deduplicated.
 - A body not received within 10 seconds answers `408`; a request abandoned by its sender is dropped
-  quietly.
+  quietly. While another process holds the run database's write lock for over 2 seconds, a request
+  answers `503` with `Retry-After: 1` and starts nothing.
 
 ## Event data
 Each request emits `webhook` on `default`:

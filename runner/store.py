@@ -374,10 +374,11 @@ class RunReader(Protocol):
 class RunStore:
     """One connection to the run database; use from one thread (the engine's event loop)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+        """``busy_timeout``: how long a statement waits for another connection's write lock."""
         self.path = Path(path)
         self._depth = 0
-        self._db = _open(self.path)
+        self._db = _open(self.path, busy_timeout)
 
     def close(self) -> None:
         self._db.close()
@@ -853,10 +854,10 @@ class RunStore:
             raise self._damaged(error) from error
 
 
-def _open(path: Path) -> sqlite3.Connection:
+def _open(path: Path, busy_timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
     except sqlite3.Error as error:
         raise RunStoreError(f"{path}: cannot open the run database ({error})") from error
     db.row_factory = sqlite3.Row

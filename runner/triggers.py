@@ -156,14 +156,7 @@ class TriggerQueue:
         Raises ``Duplicate`` (holding the first event's id) for a ``delivery_id`` the node has
         queued before: a replayed request starts nothing.
         """
-        event_id = uuid.uuid4().hex
-        with self.store.transaction():
-            first = self.store.insert_trigger_event(
-                event_id, canvas_name, node_id, event, delivery_id=delivery_id
-            )
-        if first is not None:
-            raise Duplicate(first)
-        return event_id
+        return record_event(self.store, canvas_name, node_id, event, delivery_id=delivery_id)
 
     def prune(self, now: datetime) -> int:
         """Forget the events done with (and the delivery ids seen) more than ``RETENTION`` ago."""
@@ -269,6 +262,19 @@ class TriggerQueue:
         finally:
             self._running[canvas_name].discard(run_id)
         await self.pump(canvas_name)
+
+
+def record_event(
+    store: RunStore, canvas_name: str, node_id: str, event: dict[str, Any], *, delivery_id: str | None = None
+) -> str:
+    """Queue an event durably through ``store`` (any connection to the run database); see
+    ``TriggerQueue.record``."""
+    event_id = uuid.uuid4().hex
+    with store.transaction():
+        first = store.insert_trigger_event(event_id, canvas_name, node_id, event, delivery_id=delivery_id)
+    if first is not None:
+        raise Duplicate(first)
+    return event_id
 
 
 def armed_triggers(store: RunStore, canvas_name: str) -> list[dict[str, Any]]:

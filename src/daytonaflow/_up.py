@@ -10,6 +10,7 @@ the clock, the HTTP listener and the signals.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import ipaddress
@@ -18,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +41,8 @@ from daytonaflow.runner.canvas import Canvas, Node, NodeType
 from daytonaflow.runner.engine import Engine
 from daytonaflow.runner.hooks import emitted_event
 from daytonaflow.runner.ownership import current_owner
-from daytonaflow.runner.triggers import Duplicate, ScheduleBook, TriggerQueue
+from daytonaflow.runner.store import RunStore
+from daytonaflow.runner.triggers import Duplicate, ScheduleBook, TriggerQueue, record_event
 
 #: The trigger components ``up`` keeps armed.
 ARMABLE = (Schedule.name, Webhook.name)
@@ -47,6 +50,8 @@ ARMABLE = (Schedule.name, Webhook.name)
 MAX_QUEUED_EVENTS = 1000
 #: How long a request may take to send its body (a slow sender holds a connection no longer).
 BODY_DEADLINE = 10.0
+#: How long a webhook request waits for the run database's write lock before it gets 503.
+INTAKE_BUSY_TIMEOUT = 2.0
 #: Connections served at once; beyond them uvicorn answers 503 at once.
 MAX_CONNECTIONS = 64
 #: The longest the schedule loop sleeps: a clock that jumps (a suspended laptop) is noticed soon.
@@ -117,6 +122,8 @@ class TriggerHost:
         self.failed_passes = 0
         self._errors = _RateLimitedLog(_log)
         self._pumps: set[asyncio.Task[Any]] = set()
+        #: Where webhook requests are recorded, off the event loop.
+        self.intake = _Intake(engine.store.path)
 
     # --- arming ------------------------------------------------------------------------------------
 
@@ -285,23 +292,31 @@ class TriggerHost:
             parsed = json.loads(body) if body.strip() else None
         except (ValueError, RecursionError):
             return _reply(400, "the body is not JSON")
-        if self.queue.queued(canvas.name) >= MAX_QUEUED_EVENTS:
-            return _reply(
-                429, f"{MAX_QUEUED_EVENTS} events of this canvas are waiting already; try again later"
-            )
         payload = Webhook.received(node.configuration, parsed, request.headers.items(), secret)
         try:
             event = emitted_event(Webhook, payload, self.now())
         except DaytonaflowError as error:
             return _reply(400, str(error))
-        # Committed before the reply: an accepted event survives whatever happens next.
+        delivery = Webhook.delivery_id(request.headers)
         try:
-            event_id = self.queue.record(
-                canvas.name, node.id, event, delivery_id=Webhook.delivery_id(request.headers)
-            )
+            # Committed before the reply: an accepted event survives whatever happens next.
+            event_id = await self.intake.record(canvas.name, node.id, event, delivery, MAX_QUEUED_EVENTS)
         except Duplicate as duplicate:
             _log.info("canvas %s: webhook %s: a replayed delivery started nothing", canvas.name, node.id)
             return JSONResponse({"eventId": duplicate.event_id, "status": "duplicate"}, status_code=200)
+        except _QueueFull:
+            return _reply(
+                429, f"{MAX_QUEUED_EVENTS} events of this canvas are waiting already; try again later"
+            )
+        except _DatabaseBusy:
+            _log.warning(
+                "canvas %s: webhook %s: the run database is busy, answered 503", canvas.name, node.id
+            )
+            return JSONResponse(
+                {"message": "the run database is busy; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         self._pump(canvas.name)
         return JSONResponse({"eventId": event_id, "status": "queued"}, status_code=202)
 
@@ -388,6 +403,7 @@ class TriggerHost:
                         await asyncio.gather(*self._pumps, return_exceptions=True)
                     finally:
                         try:
+                            await self.intake.aclose()
                             await self.engine.aclose()
                         finally:
                             lock.close()
@@ -457,6 +473,59 @@ def _lock_database(db: Path) -> TextIO:
     handle.write(f"pid {os.getpid()}\n")
     handle.flush()
     return handle
+
+
+class _QueueFull(Exception):
+    """The canvas's queue holds ``MAX_QUEUED_EVENTS`` already."""
+
+
+class _DatabaseBusy(Exception):
+    """Another connection held the run database's write lock past ``INTAKE_BUSY_TIMEOUT``."""
+
+
+class _Intake:
+    """Records webhook requests on a connection of its own, in a thread of its own: a run
+    database held by another process (a `daytonaflow run` writing) stalls no request for the
+    engine's 30 s busy timeout, and blocks the event loop not at all; past ``INTAKE_BUSY_TIMEOUT``
+    the request gets 503."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # One thread: the connection is made in it and used only from it (sqlite3's rule).
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytonaflow-intake")
+        self._store: RunStore | None = None
+
+    async def record(
+        self, canvas_name: str, node_id: str, event: dict[str, Any], delivery_id: str | None, limit: int
+    ) -> str:
+        """The event's id once committed; raises ``Duplicate``, ``_QueueFull`` or ``_DatabaseBusy``."""
+
+        def record() -> str:
+            store = self._connection()
+            if store.count_queued_trigger_events(canvas_name) >= limit:
+                raise _QueueFull
+            return record_event(store, canvas_name, node_id, event, delivery_id=delivery_id)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, record)
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise _DatabaseBusy from error
+            raise
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown()
+
+    def _connection(self) -> RunStore:
+        if self._store is None:
+            self._store = RunStore(self.path, busy_timeout=INTAKE_BUSY_TIMEOUT)
+        return self._store
 
 
 class _RateLimitedLog:

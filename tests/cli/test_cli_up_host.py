@@ -362,3 +362,38 @@ def test_a_second_up_on_one_database_is_refused_while_the_first_holds_it(tmp_pat
         _up._lock_database(db)
     first.close()
     _up._lock_database(db).close()
+
+
+async def test_a_busy_run_database_answers_503_soon_and_never_blocks_the_event_loop(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_up, "INTAKE_BUSY_TIMEOUT", 0.3)
+    host = TriggerHost(engine, [canvas(HOOK)], max_concurrent=1)
+    host.arm()
+    beats = 0
+
+    async def heartbeat() -> None:
+        nonlocal beats
+        while True:
+            beats += 1
+            await asyncio.sleep(0.01)
+
+    # Another process (a `daytonaflow run`) holds the write lock.
+    other = sqlite3.connect(engine.store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    beating = asyncio.create_task(heartbeat())
+    try:
+        async with client(host) as http:
+            started = asyncio.get_running_loop().time()
+            reply = await http.post("/webhooks/host/push", content=b"{}", headers=signed_headers(b"{}"))
+            waited = asyncio.get_running_loop().time() - started
+    finally:
+        beating.cancel()
+        other.rollback()
+        other.close()
+    assert (reply.status_code, reply.headers["retry-after"]) == (503, "1")
+    assert waited < 5
+    # The loop went on serving meanwhile (a blocking call would have frozen the heartbeat).
+    assert beats >= 10
+    assert engine.store.trigger_events("host") == []
+    await host.intake.aclose()

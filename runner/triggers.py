@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -212,7 +213,7 @@ class TriggerQueue:
         the events behind it go on (a canvas the event cannot start, or too many attempts)."""
         attempts = self._failures.get(event_id, 0) + 1
         self._failures[event_id] = attempts
-        if isinstance(error, RunStoreError) and attempts < MAX_START_ATTEMPTS:
+        if isinstance(error, RunStoreError | sqlite3.OperationalError) and attempts < MAX_START_ATTEMPTS:
             _log.error(
                 "canvas %s: trigger event %s did not start a run (attempt %d, retrying): %s",
                 canvas_name,
@@ -223,8 +224,14 @@ class TriggerQueue:
             self._retry_later(canvas_name, _RETRY_DELAY * 2 ** (attempts - 1))
             return True
         _log.error("canvas %s: trigger event %s failed, it starts no run: %s", canvas_name, event_id, error)
+        try:
+            self.store.fail_trigger_event(event_id, str(error) or type(error).__name__)
+        except (RunStoreError, sqlite3.OperationalError) as busy:
+            # Not even marked: it stays at the head, the next pass tries again.
+            _log.error("canvas %s: event %s could not be marked failed: %s", canvas_name, event_id, busy)
+            self._retry_later(canvas_name, _RETRY_DELAY * 2 ** min(attempts, 5))
+            return True
         self._failures.pop(event_id, None)
-        self.store.fail_trigger_event(event_id, str(error) or type(error).__name__)
         return False
 
     def _retry_later(self, canvas_name: str, delay: float) -> None:

@@ -5,6 +5,7 @@ twice, and a queued event starts exactly one run from its own trigger node."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -338,14 +339,17 @@ async def test_events_that_cannot_start_are_marked_failed_and_do_not_block_the_q
     await queue.aclose()
 
 
+@pytest.mark.parametrize(
+    "busy", [RunStoreError("database is locked"), sqlite3.OperationalError("database is locked")]
+)
 async def test_a_start_that_keeps_failing_on_the_database_is_retried_then_marked_failed(
-    real_engine: Engine, store: RunStore, monkeypatch: pytest.MonkeyPatch
+    real_engine: Engine, store: RunStore, monkeypatch: pytest.MonkeyPatch, busy: Exception
 ) -> None:
     attempts = []
 
     async def busy_start(canvas: Any, **_: Any) -> str:
         attempts.append(canvas.name)
-        raise RunStoreError("database is locked")
+        raise busy
 
     monkeypatch.setattr(triggers, "_RETRY_DELAY", 0.01)
     monkeypatch.setattr(real_engine, "start", busy_start)

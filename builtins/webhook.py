@@ -81,6 +81,15 @@ FIELDS = (
         expressions=False,
     ),
     Field(
+        "deliveryHeader",
+        "string",
+        "Delivery ID Header",
+        "HTTP header naming each delivery: a value seen before is a replay and starts nothing."
+        " Empty: the first of X-GitHub-Delivery, X-Delivery-Id, X-Request-Id, Idempotency-Key.",
+        placeholder="X-GitHub-Delivery",
+        expressions=False,
+    ),
+    Field(
         "secret",
         "object",
         "Secret",
@@ -124,11 +133,11 @@ the body is read.
   if `up` stops: it starts exactly one run, now or when `up` runs again. The reply's `eventId`
   names the event.
 - An unknown canvas or node answers `404`.
-- **Replays.** A request that names its delivery (`X-GitHub-Delivery`, `X-Delivery-Id`,
-  `X-Request-Id` or `Idempotency-Key`, the first present) is accepted once: the same delivery id
-  again, within the 7 days the run database keeps it, answers `200` with
-  `{"eventId": <the first event>, "status": "duplicate"}` and starts nothing. Ask the sender to
-  send one; a request without any is not deduplicated.
+- **Replays.** A request that names its delivery (in the header `deliveryHeader`, or else the
+  first of `X-GitHub-Delivery`, `X-Delivery-Id`, `X-Request-Id`, `Idempotency-Key`) is accepted
+  once: the same delivery id again, within the 7 days the run database keeps it, answers `200`
+  with `{"eventId": <the first event>, "status": "duplicate"}` and starts nothing. Ask the sender
+  to send one; a request without any is not deduplicated.
 - A body not received within 10 seconds answers `408`; a request abandoned by its sender is dropped
   quietly. While another process holds the run database's write lock for over 2 seconds, a request
   answers `503` with `Retry-After: 1` and starts nothing.
@@ -212,10 +221,12 @@ class Webhook(TriggerComponent):
             return f"its value is shorter than {MIN_SECRET_LENGTH} characters"
         return None
 
-    @staticmethod
-    def delivery_id(headers: Mapping[str, str]) -> str | None:
-        """The request's delivery id (the first of ``DELIVERY_HEADERS`` it sends), or None."""
-        for header in DELIVERY_HEADERS:
+    @classmethod
+    def delivery_id(cls, config: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
+        """The request's delivery id, from ``deliveryHeader`` or else the first of
+        ``DELIVERY_HEADERS`` it sends; None without one."""
+        configured = str(_fields.apply_defaults(cls.fields, config).get("deliveryHeader") or "").strip()
+        for header in (configured,) if configured else DELIVERY_HEADERS:
             value = headers.get(header, "").strip()
             if value and len(value) <= MAX_DELIVERY_ID:
                 return value

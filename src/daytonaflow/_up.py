@@ -297,7 +297,7 @@ class TriggerHost:
             event = emitted_event(Webhook, payload, self.now())
         except DaytonaflowError as error:
             return _reply(400, str(error))
-        delivery = Webhook.delivery_id(request.headers)
+        delivery = Webhook.delivery_id(node.configuration, request.headers)
         try:
             # Committed before the reply: an accepted event survives whatever happens next.
             event_id = await self.intake.record(canvas.name, node.id, event, delivery, MAX_QUEUED_EVENTS)

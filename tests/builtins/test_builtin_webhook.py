@@ -140,10 +140,16 @@ def test_an_empty_or_short_secret_is_unusable(secret: str) -> None:
 
 
 def test_the_delivery_id_is_the_first_delivery_header_sent() -> None:
-    assert Webhook.delivery_id({"X-GitHub-Delivery": "d-1", "X-Request-Id": "r-1"}) == "d-1"
-    assert Webhook.delivery_id({"X-Request-Id": " r-1 "}) == "r-1"
-    assert Webhook.delivery_id({"X-Request-Id": "x" * 201}) is None
-    assert Webhook.delivery_id({}) is None
+    assert Webhook.delivery_id(REFERENCE, {"X-GitHub-Delivery": "d-1", "X-Request-Id": "r-1"}) == "d-1"
+    assert Webhook.delivery_id(REFERENCE, {"X-Request-Id": " r-1 "}) == "r-1"
+    assert Webhook.delivery_id(REFERENCE, {"X-Request-Id": "x" * 201}) is None
+    assert Webhook.delivery_id(REFERENCE, {}) is None
+
+
+def test_a_configured_delivery_header_is_the_only_one_read() -> None:
+    config = {**REFERENCE, "deliveryHeader": "X-Stripe-Event-Id"}
+    assert Webhook.delivery_id(config, {"X-Stripe-Event-Id": "evt_1", "X-Request-Id": "r-1"}) == "evt_1"
+    assert Webhook.delivery_id(config, {"X-Request-Id": "r-1"}) is None
 
 
 def _problems(configuration: dict[str, Any]) -> list[tuple[str, str, str]]:

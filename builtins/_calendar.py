@@ -261,6 +261,9 @@ def next_weeks(
 ) -> datetime:
     """At ``hour:minute`` local time on ``week_days`` of every ``interval``-th week from the reference's."""
     wanted = {WEEK_DAYS.index(name) for name in week_days}
+    if not wanted:
+        # Validation refuses it when the canvas loads; a caller that skipped it gets an error too.
+        raise ScheduleError("no day of the week is chosen, it would never fire")
     first_monday = _monday(reference.astimezone(zone).date())
 
     def fires(day: date) -> bool:
@@ -307,4 +310,4 @@ def _next_on_days(
             if candidate > after:
                 return candidate
         day += timedelta(days=1)
-    raise AssertionError("a day within the interval always fires")  # pragma: no cover
+    raise ScheduleError("no day within the interval fires")  # pragma: no cover

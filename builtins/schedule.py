@@ -164,7 +164,8 @@ The Schedule trigger starts a run at set times, while `daytonaflow up` keeps the
 - **Minutes** (`minutesInterval`, 1-59): every N minutes, counted from when the schedule was first armed.
 - **Hours** (`hoursInterval`, `minute`): every N hours at the given minute past the hour.
 - **Days** (`daysInterval`, `hour`, `minute`): every N days at a local time.
-- **Weeks** (`weeksInterval`, `weekDays`, `hour`, `minute`): on the chosen days of every N-th week.
+- **Weeks** (`weeksInterval`, `weekDays`, `hour`, `minute`): on the chosen days of every N-th week
+  (at least one day: an empty `weekDays` is refused when the canvas loads).
 - **Months** (`monthsInterval`, `dayOfMonth`, `hour`, `minute`): on a day of every N-th month (a
   shorter month fires on its last day).
 - **Cron** (`cronExpression`): 5 fields `minute hour day month weekday` (`30 14 * * MON-FRI`) or 6
@@ -180,7 +181,10 @@ fires once the clocks have moved on (02:30 fires at 03:30); a local time that oc
 ## Durability
 `daytonaflow up` keeps each schedule's next fire time in the run database. A fire time missed
 while it was not running fires **once** when it starts again (not once per missed tick), and the
-schedule then goes on from the current time; a restart never fires the same tick twice.
+schedule then goes on from the current time; a restart never fires the same tick twice. A tick due
+while 1000 events of the canvas already wait for a run slot is skipped (and logged), so a fast
+schedule of slow runs cannot grow the queue without bound. A schedule that fails to fire (a full
+disk) is retried with a back-off, from 1 second up to 30, and its error logged at most once a minute.
 
 ## Event data
 Each fire emits `scheduler.tick` on `default` with the fire time in the schedule's zone:
@@ -208,6 +212,8 @@ class Schedule(TriggerComponent):
                 _calendar.parse_timezone(settings["timezone"])
             except ScheduleError as error:
                 issues.append(ConfigIssue("timezone", str(error)))
+        if settings.get("type") == "weeks" and settings.get("weekDays") == []:
+            issues.append(ConfigIssue("weekDays", "needs at least one day of the week (it would never fire)"))
         expression = settings.get("cronExpression")
         if settings.get("type") == "cron" and isinstance(expression, str) and expression.strip():
             try:

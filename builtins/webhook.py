@@ -20,6 +20,16 @@ DEFAULT_HEADER_TOKEN_NAME = "X-Webhook-Token"
 MASK = "********"
 #: The authentication methods that check a secret.
 SECRET_METHODS = ("signature", "bearer", "header_token")
+#: A shorter secret is refused (500): an empty key makes every HMAC forgeable, a short one guessable.
+MIN_SECRET_LENGTH = 8
+#: Headers that carry credentials in any mode; masked in the event whatever the authentication.
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+#: Headers naming a delivery (GitHub's, generic ones): a second request with the same value
+#: is a replay and starts nothing (see ``delivery_id``).
+DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Delivery-Id", "X-Request-Id", "Idempotency-Key")
+#: A delivery id longer than this is not one (and is not kept).
+MAX_DELIVERY_ID = 200
+_HEX = frozenset("0123456789abcdef")
 
 
 class WebhookPayload(Payload):
@@ -71,6 +81,15 @@ FIELDS = (
         expressions=False,
     ),
     Field(
+        "deliveryHeader",
+        "string",
+        "Delivery ID Header",
+        "HTTP header naming each delivery: a value seen before is a replay and starts nothing."
+        " Empty: the first of X-GitHub-Delivery, X-Delivery-Id, X-Request-Id, Idempotency-Key.",
+        placeholder="X-GitHub-Delivery",
+        expressions=False,
+    ),
+    Field(
         "secret",
         "object",
         "Secret",
@@ -103,8 +122,10 @@ one URL per webhook node: `http://HOST:PORT/webhooks/<canvas>/<node-id>` (POST).
 The secret is a reference, `secret: {secret: NAME, key: KEY}`, resolved through the secrets
 providers (`DAYTONAFLOW_SECRET_<NAME>_<KEY>`, or the secrets file) when a request arrives: SuperPlane
 generates a secret per webhook, here you choose it. A wrong or missing signature or token is refused
-with `401` and starts nothing; the secret's value is never logged, stored or emitted (the token
-header is masked as `********` in the event).
+with `401` and starts nothing; the secret's value is never logged, stored or emitted. A secret
+shorter than 8 characters (an empty one would make any HMAC forgeable) is refused: every request
+gets `500` and the `up` log says why. With `bearer` or `header_token` the token is checked before
+the body is read.
 
 ## Requests
 - The body must be JSON (`400` otherwise) and at most 512 KiB (`413` beyond it).
@@ -112,11 +133,22 @@ header is masked as `********` in the event).
   if `up` stops: it starts exactly one run, now or when `up` runs again. The reply's `eventId`
   names the event.
 - An unknown canvas or node answers `404`.
+- **Replays.** A request that names its delivery (in the header `deliveryHeader`, or else the
+  first of `X-GitHub-Delivery`, `X-Delivery-Id`, `X-Request-Id`, `Idempotency-Key`) is accepted
+  once: the same delivery id again, within the 7 days the run database keeps it, answers `200`
+  with `{"eventId": <the first event>, "status": "duplicate"}` and starts nothing. Ask the sender
+  to send one; a request without any is not deduplicated.
+- A body not received within 10 seconds answers `408`; a request abandoned by its sender is dropped
+  quietly. While another process holds the run database's write lock for over 2 seconds, a request
+  answers `503` with `Retry-After: 1` and starts nothing.
 
 ## Event data
 Each request emits `webhook` on `default`:
 - **body**: the parsed JSON body;
-- **headers**: the request headers, `{"Name": ["value", ...]}`, a token header masked.
+- **headers**: the request headers, `{"Name": ["value", ...]}`, with every credential masked as
+  `********` whatever the authentication: `Authorization` and `Proxy-Authorization` (keeping the
+  scheme, `Bearer ********`), `Cookie`, `Set-Cookie`, the signature and token headers, and any value
+  holding the secret.
 """
 
 
@@ -155,8 +187,12 @@ class Webhook(TriggerComponent):
             signature = headers.get(header, "").strip().removeprefix("sha256=")
             if not signature:
                 return f"missing signature header {header}"
+            signature = signature.lower()
+            # Only hex can match; anything else (non-ASCII too) is refused before comparing bytes.
+            if not set(signature) <= _HEX:
+                return "invalid signature"
             expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(expected, signature.lower()):
+            if not hmac.compare_digest(expected.encode(), signature.encode()):
                 return "invalid signature"
         elif method == "bearer":
             given = headers.get("Authorization", "")
@@ -174,21 +210,55 @@ class Webhook(TriggerComponent):
         return None
 
     @classmethod
+    def needs_body(cls, config: Mapping[str, Any]) -> bool:
+        """Whether ``refusal`` reads the body: only a signature does, a token is checked before it."""
+        return bool(_fields.apply_defaults(cls.fields, config)["authentication"] == "signature")
+
+    @staticmethod
+    def unusable_secret(secret: str) -> str | None:
+        """Why the secret's value cannot authenticate requests (never quoting it), or None."""
+        if len(secret) < MIN_SECRET_LENGTH:
+            return f"its value is shorter than {MIN_SECRET_LENGTH} characters"
+        return None
+
+    @classmethod
+    def delivery_id(cls, config: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
+        """The request's delivery id, from ``deliveryHeader`` or else the first of
+        ``DELIVERY_HEADERS`` it sends; None without one."""
+        configured = str(_fields.apply_defaults(cls.fields, config).get("deliveryHeader") or "").strip()
+        for header in (configured,) if configured else DELIVERY_HEADERS:
+            value = headers.get(header, "").strip()
+            if value and len(value) <= MAX_DELIVERY_ID:
+                return value
+        return None
+
+    @classmethod
     def received(
-        cls, config: Mapping[str, Any], body: Any, headers: Iterable[tuple[str, str]]
+        cls,
+        config: Mapping[str, Any],
+        body: Any,
+        headers: Iterable[tuple[str, str]],
+        secret: str | None = None,
     ) -> WebhookPayload:
-        """The event of an accepted request: its parsed body, and its headers with the token masked."""
+        """The event of an accepted request: its parsed body, and its headers with every credential
+        masked: the credential headers, the signature and token headers (whatever the mode: a
+        signature kept with its body invites an offline guess of the key), and any value holding
+        ``secret``."""
         settings = _fields.apply_defaults(cls.fields, config)
-        masked = set()
-        if settings["authentication"] == "bearer":
-            masked.add("authorization")
-        elif settings["authentication"] == "header_token":
-            masked.add(str(settings["headerName"]).strip().lower() or DEFAULT_HEADER_TOKEN_NAME.lower())
+        masked = {
+            *CREDENTIAL_HEADERS,
+            DEFAULT_SIGNATURE_HEADER.lower(),
+            DEFAULT_HEADER_TOKEN_NAME.lower(),
+            str(settings["signatureHeader"]).strip().lower(),
+            str(settings["headerName"]).strip().lower(),
+        }
         collected: dict[str, list[str]] = {}
         for name, value in headers:
-            shown = MASK if name.lower() in masked else value
-            if name.lower() == "authorization" and name.lower() in masked:
-                shown = f"Bearer {MASK}"
+            shown = value
+            if name.lower() in masked or (secret and secret in value):
+                scheme, _, credentials = value.partition(" ")
+                # Keep the scheme ("Bearer ********"): it says how the request authenticated.
+                shown = f"{scheme} {MASK}" if credentials and scheme.isalpha() else MASK
             collected.setdefault(_canonical(name), []).append(shown)
         return WebhookPayload(body=body, headers=collected)
 

@@ -115,7 +115,8 @@ CREATE TABLE IF NOT EXISTS trigger_events (
     event TEXT NOT NULL,
     status TEXT NOT NULL,
     run_id TEXT,
-    received_at REAL NOT NULL
+    received_at REAL NOT NULL,
+    error TEXT
 );
 CREATE INDEX IF NOT EXISTS trigger_events_by_canvas ON trigger_events(canvas_name, status, seq);
 CREATE TABLE IF NOT EXISTS armed_triggers (
@@ -126,11 +127,22 @@ CREATE TABLE IF NOT EXISTS armed_triggers (
     url TEXT,
     PRIMARY KEY (canvas_name, node_id)
 );
+CREATE TABLE IF NOT EXISTS trigger_deliveries (
+    canvas_name TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (canvas_name, node_id, delivery_id)
+);
 """
+_TRIGGER_TABLES = {"trigger_schedules", "trigger_events", "armed_triggers", "trigger_deliveries"}
 TRIGGER_QUEUED = "queued"
 TRIGGER_STARTED = "started"
 #: The event's node is no trigger of the canvas any more (the canvas changed while it waited).
 TRIGGER_DROPPED = "dropped"
+#: The event cannot start a run (its ``error`` says why); the queue went on without it.
+TRIGGER_FAILED = "failed"
 
 #: Run states. ``running`` and ``cancelling`` are unfinished; the others are final.
 RUN_RUNNING = "running"
@@ -194,6 +206,7 @@ class TriggerEventRecord:
     status: str
     run_id: str | None
     received_at: float
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -361,10 +374,11 @@ class RunReader(Protocol):
 class RunStore:
     """One connection to the run database; use from one thread (the engine's event loop)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+        """``busy_timeout``: how long a statement waits for another connection's write lock."""
         self.path = Path(path)
         self._depth = 0
-        self._db = _open(self.path)
+        self._db = _open(self.path, busy_timeout)
 
     def close(self) -> None:
         self._db.close()
@@ -660,13 +674,65 @@ class RunStore:
         )
 
     def insert_trigger_event(
-        self, event_id: str, canvas_name: str, node_id: str, event: dict[str, Any]
-    ) -> None:
+        self,
+        event_id: str,
+        canvas_name: str,
+        node_id: str,
+        event: dict[str, Any],
+        *,
+        delivery_id: str | None = None,
+    ) -> str | None:
+        """Queue an event; with a ``delivery_id`` seen before for the node, insert nothing and
+        return the event that delivery queued (a replay)."""
+        now = time.time()
+        if delivery_id is not None:
+            cursor = self._execute(
+                "INSERT OR IGNORE INTO trigger_deliveries"
+                " (canvas_name, node_id, delivery_id, event_id, received_at) VALUES (?, ?, ?, ?, ?)",
+                (canvas_name, node_id, delivery_id, event_id, now),
+            )
+            if cursor.rowcount != 1:
+                rows = self._rows(
+                    "SELECT event_id FROM trigger_deliveries"
+                    " WHERE canvas_name = ? AND node_id = ? AND delivery_id = ?",
+                    (canvas_name, node_id, delivery_id),
+                )
+                return str(rows[0][0])
         self._execute(
             "INSERT INTO trigger_events (id, canvas_name, node_id, event, status, received_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (event_id, canvas_name, node_id, _dumps(event), TRIGGER_QUEUED, time.time()),
+            (event_id, canvas_name, node_id, _dumps(event), TRIGGER_QUEUED, now),
         )
+        return None
+
+    def next_queued_trigger_event(self, canvas_name: str) -> TriggerEventRecord | None:
+        """The oldest queued event of ``canvas_name`` (read alone: the queue may hold many)."""
+        rows = self._rows(
+            "SELECT * FROM trigger_events WHERE canvas_name = ? AND status = ? ORDER BY seq LIMIT 1",
+            (canvas_name, TRIGGER_QUEUED),
+        )
+        return _trigger_event(rows[0]) if rows else None
+
+    def fail_trigger_event(self, event_id: str, error: str) -> None:
+        self._execute(
+            "UPDATE trigger_events SET status = ?, error = ? WHERE id = ? AND status = ?",
+            (TRIGGER_FAILED, error, event_id, TRIGGER_QUEUED),
+        )
+
+    def prune_trigger_events(self, before: float) -> int:
+        """Forget the events received before ``before`` that are done with (dropped, failed, or
+        started a run that has finished) and the delivery ids seen before it; returns how many
+        events went. Queued events and those of unfinished runs stay whatever their age."""
+        unfinished = ", ".join("?" for _ in UNFINISHED_RUN_STATES)
+        with self.transaction():
+            cursor = self._execute(
+                "DELETE FROM trigger_events WHERE received_at < ? AND (status IN (?, ?) OR (status = ?"
+                " AND NOT EXISTS (SELECT 1 FROM runs r"
+                f" WHERE r.id = run_id AND r.status IN ({unfinished}))))",
+                (before, TRIGGER_DROPPED, TRIGGER_FAILED, TRIGGER_STARTED, *UNFINISHED_RUN_STATES),
+            )
+            self._execute("DELETE FROM trigger_deliveries WHERE received_at < ?", (before,))
+        return int(cursor.rowcount)
 
     def start_trigger_event(self, event_id: str, run_id: str) -> None:
         cursor = self._execute(
@@ -788,10 +854,10 @@ class RunStore:
             raise self._damaged(error) from error
 
 
-def _open(path: Path) -> sqlite3.Connection:
+def _open(path: Path, busy_timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
     except sqlite3.Error as error:
         raise RunStoreError(f"{path}: cannot open the run database ({error})") from error
     db.row_factory = sqlite3.Row
@@ -813,9 +879,10 @@ def _open(path: Path) -> sqlite3.Connection:
             )
         elif version < SCHEMA_VERSION:
             raise RunStoreError(f"{path} has an unknown schema version {version}")
+        # The trigger tables first: a column added to one of them needs the table there.
+        _add_trigger_tables(db)
         _add_missing_columns(db)
         _add_missing_indexes(db)
-        _add_trigger_tables(db)
         db.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a killed process (the case the runner promises); only power
         # loss may drop the last commits.
@@ -867,6 +934,7 @@ _ADDED_COLUMNS = {
     "runs": {"resume_attempts": "INTEGER NOT NULL DEFAULT 0"},
     "executions": {"inputs": "TEXT NOT NULL DEFAULT '[]'", "inputs_seen": "INTEGER NOT NULL DEFAULT 0"},
     "events": {"config": "TEXT"},
+    "trigger_events": {"error": "TEXT"},
 }
 
 
@@ -896,7 +964,7 @@ def _add_missing_indexes(db: sqlite3.Connection) -> None:
 
 def _add_trigger_tables(db: sqlite3.Connection) -> None:
     present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not {"trigger_schedules", "trigger_events", "armed_triggers"} <= present:
+    if not _TRIGGER_TABLES.issubset(present):
         db.executescript(_TRIGGER_SCHEMA)
 
 
@@ -966,6 +1034,7 @@ def _trigger_event(row: sqlite3.Row) -> TriggerEventRecord:
         status=row["status"],
         run_id=row["run_id"],
         received_at=row["received_at"],
+        error=row["error"],
     )
 
 

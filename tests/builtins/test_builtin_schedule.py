@@ -235,3 +235,16 @@ def test_a_valid_schedule_loads() -> None:
         )
         == []
     )
+
+
+def test_weeks_without_a_day_are_refused_at_load_naming_node_and_field() -> None:
+    ((node, field, message),) = _problems({"type": "weeks", "weekDays": [], "timezone": "0"})
+    assert (node, field) == ("nightly", "configuration.weekDays")
+    assert message == "needs at least one day of the week (it would never fire)"
+
+
+def test_weeks_without_a_day_computed_anyway_raise_a_schedule_error_not_an_assertion() -> None:
+    from daytonaflow.builtins._calendar import ScheduleError
+
+    with pytest.raises(ScheduleError, match="no day of the week"):
+        Schedule.next_fire({"type": "weeks", "weekDays": [], "timezone": "0"}, REFERENCE, REFERENCE)

@@ -87,6 +87,71 @@ def test_a_token_never_reaches_the_event() -> None:
     assert SECRET not in bearer.model_dump_json() + header.model_dump_json()
 
 
+@pytest.mark.parametrize("authentication", ["signature", "bearer", "header_token", "none"])
+def test_credential_headers_are_masked_whatever_the_authentication(authentication: str) -> None:
+    payload = Webhook.received(
+        {**REFERENCE, "authentication": authentication},
+        {},
+        [
+            ("authorization", "Bearer upstream-token"),
+            ("proxy-authorization", "Basic dXNlcjpwYXNz"),
+            ("cookie", "session=abc"),
+            ("set-cookie", "session=abc"),
+            ("x-signature-256", "sha256=" + signed(BODY)),
+            ("x-webhook-token", "some-token"),
+            ("x-event", "push"),
+        ],
+        SECRET,
+    )
+    assert payload.headers == {
+        "Authorization": ["Bearer ********"],
+        "Proxy-Authorization": ["Basic ********"],
+        "Cookie": ["********"],
+        "Set-Cookie": ["********"],
+        "X-Signature-256": ["********"],
+        "X-Webhook-Token": ["********"],
+        "X-Event": ["push"],
+    }
+
+
+def test_the_configured_signature_header_is_masked() -> None:
+    config = {**REFERENCE, "signatureHeader": "X-Hub-Signature-256"}
+    payload = Webhook.received(config, {}, [("X-Hub-Signature-256", "sha256=" + signed(BODY))], SECRET)
+    assert payload.headers == {"X-Hub-Signature-256": ["********"]}
+
+
+def test_any_header_holding_the_secret_is_masked() -> None:
+    payload = Webhook.received(
+        {"authentication": "none"}, {}, [("X-Echo", f"key={SECRET}"), ("X-Other", "kept")], SECRET
+    )
+    assert payload.headers == {"X-Echo": ["********"], "X-Other": ["kept"]}
+
+
+def test_a_non_ascii_signature_is_refused_as_invalid_not_raised() -> None:
+    assert Webhook.refusal(REFERENCE, {"X-Signature-256": "sha256=é" * 8}, BODY, SECRET) == (
+        "invalid signature"
+    )
+
+
+@pytest.mark.parametrize("secret", ["", "short"])
+def test_an_empty_or_short_secret_is_unusable(secret: str) -> None:
+    assert Webhook.unusable_secret(secret) == "its value is shorter than 8 characters"
+    assert Webhook.unusable_secret(SECRET) is None
+
+
+def test_the_delivery_id_is_the_first_delivery_header_sent() -> None:
+    assert Webhook.delivery_id(REFERENCE, {"X-GitHub-Delivery": "d-1", "X-Request-Id": "r-1"}) == "d-1"
+    assert Webhook.delivery_id(REFERENCE, {"X-Request-Id": " r-1 "}) == "r-1"
+    assert Webhook.delivery_id(REFERENCE, {"X-Request-Id": "x" * 201}) is None
+    assert Webhook.delivery_id(REFERENCE, {}) is None
+
+
+def test_a_configured_delivery_header_is_the_only_one_read() -> None:
+    config = {**REFERENCE, "deliveryHeader": "X-Stripe-Event-Id"}
+    assert Webhook.delivery_id(config, {"X-Stripe-Event-Id": "evt_1", "X-Request-Id": "r-1"}) == "evt_1"
+    assert Webhook.delivery_id(config, {"X-Request-Id": "r-1"}) is None
+
+
 def _problems(configuration: dict[str, Any]) -> list[tuple[str, str, str]]:
     canvas = parse_canvas(
         {

@@ -322,3 +322,25 @@ def test_a_canvas_without_schedule_or_webhook_is_refused(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "no schedule or webhook trigger" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_up_on_the_same_database_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    canvas = hook_canvas(tmp_path / "hook.json")
+    with running_up(canvas, tmp_path / "runs.db") as up:
+        second = subprocess.run(
+            [daytonaflow_cli(), "up", str(canvas), "--db", str(up.db), "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DAYTONAFLOW_SECRET_HOOK_KEY": SECRET, "NO_COLOR": "1", "COLUMNS": "300"},
+        )
+        # The first one still serves, its armed triggers untouched.
+        with RunStore(up.db) as store:
+            assert [trigger["url"] for trigger in armed_triggers(store, "hooked")] == [up.url]
+        assert up.post(b"{}").status_code == 202
+        up.stop()
+    assert second.returncode == 1
+    assert "Traceback" not in second.stderr
+    assert f"{up.db}: another `daytonaflow up` (pid {up.process.pid}) keeps this run database's" in (
+        second.stderr.replace("\n", " ")
+    )

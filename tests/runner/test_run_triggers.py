@@ -5,6 +5,7 @@ twice, and a queued event starts exactly one run from its own trigger node."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 
 from daytonaflow.builtins import Schedule
-from daytonaflow.runner import Engine, RunStore, RunStoreError, parse_canvas
-from daytonaflow.runner.triggers import FiredTrigger, ScheduleBook, TriggerQueue
+from daytonaflow.runner import Engine, RunStore, RunStoreError, parse_canvas, triggers
+from daytonaflow.runner.triggers import Duplicate, FiredTrigger, ScheduleBook, TriggerQueue
 
 HOURLY = {"type": "hours", "hoursInterval": 1, "minute": 0}
 ARMED_AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -233,3 +234,147 @@ async def test_an_event_of_a_node_that_is_no_trigger_any_more_is_dropped_not_blo
         ("tick", "started"),
     ]
     await queue.aclose()
+
+
+async def test_the_pump_reads_only_the_head_of_the_queue(real_engine: Engine, store: RunStore) -> None:
+    queue = TriggerQueue(real_engine, {"nightly": CANVAS}, max_concurrent=1)
+    for hour in range(5):
+        queue.record("nightly", "tick", tick(ARMED_AT + timedelta(hours=hour)))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        (run_id,) = await queue.pump()
+    finally:
+        store._db.set_trace_callback(None)
+    reads = [sql for sql in statements if sql.startswith("SELECT") and "FROM trigger_events" in sql]
+    assert reads, statements
+    # A queue of many large events is read one row per run started, never whole.
+    assert all(sql.rstrip().endswith("LIMIT 1") for sql in reads), reads
+    await real_engine.wait(run_id)
+    await queue.aclose()
+
+
+async def test_old_events_done_with_are_pruned_and_queued_ones_kept(
+    real_engine: Engine, store: RunStore
+) -> None:
+    queue = TriggerQueue(real_engine, {"nightly": CANVAS}, max_concurrent=1)
+    gone = queue.record("nightly", "gone", tick(ARMED_AT))
+    done = queue.record("nightly", "tick", tick(ARMED_AT), delivery_id="d-1")
+    waiting = queue.record("nightly", "tick", tick(ARMED_AT))
+    (run_id,) = await queue.pump()
+    await queue.aclose()  # the third stays queued
+    await real_engine.wait(run_id)
+    assert {r.id: r.status for r in store.trigger_events("nightly")} == {
+        done: "started",
+        gone: "dropped",
+        waiting: "queued",
+    }
+    assert queue.prune(datetime.now(UTC)) == 0  # all younger than the retention
+    assert queue.prune(datetime.now(UTC) + timedelta(days=8)) == 2
+    assert [r.id for r in store.trigger_events("nightly")] == [waiting]
+    # The delivery id went with its retention: the same delivery is new again.
+    assert queue.record("nightly", "tick", tick(ARMED_AT), delivery_id="d-1") != done
+
+
+async def test_a_replayed_delivery_queues_nothing_and_names_the_first_event(
+    real_engine: Engine, store: RunStore
+) -> None:
+    queue = TriggerQueue(real_engine, {"nightly": CANVAS}, max_concurrent=1)
+    first = queue.record("nightly", "tick", tick(ARMED_AT), delivery_id="delivery-1")
+    with pytest.raises(Duplicate) as caught:
+        queue.record("nightly", "tick", tick(ARMED_AT), delivery_id="delivery-1")
+    assert caught.value.event_id == first
+    # The same id for another node, or no id at all, is no replay.
+    queue.record("nightly", "start", tick(ARMED_AT), delivery_id="delivery-1")
+    queue.record("nightly", "tick", tick(ARMED_AT))
+    assert len(store.trigger_events("nightly")) == 3
+
+
+def test_two_processes_on_one_database_never_take_the_same_tick(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as mine, RunStore(path) as theirs:
+        ScheduleBook(mine).arm("nightly", "tick", HOURLY, next_fire(HOURLY), ARMED_AT)
+        theirs._db.execute("PRAGMA busy_timeout = 50")
+        due = datetime(2026, 3, 1, 10, 0, 1, tzinfo=UTC)
+        outcomes: list[object] = []
+
+        def racing_next_fire(after: datetime, reference: datetime) -> datetime | None:
+            # The other process fires the same schedule while this one is between its read
+            # of the due tick and its write.
+            if not outcomes:
+                try:
+                    outcomes.append(fire(ScheduleBook(theirs), due))
+                except Exception as error:
+                    outcomes.append(error)
+            return Schedule.next_fire(HOURLY, after, reference)
+
+        ScheduleBook(mine).fire_due("nightly", "tick", racing_next_fire, tick, due)
+        assert queued_ticks(mine) == ["2026-03-01T10:00:00+00:00"]
+
+
+def test_ticks_beyond_the_queue_cap_are_skipped_and_the_fire_time_moves_on(store: RunStore) -> None:
+    book = ScheduleBook(store)
+    book.arm("nightly", "tick", HOURLY, next_fire(HOURLY), ARMED_AT)
+    ten = datetime(2026, 3, 1, 10, 0, 1, tzinfo=UTC)
+    assert book.fire_due("nightly", "tick", next_fire(HOURLY), tick, ten, max_queued=1) is not None
+    eleven = ten + timedelta(hours=1)
+    assert book.fire_due("nightly", "tick", next_fire(HOURLY), tick, eleven, max_queued=1) is None
+    assert queued_ticks(store) == ["2026-03-01T10:00:00+00:00"]
+    assert book.next_fire_at("nightly", "tick") == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_events_that_cannot_start_are_marked_failed_and_do_not_block_the_queue(
+    real_engine: Engine, store: RunStore
+) -> None:
+    document = CANVAS.to_document()
+    document["spec"]["nodes"][2]["component"] = "no-such-component"
+    broken = parse_canvas(document)
+    queue = TriggerQueue(real_engine, {"nightly": broken}, max_concurrent=1)
+    queue.record("nightly", "tick", tick(ARMED_AT))
+    queue.record("nightly", "tick", tick(ARMED_AT + timedelta(hours=1)))
+    assert await queue.pump() == []
+    records = store.trigger_events("nightly")
+    assert [r.status for r in records] == ["failed", "failed"]
+    assert all(r.error is not None and "no-such-component" in r.error for r in records)
+    await queue.aclose()
+
+
+@pytest.mark.parametrize(
+    "busy", [RunStoreError("database is locked"), sqlite3.OperationalError("database is locked")]
+)
+async def test_a_start_that_keeps_failing_on_the_database_is_retried_then_marked_failed(
+    real_engine: Engine, store: RunStore, monkeypatch: pytest.MonkeyPatch, busy: Exception
+) -> None:
+    attempts = []
+
+    async def busy_start(canvas: Any, **_: Any) -> str:
+        attempts.append(canvas.name)
+        raise busy
+
+    monkeypatch.setattr(triggers, "_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(real_engine, "start", busy_start)
+    queue = TriggerQueue(real_engine, {"nightly": CANVAS}, max_concurrent=1)
+    queue.record("nightly", "tick", tick(ARMED_AT))
+    assert await queue.pump() == []
+    assert store.trigger_events("nightly")[0].status == "queued"
+    for _ in range(200):
+        if store.trigger_events("nightly")[0].status != "queued":
+            break
+        await asyncio.sleep(0.01)
+    (record,) = store.trigger_events("nightly")
+    assert (record.status, record.error) == ("failed", "database is locked")
+    assert len(attempts) == triggers.MAX_START_ATTEMPTS
+    await queue.aclose()
+
+
+def test_a_database_from_before_replay_dedupe_gains_its_tables_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        store._db.execute("ALTER TABLE trigger_events DROP COLUMN error")
+        store._db.execute("DROP TABLE trigger_deliveries")
+    with RunStore(path) as store:
+        store.insert_trigger_event("e1", "nightly", "tick", tick(ARMED_AT), delivery_id="d-1")
+        store.fail_trigger_event("e1", "no such node")
+        assert store.insert_trigger_event("e2", "nightly", "tick", tick(ARMED_AT), delivery_id="d-1") == "e1"
+        (record,) = store.trigger_events("nightly")
+        assert (record.status, record.error) == ("failed", "no such node")
